@@ -1,0 +1,489 @@
+"""The append-only, hash-chained event log on SQLite (apsw).
+
+One table, ``events``, holds every event of the kernel. ``position`` is the
+global order: it is assigned explicitly as ``last + 1`` inside a ``BEGIN
+IMMEDIATE`` transaction, so it is gapless even with several writer
+processes (SQLite's AUTOINCREMENT would leave gaps after rollbacks). Each
+row carries the SHA-256 chain hash of :mod:`domain.chain`; triggers refuse
+UPDATE and DELETE through any connection, so history can only grow.
+
+The eventsourcing library runs on the same table through
+:mod:`adapters.es_apsw` (``PERSISTENCE_MODULE=adapters.es_apsw``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from itertools import starmap
+from pathlib import Path
+from typing import Any
+
+import apsw
+from eventsourcing.persistence import (
+    DatabaseError, IntegrityError, InterfaceError, OperationalError, PersistenceError, ProgrammingError,
+)  # fmt: skip
+
+from domain.chain import GENESIS, ChainBroken, verify
+from domain.store import NewRecord, StoredRecord
+
+__all__ = ["SqliteEventStore", "StoreCorruptError", "NotAnEventLogError", "StoreFullError", "CommitSignal"]
+
+APPLICATION_ID = 0x756F6B00  # "uok\0": marks a file as a uok event log.
+SCHEMA_VERSION = 1
+_PAGE = 1000  # rows fetched per lock hold by read() and verify_chain()
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS events (
+        position INTEGER PRIMARY KEY,
+        stream   TEXT NOT NULL,
+        version  INTEGER NOT NULL,
+        topic    TEXT NOT NULL,
+        payload  BLOB NOT NULL,
+        hash     BLOB NOT NULL,
+        UNIQUE(stream, version))""",
+    """CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+       BEGIN SELECT RAISE(ABORT, 'uok: events are append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+       BEGIN SELECT RAISE(ABORT, 'uok: events are append-only'); END""",
+    # Mirrors eventsourcing.sqlite's single-row tracking table: one row per
+    # upstream application, moved forward only (see es_apsw.ApswTracking).
+    """CREATE TABLE IF NOT EXISTS tracking (
+        application_name TEXT PRIMARY KEY,
+        notification_id  INTEGER NOT NULL) WITHOUT ROWID""",
+    f"PRAGMA application_id = {APPLICATION_ID}",
+    f"PRAGMA user_version = {SCHEMA_VERSION}",
+)
+
+_HEAD = "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"
+_INSERT = "INSERT INTO events (position, stream, version, topic, payload, hash) VALUES (?, ?, ?, ?, ?, ?)"
+_COLUMNS = "SELECT position, stream, version, topic, payload, hash FROM events"
+_SYNC_MODES = ("FULL", "NORMAL")
+
+_U64 = struct.Struct(">Q").pack
+_U32 = struct.Struct(">I").pack
+_sha256 = hashlib.sha256
+
+
+class StoreCorruptError(DatabaseError):
+    """The file is not a SQLite database, or SQLite found it damaged."""
+
+
+class NotAnEventLogError(StoreCorruptError):
+    """A valid SQLite file that is not (or no longer) a uok event log."""
+
+
+class StoreFullError(OperationalError):
+    """The disk (or ``max_page_count``) is full; the transaction was rolled back."""
+
+
+def _rollback(conn: apsw.Connection) -> None:
+    """Roll back if a transaction is still open (SQLITE_FULL and some I/O
+    errors roll back by themselves); never mask the error being handled."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except apsw.Error:
+            pass
+
+
+def translate(error: apsw.Error, path: Path) -> PersistenceError:
+    """Map an apsw exception to the eventsourcing (PEP 249) hierarchy, so
+    callers handle one family of errors whichever adapter they run on."""
+    if isinstance(error, apsw.FullError):
+        return StoreFullError(f"database or disk is full: no event was written ({path})")
+    if isinstance(error, (apsw.CorruptError, apsw.NotADBError)):
+        return StoreCorruptError(f"event log {path} is corrupt or not a SQLite database: {error}")
+    if isinstance(error, apsw.ConstraintError):
+        return IntegrityError(str(error))
+    if isinstance(error, (apsw.ConnectionClosedError, apsw.CursorClosedError, apsw.ThreadingViolationError)):
+        return InterfaceError(str(error))
+    if isinstance(error, apsw.SQLError):
+        return ProgrammingError(str(error))
+    operational = (apsw.BusyError, apsw.LockedError, apsw.ReadOnlyError, apsw.CantOpenError, apsw.IOError)
+    return (OperationalError if isinstance(error, operational) else DatabaseError)(f"{error} ({path})")
+
+
+class CommitSignal:
+    """In-process fan-out of "a transaction was committed to this file".
+
+    Subscriptions register a :class:`threading.Event`; every store on the same
+    file sets them after each commit, so readers in this process wake at once
+    instead of waiting for their next poll. Keyed by the file's real path.
+    """
+
+    _registry: dict[str, CommitSignal] = {}
+    _registry_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self._listeners: set[threading.Event] = set()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_path(cls, path: Path) -> CommitSignal:
+        key = os.path.realpath(path)
+        with cls._registry_lock:
+            return cls._registry.setdefault(key, cls())
+
+    def listen(self, event: threading.Event) -> None:
+        with self._lock:
+            self._listeners.add(event)
+
+    def unlisten(self, event: threading.Event) -> None:
+        with self._lock:
+            self._listeners.discard(event)
+
+    def notify(self) -> None:
+        if not self._listeners:  # racy read is fine: a late listener polls
+            return
+        with self._lock:
+            listeners = tuple(self._listeners)
+        for event in listeners:
+            event.set()
+
+
+class _Opener:
+    """Opens (and if needed creates) the file and checks it is our log.
+
+    Separate from the store because every step here runs once, before the
+    connection is shared, and each refuses a different kind of bad file.
+    """
+
+    def __init__(self, path: Path, synchronous: str, busy_timeout_ms: int, readonly: bool):
+        self.path, self.synchronous, self.readonly = path, synchronous, readonly
+        self.busy_timeout_ms = busy_timeout_ms
+
+    def open(self) -> apsw.Connection:
+        self._prepare_file()
+        flags = apsw.SQLITE_OPEN_READONLY if self.readonly else apsw.SQLITE_OPEN_READWRITE
+        try:
+            conn = apsw.Connection(str(self.path), flags=flags)
+        except apsw.Error as e:
+            raise translate(e, self.path) from e
+        try:
+            conn.set_busy_timeout(self.busy_timeout_ms)
+            if not self.readonly:
+                self._enable_wal(conn)
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            self._check_or_create_schema(conn)
+            conn.execute(_HEAD).fetchall()  # touches the last leaf page: catches truncation
+        except BaseException as e:
+            conn.close()
+            if isinstance(e, apsw.Error):
+                raise translate(e, self.path) from e
+            raise
+        return conn
+
+    def _enable_wal(self, conn: apsw.Connection) -> None:
+        """Switch to WAL, retrying: SQLite answers BUSY at once (without the
+        busy handler) when two processes convert a new file together."""
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        delay = 0.001
+        while True:
+            try:
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchall()[0][0]
+                break
+            except apsw.BusyError:
+                if time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+        if mode.lower() != "wal":
+            raise OperationalError(f"could not put {self.path} in WAL mode (journal_mode is {mode})")
+
+    def _prepare_file(self) -> None:
+        """Create dir and file (0600, before SQLite sees it), or refuse a
+        file whose header already says it is not a SQLite database."""
+        if self.readonly:
+            if not self.path.is_file():
+                raise FileNotFoundError(f"no event log at {self.path}")
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            except FileExistsError:
+                pass
+        size = self.path.stat().st_size
+        if size == 0:
+            return
+        with open(self.path, "rb") as f:
+            header = f.read(18)
+        if header[:16] != _SQLITE_MAGIC:
+            raise StoreCorruptError(f"{self.path} is not a SQLite database (bad header)")
+        page_size = int.from_bytes(header[16:18], "big") if len(header) == 18 else 0
+        page_size = 65536 if page_size == 1 else page_size
+        if page_size < 512 or size % page_size:  # SQLite files are whole pages
+            raise StoreCorruptError(f"{self.path} is truncated ({size} bytes, page size {page_size})")
+
+    def _check_or_create_schema(self, conn: apsw.Connection) -> None:
+        """One transaction, so concurrent openers never see half a schema."""
+        if self.readonly:
+            self._check_ours(conn, allow_empty=False)
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._check_ours(conn, allow_empty=True)
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+
+    def _check_ours(self, conn: apsw.Connection, *, allow_empty: bool) -> None:
+        app_id = conn.execute("PRAGMA application_id").fetchall()[0][0]
+        version = conn.execute("PRAGMA user_version").fetchall()[0][0]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if app_id == APPLICATION_ID:
+            if version > SCHEMA_VERSION:
+                raise NotAnEventLogError(f"{self.path} has schema version {version}, newer than {SCHEMA_VERSION}")
+            if "events" not in tables:
+                raise StoreCorruptError(f"{self.path} is marked as a uok event log but has no events table")
+            return
+        if app_id == 0 and not tables and allow_empty:
+            return
+        if app_id == 0 and not tables:
+            raise NotAnEventLogError(f"no event log at {self.path} (empty database)")
+        raise NotAnEventLogError(
+            f"{self.path} is a SQLite database but not a uok event log "
+            f"(application_id {app_id:#x}, tables {sorted(tables)})"
+        )
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` holding the store's lock.
+
+    A class rather than a generator context manager: it is on the hot path
+    of every append. Always rolls back on error, translates apsw errors,
+    and wakes in-process subscribers after a commit.
+    """
+
+    __slots__ = ("store",)
+
+    def __init__(self, store: SqliteEventStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> apsw.Connection:
+        store = self.store
+        store._lock.acquire()  # noqa: SLF001
+        try:
+            store._conn.execute("BEGIN IMMEDIATE")  # noqa: SLF001
+        except BaseException as e:
+            store._lock.release()  # noqa: SLF001
+            if isinstance(e, apsw.Error):
+                raise translate(e, store.path) from e
+            raise
+        return store._conn  # noqa: SLF001
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        store = self.store
+        conn = store._conn  # noqa: SLF001
+        try:
+            if exc is None:
+                try:
+                    conn.execute("COMMIT")
+                except BaseException as e:
+                    exc = e
+            if exc is not None:
+                _rollback(conn)
+        finally:
+            store._lock.release()  # noqa: SLF001
+        if exc is None:
+            store.signal.notify()
+        elif isinstance(exc, apsw.Error):
+            raise translate(exc, store.path) from exc
+        elif exc_type is None:  # COMMIT failed with a non-apsw error
+            raise exc
+
+
+class SqliteEventStore:
+    """:class:`domain.store.EventStorePort` on one apsw connection.
+
+    The connection is guarded by an RLock: apsw itself serialises calls, but
+    a transaction must not interleave with another thread's statements (a
+    reader would otherwise see rows that a failing batch later rolls back).
+    Nothing is cached across calls, so every call sees other processes'
+    committed writes.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: str = "FULL",
+        busy_timeout_ms: int = 10000,
+        readonly: bool = False,
+    ) -> None:
+        mode = synchronous.upper() if isinstance(synchronous, str) else synchronous
+        if mode not in _SYNC_MODES:
+            raise ValueError(f"synchronous must be one of {_SYNC_MODES}, not {synchronous!r}")
+        self.path = Path(os.fspath(path)).absolute()
+        self.synchronous: str = mode
+        self.readonly = readonly
+        self._lock = threading.RLock()
+        self._signal = CommitSignal.for_path(self.path)
+        self._conn: apsw.Connection = _Opener(self.path, mode, busy_timeout_ms, readonly).open()
+        self._closed = False
+
+    # -- plumbing ---------------------------------------------------------
+    @property
+    def connection(self) -> apsw.Connection:
+        """The apsw connection, for modules keeping their own tables in this
+        file. Prefer :meth:`transaction` for writes: it holds the store's lock."""
+        return self._conn
+
+    @property
+    def signal(self) -> CommitSignal:
+        return self._signal
+
+    def transaction(self) -> _Transaction:
+        """``with store.transaction() as conn:`` runs ``BEGIN IMMEDIATE`` …
+        ``COMMIT`` under the lock; see :class:`_Transaction`. For other
+        modules' tables in this file, and for :meth:`append` itself."""
+        if self.readonly:
+            raise OperationalError(f"event log {self.path} was opened readonly")
+        return _Transaction(self)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """All rows of one statement, under the lock, errors translated."""
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except apsw.Error as e:
+                raise translate(e, self.path) from e
+
+    # -- writing ----------------------------------------------------------
+    def append(self, records: Sequence[NewRecord], *, then: Callable[[apsw.Connection], Any] | None = None) -> list[int]:
+        """Append ``records`` in one transaction; return their positions.
+
+        ``then`` runs inside the same transaction after the insert (the
+        eventsourcing process recorder writes its tracking row there).
+        """
+        if not records and then is None:
+            return []
+        # Everything of each preimage but the previous hash and the position,
+        # built before taking the write lock to keep the lock window short.
+        u32, u64, sha256 = _U32, _U64, _sha256
+        tails = []
+        for r in records:
+            s, t, p = r.stream.encode(), r.topic.encode(), r.payload
+            tails.append(b"".join((u32(len(s)), s, u64(r.version), u32(len(t)), t, u32(len(p)), p)))
+        first = pos = 0
+        try:
+            with self.transaction() as conn:
+                if records:
+                    head = conn.execute(_HEAD).fetchall()
+                    pos, prev = head[0] if head else (0, GENESIS)
+                    first, rows = pos + 1, []
+                    for r, tail in zip(records, tails):
+                        pos += 1
+                        prev = sha256(prev + u64(pos) + tail).digest()
+                        rows.append((pos, r.stream, r.version, r.topic, r.payload, prev))
+                    conn.executemany(_INSERT, rows)
+                if then is not None:
+                    then(conn)
+        except IntegrityError as e:
+            raise self._conflict(records) or e from e
+        return list(range(first, pos + 1)) if records else []
+
+    def _conflict(self, records: Sequence[NewRecord]) -> IntegrityError | None:
+        """Name the (stream, version) that made an append fail (error path only)."""
+        seen: set[tuple[str, int]] = set()
+        for r in records:
+            if (r.stream, r.version) in seen:
+                return IntegrityError(f"uok: stream {r.stream!r} version {r.version} appears twice in one append")
+            seen.add((r.stream, r.version))
+        for r in records:
+            if self.query("SELECT 1 FROM events WHERE stream = ? AND version = ?", (r.stream, r.version)):
+                return IntegrityError(f"uok: stream {r.stream!r} already has version {r.version}; nothing written")
+        return None
+
+    # -- reading ----------------------------------------------------------
+    def read(
+        self,
+        after: int = 0,
+        *,
+        upto: int | None = None,
+        limit: int | None = None,
+        stream: str | None = None,
+        topics: Sequence[str] = (),
+    ) -> Iterator[StoredRecord]:
+        """Records with ``after < position <= upto`` in position order.
+
+        Streams the log in pages of rows (keyset on position): memory stays
+        bounded, and no statement (hence no snapshot or lock) stays open
+        between pages, so an abandoned iterator never blocks checkpoints.
+        """
+        where, params = ["position > ?"], []
+        if upto is not None:
+            where.append("position <= ?")
+            params.append(upto)
+        if stream is not None:
+            where.append("stream = ?")
+            params.append(stream)
+        if topics:
+            where.append(f"topic IN ({','.join('?' * len(topics))})")
+            params.extend(topics)
+        sql = f"{_COLUMNS} WHERE {' AND '.join(where)} ORDER BY position LIMIT ?"
+        return self._pages(sql, params, after, limit, StoredRecord)
+
+    def _pages(
+        self, sql: str, params: list[Any], after: int, limit: int | None, make: Callable[..., Any] | None
+    ) -> Iterator[Any]:
+        """Keyset pagination on position; ``make`` builds each item from a row."""
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = _PAGE if remaining is None else min(_PAGE, remaining)
+            with self._lock:
+                try:
+                    rows = self._conn.execute(sql, (after, *params, size)).fetchall()
+                except apsw.Error as e:
+                    raise translate(e, self.path) from e
+            yield from (rows if make is None else starmap(make, rows))
+            if len(rows) < size:
+                return
+            after = rows[-1][0]
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def head(self) -> tuple[int, bytes]:
+        rows = self.query(_HEAD)
+        return (rows[0][0], rows[0][1]) if rows else (0, GENESIS)
+
+    def stream_version(self, stream: str) -> int:
+        return self.query("SELECT MAX(version) FROM events WHERE stream = ?", (stream,))[0][0] or 0
+
+    def count(self) -> int:
+        return self.query("SELECT count(*) FROM events")[0][0]
+
+    def verify_chain(self, after: int = 0) -> tuple[int, bytes]:
+        """Recompute the chain from ``after`` to the head; ``(count, head hash)``.
+
+        Raises :class:`domain.chain.ChainBroken` at the first bad position.
+        """
+        prev = GENESIS
+        if after > 0:
+            rows = self.query("SELECT hash FROM events WHERE position = ?", (after,))
+            if not rows:
+                raise ChainBroken(after, "no event at the starting position")
+            prev = rows[0][0]
+        sql = f"{_COLUMNS} WHERE position > ? ORDER BY position LIMIT ?"
+        return verify(self._pages(sql, [], after, None, None), prev, after + 1)
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+    def __enter__(self) -> SqliteEventStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
