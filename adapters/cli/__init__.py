@@ -1,0 +1,6 @@
+"""The ``uok`` command line. Each sub-command lives in its own module and
+registers itself in :data:`adapters.cli.main.COMMANDS`."""
+
+from adapters.cli.main import main
+
+__all__ = ["main"]

@@ -1,0 +1,62 @@
+"""What every sub-command shares: where the log is, opening it, exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_FAILED_UNITS = 1
+EXIT_USAGE = 2
+EXIT_INTEGRITY = 3
+
+DEFAULT_DB = Path(".uok") / "events.db"
+
+
+class CliError(Exception):
+    """An error to print (without a traceback) and exit with ``code``."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE):
+        super().__init__(message)
+        self.code = code
+
+
+def add_db_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--db",
+        metavar="PATH",
+        help=f"event log file (default: $UOK_DB, else {DEFAULT_DB} under the working directory)",
+    )
+
+
+def db_path(args: argparse.Namespace) -> Path:
+    if getattr(args, "db", None):
+        return Path(args.db)
+    env = os.environ.get("UOK_DB")
+    return Path(env) if env else DEFAULT_DB
+
+
+def open_store(args: argparse.Namespace, *, create: bool = False, synchronous: str = "FULL"):
+    """Open the event log named by ``--db``/``UOK_DB``; a missing log is an
+    error unless ``create`` (only commands that write may create one)."""
+    from adapters.sqlite_store import SqliteEventStore, StoreCorruptError
+
+    path = db_path(args)
+    if not create and not path.exists():
+        raise CliError(f"no event log at {path} (run `uok run PLAN` first, or pass --db)")
+    try:
+        return SqliteEventStore(path, synchronous=synchronous)
+    except StoreCorruptError as exc:
+        raise CliError(str(exc), EXIT_INTEGRITY) from None
+
+
+def open_log(args: argparse.Namespace, *, create: bool = False, synchronous: str = "FULL"):
+    from adapters.eventlog import EventLog
+
+    return EventLog(open_store(args, create=create, synchronous=synchronous))
+
+
+def err(message: str) -> None:
+    print(f"uok: {message}", file=sys.stderr)

@@ -1,0 +1,74 @@
+"""``uok events``: the raw log, as NDJSON (orjson) or one line per event."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import orjson
+
+from adapters.cli.common import add_db_argument, open_log
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "events",
+        help="print the event log",
+        description="Print events in position order. With --json: one JSON object per line with "
+        "position, stream, version, topic, hash (hex) and the event itself.",
+    )
+    add_db_argument(p)
+    p.add_argument("--run", metavar="ID", help="only events authored by this run")
+    p.add_argument("--after", type=int, default=0, metavar="P", help="only events after position P")
+    p.add_argument("--json", action="store_true", help="NDJSON output")
+    p.set_defaults(func=events)
+
+
+def events(args: argparse.Namespace) -> int:
+    from domain import codec
+
+    log = open_log(args)
+    out = sys.stdout.buffer
+    for r in log.records(args.after):
+        if args.run is not None:
+            if codec.decode(r.topic, r.payload).run_id != args.run:
+                continue
+        if args.json:
+            out.write(
+                orjson.dumps(
+                    {
+                        "position": r.position,
+                        "stream": r.stream,
+                        "version": r.version,
+                        "topic": r.topic,
+                        "hash": r.hash.hex(),
+                        "event": orjson.Fragment(r.payload),
+                    }
+                )
+                + b"\n"
+            )
+        else:
+            e = codec.decode(r.topic, r.payload)
+            out.write(f"{r.position:>7} {e.at.isoformat(timespec='milliseconds')} {type(e).__name__:<20} {summary(e)}\n".encode())
+    return 0
+
+
+def summary(e) -> str:
+    from domain import events as ev
+
+    if isinstance(e, ev.UnitTransitioned):
+        return f"{e.unit_id}: {e.from_state or '∅'} -> {e.to_state} (attempt {e.attempt})" + (f" {e.reason}" if e.reason else "")
+    if isinstance(e, ev.KernelExited):
+        return f"{e.run_id} {e.status} completed={e.units_completed} failed={e.units_failed} {e.error}".rstrip()
+    if isinstance(e, ev.TurnFinished):
+        return f"{e.turn_id} {e.unit_id} {e.status} {e.failure_class}"
+    if isinstance(e, ev.TurnStarted):
+        return f"{e.turn_id} {e.unit_id} attempt {e.attempt}"
+    if isinstance(e, ev.PhaseResult):
+        return f"{e.turn_id} {e.phase}: {e.action}"
+    if isinstance(e, ev.ExecutionFinished):
+        return f"{e.turn_id} {e.unit_id} exit={e.exit_code} {e.duration_ms}ms" + (" timed out" if e.timed_out else "") + (f" {e.error}" if e.error else "")
+    for field in ("turn_id", "unit_id", "recovered_run", "error"):
+        if getattr(e, field, None):
+            return f"{field}={getattr(e, field)}"
+    return e.run_id

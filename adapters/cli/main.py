@@ -1,0 +1,71 @@
+"""Entry point: builds the parser from the command modules and maps errors
+to exit codes (0 ok, 1 run finished with failed units, 2 bad input or
+usage, 3 integrity failure)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from adapters.cli.common import EXIT_INTEGRITY, EXIT_USAGE, CliError, err
+
+# (module, ...) — each module has ``register(subparsers)`` that adds one or
+# more sub-commands and sets ``func`` on them.
+COMMANDS = [
+    "adapters.cli.run_cmd",
+    "adapters.cli.status_cmd",
+    "adapters.cli.events_cmd",
+]
+
+DESCRIPTION = """\
+uok: an event-sourced orchestration kernel for autonomous agent work loops.
+
+Every kernel enter/exit, unit transition, turn and gate run is an immutable
+event in an append-only, hash-chained SQLite log. Everything else (status,
+breakers, metrics, replay) is computed from that log.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="uok", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMANDS:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        err(str(exc))
+        return exc.code
+    except KeyboardInterrupt:
+        err("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # map known store failures to clean messages
+        from domain.chain import ChainBroken
+
+        if isinstance(exc, ChainBroken):
+            err(str(exc))
+            return EXIT_INTEGRITY
+        name = type(exc).__name__
+        if name in ("StoreCorruptError",):
+            err(str(exc))
+            return EXIT_INTEGRITY
+        if name in ("StoreFullError", "OperationalError", "IntegrityError"):
+            err(str(exc))
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Live progress for ``uok run``, drawn with rich on stderr.
+
+On a terminal: a bar (units settled / total) plus one line per unit outcome.
+Elsewhere (CI, pipes) rich degrades to the plain lines.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from domain import events as ev
+
+_STYLE = {"completed": "green", "failed": "red", "blocked": "yellow", "cancelled": "yellow",
+          "runaway-recovered": "magenta", "stale": "yellow"}
+
+
+class RichProgress:
+    def __init__(self, console: Console | None = None, settled: "callable | None" = None):
+        """``settled()`` returns how many of the plan's units are final now
+        (including those finished by earlier runs)."""
+        self.console = console or Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[running]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=False,
+        )
+        self.task = None
+        self.running: set[str] = set()
+        self.settled_fn = settled or (lambda: 0)
+
+    def __enter__(self) -> RichProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def on_events(self, events: list[ev.Event]) -> None:
+        for e in events:
+            if isinstance(e, ev.PlanCompiled):
+                self.task = self.progress.add_task(f"plan {e.graph.plan_id}", total=len(e.graph.nodes), running="")
+            elif isinstance(e, ev.RunRecovered):
+                self.console.print(f"[yellow]recovered run {e.recovered_run} (pid {e.pid} dead); stale: {', '.join(e.stale_units) or 'none'}")
+            elif isinstance(e, ev.UnitTransitioned):
+                self._unit(e)
+            elif isinstance(e, ev.KernelExited):
+                colour = "green" if e.status == "ok" and not e.units_failed else "red"
+                self.console.print(
+                    f"[{colour}]run {e.run_id} exited {e.status}: {e.units_completed} completed, {e.units_failed} failed"
+                    + (f" ({e.error})" if e.error else "")
+                )
+        if self.task is not None:
+            self.progress.update(self.task, completed=self.settled_fn(), running=", ".join(sorted(self.running))[:60])
+
+    def _unit(self, e: ev.UnitTransitioned) -> None:
+        if e.to_state == "running":
+            self.running.add(e.unit_id)
+        elif e.to_state in _STYLE:
+            self.running.discard(e.unit_id)
+            style = _STYLE[e.to_state]
+            detail = f" ({e.reason})" if e.reason and e.to_state != "completed" else ""
+            self.console.print(f"[{style}]{e.to_state:>10}[/] {e.unit_id} attempt {e.attempt}{detail}")
+        elif e.to_state == "queued" and e.from_state in ("failed", "stale"):
+            self.console.print(f"[cyan]{'retry':>10}[/] {e.unit_id} as attempt {e.attempt}")

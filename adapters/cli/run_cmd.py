@@ -1,0 +1,59 @@
+"""``uok run PLAN``: drive a plan through the kernel, recording everything."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from adapters.cli.common import CliError, add_db_argument, open_log
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run a plan (TOML) through the kernel",
+        description=(
+            "Compile PLAN into a unit graph and run it: ready units are dispatched to up to N "
+            "parallel workers, every transition and turn is appended to the event log. "
+            "Re-running the same plan on the same log resumes it: completed units do not run "
+            "again, and a run left open by a crash is closed as 'recovered'.\n\n"
+            "Exit codes: 0 all units completed; 1 some unit failed, was blocked, or the run ended "
+            "in error; 2 bad plan or usage (nothing written); 3 integrity failure."
+        ),
+    )
+    p.add_argument("plan", metavar="PLAN", help="plan file (TOML): milestones → slices → tasks")
+    add_db_argument(p)
+    p.add_argument("--workers", type=int, default=2, metavar="N", help="parallel units, clamped to 1..8 (default 2)")
+    p.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL",
+                   help="SQLite durability: FULL (default) survives power loss; NORMAL may lose the last commits")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from adapters.runner import KernelRunner, UsageError, load_plan
+
+    plan = Path(args.plan)
+    try:
+        load_plan(plan)  # validate before the log is even opened: bad input writes nothing
+    except UsageError as exc:
+        raise CliError(str(exc)) from None
+    log = open_log(args, create=True, synchronous=args.synchronous)
+    try:
+        if args.quiet:
+            runner = KernelRunner(log, plan, workers=args.workers)
+            result = runner.run()
+        else:
+            from adapters.cli.progress import RichProgress
+
+            progress = RichProgress()
+            runner = KernelRunner(log, plan, workers=args.workers, observer=progress)
+            progress.settled_fn = runner.settled_units
+            with progress:
+                result = runner.run()
+    except UsageError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        log.store.close()
+    print(f"run {result.run_id}: {result.status}, {result.units_completed} completed, {result.units_failed} failed or blocked")
+    return result.exit_code

@@ -1,0 +1,66 @@
+"""Typed events over the byte-level store port.
+
+The store knows positions, streams, versions and bytes; the kernel knows
+msgspec events. ``EventLog`` sits between: it assigns each event the next
+version of its stream (optimistic concurrency: a racing writer of the same
+stream makes the append fail whole), encodes, appends in one transaction,
+and decodes on the way back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+from domain import codec
+from domain.events import Event
+from domain.store import EventStorePort, NewRecord, StoredRecord
+
+
+class EventLog:
+    def __init__(self, store: EventStorePort):
+        self.store = store
+        self._versions: dict[str, int] = {}
+
+    def _next_version(self, stream: str, pending: dict[str, int]) -> int:
+        if stream in pending:
+            v = pending[stream] + 1
+        elif stream in self._versions:
+            v = self._versions[stream] + 1
+        else:
+            v = self.store.stream_version(stream) + 1
+        pending[stream] = v
+        return v
+
+    def append(self, events: Sequence[Event]) -> list[int]:
+        """Append events atomically; returns their global positions."""
+        if not events:
+            return []
+        pending: dict[str, int] = {}
+        records = []
+        for e in events:
+            stream = e.stream()
+            topic, payload = codec.encode(e)
+            records.append(NewRecord(stream=stream, version=self._next_version(stream, pending), topic=topic, payload=payload))
+        try:
+            positions = self.store.append(records)
+        except Exception:
+            # our cached versions may be stale now; re-read on next use
+            for stream in pending:
+                self._versions.pop(stream, None)
+            raise
+        self._versions.update(pending)
+        return positions
+
+    def records(self, after: int = 0, *, upto: int | None = None, stream: str | None = None) -> Iterator[StoredRecord]:
+        return self.store.read(after, upto=upto, stream=stream)
+
+    def events(self, after: int = 0, *, upto: int | None = None, stream: str | None = None) -> Iterator[tuple[int, Event]]:
+        """(position, event) pairs in log order."""
+        decode = codec.decode
+        for r in self.store.read(after, upto=upto, stream=stream):
+            yield r.position, decode(r.topic, r.payload)
+
+    @staticmethod
+    def decode_all(records: Iterable[StoredRecord]) -> Iterator[tuple[int, Event]]:
+        for r in records:
+            yield r.position, codec.decode(r.topic, r.payload)

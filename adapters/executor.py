@@ -1,0 +1,161 @@
+"""Runs a unit's command as a subprocess: the kernel's only hands.
+
+What a task sees:
+
+* its argv run without a shell (a shell only when the plan says
+  ``shell = true``), with cwd = the plan's directory (or the task's ``cwd``
+  below it) and the task's ``env`` added;
+* ``UOK_RUN_ID``, ``UOK_UNIT_ID``, ``UOK_TURN_ID``, ``UOK_ATTEMPT``;
+* ``UOK_USAGE_FILE``: a path where the task may append one JSON object per
+  line to report model usage, e.g.
+  ``{"model": "claude-sonnet-4-6", "input_tokens": 1200, "output_tokens": 300}``.
+  Malformed lines are ignored (and counted in the execution's ``error``-free
+  report as not usable); the cost guard prices what is reported.
+
+The child runs in its own process group so a timeout or a cancel kills the
+whole tree, and it is told to die with the kernel (Linux ``PR_SET_PDEATHSIG``)
+so ``kill -9`` of ``uok run`` leaves no orphan still writing files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+
+from domain.events import ModelUsage
+from domain.plan import UnitNode
+
+TAIL_BYTES = 4096
+_PR_SET_PDEATHSIG = 1
+
+
+class ExecutionOutcome(msgspec.Struct, frozen=True):
+    exit_code: int | None
+    duration_ms: int
+    timed_out: bool = False
+    error: str = ""
+    stdout_tail: str = ""
+    stderr_tail: str = ""
+    usage: tuple[ModelUsage, ...] = ()
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _tail(data: bytes, limit: int = TAIL_BYTES) -> str:
+    return data[-limit:].decode("utf-8", errors="replace")
+
+
+def read_usage(path: Path) -> tuple[ModelUsage, ...]:
+    """Parse the usage file a task wrote; malformed lines are skipped."""
+    if not path.exists():
+        return ()
+    out = []
+    for line in path.read_bytes().splitlines():
+        if not line.strip():
+            continue
+        try:
+            out.append(msgspec.json.decode(line, type=ModelUsage))
+        except msgspec.DecodeError:
+            continue
+    return tuple(out)
+
+
+class CommandExecutor:
+    """Executes units; one instance serves all worker threads of a run."""
+
+    def __init__(self, root: Path, *, redact: Callable[[str], str] | None = None, env: dict[str, str] | None = None):
+        self.root = Path(root)
+        self.redact = redact or (lambda s: s)
+        self.base_env = dict(os.environ if env is None else env)
+        self._procs: dict[str, subprocess.Popen] = {}
+        self._cancelled: set[str] = set()
+        self._lock = threading.Lock()
+
+    def execute(self, node: UnitNode, *, run_id: str, turn_id: str, attempt: int) -> ExecutionOutcome:
+        """Run the unit's command to completion (or timeout); never raises."""
+        assert node.command is not None
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="uok-usage-") as tmp:
+            usage_file = Path(tmp) / "usage.jsonl"
+            env = {
+                **self.base_env,
+                **node.env,
+                "UOK_RUN_ID": run_id,
+                "UOK_UNIT_ID": node.id,
+                "UOK_TURN_ID": turn_id,
+                "UOK_ATTEMPT": str(attempt),
+                "UOK_USAGE_FILE": str(usage_file),
+            }
+            cwd = self.root / node.cwd if node.cwd else self.root
+            args = node.command[0] if node.shell else list(node.command)
+            try:
+                proc = subprocess.Popen(
+                    args,
+                    shell=node.shell,
+                    cwd=cwd,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent,
+                )
+            except OSError as exc:
+                return ExecutionOutcome(
+                    exit_code=None,
+                    duration_ms=int((time.monotonic() - started) * 1000),
+                    error=f"cannot start {node.command[0]!r}: {exc.strerror or exc}",
+                )
+            with self._lock:
+                self._procs[turn_id] = proc
+            timed_out = False
+            try:
+                out, err = proc.communicate(timeout=node.timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                self._kill(proc)
+                out, err = proc.communicate()
+            finally:
+                with self._lock:
+                    self._procs.pop(turn_id, None)
+            return ExecutionOutcome(
+                exit_code=proc.returncode,
+                duration_ms=int((time.monotonic() - started) * 1000),
+                timed_out=timed_out,
+                stdout_tail=self.redact(_tail(out)),
+                stderr_tail=self.redact(_tail(err)),
+                usage=read_usage(usage_file),
+            )
+
+    @staticmethod
+    def _kill(proc: subprocess.Popen) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+    def cancel(self, turn_id: str) -> None:
+        """Kill a running turn's process group (a cancel or the kernel stopping)."""
+        with self._lock:
+            proc = self._procs.get(turn_id)
+            self._cancelled.add(turn_id)
+        if proc is not None:
+            self._kill(proc)
+
+    def cancel_all(self) -> None:
+        with self._lock:
+            turns = list(self._procs)
+        for turn_id in turns:
+            self.cancel(turn_id)

@@ -1,0 +1,243 @@
+"""``uok run``: the imperative shell around the pure kernel.
+
+The loop is: measure something (a clock reading, a pid probe, a subprocess
+result, a signal) → wrap it in an observation → ``kernel.handle`` →
+append the observation and its decisions in ONE transaction → carry out the
+decisions' side effects. Because every input is in the log before anything
+acts on it, a crash at any point leaves a log the next run can recover from,
+and a finished run can be replayed decision by decision.
+
+Only the main thread appends; worker threads just run subprocesses and hand
+their outcomes back through a queue.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import msgspec
+
+from adapters.eventlog import EventLog
+from adapters.executor import CommandExecutor, ExecutionOutcome
+from domain import events as ev
+from domain.graph import clamp_workers
+from domain.kernel import Kernel
+from domain.plan import PlanError, UnitGraph, compile_plan
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported with exit code 2, nothing written."""
+
+
+class RunObserver(Protocol):
+    def on_events(self, events: list[ev.Event]) -> None: ...
+
+
+class RunResult(msgspec.Struct, frozen=True):
+    run_id: str
+    status: str
+    units_completed: int
+    units_failed: int
+    error: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        if self.status != "ok":
+            return 1
+        return 1 if self.units_failed else 0
+
+
+def pid_alive(pid: int) -> bool:
+    """Signal-0 probe (spec §7): does a process with this pid exist?"""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def load_plan(path: Path) -> tuple[str, UnitGraph]:
+    """Read and compile a plan; every problem becomes a UsageError."""
+    try:
+        source = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such plan file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read plan: {exc}") from None
+    try:
+        return source, compile_plan(source, filename=str(path))
+    except PlanError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def fold_log(log: EventLog, kernel: Kernel) -> int:
+    """Fold the whole log into ``kernel``; returns the last position read."""
+    last = 0
+    for last, e in log.events():
+        kernel.apply(e)
+    return last
+
+
+class KernelRunner:
+    def __init__(
+        self,
+        log: EventLog,
+        plan_path: Path,
+        *,
+        workers: int = 2,
+        flags: dict[str, Any] | None = None,
+        clock: Clock = utc_now,
+        run_id: str | None = None,
+        observer: RunObserver | None = None,
+        executor: CommandExecutor | None = None,
+    ):
+        self.log = log
+        self.plan_path = Path(plan_path)
+        self.workers = clamp_workers(workers)
+        self.flags = dict(flags or {})
+        self.clock = clock
+        self.run_id = run_id or f"r{self.clock():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
+        self.observer = observer
+        self.kernel = Kernel()
+        self.executor = executor
+        self._results: queue.Queue[ev.Event] = queue.Queue()
+        self._pool: ThreadPoolExecutor | None = None
+        self._exit: ev.KernelExited | None = None
+
+    # -------------------------------------------------------------- main loop
+
+    def run(self) -> RunResult:
+        source, graph = load_plan(self.plan_path)
+        if self.executor is None:
+            self.executor = CommandExecutor(self.plan_path.parent)
+        fold_log(self.log, self.kernel)
+        probes = self._probe_open_runs(graph.plan_id)
+        entered = ev.KernelEntered(
+            run_id=self.run_id,
+            at=self.clock(),
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            plan_path=str(self.plan_path),
+            plan_source=source,
+            workers=self.workers,
+            flags=self.flags,
+            work_mode=str(self.flags.get("work_mode", "auto")),
+            model_mode=str(self.flags.get("model_mode", "default")),
+            probes=probes,
+        )
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="uok-worker")
+        restore = self._install_signal_handlers()
+        try:
+            self._step(entered)
+            while self._exit is None:
+                try:
+                    obs = self._results.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                self._step(obs)
+        except BaseException as exc:  # record the exit in every case (spec §1: finally)
+            if self._exit is None:
+                error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                try:
+                    self._step(ev.KernelFailed(run_id=self.run_id, at=self.clock(), error=error))
+                except Exception:
+                    pass
+            raise
+        finally:
+            restore()
+            self.executor.cancel_all()
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        x = self._exit
+        return RunResult(run_id=self.run_id, status=x.status, units_completed=x.units_completed, units_failed=x.units_failed, error=x.error)
+
+    def _step(self, obs: ev.Event) -> None:
+        decisions = self.kernel.handle(obs)
+        self.log.append([obs, *decisions])
+        if self.observer is not None:
+            self.observer.on_events([obs, *decisions])
+        self._effects(decisions)
+
+    def _effects(self, decisions: list[ev.Event]) -> None:
+        for d in decisions:
+            if isinstance(d, ev.TurnStarted):
+                node = self.kernel.nodes[d.unit_id]
+                if node.command is not None:
+                    self._pool.submit(self._execute, node, d.turn_id, d.attempt)
+            elif isinstance(d, ev.UnitTransitioned) and d.to_state == "cancelled" and d.turn_id:
+                self.executor.cancel(d.turn_id)
+            elif isinstance(d, ev.KernelExited) and d.run_id == self.run_id:
+                self._exit = d
+
+    def _execute(self, node, turn_id: str, attempt: int) -> None:
+        try:
+            out: ExecutionOutcome = self.executor.execute(node, run_id=self.run_id, turn_id=turn_id, attempt=attempt)
+            obs = ev.ExecutionFinished(
+                run_id=self.run_id, at=self.clock(), turn_id=turn_id, unit_id=node.id,
+                exit_code=out.exit_code, duration_ms=out.duration_ms, timed_out=out.timed_out,
+                error=out.error, stdout_tail=out.stdout_tail, stderr_tail=out.stderr_tail, usage=out.usage,
+            )
+        except BaseException as exc:  # the executor should not raise; if it does, the unit fails
+            obs = ev.ExecutionFinished(
+                run_id=self.run_id, at=self.clock(), turn_id=turn_id, unit_id=node.id,
+                exit_code=None, duration_ms=0, error=f"executor error: {exc}",
+            )
+        self._results.put(obs)
+
+    # -------------------------------------------------------------- helpers
+
+    def settled_units(self) -> int:
+        """How many of the plan's units are final (for progress displays)."""
+        k = self.kernel
+        if k.graph is None:
+            return 0
+        return sum(1 for n in k.graph.nodes if k.is_final(k.unit(n.id)))
+
+    def _probe_open_runs(self, plan_id: str) -> tuple[ev.PidProbe, ...]:
+        probes = []
+        host = socket.gethostname()
+        for run in self.kernel.open_runs():
+            alive = pid_alive(run.pid) and run.pid != os.getpid()
+            if alive and run.plan_id == plan_id:
+                raise UsageError(
+                    f"run {run.run_id} (pid {run.pid} on {host}) is still running plan {plan_id!r}; "
+                    "wait for it, or stop it, before starting another"
+                )
+            probes.append(ev.PidProbe(run_id=run.run_id, pid=run.pid, alive=alive))
+        return tuple(probes)
+
+    def _install_signal_handlers(self) -> Callable[[], None]:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = {}
+
+        def handler(signum, _frame):
+            self._results.put(ev.SignalReceived(run_id=self.run_id, at=self.clock(), signal=signal.Signals(signum).name))
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+
+        def restore() -> None:
+            for sig, h in previous.items():
+                signal.signal(sig, h)
+
+        return restore

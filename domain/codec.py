@@ -1,0 +1,121 @@
+"""Encoding events to stored records and back, with an upcasting path.
+
+The topic of a stored event is ``"<ClassName>/v<VERSION>"``; the payload is
+msgspec JSON (which keeps datetimes, tuples and nested Structs typed, unlike
+a generic JSON transcoder). Decoding picks a typed decoder by topic, so
+reading a million events costs one dict lookup and one msgspec decode each.
+
+When an event's shape changes: bump its ``VERSION`` and register an
+upcaster ``(name, old_version) -> fn(dict) -> dict`` that turns the old
+payload into the next version's. Old logs then decode into today's Structs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import msgspec
+
+from domain import events as _events
+from domain.events import Event
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+_UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+_CLASSES: dict[str, type[Event]] = {}
+_DECODERS: dict[str, msgspec.json.Decoder] = {}
+_ENCODER = msgspec.json.Encoder()
+
+
+class UnknownEventError(ValueError):
+    """A stored topic names no event class this version of uok knows."""
+
+
+def _walk(cls: type) -> Iterable[type]:
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _walk(sub)
+
+
+def _ensure_registry() -> None:
+    # Event classes defined in other domain modules register by subclassing
+    # Event; importing the vocabulary modules here makes the set complete.
+    from domain import vocabulary  # noqa: F401  (imports every event module)
+
+    for cls in _walk(Event):
+        _CLASSES.setdefault(cls.__name__, cls)
+
+
+def topic_of(cls: type[Event]) -> str:
+    return f"{cls.__name__}/v{cls.VERSION}"
+
+
+def register_upcaster(name: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+    """Decorator: ``fn`` turns a ``name`` payload of ``from_version`` into ``from_version + 1``."""
+
+    def deco(fn: Upcaster) -> Upcaster:
+        _UPCASTERS[(name, from_version)] = fn
+        return fn
+
+    return deco
+
+
+def encode(event: Event) -> tuple[str, bytes]:
+    """(topic, payload) for an event."""
+    return topic_of(type(event)), _ENCODER.encode(event)
+
+
+def event_class(name: str) -> type[Event]:
+    if not _CLASSES:
+        _ensure_registry()
+    try:
+        return _CLASSES[name]
+    except KeyError:
+        _ensure_registry()
+        if name in _CLASSES:
+            return _CLASSES[name]
+        raise UnknownEventError(f"unknown event type {name!r}") from None
+
+
+def decode(topic: str, payload: bytes) -> Event:
+    """The event a stored (topic, payload) pair holds, upcast to today's version."""
+    dec = _DECODERS.get(topic)
+    if dec is not None:
+        return dec.decode(payload)
+    name, sep, ver = topic.partition("/v")
+    if not sep or not ver.isdigit():
+        raise UnknownEventError(f"malformed event topic {topic!r}")
+    cls = event_class(name)
+    version = int(ver)
+    if version == cls.VERSION:
+        dec = _DECODERS[topic] = msgspec.json.Decoder(cls)
+        return dec.decode(payload)
+    if version > cls.VERSION:
+        raise UnknownEventError(f"{topic} is newer than this uok understands (v{cls.VERSION})")
+    data = msgspec.json.decode(payload)
+    while version < cls.VERSION:
+        try:
+            up = _UPCASTERS[(name, version)]
+        except KeyError:
+            raise UnknownEventError(f"no upcaster for {name} v{version} -> v{version + 1}") from None
+        data = up(data)
+        version += 1
+    data["type"] = name
+    return msgspec.convert(data, cls)
+
+
+def is_observation(event: Event) -> bool:
+    return type(event).OBSERVED
+
+
+__all__ = [
+    "UnknownEventError",
+    "decode",
+    "encode",
+    "event_class",
+    "is_observation",
+    "register_upcaster",
+    "topic_of",
+    "_events",
+]

@@ -1,0 +1,93 @@
+"""Unit lifecycle (spec §13b): legal transitions and the per-unit record.
+
+A unit's record is a fold of its ``UnitTransitioned`` events. Attempts and
+dispatch counts are *derived from the log*, never kept in a counter that a
+restart or a recovery path could reset: resetting such counters is how the
+system this replaces re-dispatched units 7x to 43x (spec §18).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+from domain.events import UnitTransitioned
+
+TERMINAL = frozenset({"completed", "failed", "blocked", "cancelled", "stale", "runaway-recovered"})
+IN_FLIGHT = frozenset({"claimed", "running", "progress"})
+RETRYABLE = frozenset({"failed", "stale", "runaway-recovered"})
+
+_AFTER_RUNNING = frozenset(
+    {"progress", "completed", "failed", "blocked", "cancelled", "stale", "runaway-recovered"}
+)
+LEGAL: dict[str, frozenset[str]] = {
+    "": frozenset({"queued"}),
+    "queued": frozenset({"claimed", "cancelled", "blocked", "runaway-recovered"}),
+    "claimed": frozenset({"running", "cancelled", "stale"}),
+    "running": _AFTER_RUNNING,
+    "progress": _AFTER_RUNNING,
+    "completed": frozenset({"notified"}),
+    "failed": frozenset({"notified", "queued"}),
+    "stale": frozenset({"notified", "queued"}),
+    "runaway-recovered": frozenset({"notified"}),
+    "blocked": frozenset({"notified"}),
+    "cancelled": frozenset({"notified", "queued"}),
+    "notified": frozenset(),
+}
+"""from-state → allowed to-states. ``cancelled → queued`` lets a later run
+pick up a unit an operator or a signal cancelled; ``runaway-recovered`` is
+never re-queued: that is its whole point."""
+
+
+class IllegalTransition(ValueError):
+    pass
+
+
+def check_transition(unit_id: str, from_state: str, to_state: str) -> None:
+    if to_state not in LEGAL.get(from_state, frozenset()):
+        raise IllegalTransition(f"unit {unit_id}: {from_state or 'new'} -> {to_state} is not a legal transition")
+
+
+class UnitRecord(msgspec.Struct, kw_only=True):
+    """The runtime read model of one unit (mutable while folding)."""
+
+    unit_id: str
+    plan_id: str
+    state: str = ""
+    outcome: str = ""  # last terminal state; survives the ``notified`` step
+    notified: bool = False
+    attempt: int = 0
+    dispatches: int = 0
+    failure_class: str = "none"
+    reason: str = ""
+    turn_id: str = ""
+    run_id: str = ""
+    progress_count: int = 0
+    updated_at: datetime | None = None
+
+    @property
+    def display_state(self) -> str:
+        """The state a person wants to see: the outcome once notified."""
+        return self.outcome if self.state == "notified" else self.state
+
+    def apply(self, e: UnitTransitioned) -> None:
+        self.state = e.to_state
+        if e.to_state in TERMINAL:
+            self.outcome = e.to_state
+            self.notified = False
+        elif e.to_state == "notified":
+            self.notified = True
+        elif e.to_state == "progress":
+            self.progress_count += 1
+        self.attempt = e.attempt
+        self.dispatches = e.dispatches
+        self.failure_class = e.failure_class
+        self.reason = e.reason
+        self.turn_id = e.turn_id or self.turn_id
+        self.run_id = e.run_id
+        self.updated_at = e.at
+
+    def retry_budget_remaining(self, retries: int) -> int:
+        """Attempts left: (retries + 1) allowed in all, ``attempt`` used so far."""
+        return retries + 1 - self.attempt

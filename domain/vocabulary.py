@@ -1,0 +1,6 @@
+"""Imports every module that defines events, so the codec knows them all.
+
+Add a line here when a new module defines Event subclasses.
+"""
+
+from domain import events  # noqa: F401

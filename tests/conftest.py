@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+
+
+def uok(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run the real CLI in a subprocess (``python -m adapters.cli.main``)."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    full_env.pop("UOK_DB", None) if env is None or "UOK_DB" not in env else None
+    return subprocess.run(
+        [sys.executable, "-m", "adapters.cli.main", *args],
+        cwd=cwd or ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def demo_plan(tmp_path: Path) -> Path:
+    """A private copy of the demo plan (its tasks write under out/ beside it)."""
+    dst = tmp_path / "plan"
+    shutil.copytree(FIXTURES / "plans", dst, ignore=shutil.ignore_patterns("out", "bad"))
+    return dst / "demo.toml"
