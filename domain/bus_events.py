@@ -1,0 +1,90 @@
+"""Events of the message bus, steering, sub-agents, chaos and gitops
+(spec §6, §8, §15).
+
+Messages live in their own stream ``msg:<id>`` with the send at version 1,
+so a second ``send_once`` with the same key collides on (stream, version)
+and writes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from domain.events import Event
+
+
+class MessageSent(Event, frozen=True, kw_only=True):
+    OBSERVED: ClassVar[bool] = True
+
+    message_id: str
+    sender: str
+    recipient: str
+    topic: str = ""
+    payload: dict[str, Any] = {}
+    dedupe_key: str = ""
+
+    def stream(self) -> str:
+        return f"msg:{self.message_id}"
+
+
+class MessageRead(Event, frozen=True, kw_only=True):
+    OBSERVED: ClassVar[bool] = True
+
+    message_id: str
+    reader: str
+
+    def stream(self) -> str:
+        return f"msg:{self.message_id}"
+
+
+class SteeringReceived(Event, frozen=True, kw_only=True):
+    """The kernel picked up a steering message at a turn boundary."""
+
+    OBSERVED: ClassVar[bool] = True
+
+    message_id: str
+    command: str  # pause | resume | cancel | note
+    argument: str = ""
+
+
+class SteeringApplied(Event, frozen=True, kw_only=True):
+    message_id: str
+    command: str
+    argument: str = ""
+    outcome: str = ""  # what the kernel did, or why it did nothing
+
+
+class SubagentSpawned(Event, frozen=True, kw_only=True):
+    parent_unit: str
+    child_unit: str
+    work_mode: str
+    model_mode: str
+    permission_profile: str
+    overrides: dict[str, str] = {}
+
+
+class ChaosInjected(Event, frozen=True, kw_only=True):
+    """A fault the chaos monkey injected, recorded BEFORE it takes effect."""
+
+    OBSERVED: ClassVar[bool] = True
+
+    seed: int
+    sequence: int
+    fault: str  # latency | partial-failure | disk-stress | memory-stress
+    boundary: str  # the phase boundary it struck at
+    turn_id: str = ""
+    unit_id: str = ""
+    gate_id: str = ""
+    magnitude: float = 0.0
+
+
+class GitTransactionRecorded(Event, frozen=True, kw_only=True):
+    OBSERVED: ClassVar[bool] = True
+
+    turn_id: str
+    stage: str  # turn-start | stage | checkpoint | publish | record
+    action: str = "status-only"
+    status: str = "ok"  # ok | failed | timeout | skipped
+    error: str = ""
+    duration_ms: int = 0
+    detail: dict[str, Any] = {}

@@ -1,0 +1,100 @@
+"""Events of the gate system (spec §2, §9, §10): gate attempts, breaker
+transitions, the cost ledger.
+
+``GateEvaluated`` is the raw observation of running a gate once (what the
+command returned, what the scanner found); ``GateRun`` is the runner's
+decision about that attempt (``retry`` or the final outcome), taken by the
+pure retry matrix. A short-circuit by an open breaker is a ``GateRun`` with
+``short_circuited=True`` and no ``GateEvaluated`` before it: the gate did
+not execute.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar, Literal
+
+import msgspec
+
+from domain.events import Event
+
+GateOutcome = Literal["pass", "fail", "retry", "manual-attention", "skip"]
+BreakerState = Literal["closed", "half-open", "open"]
+
+
+class Finding(msgspec.Struct, frozen=True, kw_only=True):
+    """One thing a gate found. Never the secret itself: a fingerprint of it."""
+
+    file: str = ""
+    line: int = 0
+    kind: str = ""
+    fingerprint: str = ""
+    message: str = ""
+
+
+class GateMemory(msgspec.Struct, frozen=True, kw_only=True):
+    """Earlier failures of the same gate with the same fingerprint."""
+
+    fingerprint: str
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    runs: tuple[str, ...] = ()
+
+
+class GateEvaluated(Event, frozen=True, kw_only=True):
+    OBSERVED: ClassVar[bool] = True
+
+    turn_id: str
+    unit_id: str
+    gate_id: str
+    gate_type: str
+    attempt: int
+    outcome: Literal["pass", "fail", "skip", "manual-attention"]
+    failure_class: str = "none"
+    rationale: str = ""
+    findings: tuple[Finding, ...] = ()
+    duration_ms: int = 0
+
+
+class GateRun(Event, frozen=True, kw_only=True):
+    turn_id: str
+    unit_id: str
+    gate_id: str
+    gate_type: str
+    attempt: int
+    max_attempts: int
+    outcome: GateOutcome
+    failure_class: str = "none"
+    retryable: bool = False
+    rationale: str = ""
+    findings: tuple[Finding, ...] = ()
+    duration_ms: int = 0
+    short_circuited: bool = False
+    fingerprint: str = ""
+    memory: GateMemory | None = None
+
+
+class BreakerTransitioned(Event, frozen=True, kw_only=True):
+    gate_id: str
+    from_state: BreakerState
+    to_state: BreakerState
+    streak: int
+    consecutive_failures: int
+    open_until: datetime | None = None
+    reason: str = ""
+
+    def stream(self) -> str:
+        return f"run:{self.run_id}"
+
+
+class CostRecorded(Event, frozen=True, kw_only=True):
+    """The priced usage of one turn, one row per model."""
+
+    turn_id: str
+    unit_id: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    priced: bool = True  # False: model not in the cost table, cost_usd is 0
