@@ -84,9 +84,6 @@ class BreakerTransitioned(Event, frozen=True, kw_only=True):
     open_until: datetime | None = None
     reason: str = ""
 
-    def stream(self) -> str:
-        return f"run:{self.run_id}"
-
 
 class CostRecorded(Event, frozen=True, kw_only=True):
     """The priced usage of one turn, one row per model."""
