@@ -95,7 +95,7 @@ def test_kill_9_mid_run_then_rerun_recovers_and_completes(tmp_path: Path):
     plan_dir = tmp_path / "p"
     plan_dir.mkdir()
     # each task appends its id to runs.log when it starts, then sleeps
-    task = "import os,sys,time; open('runs.log','a').write(sys.argv[1]+'\\n'); time.sleep(float(sys.argv[2]))"
+    task = "import os,sys,time; open('runs.log','a').write(sys.argv[1]+'\\\\n'); time.sleep(float(sys.argv[2]))"
     (plan_dir / "plan.toml").write_text(
         '[plan]\nid = "k"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'
         + "".join(
