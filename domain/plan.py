@@ -1,0 +1,424 @@
+"""Plan files (TOML) and their compilation to a unit graph (spec §11).
+
+A plan is milestones → slices → tasks. Compiling it yields a
+:class:`UnitGraph`: one ``execute-task`` unit per task, one
+``complete-slice`` verification unit per non-empty slice, and the edges
+between them. The graph is stored inside the ``PlanCompiled`` event, so a
+run replays against exactly the plan it started with, whatever the file
+says later. Compilation is pure (TOML text in, graph or :class:`PlanError`
+out) and all-or-nothing: a plan with any problem compiles to nothing, before
+anything runs.
+
+Format
+------
+::
+
+    [plan]
+    id = "demo"              # optional; default: the file name's stem
+    title = "Demo plan"
+    allow_outside_root = false   # optional; see "Paths"
+
+    [[milestones]]
+    id = "M1"
+    title = "First"
+
+      [[milestones.slices]]
+      id = "S1"
+      title = "Build"
+
+        [[milestones.slices.tasks]]
+        id = "prepare"              # unique across the whole plan
+        title = "Prepare workspace"
+        command = ["python3", "-c", "print('hi')"]  # argv; a string only with shell = true
+        shell = false               # default false
+        depends_on = ["other-task"] # optional; REPLACES the implicit chain ([] = no deps)
+        writes = ["out/a.txt"]      # files the task touches, relative to the plan root
+        timeout = 30                # seconds, > 0, default 600
+        retries = 2                 # extra attempts after a failure, >= 0, default 2
+        max_dispatches = 8          # runaway cap, >= retries + 1, default retries + 6
+        gates = ["verification"]    # gate ids, default []
+        cwd = "sub/dir"             # optional, relative to the plan root
+        env = { KEY = "value" }     # optional, str -> str
+        [milestones.slices.tasks.metadata]  # optional, free-form, JSON-able values
+        owner = "alice"
+
+A task without ``command`` is a no-op unit that succeeds at once. Ids
+(plan, milestone, slice, task) match ``[A-Za-z0-9_][A-Za-z0-9_.-]*``, so
+they never collide with the generated ``complete-slice:<M>/<S>`` ids and
+read cleanly in stream names and messages. Unknown keys are errors at every
+level: a typo (``depends-on``) must not silently drop an edge.
+
+Edges
+-----
+* Within a slice, each task depends on the previous one, unless it has
+  ``depends_on``, which replaces that edge. ``depends_on`` may name any task.
+* ``complete-slice:<M>/<S>`` (titled with the slice's title) depends on the
+  slice's sinks: its tasks that no other task of the same slice depends on
+  (for a chain, the last task). It has no command.
+* Milestones run in order: each *root* of a milestone (a task with no
+  dependency inside its own milestone) also depends on every complete-slice
+  unit of the nearest earlier milestone that has tasks. Slices of one
+  milestone are not chained; they may run in parallel.
+
+Paths
+-----
+``writes`` and ``cwd`` are relative to the plan root (the plan file's
+directory) and normalised (``out/./a`` is ``out/a``), so two spellings of
+one file still count as a conflict. Absolute paths and paths escaping the
+root with ``..`` are rejected unless ``[plan] allow_outside_root = true``.
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import PurePath, PureWindowsPath
+from typing import Any
+
+import msgspec
+
+from domain.graph import CycleError, FileConflict, detect_file_conflicts, topological_order
+
+DEFAULT_TIMEOUT = 600.0
+DEFAULT_RETRIES = 2
+RUNAWAY_HEADROOM = 6  # default max_dispatches = retries + this
+ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+_TOP_KEYS = frozenset({"plan", "milestones"})
+_PLAN_KEYS = frozenset({"id", "title", "allow_outside_root"})
+_MILESTONE_KEYS = frozenset({"id", "title", "slices"})
+_SLICE_KEYS = frozenset({"id", "title", "tasks"})
+_TASK_KEYS = frozenset(
+    {"id", "title", "command", "shell", "depends_on", "writes", "timeout", "retries",
+     "max_dispatches", "gates", "cwd", "env", "metadata"}
+)
+
+
+class UnitNode(msgspec.Struct, frozen=True, kw_only=True):
+    """One schedulable unit. Stored inside events: add fields only with defaults."""
+
+    id: str
+    kind: str  # "unit" | "verification"
+    unit_type: str  # "execute-task" | "complete-slice"
+    milestone: str
+    slice: str
+    title: str = ""
+    depends_on: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    command: tuple[str, ...] | None = None  # argv; with shell=True a 1-tuple holding the shell string
+    shell: bool = False
+    timeout: float = DEFAULT_TIMEOUT
+    retries: int = DEFAULT_RETRIES
+    max_dispatches: int = DEFAULT_RETRIES + RUNAWAY_HEADROOM
+    gates: tuple[str, ...] = ()
+    cwd: str | None = None
+    env: dict[str, str] = {}
+    metadata: dict[str, Any] = {}
+
+
+class UnitGraph(msgspec.Struct, frozen=True, kw_only=True):
+    """A compiled plan: nodes in plan order plus their deterministic order."""
+
+    plan_id: str
+    title: str
+    nodes: tuple[UnitNode, ...]
+    order: tuple[str, ...]
+    conflicts: tuple[FileConflict, ...]
+    allow_outside_root: bool = False
+
+    def node(self, unit_id: str) -> UnitNode:
+        """The node with this id (KeyError if none). Linear; use :func:`index` in loops."""
+        for n in self.nodes:
+            if n.id == unit_id:
+                return n
+        raise KeyError(unit_id)
+
+
+def index(graph: UnitGraph) -> dict[str, UnitNode]:
+    """id -> node, for callers doing many lookups."""
+    return {n.id: n for n in graph.nodes}
+
+
+class PlanError(Exception):
+    """A plan that must not run. ``str()`` is ``"<file>: [task '<t>': ]<problem>"``."""
+
+    def __init__(self, file: str, problem: str, task: str | None = None):
+        self.file, self.problem, self.task = file, problem, task
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"task '{self.task}': " if self.task is not None else ""
+        return f"{self.file}: {where}{self.problem}"
+
+
+@dataclass
+class _Task:
+    node: UnitNode  # built without edges; edges are added by compile_plan
+    explicit_deps: tuple[str, ...] | None
+
+
+def _type_name(value: object) -> str:
+    for typ, name in ((bool, "boolean"), (int, "integer"), (float, "float"), (str, "string"),
+                      (list, "array"), (dict, "table"), (datetime, "datetime"), (date, "date"),
+                      (time, "time")):
+        if isinstance(value, typ):
+            return name
+    return type(value).__name__
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # TOML true is not 1
+
+
+def _is_number(value: object) -> bool:
+    return _is_int(value) or isinstance(value, float)
+
+
+class _Parser:
+    """Validates the decoded TOML; every check raises a PlanError at once."""
+
+    def __init__(self, filename: str):
+        self.file = filename
+        self.allow_outside_root = False
+
+    def fail(self, problem: str, task: str | None = None) -> PlanError:
+        return PlanError(self.file, problem, task)
+
+    def table(self, value: object, what: str, task: str | None = None) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(f"{what} must be a table, got {_type_name(value)}", task)
+        return value
+
+    def array_of_tables(self, value: object, what: str) -> list[dict[str, Any]]:
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise self.fail(f"{what} must be an array of tables ([[{what}]])")
+        return value
+
+    def keys(self, table: dict[str, Any], allowed: frozenset[str], what: str, task: str | None = None) -> None:
+        for key in table:
+            if key not in allowed:
+                raise self.fail(f"{what}unknown key '{key}' (allowed: {', '.join(sorted(allowed))})", task)
+
+    def ident(self, value: object, what: str, task: str | None = None) -> str:
+        if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
+            if value is None:
+                raise self.fail(f"{what} is missing", task)
+            shown = repr(value) if isinstance(value, str) else _type_name(value)
+            raise self.fail(f"{what} must be a string matching {ID_PATTERN.pattern}, got {shown}", task)
+        return value
+
+    def string(self, table: dict[str, Any], key: str, what: str = "", task: str | None = None) -> str:
+        value = table.get(key, "")
+        if not isinstance(value, str):
+            raise self.fail(f"{what}{key} must be a string, got {_type_name(value)}", task)
+        return value
+
+    def strings(self, value: object, key: str, task: str) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.fail(f"{key} must be an array of non-empty strings", task)
+        for i, v in enumerate(value):
+            if v in value[:i]:
+                raise self.fail(f"{key} lists '{v}' twice", task)
+        return tuple(value)
+
+    def path(self, value: str, key: str, task: str) -> str:
+        if "\0" in value:
+            raise self.fail(f"{key} path {value!r} contains a NUL byte", task)
+        absolute = value.startswith(("/", "\\")) or bool(PureWindowsPath(value).drive)
+        norm = posixpath.normpath(value)
+        escapes = norm == ".." or norm.startswith("../")
+        if (absolute or escapes) and not self.allow_outside_root:
+            why = "is absolute" if absolute else "escapes the plan root"
+            raise self.fail(
+                f"{key} path '{value}' {why}; paths are relative to the plan root "
+                "(set [plan] allow_outside_root = true to allow this)", task)
+        return norm
+
+    def json_value(self, value: object, where: str, task: str) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                self.json_value(v, f"{where}.{k}", task)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                self.json_value(v, f"{where}[{i}]", task)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise self.fail(f"{where} is {value}, which JSON cannot hold", task)
+        elif not isinstance(value, (str, int, float, bool)):
+            raise self.fail(f"{where} is a TOML {_type_name(value)}, which JSON cannot hold; use a string", task)
+
+    # -- levels ---------------------------------------------------------------
+
+    def plan(self, doc: dict[str, Any]) -> tuple[str, str, list[tuple[str, list[tuple[str, str, list[_Task]]]]]]:
+        """-> (plan id, title, [(milestone id, [(slice id, slice title, tasks)])])."""
+        self.keys(doc, _TOP_KEYS, "")
+        head = self.table(doc.get("plan", {}), "[plan]")
+        self.keys(head, _PLAN_KEYS, "[plan]: ")
+        allow = head.get("allow_outside_root", False)
+        if not isinstance(allow, bool):
+            raise self.fail(f"[plan]: allow_outside_root must be a boolean, got {_type_name(allow)}")
+        self.allow_outside_root = allow
+        if "id" in head:
+            plan_id = self.ident(head["id"], "[plan]: id")
+        else:
+            plan_id = PurePath(self.file).stem
+            if not ID_PATTERN.fullmatch(plan_id):
+                raise self.fail(f"plan id {plan_id!r} taken from the file name is not a valid id; set [plan] id")
+        title = self.string(head, "title", "[plan]: ")
+
+        milestones = []
+        seen_tasks: set[str] = set()
+        seen_milestones: set[str] = set()
+        for m_pos, m in enumerate(self.array_of_tables(doc.get("milestones", []), "milestones"), 1):
+            mid = self.ident(m.get("id"), f"milestone #{m_pos}: id")
+            if mid in seen_milestones:
+                raise self.fail(f"duplicate milestone id '{mid}'")
+            seen_milestones.add(mid)
+            where = f"milestone '{mid}': "
+            self.keys(m, _MILESTONE_KEYS, where)
+            self.string(m, "title", where)
+            slices = []
+            seen_slices: set[str] = set()
+            for s_pos, s in enumerate(self.array_of_tables(m.get("slices", []), "milestones.slices"), 1):
+                sid = self.ident(s.get("id"), f"{where}slice #{s_pos}: id")
+                if sid in seen_slices:
+                    raise self.fail(f"{where}duplicate slice id '{sid}'")
+                seen_slices.add(sid)
+                s_where = f"milestone '{mid}' slice '{sid}': "
+                self.keys(s, _SLICE_KEYS, s_where)
+                s_title = self.string(s, "title", s_where)
+                tasks = []
+                for t_pos, t in enumerate(self.array_of_tables(s.get("tasks", []), "milestones.slices.tasks"), 1):
+                    tid = self.ident(t.get("id"), f"{s_where}task #{t_pos}: id")
+                    if tid in seen_tasks:
+                        raise self.fail("duplicate task id (task ids are unique across the plan)", tid)
+                    seen_tasks.add(tid)
+                    tasks.append(self.task(t, tid, mid, sid))
+                slices.append((sid, s_title, tasks))
+            milestones.append((mid, slices))
+        return plan_id, title, milestones
+
+    def task(self, t: dict[str, Any], tid: str, mid: str, sid: str) -> _Task:
+        self.keys(t, _TASK_KEYS, "", tid)
+        shell = t.get("shell", False)
+        if not isinstance(shell, bool):
+            raise self.fail(f"shell must be a boolean, got {_type_name(shell)}", tid)
+        command: tuple[str, ...] | None = None
+        raw = t.get("command")
+        if isinstance(raw, str):
+            if not shell:
+                raise self.fail("command is a string; use an argv array, or set shell = true", tid)
+            if not raw.strip():
+                raise self.fail("command must not be empty", tid)
+            command = (raw,)
+        elif isinstance(raw, list):
+            if shell:
+                raise self.fail("shell = true needs command to be a string, not an array", tid)
+            if not raw or not all(isinstance(a, str) for a in raw) or not raw[0]:
+                raise self.fail("command must be a non-empty array of strings (argv)", tid)
+            command = tuple(raw)
+        elif raw is not None:
+            raise self.fail(f"command must be an array of strings or a string, got {_type_name(raw)}", tid)
+        elif shell:
+            raise self.fail("shell = true without a command", tid)
+
+        timeout = t.get("timeout", DEFAULT_TIMEOUT)
+        if not (_is_number(timeout) and math.isfinite(timeout) and timeout > 0):
+            raise self.fail(f"timeout must be a number of seconds > 0, got {timeout!r}", tid)
+        retries = t.get("retries", DEFAULT_RETRIES)
+        if not (_is_int(retries) and retries >= 0):
+            raise self.fail(f"retries must be an integer >= 0, got {retries!r}", tid)
+        max_dispatches = t.get("max_dispatches", retries + RUNAWAY_HEADROOM)
+        if not (_is_int(max_dispatches) and max_dispatches >= retries + 1):
+            raise self.fail(
+                f"max_dispatches must be an integer >= retries + 1 ({retries + 1}), got {max_dispatches!r}", tid)
+
+        deps = self.strings(t["depends_on"], "depends_on", tid) if "depends_on" in t else None
+        writes = tuple(self.path(w, "writes", tid) for w in self.strings(t.get("writes", []), "writes", tid))
+        if len(set(writes)) != len(writes):
+            raise self.fail("writes names the same file twice", tid)
+        gates = self.strings(t.get("gates", []), "gates", tid)
+        cwd = t.get("cwd")
+        if cwd is not None:
+            if not isinstance(cwd, str) or not cwd:
+                raise self.fail(f"cwd must be a non-empty string, got {_type_name(cwd)}", tid)
+            cwd = self.path(cwd, "cwd", tid)
+        env = self.table(t.get("env", {}), "env", tid)
+        for k, v in env.items():
+            if not k or "=" in k or "\0" in k:
+                raise self.fail(f"env key {k!r} is not a valid variable name", tid)
+            if not isinstance(v, str) or "\0" in v:
+                raise self.fail(f"env.{k} must be a string, got {_type_name(v)}", tid)
+        metadata = self.table(t.get("metadata", {}), "metadata", tid)
+        self.json_value(metadata, "metadata", tid)
+
+        node = UnitNode(
+            id=tid, kind="unit", unit_type="execute-task", milestone=mid, slice=sid,
+            title=self.string(t, "title", "", tid), writes=writes, command=command, shell=shell,
+            timeout=float(timeout), retries=retries, max_dispatches=max_dispatches, gates=gates,
+            cwd=cwd, env=dict(env), metadata=dict(metadata),
+        )
+        return _Task(node=node, explicit_deps=deps)
+
+
+def complete_slice_id(milestone: str, slice_id: str) -> str:
+    return f"complete-slice:{milestone}/{slice_id}"
+
+
+def compile_plan(source: str, *, filename: str) -> UnitGraph:
+    """Parse, validate and compile a plan; raise :class:`PlanError` on any problem."""
+    try:
+        doc = tomllib.loads(source)
+    except tomllib.TOMLDecodeError as exc:
+        raise PlanError(filename, f"malformed TOML: {exc}") from None
+    parser = _Parser(filename)
+    plan_id, title, milestones = parser.plan(doc)
+
+    all_tasks = {t.node.id for _, slices in milestones for _, _, tasks in slices for t in tasks}
+    if not all_tasks:
+        raise PlanError(filename, "plan has no tasks (the compiled graph would be empty)")
+
+    nodes: list[UnitNode] = []
+    previous_completes: tuple[str, ...] = ()
+    for mid, slices in milestones:
+        in_milestone = {t.node.id for _, _, tasks in slices for t in tasks}
+        completes: list[str] = []
+        for sid, s_title, tasks in slices:
+            if not tasks:
+                continue
+            slice_ids = {t.node.id for t in tasks}
+            deps_of: list[tuple[str, ...]] = []
+            for pos, t in enumerate(tasks):
+                if t.explicit_deps is not None:
+                    for dep in t.explicit_deps:
+                        if dep not in all_tasks:
+                            raise PlanError(filename, f"depends on unknown task '{dep}'", t.node.id)
+                    deps = t.explicit_deps
+                else:
+                    deps = (tasks[pos - 1].node.id,) if pos else ()
+                if not any(d in in_milestone for d in deps):
+                    deps = deps + tuple(c for c in previous_completes if c not in deps)
+                deps_of.append(deps)
+            depended = {d for deps in deps_of for d in deps if d in slice_ids}
+            for t, deps in zip(tasks, deps_of):
+                nodes.append(msgspec.structs.replace(t.node, depends_on=deps))
+            sinks = tuple(t.node.id for t in tasks if t.node.id not in depended)
+            cid = complete_slice_id(mid, sid)
+            nodes.append(UnitNode(id=cid, kind="verification", unit_type="complete-slice",
+                                  milestone=mid, slice=sid, title=s_title or f"Complete slice {mid}/{sid}",
+                                  depends_on=sinks))
+            completes.append(cid)
+        if completes:
+            previous_completes = tuple(completes)
+
+    try:
+        order = topological_order(nodes)
+    except CycleError as exc:
+        raise PlanError(filename, "cycle: " + " -> ".join(exc.cycle)) from None
+    return UnitGraph(
+        plan_id=plan_id, title=title, nodes=tuple(nodes), order=tuple(order),
+        conflicts=tuple(detect_file_conflicts(nodes)), allow_outside_root=parser.allow_outside_root,
+    )
