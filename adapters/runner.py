@@ -156,7 +156,7 @@ class KernelRunner:
                     continue
                 self._step(obs)
         except BaseException as exc:  # record the exit in every case (spec §1: finally)
-            if self._exit is None:
+            if self._exit is None and self.run_id in self.kernel.runs:  # nothing to close if the entry never landed
                 error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 try:
                     self._step(ev.KernelFailed(run_id=self.run_id, at=self.clock(), error=error))
@@ -171,8 +171,12 @@ class KernelRunner:
         return RunResult(run_id=self.run_id, status=x.status, units_completed=x.units_completed, units_failed=x.units_failed, error=x.error)
 
     def _step(self, obs: ev.Event) -> None:
-        decisions = self.kernel.handle(obs)
-        self.log.append([obs, *decisions])
+        try:
+            decisions = self.kernel.handle(obs)
+            self.log.append([obs, *decisions])
+        except BaseException:
+            self._resync()
+            raise
         if self.observer is not None:
             self.observer.on_events([obs, *decisions])
         self._effects(decisions)
@@ -202,6 +206,19 @@ class KernelRunner:
                 exit_code=None, duration_ms=0, error=f"executor error: {exc}",
             )
         self._results.put(obs)
+
+    def _resync(self) -> None:
+        """After a failed append (disk full, I/O error, a racing writer) or a
+        failed ``handle`` the kernel has folded decisions the log never got. Rebuild it from the
+        log, so the ``KernelFailed`` that follows is decided on what was
+        recorded (and replays), not on a state no one will ever see again."""
+        old, k = self.kernel, Kernel()
+        k.run_id, k.pid, k.workers, k.flags = old.run_id, old.pid, old.workers, old.flags
+        try:
+            fold_log(self.log, k)
+        except Exception:  # the log cannot even be read: record nothing more
+            k.runs.pop(self.run_id, None)
+        self.kernel = k
 
     # -------------------------------------------------------------- helpers
 

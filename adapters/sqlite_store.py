@@ -147,6 +147,21 @@ class CommitSignal:
             event.set()
 
 
+MAX_PAGE_COUNT_ENV = "UOK_MAX_PAGE_COUNT"
+
+
+def _apply_max_page_count(conn: apsw.Connection) -> None:
+    """Test/ops knob: ``UOK_MAX_PAGE_COUNT=N`` caps the file at N pages
+    (SQLite's per-connection ``max_page_count``), so a full disk can be
+    rehearsed on any machine: appends past the cap fail with
+    :class:`StoreFullError` and write nothing. Unset (the default): no cap."""
+    raw = os.environ.get(MAX_PAGE_COUNT_ENV, "").strip()
+    if raw:
+        if not raw.isdigit() or int(raw) < 1:
+            raise OperationalError(f"{MAX_PAGE_COUNT_ENV} must be a positive integer, got {raw!r}")
+        conn.execute(f"PRAGMA max_page_count = {int(raw)}")
+
+
 class _Opener:
     """Opens (and if needed creates) the file and checks it is our log.
 
@@ -170,6 +185,7 @@ class _Opener:
             if not self.readonly:
                 self._enable_wal(conn)
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            _apply_max_page_count(conn)
             self._check_or_create_schema(conn)
             conn.execute(_HEAD).fetchall()  # touches the last leaf page: catches truncation
         except BaseException as e:

@@ -1,0 +1,82 @@
+"""Checks shared by the torture tests: the log is whole, and it replays.
+
+``assert_log_whole`` is the property every fault must preserve: the hash
+chain verifies, positions are gapless from 1, and no (stream, version)
+repeats. ``assert_replays`` re-drives a fresh kernel over every run's
+recorded observations and requires the decisions recorded after each one to
+be exactly what ``Kernel.handle`` returns again. Because the runner appends
+``[observation, *decisions]`` in one transaction, a torn transaction (an
+observation without all of its decisions, or decisions without their
+observation) shows up here as a mismatch.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from adapters.eventlog import EventLog
+from adapters.sqlite_store import SqliteEventStore
+from domain import events as ev
+from domain.kernel import Kernel
+from tests.conftest import ROOT
+
+
+def read_log(db: Path) -> list[tuple[int, ev.Event]]:
+    with SqliteEventStore(db) as store:
+        return list(EventLog(store).events())
+
+
+def assert_log_whole(db: Path) -> int:
+    """Chain verifies, positions 1..n gapless, (stream, version) unique; returns n."""
+    with SqliteEventStore(db) as store:
+        count, _ = store.verify_chain()
+        rows = store.query("SELECT position FROM events ORDER BY position")
+        assert [r[0] for r in rows] == list(range(1, count + 1)), "positions are not gapless"
+        dup = store.query("SELECT stream, version, count(*) FROM events GROUP BY stream, version HAVING count(*) > 1")
+        assert not dup, f"duplicate (stream, version): {dup[:3]}"
+        bad_versions = store.query(
+            "SELECT stream FROM events GROUP BY stream HAVING max(version) != count(*) OR min(version) != 1"
+        )
+        assert not bad_versions, f"streams with version gaps: {bad_versions[:3]}"
+    return count
+
+
+def assert_replays(events: list[tuple[int, ev.Event]]) -> int:
+    """Every observation of every run re-decides exactly what was recorded; returns how many."""
+    entered = [i for i, (_, e) in enumerate(events) if isinstance(e, ev.KernelEntered)]
+    checked = 0
+    for i in entered:
+        run_id = events[i][1].run_id
+        kernel = Kernel()
+        for _, e in events[:i]:
+            kernel.apply(e)
+        own = [(p, e) for p, e in events[i:] if e.run_id == run_id]
+        j = 0
+        while j < len(own):
+            pos, obs = own[j]
+            assert type(obs).OBSERVED, f"run {run_id}: decision {type(obs).__name__} at {pos} without an observation"
+            k = j + 1
+            while k < len(own) and not type(own[k][1]).OBSERVED:
+                k += 1
+            recorded = [e for _, e in own[j + 1 : k]]
+            again = kernel.handle(obs)
+            assert again == recorded, (
+                f"run {run_id}: observation {type(obs).__name__} at position {pos} re-decides "
+                f"{[type(e).__name__ for e in again]} but the log holds {[type(e).__name__ for e in recorded]}"
+            )
+            positions = [p for p, _ in own[j:k]]
+            assert positions == list(range(pos, pos + len(positions))), f"run {run_id}: transaction at {pos} is not contiguous"
+            checked += 1
+            j = k
+    return checked
+
+
+def spawn_run(plan: Path, db: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.Popen(
+        [sys.executable, "-m", "adapters.cli.main", "run", str(plan), "--db", str(db), "--quiet", *extra],
+        env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )

@@ -1,0 +1,113 @@
+"""kill -9 of ``uok run`` at 50 seeded random moments, restarting each time.
+
+What must hold after every kill:
+
+* the hash chain verifies and positions are gapless (no torn transaction);
+* every recorded observation re-decides exactly what was recorded after it;
+* no unit whose completion was recorded ever starts again: each task
+  appends its id to ``starts.log`` when it starts, and no id completed at
+  an earlier checkpoint appears in the lines written after it; the log
+  itself never shows a ``TurnStarted`` of a unit after its completion; a
+  task never starts more often than the kernel dispatched it;
+
+and, after the 50th kill, one uninterrupted run completes the plan.
+
+A crash makes in-flight units ``stale``, which consumes an attempt (spec
+§13b), so the plan's tasks carry a large ``retries``/``max_dispatches``.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from domain import events as ev
+from tests.conftest import uok
+from tests.reliability.support import assert_log_whole, assert_replays, read_log, spawn_run
+
+pytestmark = pytest.mark.reliability
+
+KILLS = 50
+SEED = 20260501
+SLICES = 5
+TASKS = 60
+
+TASK = "import sys,time; open('starts.log','a').write(sys.argv[1]+'\\\\n'); time.sleep(float(sys.argv[2]))"
+
+
+def write_plan(root: Path, rng: random.Random) -> Path:
+    lines = ['[plan]\nid = "kill9"\n[[milestones]]\nid = "M1"\n']
+    for s in range(SLICES):
+        lines.append(f'[[milestones.slices]]\nid = "S{s}"\n')
+        for t in range(TASKS // SLICES):
+            uid = f"s{s}t{t}"
+            lines.append(
+                f'[[milestones.slices.tasks]]\nid = "{uid}"\nretries = 200\nmax_dispatches = 400\ntimeout = 30\n'
+                f'command = ["{sys.executable}", "-c", "{TASK}", "{uid}", "{rng.uniform(0.02, 0.2):.3f}"]\n'
+            )
+    plan = root / "plan.toml"
+    plan.write_text("".join(lines))
+    return plan
+
+
+def completed_units(events: list[tuple[int, ev.Event]]) -> set[str]:
+    return {e.unit_id for _, e in events if isinstance(e, ev.UnitTransitioned) and e.to_state == "completed"}
+
+
+def test_fifty_kill_9s_lose_nothing_and_rerun_nothing(tmp_path: Path):
+    rng = random.Random(SEED)
+    plan = write_plan(tmp_path, rng)
+    db = tmp_path / "kill9.db"
+    starts = tmp_path / "starts.log"
+    seen_lines = 0
+    done_before: set[str] = set()
+    kills_mid_run = 0
+    for cycle in range(KILLS):
+        proc = spawn_run(plan, db, "--workers", "2")
+        time.sleep(rng.uniform(0.05, 0.45))
+        if proc.poll() is None:
+            kills_mid_run += 1
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        time.sleep(0.03)  # let the killed run's children (PR_SET_PDEATHSIG) die
+        if not db.exists():
+            continue
+        assert_log_whole(db)
+        events = read_log(db)
+        done = completed_units(events)
+        lines = starts.read_text().split() if starts.exists() else []
+        again = [u for u in lines[seen_lines:] if u in done_before]
+        assert not again, f"cycle {cycle}: completed units started again: {again}"
+        done_before = done
+        seen_lines = len(lines)
+    assert kills_mid_run >= KILLS * 0.6, f"only {kills_mid_run} kills landed while uok run was alive"
+
+    r = uok("run", str(plan), "--db", str(db), "--quiet", "--workers", "2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
+
+    count = assert_log_whole(db)
+    events = read_log(db)
+    observations = assert_replays(events)
+    units = [f"s{s}t{t}" for s in range(SLICES) for t in range(TASKS // SLICES)]
+    completions = Counter(e.unit_id for _, e in events if isinstance(e, ev.UnitTransitioned) and e.to_state == "completed")
+    assert all(completions[u] == 1 for u in units), completions
+    dispatched = Counter(e.unit_id for _, e in events if isinstance(e, ev.TurnStarted))
+    started = Counter(starts.read_text().split())
+    assert all(started[u] <= dispatched[u] for u in units), (started, dispatched)
+    for u in units:  # the log never dispatches a unit after its completion
+        done_at = next(p for p, e in events if isinstance(e, ev.UnitTransitioned) and e.unit_id == u and e.to_state == "completed")
+        assert not [p for p, e in events if isinstance(e, ev.TurnStarted) and e.unit_id == u and p > done_at]
+    runs = [e for _, e in events if isinstance(e, ev.KernelEntered)]
+    recovered = [e for _, e in events if isinstance(e, ev.RunRecovered)]
+    stale = sum(len(e.stale_units) for e in recovered)
+    print(f"\nkill -9 torture: {KILLS} kills ({kills_mid_run} mid-run), {len(runs)} runs, "
+          f"{len(recovered)} recovered, {stale} stale units re-queued, {sum(dispatched.values())} dispatches "
+          f"for {len(units)} tasks, {count} events, {observations} observations replayed")
+    assert len(recovered) >= KILLS * 0.5
