@@ -40,7 +40,12 @@ class EventLog:
         for e in events:
             stream = e.stream()
             topic, payload = codec.encode(e)
-            records.append(NewRecord(stream=stream, version=self._next_version(stream, pending), topic=topic, payload=payload))
+            version = e.pinned_version()  # writer sequence, message send/read: see Event.pinned_version
+            if version is None:
+                version = self._next_version(stream, pending)
+            else:
+                pending[stream] = version
+            records.append(NewRecord(stream=stream, version=version, topic=topic, payload=payload))
         try:
             positions = self.store.append(records)
         except Exception:

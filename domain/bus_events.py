@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from domain.events import Event
+from domain.plan import UnitNode
 
 
 class MessageSent(Event, frozen=True, kw_only=True):
@@ -26,6 +27,9 @@ class MessageSent(Event, frozen=True, kw_only=True):
     def stream(self) -> str:
         return f"msg:{self.message_id}"
 
+    def pinned_version(self) -> int | None:
+        return 1  # a second send of one id (send_once) fails on UNIQUE(stream, version)
+
 
 class MessageRead(Event, frozen=True, kw_only=True):
     OBSERVED: ClassVar[bool] = True
@@ -35,6 +39,9 @@ class MessageRead(Event, frozen=True, kw_only=True):
 
     def stream(self) -> str:
         return f"msg:{self.message_id}"
+
+    def pinned_version(self) -> int | None:
+        return 2  # read at most once: a racing second mark_read writes nothing
 
 
 class SteeringReceived(Event, frozen=True, kw_only=True):
@@ -52,6 +59,8 @@ class SteeringApplied(Event, frozen=True, kw_only=True):
     command: str
     argument: str = ""
     outcome: str = ""  # what the kernel did, or why it did nothing
+    plan_id: str = ""
+    paused: bool | None = None  # the plan's pause flag after this, None = unchanged
 
 
 class SubagentSpawned(Event, frozen=True, kw_only=True):
@@ -61,6 +70,10 @@ class SubagentSpawned(Event, frozen=True, kw_only=True):
     model_mode: str
     permission_profile: str
     overrides: dict[str, str] = {}
+    plan_id: str = ""
+    turn_id: str = ""
+    lineage: tuple[str, ...] = ()  # ancestors, root first, ending with parent_unit
+    node: UnitNode | None = None  # the child unit as added to the graph (re-added on restart)
 
 
 class ChaosInjected(Event, frozen=True, kw_only=True):

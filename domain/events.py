@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Literal
 import msgspec
 
 from domain.plan import UnitGraph
+from domain.spawn import SpawnRequest
 
 KernelStatus = Literal["ok", "error", "terminated", "recovered"]
 UnitState = Literal[
@@ -71,6 +72,15 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=Tru
     def stream(self) -> str:
         """The aggregate stream this event belongs to (optimistic concurrency unit)."""
         return f"run:{self.run_id}" if self.run_id else "global"
+
+    def pinned_version(self) -> int | None:
+        """The version this event must take in its stream, or None for "the next".
+
+        Events whose stream version carries meaning pin it: a writer token's
+        global sequence, a message's send (version 1) and read (version 2).
+        A racing duplicate then fails on UNIQUE(stream, version) instead of
+        quietly taking the next version (see ``adapters.eventlog``)."""
+        return None
 
 
 # --------------------------------------------------------------------------- kernel
@@ -182,6 +192,7 @@ class ExecutionFinished(Event, frozen=True, kw_only=True):
     stdout_tail: str = ""
     stderr_tail: str = ""
     usage: tuple[ModelUsage, ...] = ()
+    spawns: tuple[SpawnRequest, ...] = ()  # sub-agents the unit asked for (domain.spawn)
 
 
 class TurnStarted(Event, frozen=True, kw_only=True):
@@ -214,7 +225,13 @@ class TurnFinished(Event, frozen=True, kw_only=True):
 class WriterTokenAcquired(Event, frozen=True, kw_only=True):
     """A turn took the writer token. ``sequence`` is the global monotonic
     write sequence (the version of the ``writer`` stream); ``epoch`` fences
-    writes made under older tokens."""
+    writes made under older tokens.
+
+    Observed, not decided: the shell reads the ``writer`` stream and claims
+    its next version, so the sequence is global across processes (see
+    ``domain.writer`` and ``adapters.writer``)."""
+
+    OBSERVED: ClassVar[bool] = True
 
     token_id: str
     turn_id: str
@@ -224,10 +241,27 @@ class WriterTokenAcquired(Event, frozen=True, kw_only=True):
     pid: int = 0
     ttl_seconds: float = 300.0
 
+    def stream(self) -> str:
+        return "writer"
+
+    def pinned_version(self) -> int | None:
+        return self.sequence
+
 
 class WriterTokenReleased(Event, frozen=True, kw_only=True):
+    """A token was given back (``released``) or reclaimed after its TTL
+    (``expired``). Takes the next writer sequence, like an acquisition."""
+
+    OBSERVED: ClassVar[bool] = True
+
     token_id: str
     turn_id: str
     epoch: int
     sequence: int
     reason: str = "released"
+
+    def stream(self) -> str:
+        return "writer"
+
+    def pinned_version(self) -> int | None:
+        return self.sequence

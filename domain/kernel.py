@@ -32,6 +32,9 @@ from domain import events as ev
 from domain.graph import select_reactive_dispatch_batch
 from domain.plan import UnitGraph, UnitNode, compile_plan
 from domain.units import IN_FLIGHT, TERMINAL, UnitRecord, check_transition
+from domain import coordination
+from domain.steering import SteeringState
+from domain.subagents import SubagentState, readd_children, spawn_children
 
 MAX_LOOP_ITERATIONS = 500
 
@@ -72,6 +75,10 @@ class Kernel:
         self.iteration: int = 0
         self.in_flight: dict[str, TurnInfo] = {}  # turn_id -> turn
         self.exited: bool = False
+        self.work_mode: str = "auto"  # run defaults sub-agents inherit (domain.subagents)
+        self.model_mode: str = "default"
+        self.steering = SteeringState()  # pause flags per plan, applied messages (domain.steering)
+        self.subagents = SubagentState()  # spawned children per plan (domain.subagents)
         self._out: list[ev.Event] = []
         self._at: datetime | None = None
 
@@ -94,6 +101,7 @@ class Kernel:
         if e.run_id == self.run_id:
             self.graph = e.graph
             self.nodes = {n.id: n for n in e.graph.nodes}
+            readd_children(self)  # sub-agents earlier runs of this plan spawned
 
     def _fold_exited(self, e: ev.KernelExited) -> None:
         run = self.runs.get(e.run_id)
@@ -153,6 +161,7 @@ class Kernel:
             self.run_id, self.pid = obs.run_id, obs.pid
             self.workers = obs.workers
             self.flags = dict(obs.flags)
+            self.work_mode, self.model_mode = obs.work_mode, obs.model_mode
         self.apply(obs)
         handler = _HANDLERS.get(type(obs))
         if handler is None:
@@ -217,6 +226,7 @@ class Kernel:
                 self._transition(node.id, "queued", attempt=1, dispatches=0, reason="planned")
             elif rec.state == "cancelled":
                 self._transition(node.id, "queued", reason="resumed after cancellation")
+        coordination.on_entered(self)  # paused plan, cancelled sub-agents (domain.coordination)
         self._advance()
 
     def _recover(self, run: RunInfo) -> None:
@@ -290,6 +300,7 @@ class Kernel:
         assert rec is not None
         self.emit(ev.PhaseResult(run_id=self.run_id, at=self._at, turn_id=turn.turn_id, phase="finalize", action="completed" if success else "failed"))
         if success:
+            spawn_children(self, turn)  # sub-agents the unit asked for (domain.subagents)
             self._transition(turn.unit_id, "completed", turn_id=turn.turn_id)
             self._transition(turn.unit_id, "notified")
             status = "completed"
@@ -412,7 +423,7 @@ class Kernel:
 
     def _dispatch(self) -> bool:
         """Dispatch one batch; True if anything changed (so try again)."""
-        if self.flags.get("paused"):
+        if self.flags.get("paused") or coordination.dispatch_held(self):
             return False
         free = self.workers - len(self.in_flight)
         ready = self._ready()
@@ -471,3 +482,6 @@ _HANDLERS: dict[type, Callable[[Kernel, Any], None]] = {
     ev.SignalReceived: Kernel._on_signal,
     ev.KernelFailed: Kernel._on_failed,
 }
+
+# bus, steering, writer-token, gitops and sub-agent rules (domain.coordination)
+coordination.register(_FOLDS, _HANDLERS)

@@ -1,0 +1,69 @@
+"""Wires the bus, steering, writer-token, gitops and sub-agent rules into the kernel.
+
+``domain.kernel`` keeps its decision loop; this module adds to its fold and
+handler tables (``register``) so the rules live beside their concepts
+(``domain.steering``, ``domain.subagents``) and the kernel file only carries
+one-line hooks.
+
+Observations the kernel accepts but decides nothing about:
+
+* ``WriterTokenAcquired`` / ``WriterTokenReleased``: the token lifecycle is
+  the shell's (``adapters.writer``); recording them through ``handle`` keeps
+  every observation of a run replayable;
+* ``GitTransactionRecorded``: gitops stages are best effort and never change
+  a decision (a git failure is recorded, the turn carries on);
+* ``MessageSent`` / ``MessageRead``: the bus is a fold of its own
+  (``projections.inbox``); steering reaches the kernel as ``SteeringReceived``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from domain import events as ev
+from domain import steering, subagents
+from domain.bus_events import (
+    GitTransactionRecorded, MessageRead, MessageSent, SteeringApplied, SteeringReceived, SubagentSpawned,
+)  # fmt: skip
+
+Table = dict[type, Callable[[Any, Any], None]]
+
+
+def _nothing_to_decide(_kernel: Any, _obs: Any) -> None:
+    return None
+
+
+def _chain(table: Table, cls: type, fn: Callable[[Any, Any], None]) -> None:
+    """Add ``fn`` to ``table[cls]``, after whatever is there (other modules may fold the same type)."""
+    before = table.get(cls)
+    if before is None or before is fn:
+        table[cls] = fn
+        return
+
+    def both(k: Any, e: Any) -> None:
+        before(k, e)
+        fn(k, e)
+
+    table[cls] = both
+
+
+def register(folds: Table, handlers: Table) -> None:
+    _chain(folds, SteeringApplied, steering.fold_applied)
+    _chain(folds, SubagentSpawned, subagents.fold_spawned)
+    _chain(folds, ev.ExecutionFinished, subagents.fold_execution)
+    _chain(folds, ev.TurnFinished, subagents.fold_turn_finished)
+    handlers.setdefault(SteeringReceived, steering.on_steering)
+    for cls in (ev.WriterTokenAcquired, ev.WriterTokenReleased, GitTransactionRecorded, MessageSent, MessageRead):
+        handlers.setdefault(cls, _nothing_to_decide)
+
+
+def on_entered(k: Any) -> None:
+    """End of ``Kernel._on_entered``, before the first dispatch."""
+    subagents.requeue_cancelled_children(k)
+    steering.on_entered(k)
+
+
+def dispatch_held(k: Any) -> bool:
+    """True while dispatch is held (the plan is paused)."""
+    return steering.is_paused(k)

@@ -1,0 +1,146 @@
+"""Remote steering: the kernel's rules for pause, resume, cancel and note.
+
+An operator sends a message (``uok steer RUN …``) to ``kernel:<run>``; the
+running shell turns it into a ``SteeringReceived`` observation at the next
+turn boundary, and the rules here decide a ``SteeringApplied`` saying what
+was done (spec: seed mode system, ``remote-steering``):
+
+* ``pause``: dispatch no new unit until ``resume``; running units finish.
+  The flag belongs to the *plan*, not the run, and is a fold of
+  ``SteeringApplied.paused``: a new run of a paused plan (after a crash or a
+  stop) starts paused too, and says so with a ``SteeringApplied`` of its own.
+* ``resume``: clear the flag and dispatch what is ready.
+* ``cancel UNIT``: a queued unit goes ``cancelled → notified``; a running one
+  also ends its turn (``TurnFinished`` status ``stopped``) and the shell kills
+  its process (it does so for any ``cancelled`` transition with a turn id).
+  Dependents are then blocked by the usual rule. Unlike a SIGTERM, which
+  leaves units ``cancelled`` for the next run to resume, an operator cancel
+  is final.
+* ``note TEXT``: recorded, nothing else.
+
+A message is applied at most once: applied message ids are folded, and a
+duplicate delivery is answered with an ``ignored`` outcome.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from domain import events as ev
+from domain.bus_events import SteeringApplied, SteeringReceived
+
+if TYPE_CHECKING:  # pragma: no cover
+    from domain.kernel import Kernel
+
+COMMANDS = ("pause", "resume", "cancel", "note")
+STEER_TOPIC = "steer"
+
+
+def kernel_inbox(run_id: str) -> str:
+    """The bus recipient a run's shell polls for steering messages."""
+    return f"kernel:{run_id}"
+
+
+class SteeringState(msgspec.Struct, kw_only=True):
+    paused: dict[str, str] = {}  # plan id -> run that paused it
+    applied: set[str] = msgspec.field(default_factory=set)  # message ids already applied
+
+
+def is_paused(k: Kernel) -> bool:
+    return k.graph is not None and k.graph.plan_id in k.steering.paused
+
+
+def fold_applied(k: Kernel, e: SteeringApplied) -> None:
+    if e.message_id:
+        k.steering.applied.add(e.message_id)
+    if e.paused is not None and e.plan_id:
+        if e.paused:
+            k.steering.paused.setdefault(e.plan_id, e.run_id)
+        else:
+            k.steering.paused.pop(e.plan_id, None)
+
+
+def on_entered(k: Kernel) -> None:
+    """A new run of a paused plan starts paused: record it, so the operator
+    sees why nothing is dispatched and which run id to resume."""
+    if not is_paused(k):
+        return
+    plan_id = k.graph.plan_id  # type: ignore[union-attr]
+    since = k.steering.paused[plan_id]
+    _applied(
+        k, message_id="", command="pause", paused=True,
+        outcome=f"plan {plan_id} was paused by run {since}; this run dispatches nothing until "
+        f"`uok steer {k.run_id} resume`",
+    )
+
+
+def on_steering(k: Kernel, obs: SteeringReceived) -> None:
+    def reply(outcome: str, paused: bool | None = None) -> None:
+        _applied(k, message_id=obs.message_id, command=obs.command, argument=obs.argument,
+                 outcome=outcome, paused=paused)
+
+    if obs.message_id and obs.message_id in k.steering.applied:
+        reply("ignored: message already applied")
+        return
+    if k.exited or k.graph is None:
+        reply("ignored: the run has ended")
+        return
+    cmd = obs.command
+    if cmd == "pause":
+        if is_paused(k):
+            reply("already paused", paused=True)
+        else:
+            running = len(k.in_flight)
+            reply(f"paused: no new unit will be dispatched; {running} running unit(s) will finish", paused=True)
+    elif cmd == "resume":
+        reply("resumed" if is_paused(k) else "not paused: nothing to resume", paused=False)
+        k._advance()
+    elif cmd == "cancel":
+        reply(_cancel(k, obs.argument, obs.message_id))
+        k._advance()
+    elif cmd == "note":
+        reply("noted")
+    else:
+        reply(f"ignored: unknown command {cmd!r} (expected one of {', '.join(COMMANDS)})")
+
+
+def _cancel(k: Kernel, unit_id: str, message_id: str) -> str:
+    plan_id = k.graph.plan_id  # type: ignore[union-attr]
+    if unit_id not in k.nodes:
+        return f"ignored: plan {plan_id} has no unit {unit_id!r}"
+    rec = k.unit(unit_id)
+    if rec is None or k.is_final(rec):
+        return f"ignored: unit {unit_id} already ended {rec.outcome if rec else 'unplanned'}"
+    reason = f"cancelled by operator (steering message {message_id})" if message_id else "cancelled by operator"
+    turn = next((t for t in k.in_flight.values() if t.unit_id == unit_id), None)
+    if turn is not None:
+        k._transition(unit_id, "cancelled", reason=reason, turn_id=turn.turn_id)  # the shell kills the process
+        k.emit(ev.PhaseResult(run_id=k.run_id, at=k._at, turn_id=turn.turn_id, phase="finalize", action="cancelled"))
+        k.emit(ev.TurnFinished(run_id=k.run_id, at=k._at, turn_id=turn.turn_id, unit_id=unit_id, status="stopped",
+                               error=reason, started_at=turn.started_at))
+        k._transition(unit_id, "notified")
+        return f"cancelled running unit {unit_id} (turn {turn.turn_id}); its process is killed"
+    if rec.state == "queued":
+        k._transition(unit_id, "cancelled", reason=reason)
+        k._transition(unit_id, "notified")
+        return f"cancelled queued unit {unit_id}"
+    return f"ignored: unit {unit_id} is {rec.state}, which cannot be cancelled"
+
+
+def _applied(k: Kernel, *, message_id: str, command: str, outcome: str, argument: str = "",
+             paused: bool | None = None) -> None:
+    k.emit(SteeringApplied(
+        run_id=k.run_id, at=k._at, message_id=message_id, command=command, argument=argument,
+        outcome=outcome, plan_id=k.graph.plan_id if k.graph is not None else "", paused=paused,
+    ))
+
+
+def parse_payload(payload: dict[str, Any]) -> tuple[str, str]:
+    """(command, argument) of a steering message's payload; tolerant of junk,
+    which the kernel then answers with an ``ignored`` outcome."""
+    command = payload.get("command", "")
+    argument = payload.get("argument", "")
+    return (command if isinstance(command, str) else repr(command),
+            argument if isinstance(argument, str) else repr(argument))
