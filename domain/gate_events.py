@@ -73,6 +73,10 @@ class GateRun(Event, frozen=True, kw_only=True):
     short_circuited: bool = False
     fingerprint: str = ""
     memory: GateMemory | None = None
+    # the gate's breaker state when this was decided; "" when no breaker was
+    # consulted (unknown or disabled gate, the cost guard, breakers off)
+    breaker_state: str = ""
+    memory_error: str = ""  # why memory could not be computed (the shell logs it)
 
 
 class BreakerTransitioned(Event, frozen=True, kw_only=True):
@@ -83,6 +87,7 @@ class BreakerTransitioned(Event, frozen=True, kw_only=True):
     consecutive_failures: int
     open_until: datetime | None = None
     reason: str = ""
+    probe_deadline: datetime | None = None  # half-open: a probe not reported by then re-opens it
 
 
 class CostRecorded(Event, frozen=True, kw_only=True):
@@ -95,3 +100,4 @@ class CostRecorded(Event, frozen=True, kw_only=True):
     output_tokens: int
     cost_usd: float
     priced: bool = True  # False: model not in the cost table, cost_usd is 0
+    plan_id: str = ""

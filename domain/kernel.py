@@ -29,6 +29,7 @@ from typing import Any
 import msgspec
 
 from domain import events as ev
+from domain import gating
 from domain.graph import select_reactive_dispatch_batch
 from domain.plan import UnitGraph, UnitNode, compile_plan
 from domain.units import IN_FLIGHT, TERMINAL, UnitRecord, check_transition
@@ -280,8 +281,10 @@ class Kernel:
                 data={"duration_ms": obs.duration_ms},
             )
         )
-        if ok:
-            self._conclude(turn, success=True)
+        if gating.cost_guard_stops(self, turn, obs, ok):
+            pass  # the cost guard priced the usage and ended the turn (domain.gating)
+        elif ok:
+            gating.start_gates(self, turn)  # the task's gates, then the unit's outcome
         else:
             fc = "timeout" if obs.timed_out else "execution"
             if obs.timed_out:
@@ -463,7 +466,7 @@ class Kernel:
         self.emit(ev.PhaseResult(run_id=self.run_id, at=self._at, turn_id=turn_id, phase="dispatch", action="dispatched", data={"attempt": rec.attempt}))
         if node.command is None:
             self.emit(ev.PhaseResult(run_id=self.run_id, at=self._at, turn_id=turn_id, phase="unit", action="noop"))
-            self._conclude(self.in_flight[turn_id], success=True)
+            gating.start_gates(self, self.in_flight[turn_id])
 
 
 _FOLDS: dict[type, Callable[[Kernel, Any], None]] = {
@@ -485,3 +488,6 @@ _HANDLERS: dict[type, Callable[[Kernel, Any], None]] = {
 
 # bus, steering, writer-token, gitops and sub-agent rules (domain.coordination)
 coordination.register(_FOLDS, _HANDLERS)
+
+# gate runner, breakers, cost guard (domain.gating)
+gating.install(_FOLDS, _HANDLERS)

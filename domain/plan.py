@@ -36,7 +36,8 @@ Format
         timeout = 30                # seconds, > 0, default 600
         retries = 2                 # extra attempts after a failure, >= 0, default 2
         max_dispatches = 8          # runaway cap, >= retries + 1, default retries + 6
-        gates = ["verification"]    # gate ids, default []
+        gates = ["security", { id = "verification", command = ["python3", "-m", "pytest", "-q"], timeout = 60 }]
+                                    # gate ids or inline tables (id, command, shell, timeout, files), default []
         cwd = "sub/dir"             # optional, relative to the plan root
         env = { KEY = "value" }     # optional, str -> str
         [milestones.slices.tasks.metadata]  # optional, free-form, JSON-able values
@@ -98,6 +99,24 @@ _TASK_KEYS = frozenset(
 )
 
 
+class GateSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """Per-task options of one gate, from an inline table in ``gates``.
+
+    ``gates = ["security", { id = "verification", command = [...], timeout = 60 }]``
+    lists one plain id and one id with options; what a task leaves out falls
+    back to the ``[uok.gate.<id>]`` defaults of the config (see domain.flags).
+    """
+
+    id: str
+    command: tuple[str, ...] | None = None
+    shell: bool = False
+    timeout: float | None = None
+    files: tuple[str, ...] = ()
+
+
+_GATE_KEYS = frozenset({"id", "command", "shell", "timeout", "files"})
+
+
 class UnitNode(msgspec.Struct, frozen=True, kw_only=True):
     """One schedulable unit. Stored inside events: add fields only with defaults."""
 
@@ -114,7 +133,8 @@ class UnitNode(msgspec.Struct, frozen=True, kw_only=True):
     timeout: float = DEFAULT_TIMEOUT
     retries: int = DEFAULT_RETRIES
     max_dispatches: int = DEFAULT_RETRIES + RUNAWAY_HEADROOM
-    gates: tuple[str, ...] = ()
+    gates: tuple[str, ...] = ()  # gate ids, in the order they run
+    gate_specs: tuple[GateSpec, ...] = ()  # options of the gates listed as inline tables
     cwd: str | None = None
     env: dict[str, str] = {}
     metadata: dict[str, Any] = {}
@@ -250,6 +270,49 @@ class _Parser:
         elif not isinstance(value, (str, int, float, bool)):
             raise self.fail(f"{where} is a TOML {_type_name(value)}, which JSON cannot hold; use a string", task)
 
+    def gates(self, value: object, tid: str) -> tuple[tuple[str, ...], tuple[GateSpec, ...]]:
+        """``gates``: ids, or inline tables with an id and options."""
+        if not isinstance(value, list):
+            raise self.fail("gates must be an array of gate ids or inline tables", tid)
+        ids: list[str] = []
+        specs: list[GateSpec] = []
+        for i, g in enumerate(value):
+            where = f"gates[{i}]"
+            if isinstance(g, str):
+                gid = g
+            elif isinstance(g, dict):
+                self.keys(g, _GATE_KEYS, f"{where}: ", tid)
+                gid = g.get("id")
+                specs.append(self.gate_spec(g, where, tid))
+            else:
+                raise self.fail(f"{where} must be a gate id or an inline table, got {_type_name(g)}", tid)
+            if not isinstance(gid, str) or not gid:
+                raise self.fail(f"{where}: id must be a non-empty string", tid)
+            if gid in ids:
+                raise self.fail(f"gates lists '{gid}' twice", tid)
+            ids.append(gid)
+        return tuple(ids), tuple(specs)
+
+    def gate_spec(self, g: dict[str, Any], where: str, tid: str) -> GateSpec:
+        shell = g.get("shell", False)
+        if not isinstance(shell, bool):
+            raise self.fail(f"{where}: shell must be a boolean, got {_type_name(shell)}", tid)
+        command: tuple[str, ...] | None = None
+        raw = g.get("command")
+        if isinstance(raw, str) and shell and raw.strip():
+            command = (raw,)
+        elif isinstance(raw, list) and not shell and raw and all(isinstance(a, str) for a in raw) and raw[0]:
+            command = tuple(raw)
+        elif raw is not None:
+            need = "a non-empty string (shell = true)" if shell else "a non-empty array of strings (argv)"
+            raise self.fail(f"{where}: command must be {need}", tid)
+        timeout = g.get("timeout")
+        if timeout is not None and not (_is_number(timeout) and math.isfinite(timeout) and timeout > 0):
+            raise self.fail(f"{where}: timeout must be a number of seconds > 0, got {timeout!r}", tid)
+        files = tuple(self.path(f, f"{where}.files", tid) for f in self.strings(g.get("files", []), f"{where}.files", tid))
+        return GateSpec(id=str(g.get("id", "")), command=command, shell=shell,
+                        timeout=float(timeout) if timeout is not None else None, files=files)
+
     # -- levels ---------------------------------------------------------------
 
     def plan(self, doc: dict[str, Any]) -> tuple[str, str, list[tuple[str, list[tuple[str, str, list[_Task]]]]]]:
@@ -340,7 +403,7 @@ class _Parser:
         writes = tuple(self.path(w, "writes", tid) for w in self.strings(t.get("writes", []), "writes", tid))
         if len(set(writes)) != len(writes):
             raise self.fail("writes names the same file twice", tid)
-        gates = self.strings(t.get("gates", []), "gates", tid)
+        gates, gate_specs = self.gates(t.get("gates", []), tid)
         cwd = t.get("cwd")
         if cwd is not None:
             if not isinstance(cwd, str) or not cwd:
@@ -358,7 +421,7 @@ class _Parser:
         node = UnitNode(
             id=tid, kind="unit", unit_type="execute-task", milestone=mid, slice=sid,
             title=self.string(t, "title", "", tid), writes=writes, command=command, shell=shell,
-            timeout=float(timeout), retries=retries, max_dispatches=max_dispatches, gates=gates,
+            timeout=float(timeout), retries=retries, max_dispatches=max_dispatches, gates=gates, gate_specs=gate_specs,
             cwd=cwd, env=dict(env), metadata=dict(metadata),
         )
         return _Task(node=node, explicit_deps=deps)
