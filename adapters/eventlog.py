@@ -11,14 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
+from adapters.integrity import verified
 from domain import codec
 from domain.events import Event
 from domain.store import EventStorePort, NewRecord, StoredRecord
 
 
 class EventLog:
-    def __init__(self, store: EventStorePort):
+    """``verify`` (default on): whole-range reads recompute the hash chain as
+    they stream (see :mod:`adapters.integrity`), so a damaged log raises
+    ``ChainBroken`` instead of being folded."""
+
+    def __init__(self, store: EventStorePort, *, verify: bool = True):
         self.store = store
+        self.verify = verify
         self._versions: dict[str, int] = {}
 
     def _next_version(self, stream: str, pending: dict[str, int]) -> int:
@@ -57,13 +63,21 @@ class EventLog:
         return positions
 
     def records(self, after: int = 0, *, upto: int | None = None, stream: str | None = None) -> Iterator[StoredRecord]:
-        return self.store.read(after, upto=upto, stream=stream)
+        records = self.store.read(after, upto=upto, stream=stream)
+        if self.verify and stream is None:
+            return verified(self.store, records, after)
+        return records
 
     def events(self, after: int = 0, *, upto: int | None = None, stream: str | None = None) -> Iterator[tuple[int, Event]]:
-        """(position, event) pairs in log order."""
+        """(position, event) pairs in log order; a payload that does not
+        decode raises :class:`codec.DecodeError` naming its position."""
         decode = codec.decode
-        for r in self.store.read(after, upto=upto, stream=stream):
-            yield r.position, decode(r.topic, r.payload)
+        for r in self.records(after, upto=upto, stream=stream):
+            try:
+                e = decode(r.topic, r.payload)
+            except codec.DecodeError as exc:
+                raise type(exc)(f"event at position {r.position}: {exc}") from None
+            yield r.position, e
 
     @staticmethod
     def decode_all(records: Iterable[StoredRecord]) -> Iterator[tuple[int, Event]]:

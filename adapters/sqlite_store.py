@@ -237,9 +237,15 @@ class _Opener:
             raise StoreCorruptError(f"{self.path} is truncated ({size} bytes, page size {page_size})")
 
     def _check_or_create_schema(self, conn: apsw.Connection) -> None:
-        """One transaction, so concurrent openers never see half a schema."""
+        """One transaction, so concurrent openers never see half a schema.
+
+        A log whose schema is already complete is not written at all: a
+        reading command must not touch (let alone bump the header of) a file
+        it only reads, least of all a damaged one."""
         if self.readonly:
             self._check_ours(conn, allow_empty=False)
+            return
+        if self._is_complete(conn):
             return
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -250,6 +256,15 @@ class _Opener:
         except BaseException:
             _rollback(conn)
             raise
+
+    @staticmethod
+    def _is_complete(conn: apsw.Connection) -> bool:
+        app_id = conn.execute("PRAGMA application_id").fetchall()[0][0]
+        version = conn.execute("PRAGMA user_version").fetchall()[0][0]
+        if app_id != APPLICATION_ID or version != SCHEMA_VERSION:
+            return False
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        return {"events", "tracking", "events_no_update", "events_no_delete"} <= names
 
     def _check_ours(self, conn: apsw.Connection, *, allow_empty: bool) -> None:
         app_id = conn.execute("PRAGMA application_id").fetchall()[0][0]

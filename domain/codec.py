@@ -28,8 +28,19 @@ _DECODERS: dict[str, msgspec.json.Decoder] = {}
 _ENCODER = msgspec.json.Encoder()
 
 
-class UnknownEventError(ValueError):
+class DecodeError(ValueError):
+    """A stored (topic, payload) pair that cannot become an event. Every
+    failure of :func:`decode` is one of these, so a reader can tell a
+    damaged or foreign log from a bug (and the CLI exits 3, not with a
+    traceback)."""
+
+
+class UnknownEventError(DecodeError):
     """A stored topic names no event class this version of uok knows."""
+
+
+class MalformedEventError(DecodeError):
+    """The payload is not a valid encoding of the event its topic names."""
 
 
 def _walk(cls: type) -> Iterable[type]:
@@ -79,10 +90,27 @@ def event_class(name: str) -> type[Event]:
 
 
 def decode(topic: str, payload: bytes) -> Event:
-    """The event a stored (topic, payload) pair holds, upcast to today's version."""
+    """The event a stored (topic, payload) pair holds, upcast to today's version.
+
+    Raises :class:`DecodeError` (and only that) when it cannot."""
     dec = _DECODERS.get(topic)
     if dec is not None:
-        return dec.decode(payload)
+        try:
+            return dec.decode(payload)
+        except (msgspec.DecodeError, TypeError) as exc:
+            raise MalformedEventError(f"{topic}: {exc}") from None
+    try:
+        return _decode_slow(topic, payload)
+    except DecodeError:
+        raise
+    except Exception as exc:  # a bad payload, or an upcaster choking on one
+        raise MalformedEventError(f"{topic!r}: {type(exc).__name__}: {exc}") from None
+
+
+def _decode_slow(topic: str, payload: bytes) -> Event:
+    """First sight of a topic: find its class (and decoder), or upcast."""
+    if not isinstance(topic, str):
+        raise UnknownEventError(f"event topic must be a string, got {type(topic).__name__}")
     name, sep, ver = topic.partition("/v")
     if not sep or not ver.isdigit():
         raise UnknownEventError(f"malformed event topic {topic!r}")
@@ -110,6 +138,8 @@ def is_observation(event: Event) -> bool:
 
 
 __all__ = [
+    "DecodeError",
+    "MalformedEventError",
     "UnknownEventError",
     "decode",
     "encode",

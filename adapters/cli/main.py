@@ -16,6 +16,7 @@ COMMANDS = [
     "adapters.cli.run_cmd",
     "adapters.cli.status_cmd",
     "adapters.cli.events_cmd",
+    "adapters.cli.verify_cmd",
 ]
 
 DESCRIPTION = """\
@@ -53,12 +54,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except Exception as exc:  # map known store failures to clean messages
         from domain.chain import ChainBroken
+        from domain.codec import DecodeError
 
-        if isinstance(exc, ChainBroken):
+        if isinstance(exc, (ChainBroken, DecodeError)):  # a damaged or foreign log
             err(str(exc))
             return EXIT_INTEGRITY
         name = type(exc).__name__
-        if name in ("StoreCorruptError",):
+        if name in ("StoreCorruptError", "NotAnEventLogError"):
             err(str(exc))
             return EXIT_INTEGRITY
         if name in ("StoreFullError", "OperationalError", "IntegrityError"):

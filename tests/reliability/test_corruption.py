@@ -1,0 +1,194 @@
+"""A truncated or corrupted log: every command that opens it says so.
+
+For each kind of damage and each registered sub-command that takes
+``--db``: exit 3, one ``uok:`` line on stderr, no traceback, and nothing
+reported as if the log were fine (no silent continue). Damage SQLite
+cannot see (an altered payload or hash) is caught by the hash chain, which
+every reading command recomputes as it reads (adapters/integrity.py). The list of
+sub-commands comes from the parser itself, so a command added later is
+covered without editing this file (give it arguments in ``ARGS`` if it
+needs more than ``--db``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+
+from adapters.cli.main import build_parser
+from adapters.sqlite_store import SqliteEventStore
+from tests.conftest import uok
+from tests.reliability.support import assert_log_whole
+
+pytestmark = pytest.mark.reliability
+
+NOOP_TASKS = 150
+
+
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
+    return dict(action.choices)
+
+
+def takes_db(p: argparse.ArgumentParser) -> bool:
+    return any("--db" in a.option_strings for a in p._actions)  # noqa: SLF001
+
+
+def command_args(name: str, p: argparse.ArgumentParser, plan: Path, tmp: Path) -> list[str]:
+    """Arguments that get ``name`` past argparse to the point of opening the log."""
+    special = ARGS.get(name)
+    if special is not None:
+        return special(plan, tmp)
+    args = []
+    for a in p._actions:  # noqa: SLF001
+        if not a.option_strings and a.required and a.nargs not in ("?", "*"):
+            args.append("x")
+    return args
+
+
+ARGS = {
+    "run": lambda plan, tmp: [str(plan), "--quiet"],
+}
+
+
+@pytest.fixture(scope="module")
+def healthy_log(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("healthy")
+    plan = root / "plan.toml"
+    plan.write_text('[plan]\nid = "c"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'
+                    + "".join(f'[[milestones.slices.tasks]]\nid = "task-{i:04d}"\ntitle = "{"x" * 80}"\n' for i in range(NOOP_TASKS)))
+    db = root / "healthy.db"
+    r = uok("run", str(plan), "--db", str(db), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert not db.with_name(db.name + "-wal").exists()  # checkpointed: the file holds everything
+    assert assert_log_whole(db) > 5 * NOOP_TASKS
+    with SqliteEventStore(db) as store:
+        HASH_OF_POSITION_100[:] = [store.query("SELECT hash FROM events WHERE position = 100")[0][0]]
+    return plan, db
+
+
+def _page_size(data: bytes) -> int:
+    size = int.from_bytes(data[16:18], "big")
+    return 65536 if size == 1 else size
+
+
+def truncate_mid_page(data: bytes) -> bytes:
+    return data[: len(data) // 2 + 123]
+
+
+def truncate_at_page(data: bytes) -> bytes:
+    page = _page_size(data)
+    return data[: (len(data) // page // 2) * page]
+
+
+def garbage_header(data: bytes) -> bytes:
+    return bytes(random.Random(1).randrange(256) for _ in range(100)) + data[100:]
+
+
+def garbage_middle(data: bytes) -> bytes:
+    rng = random.Random(2)
+    page = _page_size(data)
+    start = (len(data) // page // 3) * page
+    end = start + 3 * page
+    return data[:start] + bytes(rng.randrange(256) for _ in range(end - start)) + data[end:]
+
+
+def zeroed_tail(data: bytes) -> bytes:
+    page = _page_size(data)
+    keep = (len(data) // page - 2) * page
+    return data[:keep] + bytes(len(data) - keep)
+
+
+def empty_header_only(data: bytes) -> bytes:
+    return data[:100]
+
+
+def payload_altered(data: bytes) -> bytes:
+    """One unit id changed inside a stored payload: valid SQLite, valid JSON, only the chain can tell."""
+    i = data.index(b'"unit_id":"task-0077"') + len(b'"unit_id":"')
+    return data[:i] + b"task-0078" + data[i + 9 :]
+
+
+def hash_altered(data: bytes) -> bytes:
+    """One bit of one stored chain hash flipped."""
+    i = data.index(HASH_OF_POSITION_100[0])
+    return data[:i] + bytes([data[i] ^ 1]) + data[i + 1 :]
+
+
+HASH_OF_POSITION_100: list[bytes] = []  # filled by the healthy_log fixture
+
+DAMAGE = {
+    "payload altered": payload_altered,
+    "chain hash altered": hash_altered,
+    "truncated mid-page": truncate_mid_page,
+    "truncated at a page boundary": truncate_at_page,
+    "garbage header": garbage_header,
+    "garbage pages in the middle": garbage_middle,
+    "last two pages zeroed": zeroed_tail,
+    "only the 100-byte header left": empty_header_only,
+}
+
+COMMANDS = sorted(name for name, p in subcommands().items() if takes_db(p))
+
+
+def test_every_command_that_opens_a_log_is_covered():
+    assert {"run", "status", "events"} <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_every_command_refuses_a_damaged_log(damage: str, healthy_log, tmp_path: Path):
+    plan, healthy = healthy_log
+    db = tmp_path / "damaged.db"
+    db.write_bytes(DAMAGE[damage](healthy.read_bytes()))
+    original = db.read_bytes()
+    parsers = subcommands()
+    failures = []
+    for name in COMMANDS:
+        args = [name, *command_args(name, parsers[name], plan, tmp_path), "--db", str(db)]
+        r = uok(*args, timeout=30)
+        lines = [line for line in r.stderr.splitlines() if line.startswith("uok:")]
+        if r.returncode != 3 or "Traceback" in r.stderr or len(lines) != 1:
+            failures.append(f"uok {' '.join(args[:1])}: exit {r.returncode}, stderr {r.stderr.strip()[-300:]!r}")
+        assert db.read_bytes() == original or name == "run", f"uok {name} changed the damaged file"
+    assert not failures, "\n".join(failures)
+
+
+def index_altered(data: bytes, leaf_pages: set[int]) -> bytes:
+    """One key in a leaf page of the (stream, version) index renamed; every table row intact."""
+    page = _page_size(data)
+    key = b"unit:c:task-0077"
+    i = next(i for i in _find_all(data, key) if i // page + 1 in leaf_pages)
+    return data[:i] + b"unit:c:task-0078" + data[i + len(key) :]
+
+
+def _find_all(data: bytes, needle: bytes):
+    i = data.find(needle)
+    while i != -1:
+        yield i
+        i = data.find(needle, i + 1)
+
+
+def test_verify_passes_a_healthy_log_and_catches_index_only_damage(healthy_log, tmp_path: Path):
+    """Damage confined to an index escapes the chain (rows are intact);
+    ``uok verify`` runs SQLite's integrity_check and catches it."""
+    _, healthy = healthy_log
+    r = uok("verify", "--db", str(healthy))
+    assert r.returncode == 0 and r.stdout.startswith("ok: "), r.stderr
+    with SqliteEventStore(healthy) as store:  # which pages are the index's leaves (SQLite's dbstat table)
+        leaves = {r[0] for r in store.query(
+            "SELECT pageno FROM dbstat WHERE name LIKE 'sqlite_autoindex_events%' AND pagetype = 'leaf'")}
+    db = tmp_path / "index.db"
+    db.write_bytes(index_altered(healthy.read_bytes(), leaves))
+    r = uok("status", "--db", str(db))
+    assert r.returncode == 0  # the rows are intact, so reading commands see nothing wrong...
+    r = uok("verify", "--db", str(db))
+    assert r.returncode == 3 and "integrity_check" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    for name, damage in DAMAGE.items():
+        db.write_bytes(damage(healthy.read_bytes()))
+        r = uok("verify", "--db", str(db))
+        assert r.returncode == 3 and "Traceback" not in r.stderr, (name, r.stderr)
