@@ -29,6 +29,9 @@ import msgspec
 
 from adapters.eventlog import EventLog
 from adapters.executor import CommandExecutor, ExecutionOutcome
+from adapters.gates.host import GateHost, setup_gates
+from adapters.gates.registry import GateRegistry
+from domain.gate_requests import GateRequested
 from domain import events as ev
 from domain.graph import clamp_workers
 from domain.kernel import Kernel
@@ -110,6 +113,8 @@ class KernelRunner:
         run_id: str | None = None,
         observer: RunObserver | None = None,
         executor: CommandExecutor | None = None,
+        config: Path | None = None,
+        gates: GateRegistry | None = None,
     ):
         self.log = log
         self.plan_path = Path(plan_path)
@@ -120,6 +125,9 @@ class KernelRunner:
         self.observer = observer
         self.kernel = Kernel()
         self.executor = executor
+        self.config_path = config  # --config; else uok.toml / [tool.uok] is looked up (adapters.config)
+        self.gate_registry = gates  # None: the built-in gates (adapters.gates.registry)
+        self.gates: GateHost | None = None
         self._results: queue.Queue[ev.Event] = queue.Queue()
         self._pool: ThreadPoolExecutor | None = None
         self._exit: ev.KernelExited | None = None
@@ -128,8 +136,15 @@ class KernelRunner:
 
     def run(self) -> RunResult:
         source, graph = load_plan(self.plan_path)
+        from adapters.config import ConfigFileError
+
+        try:  # resolved flags and registered gates go into KernelEntered.flags (adapters.gates.host)
+            self.gates, self.flags = setup_gates(self.plan_path, self.flags, config=self.config_path,
+                                                 registry=self.gate_registry, clock=self.clock)
+        except ConfigFileError as exc:
+            raise UsageError(str(exc)) from None
         if self.executor is None:
-            self.executor = CommandExecutor(self.plan_path.parent)
+            self.executor = CommandExecutor(self.plan_path.parent, redact=self.gates.redact)
         fold_log(self.log, self.kernel)
         probes = self._probe_open_runs(graph.plan_id)
         entered = ev.KernelEntered(
@@ -166,6 +181,7 @@ class KernelRunner:
         finally:
             restore()
             self.executor.cancel_all()
+            self.gates.cancel_all()
             self._pool.shutdown(wait=True, cancel_futures=True)
         x = self._exit
         return RunResult(run_id=self.run_id, status=x.status, units_completed=x.units_completed, units_failed=x.units_failed, error=x.error)
@@ -183,14 +199,20 @@ class KernelRunner:
 
     def _effects(self, decisions: list[ev.Event]) -> None:
         for d in decisions:
+            self.gates.note(d)  # warnings the pure gate runner cannot log
             if isinstance(d, ev.TurnStarted):
                 node = self.kernel.nodes[d.unit_id]
                 if node.command is not None:
                     self._pool.submit(self._execute, node, d.turn_id, d.attempt)
             elif isinstance(d, ev.UnitTransitioned) and d.to_state == "cancelled" and d.turn_id:
                 self.executor.cancel(d.turn_id)
+            elif isinstance(d, GateRequested) and d.run_id == self.run_id:  # run a gate off the main loop
+                self._pool.submit(self._gate, d, self.gates.context(d, self.kernel))
             elif isinstance(d, ev.KernelExited) and d.run_id == self.run_id:
                 self._exit = d
+
+    def _gate(self, req: GateRequested, ctx) -> None:
+        self._results.put(self.gates.evaluate(req, ctx))  # never raises (adapters.gates.host)
 
     def _execute(self, node, turn_id: str, attempt: int) -> None:
         try:

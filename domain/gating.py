@@ -113,9 +113,26 @@ def registered(k: Kernel) -> dict[str, str]:
 # --------------------------------------------------------------------------- folds
 
 
+def _pass_of(k: Kernel, turn_id: str, unit_id: str, gate_id: str) -> GatePass | None:
+    """The current run's pass for a turn, if ``gate_id`` is one of its gates."""
+    st = state(k)
+    gp = st.passes.get(turn_id)
+    if gp is None:
+        node = k.nodes.get(unit_id)
+        if node is None or gate_id not in node.gates or turn_id not in k.in_flight:
+            return None
+        gp = st.passes[turn_id] = GatePass(turn_id=turn_id, unit_id=unit_id, gates=node.gates)
+    return gp if gate_id in gp.gates else None
+
+
 def fold_gate_run(k: Kernel, e: GateRun) -> None:
     st = state(k)
     brk.apply(st.breakers, e)
+    if e.run_id == k.run_id and e.outcome != "retry":
+        gp = _pass_of(k, e.turn_id, e.unit_id, e.gate_id)
+        if gp is not None:  # a final result: this gate is done, the next one is due
+            gp.ran.append(f"{e.gate_id}:{'short-circuited' if e.short_circuited else e.outcome}")
+            gp.index, gp.attempt = gp.gates.index(e.gate_id) + 1, 0
     if e.fingerprint and e.outcome not in ("pass", "skip"):
         m = st.memory.get(e.fingerprint)
         if m is None:
@@ -129,6 +146,19 @@ def fold_gate_run(k: Kernel, e: GateRun) -> None:
 
 def fold_breaker(k: Kernel, e: Any) -> None:
     brk.apply(state(k).breakers, e)
+
+
+def fold_requested(k: Kernel, e: GateRequested) -> None:
+    brk.apply(state(k).breakers, e)
+    if e.run_id == k.run_id:
+        gp = _pass_of(k, e.turn_id, e.unit_id, e.gate_id)
+        if gp is not None:
+            gp.index, gp.attempt, gp.gate_type = gp.gates.index(e.gate_id), e.attempt, e.gate_type
+
+
+def fold_turn_finished(k: Kernel, e: ev.TurnFinished) -> None:
+    state(k).costs.apply(e)
+    state(k).passes.pop(e.turn_id, None)
 
 
 def fold_cost(k: Kernel, e: Any) -> None:
@@ -202,8 +232,8 @@ def start_gates(k: Kernel, turn: TurnInfo) -> None:
     if not node.gates:
         k._conclude(turn, success=True)
         return
-    st = state(k)
-    gp = st.passes[turn.turn_id] = GatePass(turn_id=turn.turn_id, unit_id=turn.unit_id, gates=node.gates)
+    gp = _pass_of(k, turn.turn_id, turn.unit_id, node.gates[0])
+    assert gp is not None
     _next_gate(k, turn, gp)
 
 
@@ -217,13 +247,10 @@ def _next_gate(k: Kernel, turn: TurnInfo, gp: GatePass) -> None:
         if not enabled:
             _gate_run(k, turn.turn_id, turn.unit_id, gid, gtype, attempt=1, max_attempts=1, outcome="skip",
                       failure_class="none", rationale=f"disabled by {key} = false")
-            gp.ran.append(f"{gid}:skip")
-            gp.index += 1
-            continue
+            continue  # the fold of that GateRun moved gp.index on
         if gid not in known:
             _gate_run(k, turn.turn_id, turn.unit_id, gid, "unknown", attempt=1, max_attempts=1,
                       outcome="manual-attention", failure_class="unknown", rationale=f"Gate {gid} not registered")
-            gp.ran.append(f"{gid}:manual-attention")
             return _finish(k, turn, gp, "manual-attention", "manual-attention", f"Gate {gid} not registered")
         bstate, probe = "", False
         if st.flags.breakers.enabled:
@@ -238,9 +265,7 @@ def _next_gate(k: Kernel, turn: TurnInfo, gp: GatePass) -> None:
                 why = brk.short_circuit_reason(rec)
                 _gate_run(k, turn.turn_id, turn.unit_id, gid, gtype, attempt=1, max_attempts=1, outcome="fail",
                           failure_class="policy", rationale=why, short_circuited=True, breaker_state=bstate)
-                gp.ran.append(f"{gid}:short-circuited")
                 return _finish(k, turn, gp, "fail", "policy", f"gate {gid}: {why}")
-        gp.attempt, gp.gate_type = 1, gtype
         k.emit(GateRequested(run_id=k.run_id, at=k._at, turn_id=turn.turn_id, unit_id=turn.unit_id, gate_id=gid,
                              gate_type=gtype, attempt=1, probe=probe, breaker_state=bstate))
         return None
@@ -269,20 +294,16 @@ def on_evaluated(k: Kernel, obs: GateEvaluated) -> None:
               max_attempts=j.max_attempts, outcome=j.outcome, failure_class=j.failure_class, retryable=j.retryable,
               rationale=obs.rationale, findings=obs.findings, duration_ms=obs.duration_ms, breaker_state=bstate)
     if j.retryable:
-        gp.attempt += 1
         k.emit(GateRequested(run_id=k.run_id, at=k._at, turn_id=turn.turn_id, unit_id=turn.unit_id,
-                             gate_id=obs.gate_id, gate_type=gp.gate_type, attempt=gp.attempt, breaker_state=bstate))
+                             gate_id=obs.gate_id, gate_type=gp.gate_type, attempt=obs.attempt + 1, breaker_state=bstate))
         return
     if policy is not None:
         moved = brk.on_result(st.breakers.get(obs.gate_id), policy, j.outcome, k._at, run_id=k.run_id,
                               was_probe=was_probe)
         if moved is not None:
             k.emit(moved)
-    gp.ran.append(f"{obs.gate_id}:{j.outcome}")
-    gp.attempt = 0
     if j.outcome in ("pass", "skip"):
-        gp.index += 1
-        _next_gate(k, turn, gp)
+        _next_gate(k, turn, gp)  # the GateRun's fold moved gp.index on
     elif j.outcome == "manual-attention":
         _finish(k, turn, gp, "manual-attention", j.failure_class, f"gate {obs.gate_id}: {obs.rationale}")
     else:
@@ -291,7 +312,6 @@ def on_evaluated(k: Kernel, obs: GateEvaluated) -> None:
 
 
 def _finish(k: Kernel, turn: TurnInfo, gp: GatePass, outcome: str, failure_class: str, reason: str) -> None:
-    state(k).passes.pop(turn.turn_id, None)
     action = {"pass": "gates-passed", "fail": "gate-failed", "manual-attention": "gate-blocked"}[outcome]
     k.emit(ev.PhaseResult(run_id=k.run_id, at=k._at, turn_id=turn.turn_id, phase="guard", action=action,
                           data={"gates": list(gp.ran)}))
@@ -319,7 +339,7 @@ def conclude(k: Kernel, turn: TurnInfo, outcome: str, failure_class: str, reason
 
 FOLDS = {
     GateRun: fold_gate_run,
-    GateRequested: fold_breaker,
+    GateRequested: fold_requested,
     BreakerTransitioned: fold_breaker,
     CostRecorded: fold_cost,
 }
@@ -329,7 +349,7 @@ HANDLERS = {GateEvaluated: on_evaluated}
 def install(folds: dict[type, Any], handlers: dict[type, Any]) -> None:
     """Add the gate folds and handlers to the kernel's tables; a type that
     already has a fold (``TurnFinished``) gets both, the kernel's first."""
-    extra = {**FOLDS, ev.TurnFinished: fold_cost}
+    extra = {**FOLDS, ev.TurnFinished: fold_turn_finished}
     for typ, fn in extra.items():
         old = folds.get(typ)
         folds[typ] = fn if old is None else _chain(old, fn)

@@ -17,6 +17,7 @@ COMMANDS = [
     "adapters.cli.status_cmd",
     "adapters.cli.events_cmd",
     "adapters.cli.verify_cmd",
+    "adapters.cli.breakers_cmd",
 ]
 
 DESCRIPTION = """\

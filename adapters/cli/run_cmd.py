@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL",
                    help="SQLite durability: FULL (default) survives power loss; NORMAL may lose the last commits")
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument("--config", metavar="PATH", type=Path,
+                   help="config file (TOML); default: uok.toml or [tool.uok] in pyproject.toml, in the plan's "
+                        "directory, else the working directory (see docs/gates.md); a bad config exits 2")
     p.set_defaults(func=run)
 
 
@@ -38,16 +41,22 @@ def run(args: argparse.Namespace) -> int:
         load_plan(plan)  # validate before the log is even opened: bad input writes nothing
     except UsageError as exc:
         raise CliError(str(exc)) from None
+    from adapters.config import ConfigFileError, load_config
+
+    try:
+        load_config(plan, getattr(args, "config", None))  # a bad config writes nothing either
+    except ConfigFileError as exc:
+        raise CliError(str(exc)) from None
     log = open_log(args, create=True, synchronous=args.synchronous)
     try:
         if args.quiet:
-            runner = KernelRunner(log, plan, workers=args.workers)
+            runner = KernelRunner(log, plan, workers=args.workers, config=args.config)
             result = runner.run()
         else:
             from adapters.cli.progress import RichProgress
 
             progress = RichProgress()
-            runner = KernelRunner(log, plan, workers=args.workers, observer=progress)
+            runner = KernelRunner(log, plan, workers=args.workers, observer=progress, config=args.config)
             progress.settled_fn = runner.settled_units
             with progress:
                 result = runner.run()

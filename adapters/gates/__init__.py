@@ -1,0 +1,8 @@
+"""Executable gates (the shell side of the gate runner, spec §2/§10).
+
+``registry`` holds the gates this process can execute; ``host`` runs one
+requested attempt and turns whatever happens into a ``GateEvaluated``
+observation; ``verification`` and ``security`` are the built-in gates. The
+decisions about them (retries, breakers, the unit's outcome) are pure and
+live in ``domain/gating.py``.
+"""
