@@ -6,6 +6,10 @@ What a task sees:
   ``shell = true``), with cwd = the plan's directory (or the task's ``cwd``
   below it) and the task's ``env`` added;
 * ``UOK_RUN_ID``, ``UOK_UNIT_ID``, ``UOK_TURN_ID``, ``UOK_ATTEMPT``;
+* ``UOK_SPAWN_FILE``: where the task may append sub-agent requests, one
+  JSON object per line (see :mod:`adapters.spawnfile`), and
+  ``UOK_WORK_MODE`` / ``UOK_MODEL_MODE`` / ``UOK_PERMISSION_PROFILE`` when
+  the unit's metadata sets them (always, for sub-agents);
 * ``UOK_USAGE_FILE``: a path where the task may append one JSON object per
   line to report model usage, e.g.
   ``{"model": "claude-sonnet-4-6", "input_tokens": 1200, "output_tokens": 300}``.
@@ -32,7 +36,9 @@ from pathlib import Path
 
 import msgspec
 
+from adapters.spawnfile import mode_env, read_spawns
 from domain.events import ModelUsage
+from domain.spawn import SpawnRequest
 from domain.plan import UnitNode
 
 TAIL_BYTES = 4096
@@ -47,6 +53,7 @@ class ExecutionOutcome(msgspec.Struct, frozen=True):
     stdout_tail: str = ""
     stderr_tail: str = ""
     usage: tuple[ModelUsage, ...] = ()
+    spawns: tuple[SpawnRequest, ...] = ()
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -91,6 +98,7 @@ class CommandExecutor:
         started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="uok-usage-") as tmp:
             usage_file = Path(tmp) / "usage.jsonl"
+            spawn_file = Path(tmp) / "spawn.jsonl"
             env = {
                 **self.base_env,
                 **node.env,
@@ -99,6 +107,8 @@ class CommandExecutor:
                 "UOK_TURN_ID": turn_id,
                 "UOK_ATTEMPT": str(attempt),
                 "UOK_USAGE_FILE": str(usage_file),
+                "UOK_SPAWN_FILE": str(spawn_file),  # sub-agent requests (adapters.spawnfile)
+                **mode_env(node),
             }
             cwd = self.root / node.cwd if node.cwd else self.root
             args = node.command[0] if node.shell else list(node.command)
@@ -139,6 +149,7 @@ class CommandExecutor:
                 stdout_tail=self.redact(_tail(out)),
                 stderr_tail=self.redact(_tail(err)),
                 usage=read_usage(usage_file),
+                spawns=read_spawns(spawn_file),
             )
 
     @staticmethod

@@ -19,7 +19,7 @@ import signal
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +28,8 @@ from typing import Any, Protocol
 import msgspec
 
 from adapters.eventlog import EventLog
+from adapters.observer import TurnHooks, TurnObserver, build_turn_hooks
+from adapters.steering import SteeringPoller
 from adapters.executor import CommandExecutor, ExecutionOutcome
 from adapters.gates.host import GateHost, setup_gates
 from adapters.gates.registry import GateRegistry
@@ -115,11 +117,13 @@ class KernelRunner:
         executor: CommandExecutor | None = None,
         config: Path | None = None,
         gates: GateRegistry | None = None,
+        turn_observers: Sequence[TurnObserver] = (),
     ):
         self.log = log
         self.plan_path = Path(plan_path)
         self.workers = clamp_workers(workers)
         self.flags = dict(flags or {})
+        self.flags.setdefault("turn_closeout", True)  # exit waits for turn closeouts (domain.closeout)
         self.clock = clock
         self.run_id = run_id or f"r{self.clock():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
         self.observer = observer
@@ -131,6 +135,9 @@ class KernelRunner:
         self._results: queue.Queue[ev.Event] = queue.Queue()
         self._pool: ThreadPoolExecutor | None = None
         self._exit: ev.KernelExited | None = None
+        self.turn_observers = list(turn_observers)  # adapters.observer.TurnObserver
+        self.turn_hooks = TurnHooks()  # writer tokens, gitops, observers: set up by run()
+        self.steering: SteeringPoller | None = None
 
     # -------------------------------------------------------------- main loop
 
@@ -162,9 +169,16 @@ class KernelRunner:
         )
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="uok-worker")
         restore = self._install_signal_handlers()
+        self.turn_hooks = build_turn_hooks(
+            log=self.log, flags=self.flags, root=self.plan_path.parent, record=self._step, clock=self.clock,
+            run_id=self.run_id, unit_timeout=lambda unit_id: self.kernel.nodes[unit_id].timeout,
+            observers=self.turn_observers, exclude=[Path(p) for p in [getattr(self.log.store, "path", None)] if p],
+        )
+        self.steering = SteeringPoller(self.log, lambda: self.kernel, run_id=self.run_id, step=self._step, clock=self.clock)
         try:
             self._step(entered)
             while self._exit is None:
+                self.steering.poll()  # a turn boundary: apply steering messages (adapters.steering)
                 try:
                     obs = self._results.get(timeout=0.2)
                 except queue.Empty:
@@ -182,6 +196,7 @@ class KernelRunner:
             restore()
             self.executor.cancel_all()
             self.gates.cancel_all()
+            self.turn_hooks.release_all()
             self._pool.shutdown(wait=True, cancel_futures=True)
         x = self._exit
         return RunResult(run_id=self.run_id, status=x.status, units_completed=x.units_completed, units_failed=x.units_failed, error=x.error)
@@ -199,6 +214,7 @@ class KernelRunner:
 
     def _effects(self, decisions: list[ev.Event]) -> None:
         for d in decisions:
+            self.turn_hooks.on_decision(d)  # writer token, turn observers, gitops (adapters.observer)
             self.gates.note(d)  # warnings the pure gate runner cannot log
             if isinstance(d, ev.TurnStarted):
                 node = self.kernel.nodes[d.unit_id]
@@ -221,6 +237,7 @@ class KernelRunner:
                 run_id=self.run_id, at=self.clock(), turn_id=turn_id, unit_id=node.id,
                 exit_code=out.exit_code, duration_ms=out.duration_ms, timed_out=out.timed_out,
                 error=out.error, stdout_tail=out.stdout_tail, stderr_tail=out.stderr_tail, usage=out.usage,
+                spawns=out.spawns,
             )
         except BaseException as exc:  # the executor should not raise; if it does, the unit fails
             obs = ev.ExecutionFinished(
@@ -236,6 +253,7 @@ class KernelRunner:
         recorded (and replays), not on a state no one will ever see again."""
         old, k = self.kernel, Kernel()
         k.run_id, k.pid, k.workers, k.flags = old.run_id, old.pid, old.workers, old.flags
+        k.work_mode, k.model_mode = old.work_mode, old.model_mode
         try:
             fold_log(self.log, k)
         except Exception:  # the log cannot even be read: record nothing more

@@ -5,6 +5,10 @@ handler tables (``register``) so the rules live beside their concepts
 (``domain.steering``, ``domain.subagents``) and the kernel file only carries
 one-line hooks.
 
+It also adds the turn-closeout rule (``domain.closeout``): with the runner's
+``turn_closeout`` flag, the run's exit waits for the shell's ``TurnClosed``
+of every finished turn, so ``KernelExited`` stays the run's last event.
+
 Observations the kernel accepts but decides nothing about:
 
 * ``WriterTokenAcquired`` / ``WriterTokenReleased``: the token lifecycle is
@@ -21,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from domain import events as ev
+from domain import closeout, events as ev
 from domain import steering, subagents
 from domain.bus_events import (
     GitTransactionRecorded, MessageRead, MessageSent, SteeringApplied, SteeringReceived, SubagentSpawned,
@@ -53,7 +57,12 @@ def register(folds: Table, handlers: Table) -> None:
     _chain(folds, SubagentSpawned, subagents.fold_spawned)
     _chain(folds, ev.ExecutionFinished, subagents.fold_execution)
     _chain(folds, ev.TurnFinished, subagents.fold_turn_finished)
+    _chain(folds, ev.TurnFinished, closeout.fold_turn_finished)
+    _chain(folds, closeout.TurnClosed, closeout.fold_closed)
+    _chain(folds, closeout.KernelExitDeferred, closeout.fold_deferred)
+    _chain(folds, ev.KernelExited, closeout.fold_exited)
     handlers.setdefault(SteeringReceived, steering.on_steering)
+    handlers.setdefault(closeout.TurnClosed, closeout.on_closed)
     for cls in (ev.WriterTokenAcquired, ev.WriterTokenReleased, GitTransactionRecorded, MessageSent, MessageRead):
         handlers.setdefault(cls, _nothing_to_decide)
 
@@ -65,5 +74,10 @@ def on_entered(k: Any) -> None:
 
 
 def dispatch_held(k: Any) -> bool:
-    """True while dispatch is held (the plan is paused)."""
-    return steering.is_paused(k)
+    """True while dispatch is held: the plan is paused, or the run is exiting."""
+    return steering.is_paused(k) or closeout.exit_pending(k)
+
+
+def defer_exit(k: Any, status: str, error: str) -> bool:
+    """First thing in ``Kernel._exit``: wait for turns still closing (domain.closeout)."""
+    return closeout.defer_exit(k, status, error)

@@ -34,6 +34,7 @@ from domain.graph import select_reactive_dispatch_batch
 from domain.plan import UnitGraph, UnitNode, compile_plan
 from domain.units import IN_FLIGHT, TERMINAL, UnitRecord, check_transition
 from domain import coordination
+from domain.closeout import CloseoutState
 from domain.steering import SteeringState
 from domain.subagents import SubagentState, readd_children, spawn_children
 
@@ -80,6 +81,7 @@ class Kernel:
         self.model_mode: str = "default"
         self.steering = SteeringState()  # pause flags per plan, applied messages (domain.steering)
         self.subagents = SubagentState()  # spawned children per plan (domain.subagents)
+        self.closeout = CloseoutState()  # turns the shell has not closed out yet (domain.closeout)
         self._out: list[ev.Event] = []
         self._at: datetime | None = None
 
@@ -354,6 +356,8 @@ class Kernel:
         self._exit(status, error)
 
     def _exit(self, status: str, error: str = "") -> None:
+        if coordination.defer_exit(self, status, error):  # turns still closing (domain.closeout)
+            return
         completed = failed = 0
         if self.graph is not None:
             for node in self.graph.nodes:

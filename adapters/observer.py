@@ -1,0 +1,158 @@
+"""Turn observers (spec §6 loop adapter) and what the runner does at turn boundaries.
+
+The kernel decides turns (``TurnStarted``, ``PhaseResult``s, exactly one
+``TurnFinished``); the shell then tells anyone interested. A
+:class:`TurnObserver` gets
+
+* ``on_turn_start(turn)``: the ``TurnStarted`` decision;
+* ``on_phase_result(phase, action, data)``: each ``PhaseResult``; ``data``
+  is the decision's data plus ``turn_id``, ``unit_id`` and ``unit_type``;
+* ``on_turn_result(result)``: the ``TurnFinished`` decision.
+
+:class:`TurnHooks` is the runner's side: for each decision, in log order,
+it takes the turn's writer token at ``TurnStarted`` (before the unit's
+process starts) and gives it back at ``TurnFinished``, and calls the
+observers in between. An observer that raises is logged and skipped; it
+never breaks the loop. Writer-token *acquisition* errors do propagate: a
+turn must not run without its token.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from adapters.writer import Token, WriterTokens
+from domain import events as ev
+from domain.closeout import TurnClosed
+from domain.writer import DEFAULT_TTL_SECONDS
+
+log = logging.getLogger("uok.observer")
+
+
+class TurnObserver(Protocol):
+    def on_turn_start(self, turn: ev.TurnStarted) -> None: ...
+
+    def on_phase_result(self, phase: str, action: str, data: dict[str, Any]) -> None: ...
+
+    def on_turn_result(self, result: ev.TurnFinished) -> None: ...
+
+
+class TurnHooks:
+    """Writer tokens and observers, driven by the kernel's turn decisions."""
+
+    def __init__(
+        self,
+        *,
+        writer: WriterTokens | None = None,
+        observers: Sequence[TurnObserver] = (),
+        ttl_for: Callable[[str], float] | None = None,
+        owner: str = "uok",
+        record: Callable[[ev.Event], None] | None = None,
+        clock: Callable[[], Any] | None = None,
+        run_id: str = "",
+    ):
+        """``record`` (the runner's ``_step``) receives a ``TurnClosed`` after each
+        turn's closeout; without it no closeout is recorded."""
+        self.writer = writer
+        self.record, self.clock, self.run_id = record, clock, run_id
+        self.observers = list(observers)
+        self.ttl_for = ttl_for or (lambda _unit_id: writer.default_ttl if writer else 0.0)
+        self.owner = owner
+        self.tokens: dict[str, Token] = {}  # turn id -> its token, while the turn runs
+        self._turns: dict[str, ev.TurnStarted] = {}
+
+    def on_decision(self, d: ev.Event) -> None:
+        if isinstance(d, ev.TurnStarted):
+            self._turns[d.turn_id] = d
+            if self.writer is not None:
+                self.tokens[d.turn_id] = self.writer.acquire(d.turn_id, self.owner, ttl=self.ttl_for(d.unit_id))
+            self._notify("on_turn_start", d)
+        elif isinstance(d, ev.PhaseResult):
+            turn = self._turns.get(d.turn_id)
+            data = {**d.data, "turn_id": d.turn_id}
+            if turn is not None:
+                data.update(unit_id=turn.unit_id, unit_type=turn.unit_type)
+            self._notify("on_phase_result", d.phase, d.action, data)
+        elif isinstance(d, ev.TurnFinished):
+            errors = released = 0
+            try:
+                errors = self._notify("on_turn_result", d)
+            finally:
+                self._turns.pop(d.turn_id, None)
+                released = self._release(d.turn_id)
+                if self.record is not None and self.clock is not None:
+                    # never swallowed: with turn_closeout the run's exit waits for it (domain.closeout)
+                    self.record(TurnClosed(run_id=self.run_id, at=self.clock(), turn_id=d.turn_id,
+                                           token_released=bool(released), observer_errors=errors))
+
+    def release_all(self) -> None:
+        """Give back every token still held (the runner's ``finally``)."""
+        for turn_id in list(self.tokens):
+            self._release(turn_id)
+
+    def _release(self, turn_id: str) -> bool:
+        token = self.tokens.pop(turn_id, None)
+        if token is None or self.writer is None:
+            return False
+        try:
+            return self.writer.release(token)
+        except Exception:  # noqa: BLE001 - the TTL reclaims what we could not release
+            log.exception("could not release writer token of turn %s; it expires after %ss", turn_id, token.ttl_seconds)
+            return False
+
+    def _notify(self, method: str, *args: Any) -> int:
+        """Call ``method`` on every observer; returns how many raised."""
+        errors = 0
+        for observer in self.observers:
+            fn = getattr(observer, method, None)
+            if fn is None:
+                continue
+            try:
+                fn(*args)
+            except Exception:  # noqa: BLE001 - observers never break the loop
+                errors += 1
+                log.exception("turn observer %s.%s failed", type(observer).__name__, method)
+        return errors
+
+
+def build_turn_hooks(
+    *,
+    log: Any,
+    flags: dict[str, Any],
+    root: Path,
+    record: Callable[[ev.Event], None],
+    clock: Callable[[], Any],
+    run_id: str,
+    unit_timeout: Callable[[str], float],
+    observers: Sequence[TurnObserver] = (),
+    exclude: Sequence[Path] = (),
+) -> TurnHooks:
+    """The runner's hooks for one run, configured from its flags.
+
+    * ``writer_ttl`` (seconds, default 300): a turn's token lives for this
+      long or for the unit's timeout plus 30 s, whichever is longer, so a
+      live unit never loses its token while a dead one's expires;
+    * ``gitops`` (bool, default false) and ``gitops_turn_action``
+      (``commit | snapshot | status-only``, default ``status-only``): gitops
+      runs only if enabled *and* the plan root is a git work tree;
+      ``gitops_timeout`` (seconds, default 10) bounds each git call.
+    """
+    from adapters.gitops import DEFAULT_TIMEOUT, GitOps, is_git_work_tree
+
+    ttl = float(flags.get("writer_ttl", DEFAULT_TTL_SECONDS))
+    writer = WriterTokens(log, clock=clock, record=record, run_id=run_id, default_ttl=ttl)
+    chain: list[TurnObserver] = []
+    if flags.get("gitops") is True:
+        timeout = float(flags.get("gitops_timeout", DEFAULT_TIMEOUT))
+        if is_git_work_tree(root, timeout):
+            chain.append(GitOps(root, record=record, clock=clock, run_id=run_id, timeout=timeout,
+                                action=str(flags.get("gitops_turn_action", "status-only")), exclude=exclude))
+        else:
+            log_msg = "gitops is enabled but %s is not a git work tree: no git transactions recorded"
+            logging.getLogger("uok.gitops").warning(log_msg, root)
+    chain.extend(observers)
+    return TurnHooks(writer=writer, observers=chain, ttl_for=lambda unit_id: max(ttl, unit_timeout(unit_id) + 30.0),
+                     record=record, clock=clock, run_id=run_id)
