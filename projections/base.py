@@ -60,3 +60,50 @@ def fold(projection: Projection[S], events: Iterable[tuple[int, Event]], state: 
         if projection.types is None or type(e).__name__ in projection.types:
             state = projection.apply(state, last, e)
     return state, last
+
+
+class PartitionedProjection(Projection[dict]):
+    """A projection whose state is a dict of independent *parts* (one per
+    plan, per run, per gate …), each a msgspec Struct.
+
+    Why: read models such as the unit runtime grow with the log (one record
+    per unit ever planned). Persisting them as one blob would re-encode and
+    re-write the whole model at every commit and snapshot. With parts, the
+    runner re-encodes only the parts touched since the last write, and
+    snapshots share unchanged parts by content hash, so a snapshot costs in
+    proportion to what changed, not to the size of the model.
+
+    Subclass with ``part_type``, ``key(event)`` (which part an event
+    touches, ``None`` to ignore it) and ``apply_part``.
+    """
+
+    part_type: ClassVar[type]
+
+    def initial(self) -> dict:
+        return {}
+
+    def key(self, event: Event) -> str | None:
+        return event.run_id
+
+    def new_part(self, key: str):
+        return self.part_type()
+
+    def apply_part(self, part, position: int, event: Event):
+        """Fold one event into one part; may mutate ``part``; returns the part."""
+        raise NotImplementedError
+
+    def apply(self, state: dict, position: int, event: Event) -> dict:
+        k = self.key(event)
+        if k is None:
+            return state
+        part = state.get(k)
+        if part is None:
+            part = self.new_part(k)
+        state[k] = self.apply_part(part, position, event)
+        return state
+
+    def encode(self, state: dict) -> bytes:
+        return msgspec.msgpack.encode(state)
+
+    def decode(self, data: bytes) -> dict:
+        return msgspec.msgpack.decode(data, type=dict[str, self.part_type])

@@ -1,0 +1,64 @@
+"""Turns read model: which turns are in flight in each run, and how the
+finished ones ended. A turn is in flight from ``TurnStarted`` to its
+``TurnFinished``; a run recovered (or cut by a fork) while turns were in
+flight leaves them *abandoned*: their process is gone. One part per run.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+import msgspec
+
+from domain import events as ev
+from projections.base import PartitionedProjection
+
+
+class TurnView(msgspec.Struct, kw_only=True, array_like=True, gc=False):
+    unit_id: str
+    unit_type: str = ""
+    attempt: int = 0
+    iteration: int = 0
+    started_at: datetime | None = None
+    position: int = 0
+
+
+class RunTurns(msgspec.Struct, kw_only=True):
+    in_flight: dict[str, TurnView] = {}
+    started: int = 0
+    finished: dict[str, int] = {}  # by TurnFinished.status
+    abandoned: int = 0
+    last_turn: str = ""
+
+
+class TurnsProjection(PartitionedProjection):
+    name: ClassVar[str] = "turns"
+    version: ClassVar[int] = 1
+    part_type: ClassVar[type] = RunTurns
+    types: ClassVar[frozenset[str]] = frozenset({"TurnStarted", "TurnFinished", "RunRecovered", "RunForked"})
+
+    def key(self, e):
+        t = type(e)
+        if t is ev.RunRecovered:
+            return e.recovered_run
+        if t is ev.TurnStarted or t is ev.TurnFinished:
+            return e.run_id
+        return e.open_runs  # RunForked
+
+    def apply_part(self, part: RunTurns, position: int, e) -> RunTurns:
+        t = type(e)
+        if t is ev.TurnStarted:
+            part.in_flight[e.turn_id] = TurnView(
+                unit_id=e.unit_id, unit_type=e.unit_type, attempt=e.attempt,
+                iteration=e.iteration, started_at=e.at, position=position,
+            )
+            part.started += 1
+            part.last_turn = e.turn_id
+        elif t is ev.TurnFinished:
+            part.in_flight.pop(e.turn_id, None)
+            part.finished[e.status] = part.finished.get(e.status, 0) + 1
+        else:  # RunRecovered / RunForked: nobody will finish these turns
+            part.abandoned += len(part.in_flight)
+            part.in_flight = {}
+        return part
