@@ -35,6 +35,7 @@ def verified(store: EventStorePort, records: Iterator[StoredRecord], after: int 
     """Yield ``records`` (a contiguous read starting after ``after``),
     checking each against the chain; raise ChainBroken at the first bad one."""
     u64, u32, sha256 = _U64, _U32, hashlib.sha256
+    after = max(after, 0)  # `--after -5` reads from the start, like the store does
     prev: bytes | None = GENESIS if after == 0 else None
     expected = after + 1
     for r in records:

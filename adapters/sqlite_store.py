@@ -64,6 +64,7 @@ _HEAD = "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"
 _INSERT = "INSERT INTO events (position, stream, version, topic, payload, hash) VALUES (?, ?, ?, ?, ?, ?)"
 _COLUMNS = "SELECT position, stream, version, topic, payload, hash FROM events"
 _SYNC_MODES = ("FULL", "NORMAL")
+_I64_MAX = 2**63 - 1
 
 _U64 = struct.Struct(">Q").pack
 _U32 = struct.Struct(">I").pack
@@ -450,10 +451,13 @@ class SqliteEventStore:
         bounded, and no statement (hence no snapshot or lock) stays open
         between pages, so an abandoned iterator never blocks checkpoints.
         """
+        # positions are SQLite 64-bit integers: clamp user-supplied bounds
+        # (`--after 10**30`) instead of letting the driver overflow
+        after = max(min(after, _I64_MAX), -_I64_MAX)
         where, params = ["position > ?"], []
         if upto is not None:
             where.append("position <= ?")
-            params.append(upto)
+            params.append(max(min(upto, _I64_MAX), -_I64_MAX))
         if stream is not None:
             where.append("stream = ?")
             params.append(stream)

@@ -97,8 +97,10 @@ def decode(topic: str, payload: bytes) -> Event:
     if dec is not None:
         try:
             return dec.decode(payload)
-        except (msgspec.DecodeError, TypeError) as exc:
-            raise MalformedEventError(f"{topic}: {exc}") from None
+        except (msgspec.DecodeError, ValueError, TypeError, RecursionError) as exc:
+            # ValueError: msgspec lets UnicodeDecodeError through for invalid
+            # UTF-8 in a string; RecursionError: absurdly deep nesting (both found by fuzzing)
+            raise MalformedEventError(f"{topic}: {type(exc).__name__}: {exc}") from None
     try:
         return _decode_slow(topic, payload)
     except DecodeError:

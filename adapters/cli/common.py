@@ -50,6 +50,8 @@ def open_store(args: argparse.Namespace, *, create: bool = False, synchronous: s
         return SqliteEventStore(path, synchronous=synchronous)
     except StoreCorruptError as exc:
         raise CliError(str(exc), EXIT_INTEGRITY) from None
+    except OSError as exc:  # a directory, no permission, a missing parent we may not create
+        raise CliError(f"cannot open event log {path}: {exc.strerror or exc}") from None
 
 
 def open_log(args: argparse.Namespace, *, create: bool = False, synchronous: str = "FULL"):

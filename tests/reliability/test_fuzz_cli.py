@@ -1,0 +1,187 @@
+"""Hypothesis fuzzing of the command line, in-process.
+
+``adapters.cli.main.main(argv)`` with random argv built from every
+registered sub-command and option, hostile values and real paths (a
+healthy log, a corrupt log, a plan, a bad plan, a directory, a missing
+file). It must end with exit 0/1/2/3 (``SystemExit`` from argparse or a
+return value), never another exception, and leave every log it may have
+touched whole: chain valid, positions gapless, versions per stream
+gapless, and every transaction replaying whole.
+
+Commands that serve or follow forever are left out (they are tested with
+their own HTTP tests); their ``--help`` is still fuzzed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adapters.cli.main import build_parser, main
+from tests.conftest import uok
+from tests.reliability.support import assert_log_whole, assert_replays, read_log
+
+pytestmark = pytest.mark.reliability
+
+EXAMPLES = 250
+BLOCKING = {"serve", "watch", "tail", "follow"}
+COUNT: dict = {"cases": 0, "codes": {}}
+
+
+def _subparsers() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
+    return dict(action.choices)
+
+
+SUBS = _subparsers()
+OPTIONS = sorted({o for p in SUBS.values() for a in p._actions for o in a.option_strings  # noqa: SLF001
+                  if not any(b in o for b in ("follow", "watch"))})
+COMMANDS = sorted(name for name in SUBS if name not in BLOCKING)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("cli-fuzz")
+    plan = root / "plan.toml"
+    plan.write_text('[plan]\nid = "f"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'
+                    '[[milestones.slices.tasks]]\nid = "a"\n[[milestones.slices.tasks]]\nid = "b"\n')
+    bad = root / "bad.toml"
+    bad.write_text('[plan]\nid = "f"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'
+                   '[[milestones.slices.tasks]]\nid = "a"\ndepends_on = ["a"]\n')
+    healthy = root / "healthy.db"
+    assert uok("run", str(plan), "--db", str(healthy), "--quiet").returncode == 0
+    corrupt = root / "corrupt.db"
+    data = healthy.read_bytes()
+    corrupt.write_bytes(data[: len(data) // 2 + 7])
+    (root / "adir").mkdir()
+    return {"root": root, "plan": plan, "bad": bad, "healthy": healthy, "corrupt": corrupt,
+            "dir": root / "adir", "missing": root / "missing.db"}
+
+
+VALUES = st.one_of(
+    st.sampled_from(["-1", "0", "1", "2", "999999999999999999999", "nan", "abc", "", "--", "-", "FULL", "NORMAL",
+                     "r1", "f", "a", "x" * 300, "../../etc/passwd", "/dev/null", "\x7f", "é", "SELECT 1", "1e9"]),
+    st.text(max_size=12),
+)
+PATHS = st.sampled_from(["plan", "bad", "healthy", "corrupt", "dir", "missing"])
+
+
+def _value(draw, action: argparse.Action):
+    if action.choices:
+        return draw(st.one_of(st.sampled_from(sorted(map(str, action.choices))), VALUES))
+    if action.dest == "db":
+        return ("path", draw(st.sampled_from(["healthy", "healthy", "healthy", "corrupt", "missing", "dir", "plan"])))
+    if action.dest == "plan":
+        return ("path", draw(st.sampled_from(["plan", "plan", "plan", "bad", "missing", "dir", "healthy"])))
+    if action.dest in ("out", "output", "path") or (action.metavar or "").upper() in ("PATH", "FILE", "DIR"):
+        return ("path", draw(PATHS))
+    return draw(st.one_of(VALUES, st.tuples(st.just("path"), PATHS)))
+
+
+@st.composite
+def well_formed(draw) -> list:
+    """Mostly valid argv for one command: its options with plausible (or hostile) values."""
+    name = draw(st.sampled_from(COMMANDS))
+    tokens: list = [name]
+    for action in SUBS[name]._actions:  # noqa: SLF001
+        if isinstance(action, argparse._HelpAction) or any(b in o for o in action.option_strings for b in ("follow", "watch")):  # noqa: SLF001
+            continue
+        if not action.option_strings:  # positional
+            if action.nargs in ("?", "*") and draw(st.booleans()):
+                continue
+            tokens.append(_value(draw, action))
+        elif action.dest == "db" or draw(st.integers(0, 2)) == 0:
+            tokens.append(draw(st.sampled_from(action.option_strings)))
+            if action.nargs != 0:
+                tokens.append(_value(draw, action))
+    if draw(st.integers(0, 4)) == 0:  # a stray token somewhere
+        tokens.insert(draw(st.integers(1, len(tokens))), draw(st.one_of(VALUES, st.sampled_from(OPTIONS))))
+    return tokens
+
+
+@st.composite
+def token_soup(draw) -> list:
+    tokens: list = []
+    if draw(st.integers(0, 9)) > 0:
+        tokens.append(draw(st.sampled_from(COMMANDS + ["--help", "-h", "nonsense"] + sorted(BLOCKING & set(SUBS)))))
+    for _ in range(draw(st.integers(0, 6))):
+        kind = draw(st.integers(0, 3))
+        if kind == 0:
+            tokens.append(draw(st.sampled_from(OPTIONS)))
+        elif kind == 1:
+            tokens.append(("path", draw(PATHS)))
+        else:
+            tokens.append(draw(VALUES))
+    return tokens
+
+
+def argvs():
+    return st.one_of(well_formed(), token_soup())
+
+
+def resolve(tokens: list, world: dict[str, Path]) -> list[str]:
+    out = [str(world[t[1]]) if isinstance(t, tuple) else t for t in tokens]
+    if out and out[0] in BLOCKING and "--help" not in out:
+        out.insert(1, "--help")  # a server must not block the fuzzer
+    return out
+
+
+def call(argv: list[str]) -> int:
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    stderr = io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            code = main(argv)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    assert "Traceback" not in stderr.getvalue(), stderr.getvalue()
+    return code
+
+
+@settings(max_examples=EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(argvs())
+def test_random_argv_exits_cleanly_and_never_tears_a_log(world, monkeypatch, tokens):
+    monkeypatch.chdir(world["root"])
+    monkeypatch.delenv("UOK_DB", raising=False)
+    corrupt_before = world["corrupt"].read_bytes()
+    argv = resolve(tokens, world)
+    code = call(argv)
+    COUNT["cases"] += 1
+    COUNT["codes"][code] = COUNT["codes"].get(code, 0) + 1
+    assert code in (0, 1, 2, 3), (argv, code)
+    for name in ("healthy", "missing"):
+        db = world[name]
+        if db.exists() and db.stat().st_size:
+            assert_log_whole(db)
+    if world["missing"].exists():  # a command created a log where none was: only `run` may
+        assert argv and argv[0] == "run", argv
+        world["missing"].unlink()
+        for suffix in ("-wal", "-shm"):
+            Path(str(world["missing"]) + suffix).unlink(missing_ok=True)
+    if argv and argv[0] != "run":
+        assert world["corrupt"].read_bytes() == corrupt_before, argv
+    default = world["root"] / ".uok"
+    if default.exists():
+        db = default / "events.db"
+        if db.exists() and db.stat().st_size:
+            assert_log_whole(db)
+        shutil.rmtree(default)
+
+
+def test_zz_logs_replay_after_fuzzing(world):
+    events = read_log(world["healthy"])
+    checked = assert_replays(events)
+    print(f"\nCLI fuzz: {COUNT['cases']} argv cases over {len(COMMANDS)} commands and {len(OPTIONS)} options; "
+          f"exit codes {dict(sorted(COUNT['codes'].items()))}; healthy log now {len(events)} events, "
+          f"{checked} observations replayed")
+    assert checked >= 1
