@@ -109,9 +109,9 @@ def apply(book: BreakerBook, event: object, position: int = 0) -> BreakerBook:
         rec.transitions += 1
         rec.last_position = position
     elif isinstance(event, GateRequested):
-        if event.probe and event.breaker_state:
+        if event.breaker_state:  # a gate the breakers watch: list it even while closed
             rec = book.get(event.gate_id)
-            if event.turn_id not in rec.probe_turns:
+            if event.probe and event.turn_id not in rec.probe_turns:
                 rec.probe_turns.append(event.turn_id)
             rec.last_position = position
     elif isinstance(event, GateRun):

@@ -41,8 +41,9 @@ _OUTCOMES = ("pass", "fail", "skip", "manual-attention")
 
 class GateHost:
     def __init__(self, registry: GateRegistry, root: Path, flags: Flags, *,
-                 redact: Callable[[str], str] = lambda s: s, clock: Callable[[], datetime]):
+                 redact: Callable[[str], str] = lambda s: s, clock: Callable[[], datetime], grace: float = GRACE):
         self.registry = registry
+        self.grace = grace
         self.root = Path(root)
         self.flags = flags
         self.redact = redact
@@ -93,7 +94,7 @@ class GateHost:
             except BaseException as exc:  # the runner never raises (spec §2)
                 box["error"] = str(exc) or type(exc).__name__
 
-        deadline = (ctx.timeout + GRACE) if ctx.timeout else DEFAULT_DEADLINE
+        deadline = (ctx.timeout + self.grace) if ctx.timeout else DEFAULT_DEADLINE
         worker = threading.Thread(target=work, name=f"uok-gate-{req.gate_id}", daemon=True)
         worker.start()
         worker.join(deadline)
