@@ -134,14 +134,17 @@ def fold_gate_run(k: Kernel, e: GateRun) -> None:
             gp.ran.append(f"{e.gate_id}:{'short-circuited' if e.short_circuited else e.outcome}")
             gp.index, gp.attempt = gp.gates.index(e.gate_id) + 1, 0
     if e.fingerprint and e.outcome not in ("pass", "skip"):
-        m = st.memory.get(e.fingerprint)
-        if m is None:
-            m = st.memory[e.fingerprint] = MemoryEntry(gate_id=e.gate_id, first_seen=e.at)
-        m.count += 1
-        m.last_seen = e.at
-        if e.run_id and e.run_id not in m.runs:
-            m.runs.append(e.run_id)
-            del m.runs[:-MEMORY_RUNS]
+        try:
+            m = st.memory.get(e.fingerprint)
+            if m is None:
+                m = st.memory[e.fingerprint] = MemoryEntry(gate_id=e.gate_id, first_seen=e.at)
+            m.count += 1
+            m.last_seen = e.at
+            if e.run_id and e.run_id not in m.runs:
+                m.runs.append(e.run_id)
+                del m.runs[:-MEMORY_RUNS]
+        except Exception:  # a damaged history is dropped, never fatal: memory is an enrichment
+            st.memory.pop(e.fingerprint, None)
 
 
 def fold_breaker(k: Kernel, e: Any) -> None:

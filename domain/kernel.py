@@ -17,7 +17,9 @@ The decision rules implemented here:
 * lifecycle (spec §13b) with attempts and dispatch counts taken from the
   log, and the runaway cap applied to every unit type (spec §18);
 * dispatch (spec §12): ready units in topological order, no two writers of
-  one file at once, at most ``workers`` in flight, a safety cap on turns.
+  one file at once, at most ``workers`` in flight, a safety cap on turns;
+* gates (spec §2, §9, §10; ``domain/gating.py``): after a unit's command
+  succeeds, the cost guard and the task's gates decide its outcome.
 """
 
 from __future__ import annotations

@@ -287,3 +287,51 @@ def test_replaying_the_observations_reproduces_every_gate_decision():
         if type(e).OBSERVED:
             replayed += [e, *k.handle(e)]
     assert replayed == d.log
+
+
+def test_a_kernel_rebuilt_from_the_log_mid_gate_carries_on():
+    """The runner rebuilds its kernel from the log after a failed append; a
+    turn waiting for a gate must still be waiting (gate passes are folded)."""
+    d = Driver(plan_toml(("S1", [{"id": "a", "command": CMD, "gates": ["lint", "verification"]}])))
+    d.finish(d.started()[0])
+    d.evaluate(d.requested()[0], "fail", "timeout", "slow")  # lint attempt 1 -> retry
+    [req] = d.requested()
+    k = Kernel()
+    k.run_id, k.pid, k.workers, k.flags = d.k.run_id, d.k.pid, d.k.workers, d.k.flags
+    for e in d.log:
+        k.apply(e)
+    obs = GateEvaluated(run_id="r1", at=d.clock(), turn_id=req.turn_id, unit_id="a", gate_id="lint",
+                        gate_type="verification", attempt=2, outcome="pass")
+    out = k.handle(obs)
+    [nxt] = [e for e in out if isinstance(e, GateRequested)]
+    assert (nxt.gate_id, nxt.attempt) == ("verification", 1)
+    assert out == d.feed(obs)  # the same decisions as the kernel that never restarted
+
+
+def test_memory_that_cannot_be_computed_is_left_out_and_reported():
+    import logging
+
+    from adapters.gates.host import GateHost
+    from adapters.gates.registry import GateRegistry
+    from domain.flags import Flags
+
+    d = Driver(plan_toml(("S1", [{"id": "a", "command": CMD, "retries": 2, "gates": ["verification"]}])))
+    d.finish(d.started()[0])
+    d.evaluate(d.requested()[0], "fail", "input", "broken")
+    [first] = d.of(GateRun, d.log)
+    d.k.gating.memory[first.fingerprint].runs = None  # a damaged history
+    d.finish(d.started()[0])
+    d.evaluate(d.requested()[0], "fail", "input", "broken")
+    [run] = d.of(GateRun)
+    assert run.memory is None and run.memory_error.startswith("TypeError")
+    assert run.outcome == "fail"  # the result itself stands
+    host = GateHost(GateRegistry(), ".", Flags(), clock=d.clock)
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("uok.gates").addHandler(handler)
+    try:
+        host.note(run)
+    finally:
+        logging.getLogger("uok.gates").removeHandler(handler)
+    assert records and "failure memory unavailable" in records[0].getMessage()
