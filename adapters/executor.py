@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import signal
 import subprocess
@@ -56,14 +57,24 @@ class ExecutionOutcome(msgspec.Struct, frozen=True):
     spawns: tuple[SpawnRequest, ...] = ()
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def _die_with_parent(parent: int | None = None) -> None:  # runs in the child between fork and exec
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if parent is not None and os.getppid() != parent:
+        os._exit(137)  # the kernel died (kill -9) between fork and prctl: never run orphaned
 
 
 def _tail(data: bytes, limit: int = TAIL_BYTES) -> str:
     return data[-limit:].decode("utf-8", errors="replace")
+
+
+REDACT_WINDOW = 16 * 1024
+"""Redaction looks at this much of the output's end, not just the stored
+tail: a private key that starts before the tail and ends inside it would
+otherwise reach the log as bare base64 lines no pattern recognises. 16 KiB
+covers an 8192-bit RSA key (~6.5 KB of PEM) with room to spare, for
+~25 ms of scanning on a task that printed that much."""
 
 
 def read_usage(path: Path) -> tuple[ModelUsage, ...]:
@@ -122,7 +133,7 @@ class CommandExecutor:
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent,
+                    preexec_fn=functools.partial(_die_with_parent, os.getpid()),
                 )
             except OSError as exc:
                 return ExecutionOutcome(
@@ -146,11 +157,16 @@ class CommandExecutor:
                 exit_code=proc.returncode,
                 duration_ms=int((time.monotonic() - started) * 1000),
                 timed_out=timed_out,
-                stdout_tail=self.redact(_tail(out)),
-                stderr_tail=self.redact(_tail(err)),
+                stdout_tail=self._redacted_tail(out),
+                stderr_tail=self._redacted_tail(err),
                 usage=read_usage(usage_file),
                 spawns=read_spawns(spawn_file),
             )
+
+    def _redacted_tail(self, data: bytes) -> str:
+        """The last TAIL_BYTES of the output, redacted with REDACT_WINDOW of context."""
+        redacted = self.redact(_tail(data, REDACT_WINDOW)).encode("utf-8", errors="replace")
+        return _tail(redacted)
 
     @staticmethod
     def _kill(proc: subprocess.Popen) -> None:

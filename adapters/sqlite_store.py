@@ -220,7 +220,7 @@ class _Opener:
             if not self.path.is_file():
                 raise FileNotFoundError(f"no event log at {self.path}")
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # a dir we create (.uok) is private too
             try:
                 os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
             except FileExistsError:
