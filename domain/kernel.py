@@ -31,7 +31,7 @@ from typing import Any
 import msgspec
 
 from domain import events as ev
-from domain import gating
+from domain import forking, gating
 from domain.graph import select_reactive_dispatch_batch
 from domain.plan import UnitGraph, UnitNode, compile_plan
 from domain.units import IN_FLIGHT, TERMINAL, UnitRecord, check_transition
@@ -497,3 +497,6 @@ coordination.register(_FOLDS, _HANDLERS)
 
 # gate runner, breakers, cost guard (domain.gating)
 gating.install(_FOLDS, _HANDLERS)
+
+# a fork detaches the runs open at its point (domain.forking)
+forking.install(_FOLDS)

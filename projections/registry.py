@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from projections.base import Projection
 from projections.breakers import BreakersProjection
+from projections.costs import CostLedgerProjection
+from projections.gates import GateHistoryProjection
 from projections.inbox import InboxProjection
 from projections.runs import RunsProjection
 from projections.turns import TurnsProjection
@@ -18,6 +20,8 @@ ALL: tuple[Projection, ...] = (
     UnitRuntimeProjection(),
     RunsProjection(),
     TurnsProjection(),
+    GateHistoryProjection(),
+    CostLedgerProjection(),
     BreakersProjection(),
 )
 

@@ -18,6 +18,12 @@ COMMANDS = [
     "adapters.cli.events_cmd",
     "adapters.cli.verify_cmd",
     "adapters.cli.breakers_cmd",
+    "adapters.cli.projections_cmd",
+    "adapters.cli.state_cmd",
+    "adapters.cli.diff_cmd",
+    "adapters.cli.parity_cmd",
+    "adapters.cli.replay_cmd",
+    "adapters.cli.fork_cmd",
 ]
 
 DESCRIPTION = """\

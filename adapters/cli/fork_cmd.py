@@ -1,0 +1,84 @@
+"""``uok fork RUN_ID --at P --out NEW_DB``: a new log sharing a run's
+history up to P, that ``uok run`` can continue."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from adapters.cli.common import EXIT_INTEGRITY, CliError, add_db_argument, open_store
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "fork",
+        help="copy a run's history up to a position into a new log",
+        description=(
+            "Write NEW_DB whose events 1..P are byte-identical copies of the log's (same positions, "
+            "streams, versions, topics, payloads and chain hashes), followed by one RunForked event "
+            "naming the parent, the run, P and the parent's hash at P. Runs open at P are detached from "
+            "their processes, so `uok run PLAN --db NEW_DB` closes them as recovered and continues from "
+            "that history. Compare the two with `uok diff --db NEW_DB --against PARENT`."
+        ),
+    )
+    p.add_argument("run_id", metavar="RUN_ID", help="the run to fork from (it must have entered by P)")
+    add_db_argument(p)
+    p.add_argument("--at", type=int, required=True, metavar="P", help="last position to copy")
+    p.add_argument("--out", required=True, metavar="NEW_DB", help="the new log file (must not exist)")
+    p.add_argument("--json", action="store_true", help="machine-readable summary")
+    p.set_defaults(func=fork)
+
+
+def fork(args: argparse.Namespace) -> int:
+    from adapters.sqlite_store import SqliteEventStore
+    from replay.fork import ForkError, ForkIntegrityError, fork_log
+    from replay.replayer import RunNotFound
+
+    out = Path(args.out)
+    for p in (out, out.with_name(out.name + "-wal")):
+        if p.exists():
+            raise CliError(f"{p} already exists; fork writes a new log")
+    parent = open_store(args)
+    try:
+        if parent.path == out.absolute():
+            raise CliError("--out must differ from the parent log")
+        try:
+            head = parent.head()[0]
+            if not 1 <= args.at <= head:
+                raise CliError(f"--at {args.at} is outside the log (positions 1..{head})")
+            from replay.replayer import entered_position
+
+            entered_position(parent, args.run_id)  # refuse before creating the file
+            child = SqliteEventStore(out, synchronous="NORMAL")
+        except RunNotFound as exc:
+            raise CliError(str(exc)) from None
+        try:
+            result = fork_log(parent, child, run_id=args.run_id, position=args.at,
+                              parent_path=str(parent.path), now=datetime.now(UTC))
+        except ForkError as exc:
+            child.close()
+            _remove(out)
+            raise CliError(str(exc)) from None
+        except ForkIntegrityError as exc:
+            child.close()
+            _remove(out)
+            raise CliError(str(exc), EXIT_INTEGRITY) from None
+        child.close()
+    finally:
+        parent.close()
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps({"out": str(out), **{k: getattr(result, k) for k in result.__struct_fields__}}) + b"\n")
+    else:
+        print(f"forked {args.run_id} at position {result.position} into {out} "
+              f"(hash {result.head_hash[:16]}…; RunForked at {result.forked_position}"
+              + (f"; detached open runs: {', '.join(result.open_runs)}" if result.open_runs else "") + ")")
+    return 0
+
+
+def _remove(path: Path) -> None:
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        p.unlink(missing_ok=True)

@@ -1,0 +1,81 @@
+"""``uok state --at P``: the whole system as of one position of the log."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import orjson
+
+from adapters.cli.common import CliError, add_db_argument
+from adapters.cli.readmodels import read_models
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "state",
+        help="time travel: units, runs, turns, breakers and costs as of a position",
+        description=(
+            "Show the system as it was right after the event at position P (default: the head): runs, "
+            "each plan's units by state, turns in flight, gates, breakers and costs. Computed from the "
+            "nearest projection snapshot at or before P, folded forward to P; nothing is executed. "
+            "Positions are those printed by `uok events`."
+        ),
+    )
+    add_db_argument(p)
+    p.add_argument("--at", type=int, metavar="P", help="log position (default: the head)")
+    p.add_argument("--run", metavar="ID", help="only this run, its plan's units, its turns and its costs")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=state)
+
+
+def view_at(rm, position: int, run: str | None = None) -> dict:
+    from replay.timetravel import system_view
+
+    view = system_view(rm.runner.state_at(position), position, run=run)
+    if run is not None and run not in view["runs"]:
+        raise CliError(f"no run {run!r} in the log as of position {position}")
+    return view
+
+
+def state(args: argparse.Namespace) -> int:
+    with read_models(args) as rm:
+        rm.catch_up()
+        head = rm.head()
+        position = rm.check_position(head if args.at is None else args.at)
+        view = view_at(rm, position, args.run)
+    view["head"] = head
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(view, option=orjson.OPT_INDENT_2) + b"\n")
+        return 0
+    print_view(view)
+    return 0
+
+
+def print_view(v: dict) -> None:
+    print(f"state at position {v['position']} (log head {v['head']})")
+    print(f"runs ({len(v['runs'])}):")
+    for rid, r in v["runs"].items():
+        extra = f"  {r['error']}" if r["error"] else ""
+        print(f"  {rid}  {r['status']:<10} plan={r['plan_id']} pid={r['pid']}{extra}")
+    for plan_id, p in v["plans"].items():
+        counts = ", ".join(f"{s}={n}" for s, n in p["by_state"].items())
+        print(f"plan {plan_id}: {counts}")
+        for unit_id, u in p["units"].items():
+            why = f"  ({u['reason']})" if u["reason"] and u["state"] != "completed" else ""
+            print(f"  {u['state']:<18} {unit_id}  attempt={u['attempt']} dispatches={u['dispatches']}{why}")
+    turns = v["turns_in_flight"]
+    print(f"turns in flight ({len(turns)}):" if turns else "turns in flight: none")
+    for t in turns:
+        print(f"  {t['turn_id']}  {t['unit_id']} attempt {t['attempt']} since {t['started_at']}")
+    if v.get("breakers"):
+        print("breakers: " + ", ".join(f"{g}={b['state']}" for g, b in v["breakers"].items()))
+    if v.get("gates"):
+        print("gates: " + "; ".join(
+            f"{g} {g_['runs']} runs (" + ", ".join(f"{o}={n}" for o, n in g_["by_outcome"].items()) + ")"
+            for g, g_ in v["gates"].items()))
+    c = v.get("costs")
+    if c is not None:
+        models = ", ".join(f"{m} ${x['usd']:.4f}" for m, x in c["by_model"].items())
+        print(f"costs: ${c['usd']:.4f}, {c['input_tokens']:,} in / {c['output_tokens']:,} out tokens"
+              + (f" ({models})" if models else ""))

@@ -1,0 +1,212 @@
+"""Projection storage inside the event log file (apsw).
+
+Four tables beside ``events`` (which this module only reads):
+
+* ``projection_state(name, version, position, hash, rebuilding, parts)``:
+  one row per projection, its tracked position and the chain hash of the
+  event at that position (so a read model is never trusted against a
+  different log that happens to sit at the same path);
+* ``projection_parts(name, key, digest, data)``: the current state, one row
+  per part (msgpack), upserted only for parts that changed;
+* ``projection_snapshots(name, version, position, manifest)``: manifests
+  ``part key -> digest`` at every multiple of the snapshot interval;
+* ``projection_blobs(name, digest, data)``: part encodings by content, so a
+  snapshot stores only the parts that changed since the previous one.
+
+Every write goes through :meth:`SqliteEventStore.transaction` (``BEGIN
+IMMEDIATE`` under the store's lock): a batch of projection updates commits
+whole or not at all, exactly like an append.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Sequence
+
+import apsw
+import msgspec
+
+from adapters.sqlite_store import SqliteEventStore
+from projections.port import ProjectionConflict, ProjectionWrite, Row, StoredHead
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS projection_state (
+        name       TEXT PRIMARY KEY,
+        version    INTEGER NOT NULL,
+        position   INTEGER NOT NULL,
+        hash       BLOB NOT NULL,
+        rebuilding INTEGER NOT NULL DEFAULT 0,
+        parts      INTEGER NOT NULL DEFAULT 0)""",
+    """CREATE TABLE IF NOT EXISTS projection_parts (
+        name   TEXT NOT NULL,
+        key    TEXT NOT NULL,
+        digest BLOB NOT NULL,
+        data   BLOB NOT NULL,
+        PRIMARY KEY (name, key))""",
+    """CREATE TABLE IF NOT EXISTS projection_snapshots (
+        name     TEXT NOT NULL,
+        version  INTEGER NOT NULL,
+        position INTEGER NOT NULL,
+        manifest BLOB NOT NULL,
+        PRIMARY KEY (name, version, position))""",
+    """CREATE TABLE IF NOT EXISTS projection_blobs (
+        name   TEXT NOT NULL,
+        digest BLOB NOT NULL,
+        data   BLOB NOT NULL,
+        PRIMARY KEY (name, digest))""",
+)
+
+_MANIFEST = msgspec.msgpack.Decoder(dict[str, bytes])
+_encode = msgspec.msgpack.encode
+
+
+class SqliteProjectionStore:
+    """:class:`projections.port.RecordSource` and
+    :class:`projections.port.ProjectionRepository` on one event log file."""
+
+    def __init__(self, store: SqliteEventStore):
+        self.store = store
+        self._ready = False
+
+    def _has_schema(self) -> bool:
+        """Reads never create tables: a log nobody projected has no read models."""
+        if not self._ready:
+            have = {r[0] for r in self.store.query("SELECT name FROM sqlite_master WHERE type='table'")}
+            self._ready = {"projection_state", "projection_parts", "projection_snapshots", "projection_blobs"} <= have
+        return self._ready
+
+    def _ensure_schema(self) -> None:
+        if not self._has_schema():
+            with self.store.transaction() as conn:
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+            self._ready = True
+
+    # ------------------------------------------------------------------ RecordSource
+    def head(self) -> tuple[int, bytes]:
+        return self.store.head()
+
+    def hash_at(self, position: int) -> bytes | None:
+        rows = self.store.query("SELECT hash FROM events WHERE position = ?", (position,))
+        return rows[0][0] if rows else None
+
+    def scan(
+        self, after: int, upto: int, *, topics: Collection[str] | None = None, page: int = 10_000
+    ) -> Iterator[tuple[int, Sequence[Row]]]:
+        """Rows in consecutive position ranges of ``page``; each range is one
+        short read (no statement stays open between ranges)."""
+        sql = "SELECT position, topic, payload FROM events WHERE position > ? AND position <= ?"
+        extra: tuple = ()
+        if topics is not None:
+            topics = sorted(set(topics))
+            if not topics:
+                sql += " AND 0"
+            else:
+                sql += f" AND topic IN ({','.join('?' * len(topics))})"
+                extra = tuple(topics)
+        sql += " ORDER BY position"
+        conn, lock = self.store.connection, self.store._lock  # noqa: SLF001 (same file, read-only use)
+        lo = after
+        while lo < upto:
+            hi = min(lo + page, upto)
+            with lock:
+                try:
+                    rows = conn.execute(sql, (lo, hi, *extra)).fetchall()
+                except apsw.Error as e:
+                    from adapters.sqlite_store import translate
+
+                    raise translate(e, self.store.path) from e
+            yield hi, rows
+            lo = hi
+
+    # ------------------------------------------------------------------ repository
+    def heads(self) -> dict[str, StoredHead]:
+        if not self._has_schema():
+            return {}
+        rows = self.store.query("SELECT name, version, position, hash, rebuilding, parts FROM projection_state")
+        return {
+            r[0]: StoredHead(name=r[0], version=r[1], position=r[2], hash=bytes(r[3]), rebuilding=bool(r[4]), parts=r[5])
+            for r in rows
+        }
+
+    def load_parts(self, name: str) -> dict[str, tuple[bytes, bytes]]:
+        if not self._has_schema():
+            return {}
+        rows = self.store.query("SELECT key, digest, data FROM projection_parts WHERE name = ?", (name,))
+        return {k: (bytes(d), bytes(data)) for k, d, data in rows}
+
+    def reset(self, name: str, version: int, *, rebuilding: bool) -> None:
+        self._ensure_schema()
+        with self.store.transaction() as conn:
+            for table in ("projection_parts", "projection_snapshots", "projection_blobs"):
+                conn.execute(f"DELETE FROM {table} WHERE name = ?", (name,))
+            conn.execute(
+                "INSERT OR REPLACE INTO projection_state (name, version, position, hash, rebuilding, parts) "
+                "VALUES (?, ?, 0, X'', ?, 0)",
+                (name, version, int(rebuilding)),
+            )
+
+    def commit(self, writes: Sequence[ProjectionWrite]) -> None:
+        self._ensure_schema()
+        with self.store.transaction() as conn:
+            for w in writes:
+                row = conn.execute("SELECT position, version FROM projection_state WHERE name = ?", (w.name,)).fetchall()
+                if not row or row[0][0] != w.expected_position or row[0][1] != w.version:
+                    raise ProjectionConflict(f"projection {w.name} moved (expected position {w.expected_position})")
+                if w.parts:
+                    conn.executemany(
+                        "INSERT OR REPLACE INTO projection_parts (name, key, digest, data) VALUES (?, ?, ?, ?)",
+                        [(w.name, k, d, data) for k, (d, data) in w.parts.items()],
+                    )
+                for s in w.snapshots:
+                    conn.executemany(
+                        "INSERT OR IGNORE INTO projection_blobs (name, digest, data) VALUES (?, ?, ?)",
+                        [(w.name, d, data) for d, data in s.blobs.items()],
+                    )
+                    conn.execute(
+                        "INSERT OR REPLACE INTO projection_snapshots (name, version, position, manifest) VALUES (?, ?, ?, ?)",
+                        (w.name, w.version, s.position, _encode(s.manifest)),
+                    )
+                conn.execute(
+                    "UPDATE projection_state SET position = ?, hash = ?, rebuilding = ?, parts = ? WHERE name = ?",
+                    (w.position, w.hash, int(w.rebuilding), w.part_count, w.name),
+                )
+
+    def snapshot_at_or_before(self, name: str, version: int, position: int) -> tuple[int, dict[str, bytes]] | None:
+        if not self._has_schema():
+            return None
+        with self.store._lock:  # noqa: SLF001  one consistent read of manifest + blobs
+            conn = self.store.connection
+            conn.execute("BEGIN")
+            try:
+                rows = conn.execute(
+                    "SELECT position, manifest FROM projection_snapshots WHERE name = ? AND version = ? AND position <= ? "
+                    "ORDER BY position DESC LIMIT 1",
+                    (name, version, position),
+                ).fetchall()
+                if not rows:
+                    return None
+                pos, manifest = rows[0][0], _MANIFEST.decode(rows[0][1])
+                get = "SELECT data FROM projection_blobs WHERE name = ? AND digest = ?"
+                parts = {k: bytes(conn.execute(get, (name, d)).fetchall()[0][0]) for k, d in manifest.items()}
+            finally:
+                conn.execute("COMMIT")
+        return pos, parts
+
+    def snapshot_positions(self, name: str, version: int) -> list[int]:
+        if not self._has_schema():
+            return []
+        rows = self.store.query(
+            "SELECT position FROM projection_snapshots WHERE name = ? AND version = ? ORDER BY position", (name, version)
+        )
+        return [r[0] for r in rows]
+
+    def storage(self) -> dict[str, int]:
+        """Bytes held per table (parts, snapshot manifests, blobs), for status."""
+        if not self._has_schema():
+            return {"parts": 0, "manifests": 0, "blobs": 0}
+        q = self.store.query
+        return {
+            "parts": q("SELECT coalesce(sum(length(data)), 0) FROM projection_parts")[0][0],
+            "manifests": q("SELECT coalesce(sum(length(manifest)), 0) FROM projection_snapshots")[0][0],
+            "blobs": q("SELECT coalesce(sum(length(data)), 0) FROM projection_blobs")[0][0],
+        }

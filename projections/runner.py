@@ -1,0 +1,419 @@
+"""Keeps read models caught up with the log: tracked positions, batched
+commits, snapshots, rebuilds and the state as of any past position.
+
+How a catch-up works: the runner loads each projection's parts and tracked
+position, reads the log from the lowest position in pages of position
+ranges, skips (without decoding) every row whose topic no projection
+wants, decodes the rest once with msgspec, and folds each event into the
+one part of each projection it touches. Every ``batch`` events it commits
+the parts touched since the last commit together with the new positions,
+in ONE transaction: a process killed at any moment leaves each projection
+at its last committed position with exactly the state folded up to it, and
+the next catch-up (or ``uok projections rebuild``) resumes from there.
+
+Snapshots are taken at every multiple of ``snapshot_every`` (whatever the
+batch size or the position a catch-up started from, so an interrupted and
+resumed rebuild writes the same snapshots as an uninterrupted one). A
+snapshot is a manifest ``part key -> digest`` plus the encodings of the
+parts that changed since the previous snapshot: unchanged parts are shared.
+
+The state at position P is the latest snapshot at or before P (or the
+committed state, if that is closer), folded forward to P.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import msgspec
+
+from domain import codec
+from projections.base import PartitionedProjection, Projection
+from projections.port import (
+    ProjectionConflict,
+    ProjectionRepository,
+    ProjectionWrite,
+    RecordSource,
+    SnapshotWrite,
+    StoredHead,
+)
+
+DEFAULT_BATCH = 10_000
+DEFAULT_SNAPSHOT_EVERY = 10_000
+DEFAULT_PAGE = 10_000
+SINGLE = ""  # the one part of a projection that is not partitioned
+
+Progress = Callable[[int, int], None]  # (position reached, target position)
+
+
+def digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def topics_of(types: Iterable[str]) -> list[str]:
+    """Every stored topic spelling of these event types: today's version
+    and the older ones an upcaster turns into it."""
+    topics = []
+    for name in types:
+        try:
+            cls = codec.event_class(name)
+        except codec.UnknownEventError:
+            continue  # a projection may name events another module has not added yet
+        topics += [f"{name}/v{v}" for v in range(cls.VERSION + 1)]
+    return topics
+
+
+class _Live:
+    """One projection's in-memory parts plus the bookkeeping of what is
+    not yet encoded, committed or snapshotted."""
+
+    __slots__ = ("proj", "name", "version", "parts", "encoded", "touched", "unsaved", "unsnapped",
+                 "start", "committed", "rebuilding", "key", "apply_part", "new_part", "_enc", "_dec", "snaps")
+
+    def __init__(self, proj: Projection, start: int = 0, rebuilding: bool = False):
+        self.proj, self.name, self.version = proj, proj.name, proj.version
+        self.parts: dict[str, Any] = {}
+        self.encoded: dict[str, tuple[bytes, bytes]] = {}
+        self.touched: set[str] = set()
+        self.unsaved: set[str] = set()
+        self.unsnapped: set[str] = set()
+        self.start = self.committed = start
+        self.rebuilding = rebuilding
+        self.snaps: list[SnapshotWrite] = []
+        if isinstance(proj, PartitionedProjection):
+            self.key, self.apply_part, self.new_part = proj.key, proj.apply_part, proj.new_part
+            enc = msgspec.msgpack.Encoder()
+            dec = msgspec.msgpack.Decoder(proj.part_type)
+            self._enc, self._dec = enc.encode, dec.decode
+        else:
+            self.key = _single_key
+            self.apply_part = proj.apply
+            self.new_part = lambda _key, p=proj: p.initial()
+            self._enc, self._dec = proj.encode, proj.decode
+
+    # -- loading and reading -------------------------------------------------
+    def load(self, stored: dict[str, tuple[bytes, bytes]]) -> None:
+        dec = self._dec
+        self.parts = {k: dec(data) for k, (_d, data) in stored.items()}
+        self.encoded = dict(stored)
+        self.unsnapped = set(stored)  # their blobs may predate the last snapshot: re-offer them
+
+    def load_encoded(self, stored: dict[str, bytes]) -> None:
+        dec = self._dec
+        self.parts = {k: dec(data) for k, data in stored.items()}
+
+    def state(self) -> Any:
+        if isinstance(self.proj, PartitionedProjection):
+            return self.parts
+        part = self.parts.get(SINGLE)
+        return self.proj.initial() if part is None else part
+
+    # -- folding ------------------------------------------------------------
+    def fold(self, position: int, event: Any) -> None:
+        k = self.key(event)
+        if k is None:
+            return
+        parts = self.parts
+        if k.__class__ is str:
+            part = parts.get(k)
+            parts[k] = self.apply_part(self.new_part(k) if part is None else part, position, event)
+            self.touched.add(k)
+            return
+        for kk in k:  # an event touching several parts
+            part = parts.get(kk)
+            parts[kk] = self.apply_part(self.new_part(kk) if part is None else part, position, event)
+            self.touched.add(kk)
+
+    # -- persisting ---------------------------------------------------------
+    def _encode_touched(self) -> None:
+        enc, encoded, parts = self._enc, self.encoded, self.parts
+        for k in self.touched:
+            data = enc(parts[k])
+            encoded[k] = (digest(data), data)
+        self.unsaved |= self.touched
+        self.unsnapped |= self.touched
+        self.touched = set()
+
+    def snapshot(self, position: int) -> None:
+        self._encode_touched()
+        encoded = self.encoded
+        manifest = {k: d for k, (d, _data) in encoded.items()}
+        blobs = {encoded[k][0]: encoded[k][1] for k in self.unsnapped}
+        self.unsnapped = set()
+        self.snaps.append(SnapshotWrite(position=position, manifest=manifest, blobs=blobs))
+
+    def write(self, position: int, hash_: bytes, *, finished: bool) -> ProjectionWrite:
+        self._encode_touched()
+        w = ProjectionWrite(
+            name=self.name, version=self.version, expected_position=self.committed, position=position,
+            hash=hash_, rebuilding=self.rebuilding and not finished,
+            parts={k: self.encoded[k] for k in self.unsaved}, part_count=len(self.parts),
+            snapshots=tuple(self.snaps),
+        )
+        return w
+
+    def committed_to(self, position: int, *, finished: bool) -> None:
+        self.unsaved = set()
+        self.snaps = []
+        self.committed = self.start = position
+        if finished:
+            self.rebuilding = False
+
+
+def _single_key(_event: Any) -> str:
+    return SINGLE
+
+
+class ProjectionStatus(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    version: int
+    stored_version: int | None
+    position: int
+    head: int
+    lag: int
+    rebuilding: bool
+    parts: int
+    snapshots: int
+
+
+class ProjectionRunner:
+    """Maintains ``projections`` over ``source``, persisting into ``repo``."""
+
+    def __init__(
+        self,
+        source: RecordSource,
+        repo: ProjectionRepository,
+        projections: Sequence[Projection],
+        *,
+        batch: int = DEFAULT_BATCH,
+        snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
+        page: int = DEFAULT_PAGE,
+    ):
+        if batch <= 0 or snapshot_every <= 0 or page <= 0:
+            raise ValueError("batch, snapshot_every and page must be positive")
+        names = [p.name for p in projections]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate projection names in {names}")
+        self.source, self.repo = source, repo
+        self.projections = {p.name: p for p in projections}
+        self.batch, self.snapshot_every, self.page = batch, snapshot_every, page
+        self._live: dict[str, _Live] = {}
+
+    # ------------------------------------------------------------------ status
+    def status(self) -> list[ProjectionStatus]:
+        heads = self.repo.heads()
+        head = self.source.head()[0]
+        out = []
+        for name, p in self.projections.items():
+            h = heads.get(name)
+            current = h is not None and h.version == p.version
+            pos = h.position if current else 0
+            out.append(ProjectionStatus(
+                name=name, version=p.version, stored_version=h.version if h else None, position=pos,
+                head=head, lag=head - pos, rebuilding=bool(h and h.rebuilding), parts=h.parts if current else 0,
+                snapshots=len(self.repo.snapshot_positions(name, p.version)) if current else 0,
+            ))
+        return out
+
+    # ------------------------------------------------------------------ loading
+    def _load(self, names: Iterable[str]) -> list[_Live]:
+        """The projections' in-memory states, reloaded if another process
+        moved them, reset if their version changed or their position names
+        an event that is not in this log (a different file at this path)."""
+        heads = self.repo.heads()
+        lives = []
+        for name in names:
+            p = self.projections[name]
+            h: StoredHead | None = heads.get(name)
+            live = self._live.get(name)
+            if h is None or h.version != p.version or (h.position and self.source.hash_at(h.position) != h.hash):
+                self.repo.reset(name, p.version, rebuilding=False)
+                live = self._live[name] = _Live(p)
+            elif live is None or live.committed != h.position or live.touched or live.unsaved:
+                live = self._live[name] = _Live(p, h.position, h.rebuilding)
+                live.load(self.repo.load_parts(name))
+            else:
+                live.rebuilding = h.rebuilding
+            lives.append(live)
+        return lives
+
+    def reset(self, names: Iterable[str] | None = None) -> None:
+        """Forget the named read models (all by default) and their snapshots."""
+        for name in names or list(self.projections):
+            p = self.projections[name]
+            self.repo.reset(name, p.version, rebuilding=True)
+            self._live[name] = _Live(p, 0, rebuilding=True)
+
+    # ------------------------------------------------------------------ catching up
+    def catch_up(
+        self,
+        names: Iterable[str] | None = None,
+        *,
+        upto: int | None = None,
+        progress: Progress | None = None,
+        on_commit: Callable[[int], None] | None = None,
+    ) -> int:
+        """Fold the log into the named projections up to ``upto`` (the head by
+        default), committing every ``batch`` events. Returns the position
+        reached. ``on_commit(n)`` is called after the n-th commit."""
+        lives = self._load(list(names or self.projections))
+        target = self.source.head()[0] if upto is None else upto
+        lives = [l for l in lives if l.committed < target]
+        if not lives:
+            return target
+        start = min(l.committed for l in lives)
+        every = self.snapshot_every
+        next_snap = (start // every + 1) * every
+        next_commit = start + self.batch
+        route: dict[str, list[_Live]] = {}
+        filters = [l.proj.types for l in lives]
+        topics = None if any(t is None for t in filters) else topics_of(set().union(*filters))
+        decode = codec.decode
+        commits = 0
+        try:
+            for range_end, rows in self.source.scan(start, target, topics=topics, page=self.page):
+                for pos, topic, payload in rows:
+                    targets = route.get(topic)
+                    if targets is None:
+                        targets = route[topic] = [l for l in lives if l.proj.wants(topic)]
+                    if not targets:
+                        continue
+                    while pos > next_snap:
+                        self._snapshot(lives, next_snap)
+                        next_snap += every
+                    e = decode(topic, payload)
+                    for live in targets:
+                        if pos > live.start:
+                            live.fold(pos, e)
+                while next_snap <= range_end:
+                    self._snapshot(lives, next_snap)
+                    next_snap += every
+                if progress is not None:
+                    progress(range_end, target)
+                if range_end >= next_commit and range_end < target:
+                    self._commit(lives, range_end, finished=False)
+                    commits += 1
+                    next_commit = range_end + self.batch
+                    if on_commit is not None:
+                        on_commit(commits)
+            self._commit(lives, target, finished=True)
+        except ProjectionConflict:
+            # another process is catching up the same read models; let it
+            for l in lives:
+                self._live.pop(l.name, None)
+        return target
+
+    def _snapshot(self, lives: list[_Live], position: int) -> None:
+        for live in lives:
+            if live.committed < position:
+                live.snapshot(position)
+
+    def _commit(self, lives: list[_Live], position: int, *, finished: bool) -> None:
+        hash_ = self.source.hash_at(position) if position else b""
+        writes = [l.write(position, hash_ or b"", finished=finished) for l in lives]
+        self.repo.commit(writes)
+        for l in lives:
+            l.committed_to(position, finished=finished)
+
+    def rebuild(
+        self,
+        names: Iterable[str] | None = None,
+        *,
+        restart: bool = False,
+        progress: Progress | None = None,
+        on_commit: Callable[[int], None] | None = None,
+    ) -> tuple[int, dict[str, int]]:
+        """Rebuild from zero. A rebuild interrupted earlier (its projections
+        still marked ``rebuilding``) resumes from its last committed position
+        unless ``restart``. Returns (position reached, where each began)."""
+        names = list(names or self.projections)
+        heads = self.repo.heads()
+        began: dict[str, int] = {}
+        fresh = []
+        for name in names:
+            h = heads.get(name)
+            p = self.projections[name]
+            if not restart and h is not None and h.rebuilding and h.version == p.version:
+                began[name] = h.position
+            else:
+                fresh.append(name)
+                began[name] = 0
+        self.reset(fresh)
+        return self.catch_up(names, progress=progress, on_commit=on_commit), began
+
+    def states(self, names: Iterable[str] | None = None) -> dict[str, Any]:
+        """The current (caught-up) state of each named projection."""
+        names = list(names or self.projections)
+        self.catch_up(names)
+        lives = self._load(names)
+        return {l.name: l.state() for l in lives}
+
+    # ------------------------------------------------------------------ time travel
+    def state_at(self, position: int, names: Iterable[str] | None = None) -> dict[str, Any]:
+        """Each named projection's state as of ``position``: the nearest
+        snapshot at or before it (or the committed state, if nearer), folded
+        forward. Writes nothing; works on any log, caught up or not."""
+        names = list(names or self.projections)
+        heads = self.repo.heads()
+        temps: list[_Live] = []
+        for name in names:
+            p = self.projections[name]
+            t = _Live(p)
+            h = heads.get(name)
+            base = 0
+            if h is not None and h.version == p.version:
+                snap = self.repo.snapshot_at_or_before(name, p.version, position)
+                if h.position <= position and (snap is None or h.position > snap[0]):
+                    t.load_encoded({k: data for k, (_d, data) in self.repo.load_parts(name).items()})
+                    base = h.position
+                elif snap is not None:
+                    t.load_encoded(snap[1])
+                    base = snap[0]
+            t.start = t.committed = base
+            temps.append(t)
+        fold_range(self.source, temps, position, self.page)
+        return {t.name: t.state() for t in temps}
+
+
+def fold_from_zero(source: RecordSource, projections: Sequence[Projection], position: int) -> dict[str, Any]:
+    """Each projection folded from an empty state to ``position``, with no
+    snapshot and no stored state: the reference that time travel must match."""
+    temps = [_Live(p) for p in projections]
+    fold_range(source, temps, position)
+    return {t.name: t.state() for t in temps}
+
+
+def fold_range(source: RecordSource, temps: list[_Live], position: int, page: int = DEFAULT_PAGE) -> None:
+    """Fold rows after each live's ``start`` up to ``position`` (one scan)."""
+    pending = [t for t in temps if t.start < position]
+    if not pending:
+        return
+    start = min(t.start for t in pending)
+    filters = [t.proj.types for t in pending]
+    topics = None if any(f is None for f in filters) else topics_of(set().union(*filters))
+    route: dict[str, list[_Live]] = {}
+    decode = codec.decode
+    for _end, rows in source.scan(start, position, topics=topics, page=page):
+        for pos, topic, payload in rows:
+            targets = route.get(topic)
+            if targets is None:
+                targets = route[topic] = [t for t in pending if t.proj.wants(topic)]
+            if not targets:
+                continue
+            e = decode(topic, payload)
+            for t in targets:
+                if pos > t.start:
+                    t.fold(pos, e)
+
+
+def snapshot_interval(env: dict[str, str] | None = None) -> int:
+    """The snapshot interval: ``UOK_SNAPSHOT_EVERY`` if set (the shell passes
+    its environment in), else the default."""
+    raw = (env or {}).get("UOK_SNAPSHOT_EVERY", "")
+    try:
+        n = int(raw)
+    except ValueError:
+        return DEFAULT_SNAPSHOT_EVERY
+    return n if n > 0 else DEFAULT_SNAPSHOT_EVERY

@@ -1,0 +1,103 @@
+"""Fork: a new log that shares a run's history up to position P.
+
+Events 1..P are copied record by record (stream, version, topic and
+payload bytes unchanged) and appended in order to an empty log. The chain
+hash of each event depends only on the previous hash and the event's own
+bytes, so the copy has the very same positions and hashes; this is checked,
+not assumed: the copy's head hash must equal the parent's hash at P. Then
+one ``RunForked`` event records where the history came from and detaches
+the runs that were open at P (see :mod:`domain.forking`). ``uok run PLAN
+--db FORK`` then continues from that history: its kernel recovers the
+detached runs and carries on, and everything it writes lands after P+1.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from domain import codec
+from domain.events import KernelEntered, KernelExited, RunRecovered
+from domain.replay_events import ForkOrigin, RunForked
+from domain.store import NewRecord
+from replay.replayer import entered_position
+
+COPY_BATCH = 5000
+
+
+class ForkError(ValueError):
+    """A fork that cannot be made as asked (bad position, unknown run, non-empty target)."""
+
+
+class ForkIntegrityError(RuntimeError):
+    """The copy's hashes differ from the parent's: the parent log is not intact."""
+
+
+class ForkResult(msgspec.Struct, frozen=True, kw_only=True):
+    position: int  # last copied position (P)
+    head_hash: str  # hex, identical in parent and fork
+    forked_position: int  # position of the RunForked event in the fork (P + 1)
+    open_runs: tuple[str, ...]
+
+
+def _topics(*classes: type) -> list[str]:
+    return [f"{c.__name__}/v{v}" for c in classes for v in range(c.VERSION + 1)]
+
+
+def open_runs_at(parent: Any, position: int) -> tuple[str, ...]:
+    """Runs entered at or before ``position`` with no exit or recovery by then."""
+    open_: dict[str, None] = {}
+    for r in parent.read(0, upto=position, topics=_topics(KernelEntered, KernelExited, RunRecovered)):
+        e = codec.decode(r.topic, r.payload)
+        if isinstance(e, KernelEntered):
+            open_[e.run_id] = None
+        elif isinstance(e, KernelExited):
+            open_.pop(e.run_id, None)
+        else:
+            open_.pop(e.recovered_run, None)
+    return tuple(open_)
+
+
+def fork_log(parent: Any, child: Any, *, run_id: str, position: int, parent_path: str, now: datetime) -> ForkResult:
+    """Copy ``parent`` 1..``position`` into the empty ``child`` and append ``RunForked``.
+
+    ``parent`` and ``child`` are event stores (:class:`domain.store.EventStorePort`);
+    ``now`` is the shell's clock reading for the ``RunForked`` event."""
+    head, _ = parent.head()
+    if position < 1 or position > head:
+        raise ForkError(f"--at {position} is outside the parent log (positions 1..{head})")
+    entered = entered_position(parent, run_id)  # RunNotFound if the run never entered
+    if entered > position:
+        raise ForkError(f"run {run_id} entered at position {entered}, after --at {position}")
+    if child.head()[0] != 0:
+        raise ForkError("the fork target already holds events")
+    parent_hash = None
+    batch: list[NewRecord] = []
+    for r in parent.read(0, upto=position):
+        batch.append(NewRecord(stream=r.stream, version=r.version, topic=r.topic, payload=r.payload))
+        parent_hash = r.hash
+        if len(batch) >= COPY_BATCH:
+            _copy(child, batch, r.position, r.hash)
+            batch = []
+    if batch:
+        _copy(child, batch, position, parent_hash)
+    opened = open_runs_at(parent, position)
+    origin = ForkOrigin(db_path=parent_path, run_id=run_id, position=position, head_hash=parent_hash.hex())
+    marker = RunForked(at=now, forked_from=origin, open_runs=opened)
+    topic, payload = codec.encode(marker)
+    stream = marker.stream()
+    [forked_at] = child.append([NewRecord(stream=stream, version=child.stream_version(stream) + 1,
+                                          topic=topic, payload=payload)])
+    return ForkResult(position=position, head_hash=parent_hash.hex(), forked_position=forked_at, open_runs=opened)
+
+
+def _copy(child: Any, batch: list[NewRecord], last_position: int, last_hash: bytes) -> None:
+    positions = child.append(batch)
+    pos, h = child.head()
+    if positions[-1] != last_position or pos != last_position or h != bytes(last_hash):
+        raise ForkIntegrityError(
+            f"copied history differs from the parent at or before position {last_position}: "
+            "the parent's hash chain does not verify (run `uok verify` on it)"
+        )
