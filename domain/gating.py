@@ -311,7 +311,8 @@ def on_evaluated(k: Kernel, obs: GateEvaluated) -> None:
         _finish(k, turn, gp, "manual-attention", j.failure_class, f"gate {obs.gate_id}: {obs.rationale}")
     else:
         _finish(k, turn, gp, "fail", j.failure_class, f"gate {obs.gate_id} failed: {obs.rationale}")
-    k._advance()  # a concluded turn frees a worker, a retried unit is ready again
+    if turn.turn_id not in k.in_flight:
+        k._advance()  # a concluded turn frees a worker, a retried unit is ready again
 
 
 def _finish(k: Kernel, turn: TurnInfo, gp: GatePass, outcome: str, failure_class: str, reason: str) -> None:
