@@ -179,6 +179,8 @@ class KernelRunner:
             self._step(entered)
             while self._exit is None:
                 self.steering.poll()  # a turn boundary: apply steering messages (adapters.steering)
+                if self._exit is not None:  # a steering message ended the run
+                    break
                 try:
                     obs = self._results.get(timeout=0.2)
                 except queue.Empty:
@@ -201,10 +203,12 @@ class KernelRunner:
         x = self._exit
         return RunResult(run_id=self.run_id, status=x.status, units_completed=x.units_completed, units_failed=x.units_failed, error=x.error)
 
-    def _step(self, obs: ev.Event) -> None:
+    def _step(self, obs: ev.Event, *, prior: Sequence[ev.Event] = ()) -> None:
+        """``prior``: observations the kernel decides nothing about, appended
+        just before ``obs`` in the same transaction (a steering message's read)."""
         try:
             decisions = self.kernel.handle(obs)
-            self.log.append([obs, *decisions])
+            self.log.append([*prior, obs, *decisions])
         except BaseException:
             self._resync()
             raise

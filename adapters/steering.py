@@ -7,10 +7,14 @@ to ``kernel:<run>`` with topic ``steer`` and payload
 ``SteeringPoller.poll`` runs in the runner's main loop between steps (a
 turn boundary): each unread steering message becomes a ``SteeringReceived``
 observation, stepped through the kernel (which decides ``SteeringApplied``,
-``domain.steering``), and only *then* is the message marked read. If the
-shell dies between the two, the message stays unread; a later poll finds
-its id among the kernel's folded applied ids and only marks it read, so a
-message is applied at most once.
+``domain.steering``). The message's ``MessageRead`` is appended in the same
+transaction, just before the observation: a message is applied exactly
+when it is marked read, never one without the other, and the run's
+``KernelExited`` (which a cancel can trigger) stays its last event. A
+message someone else marked read first (``uok bus read kernel:RUN …``)
+counts as consumed: the append fails on the read's pinned stream version
+and the message is skipped. Applied message ids are also folded by the
+kernel, which answers a duplicate delivery with an ``ignored`` outcome.
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from eventsourcing.persistence import IntegrityError
+
 from adapters.bus import MessageBus
 from adapters.eventlog import EventLog
-from domain.bus_events import SteeringReceived
-from domain.events import Event
+from domain.bus_events import MessageRead, SteeringReceived
 from domain.steering import COMMANDS, STEER_TOPIC, kernel_inbox, parse_payload
 
 __all__ = ["COMMANDS", "SteeringPoller", "send_steering"]
@@ -35,9 +40,10 @@ def send_steering(bus: MessageBus, run_id: str, command: str, argument: str = ""
 
 
 class SteeringPoller:
-    def __init__(self, log: EventLog, kernel: Callable[[], Any], *, run_id: str, step: Callable[[Event], None],
+    def __init__(self, log: EventLog, kernel: Callable[[], Any], *, run_id: str, step: Callable[..., None],
                  clock: Callable[[], datetime]):
-        """``kernel`` returns the runner's current kernel (it may be rebuilt after a failed append)."""
+        """``kernel`` returns the runner's current kernel (it may be rebuilt after a failed append);
+        ``step(obs, prior=[...])`` is the runner's ``_step``."""
         self.kernel, self.run_id, self.step, self.clock = kernel, run_id, step, clock
         self.bus = MessageBus(log, clock=clock, run_id=run_id)
         self.inbox = kernel_inbox(run_id)
@@ -49,10 +55,16 @@ class SteeringPoller:
             kernel = self.kernel()
             if kernel.exited:
                 break
-            if msg.id not in kernel.steering.applied:
-                command, argument = parse_payload(msg.payload)
-                self.step(SteeringReceived(run_id=self.run_id, at=self.clock(), message_id=msg.id,
-                                           command=command, argument=argument))
-                stepped += 1
-            self.bus.mark_read(self.inbox, msg.id)
+            if msg.id in kernel.steering.applied:
+                self.bus.mark_read(self.inbox, msg.id)
+                continue
+            command, argument = parse_payload(msg.payload)
+            at = self.clock()
+            read = MessageRead(run_id=self.run_id, at=at, message_id=msg.id, reader=self.inbox)
+            try:
+                self.step(SteeringReceived(run_id=self.run_id, at=at, message_id=msg.id, command=command,
+                                           argument=argument), prior=[read])
+            except IntegrityError:
+                continue  # marked read by someone else first: consumed, not ours to apply
+            stepped += 1
         return stepped

@@ -18,6 +18,8 @@ COMMANDS = [
     "adapters.cli.events_cmd",
     "adapters.cli.verify_cmd",
     "adapters.cli.breakers_cmd",
+    "adapters.cli.bus_cmd",
+    "adapters.cli.steer_cmd",
     "adapters.cli.projections_cmd",
     "adapters.cli.state_cmd",
     "adapters.cli.diff_cmd",

@@ -1,0 +1,133 @@
+"""``uok steer RUN_ID pause | resume | cancel UNIT | note TEXT``: steer a running kernel."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+import time
+
+import orjson
+
+from adapters.cli.common import CliError, add_db_argument, open_log
+
+DESCRIPTION = """\
+Send a steering command to a running `uok run`. It travels through the message
+bus (recipient kernel:RUN_ID, topic steer); the run picks it up at its next turn
+boundary (within about 0.2 s while it waits for units) and records what it did.
+
+  pause         dispatch no new unit until `resume`; running units finish.
+                The pause belongs to the plan: if the run stops or crashes
+                while paused, the next `uok run` of the plan starts paused,
+                and it is THAT new run's id you resume.
+  resume        dispatch again.
+  cancel UNIT   a queued unit is cancelled; a running one is killed and its
+                turn ends 'stopped'. Final: its dependents are blocked.
+  note TEXT     record a note in the run's log.
+
+Exit codes: 0 sent (and, unless --wait 0, applied); 2 unknown or finished run,
+bad command; 3 damaged log.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("steer", help="pause, resume, cancel a unit of, or annotate a running run",
+                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_id", metavar="RUN_ID", help="the run to steer (see `uok status`)")
+    # not `choices=`: a damaged log must be reported (exit 3) before the words are judged
+    p.add_argument("command", metavar="COMMAND", help="pause | resume | cancel | note")
+    p.add_argument("argument", metavar="ARG", nargs="*", help="UNIT for cancel, TEXT for note")
+    p.add_argument("--wait", type=float, default=10.0, metavar="SECONDS",
+                   help="wait up to SECONDS for the run to apply it and print the outcome (default 10; 0: don't wait)")
+    add_db_argument(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=steer)
+
+
+def steer(args: argparse.Namespace) -> int:
+    from adapters.bus import MessageBus
+    from adapters.steering import COMMANDS, send_steering
+
+    log = open_log(args)
+    try:
+        log.store.verify_chain()  # raises ChainBroken (exit 3) on a damaged log
+        command, argument = args.command, " ".join(args.argument).strip()
+        if command not in COMMANDS:
+            raise CliError(f"unknown steering command {command!r}: use one of {', '.join(COMMANDS)}")
+        if command == "cancel" and (not argument or " " in argument):
+            raise CliError("cancel needs exactly one UNIT id")
+        if command == "note" and not argument:
+            raise CliError("note needs a TEXT")
+        if command in ("pause", "resume") and argument:
+            raise CliError(f"{command} takes no argument")
+        _check_running(log, args.run_id)
+        head = log.store.head()[0]
+        message_id = send_steering(MessageBus(log), args.run_id, command, argument)
+        outcome = _wait(log, args.run_id, message_id, head, args.wait) if args.wait > 0 else None
+    finally:
+        log.store.close()
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps({"run_id": args.run_id, "message_id": message_id, "command": command,
+                                              "argument": argument, "outcome": outcome}) + b"\n")
+    elif outcome is None:
+        waited = f"not applied within {args.wait:g}s; " if args.wait > 0 else ""
+        print(f"sent {command} to run {args.run_id} (message {message_id}); {waited}"
+              "the run applies it at its next turn boundary")
+    else:
+        print(f"run {args.run_id}: {command}{' ' + argument if argument else ''}: {outcome}")
+    return 0
+
+
+def _check_running(log, run_id: str) -> None:
+    """Exit 2 unless ``run_id`` entered, has not exited, and (on this host) its pid lives."""
+    from adapters.runner import pid_alive
+    from domain import codec, events as ev
+
+    entered: ev.KernelEntered | None = None
+    plan_id = ""
+    for r in log.store.read(0, stream=f"run:{run_id}"):
+        e = codec.decode(r.topic, r.payload)
+        if isinstance(e, ev.KernelEntered):
+            entered = e
+        elif isinstance(e, ev.PlanCompiled):
+            plan_id = e.graph.plan_id
+        elif isinstance(e, ev.KernelExited):
+            raise CliError(f"run {run_id} has finished ({e.status} at {e.at:%Y-%m-%d %H:%M:%S}); "
+                           "only a running run can be steered")
+    if entered is None:
+        raise CliError(f"unknown run {run_id!r} (`uok status` lists the runs in this log)")
+    if (not entered.host or entered.host == socket.gethostname()) and not pid_alive(entered.pid):
+        hint = _open_runs_hint(log, plan_id, run_id)
+        raise CliError(f"run {run_id} is not running: its process (pid {entered.pid}) is gone; "
+                       f"the next `uok run` of plan {plan_id or '?'} recovers it{hint}")
+
+
+def _open_runs_hint(log, plan_id: str, run_id: str) -> str:
+    from adapters.runner import fold_log, pid_alive
+    from domain.kernel import Kernel
+
+    k = Kernel()
+    fold_log(log, k)
+    live = [r.run_id for r in k.open_runs() if r.plan_id == plan_id and r.run_id != run_id and pid_alive(r.pid)]
+    return f"; plan {plan_id} is now run by {', '.join(live)}: steer that run" if live else ""
+
+
+def _wait(log, run_id: str, message_id: str, after: int, seconds: float) -> str | None:
+    """The outcome the run recorded for ``message_id``, or None if it did not within ``seconds``."""
+    from domain import codec
+    from domain.bus_events import SteeringApplied
+    from domain.events import KernelExited
+
+    topics = (codec.topic_of(SteeringApplied), codec.topic_of(KernelExited))
+    deadline = time.monotonic() + seconds
+    while True:
+        for r in log.store.read(after, topics=topics):
+            after = r.position
+            e = codec.decode(r.topic, r.payload)
+            if isinstance(e, SteeringApplied) and e.message_id == message_id:
+                return e.outcome
+            if isinstance(e, KernelExited) and e.run_id == run_id:
+                return f"not applied: the run ended ({e.status}) first"
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.05)
