@@ -18,7 +18,7 @@ a probe through, and why it last changed.
 The state is a fold of the event log (the same fold the kernel decides
 with). With --at POSITION it is the state as of that position, folded from
 the log up to it; nothing is executed. "effective" is the state a gate call
-would meet at the time of the last event folded (--at) or now (live): an
+would meet at the time of the event at POSITION (--at) or now (live): an
 open breaker whose time has passed is effectively half-open.
 """
 
