@@ -122,6 +122,11 @@ def validate_gate(gate: object) -> None:
 
 
 def normalise_failure_class(outcome: str, failure_class: str) -> str:
+    """The class to record: ``none`` for a pass; ``unknown`` for a failure
+    without one, or with a class outside the vocabulary (unit and turn
+    events only hold the classes of spec §4)."""
+    if failure_class and failure_class not in RETRY_MATRIX:
+        failure_class = "unknown"
     if outcome == "pass":
         return "none"
     if outcome == "skip":

@@ -45,6 +45,7 @@ def test_retry_matrix(failure_class, budget):
         ("fail", "timeout", 3, "fail", "timeout", False),
         ("manual-attention", "manual-attention", 1, "manual-attention", "manual-attention", False),
         ("skip", "timeout", 1, "skip", "timeout", False),  # a skip is never retried
+        ("fail", "flux-capacitor", 1, "fail", "unknown", False),  # outside the vocabulary: unknown
     ],
 )
 def test_judge(outcome, failure_class, attempt, expected, fc, retryable):
