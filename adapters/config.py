@@ -111,8 +111,11 @@ def load_config(plan_path: Path, explicit: Path | None = None, *, cwd: Path | No
     try:
         flags = resolve_flags(table)
     except ConfigError as exc:
-        where = f"{path}: " if path is not None and override is None else ""
-        raise ConfigFileError(f"{where}{exc}") from None
+        flags = _already_resolved(override)  # e.g. the flags a recorded run carried
+        if flags is None:
+            where = f"{path}: " if path is not None and override is None else ""
+            raise ConfigFileError(f"{where}{exc}") from None
+        return LoadedConfig(flags=flags, path="")
     if flags.cost_guard.table:
         base = path.parent if path is not None else Path(plan_path).parent
         table_path = Path(flags.cost_guard.table)
@@ -120,3 +123,14 @@ def load_config(plan_path: Path, explicit: Path | None = None, *, cwd: Path | No
             table_path = base / table_path
         flags.cost_guard.table_rows = read_cost_table(table_path)
     return LoadedConfig(flags=flags, path=str(path) if path is not None else "")
+
+
+def _already_resolved(override: dict[str, Any] | None) -> Flags | None:
+    """``override`` as resolved flags (``KernelEntered.flags["uok"]`` of an
+    earlier run), or None if it is not that shape."""
+    if override is None or set(override) != set(Flags.__struct_fields__):
+        return None  # resolved flags list every field; a hand-written table does not
+    try:
+        return msgspec.convert(override, Flags)
+    except msgspec.ValidationError:
+        return None

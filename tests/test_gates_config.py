@@ -140,3 +140,16 @@ def test_the_run_records_the_resolved_flags_and_a_disabled_gate_is_skipped(tmp_p
     assert flags["config_path"] == str(cfg)
     [g] = [e for e in rows if e["type"] == "GateRun"]
     assert g["outcome"] == "skip" and "uok.gate.verification.enabled" in g["rationale"]
+
+
+def test_flags_recorded_by_an_earlier_run_can_be_passed_back_in(tmp_path: Path):
+    import msgspec
+
+    plan = tmp_path / "p.toml"
+    plan.write_text(PLAN)
+    f = resolve_flags({"cost_guard": {"per_unit_usd": 1.25}})
+    f.cost_guard.table_rows = [{"id": "m", "provider": "p", "input_per_1k": 0.1, "output_per_1k": 0.1}]
+    loaded = load_config(plan, override=msgspec.to_builtins(f))  # resolved form: not re-validated as a table
+    assert loaded.flags == f
+    with pytest.raises(ConfigFileError, match="uok.gitops.turn_action"):  # a hand-written table is
+        load_config(plan, override={"gitops": {"turn_action": "sometimes"}})
