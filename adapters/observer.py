@@ -135,9 +135,12 @@ def build_turn_hooks(
     * ``writer_ttl`` (seconds, default 300): a turn's token lives for this
       long or for the unit's timeout plus 30 s, whichever is longer, so a
       live unit never loses its token while a dead one's expires;
-    * ``gitops`` (bool, default false) and ``gitops_turn_action``
-      (``commit | snapshot | status-only``, default ``status-only``): gitops
-      runs only if enabled *and* the plan root is a git work tree;
+    * ``gitops`` (bool, default false): gitops runs only if this run flag is
+      set (``uok run --gitops``) *and* the plan root is a git work tree. The
+      config's ``[uok.gitops]`` table (resolved into ``flags["uok"]``) can
+      veto it (``enabled = false``) and supplies ``turn_action`` unless the
+      run flag ``gitops_turn_action`` overrides it. The config's default-on
+      alone never starts committing to a repository.
       ``gitops_timeout`` (seconds, default 10) bounds each git call.
     """
     from adapters.gitops import DEFAULT_TIMEOUT, GitOps, is_git_work_tree
@@ -145,11 +148,13 @@ def build_turn_hooks(
     ttl = float(flags.get("writer_ttl", DEFAULT_TTL_SECONDS))
     writer = WriterTokens(log, clock=clock, record=record, run_id=run_id, default_ttl=ttl)
     chain: list[TurnObserver] = []
-    if flags.get("gitops") is True:
+    config = flags.get("uok", {}).get("gitops", {}) if isinstance(flags.get("uok"), dict) else {}
+    if flags.get("gitops") is True and config.get("enabled", True) is not False:
         timeout = float(flags.get("gitops_timeout", DEFAULT_TIMEOUT))
+        action = str(flags.get("gitops_turn_action") or config.get("turn_action") or "status-only")
         if is_git_work_tree(root, timeout):
             chain.append(GitOps(root, record=record, clock=clock, run_id=run_id, timeout=timeout,
-                                action=str(flags.get("gitops_turn_action", "status-only")), exclude=exclude))
+                                action=action, exclude=exclude))
         else:
             log_msg = "gitops is enabled but %s is not a git work tree: no git transactions recorded"
             logging.getLogger("uok.gitops").warning(log_msg, root)

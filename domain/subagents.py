@@ -48,7 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from domain.kernel import Kernel, TurnInfo
 
 MAX_CHILDREN_PER_TURN = 16
-MAX_DEPTH = 4  # a root unit is depth 0; its children depth 1
+MAX_DEPTH = 4  # a planned unit is depth 0, its children depth 1, … at most depth 4
 
 
 class SubagentState(msgspec.Struct, kw_only=True):
@@ -111,8 +111,10 @@ def _add_child(k: Kernel, child: UnitNode) -> None:
     if child.id in k.nodes:
         return
     parent = child.metadata.get("parent", "")
+    # the parent's dependents now wait for the child too; its other children (siblings) do not
     nodes = tuple(
-        msgspec.structs.replace(n, depends_on=(*n.depends_on, child.id)) if parent in n.depends_on else n
+        msgspec.structs.replace(n, depends_on=(*n.depends_on, child.id))
+        if parent in n.depends_on and not n.id.startswith(parent + "/") else n
         for n in graph.nodes
     ) + (child,)
     order = list(graph.order)
@@ -208,8 +210,8 @@ def _problem(k: Kernel, req: SpawnRequest, child_id: str, seen: set[str], lineag
         norm = posixpath.normpath(w)
         if w.startswith("/") or norm == ".." or norm.startswith("../"):
             return f"writes path {w!r} must stay under the plan root"
-    if len(lineage) >= MAX_DEPTH:
-        return f"sub-agent depth limit {MAX_DEPTH} reached (lineage {'/'.join(lineage)})"
+    if len(lineage) > MAX_DEPTH:  # the child's depth is the length of its lineage
+        return f"sub-agent depth limit {MAX_DEPTH} reached (parent {lineage[-1]})"
     if accepted >= MAX_CHILDREN_PER_TURN:
         return f"at most {MAX_CHILDREN_PER_TURN} sub-agents per turn"
     if req.permission_profile is not None:

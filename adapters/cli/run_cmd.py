@@ -30,6 +30,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", metavar="PATH", type=Path,
                    help="config file (TOML); default: uok.toml or [tool.uok] in pyproject.toml, in the plan's "
                         "directory, else the working directory (see docs/gates.md); a bad config exits 2")
+    p.add_argument("--gitops", nargs="?", const="config", choices=["config", "commit", "snapshot", "status-only"],
+                   metavar="ACTION", help="record each turn's git transaction when the plan's directory is a git "
+                   "work tree, with turn action commit | snapshot | status-only (default: [uok.gitops] "
+                   "turn_action); off unless given (see docs/bus-and-steering.md)")
+    p.add_argument("--writer-ttl", type=float, metavar="SECONDS",
+                   help="writer-token TTL after which a dead holder's token is reclaimed (default 300)")
     p.set_defaults(func=run)
 
 
@@ -47,16 +53,25 @@ def run(args: argparse.Namespace) -> int:
         load_config(plan, getattr(args, "config", None))  # a bad config writes nothing either
     except ConfigFileError as exc:
         raise CliError(str(exc)) from None
+    flags: dict = {}  # run flags, recorded in KernelEntered (adapters.observer.build_turn_hooks)
+    if getattr(args, "gitops", None):
+        flags["gitops"] = True
+        if args.gitops != "config":
+            flags["gitops_turn_action"] = args.gitops
+    if getattr(args, "writer_ttl", None) is not None:
+        if not args.writer_ttl > 0:
+            raise CliError(f"--writer-ttl must be > 0 seconds, got {args.writer_ttl:g}")
+        flags["writer_ttl"] = args.writer_ttl
     log = open_log(args, create=True, synchronous=args.synchronous)
     try:
         if args.quiet:
-            runner = KernelRunner(log, plan, workers=args.workers, config=args.config)
+            runner = KernelRunner(log, plan, workers=args.workers, config=args.config, flags=flags)
             result = runner.run()
         else:
             from adapters.cli.progress import RichProgress
 
             progress = RichProgress()
-            runner = KernelRunner(log, plan, workers=args.workers, observer=progress, config=args.config)
+            runner = KernelRunner(log, plan, workers=args.workers, observer=progress, config=args.config, flags=flags)
             progress.settled_fn = runner.settled_units
             with progress:
                 result = runner.run()
