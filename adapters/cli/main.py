@@ -26,6 +26,7 @@ COMMANDS = [
     "adapters.cli.parity_cmd",
     "adapters.cli.replay_cmd",
     "adapters.cli.fork_cmd",
+    "adapters.cli.sql_cmd",
 ]
 
 DESCRIPTION = """\

@@ -1,0 +1,281 @@
+"""The analytical copy's schema: one declarative table of typed columns.
+
+The copy holds ``raw_events``: the log's rows as they are (position,
+stream, version, topic, payload as JSON text, hash). Loading only that is
+what keeps a refresh fast (~2x faster than also extracting typed columns,
+measured: DuckDB's JSON parsing and the extra writes cost more than the
+copy itself).
+
+Per event class that people ask questions about there is a typed relation
+``ev_<kind>`` with the payload's fields as typed columns. It is a view over
+two parts: ``mat_<kind>``, a table of the rows already extracted (by
+``from_json``, one parse per event, vectorised in C++), and the *tail*: the
+events of that class after the table's tracked position, extracted on the
+fly. So the answer is always complete, whether or not the table has caught
+up; catching up (:func:`materialize_sql`) only makes it fast (a group-by
+over a materialised 130k-row table takes a few ms; over JSON, ~100 ms).
+``uok sql`` catches up the tables its query reads before running it.
+
+The public, documented surface is the set of views in :data:`VIEWS`
+(``docs/schema.md``); ``raw_events``, ``ev_*``, ``mat_*`` and ``_uok_*`` may
+change between schema versions. Bump :data:`SCHEMA_VERSION` whenever
+anything here changes: a copy of another version is dropped and rebuilt
+from the log on the next refresh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SCHEMA_VERSION = 1
+
+# Terminal unit states (domain.units.TERMINAL), spelled out for SQL.
+_TERMINAL = "('completed','failed','blocked','cancelled','stale','runaway-recovered')"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str  # column in the typed table
+    path: tuple[str, ...]  # keys into the event's JSON payload
+    type: str  # DuckDB type
+
+
+@dataclass(frozen=True)
+class Typed:
+    """Events of one class (any topic version) loaded into ``ev_<table>``."""
+
+    event: str  # event class name, the part of the topic before "/v"
+    table: str
+    columns: tuple[Column, ...]
+
+
+def _c(name: str, type_: str = "VARCHAR", path: str | None = None) -> Column:
+    return Column(name, tuple((path or name).split(".")), type_)
+
+
+# Every typed table starts with position, run_id and ts (the event's ``at``).
+_BASE = (_c("run_id"), _c("ts", "TIMESTAMPTZ", "at"))
+
+TYPED: tuple[Typed, ...] = (
+    Typed("KernelEntered", "kernel_entered", (
+        *_BASE, _c("pid", "BIGINT"), _c("host"), _c("plan_path"), _c("workers", "INTEGER"),
+        _c("work_mode"), _c("model_mode"), _c("flags", "JSON"),
+    )),
+    Typed("KernelExited", "kernel_exited", (
+        *_BASE, _c("status"), _c("pid", "BIGINT"), _c("error"),
+        _c("units_completed", "INTEGER"), _c("units_failed", "INTEGER"),
+    )),
+    Typed("RunRecovered", "run_recovered", (
+        *_BASE, _c("recovered_run"), _c("pid", "BIGINT"), _c("stale_units", "JSON"),
+    )),
+    Typed("PlanCompiled", "plan_compiled", (*_BASE, _c("plan_id", "VARCHAR", "graph.plan_id"))),
+    Typed("UnitTransitioned", "unit_transitioned", (
+        *_BASE, _c("plan_id"), _c("unit_id"), _c("from_state"), _c("to_state"), _c("attempt", "INTEGER"),
+        _c("dispatches", "INTEGER"), _c("failure_class"), _c("reason"), _c("turn_id"),
+    )),
+    Typed("TurnStarted", "turn_started", (
+        *_BASE, _c("turn_id"), _c("iteration", "INTEGER"), _c("unit_id"), _c("unit_type"), _c("attempt", "INTEGER"),
+    )),
+    Typed("TurnFinished", "turn_finished", (
+        *_BASE, _c("turn_id"), _c("unit_id"), _c("status"), _c("failure_class"), _c("error"),
+        _c("started_at", "TIMESTAMPTZ"),
+    )),
+    Typed("ExecutionFinished", "execution_finished", (
+        *_BASE, _c("turn_id"), _c("unit_id"), _c("exit_code", "INTEGER"), _c("duration_ms", "BIGINT"),
+        _c("timed_out", "BOOLEAN"), _c("error"), _c("usage", "JSON"),
+    )),
+    Typed("GateRun", "gate_run", (
+        *_BASE, _c("turn_id"), _c("unit_id"), _c("gate_id"), _c("gate_type"), _c("attempt", "INTEGER"),
+        _c("max_attempts", "INTEGER"), _c("outcome"), _c("failure_class"), _c("retryable", "BOOLEAN"),
+        _c("rationale"), _c("duration_ms", "BIGINT"), _c("short_circuited", "BOOLEAN"), _c("fingerprint"),
+        _c("breaker_state"), _c("findings", "JSON"),
+    )),
+    Typed("BreakerTransitioned", "breaker_transitioned", (
+        *_BASE, _c("gate_id"), _c("from_state"), _c("to_state"), _c("streak", "INTEGER"),
+        _c("consecutive_failures", "INTEGER"), _c("open_until", "TIMESTAMPTZ"), _c("reason"),
+        _c("probe_deadline", "TIMESTAMPTZ"),
+    )),
+    Typed("CostRecorded", "cost_recorded", (
+        *_BASE, _c("plan_id"), _c("turn_id"), _c("unit_id"), _c("model"), _c("input_tokens", "BIGINT"),
+        _c("output_tokens", "BIGINT"), _c("cost_usd", "DOUBLE"), _c("priced", "BOOLEAN"),
+    )),
+    Typed("MessageSent", "message_sent", (
+        *_BASE, _c("message_id"), _c("sender"), _c("recipient"), _c("topic"), _c("payload", "JSON"),
+        _c("dedupe_key"),
+    )),
+    Typed("MessageRead", "message_read", (*_BASE, _c("message_id"), _c("reader"))),
+)
+
+RAW_DDL = (
+    # zstd for the payload: measured 2x faster to load than DuckDB's default
+    # string compression analysis, and 2.4x smaller; hashes are random bytes.
+    """CREATE TABLE raw_events (
+        position BIGINT NOT NULL, stream VARCHAR NOT NULL, version BIGINT NOT NULL,
+        topic VARCHAR NOT NULL, payload JSON USING COMPRESSION zstd NOT NULL,
+        hash BLOB USING COMPRESSION uncompressed NOT NULL)""",
+    """CREATE TABLE _uok_copy (
+        schema_version INTEGER NOT NULL, loaded_position BIGINT NOT NULL,
+        loaded_hash BLOB NOT NULL, source VARCHAR NOT NULL)""",
+    "CREATE TABLE _uok_typed (name VARCHAR PRIMARY KEY, loaded_position BIGINT NOT NULL)",
+)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _structure(columns: tuple[Column, ...]) -> dict:
+    """The ``from_json`` structure: nested dicts of JSON key -> DuckDB type."""
+    root: dict = {}
+    for c in columns:
+        node = root
+        for key in c.path[:-1]:
+            node = node.setdefault(key, {})
+        node[c.path[-1]] = c.type
+    return root
+
+
+def typed_select(t: Typed, where: str) -> str:
+    """``SELECT position, <typed columns>`` of the ``t.event`` events of
+    ``raw_events`` that satisfy ``where``."""
+    import json
+
+    structure = json.dumps(_structure(t.columns)).replace("'", "''")
+    fields = ", ".join(
+        "s." + ".".join(_quote(k) for k in c.path) + f" AS {_quote(c.name)}" for c in t.columns
+    )
+    prefix = t.event.replace("'", "''") + "/"
+    return (
+        f"SELECT position, {fields} FROM "
+        f"(SELECT position, from_json(payload, '{structure}') AS s FROM raw_events "
+        f"WHERE starts_with(topic, '{prefix}') AND ({where}))"
+    )
+
+
+def _tracked(t: Typed) -> str:
+    return f"(SELECT loaded_position FROM _uok_typed WHERE name = '{t.table}')"
+
+
+def typed_ddl(t: Typed) -> list[str]:
+    cols = ", ".join(f"{_quote(c.name)} {c.type}" for c in t.columns)
+    return [
+        f"CREATE TABLE mat_{t.table} (position BIGINT NOT NULL, {cols})",
+        f"INSERT INTO _uok_typed VALUES ('{t.table}', 0)",
+        f"CREATE VIEW ev_{t.table} AS SELECT * FROM mat_{t.table} UNION ALL "
+        + typed_select(t, f"position > {_tracked(t)}"),
+    ]
+
+
+def materialize_sql(t: Typed) -> list[str]:
+    """Statements (one transaction) that move ``mat_<t>`` up to the copy's head."""
+    return [
+        f"INSERT INTO mat_{t.table} " + typed_select(t, f"position > {_tracked(t)}"),
+        f"UPDATE _uok_typed SET loaded_position = (SELECT loaded_position FROM _uok_copy) WHERE name = '{t.table}'",
+    ]
+
+
+VIEWS: dict[str, str] = {
+    "events": """
+        SELECT position, stream, version, topic,
+               split_part(topic, '/v', 1) AS type,
+               TRY_CAST(split_part(topic, '/v', 2) AS INTEGER) AS topic_version,
+               payload->>'$.run_id' AS run_id,
+               TRY_CAST(payload->>'$.at' AS TIMESTAMPTZ) AS ts,
+               payload,
+               lower(hex(hash)) AS hash
+        FROM raw_events""",
+    "runs": """
+        WITH ends AS (
+            SELECT run_id, position, ts, status, error, units_completed, units_failed FROM ev_kernel_exited
+            UNION ALL
+            SELECT recovered_run, position, ts, 'recovered', '', NULL, NULL FROM ev_run_recovered),
+        last_end AS (
+            SELECT run_id, arg_max(status, position) AS status, arg_max(ts, position) AS exited_at,
+                   arg_max(error, position) AS error, arg_max(units_completed, position) AS units_completed,
+                   arg_max(units_failed, position) AS units_failed
+            FROM ends GROUP BY run_id),
+        plans AS (SELECT run_id, arg_max(plan_id, position) AS plan_id FROM ev_plan_compiled GROUP BY run_id)
+        SELECT e.run_id, p.plan_id, coalesce(x.status, 'open') AS status, e.pid, e.host, e.plan_path,
+               e.workers, e.work_mode, e.model_mode, e.ts AS entered_at, x.exited_at,
+               x.units_completed, x.units_failed, x.error, e.position AS entered_position
+        FROM ev_kernel_entered e
+        LEFT JOIN plans p ON p.run_id = e.run_id
+        LEFT JOIN last_end x ON x.run_id = e.run_id""",
+    "unit_transitions": "SELECT * FROM ev_unit_transitioned",
+    "units": f"""
+        WITH u AS (
+            SELECT plan_id, unit_id,
+                   arg_max(to_state, position) AS last_state,
+                   arg_max(to_state, position) FILTER (WHERE to_state IN {_TERMINAL}) AS outcome,
+                   arg_max(attempt, position) AS attempt,
+                   arg_max(dispatches, position) AS dispatches,
+                   arg_max(failure_class, position) AS failure_class,
+                   arg_max(reason, position) AS reason,
+                   arg_max(turn_id, position) FILTER (WHERE turn_id <> '') AS turn_id,
+                   arg_max(run_id, position) AS run_id,
+                   max(ts) AS updated_at,
+                   count(*) AS transitions,
+                   count(*) FILTER (WHERE to_state = 'progress') AS progress_count
+            FROM ev_unit_transitioned GROUP BY plan_id, unit_id)
+        SELECT plan_id, unit_id,
+               CASE WHEN last_state = 'notified' THEN coalesce(outcome, last_state) ELSE last_state END AS state,
+               last_state, outcome, last_state = 'notified' AS notified, attempt, dispatches, failure_class,
+               reason, turn_id, run_id, updated_at, transitions, progress_count
+        FROM u""",
+    "turns": """
+        WITH f AS (
+            SELECT turn_id, arg_min(status, position) AS status, arg_min(failure_class, position) AS failure_class,
+                   arg_min(error, position) AS error, min(ts) AS finished_at, min(position) AS finished_position
+            FROM ev_turn_finished GROUP BY turn_id),
+        x AS (
+            SELECT turn_id, arg_max(exit_code, position) AS exit_code, arg_max(duration_ms, position) AS exec_duration_ms,
+                   arg_max(timed_out, position) AS timed_out
+            FROM ev_execution_finished GROUP BY turn_id)
+        SELECT s.turn_id, s.run_id, s.unit_id, s.unit_type, s.iteration, s.attempt,
+               s.ts AS started_at, f.finished_at, f.status, f.failure_class, f.error,
+               CAST(epoch_ms(f.finished_at) - epoch_ms(s.ts) AS BIGINT) AS duration_ms,
+               x.exit_code, x.exec_duration_ms, x.timed_out,
+               s.position AS started_position, f.finished_position
+        FROM ev_turn_started s
+        LEFT JOIN f ON f.turn_id = s.turn_id
+        LEFT JOIN x ON x.turn_id = s.turn_id""",
+    "executions": "SELECT * FROM ev_execution_finished",
+    "gate_runs": "SELECT * FROM ev_gate_run",
+    "breaker_transitions": "SELECT * FROM ev_breaker_transitioned",
+    "costs": "SELECT * FROM ev_cost_recorded",
+    "messages": """
+        WITH r AS (
+            SELECT message_id, min(ts) AS read_at, arg_min(reader, position) AS read_by, count(*) AS reads
+            FROM ev_message_read GROUP BY message_id)
+        SELECT s.message_id, s.run_id, s.sender, s.recipient, s.topic, s.payload, s.dedupe_key,
+               s.ts AS sent_at, r.read_at, r.read_by, coalesce(r.reads, 0) AS reads,
+               r.read_at IS NOT NULL AS is_read, s.position
+        FROM ev_message_sent s LEFT JOIN r ON r.message_id = s.message_id""",
+}
+
+
+def all_ddl() -> list[str]:
+    """Every statement that creates an empty copy of this schema version."""
+    out = list(RAW_DDL)
+    for t in TYPED:
+        out += typed_ddl(t)
+    out += [f"CREATE VIEW {name} AS {sql}" for name, sql in VIEWS.items()]
+    return out
+
+
+PUBLIC_RELATIONS = frozenset(VIEWS)
+TYPED_BY_TABLE = {t.table: t for t in TYPED}
+
+
+def typed_needed(relations: set[str]) -> set[str]:
+    """The typed tables (``Typed.table``) that queries of ``relations`` read."""
+    import re
+
+    out: set[str] = set()
+    for rel in relations:
+        rel = rel.lower()
+        sql = VIEWS.get(rel, "")
+        out.update(re.findall(r"\bev_(\w+)", sql))
+        if rel.startswith(("ev_", "mat_")):
+            out.add(rel.split("_", 1)[1])
+    return {name for name in out if name in TYPED_BY_TABLE}

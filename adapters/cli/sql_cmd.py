@@ -1,0 +1,146 @@
+"""``uok sql``: ask the whole history a question in SQL (DuckDB).
+
+The log itself is never queried: a DuckDB copy beside it (``<db>.duckdb``)
+is brought up to date first (only events after its tracked position are
+loaded), then the query runs read-only. See ``docs/schema.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import decimal
+import sys
+from pathlib import Path
+
+import orjson
+
+from adapters.cli.common import EXIT_INTEGRITY, EXIT_USAGE, CliError, add_db_argument, db_path, err
+
+EPILOG = """\
+examples:
+  uok sql "SELECT state, count(*) FROM units GROUP BY state"
+  uok sql "SELECT gate_id, outcome, count(*) FROM gate_runs GROUP BY ALL" --format csv
+  uok sql "SELECT type, count(*) FROM events GROUP BY type ORDER BY 2 DESC" --json
+  uok sql --schema
+
+Only one SELECT/WITH query (or EXPLAIN of one) is accepted. Statements that
+write, ATTACH, COPY, EXPORT, INSTALL/LOAD, PRAGMA, SET, or read files
+(read_csv, read_parquet, glob, 'path' in FROM, ...) are refused (exit 2).
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sql",
+        help="query the event history with SQL (DuckDB, read-only)",
+        description="Run one read-only SQL query over the whole event history. Views: events, runs, units, "
+        "unit_transitions, turns, executions, gate_runs, breaker_transitions, costs, messages "
+        "(columns in docs/schema.md, or `uok sql --schema`).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("query", nargs="?", help="the SQL query (one SELECT / WITH / EXPLAIN statement)")
+    add_db_argument(p)
+    p.add_argument("--copy", metavar="PATH", help="the DuckDB copy (default: <db>.duckdb beside the log)")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format (default table)")
+    p.add_argument("--json", action="store_true", help="same as --format json: a JSON array of row objects")
+    p.add_argument("--schema", action="store_true", help="list the views and their columns, then exit")
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="report on stderr what the refresh loaded (positions, counts, time)")
+    p.set_defaults(func=sql)
+
+
+def sql(args: argparse.Namespace) -> int:
+    from adapters import analytics
+
+    query = args.query
+    if args.schema:
+        query = ("SELECT table_name AS relation, column_name, data_type FROM information_schema.columns "
+                 "WHERE table_name IN (" + ", ".join(f"'{v}'" for v in sorted(analytics.schema.VIEWS)) + ") "
+                 "ORDER BY table_name, ordinal_position")
+    if not query:
+        raise CliError("give a query, e.g. uok sql \"SELECT count(*) FROM events\" (or --schema)")
+    try:
+        relations = analytics.check(query)  # refuse before touching anything
+    except analytics.QueryRefused as e:
+        raise CliError(f"query refused: {e}", EXIT_USAGE) from None
+    db = db_path(args)
+    if not db.exists():
+        raise CliError(f"no event log at {db} (run `uok run PLAN` first, or pass --db)")
+    copy = Path(args.copy) if args.copy else analytics.default_path(db)
+    try:
+        r = analytics.refresh(db, copy, typed=analytics.schema.typed_needed(relations))
+    except analytics.CopyError as e:
+        raise CliError(f"{e} (check the log with `uok verify`)", EXIT_INTEGRITY) from None
+    if args.verbose:
+        why = f", rebuilt: {r.rebuilt}" if r.rebuilt else ""
+        typed = ", ".join(f"{k}+{v}" for k, v in r.materialized.items() if v)
+        err(f"copy {r.path}: tracked position {r.before} -> {r.position}, loaded {r.loaded} new events "
+            f"in {r.seconds:.3f}s{why}" + (f"; typed rows caught up: {typed}" if typed else ""))
+    try:
+        result = analytics.run(copy, query)
+    except analytics.QueryRefused as e:
+        raise CliError(f"query refused: {e}", EXIT_USAGE) from None
+    except analytics.QueryFailed as e:
+        raise CliError(f"query failed: {e}", EXIT_USAGE) from None
+    fmt = "json" if args.json else args.format
+    {"table": _table, "csv": _csv, "json": _json}[fmt](result)
+    return 0
+
+
+def _cell(v) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, (dt.datetime, dt.date, dt.time)):
+        return v.isoformat()
+    if isinstance(v, bytes):
+        return v.hex()
+    return str(v)
+
+
+def _table(result) -> None:
+    cells = [[_cell(v) for v in row] for row in result.rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(result.columns)]
+    widths = [min(w, 80) for w in widths]
+
+    def line(values):
+        return "  ".join(v[:w].ljust(w) if len(v) <= w else v[: w - 1] + "…" for v, w in zip(values, widths)).rstrip()
+
+    out = [line(result.columns), "  ".join("-" * w for w in widths)]
+    out += [line(r) for r in cells]
+    out.append(f"({len(cells)} row{'s' if len(cells) != 1 else ''})")
+    sys.stdout.write("\n".join(out) + "\n")
+
+
+def _csv(result) -> None:
+    w = csv.writer(sys.stdout, lineterminator="\n")
+    w.writerow(result.columns)
+    for row in result.rows:
+        w.writerow(["" if v is None else _cell(v) for v in row])
+
+
+def _default(v):
+    if isinstance(v, decimal.Decimal):
+        return float(v)
+    if isinstance(v, bytes):
+        return v.hex()
+    if isinstance(v, dt.timedelta):
+        return v.total_seconds()
+    return str(v)
+
+
+def _json(result) -> None:
+    """A JSON array of row objects; JSON columns (payloads) are embedded as
+    JSON, not as strings holding JSON."""
+    json_cols = {i for i, t in enumerate(result.types) if t == "JSON"}
+    if json_cols:
+        rows = [
+            {c: (orjson.Fragment(v) if i in json_cols and v is not None else v)
+             for i, (c, v) in enumerate(zip(result.columns, row))}
+            for row in result.rows
+        ]
+    else:
+        rows = [dict(zip(result.columns, row)) for row in result.rows]
+    sys.stdout.buffer.write(orjson.dumps(rows, default=_default, option=orjson.OPT_INDENT_2) + b"\n")
