@@ -30,6 +30,7 @@ import msgspec
 from adapters.eventlog import EventLog
 from adapters.observer import TurnHooks, TurnObserver, build_turn_hooks
 from adapters.steering import SteeringPoller
+from adapters.chaos import ChaosSettingsError, NoChaos, for_runner
 from adapters.executor import CommandExecutor, ExecutionOutcome
 from adapters.gates.host import GateHost, setup_gates
 from adapters.gates.registry import GateRegistry
@@ -138,6 +139,7 @@ class KernelRunner:
         self.turn_observers = list(turn_observers)  # adapters.observer.TurnObserver
         self.turn_hooks = TurnHooks()  # writer tokens, gitops, observers: set up by run()
         self.steering: SteeringPoller | None = None
+        self.chaos = NoChaos()  # --chaos / [uok.chaos]: faults at phase boundaries (adapters.chaos)
 
     # -------------------------------------------------------------- main loop
 
@@ -149,6 +151,10 @@ class KernelRunner:
             self.gates, self.flags = setup_gates(self.plan_path, self.flags, config=self.config_path,
                                                  registry=self.gate_registry, clock=self.clock)
         except ConfigFileError as exc:
+            raise UsageError(str(exc)) from None
+        try:  # resolved chaos settings go into KernelEntered.flags["chaos"]
+            self.chaos, self.flags = for_runner(self, self.flags)
+        except ChaosSettingsError as exc:
             raise UsageError(str(exc)) from None
         if self.executor is None:
             self.executor = CommandExecutor(self.plan_path.parent, redact=self.gates.redact)
@@ -185,6 +191,7 @@ class KernelRunner:
                     obs = self._results.get(timeout=0.2)
                 except queue.Empty:
                     continue
+                self.chaos.strike("finalize", obs)  # a result is about to be judged
                 self._step(obs)
         except BaseException as exc:  # record the exit in every case (spec §1: finally)
             if self._exit is None and self.run_id in self.kernel.runs:  # nothing to close if the entry never landed
@@ -222,12 +229,15 @@ class KernelRunner:
             self.gates.note(d)  # warnings the pure gate runner cannot log
             if isinstance(d, ev.TurnStarted):
                 node = self.kernel.nodes[d.unit_id]
-                if node.command is not None:
-                    self._pool.submit(self._execute, node, d.turn_id, d.attempt)
+                run = self.chaos.strike("dispatch", d) if node.command is not None else None
+                if run is not None:  # None: no command, or a chaos partial failure ended the attempt
+                    self._pool.submit(run(self._execute), node, d.turn_id, d.attempt)
             elif isinstance(d, ev.UnitTransitioned) and d.to_state == "cancelled" and d.turn_id:
                 self.executor.cancel(d.turn_id)
             elif isinstance(d, GateRequested) and d.run_id == self.run_id:  # run a gate off the main loop
-                self._pool.submit(self._gate, d, self.gates.context(d, self.kernel))
+                run = self.chaos.strike("gate", d)
+                if run is not None:
+                    self._pool.submit(run(self._gate), d, self.gates.context(d, self.kernel))
             elif isinstance(d, ev.KernelExited) and d.run_id == self.run_id:
                 self._exit = d
 

@@ -88,7 +88,8 @@ class ChaosInjected(Event, frozen=True, kw_only=True):
     turn_id: str = ""
     unit_id: str = ""
     gate_id: str = ""
-    magnitude: float = 0.0
+    magnitude: float = 0.0  # latency: ms; disk/memory stress: MiB; partial failure: 0
+    attempt: int = 0  # the unit's attempt, or the gate's attempt at the gate boundary (domain.chaos)
 
 
 class GitTransactionRecorded(Event, frozen=True, kw_only=True):

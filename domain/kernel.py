@@ -31,7 +31,7 @@ from typing import Any
 import msgspec
 
 from domain import events as ev
-from domain import forking, gating
+from domain import chaos, forking, gating
 from domain.graph import select_reactive_dispatch_batch
 from domain.plan import UnitGraph, UnitNode, compile_plan
 from domain.units import IN_FLIGHT, TERMINAL, UnitRecord, check_transition
@@ -500,3 +500,6 @@ gating.install(_FOLDS, _HANDLERS)
 
 # a fork detaches the runs open at its point (domain.forking)
 forking.install(_FOLDS)
+
+# what a chaos injection decides: a partial failure fails the attempt (domain.chaos)
+chaos.install(_FOLDS, _HANDLERS)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import msgspec
+
 from adapters.cli.common import CliError, add_db_argument, open_log
 
 
@@ -36,6 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "turn_action); off unless given (see docs/bus-and-steering.md)")
     p.add_argument("--writer-ttl", type=float, metavar="SECONDS",
                    help="writer-token TTL after which a dead holder's token is reclaimed (default 300)")
+    p.add_argument("--chaos", type=int, metavar="SEED",
+                   help="inject seeded, recoverable faults (latency, partial failure, disk and memory stress) at "
+                        "phase boundaries; each is recorded before it takes effect, so the run replays exactly "
+                        "(see docs/reliability.md; also [uok.chaos] in the config; off by default)")
+    p.add_argument("--chaos-rate", type=float, metavar="R",
+                   help="with --chaos: probability of a fault at each boundary, 0..1 (default 0.2)")
     p.set_defaults(func=run)
 
 
@@ -49,11 +57,19 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     from adapters.config import ConfigFileError, load_config
 
+    from adapters.chaos import ChaosSettingsError, resolve
+
+    chaos = {"seed": args.chaos, "rate": args.chaos_rate} if getattr(args, "chaos", None) is not None else None
+    if chaos is None and getattr(args, "chaos_rate", None) is not None:
+        raise CliError("--chaos-rate needs --chaos SEED")
     try:
-        load_config(plan, getattr(args, "config", None))  # a bad config writes nothing either
-    except ConfigFileError as exc:
+        loaded = load_config(plan, getattr(args, "config", None))  # a bad config writes nothing either
+        resolve(chaos, msgspec.to_builtins(loaded.flags.chaos))  # nor do bad chaos settings
+    except (ConfigFileError, ChaosSettingsError) as exc:
         raise CliError(str(exc)) from None
     flags: dict = {}  # run flags, recorded in KernelEntered (adapters.observer.build_turn_hooks)
+    if chaos is not None:
+        flags["chaos"] = chaos  # adapters.chaos resolves it over [uok.chaos]
     if getattr(args, "gitops", None):
         flags["gitops"] = True
         if args.gitops != "config":

@@ -1,0 +1,253 @@
+"""The chaos monkey (spec §15): opt-in, seeded faults at phase boundaries.
+
+``uok run PLAN --chaos SEED [--chaos-rate R]`` (or ``[uok.chaos] enabled =
+true`` in the config, with ``seed``, ``rate``, ``faults``,
+``max_latency_ms``, ``disk_mb``, ``memory_mb``) makes the runner roll for a
+fault at three boundaries of every turn:
+
+* ``dispatch``: a unit's command is about to start (in a worker thread);
+* ``gate``: a gate attempt is about to run;
+* ``finalize``: a unit's result came back and is about to be judged.
+
+With probability ``rate`` one fault strikes, drawn from ``faults``:
+``latency`` (sleep U(0, max_latency_ms)), ``disk-stress`` (write, fsync and
+delete a temp file of ``disk_mb`` MiB beside the event log),
+``memory-stress`` (allocate, touch and free ``memory_mb`` MiB), or
+``partial-failure`` (the attempt fails). Every fault is recorded as a
+``ChaosInjected`` observation BEFORE it takes effect and logged to stderr;
+what a partial failure changes is decided by the kernel from that
+observation (``domain/chaos.py``), so ``uok replay`` reproduces a chaotic
+run with no divergence.
+
+Every fault is recoverable: a partial failure is only injected where the
+work will be tried again (a unit attempt that is not its last and under its
+dispatch cap; a gate's first attempt, which the retry matrix retries), and
+stress artefacts are gone before the fault's boundary is passed. So chaos
+alone never makes a plan fail; it makes it take the paths failures take.
+
+The random source is ``random.Random`` seeded per boundary with (seed,
+boundary, unit, attempt, dispatch count, gate, gate attempt): the faults a
+seed injects do not depend on thread timing, and ``random`` never enters
+``domain/``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from domain import events as ev
+from domain import gating
+from domain.bus_events import ChaosInjected
+from domain.chaos import FAULTS
+from domain.gate_requests import GateRequested
+from domain.gates import retry_budget
+
+MiB = 1024 * 1024
+Wrapper = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+class ChaosSettingsError(ValueError):
+    """A chaos setting that must not be used (exit 2, nothing written)."""
+
+
+class ChaosSettings(msgspec.Struct, frozen=True, kw_only=True):
+    seed: int
+    rate: float = 0.2
+    faults: tuple[str, ...] = FAULTS
+    max_latency_ms: float = 250.0
+    disk_mb: float = 8.0
+    memory_mb: float = 32.0
+    disk_dir: str = ""  # where disk stress writes; "" = beside the event log
+
+
+_OPTION_KEYS = {"seed", "rate", "faults", "max_latency_ms", "disk_mb", "memory_mb", "disk_dir"}
+
+
+def resolve(cli: dict[str, Any] | None, config: dict[str, Any] | None) -> ChaosSettings | None:
+    """The run's chaos settings: ``--chaos``/``--chaos-rate`` over the config's
+    ``[uok.chaos]`` (``{"enabled": .., "options": {..}}``); None when off."""
+    config = config or {}
+    options = dict(config.get("options") or {})
+    enabled = bool(config.get("enabled", False))
+    if cli and cli.get("seed") is not None:
+        enabled = True
+        options.update({k: v for k, v in cli.items() if v is not None})
+    if not enabled:
+        return None
+    unknown = set(options) - _OPTION_KEYS
+    if unknown:
+        raise ChaosSettingsError(f"uok.chaos.{sorted(unknown)[0]}: unknown key (allowed: {', '.join(sorted(_OPTION_KEYS))})")
+    seed = options.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ChaosSettingsError(f"chaos seed must be an integer >= 0, got {seed!r}")
+    rate = options.get("rate", 0.2)
+    if not _number(rate) or not 0 <= rate <= 1:
+        raise ChaosSettingsError(f"chaos rate must be a number between 0 and 1, got {rate!r}")
+    faults = options.get("faults", list(FAULTS))
+    if not isinstance(faults, (list, tuple)) or not faults or any(f not in FAULTS for f in faults):
+        raise ChaosSettingsError(f"uok.chaos.faults must be a non-empty list of {', '.join(FAULTS)}, got {faults!r}")
+    for key in ("max_latency_ms", "disk_mb", "memory_mb"):
+        if key in options and (not _number(options[key]) or options[key] < 0):
+            raise ChaosSettingsError(f"uok.chaos.{key} must be a number >= 0, got {options[key]!r}")
+    if not isinstance(options.get("disk_dir", ""), str):
+        raise ChaosSettingsError("uok.chaos.disk_dir must be a string")
+    return ChaosSettings(seed=seed, rate=float(rate), faults=tuple(dict.fromkeys(faults)),
+                         **{k: float(options[k]) for k in ("max_latency_ms", "disk_mb", "memory_mb") if k in options},
+                         disk_dir=options.get("disk_dir", ""))
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _identity(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return fn
+
+
+class NoChaos:
+    """Chaos off: every boundary passes untouched."""
+
+    injected: list[ChaosInjected] = []
+
+    def strike(self, boundary: str, subject: ev.Event) -> Wrapper | None:
+        return _identity
+
+
+class ChaosMonkey:
+    """Rolls, records and applies faults for one run (main thread only;
+    the stress itself may run in a worker thread, see :meth:`strike`)."""
+
+    def __init__(self, settings: ChaosSettings, runner: Any, *, log_dir: Path | None = None) -> None:
+        self.settings = settings
+        self.runner = runner  # kernel, run_id, clock and _step of the KernelRunner
+        self.disk_dir = Path(settings.disk_dir) if settings.disk_dir else (log_dir or Path(tempfile.gettempdir()))
+        self.injected: list[ChaosInjected] = []
+
+    # ----------------------------------------------------------------- rolling
+
+    def strike(self, boundary: str, subject: ev.Event) -> Wrapper | None:
+        """Maybe inject a fault at ``boundary`` for ``subject`` (a TurnStarted,
+        a GateRequested or an ExecutionFinished). Records it first. Returns
+        None if the kernel has dropped the work (a partial failure), else a
+        wrapper for the worker callable that applies any stress first."""
+        k = self.runner.kernel
+        if isinstance(subject, GateRequested):
+            rec = k.unit(subject.unit_id)
+            key = (subject.unit_id, rec.attempt if rec else 0, rec.dispatches if rec else 0, subject.gate_id, subject.attempt)
+            can_fail = subject.attempt <= retry_budget("execution")
+            attempt, turn_id, unit_id, gate_id = subject.attempt, subject.turn_id, subject.unit_id, subject.gate_id
+        elif isinstance(subject, (ev.TurnStarted, ev.ExecutionFinished)):
+            rec, node = k.unit(subject.unit_id), k.nodes.get(subject.unit_id)
+            if rec is None or node is None or subject.turn_id not in k.in_flight:
+                return _identity
+            key = (subject.unit_id, rec.attempt, rec.dispatches, "", 0)
+            can_fail = rec.attempt < node.retries + 1 and rec.dispatches < node.max_dispatches
+            attempt, turn_id, unit_id, gate_id = rec.attempt, subject.turn_id, subject.unit_id, ""
+        else:
+            return _identity
+        rng = random.Random("|".join(map(str, (self.settings.seed, boundary, *key))))
+        if rng.random() >= self.settings.rate:
+            return _identity
+        choices = [f for f in self.settings.faults if f != "partial-failure" or can_fail]
+        if not choices:
+            return _identity
+        fault = rng.choice(choices)
+        magnitude = {"latency": rng.uniform(0, self.settings.max_latency_ms), "disk-stress": self.settings.disk_mb,
+                     "memory-stress": self.settings.memory_mb}.get(fault, 0.0)
+        obs = ChaosInjected(run_id=self.runner.run_id, at=self.runner.clock(), seed=self.settings.seed,
+                            sequence=len(self.injected) + 1, fault=fault, boundary=boundary, turn_id=turn_id,
+                            unit_id=unit_id, gate_id=gate_id, magnitude=round(magnitude, 3), attempt=attempt)
+        self.injected.append(obs)
+        _say(obs)
+        self.runner._step(obs)  # recorded (and decided on) before it takes effect  # noqa: SLF001
+        if fault == "partial-failure":
+            return None if self._dropped(subject) else _identity
+        if boundary == "finalize":  # the main thread is at the boundary itself
+            self.apply(obs)
+            return _identity
+        return lambda fn: _after(self.apply, obs, fn)
+
+    def _dropped(self, subject: ev.Event) -> bool:
+        k = self.runner.kernel
+        if subject.turn_id not in k.in_flight:
+            return True
+        if isinstance(subject, GateRequested):
+            gp = gating.state(k).passes.get(subject.turn_id)
+            return gp is None or gp.index >= len(gp.gates) or gp.gates[gp.index] != subject.gate_id \
+                or gp.attempt != subject.attempt
+        return False
+
+    # ---------------------------------------------------------------- applying
+
+    def apply(self, obs: ChaosInjected) -> None:
+        """Carry out a stress fault; never raises (a fault must stay recoverable)."""
+        try:
+            if obs.fault == "latency":
+                time.sleep(obs.magnitude / 1000)
+            elif obs.fault == "disk-stress":
+                disk_stress(self.disk_dir, obs.magnitude)
+            elif obs.fault == "memory-stress":
+                memory_stress(obs.magnitude)
+        except Exception as exc:  # e.g. the disk really is full: the fault is recorded, the run goes on
+            print(f"uok: chaos #{obs.sequence} {obs.fault} could not be applied: {exc}", file=sys.stderr)
+
+
+def _after(apply: Callable[[ChaosInjected], None], obs: ChaosInjected, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` preceded by the fault, in whichever thread runs it."""
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        apply(obs)
+        return fn(*args, **kwargs)
+
+    return run
+
+
+def disk_stress(directory: Path, mib: float) -> None:
+    """Write, fsync and delete a temp file of ``mib`` MiB in ``directory``."""
+    chunk = b"\xa5" * MiB
+    left = int(mib * MiB)
+    with tempfile.NamedTemporaryFile(dir=directory, prefix="uok-chaos-", suffix=".tmp") as f:
+        while left > 0:
+            f.write(chunk[: min(left, MiB)])
+            left -= MiB
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def memory_stress(mib: float) -> None:
+    """Allocate ``mib`` MiB, touch every page, release it."""
+    buf = bytearray(int(mib * MiB))
+    for i in range(0, len(buf), 4096):
+        buf[i] = 1
+    del buf
+
+
+def _say(obs: ChaosInjected) -> None:
+    unit = f"{obs.unit_id} gate {obs.gate_id}" if obs.gate_id else obs.unit_id
+    amount = {"latency": f" {obs.magnitude:.0f} ms", "disk-stress": f" {obs.magnitude:g} MiB",
+              "memory-stress": f" {obs.magnitude:g} MiB"}.get(obs.fault, "")
+    print(f"uok: chaos #{obs.sequence} {obs.fault}{amount} at {obs.boundary} of {unit} "
+          f"(attempt {obs.attempt}, seed {obs.seed})", file=sys.stderr)
+
+
+def for_runner(runner: Any, flags: dict[str, Any]) -> tuple[NoChaos | ChaosMonkey, dict[str, Any]]:
+    """The run's chaos monkey (or :class:`NoChaos`) and the flags to record in
+    ``KernelEntered`` (``flags["chaos"]`` = the resolved settings)."""
+    uok = flags.get("uok") if isinstance(flags.get("uok"), dict) else {}
+    cli = flags.get("chaos") if isinstance(flags.get("chaos"), dict) else None
+    settings = resolve(cli, uok.get("chaos"))
+    if settings is None:
+        return NoChaos(), {k: v for k, v in flags.items() if k != "chaos"}
+    store_path = getattr(getattr(runner.log, "store", None), "path", None)
+    monkey = ChaosMonkey(settings, runner, log_dir=Path(store_path).parent if store_path else None)
+    return monkey, {**flags, "chaos": msgspec.to_builtins(settings)}
