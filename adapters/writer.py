@@ -42,6 +42,7 @@ from domain.writer import (
 __all__ = ["StaleEpochError", "Token", "TokenAlreadyActive", "WriterTokenError", "WriterTokens"]
 
 Clock = Callable[[], datetime]
+_TOPICS = (codec.topic_of(WriterTokenAcquired), codec.topic_of(WriterTokenReleased))
 MAX_RETRIES = 100  # conflicts on the writer stream before giving up (each means another process progressed)
 
 
@@ -79,10 +80,17 @@ class WriterTokens:
         self._position = 0
 
     def refresh(self) -> WriterState:
-        """Fold the ``writer`` events appended since the last call (by any process)."""
-        for r in self.log.store.read(self._position, stream=WRITER_STREAM):
-            apply(self.state, codec.decode(r.topic, r.payload))  # type: ignore[arg-type]
-            self._position = r.position
+        """Fold the ``writer`` events appended since the last call (by any process).
+
+        Reads the position range after the last call filtered by topic, not
+        ``stream = 'writer'``: SQLite would answer the latter through the
+        (stream, version) index, scanning the whole stream on every call."""
+        head = self.log.store.head()[0]
+        if head > self._position:
+            for r in self.log.store.read(self._position, upto=head, topics=_TOPICS):
+                if r.stream == WRITER_STREAM:
+                    apply(self.state, codec.decode(r.topic, r.payload))  # type: ignore[arg-type]
+            self._position = head
         return self.state
 
     # ------------------------------------------------------------------ lifecycle
