@@ -23,33 +23,21 @@ committed state, if that is closer), folded forward to P.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import msgspec
 
 from domain import codec
-from projections.base import PartitionedProjection, Projection
-from projections.port import (
-    ProjectionConflict,
-    ProjectionRepository,
-    ProjectionWrite,
-    RecordSource,
-    SnapshotWrite,
-    StoredHead,
-)
+from projections.base import Projection
+from projections.live import Live
+from projections.port import ProjectionConflict, ProjectionRepository, RecordSource, StoredHead
 
 DEFAULT_BATCH = 10_000
 DEFAULT_SNAPSHOT_EVERY = 10_000
 DEFAULT_PAGE = 10_000
-SINGLE = ""  # the one part of a projection that is not partitioned
 
 Progress = Callable[[int, int], None]  # (position reached, target position)
-
-
-def digest(data: bytes) -> bytes:
-    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 def topics_of(types: Iterable[str]) -> list[str]:
@@ -63,107 +51,6 @@ def topics_of(types: Iterable[str]) -> list[str]:
             continue  # a projection may name events another module has not added yet
         topics += [f"{name}/v{v}" for v in range(cls.VERSION + 1)]
     return topics
-
-
-class _Live:
-    """One projection's in-memory parts plus the bookkeeping of what is
-    not yet encoded, committed or snapshotted."""
-
-    __slots__ = ("proj", "name", "version", "parts", "encoded", "touched", "unsaved", "unsnapped",
-                 "start", "committed", "rebuilding", "key", "apply_part", "new_part", "_enc", "_dec", "snaps")
-
-    def __init__(self, proj: Projection, start: int = 0, rebuilding: bool = False):
-        self.proj, self.name, self.version = proj, proj.name, proj.version
-        self.parts: dict[str, Any] = {}
-        self.encoded: dict[str, tuple[bytes, bytes]] = {}
-        self.touched: set[str] = set()
-        self.unsaved: set[str] = set()
-        self.unsnapped: set[str] = set()
-        self.start = self.committed = start
-        self.rebuilding = rebuilding
-        self.snaps: list[SnapshotWrite] = []
-        if isinstance(proj, PartitionedProjection):
-            self.key, self.apply_part, self.new_part = proj.key, proj.apply_part, proj.new_part
-            enc = msgspec.msgpack.Encoder()
-            dec = msgspec.msgpack.Decoder(proj.part_type)
-            self._enc, self._dec = enc.encode, dec.decode
-        else:
-            self.key = _single_key
-            self.apply_part = proj.apply
-            self.new_part = lambda _key, p=proj: p.initial()
-            self._enc, self._dec = proj.encode, proj.decode
-
-    # -- loading and reading -------------------------------------------------
-    def load(self, stored: dict[str, tuple[bytes, bytes]]) -> None:
-        dec = self._dec
-        self.parts = {k: dec(data) for k, (_d, data) in stored.items()}
-        self.encoded = dict(stored)
-        self.unsnapped = set(stored)  # their blobs may predate the last snapshot: re-offer them
-
-    def load_encoded(self, stored: dict[str, bytes]) -> None:
-        dec = self._dec
-        self.parts = {k: dec(data) for k, data in stored.items()}
-
-    def state(self) -> Any:
-        if isinstance(self.proj, PartitionedProjection):
-            return self.parts
-        part = self.parts.get(SINGLE)
-        return self.proj.initial() if part is None else part
-
-    # -- folding ------------------------------------------------------------
-    def fold(self, position: int, event: Any) -> None:
-        k = self.key(event)
-        if k is None:
-            return
-        parts = self.parts
-        if k.__class__ is str:
-            part = parts.get(k)
-            parts[k] = self.apply_part(self.new_part(k) if part is None else part, position, event)
-            self.touched.add(k)
-            return
-        for kk in k:  # an event touching several parts
-            part = parts.get(kk)
-            parts[kk] = self.apply_part(self.new_part(kk) if part is None else part, position, event)
-            self.touched.add(kk)
-
-    # -- persisting ---------------------------------------------------------
-    def _encode_touched(self) -> None:
-        enc, encoded, parts = self._enc, self.encoded, self.parts
-        for k in self.touched:
-            data = enc(parts[k])
-            encoded[k] = (digest(data), data)
-        self.unsaved |= self.touched
-        self.unsnapped |= self.touched
-        self.touched = set()
-
-    def snapshot(self, position: int) -> None:
-        self._encode_touched()
-        encoded = self.encoded
-        manifest = {k: d for k, (d, _data) in encoded.items()}
-        blobs = {encoded[k][0]: encoded[k][1] for k in self.unsnapped}
-        self.unsnapped = set()
-        self.snaps.append(SnapshotWrite(position=position, manifest=manifest, blobs=blobs))
-
-    def write(self, position: int, hash_: bytes, *, finished: bool) -> ProjectionWrite:
-        self._encode_touched()
-        w = ProjectionWrite(
-            name=self.name, version=self.version, expected_position=self.committed, position=position,
-            hash=hash_, rebuilding=self.rebuilding and not finished,
-            parts={k: self.encoded[k] for k in self.unsaved}, part_count=len(self.parts),
-            snapshots=tuple(self.snaps),
-        )
-        return w
-
-    def committed_to(self, position: int, *, finished: bool) -> None:
-        self.unsaved = set()
-        self.snaps = []
-        self.committed = self.start = position
-        if finished:
-            self.rebuilding = False
-
-
-def _single_key(_event: Any) -> str:
-    return SINGLE
 
 
 class ProjectionStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -199,7 +86,7 @@ class ProjectionRunner:
         self.source, self.repo = source, repo
         self.projections = {p.name: p for p in projections}
         self.batch, self.snapshot_every, self.page = batch, snapshot_every, page
-        self._live: dict[str, _Live] = {}
+        self._live: dict[str, Live] = {}
 
     # ------------------------------------------------------------------ status
     def status(self) -> list[ProjectionStatus]:
@@ -218,7 +105,7 @@ class ProjectionRunner:
         return out
 
     # ------------------------------------------------------------------ loading
-    def _load(self, names: Iterable[str]) -> list[_Live]:
+    def _load(self, names: Iterable[str]) -> list[Live]:
         """The projections' in-memory states, reloaded if another process
         moved them, reset if their version changed or their position names
         an event that is not in this log (a different file at this path)."""
@@ -230,9 +117,9 @@ class ProjectionRunner:
             live = self._live.get(name)
             if h is None or h.version != p.version or (h.position and self.source.hash_at(h.position) != h.hash):
                 self.repo.reset(name, p.version, rebuilding=False)
-                live = self._live[name] = _Live(p)
+                live = self._live[name] = Live(p)
             elif live is None or live.committed != h.position or live.touched or live.unsaved:
-                live = self._live[name] = _Live(p, h.position, h.rebuilding)
+                live = self._live[name] = Live(p, h.position, h.rebuilding)
                 live.load(self.repo.load_parts(name))
             else:
                 live.rebuilding = h.rebuilding
@@ -244,7 +131,7 @@ class ProjectionRunner:
         for name in names or list(self.projections):
             p = self.projections[name]
             self.repo.reset(name, p.version, rebuilding=True)
-            self._live[name] = _Live(p, 0, rebuilding=True)
+            self._live[name] = Live(p, 0, rebuilding=True)
 
     # ------------------------------------------------------------------ catching up
     def catch_up(
@@ -267,7 +154,7 @@ class ProjectionRunner:
         every = self.snapshot_every
         next_snap = (start // every + 1) * every
         next_commit = start + self.batch
-        route: dict[str, list[_Live]] = {}
+        route: dict[str, list[Live]] = {}
         filters = [l.proj.types for l in lives]
         topics = None if any(t is None for t in filters) else topics_of(set().union(*filters))
         decode = codec.decode
@@ -305,12 +192,12 @@ class ProjectionRunner:
                 self._live.pop(l.name, None)
         return target
 
-    def _snapshot(self, lives: list[_Live], position: int) -> None:
+    def _snapshot(self, lives: list[Live], position: int) -> None:
         for live in lives:
             if live.committed < position:
                 live.snapshot(position)
 
-    def _commit(self, lives: list[_Live], position: int, *, finished: bool) -> None:
+    def _commit(self, lives: list[Live], position: int, *, finished: bool) -> None:
         hash_ = self.source.hash_at(position) if position else b""
         writes = [l.write(position, hash_ or b"", finished=finished) for l in lives]
         self.repo.commit(writes)
@@ -357,10 +244,10 @@ class ProjectionRunner:
         forward. Writes nothing; works on any log, caught up or not."""
         names = list(names or self.projections)
         heads = self.repo.heads()
-        temps: list[_Live] = []
+        temps: list[Live] = []
         for name in names:
             p = self.projections[name]
-            t = _Live(p)
+            t = Live(p)
             h = heads.get(name)
             base = 0
             if h is not None and h.version == p.version:
@@ -380,12 +267,12 @@ class ProjectionRunner:
 def fold_from_zero(source: RecordSource, projections: Sequence[Projection], position: int) -> dict[str, Any]:
     """Each projection folded from an empty state to ``position``, with no
     snapshot and no stored state: the reference that time travel must match."""
-    temps = [_Live(p) for p in projections]
+    temps = [Live(p) for p in projections]
     fold_range(source, temps, position)
     return {t.name: t.state() for t in temps}
 
 
-def fold_range(source: RecordSource, temps: list[_Live], position: int, page: int = DEFAULT_PAGE) -> None:
+def fold_range(source: RecordSource, temps: list[Live], position: int, page: int = DEFAULT_PAGE) -> None:
     """Fold rows after each live's ``start`` up to ``position`` (one scan)."""
     pending = [t for t in temps if t.start < position]
     if not pending:
@@ -393,7 +280,7 @@ def fold_range(source: RecordSource, temps: list[_Live], position: int, page: in
     start = min(t.start for t in pending)
     filters = [t.proj.types for t in pending]
     topics = None if any(f is None for f in filters) else topics_of(set().union(*filters))
-    route: dict[str, list[_Live]] = {}
+    route: dict[str, list[Live]] = {}
     decode = codec.decode
     for _end, rows in source.scan(start, position, topics=topics, page=page):
         for pos, topic, payload in rows:

@@ -49,7 +49,7 @@ def _walk(a: Any, b: Any, path: str, out: list[FieldDiff], limit: int) -> None:
             if len(out) >= limit:
                 return
         return
-    if isinstance(a, list) and isinstance(b, list):
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         for i in range(max(len(a), len(b))):
             if i >= len(b):
                 out.append(FieldDiff(path=_join(path, i), expected=a[i], missing="actual"))

@@ -62,7 +62,7 @@ class Divergence(msgspec.Struct, frozen=True, kw_only=True):
 class ReplayReport(msgspec.Struct, frozen=True, kw_only=True):
     run_id: str
     diverged: bool
-    events_replayed: int  # the run's observations and decisions compared
+    events_replayed: int  # the run's events reproduced exactly (all of them, unless diverged)
     observations: int = 0
     decisions: int = 0
     events_folded: int = 0  # context folded: before the run, and other runs' events during it
@@ -112,7 +112,7 @@ def replay_run(
             apply(decode(r.topic, r.payload))
             folded += 1
 
-    observations = decisions = 0
+    observations = decisions = verified = 0
     group: _Group | None = None
     divergence: Divergence | None = None
     status, last = "open", start
@@ -128,6 +128,7 @@ def replay_run(
         if type(e).OBSERVED:
             if group is not None:
                 divergence = group.compare()
+                verified += 1 + group.matched
                 if divergence is not None:
                     break
             observations += 1
@@ -151,10 +152,11 @@ def replay_run(
                 status = e.status
     if divergence is None and group is not None:
         divergence = group.compare()
+        verified += 1 + group.matched
     if divergence is not None and divergence.position > last:
         last = divergence.position
     return ReplayReport(
-        run_id=run_id, diverged=divergence is not None, events_replayed=observations + decisions,
+        run_id=run_id, diverged=divergence is not None, events_replayed=verified,
         observations=observations, decisions=decisions, events_folded=folded, entered_position=start,
         last_position=last, status=status, divergence=divergence,
     )
@@ -163,20 +165,23 @@ def replay_run(
 class _Group:
     """One observation, the decisions recorded after it and those replayed."""
 
-    __slots__ = ("position", "obs", "recorded", "actual")
+    __slots__ = ("position", "obs", "recorded", "actual", "matched")
 
     def __init__(self, position: int, obs: Event):
         self.position, self.obs = position, obs
         self.recorded: list[tuple[int, Event]] = []
         self.actual: list[Event] = []
+        self.matched = 0  # recorded decisions reproduced before the first difference
 
     def compare(self) -> Divergence | None:
         rec, act = self.recorded, self.actual
+        self.matched = len(rec)
         for i in range(max(len(rec), len(act))):
             expected = rec[i][1] if i < len(rec) else None
             actual = act[i] if i < len(act) else None
             if expected is not None and actual is not None and _same(expected, actual):
                 continue
+            self.matched = min(i, len(rec))
             if expected is None:
                 slot = (rec[-1][0] if rec else self.position) + 1 + (i - len(rec))
                 kind, position = "extra", slot
@@ -203,9 +208,9 @@ class _Group:
 
 
 def _same(a: Event, b: Event) -> bool:
-    # Struct equality first; builtins equality for values that differ only
-    # in container type (a tuple held in an ``Any`` field decodes as a list).
-    return a == b or (type(a) is type(b) and builtins(a) == builtins(b))
+    # Struct equality first; then the encoded bytes, for values that differ
+    # only in container type (a tuple held in an ``Any`` field decodes as a list).
+    return a == b or (type(a) is type(b) and codec.encode(a)[1] == codec.encode(b)[1])
 
 
 def _involved(*events: Event | None) -> dict[str, str]:

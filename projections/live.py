@@ -1,0 +1,126 @@
+"""One projection's state while it is being folded: its parts, and the
+bookkeeping of which parts are not yet encoded, committed or snapshotted.
+
+A part is re-encoded only when it was touched since its last encoding; a
+commit writes the parts changed since the last commit; a snapshot writes
+a manifest of every part's digest plus the encodings that are new since the
+previous snapshot (unchanged parts are shared by digest). A projection
+that is not partitioned is handled as one part (key ``""``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import msgspec
+
+from projections.base import PartitionedProjection, Projection
+from projections.port import ProjectionWrite, SnapshotWrite
+
+SINGLE = ""  # the one part of a projection that is not partitioned
+
+
+def digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+class Live:
+    """One projection's in-memory parts plus the bookkeeping of what is
+    not yet encoded, committed or snapshotted."""
+
+    __slots__ = ("proj", "name", "version", "parts", "encoded", "touched", "unsaved", "unsnapped",
+                 "start", "committed", "rebuilding", "key", "apply_part", "new_part", "_enc", "_dec", "snaps")
+
+    def __init__(self, proj: Projection, start: int = 0, rebuilding: bool = False):
+        self.proj, self.name, self.version = proj, proj.name, proj.version
+        self.parts: dict[str, Any] = {}
+        self.encoded: dict[str, tuple[bytes, bytes]] = {}
+        self.touched: set[str] = set()
+        self.unsaved: set[str] = set()
+        self.unsnapped: set[str] = set()
+        self.start = self.committed = start
+        self.rebuilding = rebuilding
+        self.snaps: list[SnapshotWrite] = []
+        if isinstance(proj, PartitionedProjection):
+            self.key, self.apply_part, self.new_part = proj.key, proj.apply_part, proj.new_part
+            enc = msgspec.msgpack.Encoder()
+            dec = msgspec.msgpack.Decoder(proj.part_type)
+            self._enc, self._dec = enc.encode, dec.decode
+        else:
+            self.key = _single_key
+            self.apply_part = proj.apply
+            self.new_part = lambda _key, p=proj: p.initial()
+            self._enc, self._dec = proj.encode, proj.decode
+
+    # -- loading and reading -------------------------------------------------
+    def load(self, stored: dict[str, tuple[bytes, bytes]]) -> None:
+        dec = self._dec
+        self.parts = {k: dec(data) for k, (_d, data) in stored.items()}
+        self.encoded = dict(stored)
+        self.unsnapped = set(stored)  # their blobs may predate the last snapshot: re-offer them
+
+    def load_encoded(self, stored: dict[str, bytes]) -> None:
+        dec = self._dec
+        self.parts = {k: dec(data) for k, data in stored.items()}
+
+    def state(self) -> Any:
+        if isinstance(self.proj, PartitionedProjection):
+            return self.parts
+        part = self.parts.get(SINGLE)
+        return self.proj.initial() if part is None else part
+
+    # -- folding ------------------------------------------------------------
+    def fold(self, position: int, event: Any) -> None:
+        k = self.key(event)
+        if k is None:
+            return
+        parts = self.parts
+        if k.__class__ is str:
+            part = parts.get(k)
+            parts[k] = self.apply_part(self.new_part(k) if part is None else part, position, event)
+            self.touched.add(k)
+            return
+        for kk in k:  # an event touching several parts
+            part = parts.get(kk)
+            parts[kk] = self.apply_part(self.new_part(kk) if part is None else part, position, event)
+            self.touched.add(kk)
+
+    # -- persisting ---------------------------------------------------------
+    def _encode_touched(self) -> None:
+        enc, encoded, parts = self._enc, self.encoded, self.parts
+        for k in self.touched:
+            data = enc(parts[k])
+            encoded[k] = (digest(data), data)
+        self.unsaved |= self.touched
+        self.unsnapped |= self.touched
+        self.touched = set()
+
+    def snapshot(self, position: int) -> None:
+        self._encode_touched()
+        encoded = self.encoded
+        manifest = {k: encoded[k][0] for k in sorted(encoded)}  # sorted: same bytes however it was reached
+        blobs = {encoded[k][0]: encoded[k][1] for k in self.unsnapped}
+        self.unsnapped = set()
+        self.snaps.append(SnapshotWrite(position=position, manifest=manifest, blobs=blobs))
+
+    def write(self, position: int, hash_: bytes, *, finished: bool) -> ProjectionWrite:
+        self._encode_touched()
+        w = ProjectionWrite(
+            name=self.name, version=self.version, expected_position=self.committed, position=position,
+            hash=hash_, rebuilding=self.rebuilding and not finished,
+            parts={k: self.encoded[k] for k in self.unsaved}, part_count=len(self.parts),
+            snapshots=tuple(self.snaps),
+        )
+        return w
+
+    def committed_to(self, position: int, *, finished: bool) -> None:
+        self.unsaved = set()
+        self.snaps = []
+        self.committed = self.start = position
+        if finished:
+            self.rebuilding = False
+
+
+def _single_key(_event: Any) -> str:
+    return SINGLE

@@ -1,0 +1,74 @@
+"""Helpers for the projection, time-travel, replay and fork tests: fixture
+logs imported into real apsw files, generated kernel logs, row dumps."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from adapters.eventlog import EventLog
+from adapters.ndjson_log import import_log
+from adapters.projection_store import SqliteProjectionStore
+from adapters.sqlite_store import SqliteEventStore
+from bench.kernel_log import generate
+from projections import registry
+from projections.runner import ProjectionRunner
+from tests.conftest import FIXTURES
+
+LOGS = FIXTURES / "logs"
+FIXTURE_LOGS = ("demo", "recovery", "failures")
+
+
+def fixture_db(name: str, directory: Path) -> Path:
+    """The fixture log ``name`` imported (hash-checked) into a new file."""
+    db = directory / f"{name}.db"
+    import_log(LOGS / f"{name}.ndjson", db).close()
+    return db
+
+
+def generated_db(directory: Path, events: int, seed: int = 7) -> Path:
+    """A kernel-generated log, made once per directory and size."""
+    db = directory / f"gen-{events}-{seed}.db"
+    if not db.exists():
+        generate(db, events, seed=seed)
+    return db
+
+
+def copy_db(src: Path, dst: Path) -> Path:
+    shutil.copy(src, dst)
+    return dst
+
+
+def open_runner(db: Path, **kw) -> tuple[SqliteEventStore, SqliteProjectionStore, ProjectionRunner]:
+    store = SqliteEventStore(db, synchronous="NORMAL")
+    ps = SqliteProjectionStore(store)
+    return store, ps, ProjectionRunner(ps, ps, registry.ALL, **kw)
+
+
+def log_of(db: Path) -> EventLog:
+    return EventLog(SqliteEventStore(db))
+
+
+def event_rows(db: Path, upto: int | None = None) -> list[tuple]:
+    store = SqliteEventStore(db, readonly=True)
+    try:
+        sql = "SELECT position, stream, version, topic, payload, hash FROM events"
+        if upto is not None:
+            return store.query(sql + " WHERE position <= ? ORDER BY position", (upto,))
+        return store.query(sql + " ORDER BY position")
+    finally:
+        store.close()
+
+
+def projection_rows(db: Path) -> dict[str, list[tuple]]:
+    """Every projection table's rows, ordered: equal dumps = identical read models."""
+    store = SqliteEventStore(db, readonly=True)
+    try:
+        return {
+            "state": store.query("SELECT name, version, position, hash, rebuilding, parts FROM projection_state ORDER BY name"),
+            "parts": store.query("SELECT name, key, digest, data FROM projection_parts ORDER BY name, key"),
+            "snapshots": store.query("SELECT name, version, position, manifest FROM projection_snapshots ORDER BY name, position"),
+            "blobs": store.query("SELECT name, digest, data FROM projection_blobs ORDER BY name, digest"),
+        }
+    finally:
+        store.close()
