@@ -56,6 +56,7 @@ _SCHEMA = (
 )
 
 _MANIFEST = msgspec.msgpack.Decoder(dict[str, bytes])
+_IN_CHUNK = 5000  # digests per IN (...) list, well under SQLite's variable limit
 _encode = msgspec.msgpack.encode
 
 
@@ -171,26 +172,35 @@ class SqliteProjectionStore:
                     (w.position, w.hash, int(w.rebuilding), w.part_count, w.name),
                 )
 
-    def snapshot_at_or_before(self, name: str, version: int, position: int) -> tuple[int, dict[str, bytes]] | None:
+    def snapshot_manifest(self, name: str, version: int, position: int) -> tuple[int, dict[str, bytes]] | None:
         if not self._has_schema():
             return None
-        with self.store._lock:  # noqa: SLF001  one consistent read of manifest + blobs
-            conn = self.store.connection
-            conn.execute("BEGIN")
-            try:
-                rows = conn.execute(
-                    "SELECT position, manifest FROM projection_snapshots WHERE name = ? AND version = ? AND position <= ? "
-                    "ORDER BY position DESC LIMIT 1",
-                    (name, version, position),
-                ).fetchall()
-                if not rows:
-                    return None
-                pos, manifest = rows[0][0], _MANIFEST.decode(rows[0][1])
-                get = "SELECT data FROM projection_blobs WHERE name = ? AND digest = ?"
-                parts = {k: bytes(conn.execute(get, (name, d)).fetchall()[0][0]) for k, d in manifest.items()}
-            finally:
-                conn.execute("COMMIT")
-        return pos, parts
+        rows = self.store.query(
+            "SELECT position, manifest FROM projection_snapshots WHERE name = ? AND version = ? AND position <= ? "
+            "ORDER BY position DESC LIMIT 1",
+            (name, version, position),
+        )
+        return (rows[0][0], _MANIFEST.decode(rows[0][1])) if rows else None
+
+    def load_blobs(self, name: str, digests: Sequence[bytes]) -> dict[bytes, bytes]:
+        """Blobs are immutable (content-addressed), so no transaction is needed."""
+        if not self._has_schema():
+            return {}
+        out: dict[bytes, bytes] = {}
+        digests = list(digests)
+        for i in range(0, len(digests), _IN_CHUNK):  # one statement per chunk, not per part
+            chunk = digests[i : i + _IN_CHUNK]
+            sql = f"SELECT digest, data FROM projection_blobs WHERE name = ? AND digest IN ({','.join('?' * len(chunk))})"
+            out.update((bytes(d), bytes(data)) for d, data in self.store.query(sql, (name, *chunk)))
+        return out
+
+    def snapshot_at_or_before(self, name: str, version: int, position: int) -> tuple[int, dict[str, bytes]] | None:
+        """(snapshot position, key -> encoding) of the latest snapshot <= position."""
+        snap = self.snapshot_manifest(name, version, position)
+        if snap is None:
+            return None
+        blobs = self.load_blobs(name, list(set(snap[1].values())))
+        return snap[0], {k: blobs[d] for k, d in snap[1].items()}
 
     def snapshot_positions(self, name: str, version: int) -> list[int]:
         if not self._has_schema():

@@ -21,7 +21,7 @@ class ModelCost(msgspec.Struct, kw_only=True, array_like=True, gc=False):
     records: int = 0
 
 
-class RunCost(msgspec.Struct, kw_only=True):
+class RunCost(msgspec.Struct, kw_only=True, gc=False):
     usd: float = 0.0
     input_tokens: int = 0
     output_tokens: int = 0

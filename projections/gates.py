@@ -40,7 +40,7 @@ class FingerprintView(msgspec.Struct, kw_only=True, array_like=True, gc=False):
     rationale: str = ""
 
 
-class GateHistory(msgspec.Struct, kw_only=True):
+class GateHistory(msgspec.Struct, kw_only=True, gc=False):
     gate_type: str = ""
     runs: int = 0
     by_outcome: dict[str, int] = {}

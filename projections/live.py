@@ -30,7 +30,8 @@ class Live:
     not yet encoded, committed or snapshotted."""
 
     __slots__ = ("proj", "name", "version", "parts", "encoded", "touched", "unsaved", "unsnapped",
-                 "start", "committed", "rebuilding", "key", "apply_part", "new_part", "_enc", "_dec", "snaps")
+                 "start", "committed", "rebuilding", "key", "apply_part", "new_part", "_enc", "_dec", "snaps",
+                 "shared")
 
     def __init__(self, proj: Projection, start: int = 0, rebuilding: bool = False):
         self.proj, self.name, self.version = proj, proj.name, proj.version
@@ -42,6 +43,7 @@ class Live:
         self.start = self.committed = start
         self.rebuilding = rebuilding
         self.snaps: list[SnapshotWrite] = []
+        self.shared: dict[str, bytes] = {}  # parts borrowed from a cache: copied (decoded) before a fold
         if isinstance(proj, PartitionedProjection):
             self.key, self.apply_part, self.new_part = proj.key, proj.apply_part, proj.new_part
             enc = msgspec.msgpack.Encoder()
@@ -60,9 +62,14 @@ class Live:
         self.encoded = dict(stored)
         self.unsnapped = set(stored)  # their blobs may predate the last snapshot: re-offer them
 
-    def load_encoded(self, stored: dict[str, bytes]) -> None:
-        dec = self._dec
-        self.parts = {k: dec(data) for k, data in stored.items()}
+    def decode(self, data: bytes) -> Any:
+        return self._dec(data)
+
+    def borrow(self, key: str, part: Any, data: bytes) -> None:
+        """Use a shared, read-only decoded part; the first fold that touches
+        it replaces it with a private copy decoded from ``data``."""
+        self.parts[key] = part
+        self.shared[key] = data
 
     def state(self) -> Any:
         if isinstance(self.proj, PartitionedProjection):
@@ -76,6 +83,11 @@ class Live:
         if k is None:
             return
         parts = self.parts
+        if self.shared:
+            for kk in (k,) if k.__class__ is str else k:
+                data = self.shared.pop(kk, None)
+                if data is not None:
+                    parts[kk] = self._dec(data)  # copy on write: never mutate a borrowed part
         if k.__class__ is str:
             part = parts.get(k)
             parts[k] = self.apply_part(self.new_part(k) if part is None else part, position, event)

@@ -81,7 +81,10 @@ class ProjectionRepository(Protocol):
     def commit(self, writes: Sequence[ProjectionWrite]) -> None:
         """All writes in one transaction; ProjectionConflict if a position moved."""
 
-    def snapshot_at_or_before(self, name: str, version: int, position: int) -> tuple[int, dict[str, bytes]] | None:
-        """(snapshot position, key -> encoding) of the latest snapshot <= position."""
+    def snapshot_manifest(self, name: str, version: int, position: int) -> tuple[int, dict[str, bytes]] | None:
+        """(snapshot position, key -> digest) of the latest snapshot <= position."""
+
+    def load_blobs(self, name: str, digests: Sequence[bytes]) -> dict[bytes, bytes]:
+        """digest -> encoding, for the digests that exist."""
 
     def snapshot_positions(self, name: str, version: int) -> list[int]: ...

@@ -23,6 +23,7 @@ committed state, if that is closer), folded forward to P.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -36,6 +37,7 @@ from projections.port import ProjectionConflict, ProjectionRepository, RecordSou
 DEFAULT_BATCH = 10_000
 DEFAULT_SNAPSHOT_EVERY = 10_000
 DEFAULT_PAGE = 10_000
+DEFAULT_CACHE_BYTES = 32 << 20  # encoded bytes of decoded parts kept for time travel
 
 Progress = Callable[[int, int], None]  # (position reached, target position)
 
@@ -77,6 +79,7 @@ class ProjectionRunner:
         batch: int = DEFAULT_BATCH,
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
         page: int = DEFAULT_PAGE,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
     ):
         if batch <= 0 or snapshot_every <= 0 or page <= 0:
             raise ValueError("batch, snapshot_every and page must be positive")
@@ -87,6 +90,9 @@ class ProjectionRunner:
         self.projections = {p.name: p for p in projections}
         self.batch, self.snapshot_every, self.page = batch, snapshot_every, page
         self._live: dict[str, Live] = {}
+        self.cache_bytes = cache_bytes
+        self._cache: OrderedDict[tuple[str, bytes], tuple[Any, bytes]] = OrderedDict()  # (name, digest) -> part
+        self._cached_bytes = 0
 
     # ------------------------------------------------------------------ status
     def status(self) -> list[ProjectionStatus]:
@@ -241,7 +247,11 @@ class ProjectionRunner:
     def state_at(self, position: int, names: Iterable[str] | None = None) -> dict[str, Any]:
         """Each named projection's state as of ``position``: the nearest
         snapshot at or before it (or the committed state, if nearer), folded
-        forward. Writes nothing; works on any log, caught up or not."""
+        forward. Writes nothing; works on any log, caught up or not.
+
+        The result is READ-ONLY: parts unchanged since the snapshot are
+        shared, decoded once per runner and reused by later calls (most parts
+        of a large log, e.g. finished plans, are the same in every snapshot)."""
         names = list(names or self.projections)
         heads = self.repo.heads()
         temps: list[Live] = []
@@ -251,17 +261,37 @@ class ProjectionRunner:
             h = heads.get(name)
             base = 0
             if h is not None and h.version == p.version:
-                snap = self.repo.snapshot_at_or_before(name, p.version, position)
+                snap = self.repo.snapshot_manifest(name, p.version, position)
                 if h.position <= position and (snap is None or h.position > snap[0]):
-                    t.load_encoded({k: data for k, (_d, data) in self.repo.load_parts(name).items()})
+                    stored = self.repo.load_parts(name)
+                    self._borrow(t, {k: d for k, (d, _data) in stored.items()}, dict(stored.values()))
                     base = h.position
                 elif snap is not None:
-                    t.load_encoded(snap[1])
-                    base = snap[0]
+                    spos, manifest = snap
+                    missing = [d for d in set(manifest.values()) if (name, d) not in self._cache]
+                    blobs = self.repo.load_blobs(name, missing) if missing else {}
+                    if len(blobs) == len(missing):  # else a concurrent rebuild dropped them: fold from zero
+                        self._borrow(t, manifest, blobs)
+                        base = spos
             t.start = t.committed = base
             temps.append(t)
         fold_range(self.source, temps, position, self.page)
         return {t.name: t.state() for t in temps}
+
+    def _borrow(self, t: Live, manifest: dict[str, bytes], blobs: dict[bytes, bytes]) -> None:
+        cache, name = self._cache, t.name
+        for k, d in manifest.items():
+            hit = cache.get((name, d))
+            if hit is None:
+                data = blobs[d]
+                hit = cache[(name, d)] = (t.decode(data), data)
+                self._cached_bytes += len(data)
+            else:
+                cache.move_to_end((name, d))
+            t.borrow(k, hit[0], hit[1])
+        while self._cached_bytes > self.cache_bytes and cache:
+            _key, (_obj, data) = cache.popitem(last=False)
+            self._cached_bytes -= len(data)
 
 
 def fold_from_zero(source: RecordSource, projections: Sequence[Projection], position: int) -> dict[str, Any]:

@@ -24,7 +24,7 @@ class TurnView(msgspec.Struct, kw_only=True, array_like=True, gc=False):
     position: int = 0
 
 
-class RunTurns(msgspec.Struct, kw_only=True):
+class RunTurns(msgspec.Struct, kw_only=True, gc=False):
     in_flight: dict[str, TurnView] = {}
     started: int = 0
     finished: dict[str, int] = {}  # by TurnFinished.status

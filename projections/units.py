@@ -46,7 +46,7 @@ class UnitView(msgspec.Struct, kw_only=True, array_like=True, gc=False):
         return self.outcome if self.state == "notified" else self.state
 
 
-class PlanUnits(msgspec.Struct, kw_only=True):
+class PlanUnits(msgspec.Struct, kw_only=True, gc=False):
     units: dict[str, UnitView] = {}
 
 
