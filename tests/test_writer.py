@@ -138,3 +138,26 @@ def test_two_processes_share_one_gapless_monotonic_sequence(tmp_path: Path):
     acquired = [e for _, e in rows if isinstance(e, WriterTokenAcquired)]
     assert len({e.epoch for e in acquired}) == 80
     assert {e.turn_id.split(":")[0] for e in acquired} == {"a", "b"}
+
+
+def test_uok_writer_shows_held_tokens_and_reclaims_expired_ones(tmp_path: Path):
+    import orjson
+
+    from tests.conftest import uok
+
+    db = tmp_path / "w.db"
+    w = tokens(db)
+    w.acquire("dead-run:1", pid=999_999_999, ttl=0.2)  # a pid that cannot exist, a short TTL
+    live = w.acquire("live-run:1", ttl=600)
+    time.sleep(0.3)
+    state = orjson.loads(uok("writer", "--db", str(db), "--json").stdout)
+    assert state["sequence"] == 2
+    held = {t["turn_id"]: t for t in state["held"]}
+    assert held["dead-run:1"]["expired"] is True and held["dead-run:1"]["pid_alive"] is False
+    assert held["live-run:1"]["expired"] is False and held["live-run:1"]["pid_alive"] is True
+    r = uok("writer", "--db", str(db), "--reclaim", "--json")
+    assert r.returncode == 0, r.stderr
+    after = orjson.loads(r.stdout)
+    assert after["reclaimed"] == 1 and [t["turn_id"] for t in after["held"]] == ["live-run:1"]
+    assert after["sequence"] == 3
+    w.guard_write(live.epoch)

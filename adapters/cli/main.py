@@ -20,6 +20,7 @@ COMMANDS = [
     "adapters.cli.breakers_cmd",
     "adapters.cli.bus_cmd",
     "adapters.cli.steer_cmd",
+    "adapters.cli.writer_cmd",
     "adapters.cli.projections_cmd",
     "adapters.cli.state_cmd",
     "adapters.cli.diff_cmd",
