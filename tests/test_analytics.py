@@ -312,3 +312,30 @@ def test_every_view_and_column_is_documented(gen_db: Path):
     for r in rows:
         assert f"| `{r['column_name']}` |" in sections[r["relation"]], (r["relation"], r["column_name"])
     assert f"schema version {schema.SCHEMA_VERSION})" in doc.splitlines()[0]
+
+
+def test_a_tampered_log_is_refused_naming_the_position(tmp_path: Path):
+    """Every event loaded into the copy has its chain hash checked (in
+    DuckDB, against the stored hash of the event before it)."""
+    import apsw
+
+    db = tmp_path / "x.db"
+    with SqliteEventStore(db) as store:
+        fill(store, 1_200, seed=4)
+    assert uok("sql", "SELECT count(*) FROM events", "--db", str(db), "--copy", str(tmp_path / "a.duckdb")).returncode == 0
+    conn = apsw.Connection(str(db))
+    conn.execute("DROP TRIGGER events_no_update")
+    payload = bytes(conn.execute("SELECT payload FROM events WHERE position = 1111").fetchall()[0][0])
+    conn.execute("UPDATE events SET payload = ? WHERE position = 1111", (payload.replace(b'"at":"2026', b'"at":"2020'),))
+    conn.close()
+    r = uok("sql", "SELECT count(*) FROM events", "--db", str(db), "--copy", str(tmp_path / "b.duckdb"))
+    assert r.returncode == 3, r.stderr
+    assert "position 1111" in stderr_lines(r)[0] and r.stdout == ""
+    # a one-bit change of a stored hash is named at its own position too
+    conn = apsw.Connection(str(db))
+    conn.execute("UPDATE events SET payload = ? WHERE position = 1111", (payload,))
+    h = bytes(conn.execute("SELECT hash FROM events WHERE position = 500").fetchall()[0][0])
+    conn.execute("UPDATE events SET hash = ? WHERE position = 500", (bytes([h[0] ^ 1]) + h[1:],))
+    conn.close()
+    r = uok("sql", "SELECT 1", "--db", str(db), "--copy", str(tmp_path / "c.duckdb"))
+    assert r.returncode == 3 and "position 500" in stderr_lines(r)[0]

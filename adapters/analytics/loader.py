@@ -50,8 +50,10 @@ from pathlib import Path
 import apsw
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from adapters.analytics import schema
+from domain.chain import GENESIS, ChainBroken
 
 PAGE_ROWS = 5_000  # rows per SQLite statement (and per Arrow batch)
 CHUNK_ROWS = 100_000  # rows per INSERT (Arrow table handed to DuckDB)
@@ -64,8 +66,8 @@ _NAMES = ["position", "stream", "version", "topic", "payload", "hash"]
 
 
 class CopyError(Exception):
-    """The copy could not be brought up to date (the log is unreadable or an
-    event's payload is not JSON)."""
+    """The copy could not be brought up to date: the log is unreadable or
+    damaged. (A broken hash chain raises :class:`ChainBroken` instead.)"""
 
 
 @dataclass(frozen=True)
@@ -113,37 +115,72 @@ def connect(path: Path, *, read_only: bool, config: dict | None = None) -> duckd
 # --------------------------------------------------------------------- reading
 
 
-def _string_array(values: tuple[bytes, ...]) -> pa.Array:
-    """UTF-8 bytes -> Arrow string array via one joined buffer and offsets."""
+def _string_array(values: tuple[bytes, ...]) -> tuple[pa.Array, array.array]:
+    """UTF-8 bytes -> (Arrow string array, byte lengths) via one joined
+    buffer and offsets."""
+    lengths = array.array("i", map(len, values))
     offsets = array.array("i", [0])
-    offsets.extend(itertools.accumulate(map(len, values)))
+    offsets.extend(itertools.accumulate(lengths))
     arr = pa.Array.from_buffers(pa.string(), len(values), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(values))])
     try:
         arr.validate(full=True)
-    except pa.ArrowInvalid:  # not UTF-8 (a damaged row): load it mangled, `uok verify` names it
+    except pa.ArrowInvalid:  # not UTF-8: a damaged row; load it mangled, its hash check fails
         arr = pa.array([bytes(v).decode("utf-8", "replace") for v in values], pa.string())
-    return arr
+    return arr, lengths
 
 
-def _hash_array(values: tuple[bytes, ...]) -> pa.Array:
-    if all(len(v) == 32 for v in values):
-        return pa.Array.from_buffers(pa.binary(32), len(values), [None, pa.py_buffer(b"".join(values))])
-    return pa.array([bytes(v) for v in values], pa.binary())
+def _big_endian(values, code: str, size: int) -> pa.Array:
+    """Integers as fixed-size big-endian byte strings (the chain's layout),
+    converted in C by the ``array`` module."""
+    a = values if isinstance(values, array.array) else array.array(code, values)
+    if sys.byteorder == "little":
+        a.byteswap()
+    return pa.Array.from_buffers(pa.binary(size), len(a), [None, pa.py_buffer(a)])
 
 
-def rows_to_batch(rows: list[tuple]) -> pa.RecordBatch:
+def _utf8_lengths(arr: pa.Array) -> array.array:
+    lengths = pc.binary_length(arr)
+    out = array.array("i")
+    out.frombytes(memoryview(lengths.buffers()[1])[lengths.offset * 4:(lengths.offset + len(lengths)) * 4])
+    return out
+
+
+def rows_to_batch(rows: list[tuple], prev: bytes, expected: int) -> pa.RecordBatch:
+    """One page of rows as an Arrow batch: the six stored columns, plus the
+    pieces of each row's chain preimage (:mod:`domain.chain`) that DuckDB
+    needs to check its hash: the previous row's stored hash and the
+    big-endian position, version and lengths.
+
+    Checking each row against the *stored* hash of the row before it is the
+    chain check: if every link holds, the chain from genesis holds, and the
+    first failing row is the first altered one. This way the SHA-256s run
+    in DuckDB's threads, not in Python (measured: hashing in the reader
+    thread cost 1.3 µs per event and capped the load near 400k events/s).
+    """
     pos, stream, ver, topic, payload, hashes = zip(*rows)
+    n = len(rows)
+    if pos[0] != expected or pos[-1] != expected + n - 1:
+        raise ChainBroken(expected, f"expected positions {expected}..{expected + n - 1}, found {pos[0]}..{pos[-1]}")
+    for i, h in enumerate(hashes):
+        if len(h) != 32:
+            raise ChainBroken(pos[i], f"stored hash is {len(h)} bytes, not 32")
+    hash_arr = pa.Array.from_buffers(pa.binary(32), n, [None, pa.py_buffer(b"".join(hashes))])
+    prev_arr = pa.concat_arrays([pa.array([prev], pa.binary(32)), hash_arr.slice(0, n - 1)])
+    stream_arr, topic_arr = pa.array(stream, pa.string()), pa.array(topic, pa.string())
+    payload_arr, payload_len = _string_array(payload)
     return pa.record_batch(
-        [pa.array(pos, pa.int64()), pa.array(stream, pa.string()), pa.array(ver, pa.int64()),
-         pa.array(topic, pa.string()), _string_array(payload), _hash_array(hashes)],
-        names=_NAMES,
+        [pa.array(pos, pa.int64()), stream_arr, pa.array(ver, pa.int64()), topic_arr, payload_arr, hash_arr,
+         prev_arr, _big_endian(pos, "q", 8), _big_endian(_utf8_lengths(stream_arr), "i", 4),
+         _big_endian(ver, "q", 8), _big_endian(_utf8_lengths(topic_arr), "i", 4), _big_endian(payload_len, "i", 4)],
+        names=_NAMES + ["prev", "position_be", "stream_len", "version_be", "topic_len", "payload_len"],
     )
 
 
-def _read_pages(db: Path, after: int, upto: int, out: queue.Queue, stop: threading.Event) -> None:
+def _read_pages(db: Path, after: int, prev: bytes, upto: int, out: queue.Queue, stop: threading.Event) -> None:
     """Reader thread: lists of Arrow batches (~CHUNK_ROWS rows each) of the
-    rows ``after < position <= upto``, then ``None``; an exception is passed
-    on instead. All the Python-heavy work happens here."""
+    rows ``after < position <= upto`` (``prev`` is the hash at ``after``),
+    then ``None``; an exception is passed on instead. All the Python-heavy
+    work happens here."""
     try:
         conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
         try:
@@ -153,9 +190,9 @@ def _read_pages(db: Path, after: int, upto: int, out: queue.Queue, stop: threadi
             while after < upto and not stop.is_set():
                 rows = conn.execute(_READ, (after, upto, PAGE_ROWS)).fetchall()
                 if not rows:
-                    break
-                after = rows[-1][0]
-                batches.append(rows_to_batch(rows))
+                    raise ChainBroken(after + 1, f"the log ends at {after}, before its head {upto}")
+                batches.append(rows_to_batch(rows, prev, after + 1))
+                after, prev = rows[-1][0], rows[-1][5]
                 pending += len(rows)
                 if pending >= CHUNK_ROWS:
                     out.put(batches)
@@ -209,13 +246,23 @@ def _create(duck: duckdb.DuckDBPyConnection, source: Path) -> None:
     duck.execute("COMMIT")
 
 
+_VERIFY = (
+    "SELECT min(position) FROM chunk WHERE sha256(prev || position_be || stream_len || encode(stream) || "
+    "version_be || topic_len || encode(topic) || payload_len || encode(payload)) <> lower(hex(hash))"
+)
+
+
 def _load_chunk(duck: duckdb.DuckDBPyConnection, batches: list[pa.RecordBatch]) -> tuple[int, int, bytes]:
-    """Insert one chunk inside the caller's transaction; (rows, last position, its hash)."""
+    """Check one chunk's hash chain, then insert it (inside the caller's
+    transaction); (rows, last position, its hash)."""
     chunk = pa.Table.from_batches(batches)
     first, last = batches[0].column(0)[0].as_py(), batches[-1].column(0)[-1].as_py()
     try:
         duck.register("chunk", chunk)
-        duck.execute("INSERT INTO raw_events SELECT * FROM chunk")
+        broken = duck.execute(_VERIFY).fetchone()[0]
+        if broken is not None:
+            raise ChainBroken(broken, "stored hash does not match the recomputed hash (the log was altered or damaged)")
+        duck.execute(f"INSERT INTO raw_events SELECT {', '.join(_NAMES)} FROM chunk")
     except duckdb.Error as e:
         raise CopyError(f"could not load events {first}..{last} into the analytical copy: {e}") from e
     finally:
@@ -250,7 +297,8 @@ def refresh(db: Path, copy: Path | None = None, *, typed: set[str] | str = ()) -
     db = Path(db)
     copy = Path(copy) if copy is not None else default_path(db)
     with private_files():
-        duck = connect(copy, read_only=False)
+        # no Python replacement scans: DuckDB sees only the tables we register
+        duck = connect(copy, read_only=False, config={"python_enable_replacements": False})
         try:
             if copy.exists():
                 os.chmod(copy, 0o600)
@@ -261,14 +309,18 @@ def refresh(db: Path, copy: Path | None = None, *, typed: set[str] | str = ()) -
             elif tracked[0] != schema.SCHEMA_VERSION:
                 rebuilt = f"schema version {tracked[0]} -> {schema.SCHEMA_VERSION}"
             position = 0 if rebuilt else tracked[1]
-            head, hash_at = _log_head(db, position)
+            try:
+                head, hash_at = _log_head(db, position)
+            except apsw.Error as e:
+                raise CopyError(f"could not read the event log {db}: {e}") from e
             if not rebuilt and position and (position > head or hash_at != tracked[2]):
                 rebuilt = "the log no longer matches the copy"
             if rebuilt:
                 _create(duck, db)
                 position = 0
             before = position
-            loaded = _load(duck, db, position, head)
+            prev = GENESIS if position == 0 else tracked[2]
+            loaded = _load(duck, db, position, prev, head)
             load_s = time.perf_counter() - started
             added = materialize(duck, typed) if typed else {}
             return RefreshResult(copy, before, before + loaded, loaded, rebuilt, load_s,
@@ -277,12 +329,12 @@ def refresh(db: Path, copy: Path | None = None, *, typed: set[str] | str = ()) -
             duck.close()
 
 
-def _load(duck: duckdb.DuckDBPyConnection, db: Path, after: int, upto: int) -> int:
+def _load(duck: duckdb.DuckDBPyConnection, db: Path, after: int, prev: bytes, upto: int) -> int:
     if upto <= after:
         return 0
     q: queue.Queue = queue.Queue(maxsize=4)
     stop = threading.Event()
-    reader = threading.Thread(target=_read_pages, args=(db, after, upto, q, stop), name="uok-analytics-read", daemon=True)
+    reader = threading.Thread(target=_read_pages, args=(db, after, prev, upto, q, stop), name="uok-analytics-read", daemon=True)
     gc_was_enabled, switch = gc.isenabled(), sys.getswitchinterval()
     gc.disable()
     # The main thread gives the GIL up for every DuckDB call; with the default
@@ -294,6 +346,8 @@ def _load(duck: duckdb.DuckDBPyConnection, db: Path, after: int, upto: int) -> i
         duck.execute("BEGIN")
         while True:
             item = q.get()
+            if isinstance(item, ChainBroken):
+                raise item
             if isinstance(item, BaseException):
                 raise CopyError(f"could not read the event log {db}: {item}") from item
             if item is not None:

@@ -135,15 +135,22 @@ def _structure(columns: tuple[Column, ...]) -> dict:
     return root
 
 
+def _field(path: tuple[str, ...]) -> str:
+    """``struct_extract`` chain: unambiguous, where ``s.a.b`` may be read as
+    schema ``s``, table ``a``, column ``b`` by DuckDB's binder."""
+    expr = "s"
+    for key in path:
+        expr = f"struct_extract({expr}, '{key}')"
+    return expr
+
+
 def typed_select(t: Typed, where: str) -> str:
     """``SELECT position, <typed columns>`` of the ``t.event`` events of
     ``raw_events`` that satisfy ``where``."""
     import json
 
     structure = json.dumps(_structure(t.columns)).replace("'", "''")
-    fields = ", ".join(
-        "s." + ".".join(_quote(k) for k in c.path) + f" AS {_quote(c.name)}" for c in t.columns
-    )
+    fields = ", ".join(f"{_field(c.path)} AS {_quote(c.name)}" for c in t.columns)
     prefix = t.event.replace("'", "''") + "/"
     return (
         f"SELECT position, {fields} FROM "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from adapters.cli.common import EXIT_INTEGRITY, EXIT_USAGE, CliError, err
@@ -28,6 +29,7 @@ COMMANDS = [
     "adapters.cli.replay_cmd",
     "adapters.cli.fork_cmd",
     "adapters.cli.sql_cmd",
+    "adapters.cli.export_cmd",
 ]
 
 DESCRIPTION = """\
@@ -77,7 +79,20 @@ def main(argv: list[str] | None = None) -> int:
         if name in ("StoreFullError", "OperationalError", "IntegrityError"):
             err(str(exc))
             return 1
-        raise
+        import apsw  # a command that opened the file itself: the driver's error, untranslated
+
+        if isinstance(exc, (apsw.CorruptError, apsw.NotADBError)):
+            err(f"the event log is corrupt or not a SQLite database: {exc}")
+            return EXIT_INTEGRITY
+        if isinstance(exc, apsw.FullError):
+            err(f"database or disk is full: {exc}")
+            return 1
+        if os.environ.get("UOK_DEBUG"):
+            raise
+        # Never a traceback for a user (docs/architecture.md); tests look for "internal error".
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        err(f"internal error: {type(exc).__name__}: {first} (set UOK_DEBUG=1 for the traceback)")
+        return 1
 
 
 if __name__ == "__main__":

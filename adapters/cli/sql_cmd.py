@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 
-from adapters.cli.common import EXIT_INTEGRITY, EXIT_USAGE, CliError, add_db_argument, db_path, err
+from adapters.cli.common import EXIT_INTEGRITY, EXIT_USAGE, CliError, add_db_argument, db_path, err, open_store
 
 EPILOG = """\
 examples:
@@ -66,12 +66,15 @@ def sql(args: argparse.Namespace) -> int:
         relations = analytics.check(query)  # refuse before touching anything
     except analytics.QueryRefused as e:
         raise CliError(f"query refused: {e}", EXIT_USAGE) from None
+    from domain.chain import ChainBroken
+
     db = db_path(args)
-    if not db.exists():
-        raise CliError(f"no event log at {db} (run `uok run PLAN` first, or pass --db)")
+    open_store(args).close()  # a missing, foreign or damaged file fails here, with the usual message
     copy = Path(args.copy) if args.copy else analytics.default_path(db)
     try:
         r = analytics.refresh(db, copy, typed=analytics.schema.typed_needed(relations))
+    except ChainBroken as e:
+        raise CliError(f"{db}: {e}; nothing was queried (see `uok verify`)", EXIT_INTEGRITY) from None
     except analytics.CopyError as e:
         raise CliError(f"{e} (check the log with `uok verify`)", EXIT_INTEGRITY) from None
     if args.verbose:

@@ -33,12 +33,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_db_argument(p)
     p.add_argument("--json", action="store_true", help="machine-readable result")
+    p.add_argument("--export", metavar="PATH",
+                   help="verify an audit export (`uok export`) instead, using its manifest; with --db also "
+                   "check its events are the log's (docs/audit.md)")
     p.set_defaults(func=verify)
 
 
 def verify(args: argparse.Namespace) -> int:
     from domain.chain import ChainBroken
 
+    if getattr(args, "export", None):
+        from adapters.cli.export_cmd import verify_export_cli
+
+        return verify_export_cli(args)
     store = open_store(args)
     try:
         started = time.perf_counter()
