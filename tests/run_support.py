@@ -25,7 +25,7 @@ def task_plan(path: Path, tasks: list[tuple[str, str]], *, plan_id: str = "p", e
 
 
 def _argv(src: str) -> str:
-    esc = src.replace("\\", "\\\\").replace('"', '\\"')
+    esc = src.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'["{sys.executable}", "-c", "{esc}"]'
 
 

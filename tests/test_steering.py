@@ -95,11 +95,13 @@ def test_a_paused_plan_stays_paused_in_the_next_run_and_replays_the_same():
 
 # ------------------------------------------------------------------ end to end
 
-SLOW = "import time; time.sleep(0.6)"
+SLOW = "import time; time.sleep(0.3)"
+# waits (at most 20 s) until the test creates `go`: the test decides when the unit ends
+GATED = "import os,time; t=time.time()\nwhile not os.path.exists('go') and time.time()-t < 20: time.sleep(0.02)"
 
 
 def test_uok_steer_pause_stops_dispatch_at_the_next_turn_boundary_until_resume(tmp_path: Path):
-    plan = task_plan(tmp_path / "plan.toml", [(f"t{i}", SLOW) for i in range(4)], plan_id="steer")
+    plan = task_plan(tmp_path / "plan.toml", [("t0", GATED)] + [(f"t{i}", SLOW) for i in range(1, 4)], plan_id="steer")
     db = tmp_path / "s.db"
     proc = start_run(plan, db)
     run_id = run_id_of(db)
@@ -107,10 +109,10 @@ def test_uok_steer_pause_stops_dispatch_at_the_next_turn_boundary_until_resume(t
     r = uok("steer", run_id, "pause", "--db", str(db), "--json")
     assert r.returncode == 0, r.stderr
     outcome = orjson.loads(r.stdout)
-    assert outcome["outcome"].startswith("paused")
+    assert outcome["outcome"] == "paused: no new unit will be dispatched; 1 running unit(s) will finish"
     events = read_events(db)
     (pause_pos, _), = [(p, e) for p, e in of_type(events, SteeringApplied) if e.command == "pause"]
-    # the unit running at the pause finishes; nothing new is dispatched after it
+    (plan.parent / "go").touch()  # t0 may finish now; nothing new may be dispatched after it
     wait_for(lambda: len(of_type(read_events(db), ev.TurnFinished)) >= 1, what="the running unit to finish")
     time.sleep(1.0)
     events = read_events(db)
@@ -146,7 +148,7 @@ def test_uok_steer_cancel_kills_the_running_unit(tmp_path: Path):
 
 
 def test_a_run_started_after_a_crash_while_paused_starts_paused(tmp_path: Path):
-    plan = task_plan(tmp_path / "plan.toml", [("t0", SLOW), ("t1", "pass")], plan_id="crash")
+    plan = task_plan(tmp_path / "plan.toml", [("t0", GATED), ("t1", "pass")], plan_id="crash")
     db = tmp_path / "k.db"
     proc = start_run(plan, db)
     first = run_id_of(db)
@@ -164,6 +166,7 @@ def test_a_run_started_after_a_crash_while_paused_starts_paused(tmp_path: Path):
     time.sleep(0.5)
     assert proc.poll() is None
     assert not [e for _, e in of_type(read_events(db), ev.TurnStarted) if e.run_id == second]
+    (plan.parent / "go").touch()  # the re-run of t0 ends at once
     assert uok("steer", second, "resume", "--db", str(db)).returncode == 0
     assert proc.wait(timeout=30) == 0
 
