@@ -224,10 +224,10 @@ def _log_head(db: Path, position: int) -> tuple[int, bytes | None]:
 def _tracked(duck: duckdb.DuckDBPyConnection) -> tuple[int, int, bytes] | None:
     """(schema version, loaded position, loaded hash), or None for a new/alien file."""
     try:
-        row = duck.execute("SELECT schema_version, loaded_position, loaded_hash FROM _uok_copy").fetchone()
+        rows = duck.execute("SELECT schema_version, loaded_position, loaded_hash FROM _uok_copy").fetchall()
     except duckdb.CatalogException:
         return None
-    return (row[0], row[1], bytes(row[2])) if row else None
+    return (rows[0][0], rows[0][1], bytes(rows[0][2])) if rows else None
 
 
 def _drop_everything(duck: duckdb.DuckDBPyConnection) -> None:
@@ -259,7 +259,7 @@ def _load_chunk(duck: duckdb.DuckDBPyConnection, batches: list[pa.RecordBatch]) 
     first, last = batches[0].column(0)[0].as_py(), batches[-1].column(0)[-1].as_py()
     try:
         duck.register("chunk", chunk)
-        broken = duck.execute(_VERIFY).fetchone()[0]
+        broken = duck.execute(_VERIFY).fetchall()[0][0]
         if broken is not None:
             raise ChainBroken(broken, "stored hash does not match the recomputed hash (the log was altered or damaged)")
         duck.execute(f"INSERT INTO raw_events SELECT {', '.join(_NAMES)} FROM chunk")
@@ -279,7 +279,7 @@ def materialize(duck: duckdb.DuckDBPyConnection, tables: set[str] | str = "all")
         for name in names:
             t = schema.TYPED_BY_TABLE[name]
             insert, update = schema.materialize_sql(t)
-            added[name] = duck.execute(insert).fetchone()[0]
+            added[name] = duck.execute(insert).fetchall()[0][0]
             duck.execute(update)
         duck.execute("COMMIT")
     except BaseException:

@@ -99,7 +99,7 @@ def seal(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
 def _check_tree(sql: str) -> set[str]:
     """Refuse what the tree shows is not allowed; returns the relations read."""
     with seal(duckdb.connect(":memory:", config=SAFE_CONFIG)) as parser:
-        tree = orjson.loads(parser.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0])
+        tree = orjson.loads(parser.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0])
     if tree.get("error"):
         raise QueryRefused(f"not a plain query: {tree.get('error_message', 'unparseable')}")
     ctes = {entry.get("key", "").lower() for node in _walk(tree) if isinstance(node.get("cte_map"), dict)
