@@ -40,7 +40,7 @@ from adapters.sqlite_store import SqliteEventStore  # noqa: E402
 from bench.kernel_log import cached  # noqa: E402
 from domain import codec  # noqa: E402
 from projections import registry  # noqa: E402
-from projections.runner import ProjectionRunner, fold_from_zero  # noqa: E402
+from projections.runner import DEFAULT_SNAPSHOT_EVERY, ProjectionRunner, fold_from_zero  # noqa: E402
 
 
 def baseline(db: Path) -> tuple[int, float]:
@@ -68,6 +68,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--positions", type=int, default=100)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--snapshot-every", type=int, default=DEFAULT_SNAPSHOT_EVERY)
     args = ap.parse_args()
     src = cached(ROOT / "bench" / "out" / f"kernel-{args.events // 1000}k.db", args.events, seed=args.seed)
     with tempfile.TemporaryDirectory(dir=ROOT / "bench" / "out") as tmp:
@@ -76,7 +77,7 @@ def main() -> None:
         n_base, t_base = baseline(db)
         store = SqliteEventStore(db, synchronous="NORMAL")
         ps = SqliteProjectionStore(store)
-        runner = ProjectionRunner(ps, ps, registry.ALL)
+        runner = ProjectionRunner(ps, ps, registry.ALL, snapshot_every=args.snapshot_every)
         head = store.head()[0]
         start = time.perf_counter()
         runner.rebuild()
@@ -85,7 +86,7 @@ def main() -> None:
         positions = [rng.randint(1, head) for _ in range(args.positions)]
         cold, warm = [], []
         for p in positions:  # cold: a new runner each time, as one `uok state --at P` process has
-            fresh = ProjectionRunner(ps, ps, registry.ALL)
+            fresh = ProjectionRunner(ps, ps, registry.ALL, snapshot_every=args.snapshot_every)
             t = time.perf_counter()
             fresh.state_at(p)
             cold.append((time.perf_counter() - t) * 1000)
@@ -101,7 +102,7 @@ def main() -> None:
     base_rate = n_base / t_base
     rate = head / t_rebuild
     print(f"log: {head:,} events, {src.stat().st_size / 1e6:.0f} MB ({src.name})")
-    print(f"projections: {', '.join(p.name for p in registry.ALL)}")
+    print(f"projections: {', '.join(p.name for p in registry.ALL)}; snapshot every {args.snapshot_every:,} events")
     print(f"baseline  eventsourcing select_notifications + decode: {base_rate:>12,.0f} events/s ({t_base:.2f} s)")
     print(f"rebuild   all projections from zero:                   {rate:>12,.0f} events/s ({t_rebuild:.2f} s)"
           f"  = {rate / base_rate:.2f}x baseline   [target >= 200,000]")
