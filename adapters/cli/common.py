@@ -60,5 +60,18 @@ def open_log(args: argparse.Namespace, *, create: bool = False, synchronous: str
     return EventLog(open_store(args, create=create, synchronous=synchronous))
 
 
+def refuse_to_replace_a_log(path: Path, option: str) -> None:
+    """An output option (``--out``, ``--copy``) must never replace or open an
+    existing SQLite file: it may be an event log (even this command's
+    ``--db``), and writing an export or a DuckDB copy over it destroys it."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(16)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        return
+    if header == b"SQLite format 3\x00":
+        raise CliError(f"{option} {path} is a SQLite database (an event log?); refusing to overwrite it")
+
+
 def err(message: str) -> None:
     print(f"uok: {message}", file=sys.stderr)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import msgspec
 
-from adapters.cli.common import EXIT_INTEGRITY, CliError, add_db_argument, open_store
+from adapters.cli.common import EXIT_INTEGRITY, CliError, add_db_argument, open_store, refuse_to_replace_a_log
 
 EPILOG = """\
 examples:
@@ -53,6 +53,7 @@ def export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise CliError(f"--out {out} is a directory; give a file path")
+    refuse_to_replace_a_log(out, "--out")  # `--out .uok/events.db` must not replace the log
     store = open_store(args)
     try:
         try:

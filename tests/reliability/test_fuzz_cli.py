@@ -15,8 +15,6 @@ their own HTTP tests); their ``--help`` is still fuzzed.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import shutil
 import sys
 from pathlib import Path
@@ -27,12 +25,13 @@ from hypothesis import strategies as st
 
 from adapters.cli.main import build_parser, main
 from tests.conftest import uok
-from tests.reliability.support import assert_log_whole, assert_replays, read_log
+from tests.reliability.support import assert_log_whole, assert_replays, read_log, run_cli
 
 pytestmark = pytest.mark.reliability
 
 EXAMPLES = 250
 BLOCKING = {"serve", "watch", "tail", "follow"}
+WAITING = ("follow", "watch", "wait")  # options that block by design (e.g. steer --wait SECONDS)
 COUNT: dict = {"cases": 0, "codes": {}}
 
 
@@ -44,7 +43,7 @@ def _subparsers() -> dict[str, argparse.ArgumentParser]:
 
 SUBS = _subparsers()
 OPTIONS = sorted({o for p in SUBS.values() for a in p._actions for o in a.option_strings  # noqa: SLF001
-                  if not any(b in o for b in ("follow", "watch"))})
+                  if not any(b in o for b in WAITING)})
 COMMANDS = sorted(name for name in SUBS if name not in BLOCKING)
 
 
@@ -93,7 +92,7 @@ def well_formed(draw) -> list:
     name = draw(st.sampled_from(COMMANDS))
     tokens: list = [name]
     for action in SUBS[name]._actions:  # noqa: SLF001
-        if isinstance(action, argparse._HelpAction) or any(b in o for o in action.option_strings for b in ("follow", "watch")):  # noqa: SLF001
+        if isinstance(action, argparse._HelpAction) or any(b in o for o in action.option_strings for b in WAITING):  # noqa: SLF001
             continue
         if not action.option_strings:  # positional
             if action.nargs in ("?", "*") and draw(st.booleans()):
@@ -135,16 +134,31 @@ def resolve(tokens: list, world: dict[str, Path]) -> list[str]:
     return out
 
 
+KNOWN_INTERNAL = [
+    # `uok sql --copy FILE` where FILE exists but is not a DuckDB database (a plan, the SQLite log
+    # itself): DuckDB's IOException escapes adapters/analytics (reported in docs/reliability.md;
+    # main() turns it into one "internal error" line, exit 1)
+    lambda argv, err: "sql" in argv and "--copy" in argv and "IOException" in err,
+]
+KNOWN_SEEN: list[str] = []
+
+
 def call(argv: list[str]) -> int:
-    stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
-    stderr = io.StringIO()
-    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        try:
-            code = main(argv)
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    assert "Traceback" not in stderr.getvalue(), stderr.getvalue()
+    code, _out, err = run_cli(argv)
+    assert "Traceback" not in err, (argv, err)
+    if "internal error" in err:
+        assert any(known(argv, err) for known in KNOWN_INTERNAL), (argv, err)
+        KNOWN_SEEN.append(err.strip().splitlines()[-1][:120])
     return code
+
+
+def _is_sqlite(p: Path) -> bool:
+    with open(p, "rb") as f:
+        return f.read(16) == b"SQLite format 3\x00"
+
+
+def _db_args(argv: list[str]) -> set[str]:
+    return {argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--db"}
 
 
 @settings(max_examples=EXAMPLES, deadline=None,
@@ -154,26 +168,31 @@ def test_random_argv_exits_cleanly_and_never_tears_a_log(world, monkeypatch, tok
     monkeypatch.chdir(world["root"])
     monkeypatch.delenv("UOK_DB", raising=False)
     corrupt_before = world["corrupt"].read_bytes()
+    healthy_before = world["healthy"].read_bytes()[:100]
     argv = resolve(tokens, world)
     code = call(argv)
     COUNT["cases"] += 1
     COUNT["codes"][code] = COUNT["codes"].get(code, 0) + 1
     assert code in (0, 1, 2, 3), (argv, code)
-    for name in ("healthy", "missing"):
-        db = world[name]
-        if db.exists() and db.stat().st_size:
-            assert_log_whole(db)
-    if world["missing"].exists():  # a command created a log where none was: only `run` may
-        assert argv and argv[0] == "run", argv
-        world["missing"].unlink()
-        for suffix in ("-wal", "-shm"):
-            Path(str(world["missing"]) + suffix).unlink(missing_ok=True)
-    if argv and argv[0] != "run":
-        assert world["corrupt"].read_bytes() == corrupt_before, argv
+    assert _is_sqlite(world["healthy"]), (argv, "the healthy log is no longer a SQLite file")
+    if healthy_before != world["healthy"].read_bytes()[:100] or str(world["healthy"]) in _db_args(argv):
+        assert_log_whole(world["healthy"])
+    missing = world["missing"]
+    if missing.exists():  # created by the command: as a log (--db) it must be whole; anything else is an output
+        if str(missing) in _db_args(argv) and missing.stat().st_size and _is_sqlite(missing):
+            assert_log_whole(missing)
+        for p in (missing, Path(f"{missing}-wal"), Path(f"{missing}-shm"), Path(f"{missing}.wal")):
+            if p.is_dir():
+                shutil.rmtree(p)
+            else:
+                p.unlink(missing_ok=True)
+    if argv and argv[0] != "run":  # `run --db corrupt` may rewrite it; nothing may clobber it as an output
+        assert world["corrupt"].read_bytes() == corrupt_before, (
+            f"{argv}: a command overwrote an existing file (a SQLite log) it was not asked to open as --db")
     default = world["root"] / ".uok"
     if default.exists():
         db = default / "events.db"
-        if db.exists() and db.stat().st_size:
+        if db.exists() and db.stat().st_size and _is_sqlite(db):
             assert_log_whole(db)
         shutil.rmtree(default)
 
@@ -183,5 +202,5 @@ def test_zz_logs_replay_after_fuzzing(world):
     checked = assert_replays(events)
     print(f"\nCLI fuzz: {COUNT['cases']} argv cases over {len(COMMANDS)} commands and {len(OPTIONS)} options; "
           f"exit codes {dict(sorted(COUNT['codes'].items()))}; healthy log now {len(events)} events, "
-          f"{checked} observations replayed")
+          f"{checked} observations replayed; known internal errors hit: {len(KNOWN_SEEN)}")
     assert checked >= 1

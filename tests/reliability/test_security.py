@@ -150,3 +150,78 @@ def test_the_task_runs_where_the_plan_says(tmp_path: Path):
     r = uok("run", str(plan), "--db", str(tmp_path / "x.db"), "--quiet")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "sub" / "dir" / "where.txt").read_text() == str((tmp_path / "sub" / "dir").resolve())
+
+
+# ----------------------------------------------------------------- outputs: modes, no clobbering, sql read-only
+
+
+def _run_umask0(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "adapters.cli.main", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=lambda: os.umask(0), timeout=120)
+
+
+@pytest.fixture
+def small_log(tmp_path: Path) -> Path:
+    plan = tmp_path / "plan.toml"
+    plan.write_text(plan_with('[[milestones.slices.tasks]]\nid = "a"\n[[milestones.slices.tasks]]\nid = "b"\n'))
+    db = tmp_path / "log.db"
+    assert uok("run", str(plan), "--db", str(db), "--quiet").returncode == 0
+    return db
+
+
+def test_exports_and_the_analytical_copy_are_owner_only_under_umask_000(small_log: Path, tmp_path: Path):
+    for fmt in ("jsonl", "csv", "parquet"):
+        out = tmp_path / f"audit.{fmt}"
+        r = _run_umask0("export", "--db", str(small_log), "--format", fmt, "--out", str(out), cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert _mode(out) == 0o600 and _mode(Path(f"{out}.manifest.json")) == 0o600, fmt
+    copy = tmp_path / "copy.duckdb"
+    r = _run_umask0("sql", "--db", str(small_log), "--copy", str(copy), "SELECT count(*) FROM events", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert _mode(copy) == 0o600
+
+
+def test_no_output_option_replaces_an_event_log(small_log: Path, tmp_path: Path):
+    other = tmp_path / "other.db"
+    other.write_bytes(small_log.read_bytes())
+    before = {p: p.read_bytes() for p in (small_log, other)}
+    for args in (["export", "--out", str(small_log)], ["export", "--out", str(other)],
+                 ["sql", "--copy", str(small_log), "SELECT 1"], ["sql", "--copy", str(other), "SELECT 1"]):
+        r = uok(*args, "--db", str(small_log))
+        assert r.returncode == 2 and "refusing to overwrite" in r.stderr, (args, r.stderr)
+    assert {p: p.read_bytes() for p in before} == before
+
+
+HOSTILE_SQL = [
+    "DELETE FROM events",
+    "INSERT INTO events SELECT * FROM events",
+    "UPDATE events SET topic = 'x'",
+    "DROP TABLE events",
+    "CREATE TABLE t AS SELECT 1",
+    "ATTACH '{db}' AS log (TYPE sqlite)",
+    "COPY (SELECT * FROM events) TO '{dump}'",
+    "SELECT * FROM read_csv('/etc/passwd')",
+    "SELECT * FROM '{db}'",
+    "INSTALL sqlite",
+    "PRAGMA enable_external_access=true",
+    "SET enable_external_access = true",
+    "SELECT 1; DELETE FROM events",
+    "EXPORT DATABASE '{dump}'",
+]
+
+
+def test_uok_sql_stays_read_only(small_log: Path, tmp_path: Path):
+    copy = tmp_path / "copy.duckdb"
+    r = uok("sql", "--db", str(small_log), "--copy", str(copy), "SELECT count(*) AS n FROM events", "--json")
+    assert r.returncode == 0, r.stderr
+    count = r.stdout
+    log_before = small_log.read_bytes()
+    dump = tmp_path / "dump.out"
+    for q in HOSTILE_SQL:
+        q = q.format(db=small_log, dump=dump)
+        r = uok("sql", "--db", str(small_log), "--copy", str(copy), q)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, (q, r.returncode, r.stderr)
+    assert small_log.read_bytes() == log_before
+    assert not dump.exists() and not list(tmp_path.glob("dump*"))
+    r = uok("sql", "--db", str(small_log), "--copy", str(copy), "SELECT count(*) AS n FROM events", "--json")
+    assert r.returncode == 0 and r.stdout == count  # the copy still answers, unchanged
