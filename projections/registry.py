@@ -11,6 +11,7 @@ from projections.breakers import BreakersProjection
 from projections.costs import CostLedgerProjection
 from projections.gates import GateHistoryProjection
 from projections.inbox import InboxProjection
+from projections.metrics import MetricsProjection
 from projections.runs import RunsProjection
 from projections.turns import TurnsProjection
 from projections.units import UnitRuntimeProjection
@@ -23,6 +24,7 @@ ALL: tuple[Projection, ...] = (
     GateHistoryProjection(),
     CostLedgerProjection(),
     BreakersProjection(),
+    MetricsProjection(),
 )
 
 

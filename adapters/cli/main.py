@@ -30,6 +30,7 @@ COMMANDS = [
     "adapters.cli.fork_cmd",
     "adapters.cli.sql_cmd",
     "adapters.cli.export_cmd",
+    "adapters.cli.metrics_cmd",
 ]
 
 DESCRIPTION = """\
