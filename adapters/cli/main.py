@@ -31,6 +31,7 @@ COMMANDS = [
     "adapters.cli.sql_cmd",
     "adapters.cli.export_cmd",
     "adapters.cli.metrics_cmd",
+    "adapters.cli.doctor_cmd",
 ]
 
 DESCRIPTION = """\

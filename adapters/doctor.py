@@ -1,0 +1,150 @@
+"""Gathering the facts ``uok doctor`` classifies (spec §14).
+
+Everything that touches the outside world happens here: opening and
+verifying the log, catching the read models up, probing pids (signal 0),
+counting a live run's descendant processes (``/proc``), reading the clock
+(passed in, so tests pin it). :func:`domain.diagnosis.diagnose` then
+classifies the :class:`domain.diagnosis.Facts` purely.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import msgspec
+
+from domain import diagnosis as dx
+
+IN_FLIGHT = frozenset({"claimed", "running", "progress"})
+FAILED = frozenset({"fail", "manual-attention"})
+
+
+def count_descendants(pid: int, proc: Path = Path("/proc")) -> int | None:
+    """Live descendant processes of ``pid`` (Linux ``/proc``; None elsewhere)."""
+    if not proc.is_dir():
+        return None
+    children: dict[int, list[int]] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # exited meanwhile
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 1 and fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    seen, todo = 0, list(children.get(pid, ()))
+    while todo:
+        child = todo.pop()
+        seen += 1
+        todo.extend(children.get(child, ()))
+    return seen
+
+
+class _Stamp(msgspec.Struct):
+    at: datetime | None = None
+
+
+_stamp = msgspec.json.Decoder(_Stamp)
+
+
+def _last_event_at(store, run_id: str) -> datetime | None:
+    rows = store.query("SELECT payload FROM events WHERE stream = ? ORDER BY version DESC LIMIT 1", (f"run:{run_id}",))
+    if not rows:
+        return None
+    try:
+        return _stamp.decode(bytes(rows[0][0])).at
+    except msgspec.DecodeError:
+        return None
+
+
+def _timeouts(store) -> dict[tuple[str, str], float]:
+    """(plan_id, unit_id) -> task timeout, from each plan's latest PlanCompiled."""
+    from domain import codec
+
+    out: dict[tuple[str, str], float] = {}
+    for r in store.read(0, topics=["PlanCompiled/v1"]):
+        graph = codec.decode(r.topic, r.payload).graph
+        for node in graph.nodes:
+            out[(graph.plan_id, node.id)] = float(node.timeout)
+    return out
+
+
+def gather(db: Path, now: datetime, *, probe: Callable[[dict], dict] | None = None,
+           descendants: Callable[[int], int | None] = count_descendants) -> dx.Facts:
+    """The facts about the log at ``db`` as of ``now``. A log that cannot be
+    opened or whose hash chain is broken is itself the finding."""
+    from eventsourcing.persistence import PersistenceError
+
+    from adapters.cli.parity_cmd import probe_open_runs
+    from adapters.cli.readmodels import ReadModels
+    from adapters.sqlite_store import SqliteEventStore
+    from domain.chain import ChainBroken
+    from replay.parity import build_report
+
+    probe = probe or probe_open_runs
+    try:
+        store = SqliteEventStore(db)
+    except (PersistenceError, OSError) as e:
+        return dx.Facts(now=now, db_ok=False, db_error=str(e))
+    try:
+        try:
+            head, _ = store.verify_chain()
+        except (ChainBroken, PersistenceError) as e:
+            return dx.Facts(now=now, db_ok=False, db_error=str(e))
+        rm = ReadModels(store)
+        lag = [dx.ProjectionLag(name=s.name, lag=s.lag, rebuilding=s.rebuilding) for s in rm.runner.status()]
+        states = rm.runner.states(["runs", "units", "breakers", "gates"])
+        runs = states["runs"]
+        probes = probe(runs)
+        report = build_report(runs, probes, now=now, source_path=str(store.path))
+        orphaned = {r.run_id: r.detail for r in report.fresh_mismatches}
+        here = socket.gethostname()
+        open_runs = []
+        for rid, r in runs.items():
+            if r.status != "open" or r.entered_at is None:
+                continue
+            alive = probes.get(rid)
+            local = alive and (not r.host or r.host == here) and r.pid != os.getpid()
+            open_runs.append(dx.OpenRun(
+                run_id=rid, plan_id=r.plan_id, plan_path=r.plan_path, pid=r.pid, host=r.host, alive=alive,
+                orphaned=rid in orphaned, detail=orphaned.get(rid, ""), entered_at=r.entered_at,
+                last_event_at=_last_event_at(store, rid), descendants=descendants(r.pid) if local else None,
+            ))
+        timeouts = _timeouts(store)
+        in_flight = [
+            dx.InFlightUnit(plan_id=plan_id, unit_id=uid, state=u.state, run_id=u.run_id, since=u.updated_at,
+                            timeout_s=timeouts.get((plan_id, uid)))
+            for plan_id, part in states["units"].items() for uid, u in part.units.items() if u.state in IN_FLIGHT
+        ]
+        past = [dx.PastMismatch(run_id=m.run_id, status=m.status, plan_path=runs[m.run_id].plan_path,
+                                at=m.entered_at, detail=m.detail)
+                for m in report.historical_mismatches]
+        oks = [r.entered_at for r in runs.values() if r.status == "ok" and r.entered_at is not None]
+        breakers = [dx.OpenBreaker(gate_id=g, state=rec.state, open_until=rec.open_until, reason=rec.reason)
+                    for g, rec in states["breakers"].gates.items() if rec.state != "closed"]
+        failing = []
+        for gate_id, h in states["gates"].items():
+            streak, why = 0, ""
+            for run in reversed(h.recent):
+                if run.outcome in ("retry", "skip") or run.short_circuited:
+                    continue
+                if run.outcome not in FAILED:
+                    break
+                streak += 1
+                why = why or run.rationale
+            if streak:
+                failing.append(dx.FailingGate(gate_id=gate_id, consecutive_failures=streak, last_rationale=why[:160]))
+        return dx.Facts(
+            now=now, head=head, open_runs=tuple(open_runs), in_flight=tuple(in_flight), past_mismatches=tuple(past),
+            last_ok_entered_at=max(oks, default=None), breakers=tuple(breakers), failing_gates=tuple(failing),
+            projections=tuple(lag), duplicate_exits=tuple(report.duplicate_exits),
+        )
+    finally:
+        store.close()
