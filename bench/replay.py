@@ -71,7 +71,7 @@ def main() -> None:
           f"= {last_rate:,.0f} events/s = {last_rate / base_rate:.2f}x baseline   [target >= 100,000]")
     print(f"          (positions 1..{rep.last_position:,} covered: {rep.last_position / dt:,.0f} positions/s; the "
           f"{rep.last_position - rep.events_folded - rep.events_replayed:,} events of types the kernel does not "
-          "fold were filtered out by SQL, not decoded, and are not counted above)")
+          "fold were read and hash-checked but not decoded, and are not counted above)")
     print(f"replay    {len(picks)} runs across the log: {total_events:,} events in {total_time:.2f} s = "
           f"{total_events / total_time:,.0f} events/s (median per run {statistics.median(rates):,.0f}); "
           "no divergence")

@@ -8,7 +8,8 @@ anything:
 1. build a fresh :class:`domain.kernel.Kernel` and fold (``apply``) every
    event before the run's ``KernelEntered``: the kernel's context, exactly
    as the shell's ``fold_log`` built it (events whose type the kernel does
-   not fold are skipped without decoding);
+   not fold are skipped without decoding; every row read is checked against
+   the hash chain when the log verifies, as ``EventLog`` does by default);
 2. from there on, events not authored by the run (other processes, the
    bus, a fork marker) are folded too;
 3. for each observation of the run (``OBSERVED = True``) call
@@ -94,8 +95,14 @@ def entered_position(store: Any, run_id: str) -> int:
     raise RunNotFound(f"no run {run_id!r} in this log")
 
 
-def _records(store: Any, after: int, upto: int | None = None, topics: list[str] | None = None) -> Iterator[Any]:
-    return store.read(after, upto=upto, topics=topics or ())
+def _records(log: Any, after: int, upto: int | None = None) -> Iterator[Any]:
+    """Records in order. Through ``EventLog.records`` when the log has it,
+    which recomputes the hash chain as it reads (a damaged or altered log
+    raises ``ChainBroken`` instead of being replayed)."""
+    records = getattr(log, "records", None)
+    if records is not None:
+        return records(after, upto=upto)
+    return log.store.read(after, upto=upto)
 
 
 def replay_run(
@@ -108,15 +115,17 @@ def replay_run(
     folded = 0
     decode, apply = codec.decode, k.apply
     if start > 1:
-        for r in _records(store, 0, start - 1, _kernel_topics()):
-            apply(decode(r.topic, r.payload))
-            folded += 1
+        wanted = frozenset(_kernel_topics())
+        for r in _records(log, 0, start - 1):
+            if r.topic in wanted:  # the rest is read (and verified) but never decoded
+                apply(decode(r.topic, r.payload))
+                folded += 1
 
     observations = decisions = verified = 0
     group: _Group | None = None
     divergence: Divergence | None = None
     status, last = "open", start
-    for r in _records(store, start - 1):
+    for r in _records(log, start - 1):
         e = decode(r.topic, r.payload)
         if e.run_id != run_id:
             if status != "open":

@@ -99,3 +99,18 @@ def test_diff_views_reports_breakers_costs_and_gate_runs():
     assert d["breakers"] == [{"gate_id": "tests", "from": "closed", "to": "open"}]
     assert d["gate_runs"] == {"tests": 3} and d["new_runs"] == ["r2"]
     assert d["cost_delta"] == {"usd": 0.25, "input_tokens": 20, "output_tokens": 0}
+
+
+def test_an_altered_log_is_refused_not_time_travelled(tmp_path: Path):
+    """One byte of one payload changed on disk (valid SQLite, valid JSON):
+    every read-model command recomputes the chain over what it reads and
+    exits 3 with one line, instead of showing a state made of altered events."""
+    db = fixture_db("failures", tmp_path)
+    data = db.read_bytes()
+    i = data.index(b'"unit_id":"boom"')
+    db.write_bytes(data[:i] + b'"unit_id":"bang"' + data[i + 16:])
+    for args in (["state"], ["state", "--at", "60"], ["diff", "1", "60"], ["parity"], ["replay", "--all"],
+                 ["projections", "rebuild"]):
+        r = uok(*args, "--db", str(db))
+        assert r.returncode == 3, (args, r.returncode, r.stdout, r.stderr)
+        assert "hash chain broken at position" in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
