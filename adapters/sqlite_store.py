@@ -149,6 +149,15 @@ class CommitSignal:
 
 
 MAX_PAGE_COUNT_ENV = "UOK_MAX_PAGE_COUNT"
+CRASH_AFTER_ENV = "UOK_CRASH_AFTER_APPENDS"
+"""Test knob: ``UOK_CRASH_AFTER_APPENDS=N`` makes the process SIGKILL itself
+right after its N-th committed ``append``, so a test can crash a run at
+every transaction boundary in turn (tests/reliability/test_kill9.py)."""
+
+
+def _crash_after() -> int:
+    raw = os.environ.get(CRASH_AFTER_ENV, "").strip()
+    return int(raw) if raw.isdigit() else 0
 
 
 def _apply_max_page_count(conn: apsw.Connection) -> None:
@@ -361,6 +370,7 @@ class SqliteEventStore:
         self._signal = CommitSignal.for_path(self.path)
         self._conn: apsw.Connection = _Opener(self.path, mode, busy_timeout_ms, readonly).open()
         self._closed = False
+        self._crash_after = _crash_after()  # 0: off (the default)
 
     # -- plumbing ---------------------------------------------------------
     @property
@@ -421,6 +431,10 @@ class SqliteEventStore:
                     then(conn)
         except IntegrityError as e:
             raise self._conflict(records) or e from e
+        if self._crash_after:
+            self._crash_after -= 1
+            if not self._crash_after:
+                os.kill(os.getpid(), 9)  # UOK_CRASH_AFTER_APPENDS: die like kill -9, right after a commit
         return list(range(first, pos + 1)) if records else []
 
     def _conflict(self, records: Sequence[NewRecord]) -> IntegrityError | None:

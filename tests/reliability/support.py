@@ -65,10 +65,12 @@ def assert_replays(events: list[tuple[int, ev.Event]]) -> int:
                 k += 1
             recorded = [e for _, e in own[j + 1 : k]]
             again = kernel.handle(obs)
-            assert again == recorded, (
-                f"run {run_id}: observation {type(obs).__name__} at position {pos} re-decides "
-                f"{[type(e).__name__ for e in again]} but the log holds {[type(e).__name__ for e in recorded]}"
-            )
+            if again != recorded:
+                first = next((i for i, (a, b) in enumerate(zip(again, recorded)) if a != b), min(len(again), len(recorded)))
+                raise AssertionError(
+                    f"run {run_id}: observation {type(obs).__name__} at position {pos} re-decides "
+                    f"{[type(e).__name__ for e in again]} but the log holds {[type(e).__name__ for e in recorded]}; "
+                    f"first difference: {again[first:first + 1]!r} != {recorded[first:first + 1]!r}"[:2000])
             positions = [p for p, _ in own[j:k]]
             assert positions == list(range(pos, pos + len(positions))), f"run {run_id}: transaction at {pos} is not contiguous"
             checked += 1

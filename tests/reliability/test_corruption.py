@@ -165,6 +165,10 @@ def test_every_command_that_opens_a_log_is_covered():
     assert {"run", "status", "events"} <= set(COMMANDS)
 
 
+DIAGNOSTIC = {"doctor": "needs-repair"}
+"""Commands whose job is to diagnose a log: they report the damage as a
+finding on stdout with their own documented non-zero exit (doctor: 1)."""
+
 CONTENT = ("payload altered", "chain hash altered")
 CHAIN_BLIND = ("diff", "fork", "parity", "projections rebuild", "projections status", "replay", "state")
 KNOWN_GAPS = {
@@ -188,10 +192,13 @@ def test_every_command_refuses_a_damaged_log(damage: str, healthy_log, tmp_path:
         for suffix in ("-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
         args = [*name.split(), *command_args(name, parsers[name], plan, tmp_path), "--db", str(db)]
-        code, _out, err = run_cli(args)  # an exception escaping main() fails the test: a traceback
+        code, out, err = run_cli(args)  # an exception escaping main() fails the test: a traceback
         lines = [line for line in err.splitlines() if line.startswith("uok:")]
         assert "internal error" not in err, (args, err)  # main()'s last resort: a bug, not a clean refusal
-        if code != 3 or len(lines) != 1:
+        if name in DIAGNOSTIC:
+            if code == 0 or DIAGNOSTIC[name] not in out:
+                failures.append(f"uok {name}: exit {code}, did not diagnose the damage: {out[:300]!r}")
+        elif code != 3 or len(lines) != 1:
             (gaps if (damage, name) in KNOWN_GAPS else failures).append(f"uok {name}: exit {code}, stderr {err.strip()[-300:]!r}")
         if name in READ_ONLY and db.read_bytes() != damaged:
             failures.append(f"uok {name} changed the damaged file")

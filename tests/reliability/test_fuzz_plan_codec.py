@@ -34,6 +34,7 @@ from domain.plan import ID_PATTERN, PlanError, UnitGraph, compile_plan
 pytestmark = pytest.mark.reliability
 
 EXAMPLES = 400
+STRUCTURED_EXAMPLES = 200
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 COUNTS: dict[str, int] = {}
 
@@ -162,18 +163,18 @@ TASK = st.fixed_dictionaries(
         "metadata": ANY,
     },
 )
-SLICE = st.fixed_dictionaries({"id": maybe(IDS), "tasks": st.lists(TASK, min_size=1, max_size=4, unique_by=_id)},
+SLICE = st.fixed_dictionaries({"id": maybe(IDS), "tasks": st.lists(TASK, min_size=1, max_size=3, unique_by=_id)},
                                optional={"title": maybe(SAFE_TEXT)})
-MILESTONE = st.fixed_dictionaries({"id": maybe(IDS), "slices": st.lists(SLICE, min_size=1, max_size=3, unique_by=_id)},
+MILESTONE = st.fixed_dictionaries({"id": maybe(IDS), "slices": st.lists(SLICE, min_size=1, max_size=2, unique_by=_id)},
                                    optional={"title": SAFE_TEXT})
 PLAN = st.fixed_dictionaries(
-    {"milestones": st.lists(MILESTONE, min_size=1, max_size=3, unique_by=_id)},
+    {"milestones": st.lists(MILESTONE, min_size=1, max_size=2, unique_by=_id)},
     optional={"plan": st.fixed_dictionaries({}, optional={"id": maybe(IDS), "title": maybe(SAFE_TEXT),
                                                           "allow_outside_root": maybe(st.booleans())})},
 )
 
 
-@FUZZ
+@settings(FUZZ, max_examples=STRUCTURED_EXAMPLES)  # each example is a whole plan: generation dominates
 @given(PLAN)
 def test_plan_compiler_on_structured_random_plans(doc: dict):
     _count("plan: structured random plans")
@@ -261,4 +262,4 @@ def test_zz_report_counts():
     """Runs last in this module (name order is file order): prints how many cases ran."""
     total = sum(COUNTS.values())
     print("\nfuzz cases: " + ", ".join(f"{k}={v}" for k, v in sorted(COUNTS.items())) + f", total={total}")
-    assert total == 0 or total >= 7 * 0.5 * EXAMPLES or len(COUNTS) < 7
+    assert total == 0 or len(COUNTS) < 6 or total >= 5 * EXAMPLES + STRUCTURED_EXAMPLES

@@ -111,3 +111,45 @@ def test_fifty_kill_9s_lose_nothing_and_rerun_nothing(tmp_path: Path):
           f"{len(recovered)} recovered, {stale} stale units re-queued, {sum(dispatched.values())} dispatches "
           f"for {len(units)} tasks, {count} events, {observations} observations replayed")
     assert len(recovered) >= KILLS * 0.5
+
+
+CRASH_POINTS = 12
+
+
+def test_a_crash_at_every_transaction_boundary_in_turn(tmp_path: Path):
+    """Random kills rarely land inside the microseconds between two appends
+    that should have been one. This sweep runs the plan on a fresh log and
+    crashes it right after its k-th committed transaction
+    (``UOK_CRASH_AFTER_APPENDS=k``, a SIGKILL of itself), for k = 1..12,
+    then resumes it to completion. A transaction split in two would leave an
+    observation without its decisions at one of those boundaries, and the
+    replay check fails; a recovery that loses or repeats work fails the
+    completion counts."""
+    task = "import sys,time; open('starts.log','a').write(sys.argv[1]+'\\\\n'); time.sleep(0.01)"
+    plan = tmp_path / "plan.toml"
+    plan.write_text('[plan]\nid = "sweep"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n' + "".join(
+        f'[[milestones.slices.tasks]]\nid = "t{i}"\nretries = 5\n'
+        f'command = ["{sys.executable}", "-c", "{task}", "t{i}"]\n' for i in range(6)))
+    crashed = replayed = 0
+    for k in range(1, CRASH_POINTS + 1):
+        db = tmp_path / f"sweep{k}.db"
+        (tmp_path / "starts.log").unlink(missing_ok=True)
+        r = uok("run", str(plan), "--db", str(db), "--quiet", env={"UOK_CRASH_AFTER_APPENDS": str(k)})
+        assert r.returncode == -signal.SIGKILL, (k, r.returncode, r.stderr)  # the plan takes more than 12 transactions
+        crashed += 1
+        assert_log_whole(db)
+        assert assert_log_whole(db) >= k
+        replayed += assert_replays(read_log(db))
+        r = uok("run", str(plan), "--db", str(db), "--quiet")
+        assert r.returncode == 0, (k, r.stdout + r.stderr)
+        events = read_log(db)
+        replayed += assert_replays(events)
+        completions = Counter(e.unit_id for _, e in events if isinstance(e, ev.UnitTransitioned) and e.to_state == "completed")
+        assert all(completions[f"t{i}"] == 1 for i in range(6)), (k, completions)
+        started = Counter((tmp_path / "starts.log").read_text().split())
+        dispatched = Counter(e.unit_id for _, e in events if isinstance(e, ev.TurnStarted))
+        assert all(started[u] <= dispatched[u] for u in started), (k, started, dispatched)
+        done_at = {e.unit_id: p for p, e in events if isinstance(e, ev.UnitTransitioned) and e.to_state == "completed"}
+        assert not [p for p, e in events if isinstance(e, ev.TurnStarted) and e.unit_id in done_at and p > done_at[e.unit_id]]
+    print(f"\ncrash sweep: {crashed} runs killed right after their 1st..{CRASH_POINTS}th transaction, each resumed "
+          f"to completion; {replayed} observations replayed")
