@@ -164,6 +164,11 @@ def diagnose(f: Facts, *, idle_window: timedelta = IDLE_WINDOW, stale_after: tim
             "`uok parity` shows the records; `uok verify` checks the log; this must never happen, report it")
 
     orphan_ids = {r.run_id for r in f.open_runs if r.orphaned}
+    remote = {r.run_id: r for r in f.open_runs if r.alive is None and not r.orphaned}
+    for r in remote.values():
+        add("info", "run-unprobeable", r.run_id,
+            f"run {r.run_id} is open on {r.host or 'another host'} (pid {r.pid}); its liveness cannot be probed from here",
+            f"run `uok doctor` on {r.host or 'that host'}; it counts as orphaned once open for 30 min")
     for u in f.in_flight:
         subject = f"{u.plan_id}/{u.unit_id}"
         age = _age(f.now, u.since)
@@ -177,7 +182,7 @@ def diagnose(f: Facts, *, idle_window: timedelta = IDLE_WINDOW, stale_after: tim
                     f"{'timeout of ' + _mins(limit) if u.timeout_s else 'stale limit of 30 min'} (run {u.run_id} is alive)",
                     f"inspect with `uok status` and `uok events`; if the task hangs, stop run {u.run_id} "
                     f"(kill {run.pid}) and `{_run_cmd(run.plan_path)}` to resume")
-        elif u.run_id not in orphan_ids:
+        elif u.run_id not in orphan_ids and u.run_id not in remote:
             add("needs-repair", "unit-without-run", subject,
                 f"unit {subject} is {u.state}{age_s} but its run {u.run_id or '?'} is not alive",
                 "`uok run PLAN` for its plan: the kernel recovers the run and re-queues the unit (see `uok parity`)")

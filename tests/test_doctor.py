@@ -245,3 +245,10 @@ def _descendant_pids(pid: int) -> list[int]:
             if int(stat[stat.rfind(")") + 2:].split()[1]) == pid:
                 out.append(int(entry.name))
     return out
+
+
+def test_a_run_on_another_host_is_neither_live_nor_orphaned_while_fresh():
+    remote = run("r9", alive=None, host="elsewhere", last_event_at=NOW - timedelta(minutes=20))
+    d = dx.diagnose(dx.Facts(now=NOW, open_runs=(remote,), in_flight=(unit("u", "r9", 600),)))
+    assert d.classification == "healthy" and [f.code for f in d.findings] == ["run-unprobeable"]
+    assert "elsewhere" in d.findings[0].recommendation
