@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import subprocess
 import shutil
 from pathlib import Path
 
@@ -165,6 +166,7 @@ def test_every_command_that_opens_a_log_is_covered():
     assert {"run", "status", "events"} <= set(COMMANDS)
 
 
+SERVERS = {"serve"}
 DIAGNOSTIC = {"doctor": "needs-repair"}
 """Commands whose job is to diagnose a log: they report the damage as a
 finding on stdout with their own documented non-zero exit (doctor: 1)."""
@@ -192,7 +194,16 @@ def test_every_command_refuses_a_damaged_log(damage: str, healthy_log, tmp_path:
         for suffix in ("-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
         args = [*name.split(), *command_args(name, parsers[name], plan, tmp_path), "--db", str(db)]
-        code, out, err = run_cli(args)  # an exception escaping main() fails the test: a traceback
+        if name in SERVERS:  # would serve forever in-process if it missed the damage
+            try:
+                r = uok(*args, timeout=20)
+            except subprocess.TimeoutExpired:
+                failures.append(f"uok {name}: still serving a damaged log after 20 s")
+                continue
+            code, out, err = r.returncode, r.stdout, "\n".join(x for x in r.stderr.splitlines() if "RuntimeWarning" not in x)
+            assert "Traceback" not in err, (args, err)
+        else:
+            code, out, err = run_cli(args)  # an exception escaping main() fails the test: a traceback
         lines = [line for line in err.splitlines() if line.startswith("uok:")]
         assert "internal error" not in err, (args, err)  # main()'s last resort: a bug, not a clean refusal
         if name in DIAGNOSTIC:

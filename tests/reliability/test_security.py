@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import os
 import random
+import signal
 import stat
 import subprocess
 import sys
@@ -225,3 +226,26 @@ def test_uok_sql_stays_read_only(small_log: Path, tmp_path: Path):
     assert not dump.exists() and not list(tmp_path.glob("dump*"))
     r = uok("sql", "--db", str(small_log), "--copy", str(copy), "SELECT count(*) AS n FROM events", "--json")
     assert r.returncode == 0 and r.stdout == count  # the copy still answers, unchanged
+
+
+def test_uok_serve_binds_loopback_only_by_default(small_log: Path):
+    proc = subprocess.Popen([sys.executable, "-m", "adapters.cli.main", "serve", "--db", str(small_log), "--port", "0"],
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        url = next(w for w in line.split() if w.startswith("http://"))
+        host, port = url.removeprefix("http://").split("/")[0].rsplit(":", 1)
+        assert host == "127.0.0.1", line
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+            assert resp.status == 200 and b"# TYPE" in resp.read()
+        # the kernel's own table of listening sockets: this port, on 127.0.0.1 only
+        listening = [ln.split()[1] for ln in Path("/proc/net/tcp").read_text().splitlines()[1:]
+                     if ln.split()[3] == "0A" and int(ln.split()[1].split(":")[1], 16) == int(port)]
+        assert listening == [f"0100007F:{int(port):04X}"], listening
+        assert not [ln for ln in Path("/proc/net/tcp6").read_text().splitlines()[1:]
+                    if ln.split()[3] == "0A" and int(ln.split()[1].split(":")[1], 16) == int(port)]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
