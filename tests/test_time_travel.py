@@ -54,6 +54,9 @@ def test_uok_state_cli_matches_a_rebuild_from_zero(demo_db: Path, tmp_path: Path
         got = _json(uok("state", "--at", str(p), "--db", str(demo_db), "--json"))
         assert got.pop("head") == head
         assert got == orjson.loads(orjson.dumps(expected[p])), p
+        reference = _json(uok("state", "--at", str(p), "--from-zero", "--db", str(demo_db), "--json"))
+        reference.pop("head")
+        assert got == reference, p
     v = _json(uok("state", "--at", "15", "--db", str(demo_db), "--json"))
     [run] = v["runs"].values()
     assert run["status"] == "open"  # mid-run: entered, not exited yet

@@ -25,14 +25,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_db_argument(p)
     p.add_argument("--at", type=int, metavar="P", help="log position (default: the head)")
     p.add_argument("--run", metavar="ID", help="only this run, its plan's units, its turns and its costs")
+    p.add_argument("--from-zero", action="store_true",
+                   help="ignore snapshots and stored read models: fold the log from position 0 to P "
+                   "(slower; the reference a snapshot-based answer must equal)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=state)
 
 
-def view_at(rm, position: int, run: str | None = None) -> dict:
+def view_at(rm, position: int, run: str | None = None, *, from_zero: bool = False) -> dict:
+    from projections import registry
+    from projections.runner import fold_from_zero
     from replay.timetravel import system_view
 
-    view = system_view(rm.runner.state_at(position), position, run=run)
+    states = fold_from_zero(rm.pstore, registry.ALL, position) if from_zero else rm.runner.state_at(position)
+    view = system_view(states, position, run=run)
     if run is not None and run not in view["runs"]:
         raise CliError(f"no run {run!r} in the log as of position {position}")
     return view
@@ -40,10 +46,11 @@ def view_at(rm, position: int, run: str | None = None) -> dict:
 
 def state(args: argparse.Namespace) -> int:
     with read_models(args) as rm:
-        rm.catch_up()
+        if not args.from_zero:
+            rm.catch_up()
         head = rm.head()
         position = rm.check_position(head if args.at is None else args.at)
-        view = view_at(rm, position, args.run)
+        view = view_at(rm, position, args.run, from_zero=args.from_zero)
     view["head"] = head
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(view, option=orjson.OPT_INDENT_2) + b"\n")
