@@ -223,11 +223,21 @@ REFUSED = [
 ]
 
 
+CLI_REFUSED = ["DELETE FROM events", "ATTACH '/etc/passwd' AS p", "COPY (SELECT * FROM events) TO '/tmp/uok-leak.csv'",
+               "SELECT * FROM read_csv('/etc/passwd')", "SELECT * FROM '/etc/passwd'", "SET enable_external_access = true"]
+
+
+def test_every_refused_shape_is_refused_by_the_check():
+    for q in REFUSED:
+        with pytest.raises(analytics.QueryRefused):
+            analytics.check(q)
+
+
 def test_writes_attach_and_file_reads_are_refused_and_change_nothing(demo_db: Path):
     assert uok("sql", "SELECT 1", "--db", str(demo_db)).returncode == 0  # the copy exists
     copy = analytics.default_path(demo_db)
     before = (digest(demo_db), digest(copy))
-    for q in REFUSED:
+    for q in CLI_REFUSED:
         r = uok("sql", q, "--db", str(demo_db))
         assert r.returncode == 2, (q, r.stdout, r.stderr)
         lines = stderr_lines(r)
