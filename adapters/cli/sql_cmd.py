@@ -55,6 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def sql(args: argparse.Namespace) -> int:
+    import duckdb
+
     from adapters import analytics
 
     query = args.query
@@ -80,6 +82,9 @@ def sql(args: argparse.Namespace) -> int:
         raise CliError(f"{db}: {e}; nothing was queried (see `uok verify`)", EXIT_INTEGRITY) from None
     except analytics.CopyError as e:
         raise CliError(f"{e} (check the log with `uok verify`)", EXIT_INTEGRITY) from None
+    except (duckdb.Error, OSError) as e:  # the copy's file: permissions, disk, a foreign file at that path
+        raise CliError(f"cannot bring the analytical copy {copy} up to date: {_first_line(e)} "
+                       "(delete it to rebuild, or choose another path with --copy)") from None
     if args.verbose:
         why = f", rebuilt: {r.rebuilt}" if r.rebuilt else ""
         typed = ", ".join(f"{k}+{v}" for k, v in r.materialized.items() if v)
@@ -94,6 +99,11 @@ def sql(args: argparse.Namespace) -> int:
     fmt = "json" if args.json else args.format
     {"table": _table, "csv": _csv, "json": _json}[fmt](result)
     return 0
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _cell(v) -> str:
