@@ -38,6 +38,9 @@ def verified(store: EventStorePort, records: Iterator[StoredRecord], after: int 
     after = max(after, 0)  # `--after -5` reads from the start, like the store does
     prev: bytes | None = GENESIS if after == 0 else None
     expected = after + 1
+    # length-prefixed stream and topic bytes repeat a lot: encode each once
+    streams: dict[str, bytes] = {}
+    topics: dict[str, bytes] = {}
     for r in records:
         if prev is None:
             prev = _hash_at(store, after)
@@ -45,9 +48,19 @@ def verified(store: EventStorePort, records: Iterator[StoredRecord], after: int 
                 raise ChainBroken(after, "the event before the first one read is missing")
         if r.position != expected:
             raise ChainBroken(expected, f"expected position {expected}, found {r.position} (gap or reorder)")
-        s, t, p = r.stream.encode(), r.topic.encode(), bytes(r.payload)
-        h = sha256(b"".join((prev, u64(r.position), u32(len(s)), s, u64(r.version), u32(len(t)), t, u32(len(p)), p))).digest()
-        if h != bytes(r.hash):
+        s = streams.get(r.stream)
+        if s is None:
+            if len(streams) > 4096:
+                streams.clear()
+            b = r.stream.encode()
+            s = streams[r.stream] = u32(len(b)) + b
+        t = topics.get(r.topic)
+        if t is None:
+            b = r.topic.encode()
+            t = topics[r.topic] = u32(len(b)) + b
+        p = r.payload
+        h = sha256(b"".join((prev, u64(r.position), s, u64(r.version), t, u32(len(p)), p))).digest()
+        if h != r.hash:
             raise ChainBroken(r.position, "stored hash does not match the recomputed hash (the log was altered or damaged)")
         prev = h
         expected += 1

