@@ -49,11 +49,15 @@ def check_transition(unit_id: str, from_state: str, to_state: str) -> None:
         raise IllegalTransition(f"unit {unit_id}: {from_state or 'new'} -> {to_state} is not a legal transition")
 
 
-class UnitRecord(msgspec.Struct, kw_only=True):
-    """The runtime read model of one unit (mutable while folding)."""
+class UnitRecord(msgspec.Struct, kw_only=True, array_like=True, gc=False):
+    """The runtime record of one unit: the fold of its ``UnitTransitioned``
+    events. The kernel decides from it and the unit-runtime projection
+    stores it, so both read one definition of the lifecycle.
+    (array_like/gc=False: compact snapshots, no GC tracking of millions of
+    small records during a rebuild.)"""
 
-    unit_id: str
-    plan_id: str
+    unit_id: str = ""
+    plan_id: str = ""
     state: str = ""
     outcome: str = ""  # last terminal state; survives the ``notified`` step
     notified: bool = False
@@ -61,10 +65,13 @@ class UnitRecord(msgspec.Struct, kw_only=True):
     dispatches: int = 0
     failure_class: str = "none"
     reason: str = ""
-    turn_id: str = ""
+    turn_id: str = ""  # the last turn that moved the unit
     run_id: str = ""
     progress_count: int = 0
+    transitions: int = 0
     updated_at: datetime | None = None
+    last_progress_at: datetime | None = None
+    position: int = 0  # log position of the last transition, set by read models that know it
 
     @property
     def display_state(self) -> str:
@@ -72,21 +79,25 @@ class UnitRecord(msgspec.Struct, kw_only=True):
         return self.outcome if self.state == "notified" else self.state
 
     def apply(self, e: UnitTransitioned) -> None:
-        self.state = e.to_state
-        if e.to_state in TERMINAL:
-            self.outcome = e.to_state
+        to = e.to_state
+        self.state = to
+        if to in TERMINAL:
+            self.outcome = to
             self.notified = False
-        elif e.to_state == "notified":
+        elif to == "notified":
             self.notified = True
-        elif e.to_state == "progress":
+        elif to == "progress":
             self.progress_count += 1
+            self.last_progress_at = e.at
         self.attempt = e.attempt
         self.dispatches = e.dispatches
         self.failure_class = e.failure_class
         self.reason = e.reason
-        self.turn_id = e.turn_id or self.turn_id
+        if e.turn_id:
+            self.turn_id = e.turn_id
         self.run_id = e.run_id
         self.updated_at = e.at
+        self.transitions += 1
 
     def retry_budget_remaining(self, retries: int) -> int:
         """Attempts left: (retries + 1) allowed in all, ``attempt`` used so far."""

@@ -52,7 +52,7 @@ def system_view(states: dict[str, Any], position: int, *, run: str | None = None
             by_state[shown] += 1
             units[unit_id] = {
                 "state": shown, "lifecycle": u.state, "attempt": u.attempt, "dispatches": u.dispatches,
-                "progress": u.progress_count, "last_turn": u.last_turn, "run_id": u.run_id,
+                "progress": u.progress_count, "last_turn": u.turn_id, "run_id": u.run_id,
                 "failure_class": u.failure_class, "reason": u.reason, "updated_at": _iso(u.updated_at),
             }
         plans[plan_id] = {"by_state": dict(sorted(by_state.items())), "units": units}

@@ -36,7 +36,7 @@ def test_catch_up_tracks_positions_and_equals_a_fold_from_zero(gen20k: Path, tmp
     status = {s.name: s for s in runner.status()}
     assert all(s.position == head and s.lag == 0 and not s.rebuilding for s in status.values())
     assert status["units"].snapshots == head // 2500
-    assert ps.snapshot_positions("units", 1) == [2500 * i for i in range(1, head // 2500 + 1)]
+    assert ps.snapshot_positions("units", UnitRuntimeProjection.version) == [2500 * i for i in range(1, head // 2500 + 1)]
     reference = fold_from_zero(ps, registry.ALL, head)
     assert runner.states() == reference
     units = reference["units"]
@@ -74,13 +74,15 @@ def test_a_new_projection_version_is_rebuilt_from_zero(tmp_path: Path):
     store, ps, runner = open_runner(db)
     v1 = runner.states()["units"]
 
-    class UnitsV2(UnitRuntimeProjection):
-        version = 2
+    old = UnitRuntimeProjection.version
 
-    r2 = ProjectionRunner(ps, ps, [UnitsV2()])
-    assert {s.name: s.stored_version for s in r2.status()}["units"] == 1
-    assert r2.states()["units"] == v1  # refolded from zero under v2
-    assert ps.heads()["units"].version == 2 and ps.snapshot_positions("units", 1) == []
+    class UnitsNext(UnitRuntimeProjection):
+        version = old + 1
+
+    r2 = ProjectionRunner(ps, ps, [UnitsNext()])
+    assert {s.name: s.stored_version for s in r2.status()}["units"] == old
+    assert r2.states()["units"] == v1  # refolded from zero under the next version
+    assert ps.heads()["units"].version == old + 1 and ps.snapshot_positions("units", old) == []
     store.close()
 
 
@@ -173,7 +175,7 @@ def test_state_at_uses_snapshots_it_would_otherwise_refold(gen20k: Path, tmp_pat
     rng = random.Random(5)
     head = store.head()[0]
     for p in [rng.randint(1, head) for _ in range(5)] + [1000, 1001, head]:
-        snap = ps.snapshot_at_or_before("units", 1, p)
+        snap = ps.snapshot_at_or_before("units", UnitRuntimeProjection.version, p)
         assert snap is not None or p < 1000
         assert runner.state_at(p) == fold_from_zero(ps, registry.ALL, p)
     store.close()

@@ -3,6 +3,8 @@ every position equals the state rebuilt from zero to that position."""
 
 from __future__ import annotations
 
+from projections.units import UnitRuntimeProjection
+
 from pathlib import Path
 
 import orjson
@@ -36,7 +38,7 @@ def test_state_at_every_position_equals_a_rebuild_from_zero(demo_db: Path, monke
     rm = ReadModels(store, snapshot_every=16)
     rm.catch_up()
     head = rm.head()
-    assert len(rm.pstore.snapshot_positions("units", 1)) == head // 16
+    assert len(rm.pstore.snapshot_positions("units", UnitRuntimeProjection.version)) == head // 16
     for p in range(0, head + 1):
         expected = system_view(fold_from_zero(rm.pstore, registry.ALL, p), p)
         assert view_at(rm, p) == expected, p
