@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-import domain.kernel as kernel_module
+import domain.dispatch as dispatch_module
 import domain.plan as plan_module
 from adapters.eventlog import EventLog
 from adapters.sqlite_store import SqliteEventStore
@@ -64,13 +64,13 @@ def test_a_changed_dispatch_order_is_caught_at_the_first_claim(fixtures, monkeyp
     second = claims[1][1]
     assert second.unit_id != first.unit_id  # two units were dispatched together: order matters
 
-    real = kernel_module.select_reactive_dispatch_batch
+    real = dispatch_module.select_reactive_dispatch_batch
 
     def reversed_batch(*args, **kw):
         selected, conflicts = real(*args, **kw)
         return list(reversed(selected)), conflicts
 
-    monkeypatch.setattr(kernel_module, "select_reactive_dispatch_batch", reversed_batch)
+    monkeypatch.setattr(dispatch_module, "select_reactive_dispatch_batch", reversed_batch)
     report = replay_run(log, rid)
     assert report.diverged
     d = report.divergence
