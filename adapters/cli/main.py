@@ -9,7 +9,7 @@ import importlib
 import os
 import sys
 
-from adapters.cli.common import EXIT_INTEGRITY, EXIT_USAGE, CliError, err
+from adapters.cli.common import EXIT_INTEGRITY, CliError, err
 
 # (module, ...) — each module has ``register(subparsers)`` that adds one or
 # more sub-commands and sets ``func`` on them.
