@@ -47,6 +47,9 @@ _PR_SET_PDEATHSIG = 1
 
 
 class ExecutionOutcome(msgspec.Struct, frozen=True):
+    """What the executor measured. Every field is also a field of the
+    ``ExecutionFinished`` observation, which the runner builds from it."""
+
     exit_code: int | None
     duration_ms: int
     timed_out: bool = False

@@ -247,11 +247,9 @@ class KernelRunner:
     def _execute(self, node, turn_id: str, attempt: int) -> None:
         try:
             out: ExecutionOutcome = self.executor.execute(node, run_id=self.run_id, turn_id=turn_id, attempt=attempt)
+            # ExecutionOutcome's fields are exactly the measured part of the event
             obs = ev.ExecutionFinished(
-                run_id=self.run_id, at=self.clock(), turn_id=turn_id, unit_id=node.id,
-                exit_code=out.exit_code, duration_ms=out.duration_ms, timed_out=out.timed_out,
-                error=out.error, stdout_tail=out.stdout_tail, stderr_tail=out.stderr_tail, usage=out.usage,
-                spawns=out.spawns,
+                run_id=self.run_id, at=self.clock(), turn_id=turn_id, unit_id=node.id, **msgspec.structs.asdict(out)
             )
         except BaseException as exc:  # the executor should not raise; if it does, the unit fails
             obs = ev.ExecutionFinished(

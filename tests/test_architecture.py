@@ -63,3 +63,15 @@ def test_every_event_class_is_known_to_the_codec():
 
     for cls in walk(Event):
         assert codec.event_class(cls.__name__) is cls
+
+
+def test_every_execution_outcome_field_is_an_execution_finished_field():
+    """The runner builds ExecutionFinished(**outcome): the shapes must agree."""
+    import msgspec
+
+    from adapters.executor import ExecutionOutcome
+    from domain.events import ExecutionFinished
+
+    outcome = {f.name: f.type for f in msgspec.structs.fields(ExecutionOutcome)}
+    event = {f.name: f.type for f in msgspec.structs.fields(ExecutionFinished)}
+    assert outcome.items() <= event.items()
