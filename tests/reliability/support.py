@@ -12,6 +12,7 @@ observation) shows up here as a mismatch.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import os
@@ -19,11 +20,28 @@ import subprocess
 import sys
 from pathlib import Path
 
+from adapters.cli.main import build_parser
 from adapters.eventlog import EventLog
 from adapters.sqlite_store import SqliteEventStore
 from domain import events as ev
 from domain.kernel import Kernel
 from tests.conftest import ROOT
+
+
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    """Every leaf sub-command of ``uok``, nested ones included (``"bus send"``)."""
+    out: dict[str, argparse.ArgumentParser] = {}
+
+    def walk(prefix: str, parser: argparse.ArgumentParser) -> None:
+        actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]  # noqa: SLF001
+        if not actions:
+            out[prefix] = parser
+            return
+        for name, sub in actions[0].choices.items():
+            walk(f"{prefix} {name}".strip(), sub)
+
+    walk("", build_parser())
+    return out
 
 
 def read_log(db: Path) -> list[tuple[int, ev.Event]]:

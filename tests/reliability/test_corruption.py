@@ -15,35 +15,17 @@ from __future__ import annotations
 import argparse
 import random
 import subprocess
-import shutil
 from pathlib import Path
 
 import pytest
 
-from adapters.cli.main import build_parser
 from adapters.sqlite_store import SqliteEventStore
 from tests.conftest import uok
-from tests.reliability.support import assert_log_whole, read_log, run_cli
+from tests.reliability.support import assert_log_whole, read_log, run_cli, subcommands
 
 pytestmark = pytest.mark.reliability
 
 NOOP_TASKS = 150
-
-
-def subcommands() -> dict[str, argparse.ArgumentParser]:
-    """Every leaf sub-command, nested ones included (``"projections rebuild"``)."""
-    out: dict[str, argparse.ArgumentParser] = {}
-
-    def walk(prefix: str, parser: argparse.ArgumentParser) -> None:
-        actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]  # noqa: SLF001
-        if not actions:
-            out[prefix] = parser
-            return
-        for name, sub in actions[0].choices.items():
-            walk(f"{prefix} {name}".strip(), sub)
-
-    walk("", build_parser())
-    return out
 
 
 def takes_db(p: argparse.ArgumentParser) -> bool:

@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.cli.main import build_parser, main
 from tests.conftest import uok
-from tests.reliability.support import assert_log_whole, assert_replays, read_log, run_cli
+from tests.reliability.support import assert_log_whole, assert_replays, read_log, run_cli, subcommands
 
 pytestmark = pytest.mark.reliability
 
@@ -35,23 +33,7 @@ WAITING = ("follow", "watch", "wait")  # options that block by design (e.g. stee
 COUNT: dict = {"cases": 0, "codes": {}}
 
 
-def _subparsers() -> dict[str, argparse.ArgumentParser]:
-    """Every leaf sub-command, nested ones included (``"bus send"``)."""
-    out: dict[str, argparse.ArgumentParser] = {}
-
-    def walk(prefix: str, parser: argparse.ArgumentParser) -> None:
-        actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]  # noqa: SLF001
-        if not actions:
-            out[prefix] = parser
-            return
-        for name, sub in actions[0].choices.items():
-            walk(f"{prefix} {name}".strip(), sub)
-
-    walk("", build_parser())
-    return out
-
-
-SUBS = _subparsers()
+SUBS = subcommands()
 OPTIONS = sorted({o for p in SUBS.values() for a in p._actions for o in a.option_strings  # noqa: SLF001
                   if not any(b in o for b in WAITING)})
 COMMANDS = sorted(name for name in SUBS if name.split()[0] not in BLOCKING)
