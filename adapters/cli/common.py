@@ -75,3 +75,13 @@ def refuse_to_replace_a_log(path: Path, option: str) -> None:
 
 def err(message: str) -> None:
     print(f"uok: {message}", file=sys.stderr)
+
+
+def print_plans(plans: dict) -> None:
+    """Each plan's unit counts by state, then one line per unit (``status`` and ``state``)."""
+    for plan_id, p in plans.items():
+        counts = ", ".join(f"{s}={n}" for s, n in p["by_state"].items())
+        print(f"plan {plan_id}: {counts}")
+        for unit_id, u in p["units"].items():
+            why = f"  ({u['reason']})" if u["reason"] and u["state"] != "completed" else ""
+            print(f"  {u['state']:<18} {unit_id}  attempt={u['attempt']} dispatches={u['dispatches']}{why}")

@@ -7,7 +7,7 @@ import sys
 
 import orjson
 
-from adapters.cli.common import CliError, add_db_argument
+from adapters.cli.common import CliError, add_db_argument, print_plans
 from adapters.cli.readmodels import read_models
 
 
@@ -65,12 +65,7 @@ def print_view(v: dict) -> None:
     for rid, r in v["runs"].items():
         extra = f"  {r['error']}" if r["error"] else ""
         print(f"  {rid}  {r['status']:<10} plan={r['plan_id']} pid={r['pid']}{extra}")
-    for plan_id, p in v["plans"].items():
-        counts = ", ".join(f"{s}={n}" for s, n in p["by_state"].items())
-        print(f"plan {plan_id}: {counts}")
-        for unit_id, u in p["units"].items():
-            why = f"  ({u['reason']})" if u["reason"] and u["state"] != "completed" else ""
-            print(f"  {u['state']:<18} {unit_id}  attempt={u['attempt']} dispatches={u['dispatches']}{why}")
+    print_plans(v["plans"])
     turns = v["turns_in_flight"]
     print(f"turns in flight ({len(turns)}):" if turns else "turns in flight: none")
     for t in turns:

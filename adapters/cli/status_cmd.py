@@ -8,7 +8,7 @@ from collections import Counter
 
 import orjson
 
-from adapters.cli.common import add_db_argument, open_log
+from adapters.cli.common import add_db_argument, open_log, print_plans
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,10 +56,5 @@ def status(args: argparse.Namespace) -> int:
     print("runs:")
     for r in snap["runs"]:
         print(f"  {r['run_id']}  {r['status']:<10} plan={r['plan_id']} pid={r['pid']} entered={r['entered_at']}")
-    for plan_id, p in snap["plans"].items():
-        counts = ", ".join(f"{s}={n}" for s, n in p["by_state"].items())
-        print(f"plan {plan_id}: {counts}")
-        for unit_id, u in p["units"].items():
-            extra = f"  ({u['reason']})" if u["reason"] and u["state"] != "completed" else ""
-            print(f"  {u['state']:<18} {unit_id}  attempt={u['attempt']} dispatches={u['dispatches']}{extra}")
+    print_plans(snap["plans"])
     return 0
