@@ -1,14 +1,13 @@
-"""``uok status``: runs and units by state, folded from the log."""
+"""``uok status``: runs and units by state, from the log's read models."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter
 
 import orjson
 
-from adapters.cli.common import add_db_argument, open_log, print_plans
+from adapters.cli.common import add_db_argument, print_plans
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,37 +17,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=status)
 
 
-def snapshot(log) -> dict:
-    from adapters.runner import fold_log
-    from domain.kernel import Kernel
+def snapshot(args: argparse.Namespace) -> dict:
+    """Runs and units by state at the head, from the stored read models
+    (``runs``, ``units``) folded forward to the head: only what was appended
+    since they were last caught up is read, and nothing is written (status
+    must not touch the file, least of all a damaged one)."""
+    from adapters.cli.readmodels import read_models
+    from replay.timetravel import system_view
 
-    k = Kernel()
-    head = fold_log(log, k)
+    with read_models(args) as rm:
+        head = rm.head()
+        view = system_view(rm.runner.state_at(head, ["runs", "units", "turns"]), head)
     runs = [
-        {
-            "run_id": r.run_id,
-            "plan_id": r.plan_id,
-            "status": r.status,
-            "pid": r.pid,
-            "entered_at": r.entered_at.isoformat(),
-            "exited_at": r.exited_at.isoformat() if r.exited_at else None,
-        }
-        for r in k.runs.values()
+        {"run_id": rid, "plan_id": r["plan_id"], "status": r["status"], "pid": r["pid"],
+         "entered_at": r["entered_at"], "exited_at": r["exited_at"]}
+        for rid, r in view["runs"].items()
     ]
-    plans: dict[str, dict] = {}
-    for (plan_id, unit_id), rec in sorted(k.units.items()):
-        p = plans.setdefault(plan_id, {"by_state": Counter(), "units": {}})
-        p["by_state"][rec.display_state] += 1
-        p["units"][unit_id] = {"state": rec.display_state, "attempt": rec.attempt, "dispatches": rec.dispatches,
-                               "failure_class": rec.failure_class, "reason": rec.reason}
-    for p in plans.values():
-        p["by_state"] = dict(sorted(p["by_state"].items()))
-    return {"position": head, "runs": runs, "plans": plans}
+    return {"position": head, "runs": runs, "plans": view["plans"]}
 
 
 def status(args: argparse.Namespace) -> int:
-    log = open_log(args)
-    snap = snapshot(log)
+    snap = snapshot(args)
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(snap, option=orjson.OPT_INDENT_2) + b"\n")
         return 0
