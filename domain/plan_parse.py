@@ -1,0 +1,283 @@
+"""Validating a plan's TOML document, table by table, with errors that name
+the file, the task and the problem. Pure: it receives the parsed document.
+
+Split from :mod:`domain.plan`, which compiles the validated tasks into the
+unit graph.
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import PurePath, PureWindowsPath
+from typing import Any
+
+from domain.plan_model import (
+    DEFAULT_RETRIES, DEFAULT_TIMEOUT, ID_PATTERN, RUNAWAY_HEADROOM, GateSpec, PlanError, UnitNode,
+)  # fmt: skip
+
+_TOP_KEYS = frozenset({"plan", "milestones"})
+_PLAN_KEYS = frozenset({"id", "title", "allow_outside_root"})
+_MILESTONE_KEYS = frozenset({"id", "title", "slices"})
+_SLICE_KEYS = frozenset({"id", "title", "tasks"})
+_TASK_KEYS = frozenset(
+    {"id", "title", "command", "shell", "depends_on", "writes", "timeout", "retries",
+     "max_dispatches", "gates", "cwd", "env", "metadata"}
+)
+
+
+_GATE_KEYS = frozenset({"id", "command", "shell", "timeout", "files"})
+
+
+@dataclass
+class _Task:
+    node: UnitNode  # built without edges; edges are added by compile_plan
+    explicit_deps: tuple[str, ...] | None
+
+
+def _type_name(value: object) -> str:
+    for typ, name in ((bool, "boolean"), (int, "integer"), (float, "float"), (str, "string"),
+                      (list, "array"), (dict, "table"), (datetime, "datetime"), (date, "date"),
+                      (time, "time")):
+        if isinstance(value, typ):
+            return name
+    return type(value).__name__
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # TOML true is not 1
+
+
+def _is_number(value: object) -> bool:
+    return _is_int(value) or isinstance(value, float)
+
+
+class _Parser:
+    """Validates the decoded TOML; every check raises a PlanError at once."""
+
+    def __init__(self, filename: str):
+        self.file = filename
+        self.allow_outside_root = False
+
+    def fail(self, problem: str, task: str | None = None) -> PlanError:
+        return PlanError(self.file, problem, task)
+
+    def table(self, value: object, what: str, task: str | None = None) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(f"{what} must be a table, got {_type_name(value)}", task)
+        return value
+
+    def array_of_tables(self, value: object, what: str) -> list[dict[str, Any]]:
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise self.fail(f"{what} must be an array of tables ([[{what}]])")
+        return value
+
+    def keys(self, table: dict[str, Any], allowed: frozenset[str], what: str, task: str | None = None) -> None:
+        for key in table:
+            if key not in allowed:
+                raise self.fail(f"{what}unknown key '{key}' (allowed: {', '.join(sorted(allowed))})", task)
+
+    def ident(self, value: object, what: str, task: str | None = None) -> str:
+        if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
+            if value is None:
+                raise self.fail(f"{what} is missing", task)
+            shown = repr(value) if isinstance(value, str) else _type_name(value)
+            raise self.fail(f"{what} must be a string matching {ID_PATTERN.pattern}, got {shown}", task)
+        return value
+
+    def string(self, table: dict[str, Any], key: str, what: str = "", task: str | None = None) -> str:
+        value = table.get(key, "")
+        if not isinstance(value, str):
+            raise self.fail(f"{what}{key} must be a string, got {_type_name(value)}", task)
+        return value
+
+    def strings(self, value: object, key: str, task: str) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.fail(f"{key} must be an array of non-empty strings", task)
+        for i, v in enumerate(value):
+            if v in value[:i]:
+                raise self.fail(f"{key} lists '{v}' twice", task)
+        return tuple(value)
+
+    def path(self, value: str, key: str, task: str) -> str:
+        if "\0" in value:
+            raise self.fail(f"{key} path {value!r} contains a NUL byte", task)
+        absolute = value.startswith(("/", "\\")) or bool(PureWindowsPath(value).drive)
+        norm = posixpath.normpath(value)
+        escapes = norm == ".." or norm.startswith("../")
+        if (absolute or escapes) and not self.allow_outside_root:
+            why = "is absolute" if absolute else "escapes the plan root"
+            raise self.fail(
+                f"{key} path '{value}' {why}; paths are relative to the plan root "
+                "(set [plan] allow_outside_root = true to allow this)", task)
+        return norm
+
+    def json_value(self, value: object, where: str, task: str) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                self.json_value(v, f"{where}.{k}", task)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                self.json_value(v, f"{where}[{i}]", task)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise self.fail(f"{where} is {value}, which JSON cannot hold", task)
+        elif not isinstance(value, (str, int, float, bool)):
+            raise self.fail(f"{where} is a TOML {_type_name(value)}, which JSON cannot hold; use a string", task)
+
+    def gates(self, value: object, tid: str) -> tuple[tuple[str, ...], tuple[GateSpec, ...]]:
+        """``gates``: ids, or inline tables with an id and options."""
+        if not isinstance(value, list):
+            raise self.fail("gates must be an array of gate ids or inline tables", tid)
+        ids: list[str] = []
+        specs: list[GateSpec] = []
+        for i, g in enumerate(value):
+            where = f"gates[{i}]"
+            if isinstance(g, str):
+                gid = g
+            elif isinstance(g, dict):
+                self.keys(g, _GATE_KEYS, f"{where}: ", tid)
+                gid = g.get("id")
+                specs.append(self.gate_spec(g, where, tid))
+            else:
+                raise self.fail(f"{where} must be a gate id or an inline table, got {_type_name(g)}", tid)
+            if not isinstance(gid, str) or not gid:
+                raise self.fail(f"{where}: id must be a non-empty string", tid)
+            if gid in ids:
+                raise self.fail(f"gates lists '{gid}' twice", tid)
+            ids.append(gid)
+        return tuple(ids), tuple(specs)
+
+    def gate_spec(self, g: dict[str, Any], where: str, tid: str) -> GateSpec:
+        shell = g.get("shell", False)
+        if not isinstance(shell, bool):
+            raise self.fail(f"{where}: shell must be a boolean, got {_type_name(shell)}", tid)
+        command: tuple[str, ...] | None = None
+        raw = g.get("command")
+        if isinstance(raw, str) and shell and raw.strip():
+            command = (raw,)
+        elif isinstance(raw, list) and not shell and raw and all(isinstance(a, str) for a in raw) and raw[0]:
+            command = tuple(raw)
+        elif raw is not None:
+            need = "a non-empty string (shell = true)" if shell else "a non-empty array of strings (argv)"
+            raise self.fail(f"{where}: command must be {need}", tid)
+        timeout = g.get("timeout")
+        if timeout is not None and not (_is_number(timeout) and math.isfinite(timeout) and timeout > 0):
+            raise self.fail(f"{where}: timeout must be a number of seconds > 0, got {timeout!r}", tid)
+        files = tuple(self.path(f, f"{where}.files", tid) for f in self.strings(g.get("files", []), f"{where}.files", tid))
+        return GateSpec(id=str(g.get("id", "")), command=command, shell=shell,
+                        timeout=float(timeout) if timeout is not None else None, files=files)
+
+    # -- levels ---------------------------------------------------------------
+
+    def plan(self, doc: dict[str, Any]) -> tuple[str, str, list[tuple[str, list[tuple[str, str, list[_Task]]]]]]:
+        """-> (plan id, title, [(milestone id, [(slice id, slice title, tasks)])])."""
+        self.keys(doc, _TOP_KEYS, "")
+        head = self.table(doc.get("plan", {}), "[plan]")
+        self.keys(head, _PLAN_KEYS, "[plan]: ")
+        allow = head.get("allow_outside_root", False)
+        if not isinstance(allow, bool):
+            raise self.fail(f"[plan]: allow_outside_root must be a boolean, got {_type_name(allow)}")
+        self.allow_outside_root = allow
+        if "id" in head:
+            plan_id = self.ident(head["id"], "[plan]: id")
+        else:
+            plan_id = PurePath(self.file).stem
+            if not ID_PATTERN.fullmatch(plan_id):
+                raise self.fail(f"plan id {plan_id!r} taken from the file name is not a valid id; set [plan] id")
+        title = self.string(head, "title", "[plan]: ")
+
+        milestones = []
+        seen_tasks: set[str] = set()
+        seen_milestones: set[str] = set()
+        for m_pos, m in enumerate(self.array_of_tables(doc.get("milestones", []), "milestones"), 1):
+            mid = self.ident(m.get("id"), f"milestone #{m_pos}: id")
+            if mid in seen_milestones:
+                raise self.fail(f"duplicate milestone id '{mid}'")
+            seen_milestones.add(mid)
+            where = f"milestone '{mid}': "
+            self.keys(m, _MILESTONE_KEYS, where)
+            self.string(m, "title", where)
+            slices = []
+            seen_slices: set[str] = set()
+            for s_pos, s in enumerate(self.array_of_tables(m.get("slices", []), "milestones.slices"), 1):
+                sid = self.ident(s.get("id"), f"{where}slice #{s_pos}: id")
+                if sid in seen_slices:
+                    raise self.fail(f"{where}duplicate slice id '{sid}'")
+                seen_slices.add(sid)
+                s_where = f"milestone '{mid}' slice '{sid}': "
+                self.keys(s, _SLICE_KEYS, s_where)
+                s_title = self.string(s, "title", s_where)
+                tasks = []
+                for t_pos, t in enumerate(self.array_of_tables(s.get("tasks", []), "milestones.slices.tasks"), 1):
+                    tid = self.ident(t.get("id"), f"{s_where}task #{t_pos}: id")
+                    if tid in seen_tasks:
+                        raise self.fail("duplicate task id (task ids are unique across the plan)", tid)
+                    seen_tasks.add(tid)
+                    tasks.append(self.task(t, tid, mid, sid))
+                slices.append((sid, s_title, tasks))
+            milestones.append((mid, slices))
+        return plan_id, title, milestones
+
+    def task(self, t: dict[str, Any], tid: str, mid: str, sid: str) -> _Task:
+        self.keys(t, _TASK_KEYS, "", tid)
+        shell = t.get("shell", False)
+        if not isinstance(shell, bool):
+            raise self.fail(f"shell must be a boolean, got {_type_name(shell)}", tid)
+        command: tuple[str, ...] | None = None
+        raw = t.get("command")
+        if isinstance(raw, str):
+            if not shell:
+                raise self.fail("command is a string; use an argv array, or set shell = true", tid)
+            if not raw.strip():
+                raise self.fail("command must not be empty", tid)
+            command = (raw,)
+        elif isinstance(raw, list):
+            if shell:
+                raise self.fail("shell = true needs command to be a string, not an array", tid)
+            if not raw or not all(isinstance(a, str) for a in raw) or not raw[0]:
+                raise self.fail("command must be a non-empty array of strings (argv)", tid)
+            command = tuple(raw)
+        elif raw is not None:
+            raise self.fail(f"command must be an array of strings or a string, got {_type_name(raw)}", tid)
+        elif shell:
+            raise self.fail("shell = true without a command", tid)
+
+        timeout = t.get("timeout", DEFAULT_TIMEOUT)
+        if not (_is_number(timeout) and math.isfinite(timeout) and timeout > 0):
+            raise self.fail(f"timeout must be a number of seconds > 0, got {timeout!r}", tid)
+        retries = t.get("retries", DEFAULT_RETRIES)
+        if not (_is_int(retries) and retries >= 0):
+            raise self.fail(f"retries must be an integer >= 0, got {retries!r}", tid)
+        max_dispatches = t.get("max_dispatches", retries + RUNAWAY_HEADROOM)
+        if not (_is_int(max_dispatches) and max_dispatches >= retries + 1):
+            raise self.fail(
+                f"max_dispatches must be an integer >= retries + 1 ({retries + 1}), got {max_dispatches!r}", tid)
+
+        deps = self.strings(t["depends_on"], "depends_on", tid) if "depends_on" in t else None
+        writes = tuple(self.path(w, "writes", tid) for w in self.strings(t.get("writes", []), "writes", tid))
+        if len(set(writes)) != len(writes):
+            raise self.fail("writes names the same file twice", tid)
+        gates, gate_specs = self.gates(t.get("gates", []), tid)
+        cwd = t.get("cwd")
+        if cwd is not None:
+            if not isinstance(cwd, str) or not cwd:
+                raise self.fail(f"cwd must be a non-empty string, got {_type_name(cwd)}", tid)
+            cwd = self.path(cwd, "cwd", tid)
+        env = self.table(t.get("env", {}), "env", tid)
+        for k, v in env.items():
+            if not k or "=" in k or "\0" in k:
+                raise self.fail(f"env key {k!r} is not a valid variable name", tid)
+            if not isinstance(v, str) or "\0" in v:
+                raise self.fail(f"env.{k} must be a string, got {_type_name(v)}", tid)
+        metadata = self.table(t.get("metadata", {}), "metadata", tid)
+        self.json_value(metadata, "metadata", tid)
+
+        node = UnitNode(
+            id=tid, kind="unit", unit_type="execute-task", milestone=mid, slice=sid,
+            title=self.string(t, "title", "", tid), writes=writes, command=command, shell=shell,
+            timeout=float(timeout), retries=retries, max_dispatches=max_dispatches, gates=gates, gate_specs=gate_specs,
+            cwd=cwd, env=dict(env), metadata=dict(metadata),
+        )
+        return _Task(node=node, explicit_deps=deps)
