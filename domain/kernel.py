@@ -30,15 +30,15 @@ from typing import Any
 
 import msgspec
 
+from domain import chaos, coordination, forking, gating
 from domain import events as ev
-from domain import chaos, forking, gating
+from domain.closeout import CloseoutState
 from domain.dispatch import DispatchRules
 from domain.plan import UnitGraph, UnitNode, compile_plan
-from domain.units import IN_FLIGHT, TERMINAL, UnitRecord, check_transition
-from domain import coordination
-from domain.closeout import CloseoutState
 from domain.steering import SteeringState
 from domain.subagents import SubagentState, readd_children, spawn_children
+from domain.units import IN_FLIGHT, TERMINAL, UnitRecord, check_transition
+
 
 class RunInfo(msgspec.Struct, kw_only=True):
     """What the kernel knows about one run from the log."""
