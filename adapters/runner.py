@@ -27,15 +27,15 @@ from typing import Any, Protocol
 
 import msgspec
 
-from adapters.eventlog import EventLog
-from adapters.observer import TurnHooks, TurnObserver, build_turn_hooks
-from adapters.steering import SteeringPoller
 from adapters.chaos import ChaosSettingsError, NoChaos, for_runner
+from adapters.eventlog import EventLog
 from adapters.executor import CommandExecutor, ExecutionOutcome
 from adapters.gates.host import GateHost, setup_gates
 from adapters.gates.registry import GateRegistry
-from domain.gate_requests import GateRequested
+from adapters.observer import TurnHooks, TurnObserver, build_turn_hooks
+from adapters.steering import SteeringPoller
 from domain import events as ev
+from domain.gate_requests import GateRequested
 from domain.graph import clamp_workers
 from domain.kernel import Kernel
 from domain.plan import PlanError, UnitGraph, compile_plan
