@@ -68,11 +68,17 @@ class EventLog:
             return verified(self.store, records, after)
         return records
 
-    def events(self, after: int = 0, *, upto: int | None = None, stream: str | None = None) -> Iterator[tuple[int, Event]]:
+    def events(
+        self, after: int = 0, *, upto: int | None = None, stream: str | None = None, only: frozenset[str] | None = None
+    ) -> Iterator[tuple[int, Event]]:
         """(position, event) pairs in log order; a payload that does not
-        decode raises :class:`codec.DecodeError` naming its position."""
+        decode raises :class:`codec.DecodeError` naming its position.
+        ``only``: topics to decode and yield; every other record is still
+        read (and its chain hash checked) but not decoded."""
         decode = codec.decode
         for r in self.records(after, upto=upto, stream=stream):
+            if only is not None and r.topic not in only:
+                continue
             try:
                 e = decode(r.topic, r.payload)
             except codec.DecodeError as exc:

@@ -96,12 +96,11 @@ def load_plan(path: Path) -> tuple[str, UnitGraph]:
         raise UsageError(str(exc)) from None
 
 
-def fold_log(log: EventLog, kernel: Kernel) -> int:
-    """Fold the whole log into ``kernel``; returns the last position read."""
-    last = 0
-    for last, e in log.events():
-        kernel.apply(e)
-    return last
+def fold_log(log: EventLog, kernel: Kernel) -> None:
+    """Fold the whole log into ``kernel`` (decoding only the types it folds)."""
+    apply = kernel.apply
+    for _, e in log.events(only=Kernel.folded_topics()):
+        apply(e)
 
 
 class KernelRunner:

@@ -135,6 +135,12 @@ class Kernel(DispatchRules):
         if e.run_id == self.run_id:
             self.in_flight.pop(e.turn_id, None)
 
+    @staticmethod
+    def folded_topics() -> frozenset[str]:
+        """Topics (every stored version) of the event types ``apply`` folds.
+        Readers skip decoding the rest: folding them would change nothing."""
+        return frozenset(f"{cls.__name__}/v{v}" for cls in _FOLDS for v in range(cls.VERSION + 1))
+
     # ------------------------------------------------------------------ queries
 
     def open_runs(self) -> list[RunInfo]:

@@ -77,14 +77,6 @@ class RunNotFound(LookupError):
     pass
 
 
-def _kernel_topics() -> list[str]:
-    """Topics of every event type the kernel folds (all stored versions)."""
-    topics = []
-    for cls in kernel_module._FOLDS:  # noqa: SLF001  the kernel's own fold table
-        topics += [f"{cls.__name__}/v{v}" for v in range(cls.VERSION + 1)]
-    return topics
-
-
 def entered_position(store: Any, run_id: str) -> int:
     """Position of the run's ``KernelEntered`` (the first event of its stream)."""
     for r in store.read(0, stream=f"run:{run_id}", limit=1):
@@ -115,7 +107,7 @@ def replay_run(
     folded = 0
     decode, apply = codec.decode, k.apply
     if start > 1:
-        wanted = frozenset(_kernel_topics())
+        wanted = kernel_module.Kernel.folded_topics()
         for r in _records(log, 0, start - 1):
             if r.topic in wanted:  # the rest is read (and verified) but never decoded
                 apply(decode(r.topic, r.payload))
