@@ -8,7 +8,9 @@ Every feature is on unless switched off (``?? true``): ``gates``,
 ``breakers``, ``cost_guard``, ``security_guard``, ``metrics``,
 ``message_bus``, ``gitops``, ``model_policy``, ``execution_graph``,
 ``audit_unified``, ``plan_v2``. ``chaos`` is the one feature that is off by
-default. A mistake (unknown key, wrong type, ``turn_action`` outside
+default. ``gitops.enabled`` is a veto only: git transactions are recorded
+when the run asks for them (``uok run --gitops``), since they commit in the
+user's repository. A mistake (unknown key, wrong type, ``turn_action`` outside
 commit|snapshot|status-only) raises :class:`ConfigError` naming the key,
 e.g. ``uok.gitops.turn_action``, and nothing runs.
 
