@@ -337,8 +337,7 @@ def conclude(k: Kernel, turn: TurnInfo, outcome: str, failure_class: str, reason
     k._transition(turn.unit_id, to_state, failure_class=failure_class, reason=reason, turn_id=turn.turn_id)
     k._transition(turn.unit_id, "notified", reason="not retried: " + (
         "needs manual attention" if to_state == "blocked" else f"{failure_class} failures are not retried"))
-    k.emit(ev.TurnFinished(run_id=k.run_id, at=k._at, turn_id=turn.turn_id, unit_id=turn.unit_id, status="failed",
-                           failure_class=failure_class, error=reason, started_at=turn.started_at))
+    k._finish_turn(turn, "failed", failure_class=failure_class, error=reason)
 
 
 FOLDS = {

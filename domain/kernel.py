@@ -318,6 +318,10 @@ class Kernel(DispatchRules):
             self._transition(turn.unit_id, "failed", failure_class=failure_class, reason=reason, turn_id=turn.turn_id)
             retried = self._retry_or_finish(rec, reason=reason)
             status = "retry" if retried else "failed"
+        self._finish_turn(turn, status, failure_class=failure_class, error=reason)
+
+    def _finish_turn(self, turn: TurnInfo, status: str, *, failure_class: str = "none", error: str = "") -> None:
+        """The one ``TurnFinished`` every turn ends with, on every path."""
         self.emit(
             ev.TurnFinished(
                 run_id=self.run_id,
@@ -326,7 +330,7 @@ class Kernel(DispatchRules):
                 unit_id=turn.unit_id,
                 status=status,
                 failure_class=failure_class,
-                error=reason,
+                error=error,
                 started_at=turn.started_at,
             )
         )
@@ -346,18 +350,7 @@ class Kernel(DispatchRules):
             rec = self.unit(turn.unit_id)
             if rec is not None and rec.state in IN_FLIGHT:
                 self._transition(turn.unit_id, "cancelled", reason=error, turn_id=turn.turn_id)
-            self.emit(
-                ev.TurnFinished(
-                    run_id=self.run_id,
-                    at=self._at,
-                    turn_id=turn.turn_id,
-                    unit_id=turn.unit_id,
-                    status="stopped",
-                    failure_class="unknown" if status == "error" else "none",
-                    error=error,
-                    started_at=turn.started_at,
-                )
-            )
+            self._finish_turn(turn, "stopped", failure_class="unknown" if status == "error" else "none", error=error)
         self._exit(status, error)
 
     def _exit(self, status: str, error: str = "") -> None:

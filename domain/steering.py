@@ -118,8 +118,7 @@ def _cancel(k: Kernel, unit_id: str, message_id: str) -> str:
     if turn is not None:
         k._transition(unit_id, "cancelled", reason=reason, turn_id=turn.turn_id)  # the shell kills the process
         k.emit(ev.PhaseResult(run_id=k.run_id, at=k._at, turn_id=turn.turn_id, phase="finalize", action="cancelled"))
-        k.emit(ev.TurnFinished(run_id=k.run_id, at=k._at, turn_id=turn.turn_id, unit_id=unit_id, status="stopped",
-                               error=reason, started_at=turn.started_at))
+        k._finish_turn(turn, "stopped", error=reason)
         k._transition(unit_id, "notified")
         return f"cancelled running unit {unit_id} (turn {turn.turn_id}); its process is killed"
     if rec.state == "queued":
