@@ -17,7 +17,6 @@ run:
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import msgspec
 
+from adapters.gates.deadline import call_with_deadline
 from adapters.gates.registry import GateRegistry
 from domain.flags import Flags
 from domain.gate_events import Finding, GateEvaluated, GateRun
@@ -86,24 +86,15 @@ class GateHost:
         gate = self.registry.get(req.gate_id)
         if gate is None:
             return GateResult(outcome="fail", failure_class="unknown", rationale=f"Gate {req.gate_id} not registered")
-        box: dict[str, object] = {}
-
-        def work() -> None:
-            try:
-                box["result"] = gate.execute(ctx, req.attempt)
-            except BaseException as exc:  # the runner never raises (spec §2)
-                box["error"] = str(exc) or type(exc).__name__
-
         deadline = (ctx.timeout + self.grace) if ctx.timeout else DEFAULT_DEADLINE
-        worker = threading.Thread(target=work, name=f"uok-gate-{req.gate_id}", daemon=True)
-        worker.start()
-        worker.join(deadline)
-        if worker.is_alive():
+        done = call_with_deadline(lambda: gate.execute(ctx, req.attempt), deadline, name=f"uok-gate-{req.gate_id}")
+        if not done.finished:
             return GateResult(outcome="fail", failure_class="timeout",
                               rationale=f"gate {req.gate_id} did not return within {deadline:g} s")
-        if "error" in box:
-            return GateResult(outcome="fail", failure_class="unknown", rationale=str(box["error"]))
-        return _as_result(box.get("result"))
+        if done.error is not None:  # the runner never raises (spec §2)
+            return GateResult(outcome="fail", failure_class="unknown",
+                              rationale=str(done.error) or type(done.error).__name__)
+        return _as_result(done.value)
 
     def note(self, d: object) -> None:
         """Shell-side reactions to decisions: log what the domain cannot."""

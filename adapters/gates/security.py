@@ -18,9 +18,9 @@ files the gate's config lists (``[uok.security_guard] files``,
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
+from adapters.gates.deadline import call_with_deadline
 from adapters.secrets import ScannerUnavailable, scan_files
 from domain.gate_events import Finding
 from domain.gates import GateContext, GateResult
@@ -41,26 +41,16 @@ class SecurityGate:
         if not paths:
             return GateResult(outcome="skip", rationale="nothing to scan: the task declares no writes and no files are configured")
         timeout = context.timeout or self.timeout_seconds
-        box: dict[str, object] = {}
-
-        def work() -> None:
-            try:
-                box["result"] = scan_files(Path(context.base_path), paths)
-            except ScannerUnavailable as exc:
-                box["unavailable"] = str(exc)
-            except Exception as exc:  # the scanner broke: say so, do not pass
-                box["unavailable"] = f"scanner error: {type(exc).__name__}: {exc}"
-
-        worker = threading.Thread(target=work, name=f"uok-secret-scan-{context.turn_id}", daemon=True)
-        worker.start()
-        worker.join(timeout)
-        if worker.is_alive():
+        done = call_with_deadline(lambda: scan_files(Path(context.base_path), paths), timeout,
+                                  name=f"uok-secret-scan-{context.turn_id}")
+        if not done.finished:
             return GateResult(outcome="skip", failure_class="timeout",
                               rationale=f"secret scanner did not finish within {timeout:g} s; {len(paths)} file(s) NOT scanned")
-        if "unavailable" in box:
-            return GateResult(outcome="skip", failure_class="unknown",
-                              rationale=f"secret scanner could not run: {box['unavailable']}")
-        findings, notes = box["result"]  # type: ignore[misc]
+        if done.error is not None:  # the scanner could not run or broke: say so, do not pass
+            exc = done.error
+            why = str(exc) if isinstance(exc, ScannerUnavailable) else f"scanner error: {type(exc).__name__}: {exc}"
+            return GateResult(outcome="skip", failure_class="unknown", rationale=f"secret scanner could not run: {why}")
+        findings, notes = done.value
         note = f" ({'; '.join(notes)})" if notes else ""
         scanned = len(paths) - len(notes)
         if findings:
