@@ -17,7 +17,6 @@ from adapters.gates.registry import GateRegistry, default_registry
 from adapters.gates.verification import VerificationGate
 from adapters.runner import KernelRunner
 from adapters.sqlite_store import SqliteEventStore
-from domain import codec
 from domain import events as ev
 from domain.flags import Flags
 from domain.gate_events import BreakerTransitioned, GateEvaluated, GateRun
@@ -27,6 +26,7 @@ from projections.base import fold
 from projections.breakers import BreakersProjection
 from projections.registry import by_name
 from tests.conftest import uok
+from tests.run_support import read_events
 from tests.helpers import StepClock
 
 PY = sys.executable
@@ -51,14 +51,6 @@ def write_plan(path: Path, tasks: list[str], plan_id="g") -> Path:
         body += "[[milestones.slices.tasks]]\n" + t + "\n"
     (path / "plan.toml").write_text(body)
     return path / "plan.toml"
-
-
-def read_events(db: Path) -> list[tuple[int, ev.Event]]:
-    store = SqliteEventStore(db)
-    try:
-        return list(EventLog(store).events())
-    finally:
-        store.close()
 
 
 # --------------------------------------------------------------------------- registry and host
