@@ -10,7 +10,7 @@
   ``IntegrityError`` is caught and answered with the id.
 * ``mark_read`` appends a ``MessageRead`` at version 2 of the message's
   stream: a message is read at most once, whoever races.
-* Inboxes (``inbox``, ``unread_count``) come from ``projections.inbox``,
+* Inboxes (``inbox``, ``unread_count``) come from ``uok.projections.inbox``,
   folded forward from the last position this object saw on *every* call,
   so a message another process sent is visible on the next call and there
   is no cache to drift (the seed's 30 s ``_maybeRefresh`` problem).
@@ -34,11 +34,11 @@ from typing import Any
 import msgspec
 from eventsourcing.persistence import IntegrityError
 
-from adapters.eventlog import EventLog
-from domain import codec
-from domain.bus_events import MessageRead, MessageSent
-from domain.store import StoredRecord
-from projections.inbox import DEFAULT_RETENTION, InboxProjection, InboxState, Message, message_of
+from uok.adapters.eventlog import EventLog
+from uok.domain import codec
+from uok.domain.bus_events import MessageRead, MessageSent
+from uok.domain.store import StoredRecord
+from uok.projections.inbox import DEFAULT_RETENTION, InboxProjection, InboxState, Message, message_of
 
 Clock = Callable[[], datetime]
 

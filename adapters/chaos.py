@@ -45,12 +45,12 @@ from typing import Any
 
 import msgspec
 
-from domain import events as ev
-from domain import gating
-from domain.bus_events import ChaosInjected
-from domain.chaos import FAULTS
-from domain.gate_requests import GateRequested
-from domain.gates import retry_budget
+from uok.domain import events as ev
+from uok.domain import gating
+from uok.domain.bus_events import ChaosInjected
+from uok.domain.chaos import FAULTS
+from uok.domain.gate_requests import GateRequested
+from uok.domain.gates import retry_budget
 
 MiB = 1024 * 1024
 Wrapper = Callable[[Callable[..., Any]], Callable[..., Any]]

@@ -8,7 +8,7 @@ settings may sit under ``[uok]`` or at the top level.
 Validation is all-or-nothing and happens before the event log is opened: a
 bad file is a :class:`ConfigFileError` (exit 2) naming the file and the key
 (``uok.gitops.turn_action: must be one of …``), and nothing is written.
-The resolved :class:`~domain.flags.Flags`, including the rows of a cost
+The resolved :class:`~uok.domain.flags.Flags`, including the rows of a cost
 table override, are then recorded in ``KernelEntered.flags["uok"]``.
 """
 
@@ -21,8 +21,8 @@ from typing import Any
 
 import msgspec
 
-from domain.costs import CostTable, CostTableError
-from domain.flags import ConfigError, Flags, resolve_flags
+from uok.domain.costs import CostTable, CostTableError
+from uok.domain.flags import ConfigError, Flags, resolve_flags
 
 
 class ConfigFileError(Exception):

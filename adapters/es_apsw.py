@@ -1,8 +1,8 @@
 """eventsourcing persistence module on the uok event log.
 
-``PERSISTENCE_MODULE=adapters.es_apsw`` makes an eventsourcing ``Application``
+``PERSISTENCE_MODULE=uok.adapters.es_apsw`` makes an eventsourcing ``Application``
 (and its ``ProjectionRunner``) record into the same hash-chained ``events``
-table as :class:`adapters.sqlite_store.SqliteEventStore`: every insert goes
+table as :class:`uok.adapters.sqlite_store.SqliteEventStore`: every insert goes
 through :meth:`SqliteEventStore.append`, so positions stay gapless and the
 chain valid whoever writes. The mapping is::
 
@@ -37,8 +37,8 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment, EnvType, resolve_topic
 
-from adapters.sqlite_store import SqliteEventStore
-from domain.store import NewRecord
+from uok.adapters.sqlite_store import SqliteEventStore
+from uok.domain.store import NewRecord
 
 POLL_INTERVAL = 0.075  # seconds between polls for other processes' commits
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
-from adapters.integrity import verified
-from domain import codec
-from domain.events import Event
-from domain.store import EventStorePort, NewRecord, StoredRecord
+from uok.adapters.integrity import verified
+from uok.domain import codec
+from uok.domain.events import Event
+from uok.domain.store import EventStorePort, NewRecord, StoredRecord
 
 
 class EventLog:
     """``verify`` (default on): whole-range reads recompute the hash chain as
-    they stream (see :mod:`adapters.integrity`), so a damaged log raises
+    they stream (see :mod:`uok.adapters.integrity`), so a damaged log raises
     ``ChainBroken`` instead of being folded."""
 
     def __init__(self, store: EventStorePort, *, verify: bool = True):

@@ -7,7 +7,7 @@ What a task sees:
   below it) and the task's ``env`` added;
 * ``UOK_RUN_ID``, ``UOK_UNIT_ID``, ``UOK_TURN_ID``, ``UOK_ATTEMPT``;
 * ``UOK_SPAWN_FILE``: where the task may append sub-agent requests, one
-  JSON object per line (see :mod:`adapters.spawnfile`), and
+  JSON object per line (see :mod:`uok.adapters.spawnfile`), and
   ``UOK_WORK_MODE`` / ``UOK_MODEL_MODE`` / ``UOK_PERMISSION_PROFILE`` when
   the unit's metadata sets them (always, for sub-agents);
 * ``UOK_USAGE_FILE``: a path where the task may append one JSON object per
@@ -37,10 +37,10 @@ from pathlib import Path
 
 import msgspec
 
-from adapters.spawnfile import mode_env, read_spawns
-from domain.events import ModelUsage
-from domain.spawn import SpawnRequest
-from domain.plan import UnitNode
+from uok.adapters.spawnfile import mode_env, read_spawns
+from uok.domain.events import ModelUsage
+from uok.domain.spawn import SpawnRequest
+from uok.domain.plan import UnitNode
 
 TAIL_BYTES = 4096
 _PR_SET_PDEATHSIG = 1
@@ -121,7 +121,7 @@ class CommandExecutor:
                 "UOK_TURN_ID": turn_id,
                 "UOK_ATTEMPT": str(attempt),
                 "UOK_USAGE_FILE": str(usage_file),
-                "UOK_SPAWN_FILE": str(spawn_file),  # sub-agent requests (adapters.spawnfile)
+                "UOK_SPAWN_FILE": str(spawn_file),  # sub-agent requests (uok.adapters.spawnfile)
                 **mode_env(node),
             }
             cwd = self.root / node.cwd if node.cwd else self.root

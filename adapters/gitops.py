@@ -46,8 +46,8 @@ from typing import Any
 
 import msgspec
 
-from domain import events as ev
-from domain.bus_events import GitTransactionRecorded
+from uok.domain import events as ev
+from uok.domain.bus_events import GitTransactionRecorded
 
 TURN_ACTIONS = ("commit", "snapshot", "status-only")
 DEFAULT_TIMEOUT = 10.0
@@ -106,7 +106,7 @@ class _Turn(msgspec.Struct, kw_only=True):
 
 
 class GitOps:
-    """A :class:`adapters.observer.TurnObserver` that records git transactions."""
+    """A :class:`uok.adapters.observer.TurnObserver` that records git transactions."""
 
     def __init__(
         self,

@@ -1,7 +1,7 @@
 """Prometheus exposition of the metrics snapshot, and the ``/metrics`` server.
 
 The text is produced by ``prometheus_client`` from a custom collector over
-:class:`projections.metrics.MetricsSnapshot` (never hand-written), so it is
+:class:`uok.projections.metrics.MetricsSnapshot` (never hand-written), so it is
 always well-formed exposition format. The collector asks ``source()`` for a
 snapshot at every scrape; for ``uok serve`` that catches the read models up
 from their tracked positions first, so a scrape costs in proportion to the
@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from projections.metrics import MetricsSnapshot
+from uok.projections.metrics import MetricsSnapshot
 
 
 class SnapshotCollector:

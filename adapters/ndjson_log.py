@@ -15,8 +15,8 @@ from pathlib import Path
 
 import orjson
 
-from adapters.sqlite_store import SqliteEventStore
-from domain.store import NewRecord
+from uok.adapters.sqlite_store import SqliteEventStore
+from uok.domain.store import NewRecord
 
 
 class ImportMismatch(ValueError):

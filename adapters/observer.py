@@ -24,10 +24,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from adapters.writer import Token, WriterTokens
-from domain import events as ev
-from domain.closeout import TurnClosed
-from domain.writer import DEFAULT_TTL_SECONDS
+from uok.adapters.writer import Token, WriterTokens
+from uok.domain import events as ev
+from uok.domain.closeout import TurnClosed
+from uok.domain.writer import DEFAULT_TTL_SECONDS
 
 log = logging.getLogger("uok.observer")
 
@@ -84,7 +84,7 @@ class TurnHooks:
                 self._turns.pop(d.turn_id, None)
                 released = self._release(d.turn_id)
                 if self.record is not None and self.clock is not None:
-                    # never swallowed: with turn_closeout the run's exit waits for it (domain.closeout)
+                    # never swallowed: with turn_closeout the run's exit waits for it (uok.domain.closeout)
                     self.record(TurnClosed(run_id=self.run_id, at=self.clock(), turn_id=d.turn_id,
                                            token_released=bool(released), observer_errors=errors))
 
@@ -143,7 +143,7 @@ def build_turn_hooks(
       alone never starts committing to a repository.
       ``gitops_timeout`` (seconds, default 10) bounds each git call.
     """
-    from adapters.gitops import DEFAULT_TIMEOUT, GitOps, is_git_work_tree
+    from uok.adapters.gitops import DEFAULT_TIMEOUT, GitOps, is_git_work_tree
 
     ttl = float(flags.get("writer_ttl", DEFAULT_TTL_SECONDS))
     writer = WriterTokens(log, clock=clock, record=record, run_id=run_id, default_ttl=ttl)

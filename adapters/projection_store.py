@@ -27,9 +27,9 @@ from collections.abc import Collection, Iterator, Sequence
 import apsw
 import msgspec
 
-from adapters.sqlite_store import SqliteEventStore, translate
-from domain.chain import GENESIS, ChainBroken
-from projections.port import ProjectionConflict, ProjectionWrite, Row, StoredHead
+from uok.adapters.sqlite_store import SqliteEventStore, translate
+from uok.domain.chain import GENESIS, ChainBroken
+from uok.projections.port import ProjectionConflict, ProjectionWrite, Row, StoredHead
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS projection_state (
@@ -66,8 +66,8 @@ _encode = msgspec.msgpack.encode
 
 
 class SqliteProjectionStore:
-    """:class:`projections.port.RecordSource` and
-    :class:`projections.port.ProjectionRepository` on one event log file."""
+    """:class:`uok.projections.port.RecordSource` and
+    :class:`uok.projections.port.ProjectionRepository` on one event log file."""
 
     def __init__(self, store: SqliteEventStore, *, verify: bool = True):
         self.store = store
@@ -105,7 +105,7 @@ class SqliteProjectionStore:
         With ``verify`` (the default) every row of the range is read and its
         chain hash recomputed, anchored at the stored hash of the event
         before ``after`` (GENESIS at 0); a row that does not match raises
-        :class:`domain.chain.ChainBroken`, so no read model is ever folded
+        :class:`uok.domain.chain.ChainBroken`, so no read model is ever folded
         from an altered log. Rows of unwanted topics are then dropped in
         Python, still undecoded. Without it, SQLite filters by topic."""
         if not self.verify:

@@ -27,18 +27,18 @@ from typing import Any, Protocol
 
 import msgspec
 
-from adapters.chaos import ChaosSettingsError, NoChaos, for_runner
-from adapters.eventlog import EventLog
-from adapters.executor import CommandExecutor, ExecutionOutcome
-from adapters.gates.host import GateHost, setup_gates
-from adapters.gates.registry import GateRegistry
-from adapters.observer import TurnHooks, TurnObserver, build_turn_hooks
-from adapters.steering import SteeringPoller
-from domain import events as ev
-from domain.gate_requests import GateRequested
-from domain.graph import clamp_workers
-from domain.kernel import Kernel
-from domain.plan import PlanError, UnitGraph, compile_plan
+from uok.adapters.chaos import ChaosSettingsError, NoChaos, for_runner
+from uok.adapters.eventlog import EventLog
+from uok.adapters.executor import CommandExecutor, ExecutionOutcome
+from uok.adapters.gates.host import GateHost, setup_gates
+from uok.adapters.gates.registry import GateRegistry
+from uok.adapters.observer import TurnHooks, TurnObserver, build_turn_hooks
+from uok.adapters.steering import SteeringPoller
+from uok.domain import events as ev
+from uok.domain.gate_requests import GateRequested
+from uok.domain.graph import clamp_workers
+from uok.domain.kernel import Kernel
+from uok.domain.plan import PlanError, UnitGraph, compile_plan
 
 Clock = Callable[[], datetime]
 
@@ -123,30 +123,30 @@ class KernelRunner:
         self.plan_path = Path(plan_path)
         self.workers = clamp_workers(workers)
         self.flags = dict(flags or {})
-        self.flags.setdefault("turn_closeout", True)  # exit waits for turn closeouts (domain.closeout)
+        self.flags.setdefault("turn_closeout", True)  # exit waits for turn closeouts (uok.domain.closeout)
         self.clock = clock
         self.run_id = run_id or f"r{self.clock():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
         self.observer = observer
         self.kernel = Kernel()
         self.executor = executor
-        self.config_path = config  # --config; else uok.toml / [tool.uok] is looked up (adapters.config)
-        self.gate_registry = gates  # None: the built-in gates (adapters.gates.registry)
+        self.config_path = config  # --config; else uok.toml / [tool.uok] is looked up (uok.adapters.config)
+        self.gate_registry = gates  # None: the built-in gates (uok.adapters.gates.registry)
         self.gates: GateHost | None = None
         self._results: queue.Queue[ev.Event] = queue.Queue()
         self._pool: ThreadPoolExecutor | None = None
         self._exit: ev.KernelExited | None = None
-        self.turn_observers = list(turn_observers)  # adapters.observer.TurnObserver
+        self.turn_observers = list(turn_observers)  # uok.adapters.observer.TurnObserver
         self.turn_hooks = TurnHooks()  # writer tokens, gitops, observers: set up by run()
         self.steering: SteeringPoller | None = None
-        self.chaos = NoChaos()  # --chaos / [uok.chaos]: faults at phase boundaries (adapters.chaos)
+        self.chaos = NoChaos()  # --chaos / [uok.chaos]: faults at phase boundaries (uok.adapters.chaos)
 
     # -------------------------------------------------------------- main loop
 
     def run(self) -> RunResult:
         source, graph = load_plan(self.plan_path)
-        from adapters.config import ConfigFileError
+        from uok.adapters.config import ConfigFileError
 
-        try:  # resolved flags and registered gates go into KernelEntered.flags (adapters.gates.host)
+        try:  # resolved flags and registered gates go into KernelEntered.flags (uok.adapters.gates.host)
             self.gates, self.flags = setup_gates(self.plan_path, self.flags, config=self.config_path,
                                                  registry=self.gate_registry, clock=self.clock)
         except ConfigFileError as exc:
@@ -183,7 +183,7 @@ class KernelRunner:
         try:
             self._step(entered)
             while self._exit is None:
-                self.steering.poll()  # a turn boundary: apply steering messages (adapters.steering)
+                self.steering.poll()  # a turn boundary: apply steering messages (uok.adapters.steering)
                 if self._exit is not None:  # a steering message ended the run
                     break
                 try:
@@ -224,7 +224,7 @@ class KernelRunner:
 
     def _effects(self, decisions: list[ev.Event]) -> None:
         for d in decisions:
-            self.turn_hooks.on_decision(d)  # writer token, turn observers, gitops (adapters.observer)
+            self.turn_hooks.on_decision(d)  # writer token, turn observers, gitops (uok.adapters.observer)
             self.gates.note(d)  # warnings the pure gate runner cannot log
             if isinstance(d, ev.TurnStarted):
                 node = self.kernel.nodes[d.unit_id]
@@ -241,7 +241,7 @@ class KernelRunner:
                 self._exit = d
 
     def _gate(self, req: GateRequested, ctx) -> None:
-        self._results.put(self.gates.evaluate(req, ctx))  # never raises (adapters.gates.host)
+        self._results.put(self.gates.evaluate(req, ctx))  # never raises (uok.adapters.gates.host)
 
     def _execute(self, node, turn_id: str, attempt: int) -> None:
         try:

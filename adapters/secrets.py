@@ -27,7 +27,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from domain.gate_events import Finding
+from uok.domain.gate_events import Finding
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 _LOCK = threading.RLock()

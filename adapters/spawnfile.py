@@ -21,9 +21,9 @@ from pathlib import Path
 
 import msgspec
 
-from domain.modes import MODE_KEYS
-from domain.plan import UnitNode
-from domain.spawn import SpawnRequest
+from uok.domain.modes import MODE_KEYS
+from uok.domain.plan import UnitNode
+from uok.domain.spawn import SpawnRequest
 
 MAX_LINES = 256
 _DECODER = msgspec.json.Decoder(SpawnRequest)

@@ -1,7 +1,7 @@
 """Opening an event log file: creating it privately, refusing what is not
 ours, and the mapping of SQLite's errors to the persistence hierarchy.
 
-Split from :mod:`adapters.sqlite_store` because everything here runs once,
+Split from :mod:`uok.adapters.sqlite_store` because everything here runs once,
 before the connection is shared, and each step refuses a different kind of
 bad file (not SQLite, truncated, another application's database, a newer
 schema). The error classes live here so both modules raise the same ones.

@@ -4,12 +4,12 @@ One table, ``events``, holds every event of the kernel. ``position`` is the
 global order: it is assigned explicitly as ``last + 1`` inside a ``BEGIN
 IMMEDIATE`` transaction, so it is gapless even with several writer
 processes (SQLite's AUTOINCREMENT would leave gaps after rollbacks). Each
-row carries the SHA-256 chain hash of :mod:`domain.chain`; triggers refuse
+row carries the SHA-256 chain hash of :mod:`uok.domain.chain`; triggers refuse
 UPDATE and DELETE through any connection, so history can only grow.
 
 The eventsourcing library runs on the same table through
-:mod:`adapters.es_apsw` (``PERSISTENCE_MODULE=adapters.es_apsw``). Opening and
-validating the file, and the error classes, are in :mod:`adapters.sqlite_open`.
+:mod:`uok.adapters.es_apsw` (``PERSISTENCE_MODULE=uok.adapters.es_apsw``). Opening and
+validating the file, and the error classes, are in :mod:`uok.adapters.sqlite_open`.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from typing import Any
 import apsw
 from eventsourcing.persistence import IntegrityError, OperationalError
 
-from adapters.sqlite_open import (
+from uok.adapters.sqlite_open import (
     HEAD_SQL, LogOpener, NotAnEventLogError, StoreCorruptError, StoreFullError, rollback, translate,
 )  # fmt: skip
-from domain.chain import GENESIS, ChainBroken, verify
-from domain.store import NewRecord, StoredRecord
+from uok.domain.chain import GENESIS, ChainBroken, verify
+from uok.domain.store import NewRecord, StoredRecord
 
 __all__ = [
     "SqliteEventStore", "StoreCorruptError", "NotAnEventLogError", "StoreFullError", "CommitSignal", "translate",
@@ -144,7 +144,7 @@ class _Transaction:
 
 
 class SqliteEventStore:
-    """:class:`domain.store.EventStorePort` on one apsw connection.
+    """:class:`uok.domain.store.EventStorePort` on one apsw connection.
 
     The connection is guarded by an RLock: apsw itself serialises calls, but
     a transaction must not interleave with another thread's statements (a
@@ -314,7 +314,7 @@ class SqliteEventStore:
     def verify_chain(self, after: int = 0) -> tuple[int, bytes]:
         """Recompute the chain from ``after`` to the head; ``(count, head hash)``.
 
-        Raises :class:`domain.chain.ChainBroken` at the first bad position.
+        Raises :class:`uok.domain.chain.ChainBroken` at the first bad position.
         """
         prev = GENESIS
         if after > 0:

@@ -1,6 +1,6 @@
 """Writer tokens in the shell: acquire, release, reclaim, fence (spec §15).
 
-The rules are the pure fold in :mod:`domain.writer`; this adapter reads the
+The rules are the pure fold in :mod:`uok.domain.writer`; this adapter reads the
 ``writer`` stream forward from where it last stopped, measures "now" and the
 pid, and records the outcome as observations:
 
@@ -31,10 +31,10 @@ from datetime import UTC, datetime
 import msgspec
 from eventsourcing.persistence import IntegrityError
 
-from adapters.eventlog import EventLog
-from domain import codec
-from domain.events import Event, WriterTokenAcquired, WriterTokenReleased
-from domain.writer import (
+from uok.adapters.eventlog import EventLog
+from uok.domain import codec
+from uok.domain.events import Event, WriterTokenAcquired, WriterTokenReleased
+from uok.domain.writer import (
     DEFAULT_TTL_SECONDS, WRITER_STREAM, StaleEpochError, TokenAlreadyActive, WriterState, WriterTokenError,
     apply, check_acquire, check_write, expired,
 )  # fmt: skip

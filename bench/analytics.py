@@ -8,7 +8,7 @@ synchronous=NORMAL; cached in ``bench/out/``), in one run:
 
 * baseline: reading the same rows with raw apsw (paged ``fetchall``, no
   hashing, nothing built) — the floor any copy pays;
-* load: ``adapters.analytics.refresh`` into a fresh DuckDB copy (apsw ->
+* load: ``uok.adapters.analytics.refresh`` into a fresh DuckDB copy (apsw ->
   Arrow -> DuckDB, hash chain checked for every event), events/s;
 * typed catch-up: extracting every typed table (``from_json``), rows/s;
 * group-bys: ``SELECT topic, count(*) FROM events GROUP BY topic`` and one
@@ -32,11 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import apsw  # noqa: E402
 
-from adapters import analytics  # noqa: E402
-from adapters.analytics import loader, readonly  # noqa: E402
-from adapters.export import export  # noqa: E402
-from adapters.export_verify import verify_export  # noqa: E402
-from adapters.sqlite_store import SqliteEventStore  # noqa: E402
+from uok.adapters import analytics  # noqa: E402
+from uok.adapters.analytics import loader, readonly  # noqa: E402
+from uok.adapters.export import export  # noqa: E402
+from uok.adapters.export_verify import verify_export  # noqa: E402
+from uok.adapters.sqlite_store import SqliteEventStore  # noqa: E402
 from bench.eventgen import fill  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"

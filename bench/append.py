@@ -11,7 +11,7 @@ JSON; streams hold 10 events each (batches of 100 span 10 streams).
 
 Rows:
   uok store      SqliteEventStore.append (hash chain, gapless positions)
-  uok es         the eventsourcing recorder of adapters.es_apsw (same store)
+  uok es         the eventsourcing recorder of uok.adapters.es_apsw (same store)
   raw apsw       executemany into an equivalent table inside BEGIN IMMEDIATE /
                  COMMIT, positions counted in Python, no hashing, no head read
   stdlib es      eventsourcing.sqlite (stdlib sqlite3) SQLiteApplicationRecorder
@@ -38,9 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from eventsourcing.persistence import StoredEvent  # noqa: E402
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteConnectionPool, SQLiteDatastore  # noqa: E402
 
-from adapters.es_apsw import ApswApplicationRecorder  # noqa: E402
-from adapters.sqlite_store import SqliteEventStore  # noqa: E402
-from domain.store import NewRecord  # noqa: E402
+from uok.adapters.es_apsw import ApswApplicationRecorder  # noqa: E402
+from uok.adapters.sqlite_store import SqliteEventStore  # noqa: E402
+from uok.domain.store import NewRecord  # noqa: E402
 
 STREAM_LEN = 10
 RAW_SCHEMA = """CREATE TABLE events (

@@ -28,15 +28,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from adapters import runner as runner_mod  # noqa: E402
-from adapters.bus import MessageBus  # noqa: E402
-from adapters.eventlog import EventLog  # noqa: E402
-from adapters.observer import TurnHooks  # noqa: E402
-from adapters.sqlite_store import SqliteEventStore  # noqa: E402
-from adapters.writer import WriterTokens  # noqa: E402
-from domain import codec  # noqa: E402
-from domain.bus_events import MessageSent  # noqa: E402
-from domain.store import NewRecord  # noqa: E402
+from uok.adapters import runner as runner_mod  # noqa: E402
+from uok.adapters.bus import MessageBus  # noqa: E402
+from uok.adapters.eventlog import EventLog  # noqa: E402
+from uok.adapters.observer import TurnHooks  # noqa: E402
+from uok.adapters.sqlite_store import SqliteEventStore  # noqa: E402
+from uok.adapters.writer import WriterTokens  # noqa: E402
+from uok.domain import codec  # noqa: E402
+from uok.domain.bus_events import MessageSent  # noqa: E402
+from uok.domain.store import NewRecord  # noqa: E402
 
 PAYLOAD = {"unit": "build-a", "attempt": 1, "note": "x" * 120}
 
@@ -80,7 +80,7 @@ def bench_send(tmp: Path, n: int, sync: str, repeat: int) -> dict[str, float]:
 def bench_tokens(tmp: Path, n: int, sync: str, repeat: int) -> tuple[float, float]:
     from datetime import UTC, datetime
 
-    from domain.events import WriterTokenAcquired
+    from uok.domain.events import WriterTokenAcquired
 
     sample = WriterTokenAcquired(at=datetime.now(UTC), token_id="0" * 32, turn_id="r:1", epoch=1, sequence=1)
     topic, payload = codec.encode(sample)

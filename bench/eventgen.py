@@ -4,8 +4,8 @@ Real runs take seconds per handful of events; the analytics benchmark needs
 a million. This module plays the *shape* of many runs (kernel enter, plan
 compiled, each unit's lifecycle with its turn, gate attempts with the odd
 failure and retry, priced usage, breaker trips, bus messages, kernel exit)
-with the real event Structs, encodes them with :mod:`domain.codec` and
-appends them through :class:`adapters.sqlite_store.SqliteEventStore` in big
+with the real event Structs, encodes them with :mod:`uok.domain.codec` and
+appends them through :class:`uok.adapters.sqlite_store.SqliteEventStore` in big
 batches, so hashes, positions and stream versions are exactly what the
 kernel would have written. Deterministic for a given ``seed``.
 
@@ -24,13 +24,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adapters.sqlite_store import SqliteEventStore  # noqa: E402
-from domain import bus_events as be  # noqa: E402
-from domain import codec  # noqa: E402
-from domain import events as ev  # noqa: E402
-from domain import gate_events as ge  # noqa: E402
-from domain.plan import compile_plan  # noqa: E402
-from domain.store import NewRecord  # noqa: E402
+from uok.adapters.sqlite_store import SqliteEventStore  # noqa: E402
+from uok.domain import bus_events as be  # noqa: E402
+from uok.domain import codec  # noqa: E402
+from uok.domain import events as ev  # noqa: E402
+from uok.domain import gate_events as ge  # noqa: E402
+from uok.domain.plan import compile_plan  # noqa: E402
+from uok.domain.store import NewRecord  # noqa: E402
 
 GATES = ("tests", "lint", "secrets", "typecheck")
 MODELS = ("claude-sonnet", "claude-haiku", "gpt-small")

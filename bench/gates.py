@@ -30,13 +30,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adapters.secrets import _STRICT, redact, scan_files  # noqa: E402
-from domain import codec  # noqa: E402
-from domain import events as ev  # noqa: E402
-from domain.gate_events import GateEvaluated  # noqa: E402
-from domain.gate_requests import GateRequested  # noqa: E402
-from domain.kernel import Kernel  # noqa: E402
-from projections.breakers import BreakersProjection  # noqa: E402
+from uok.adapters.secrets import _STRICT, redact, scan_files  # noqa: E402
+from uok.domain import codec  # noqa: E402
+from uok.domain import events as ev  # noqa: E402
+from uok.domain.gate_events import GateEvaluated  # noqa: E402
+from uok.domain.gate_requests import GateRequested  # noqa: E402
+from uok.domain.kernel import Kernel  # noqa: E402
+from uok.projections.breakers import BreakersProjection  # noqa: E402
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -97,8 +97,8 @@ def timed(fn, n: int) -> float:
 
 def gate_log(n: int) -> list[tuple[str, bytes]]:
     """n gate rounds of a gate that fails 3 times in 4: the breaker moves."""
-    from domain import breaker as brk
-    from domain.gate_events import GateRun
+    from uok.domain import breaker as brk
+    from uok.domain.gate_events import GateRun
 
     book, policy, out = brk.BreakerBook(), brk.BreakerPolicy(), []
     for i in range(n):

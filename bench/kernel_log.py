@@ -2,7 +2,7 @@
 time-travel and replay benchmarks and for tests that need volume.
 
 Unlike a log of made-up events, every decision here comes from
-``domain.kernel.Kernel.handle``, fed with synthetic observations (a clock
+``uok.domain.kernel.Kernel.handle``, fed with synthetic observations (a clock
 that advances by random steps, command exit codes, gate results, model
 usage, the odd signal and the odd crash), so replaying any run of it must
 find no divergence, which is what the replay benchmark measures.
@@ -31,13 +31,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adapters.sqlite_store import SqliteEventStore  # noqa: E402
-from domain import codec  # noqa: E402
-from domain import events as ev  # noqa: E402
-from domain.gate_events import GateEvaluated  # noqa: E402
-from domain.gate_requests import GateRequested  # noqa: E402
-from domain.kernel import Kernel  # noqa: E402
-from domain.store import NewRecord  # noqa: E402
+from uok.adapters.sqlite_store import SqliteEventStore  # noqa: E402
+from uok.domain import codec  # noqa: E402
+from uok.domain import events as ev  # noqa: E402
+from uok.domain.gate_events import GateEvaluated  # noqa: E402
+from uok.domain.gate_requests import GateRequested  # noqa: E402
+from uok.domain.kernel import Kernel  # noqa: E402
+from uok.domain.store import NewRecord  # noqa: E402
 
 GATES = {"tests": "command", "lint": "command"}
 MODELS = ("claude-sonnet-4-6", "claude-haiku-4-5")

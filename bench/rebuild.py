@@ -38,13 +38,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from adapters.es_apsw import ApswApplicationRecorder  # noqa: E402
-from adapters.projection_store import SqliteProjectionStore  # noqa: E402
-from adapters.sqlite_store import SqliteEventStore  # noqa: E402
+from uok.adapters.es_apsw import ApswApplicationRecorder  # noqa: E402
+from uok.adapters.projection_store import SqliteProjectionStore  # noqa: E402
+from uok.adapters.sqlite_store import SqliteEventStore  # noqa: E402
 from bench.kernel_log import cached  # noqa: E402
-from domain import codec  # noqa: E402
-from projections import registry  # noqa: E402
-from projections.runner import DEFAULT_SNAPSHOT_EVERY, ProjectionRunner, fold_from_zero  # noqa: E402
+from uok.domain import codec  # noqa: E402
+from uok.projections import registry  # noqa: E402
+from uok.projections.runner import DEFAULT_SNAPSHOT_EVERY, ProjectionRunner, fold_from_zero  # noqa: E402
 
 
 def baseline(db: Path) -> tuple[int, float]:
@@ -70,7 +70,7 @@ def baseline(db: Path) -> tuple[int, float]:
 def verified_baseline(db: Path) -> tuple[int, float]:
     """uok's own whole-log read: ``EventLog.events()`` recomputes the hash
     chain of every row and decodes every event (what ``uok status`` pays)."""
-    from adapters.eventlog import EventLog
+    from uok.adapters.eventlog import EventLog
 
     store = SqliteEventStore(db, synchronous="NORMAL")
     n, start = 0, time.perf_counter()

@@ -9,7 +9,7 @@ Figures:
   baseline   eventsourcing notification log: ``ApswApplicationRecorder
              .select_notifications`` in pages of 1,000, every event decoded
              with the codec (read + decode, nothing else)
-  replay     ``replay.replayer.replay_run`` for the last run of the log and
+  replay     ``uok.replay.replayer.replay_run`` for the last run of the log and
              for K runs spread evenly over it. Each replay folds everything
              before the run into a fresh kernel (skipping, undecoded, the
              event types the kernel does not fold), then re-drives the run's
@@ -29,11 +29,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from adapters.eventlog import EventLog  # noqa: E402
-from adapters.sqlite_store import SqliteEventStore  # noqa: E402
+from uok.adapters.eventlog import EventLog  # noqa: E402
+from uok.adapters.sqlite_store import SqliteEventStore  # noqa: E402
 from bench.kernel_log import cached  # noqa: E402
 from bench.rebuild import baseline  # noqa: E402
-from replay.replayer import replay_run, run_ids  # noqa: E402
+from uok.replay.replayer import replay_run, run_ids  # noqa: E402
 
 
 def main() -> None:

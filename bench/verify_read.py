@@ -29,9 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adapters.eventlog import EventLog  # noqa: E402
-from adapters.sqlite_store import SqliteEventStore  # noqa: E402
-from domain import events as ev  # noqa: E402
+from uok.adapters.eventlog import EventLog  # noqa: E402
+from uok.adapters.sqlite_store import SqliteEventStore  # noqa: E402
+from uok.domain import events as ev  # noqa: E402
 
 
 def build(path: Path, n: int) -> None:

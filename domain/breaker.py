@@ -30,8 +30,8 @@ from datetime import datetime, timedelta
 
 import msgspec
 
-from domain.gate_events import BreakerTransitioned, GateRun
-from domain.gate_requests import GateRequested
+from uok.domain.gate_events import BreakerTransitioned, GateRun
+from uok.domain.gate_requests import GateRequested
 
 GAUGE = {"closed": 0, "half-open": 1, "open": 2}
 FAILED_OUTCOMES = frozenset({"fail", "manual-attention"})

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from domain.events import Event
-from domain.plan import UnitNode
+from uok.domain.events import Event
+from uok.domain.plan import UnitNode
 
 
 class MessageSent(Event, frozen=True, kw_only=True):
@@ -89,7 +89,7 @@ class ChaosInjected(Event, frozen=True, kw_only=True):
     unit_id: str = ""
     gate_id: str = ""
     magnitude: float = 0.0  # latency: ms; disk/memory stress: MiB; partial failure: 0
-    attempt: int = 0  # the unit's attempt, or the gate's attempt at the gate boundary (domain.chaos)
+    attempt: int = 0  # the unit's attempt, or the gate's attempt at the gate boundary (uok.domain.chaos)
 
 
 class GitTransactionRecorded(Event, frozen=True, kw_only=True):

@@ -27,13 +27,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from domain import events as ev
-from domain import gating
-from domain.bus_events import ChaosInjected
-from domain.gate_events import GateEvaluated
+from uok.domain import events as ev
+from uok.domain import gating
+from uok.domain.bus_events import ChaosInjected
+from uok.domain.gate_events import GateEvaluated
 
 if TYPE_CHECKING:  # pragma: no cover
-    from domain.kernel import Kernel
+    from uok.domain.kernel import Kernel
 
 FAULTS = ("latency", "partial-failure", "disk-stress", "memory-stress")
 BOUNDARIES = ("dispatch", "gate", "finalize")

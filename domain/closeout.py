@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, ClassVar
 
 import msgspec
 
-from domain.events import Event, KernelExited, TurnFinished
+from uok.domain.events import Event, KernelExited, TurnFinished
 
 if TYPE_CHECKING:  # pragma: no cover
-    from domain.kernel import Kernel
+    from uok.domain.kernel import Kernel
 
 FLAG = "turn_closeout"
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import msgspec
 
-from domain import events as _events
-from domain.events import Event
+from uok.domain import events as _events
+from uok.domain.events import Event
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -52,7 +52,7 @@ def _walk(cls: type) -> Iterable[type]:
 def _ensure_registry() -> None:
     # Event classes defined in other domain modules register by subclassing
     # Event; importing the vocabulary modules here makes the set complete.
-    from domain import vocabulary  # noqa: F401  (imports every event module)
+    from uok.domain import vocabulary  # noqa: F401  (imports every event module)
 
     for cls in _walk(Event):
         _CLASSES.setdefault(cls.__name__, cls)

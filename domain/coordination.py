@@ -1,23 +1,23 @@
 """Wires the bus, steering, writer-token, gitops and sub-agent rules into the kernel.
 
-``domain.kernel`` keeps its decision loop; this module adds to its fold and
+``uok.domain.kernel`` keeps its decision loop; this module adds to its fold and
 handler tables (``register``) so the rules live beside their concepts
-(``domain.steering``, ``domain.subagents``) and the kernel file only carries
+(``uok.domain.steering``, ``uok.domain.subagents``) and the kernel file only carries
 one-line hooks.
 
-It also adds the turn-closeout rule (``domain.closeout``): with the runner's
+It also adds the turn-closeout rule (``uok.domain.closeout``): with the runner's
 ``turn_closeout`` flag, the run's exit waits for the shell's ``TurnClosed``
 of every finished turn, so ``KernelExited`` stays the run's last event.
 
 Observations the kernel accepts but decides nothing about:
 
 * ``WriterTokenAcquired`` / ``WriterTokenReleased``: the token lifecycle is
-  the shell's (``adapters.writer``); recording them through ``handle`` keeps
+  the shell's (``uok.adapters.writer``); recording them through ``handle`` keeps
   every observation of a run replayable;
 * ``GitTransactionRecorded``: gitops stages are best effort and never change
   a decision (a git failure is recorded, the turn carries on);
 * ``MessageSent`` / ``MessageRead``: the bus is a fold of its own
-  (``projections.inbox``); steering reaches the kernel as ``SteeringReceived``.
+  (``uok.projections.inbox``); steering reaches the kernel as ``SteeringReceived``.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from domain import closeout, events as ev
-from domain import steering, subagents
-from domain.bus_events import (
+from uok.domain import closeout, events as ev
+from uok.domain import steering, subagents
+from uok.domain.bus_events import (
     GitTransactionRecorded, MessageRead, MessageSent, SteeringApplied, SteeringReceived, SubagentSpawned,
 )  # fmt: skip
 
@@ -79,5 +79,5 @@ def dispatch_held(k: Any) -> bool:
 
 
 def defer_exit(k: Any, status: str, error: str) -> bool:
-    """First thing in ``Kernel._exit``: wait for turns still closing (domain.closeout)."""
+    """First thing in ``Kernel._exit``: wait for turns still closing (uok.domain.closeout)."""
     return closeout.defer_exit(k, status, error)

@@ -18,16 +18,16 @@ Rules, all deterministic and taken from the folded log:
 * nothing in flight and nothing ready while units remain is a deadlock:
   they are blocked and the run exits ``error``.
 
-``DispatchRules`` is mixed into :class:`domain.kernel.Kernel`; it uses the
+``DispatchRules`` is mixed into :class:`uok.domain.kernel.Kernel`; it uses the
 kernel's state and its ``_transition``/``emit``/``_stop``/``_exit``.
 """
 
 from __future__ import annotations
 
-from domain import coordination, events as ev, gating
-from domain.graph import select_reactive_dispatch_batch
-from domain.plan import UnitNode
-from domain.units import UnitRecord
+from uok.domain import coordination, events as ev, gating
+from uok.domain.graph import select_reactive_dispatch_batch
+from uok.domain.plan import UnitNode
+from uok.domain.units import UnitRecord
 
 MAX_LOOP_ITERATIONS = 500
 

@@ -16,7 +16,7 @@ written outside a run, such as a bus message sent from the CLI) and carries
 
 Events are encoded with msgspec JSON; the stored topic is ``Name/vN``. When
 a Struct's shape changes, bump ``VERSION`` and register an upcaster from the
-old version (see :mod:`domain.codec`).
+old version (see :mod:`uok.domain.codec`).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from typing import Any, ClassVar, Literal
 
 import msgspec
 
-from domain.plan import UnitGraph
-from domain.spawn import SpawnRequest
+from uok.domain.plan import UnitGraph
+from uok.domain.spawn import SpawnRequest
 
 KernelStatus = Literal["ok", "error", "terminated", "recovered"]
 UnitState = Literal[
@@ -79,7 +79,7 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=Tru
         Events whose stream version carries meaning pin it: a writer token's
         global sequence, a message's send (version 1) and read (version 2).
         A racing duplicate then fails on UNIQUE(stream, version) instead of
-        quietly taking the next version (see ``adapters.eventlog``)."""
+        quietly taking the next version (see ``uok.adapters.eventlog``)."""
         return None
 
 
@@ -192,7 +192,7 @@ class ExecutionFinished(Event, frozen=True, kw_only=True):
     stdout_tail: str = ""
     stderr_tail: str = ""
     usage: tuple[ModelUsage, ...] = ()
-    spawns: tuple[SpawnRequest, ...] = ()  # sub-agents the unit asked for (domain.spawn)
+    spawns: tuple[SpawnRequest, ...] = ()  # sub-agents the unit asked for (uok.domain.spawn)
 
 
 class TurnStarted(Event, frozen=True, kw_only=True):
@@ -229,7 +229,7 @@ class WriterTokenAcquired(Event, frozen=True, kw_only=True):
 
     Observed, not decided: the shell reads the ``writer`` stream and claims
     its next version, so the sequence is global across processes (see
-    ``domain.writer`` and ``adapters.writer``)."""
+    ``uok.domain.writer`` and ``uok.adapters.writer``)."""
 
     OBSERVED: ClassVar[bool] = True
 

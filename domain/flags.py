@@ -35,7 +35,7 @@ from typing import Any
 
 import msgspec
 
-from domain.breaker import BreakerPolicy
+from uok.domain.breaker import BreakerPolicy
 
 TURN_ACTIONS = ("commit", "snapshot", "status-only")
 

@@ -16,7 +16,7 @@ from typing import ClassVar, Literal
 
 import msgspec
 
-from domain.events import Event
+from uok.domain.events import Event
 
 GateOutcome = Literal["pass", "fail", "retry", "manual-attention", "skip"]
 BreakerState = Literal["closed", "half-open", "open"]

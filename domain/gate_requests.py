@@ -11,7 +11,7 @@ lets a reader see a gate that was asked for but never answered.
 
 from __future__ import annotations
 
-from domain.events import Event
+from uok.domain.events import Event
 
 
 class GateRequested(Event, frozen=True, kw_only=True):

@@ -27,8 +27,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import msgspec
 
-from domain.gate_events import Finding
-from domain.plan import GateSpec  # noqa: F401  (defined beside the plan, re-exported here)
+from uok.domain.gate_events import Finding
+from uok.domain.plan import GateSpec  # noqa: F401  (defined beside the plan, re-exported here)
 
 EvaluatedOutcome = Literal["pass", "fail", "skip", "manual-attention"]
 

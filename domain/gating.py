@@ -37,17 +37,17 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from domain import breaker as brk
-from domain import cost_guard
-from domain import events as ev
-from domain.costs import CostTable
-from domain.flags import Flags, recorded_flags
-from domain.gate_events import BreakerTransitioned, CostRecorded, Finding, GateEvaluated, GateMemory, GateRun
-from domain.gate_requests import GateRequested
-from domain.gates import NO_UNIT_RETRY, fingerprint, judge
+from uok.domain import breaker as brk
+from uok.domain import cost_guard
+from uok.domain import events as ev
+from uok.domain.costs import CostTable
+from uok.domain.flags import Flags, recorded_flags
+from uok.domain.gate_events import BreakerTransitioned, CostRecorded, Finding, GateEvaluated, GateMemory, GateRun
+from uok.domain.gate_requests import GateRequested
+from uok.domain.gates import NO_UNIT_RETRY, fingerprint, judge
 
 if TYPE_CHECKING:
-    from domain.kernel import Kernel, TurnInfo
+    from uok.domain.kernel import Kernel, TurnInfo
 
 MEMORY_RUNS = 20  # most recent runs listed in a GateMemory
 

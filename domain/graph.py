@@ -10,7 +10,7 @@ long as it is *one* fixed rule: determinism, not a particular collation, is
 what replay needs (spec §19).
 
 Functions taking nodes accept anything with ``id``, ``depends_on`` and
-``writes`` attributes (:class:`NodeLike`): a :class:`domain.plan.UnitNode`, or
+``writes`` attributes (:class:`NodeLike`): a :class:`uok.domain.plan.UnitNode`, or
 the small :class:`Node` below.
 """
 

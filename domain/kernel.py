@@ -30,14 +30,14 @@ from typing import Any
 
 import msgspec
 
-from domain import chaos, coordination, forking, gating
-from domain import events as ev
-from domain.closeout import CloseoutState
-from domain.dispatch import DispatchRules
-from domain.plan import UnitGraph, UnitNode, compile_plan
-from domain.steering import SteeringState
-from domain.subagents import SubagentState, readd_children, spawn_children
-from domain.units import IN_FLIGHT, TERMINAL, UnitRecord, check_transition
+from uok.domain import chaos, coordination, forking, gating
+from uok.domain import events as ev
+from uok.domain.closeout import CloseoutState
+from uok.domain.dispatch import DispatchRules
+from uok.domain.plan import UnitGraph, UnitNode, compile_plan
+from uok.domain.steering import SteeringState
+from uok.domain.subagents import SubagentState, readd_children, spawn_children
+from uok.domain.units import IN_FLIGHT, TERMINAL, UnitRecord, check_transition
 
 
 class RunInfo(msgspec.Struct, kw_only=True):
@@ -76,11 +76,11 @@ class Kernel(DispatchRules):
         self.iteration: int = 0
         self.in_flight: dict[str, TurnInfo] = {}  # turn_id -> turn
         self.exited: bool = False
-        self.work_mode: str = "auto"  # run defaults sub-agents inherit (domain.subagents)
+        self.work_mode: str = "auto"  # run defaults sub-agents inherit (uok.domain.subagents)
         self.model_mode: str = "default"
-        self.steering = SteeringState()  # pause flags per plan, applied messages (domain.steering)
-        self.subagents = SubagentState()  # spawned children per plan (domain.subagents)
-        self.closeout = CloseoutState()  # turns the shell has not closed out yet (domain.closeout)
+        self.steering = SteeringState()  # pause flags per plan, applied messages (uok.domain.steering)
+        self.subagents = SubagentState()  # spawned children per plan (uok.domain.subagents)
+        self.closeout = CloseoutState()  # turns the shell has not closed out yet (uok.domain.closeout)
         self._out: list[ev.Event] = []
         self._at: datetime | None = None
 
@@ -234,7 +234,7 @@ class Kernel(DispatchRules):
                 self._transition(node.id, "queued", attempt=1, dispatches=0, reason="planned")
             elif rec.state == "cancelled":
                 self._transition(node.id, "queued", reason="resumed after cancellation")
-        coordination.on_entered(self)  # paused plan, cancelled sub-agents (domain.coordination)
+        coordination.on_entered(self)  # paused plan, cancelled sub-agents (uok.domain.coordination)
         self._advance()
 
     def _recover(self, run: RunInfo) -> None:
@@ -289,7 +289,7 @@ class Kernel(DispatchRules):
             )
         )
         if gating.cost_guard_stops(self, turn, obs, ok):
-            pass  # the cost guard priced the usage and ended the turn (domain.gating)
+            pass  # the cost guard priced the usage and ended the turn (uok.domain.gating)
         elif ok:
             gating.start_gates(self, turn)  # the task's gates, then the unit's outcome
         else:
@@ -310,7 +310,7 @@ class Kernel(DispatchRules):
         assert rec is not None
         self.emit(ev.PhaseResult(run_id=self.run_id, at=self._at, turn_id=turn.turn_id, phase="finalize", action="completed" if success else "failed"))
         if success:
-            spawn_children(self, turn)  # sub-agents the unit asked for (domain.subagents)
+            spawn_children(self, turn)  # sub-agents the unit asked for (uok.domain.subagents)
             self._transition(turn.unit_id, "completed", turn_id=turn.turn_id)
             self._transition(turn.unit_id, "notified")
             status = "completed"
@@ -354,7 +354,7 @@ class Kernel(DispatchRules):
         self._exit(status, error)
 
     def _exit(self, status: str, error: str = "") -> None:
-        if coordination.defer_exit(self, status, error):  # turns still closing (domain.closeout)
+        if coordination.defer_exit(self, status, error):  # turns still closing (uok.domain.closeout)
             return
         completed = failed = 0
         if self.graph is not None:
@@ -396,14 +396,14 @@ _HANDLERS: dict[type, Callable[[Kernel, Any], None]] = {
     ev.KernelFailed: Kernel._on_failed,
 }
 
-# bus, steering, writer-token, gitops and sub-agent rules (domain.coordination)
+# bus, steering, writer-token, gitops and sub-agent rules (uok.domain.coordination)
 coordination.register(_FOLDS, _HANDLERS)
 
-# gate runner, breakers, cost guard (domain.gating)
+# gate runner, breakers, cost guard (uok.domain.gating)
 gating.install(_FOLDS, _HANDLERS)
 
-# a fork detaches the runs open at its point (domain.forking)
+# a fork detaches the runs open at its point (uok.domain.forking)
 forking.install(_FOLDS)
 
-# what a chaos injection decides: a partial failure fails the attempt (domain.chaos)
+# what a chaos injection decides: a partial failure fails the attempt (uok.domain.chaos)
 chaos.install(_FOLDS, _HANDLERS)

@@ -75,12 +75,12 @@ import tomllib
 
 import msgspec
 
-from domain.graph import CycleError, detect_file_conflicts, topological_order
-from domain.plan_model import (
+from uok.domain.graph import CycleError, detect_file_conflicts, topological_order
+from uok.domain.plan_model import (
     DEFAULT_RETRIES, DEFAULT_TIMEOUT, ID_PATTERN, RUNAWAY_HEADROOM,
     GateSpec, PlanError, UnitGraph, UnitNode, complete_slice_id, index,
 )  # fmt: skip
-from domain.plan_parse import _Parser
+from uok.domain.plan_parse import _Parser
 
 __all__ = [  # the plan's public names, wherever they are defined
     "DEFAULT_RETRIES", "DEFAULT_TIMEOUT", "ID_PATTERN", "RUNAWAY_HEADROOM",

@@ -2,8 +2,8 @@
 
 ``UnitGraph`` is stored inside ``PlanCompiled`` events, so these Structs are
 part of the log's format: add fields with defaults, never rename. The plan
-*file* format and the compiler are in :mod:`domain.plan`; validation of the
-TOML in :mod:`domain.plan_parse`.
+*file* format and the compiler are in :mod:`uok.domain.plan`; validation of the
+TOML in :mod:`uok.domain.plan_parse`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from domain.graph import FileConflict
+from uok.domain.graph import FileConflict
 
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_RETRIES = 2
@@ -25,7 +25,7 @@ class GateSpec(msgspec.Struct, frozen=True, kw_only=True):
 
     ``gates = ["security", { id = "verification", command = [...], timeout = 60 }]``
     lists one plain id and one id with options; what a task leaves out falls
-    back to the ``[uok.gate.<id>]`` defaults of the config (see domain.flags).
+    back to the ``[uok.gate.<id>]`` defaults of the config (see uok.domain.flags).
     """
 
     id: str

@@ -1,7 +1,7 @@
 """Validating a plan's TOML document, table by table, with errors that name
 the file, the task and the problem. Pure: it receives the parsed document.
 
-Split from :mod:`domain.plan`, which compiles the validated tasks into the
+Split from :mod:`uok.domain.plan`, which compiles the validated tasks into the
 unit graph.
 """
 
@@ -14,7 +14,7 @@ from datetime import date, datetime, time
 from pathlib import PurePath, PureWindowsPath
 from typing import Any
 
-from domain.plan_model import (
+from uok.domain.plan_model import (
     DEFAULT_RETRIES, DEFAULT_TIMEOUT, ID_PATTERN, RUNAWAY_HEADROOM, GateSpec, PlanError, UnitNode,
 )  # fmt: skip
 

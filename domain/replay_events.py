@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import msgspec
 
-from domain.events import Event
+from uok.domain.events import Event
 
 
 class ForkOrigin(msgspec.Struct, frozen=True, kw_only=True):

@@ -7,11 +7,11 @@ A task appends one JSON object per line to the file named by
 
 The executor parses the file after the task exits and the requests ride on
 the ``ExecutionFinished`` observation; the kernel decides what to do with
-them (``domain.subagents``). A line that does not parse still becomes a
+them (``uok.domain.subagents``). A line that does not parse still becomes a
 request, carrying ``error``, so the kernel records *why* it was refused
 instead of the spawn vanishing silently.
 
-This module holds only the Struct (no event imports), so ``domain.events``
+This module holds only the Struct (no event imports), so ``uok.domain.events``
 can use it without an import cycle.
 """
 

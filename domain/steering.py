@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from domain import events as ev
-from domain.bus_events import SteeringApplied, SteeringReceived
+from uok.domain import events as ev
+from uok.domain.bus_events import SteeringApplied, SteeringReceived
 
 if TYPE_CHECKING:  # pragma: no cover
-    from domain.kernel import Kernel
+    from uok.domain.kernel import Kernel
 
 COMMANDS = ("pause", "resume", "cancel", "note")
 STEER_TOPIC = "steer"

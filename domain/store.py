@@ -1,6 +1,6 @@
 """The event store port: what the kernel needs from an append-only log.
 
-Adapters implement it (``adapters.sqlite_store`` on apsw today, PostgreSQL
+Adapters implement it (``uok.adapters.sqlite_store`` on apsw today, PostgreSQL
 later). The domain only depends on this shape, never on a driver.
 """
 

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import msgspec
 
-from domain.events import UnitTransitioned
+from uok.domain.events import UnitTransitioned
 
 TERMINAL = frozenset({"completed", "failed", "blocked", "cancelled", "stale", "runaway-recovered"})
 IN_FLIGHT = frozenset({"claimed", "running", "progress"})

@@ -3,7 +3,7 @@
 Add a line here when a new module defines Event subclasses.
 """
 
-from domain import bus_events, events, gate_events  # noqa: F401
-from domain import closeout  # noqa: F401
-from domain import gate_requests  # noqa: F401
-from domain import replay_events  # noqa: F401
+from uok.domain import bus_events, events, gate_events  # noqa: F401
+from uok.domain import closeout  # noqa: F401
+from uok.domain import gate_requests  # noqa: F401
+from uok.domain import replay_events  # noqa: F401

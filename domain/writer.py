@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 import msgspec
 
-from domain.events import WriterTokenAcquired, WriterTokenReleased
+from uok.domain.events import WriterTokenAcquired, WriterTokenReleased
 
 DEFAULT_TTL_SECONDS = 300.0
 WRITER_STREAM = "writer"

@@ -14,7 +14,7 @@ from typing import ClassVar, Generic, TypeVar
 
 import msgspec
 
-from domain.events import Event
+from uok.domain.events import Event
 
 S = TypeVar("S", bound=msgspec.Struct)
 

@@ -10,8 +10,8 @@ from typing import ClassVar
 
 import msgspec
 
-from domain.events import Event
-from projections.base import PartitionedProjection
+from uok.domain.events import Event
+from uok.projections.base import PartitionedProjection
 
 
 class ModelCost(msgspec.Struct, kw_only=True, array_like=True, gc=False):

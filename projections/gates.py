@@ -13,8 +13,8 @@ from typing import ClassVar
 
 import msgspec
 
-from domain.events import Event
-from projections.base import PartitionedProjection
+from uok.domain.events import Event
+from uok.projections.base import PartitionedProjection
 
 RECENT = 20  # most recent runs kept per gate (counters stay exact)
 

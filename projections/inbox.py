@@ -12,7 +12,7 @@ the log grows:
   aged out of the retained window.
 
 Because it is a fold, there is no cache that can drift from the truth:
-``adapters.bus.MessageBus`` folds the events appended since the position it
+``uok.adapters.bus.MessageBus`` folds the events appended since the position it
 last saw on every call, whichever process appended them.
 """
 
@@ -23,9 +23,9 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from domain.bus_events import MessageRead, MessageSent
-from domain.events import Event
-from projections.base import Projection
+from uok.domain.bus_events import MessageRead, MessageSent
+from uok.domain.events import Event
+from uok.projections.base import Projection
 
 DEFAULT_RETENTION = 200
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import msgspec
 
-from projections.base import PartitionedProjection, Projection
-from projections.port import ProjectionWrite, SnapshotWrite
+from uok.projections.base import PartitionedProjection, Projection
+from uok.projections.port import ProjectionWrite, SnapshotWrite
 
 SINGLE = ""  # the one part of a projection that is not partitioned
 

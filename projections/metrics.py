@@ -23,8 +23,8 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from domain.events import Event
-from projections.base import PartitionedProjection
+from uok.domain.events import Event
+from uok.projections.base import PartitionedProjection
 
 GAUGE = {"closed": 0, "half-open": 1, "open": 2}
 SOURCES = ("metrics", "gates", "breakers", "units", "turns", "runs", "costs", "inbox")

@@ -1,7 +1,7 @@
 """What the projection machinery needs from storage, as protocols.
 
 Two roles, both implemented on the event log file by
-:class:`adapters.projection_store.SqliteProjectionStore`:
+:class:`uok.adapters.projection_store.SqliteProjectionStore`:
 
 * :class:`RecordSource` reads the raw log: pages of ``(position, topic,
   payload)`` covering consecutive position ranges, optionally only rows of

@@ -6,15 +6,15 @@ configuration; ``by_name`` looks one up.
 
 from __future__ import annotations
 
-from projections.base import Projection
-from projections.breakers import BreakersProjection
-from projections.costs import CostLedgerProjection
-from projections.gates import GateHistoryProjection
-from projections.inbox import InboxProjection
-from projections.metrics import MetricsProjection
-from projections.runs import RunsProjection
-from projections.turns import TurnsProjection
-from projections.units import UnitRuntimeProjection
+from uok.projections.base import Projection
+from uok.projections.breakers import BreakersProjection
+from uok.projections.costs import CostLedgerProjection
+from uok.projections.gates import GateHistoryProjection
+from uok.projections.inbox import InboxProjection
+from uok.projections.metrics import MetricsProjection
+from uok.projections.runs import RunsProjection
+from uok.projections.turns import TurnsProjection
+from uok.projections.units import UnitRuntimeProjection
 
 ALL: tuple[Projection, ...] = (
     InboxProjection(),

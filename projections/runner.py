@@ -29,10 +29,10 @@ from typing import Any
 
 import msgspec
 
-from domain import codec
-from projections.base import Projection
-from projections.live import Live
-from projections.port import ProjectionConflict, ProjectionRepository, RecordSource, StoredHead
+from uok.domain import codec
+from uok.projections.base import Projection
+from uok.projections.live import Live
+from uok.projections.port import ProjectionConflict, ProjectionRepository, RecordSource, StoredHead
 
 DEFAULT_BATCH = 10_000
 DEFAULT_SNAPSHOT_EVERY = 10_000

@@ -3,7 +3,7 @@
 Every kernel entry (``KernelEntered``) must be matched by exactly one exit:
 a ``KernelExited`` written by the run itself, or a ``RunRecovered`` written
 by a later kernel that found the run's process dead. This projection pairs
-them per run; :mod:`replay.parity` turns the pairs, plus a live pid probe
+them per run; :mod:`uok.replay.parity` turns the pairs, plus a live pid probe
 taken by the CLI, into the parity report. One part per run.
 """
 
@@ -14,8 +14,8 @@ from typing import ClassVar
 
 import msgspec
 
-from domain import events as ev
-from projections.base import PartitionedProjection
+from uok.domain import events as ev
+from uok.projections.base import PartitionedProjection
 
 DEFAULT_PATH = "uok-kernel"
 

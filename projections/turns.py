@@ -11,8 +11,8 @@ from typing import ClassVar
 
 import msgspec
 
-from domain import events as ev
-from projections.base import PartitionedProjection
+from uok.domain import events as ev
+from uok.projections.base import PartitionedProjection
 
 
 class TurnView(msgspec.Struct, kw_only=True, array_like=True, gc=False):

@@ -14,9 +14,9 @@ from typing import ClassVar
 
 import msgspec
 
-from domain.events import Event, UnitTransitioned
-from domain.units import UnitRecord
-from projections.base import PartitionedProjection
+from uok.domain.events import Event, UnitTransitioned
+from uok.domain.units import UnitRecord
+from uok.projections.base import PartitionedProjection
 
 
 class PlanUnits(msgspec.Struct, kw_only=True, gc=False):
@@ -25,7 +25,7 @@ class PlanUnits(msgspec.Struct, kw_only=True, gc=False):
 
 class UnitRuntimeProjection(PartitionedProjection):
     name: ClassVar[str] = "units"
-    version: ClassVar[int] = 2  # 2: stores domain.units.UnitRecord
+    version: ClassVar[int] = 2  # 2: stores uok.domain.units.UnitRecord
     part_type: ClassVar[type] = PlanUnits
     types: ClassVar[frozenset[str]] = frozenset({"UnitTransitioned"})
 

@@ -5,7 +5,7 @@ The shell appends every observation together with the decisions the kernel
 took for it, in one transaction. So a run can be replayed without running
 anything:
 
-1. build a fresh :class:`domain.kernel.Kernel` and fold (``apply``) every
+1. build a fresh :class:`uok.domain.kernel.Kernel` and fold (``apply``) every
    event before the run's ``KernelEntered``: the kernel's context, exactly
    as the shell's ``fold_log`` built it (events whose type the kernel does
    not fold are skipped without decoding; every row read is checked against
@@ -33,13 +33,13 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from domain import codec
-from domain import kernel as kernel_module
-from domain.events import Event, KernelEntered, KernelExited
-from replay.fielddiff import FieldDiff, builtins, diff
+from uok.domain import codec
+from uok.domain import kernel as kernel_module
+from uok.domain.events import Event, KernelEntered, KernelExited
+from uok.replay.fielddiff import FieldDiff, builtins, diff
 
 if TYPE_CHECKING:  # the log is an adapter; replay only uses its store port
-    from adapters.eventlog import EventLog
+    from uok.adapters.eventlog import EventLog
 
 _PAGE = 5000
 

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from replay.fielddiff import builtins
+from uok.replay.fielddiff import builtins
 
 
 def _iso(dt: Any) -> str | None:

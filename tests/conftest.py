@@ -13,11 +13,11 @@ FIXTURES = ROOT / "fixtures"
 
 
 def uok(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run the real CLI in a subprocess (``python -m adapters.cli.main``)."""
+    """Run the real CLI in a subprocess (``python -m uok.adapters.cli.main``)."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     full_env.pop("UOK_DB", None) if env is None or "UOK_DB" not in env else None
     return subprocess.run(
-        [sys.executable, "-m", "adapters.cli.main", *args],
+        [sys.executable, "-m", "uok", *args],
         cwd=cwd or ROOT,
         env=full_env,
         capture_output=True,

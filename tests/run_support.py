@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from adapters.eventlog import EventLog
-from adapters.sqlite_store import SqliteEventStore
-from domain import events as ev
+from uok.adapters.eventlog import EventLog
+from uok.adapters.sqlite_store import SqliteEventStore
+from uok.domain import events as ev
 from tests.conftest import ROOT
 
 
@@ -32,7 +32,7 @@ def _argv(src: str) -> str:
 def start_run(plan: Path, db: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("UOK_DB", None)
-    return subprocess.Popen([sys.executable, "-m", "adapters.cli.main", "run", str(plan), "--db", str(db), "--quiet", *extra],
+    return subprocess.Popen([sys.executable, "-m", "uok", "run", str(plan), "--db", str(db), "--quiet", *extra],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -74,7 +74,7 @@ def run_id_of(db: Path) -> str:
 def assert_turns_closed_once(events: list[tuple[int, ev.Event]], run_id: str) -> int:
     """Every turn of the run: one TurnStarted, exactly one TurnFinished, one TurnClosed,
     its writer token acquired and released once; KernelExited last. Returns the turn count."""
-    from domain.closeout import TurnClosed
+    from uok.domain.closeout import TurnClosed
 
     mine = [e for _, e in events if e.run_id == run_id]
     started = [e.turn_id for e in mine if isinstance(e, ev.TurnStarted)]

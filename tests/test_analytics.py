@@ -15,12 +15,12 @@ import duckdb
 import orjson
 import pytest
 
-from adapters import analytics
-from adapters.analytics import loader, readonly, schema
-from adapters.eventlog import EventLog
-from adapters.sqlite_store import SqliteEventStore
+from uok.adapters import analytics
+from uok.adapters.analytics import loader, readonly, schema
+from uok.adapters.eventlog import EventLog
+from uok.adapters.sqlite_store import SqliteEventStore
 from bench.eventgen import fill
-from domain.bus_events import MessageSent
+from uok.domain.bus_events import MessageSent
 from tests.conftest import FIXTURES, uok
 
 
@@ -51,7 +51,7 @@ def sql_json(db: Path, query: str, *extra: str) -> list[dict]:
 
 
 def projection_states(db: Path, names: list[str]) -> dict:
-    from adapters.cli.readmodels import ReadModels
+    from uok.adapters.cli.readmodels import ReadModels
 
     with SqliteEventStore(db) as store:
         return ReadModels(store).runner.states(names)

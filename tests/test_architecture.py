@@ -51,8 +51,8 @@ def test_domain_reads_no_clock(path: Path):
 
 
 def test_every_event_class_is_known_to_the_codec():
-    from domain import codec
-    from domain.events import Event
+    from uok.domain import codec
+    from uok.domain.events import Event
 
     codec.event_class("KernelEntered")  # builds the registry
 
@@ -69,8 +69,8 @@ def test_every_execution_outcome_field_is_an_execution_finished_field():
     """The runner builds ExecutionFinished(**outcome): the shapes must agree."""
     import msgspec
 
-    from adapters.executor import ExecutionOutcome
-    from domain.events import ExecutionFinished
+    from uok.adapters.executor import ExecutionOutcome
+    from uok.domain.events import ExecutionFinished
 
     outcome = {f.name: f.type for f in msgspec.structs.fields(ExecutionOutcome)}
     event = {f.name: f.type for f in msgspec.structs.fields(ExecutionFinished)}

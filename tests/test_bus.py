@@ -11,13 +11,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from adapters.bus import BusError, MessageBus, dedupe_id
-from adapters.eventlog import EventLog
-from adapters.sqlite_store import SqliteEventStore
-from domain.bus_events import MessageRead, MessageSent
-from projections.base import fold
-from projections.inbox import InboxProjection
-from projections.registry import ALL, by_name
+from uok.adapters.bus import BusError, MessageBus, dedupe_id
+from uok.adapters.eventlog import EventLog
+from uok.adapters.sqlite_store import SqliteEventStore
+from uok.domain.bus_events import MessageRead, MessageSent
+from uok.projections.base import fold
+from uok.projections.inbox import InboxProjection
+from uok.projections.registry import ALL, by_name
 from tests.conftest import ROOT, uok
 from tests.helpers import StepClock
 
@@ -74,9 +74,9 @@ def test_send_once_race_between_two_processes_keeps_one_message_per_key(db: Path
     """Both processes skip the pre-check race window often; UNIQUE(stream, version) decides."""
     script = textwrap.dedent(f"""
         import sys; sys.path.insert(0, {str(ROOT)!r})
-        from adapters.bus import MessageBus
-        from adapters.eventlog import EventLog
-        from adapters.sqlite_store import SqliteEventStore
+        from uok.adapters.bus import MessageBus
+        from uok.adapters.eventlog import EventLog
+        from uok.adapters.sqlite_store import SqliteEventStore
         bus = MessageBus(EventLog(SqliteEventStore(sys.argv[1])))
         ids = [bus.send_once_ex("p", "w", "t", {{"k": k}}, f"key-{{k}}") for k in range(150)]
         print(sum(created for _, created in ids), ",".join(i for i, _ in ids))
@@ -108,7 +108,7 @@ def test_retention_bounds_the_read_model_not_the_log_or_the_counts(db: Path):
     assert bus.mark_read("w", ids[0]) is True  # aged out of the window, still readable by id
     assert bus.unread_count("w") == 4
     assert len(bus.conversation("p", "w")) == 5
-    # the same fold, driven by projections.base.fold, gives the same read model
+    # the same fold, driven by uok.projections.base.fold, gives the same read model
     with SqliteEventStore(db) as store:
         state, _ = fold(InboxProjection(retention=3), EventLog(store).events())
     assert state.inbox("w").unread == 4 and list(state.inbox("w").messages) == ids[2:]
@@ -140,9 +140,9 @@ def test_subscription_returns_each_message_once_in_order(db: Path):
 READER = """
 import sys, time, json
 sys.path.insert(0, {root!r})
-from adapters.bus import MessageBus
-from adapters.eventlog import EventLog
-from adapters.sqlite_store import SqliteEventStore
+from uok.adapters.bus import MessageBus
+from uok.adapters.eventlog import EventLog
+from uok.adapters.sqlite_store import SqliteEventStore
 bus = MessageBus(EventLog(SqliteEventStore(sys.argv[1])))
 sub = bus.subscribe("worker")
 open(sys.argv[2], "w").close()  # ready
@@ -164,9 +164,9 @@ print(json.dumps({{"seen": seen, "polls": polls_with_news, "unread": bus.unread_
 SENDER = """
 import sys
 sys.path.insert(0, {root!r})
-from adapters.bus import MessageBus
-from adapters.eventlog import EventLog
-from adapters.sqlite_store import SqliteEventStore
+from uok.adapters.bus import MessageBus
+from uok.adapters.eventlog import EventLog
+from uok.adapters.sqlite_store import SqliteEventStore
 bus = MessageBus(EventLog(SqliteEventStore(sys.argv[1], synchronous="NORMAL")))
 for i in range(1000):
     bus.send("planner", "worker", "task", {{"seq": i}})

@@ -1,13 +1,13 @@
-"""The kernel's side of the chaos monkey (domain.chaos): pure decisions
+"""The kernel's side of the chaos monkey (uok.domain.chaos): pure decisions
 from a recorded ``ChaosInjected``, reproduced exactly on replay."""
 
 from __future__ import annotations
 
-from domain import events as ev
-from domain.bus_events import ChaosInjected
-from domain.gate_events import GateRun
-from domain.gate_requests import GateRequested
-from domain.kernel import Kernel
+from uok.domain import events as ev
+from uok.domain.bus_events import ChaosInjected
+from uok.domain.gate_events import GateRun
+from uok.domain.gate_requests import GateRequested
+from uok.domain.kernel import Kernel
 from tests.helpers import plan_toml
 from tests.test_gates_kernel import Driver, unit_states
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from domain import events as ev
-from domain.costs import BUNDLED_COST_TABLE, CostTable, CostTableError
-from domain.gate_events import CostRecorded, GateRun
-from domain.kernel import Kernel
+from uok.domain import events as ev
+from uok.domain.costs import BUNDLED_COST_TABLE, CostTable, CostTableError
+from uok.domain.gate_events import CostRecorded, GateRun
+from uok.domain.kernel import Kernel
 from tests.conftest import uok
 from tests.helpers import StepClock, plan_toml
 

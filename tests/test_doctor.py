@@ -16,12 +16,12 @@ import apsw
 import orjson
 import pytest
 
-from adapters.doctor import count_descendants
-from adapters.eventlog import EventLog
-from adapters.sqlite_store import SqliteEventStore
-from domain import diagnosis as dx
-from domain import events as ev
-from domain.gate_events import BreakerTransitioned
+from uok.adapters.doctor import count_descendants
+from uok.adapters.eventlog import EventLog
+from uok.adapters.sqlite_store import SqliteEventStore
+from uok.domain import diagnosis as dx
+from uok.domain import events as ev
+from uok.domain.gate_events import BreakerTransitioned
 from tests.conftest import FIXTURES, ROOT, uok
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -149,7 +149,7 @@ def _slow_plan(tmp_path: Path, seconds: float, timeout: int) -> Path:
 
 def _start(plan: Path, db: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "adapters.cli.main", "run", str(plan), "--db", str(db), "--quiet"],
+    proc = subprocess.Popen([sys.executable, "-m", "uok", "run", str(plan), "--db", str(db), "--quiet"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 30
     while not (plan.parent / "started").exists():

@@ -13,11 +13,11 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 
-from adapters.export import export, manifest_path
-from adapters.export_verify import ExportInvalid, verify_export
-from adapters.sqlite_store import SqliteEventStore
+from uok.adapters.export import export, manifest_path
+from uok.adapters.export_verify import ExportInvalid, verify_export
+from uok.adapters.sqlite_store import SqliteEventStore
 from bench.eventgen import fill
-from domain.chain import GENESIS, ChainBroken, link
+from uok.domain.chain import GENESIS, ChainBroken, link
 from tests.conftest import uok
 
 
@@ -96,7 +96,7 @@ def test_changed_event_in_a_parquet_export_is_named(log: Path, tmp_path: Path):
     t[41]["payload"] = t[41]["payload"].replace('"type"', '"TYPE"')
     import pyarrow as pa
 
-    from adapters.export import _ARROW_SCHEMA
+    from uok.adapters.export import _ARROW_SCHEMA
 
     pq.write_table(pa.Table.from_pylist(t, schema=_ARROW_SCHEMA), out)
     with pytest.raises(ChainBroken) as e:
@@ -203,7 +203,7 @@ def test_tampered_log_fails_verify_at_the_position_and_export_writes_nothing(log
 
 
 def test_export_function_rejects_unknown_format(log: Path, tmp_path: Path):
-    from adapters.export import ExportError
+    from uok.adapters.export import ExportError
 
     with SqliteEventStore(log) as store, pytest.raises(ExportError):
         export(store, tmp_path / "x", "xml")

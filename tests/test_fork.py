@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 
-from domain import codec
+from uok.domain import codec
 from tests.conftest import FIXTURES, uok
 from tests.tt_support import event_rows, fixture_db
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from adapters.config import ConfigFileError, find_config, load_config
-from domain.flags import ConfigError, Flags, recorded_flags, resolve_flags
+from uok.adapters.config import ConfigFileError, find_config, load_config
+from uok.domain.flags import ConfigError, Flags, recorded_flags, resolve_flags
 from tests.conftest import uok
 
 PLAN = ('[plan]\nid = "cfg"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from domain import events as ev
-from domain.gate_events import BreakerTransitioned, GateEvaluated, GateRun
-from domain.gate_requests import GateRequested
-from domain.gates import RETRY_MATRIX, GateContext, GateResult, GateValidationError, fingerprint, judge, validate_gate
-from domain.kernel import Kernel
+from uok.domain import events as ev
+from uok.domain.gate_events import BreakerTransitioned, GateEvaluated, GateRun
+from uok.domain.gate_requests import GateRequested
+from uok.domain.gates import RETRY_MATRIX, GateContext, GateResult, GateValidationError, fingerprint, judge, validate_gate
+from uok.domain.kernel import Kernel
 from tests.helpers import StepClock, plan_toml
 
 CMD = ["true"]
@@ -312,9 +312,9 @@ def test_a_kernel_rebuilt_from_the_log_mid_gate_carries_on():
 def test_memory_that_cannot_be_computed_is_left_out_and_reported():
     import logging
 
-    from adapters.gates.host import GateHost
-    from adapters.gates.registry import GateRegistry
-    from domain.flags import Flags
+    from uok.adapters.gates.host import GateHost
+    from uok.adapters.gates.registry import GateRegistry
+    from uok.domain.flags import Flags
 
     d = Driver(plan_toml(("S1", [{"id": "a", "command": CMD, "retries": 2, "gates": ["verification"]}])))
     d.finish(d.started()[0])

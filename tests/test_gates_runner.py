@@ -10,21 +10,21 @@ from pathlib import Path
 import orjson
 import pytest
 
-from adapters.cli.breakers_cmd import snapshot
-from adapters.eventlog import EventLog
-from adapters.gates.host import GateHost
-from adapters.gates.registry import GateRegistry, default_registry
-from adapters.gates.verification import VerificationGate
-from adapters.runner import KernelRunner
-from adapters.sqlite_store import SqliteEventStore
-from domain import events as ev
-from domain.flags import Flags
-from domain.gate_events import BreakerTransitioned, GateEvaluated, GateRun
-from domain.gate_requests import GateRequested
-from domain.gates import GateContext, GateResult, GateValidationError
-from projections.base import fold
-from projections.breakers import BreakersProjection
-from projections.registry import by_name
+from uok.adapters.cli.breakers_cmd import snapshot
+from uok.adapters.eventlog import EventLog
+from uok.adapters.gates.host import GateHost
+from uok.adapters.gates.registry import GateRegistry, default_registry
+from uok.adapters.gates.verification import VerificationGate
+from uok.adapters.runner import KernelRunner
+from uok.adapters.sqlite_store import SqliteEventStore
+from uok.domain import events as ev
+from uok.domain.flags import Flags
+from uok.domain.gate_events import BreakerTransitioned, GateEvaluated, GateRun
+from uok.domain.gate_requests import GateRequested
+from uok.domain.gates import GateContext, GateResult, GateValidationError
+from uok.projections.base import fold
+from uok.projections.breakers import BreakersProjection
+from uok.projections.registry import by_name
 from tests.conftest import uok
 from tests.run_support import read_events
 from tests.helpers import StepClock
@@ -108,8 +108,8 @@ def test_a_hung_gate_is_given_up_on_after_its_deadline():
 
 
 def test_the_host_redacts_rationales_and_finding_messages():
-    from adapters.secrets import redact
-    from domain.gate_events import Finding
+    from uok.adapters.secrets import redact
+    from uok.domain.gate_events import Finding
 
     key = "AKIA" + "Q7XKZ3M2P9R4T6W8"
     reg = GateRegistry([Gate("g", lambda c, a: GateResult(outcome="fail", rationale=f"saw {key}",

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.graph import (
+from uok.domain.graph import (
     DEADLOCK_MESSAGE,
     CycleError,
     DeadlockError,
@@ -22,7 +22,7 @@ from domain.graph import (
     select_reactive_dispatch_batch,
     topological_order,
 )
-from domain.plan import UnitNode
+from uok.domain.plan import UnitNode
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from domain import events as ev
-from domain.kernel import Kernel
+from uok.domain import events as ev
+from uok.domain.kernel import Kernel
 from tests.helpers import StepClock, plan_toml
 
 CMD = ["true"]

@@ -16,11 +16,11 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapters.eventlog import EventLog
-from adapters.sqlite_store import SqliteEventStore
+from uok.adapters.eventlog import EventLog
+from uok.adapters.sqlite_store import SqliteEventStore
 from bench.eventgen import fill
-from domain.gate_events import GateRun
-from projections.metrics import GateLatency, quantile, snapshot
+from uok.domain.gate_events import GateRun
+from uok.projections.metrics import GateLatency, quantile, snapshot
 from tests.conftest import ROOT, uok
 
 
@@ -78,7 +78,7 @@ class Server:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         env.pop("UOK_DB", None)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "adapters.cli.main", "serve", "--db", str(db), "--port", "0"],
+            [sys.executable, "-m", "uok", "serve", "--db", str(db), "--port", "0"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
         )
         line = self.proc.stdout.readline()

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import orjson
 
-from adapters.eventlog import EventLog
-from adapters.sqlite_store import SqliteEventStore
-from domain import events as ev
-from projections.runs import RunView
-from replay.parity import UNMATCHED_RUN_STALE_MS, build_report
+from uok.adapters.eventlog import EventLog
+from uok.adapters.sqlite_store import SqliteEventStore
+from uok.domain import events as ev
+from uok.projections.runs import RunView
+from uok.replay.parity import UNMATCHED_RUN_STALE_MS, build_report
 from tests.conftest import uok
 from tests.tt_support import fixture_db
 

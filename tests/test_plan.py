@@ -8,8 +8,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from domain.graph import FileConflict
-from domain.plan import PlanError, UnitGraph, UnitNode, compile_plan, index
+from uok.domain.graph import FileConflict
+from uok.domain.plan import PlanError, UnitGraph, UnitNode, compile_plan, index
 
 PLANS = Path(__file__).resolve().parent.parent / "fixtures" / "plans"
 

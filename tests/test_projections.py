@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.eventlog import EventLog
-from domain import events as ev
-from projections import registry
-from projections.runner import ProjectionRunner, fold_from_zero
-from projections.units import UnitRuntimeProjection
+from uok.adapters.eventlog import EventLog
+from uok.domain import events as ev
+from uok.projections import registry
+from uok.projections.runner import ProjectionRunner, fold_from_zero
+from uok.projections.units import UnitRuntimeProjection
 from tests.conftest import uok
 from tests.tt_support import copy_db, fixture_db, generated_db, open_runner, projection_rows
 

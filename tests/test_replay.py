@@ -9,13 +9,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-import domain.dispatch as dispatch_module
-import domain.plan as plan_module
-from adapters.eventlog import EventLog
-from adapters.sqlite_store import SqliteEventStore
-from domain import events as ev
-from domain.kernel import Kernel
-from replay.replayer import replay_run, run_ids
+import uok.domain.dispatch as dispatch_module
+import uok.domain.plan as plan_module
+from uok.adapters.eventlog import EventLog
+from uok.adapters.sqlite_store import SqliteEventStore
+from uok.domain import events as ev
+from uok.domain.kernel import Kernel
+from uok.replay.replayer import replay_run, run_ids
 from tests.conftest import uok
 from tests.helpers import StepClock, plan_toml
 from tests.tt_support import FIXTURE_LOGS, fixture_db, generated_db, log_of

@@ -105,7 +105,7 @@ def test_kill_9_mid_run_then_rerun_recovers_and_completes(tmp_path: Path):
     )
     db = tmp_path / "k.db"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "adapters.cli.main", "run", str(plan_dir / "plan.toml"),
+    proc = subprocess.Popen([sys.executable, "-m", "uok", "run", str(plan_dir / "plan.toml"),
                              "--db", str(db), "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 30
     while time.time() < deadline:  # wait until t2 (the long one) is running
@@ -129,7 +129,7 @@ def test_kill_9_mid_run_then_rerun_recovers_and_completes(tmp_path: Path):
     assert starts.count("t2") == 2 and starts.count("t3") == 1
     assert rows[-1]["event"]["type"] == "KernelExited" and rows[-1]["event"]["status"] == "ok"
     # the chain still verifies
-    from adapters.sqlite_store import SqliteEventStore
+    from uok.adapters.sqlite_store import SqliteEventStore
 
     store = SqliteEventStore(db)
     count, _ = store.verify_chain()
@@ -146,7 +146,7 @@ def test_sigterm_records_a_terminated_exit(tmp_path: Path):
     )
     db = tmp_path / "s.db"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "adapters.cli.main", "run", str(plan_dir / "plan.toml"),
+    proc = subprocess.Popen([sys.executable, "-m", "uok", "run", str(plan_dir / "plan.toml"),
                              "--db", str(db), "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 30
     while not (plan_dir / "started").exists() and time.time() < deadline:

@@ -9,10 +9,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from adapters import secrets
-from adapters.gates.security import SecurityGate
-from adapters.secrets import redact, scan_files
-from domain.gates import GateContext
+from uok.adapters import secrets
+from uok.adapters.gates.security import SecurityGate
+from uok.adapters.secrets import redact, scan_files
+from uok.domain.gates import GateContext
 from tests.conftest import uok
 
 # A fake AWS access key id. The plan below builds it at run time from pieces,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import orjson
 
-from domain import events as ev
-from domain.bus_events import SteeringApplied, SteeringReceived
-from domain.kernel import Kernel
+from uok.domain import events as ev
+from uok.domain.bus_events import SteeringApplied, SteeringReceived
+from uok.domain.kernel import Kernel
 from tests.conftest import uok
 from tests.helpers import StepClock, plan_toml
 from tests.run_support import (

@@ -22,10 +22,10 @@ from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent, Tracking
 from eventsourcing.projection import Projection, ProjectionRunner
 
-from adapters.es_apsw import ApswFactory, ApswTrackingRecorder
-from adapters.sqlite_store import NotAnEventLogError, SqliteEventStore, StoreCorruptError, StoreFullError
-from domain.chain import GENESIS, ChainBroken, link
-from domain.store import NewRecord
+from uok.adapters.es_apsw import ApswFactory, ApswTrackingRecorder
+from uok.adapters.sqlite_store import NotAnEventLogError, SqliteEventStore, StoreCorruptError, StoreFullError
+from uok.domain.chain import GENESIS, ChainBroken, link
+from uok.domain.store import NewRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -148,8 +148,8 @@ def test_chain_recomputes_and_detects_tampering_at_the_exact_position(store: Sql
 
 APPENDER = """
 import os, sys, time
-from adapters.sqlite_store import SqliteEventStore
-from domain.store import NewRecord
+from uok.adapters.sqlite_store import SqliteEventStore
+from uok.domain.store import NewRecord
 path, name, n, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 store = SqliteEventStore(path)
 while not os.path.exists(go):
@@ -298,7 +298,7 @@ class TrickCountsProjection(Projection[TrickCounts]):
 
 
 def es_env(path: Path) -> dict[str, str]:
-    return {"PERSISTENCE_MODULE": "adapters.es_apsw", "SQLITE_DBNAME": str(path)}
+    return {"PERSISTENCE_MODULE": "uok.adapters.es_apsw", "SQLITE_DBNAME": str(path)}
 
 
 def next_within(iterator, seconds: float):

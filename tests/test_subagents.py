@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from adapters.eventlog import EventLog
-from adapters.runner import KernelRunner
-from adapters.spawnfile import read_spawns
-from adapters.sqlite_store import SqliteEventStore
-from domain import events as ev
-from domain.bus_events import SubagentSpawned
-from domain.modes import ModeError, resolve_permission_profile
-from domain.spawn import SpawnRequest
+from uok.adapters.eventlog import EventLog
+from uok.adapters.runner import KernelRunner
+from uok.adapters.spawnfile import read_spawns
+from uok.adapters.sqlite_store import SqliteEventStore
+from uok.domain import events as ev
+from uok.domain.bus_events import SubagentSpawned
+from uok.domain.modes import ModeError, resolve_permission_profile
+from uok.domain.spawn import SpawnRequest
 from tests.helpers import StepClock, plan_toml
 from tests.run_support import assert_turns_closed_once, of_type, read_events
 from tests.test_kernel import Recorded, enter, finish, started

@@ -3,19 +3,19 @@ every position equals the state rebuilt from zero to that position."""
 
 from __future__ import annotations
 
-from projections.units import UnitRuntimeProjection
+from uok.projections.units import UnitRuntimeProjection
 
 from pathlib import Path
 
 import orjson
 import pytest
 
-from adapters.cli.readmodels import ReadModels
-from adapters.cli.state_cmd import view_at
-from adapters.sqlite_store import SqliteEventStore
-from projections import registry
-from projections.runner import fold_from_zero
-from replay.timetravel import diff_views, system_view
+from uok.adapters.cli.readmodels import ReadModels
+from uok.adapters.cli.state_cmd import view_at
+from uok.adapters.sqlite_store import SqliteEventStore
+from uok.projections import registry
+from uok.projections.runner import fold_from_zero
+from uok.replay.timetravel import diff_views, system_view
 from tests.conftest import uok
 from tests.tt_support import fixture_db
 

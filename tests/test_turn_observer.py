@@ -6,12 +6,12 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from adapters.eventlog import EventLog
-from adapters.runner import KernelRunner
-from adapters.sqlite_store import SqliteEventStore
-from domain import events as ev
-from domain.closeout import KernelExitDeferred, TurnClosed
-from domain.kernel import Kernel
+from uok.adapters.eventlog import EventLog
+from uok.adapters.runner import KernelRunner
+from uok.adapters.sqlite_store import SqliteEventStore
+from uok.domain import events as ev
+from uok.domain.closeout import KernelExitDeferred, TurnClosed
+from uok.domain.kernel import Kernel
 from tests.run_support import assert_turns_closed_once, of_type, read_events, run_id_of, start_run, wait_for
 
 FLAKY = "import os,sys; p='flaky.marker'; seen=os.path.exists(p); open(p,'a').close(); sys.exit(0 if seen else 1)"

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from domain import codec
-from domain.events import UnitTransitioned
-from projections import registry
-from projections.runner import fold_from_zero
-from replay.timetravel import system_view
+from uok.domain import codec
+from uok.domain.events import UnitTransitioned
+from uok.projections import registry
+from uok.projections.runner import fold_from_zero
+from uok.replay.timetravel import system_view
 from tests.tt_support import fixture_db, open_runner
 
 

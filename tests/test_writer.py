@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters.eventlog import EventLog
-from adapters.sqlite_store import SqliteEventStore
-from adapters.writer import StaleEpochError, TokenAlreadyActive, WriterTokens
-from domain.events import WriterTokenAcquired, WriterTokenReleased
+from uok.adapters.eventlog import EventLog
+from uok.adapters.sqlite_store import SqliteEventStore
+from uok.adapters.writer import StaleEpochError, TokenAlreadyActive, WriterTokens
+from uok.domain.events import WriterTokenAcquired, WriterTokenReleased
 from tests.conftest import ROOT
 from tests.helpers import StepClock
 
@@ -77,9 +77,9 @@ def test_an_expired_token_does_not_block_and_is_reclaimed_with_a_higher_epoch(tm
 HOLDER = """
 import sys, time
 sys.path.insert(0, {root!r})
-from adapters.eventlog import EventLog
-from adapters.sqlite_store import SqliteEventStore
-from adapters.writer import WriterTokens
+from uok.adapters.eventlog import EventLog
+from uok.adapters.sqlite_store import SqliteEventStore
+from uok.adapters.writer import WriterTokens
 w = WriterTokens(EventLog(SqliteEventStore(sys.argv[1])))
 t = w.acquire("crashed-run:7", ttl=1.0)
 print(t.epoch, flush=True)
@@ -116,9 +116,9 @@ def test_kill_9_of_a_token_holder_then_ttl_then_higher_epoch_and_stale_write_rej
 WORKER = """
 import sys
 sys.path.insert(0, {root!r})
-from adapters.eventlog import EventLog
-from adapters.sqlite_store import SqliteEventStore
-from adapters.writer import WriterTokens
+from uok.adapters.eventlog import EventLog
+from uok.adapters.sqlite_store import SqliteEventStore
+from uok.adapters.writer import WriterTokens
 w = WriterTokens(EventLog(SqliteEventStore(sys.argv[1])))
 for i in range(40):
     w.release(w.acquire(f"{{sys.argv[2]}}:{{i}}"))

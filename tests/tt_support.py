@@ -6,13 +6,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from adapters.eventlog import EventLog
-from adapters.ndjson_log import import_log
-from adapters.projection_store import SqliteProjectionStore
-from adapters.sqlite_store import SqliteEventStore
+from uok.adapters.eventlog import EventLog
+from uok.adapters.ndjson_log import import_log
+from uok.adapters.projection_store import SqliteProjectionStore
+from uok.adapters.sqlite_store import SqliteEventStore
 from bench.kernel_log import generate
-from projections import registry
-from projections.runner import ProjectionRunner
+from uok.projections import registry
+from uok.projections.runner import ProjectionRunner
 from tests.conftest import FIXTURES
 
 LOGS = FIXTURES / "logs"

@@ -33,8 +33,8 @@ from typing import Any
 import duckdb
 import orjson
 
-from adapters.analytics import schema
-from adapters.analytics.loader import connect
+from uok.adapters.analytics import schema
+from uok.adapters.analytics.loader import connect
 
 SAFE_CONFIG: dict[str, Any] = {
     "enable_external_access": False,

@@ -1,6 +1,6 @@
 """The ``uok`` command line. Each sub-command lives in its own module and
-registers itself in :data:`adapters.cli.main.COMMANDS`."""
+registers itself in :data:`uok.adapters.cli.main.COMMANDS`."""
 
-from adapters.cli.main import main
+from uok.adapters.cli.main import main
 
 __all__ = ["main"]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from adapters.cli.common import CliError, add_db_argument, open_log
+from uok.adapters.cli.common import CliError, add_db_argument, open_log
 
 DESCRIPTION = """\
 Show every gate's circuit breaker: state (closed / half-open / open, gauge
@@ -38,9 +38,9 @@ def _iso(dt: datetime | None) -> str | None:
 
 def snapshot(log, at: int | None = None, now: datetime | None = None) -> dict:
     """The breakers as of position ``at`` (None: the head), as a JSON-able dict."""
-    from domain import breaker as brk
-    from domain import codec
-    from projections.breakers import BreakersProjection
+    from uok.domain import breaker as brk
+    from uok.domain import codec
+    from uok.projections.breakers import BreakersProjection
 
     if at is not None and at < 1:
         raise CliError(f"--at must be a position >= 1, got {at}")

@@ -7,7 +7,7 @@ import sys
 
 import orjson
 
-from adapters.cli.common import CliError, add_db_argument, open_log
+from uok.adapters.cli.common import CliError, add_db_argument, open_log
 
 EPILOG = """\
 examples:
@@ -77,7 +77,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _bus(args: argparse.Namespace, *, create: bool = False, retention: int = 200):
-    from adapters.bus import MessageBus
+    from uok.adapters.bus import MessageBus
 
     if retention < 1:
         raise CliError(f"--retention must be >= 1, got {retention}")
@@ -106,7 +106,7 @@ def _line(m) -> str:
 
 
 def send(args: argparse.Namespace) -> int:
-    from adapters.bus import BusError
+    from uok.adapters.bus import BusError
 
     try:
         payload = orjson.loads(args.payload)
@@ -145,7 +145,7 @@ def inbox(args: argparse.Namespace) -> int:
 
 
 def read(args: argparse.Namespace) -> int:
-    from adapters.bus import BusError
+    from uok.adapters.bus import BusError
 
     bus = _bus(args)
     try:

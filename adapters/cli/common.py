@@ -41,7 +41,7 @@ def db_path(args: argparse.Namespace) -> Path:
 def open_store(args: argparse.Namespace, *, create: bool = False, synchronous: str = "FULL"):
     """Open the event log named by ``--db``/``UOK_DB``; a missing log is an
     error unless ``create`` (only commands that write may create one)."""
-    from adapters.sqlite_store import SqliteEventStore, StoreCorruptError
+    from uok.adapters.sqlite_store import SqliteEventStore, StoreCorruptError
 
     path = db_path(args)
     if not create and not path.exists():
@@ -55,7 +55,7 @@ def open_store(args: argparse.Namespace, *, create: bool = False, synchronous: s
 
 
 def open_log(args: argparse.Namespace, *, create: bool = False, synchronous: str = "FULL"):
-    from adapters.eventlog import EventLog
+    from uok.adapters.eventlog import EventLog
 
     return EventLog(open_store(args, create=create, synchronous=synchronous))
 

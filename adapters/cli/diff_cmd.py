@@ -9,8 +9,8 @@ from pathlib import Path
 
 import orjson
 
-from adapters.cli.common import CliError, add_db_argument
-from adapters.cli.readmodels import ReadModels, read_models
+from uok.adapters.cli.common import CliError, add_db_argument
+from uok.adapters.cli.readmodels import ReadModels, read_models
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,8 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def diff(args: argparse.Namespace) -> int:
-    from adapters.cli.state_cmd import view_at
-    from replay.timetravel import diff_views
+    from uok.adapters.cli.state_cmd import view_at
+    from uok.replay.timetravel import diff_views
 
     if args.against:
         if args.positions:
@@ -61,9 +61,9 @@ def diff(args: argparse.Namespace) -> int:
 
 
 def _against(args: argparse.Namespace) -> dict:
-    from adapters.cli.common import open_store
-    from adapters.cli.state_cmd import view_at
-    from replay.timetravel import diff_views, first_difference
+    from uok.adapters.cli.common import open_store
+    from uok.adapters.cli.state_cmd import view_at
+    from uok.replay.timetravel import diff_views, first_difference
 
     other_path = Path(args.against)
     if not other_path.exists():
@@ -99,7 +99,7 @@ def _topic_at(store, position: int | None) -> str | None:
 
 
 def print_diff(d: dict) -> None:
-    from replay.timetravel import is_empty
+    from uok.replay.timetravel import is_empty
 
     logs = d.get("logs")
     if logs:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from adapters.cli.common import CliError, add_db_argument, db_path
+from uok.adapters.cli.common import CliError, add_db_argument, db_path
 
 EPILOG = """\
 classification (first match wins; exit 0 for the first three, 1 otherwise):
@@ -54,8 +54,8 @@ def _now(text: str | None) -> datetime:
 
 
 def doctor(args: argparse.Namespace) -> int:
-    from adapters.doctor import gather
-    from domain.diagnosis import diagnose
+    from uok.adapters.doctor import gather
+    from uok.domain.diagnosis import diagnose
 
     db = db_path(args)
     if not db.exists():
@@ -82,8 +82,8 @@ def doctor(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace, d) -> None:
-    from adapters.bus import MessageBus
-    from adapters.cli.common import open_log
+    from uok.adapters.bus import MessageBus
+    from uok.adapters.cli.common import open_log
 
     log = open_log(args)
     try:

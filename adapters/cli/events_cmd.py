@@ -7,7 +7,7 @@ import sys
 
 import orjson
 
-from adapters.cli.common import add_db_argument, open_log
+from uok.adapters.cli.common import add_db_argument, open_log
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def events(args: argparse.Namespace) -> int:
-    from domain import codec
+    from uok.domain import codec
 
     log = open_log(args)
     out = sys.stdout.buffer
@@ -54,7 +54,7 @@ def events(args: argparse.Namespace) -> int:
 
 
 def summary(e) -> str:
-    from domain import events as ev
+    from uok.domain import events as ev
 
     if isinstance(e, ev.UnitTransitioned):
         return f"{e.unit_id}: {e.from_state or '∅'} -> {e.to_state} (attempt {e.attempt})" + (f" {e.reason}" if e.reason else "")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import msgspec
 
-from adapters.cli.common import EXIT_INTEGRITY, CliError, add_db_argument, open_store, refuse_to_replace_a_log
+from uok.adapters.cli.common import EXIT_INTEGRITY, CliError, add_db_argument, open_store, refuse_to_replace_a_log
 
 EPILOG = """\
 examples:
@@ -46,9 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def export(args: argparse.Namespace) -> int:
-    from adapters.export import ExportError
-    from adapters.export import export as do_export
-    from domain.chain import ChainBroken
+    from uok.adapters.export import ExportError
+    from uok.adapters.export import export as do_export
+    from uok.domain.chain import ChainBroken
 
     out = Path(args.out)
     if out.is_dir():
@@ -79,8 +79,8 @@ def verify_export_cli(args: argparse.Namespace) -> int:
 
     import orjson
 
-    from adapters.export_verify import ExportInvalid, verify_export
-    from domain.chain import ChainBroken
+    from uok.adapters.export_verify import ExportInvalid, verify_export
+    from uok.domain.chain import ChainBroken
 
     path = Path(args.export)
     store = open_store(args) if getattr(args, "db", None) else None

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 
-from adapters.cli.common import EXIT_INTEGRITY, CliError, add_db_argument, open_store
+from uok.adapters.cli.common import EXIT_INTEGRITY, CliError, add_db_argument, open_store
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,9 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def fork(args: argparse.Namespace) -> int:
-    from adapters.sqlite_store import SqliteEventStore
-    from replay.fork import ForkError, ForkIntegrityError, fork_log
-    from replay.replayer import RunNotFound
+    from uok.adapters.sqlite_store import SqliteEventStore
+    from uok.replay.fork import ForkError, ForkIntegrityError, fork_log
+    from uok.replay.replayer import RunNotFound
 
     out = Path(args.out)
     for p in (out, out.with_name(out.name + "-wal")):
@@ -50,7 +50,7 @@ def fork(args: argparse.Namespace) -> int:
             head = parent.head()[0]
             if not 1 <= args.at <= head:
                 raise CliError(f"--at {args.at} is outside the log (positions 1..{head})")
-            from replay.replayer import entered_position
+            from uok.replay.replayer import entered_position
 
             entered_position(parent, args.run_id)  # refuse before creating the file
             child = SqliteEventStore(out, synchronous="NORMAL")

@@ -9,29 +9,29 @@ import importlib
 import os
 import sys
 
-from adapters.cli.common import EXIT_INTEGRITY, CliError, err
+from uok.adapters.cli.common import EXIT_INTEGRITY, CliError, err
 
 # (module, ...) — each module has ``register(subparsers)`` that adds one or
 # more sub-commands and sets ``func`` on them.
 COMMANDS = [
-    "adapters.cli.run_cmd",
-    "adapters.cli.status_cmd",
-    "adapters.cli.events_cmd",
-    "adapters.cli.verify_cmd",
-    "adapters.cli.breakers_cmd",
-    "adapters.cli.bus_cmd",
-    "adapters.cli.steer_cmd",
-    "adapters.cli.writer_cmd",
-    "adapters.cli.projections_cmd",
-    "adapters.cli.state_cmd",
-    "adapters.cli.diff_cmd",
-    "adapters.cli.parity_cmd",
-    "adapters.cli.replay_cmd",
-    "adapters.cli.fork_cmd",
-    "adapters.cli.sql_cmd",
-    "adapters.cli.export_cmd",
-    "adapters.cli.metrics_cmd",
-    "adapters.cli.doctor_cmd",
+    "uok.adapters.cli.run_cmd",
+    "uok.adapters.cli.status_cmd",
+    "uok.adapters.cli.events_cmd",
+    "uok.adapters.cli.verify_cmd",
+    "uok.adapters.cli.breakers_cmd",
+    "uok.adapters.cli.bus_cmd",
+    "uok.adapters.cli.steer_cmd",
+    "uok.adapters.cli.writer_cmd",
+    "uok.adapters.cli.projections_cmd",
+    "uok.adapters.cli.state_cmd",
+    "uok.adapters.cli.diff_cmd",
+    "uok.adapters.cli.parity_cmd",
+    "uok.adapters.cli.replay_cmd",
+    "uok.adapters.cli.fork_cmd",
+    "uok.adapters.cli.sql_cmd",
+    "uok.adapters.cli.export_cmd",
+    "uok.adapters.cli.metrics_cmd",
+    "uok.adapters.cli.doctor_cmd",
 ]
 
 DESCRIPTION = """\
@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:  # map known store failures to clean messages
-        from domain.chain import ChainBroken
-        from domain.codec import DecodeError
+        from uok.domain.chain import ChainBroken
+        from uok.domain.codec import DecodeError
 
         if isinstance(exc, (ChainBroken, DecodeError)):  # a damaged or foreign log
             err(str(exc))

@@ -12,8 +12,8 @@ import argparse
 import signal
 import sys
 
-from adapters.cli.common import CliError, add_db_argument
-from adapters.cli.readmodels import read_models
+from uok.adapters.cli.common import CliError, add_db_argument
+from uok.adapters.cli.readmodels import read_models
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,8 +50,8 @@ def gather(rm, at: int | None = None, verified: list[int] | None = None):
     if higher: what an earlier scrape of this process already checked), so
     metrics are never computed from an altered log (ChainBroken -> exit 3).
     """
-    from projections import registry
-    from projections.metrics import SOURCES, snapshot
+    from uok.projections import registry
+    from uok.projections.metrics import SOURCES, snapshot
 
     known = {p.name for p in registry.ALL}
     names = [n for n in SOURCES if n in known]
@@ -75,7 +75,7 @@ def gather(rm, at: int | None = None, verified: list[int] | None = None):
 def metrics(args: argparse.Namespace) -> int:
     import msgspec
 
-    from adapters.metrics_http import exposition
+    from uok.adapters.metrics_http import exposition
 
     with read_models(args) as rm:
         snap = gather(rm, args.at)
@@ -87,8 +87,8 @@ def metrics(args: argparse.Namespace) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from adapters.cli.common import err
-    from adapters.metrics_http import MetricsServer
+    from uok.adapters.cli.common import err
+    from uok.adapters.metrics_http import MetricsServer
 
     if not 0 <= args.port <= 65535:
         raise CliError(f"--port {args.port} is not a port number")

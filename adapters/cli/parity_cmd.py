@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from adapters.cli.common import add_db_argument
-from adapters.cli.readmodels import read_models
+from uok.adapters.cli.common import add_db_argument
+from uok.adapters.cli.readmodels import read_models
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def probe_open_runs(runs: dict) -> dict[str, bool | None]:
-    from adapters.runner import pid_alive
+    from uok.adapters.runner import pid_alive
 
     here = socket.gethostname()
     out: dict[str, bool | None] = {}
@@ -48,7 +48,7 @@ def probe_open_runs(runs: dict) -> dict[str, bool | None]:
 
 
 def parity(args: argparse.Namespace) -> int:
-    from replay.parity import build_report
+    from uok.replay.parity import build_report
 
     with read_models(args) as rm:
         runs = rm.runner.states(["runs"])["runs"]

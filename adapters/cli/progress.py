@@ -9,7 +9,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from domain import events as ev
+from uok.domain import events as ev
 
 _STYLE = {"completed": "green", "failed": "red", "blocked": "yellow", "cancelled": "yellow",
           "runaway-recovered": "magenta", "stale": "yellow"}

@@ -11,8 +11,8 @@ import time
 
 import orjson
 
-from adapters.cli.common import CliError, add_db_argument
-from adapters.cli.readmodels import names_or_error, read_models
+from uok.adapters.cli.common import CliError, add_db_argument
+from uok.adapters.cli.readmodels import names_or_error, read_models
 
 KILL_ENV = "UOK_REBUILD_KILL_AFTER_BATCHES"
 """Test hook: SIGKILL this process once it has committed that many batches

@@ -1,6 +1,6 @@
 """Opening the projection machinery for a CLI command: the log, the
 projection store in the same file, and a runner over every registered
-projection (``projections.registry.ALL``)."""
+projection (``uok.projections.registry.ALL``)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import os
 from contextlib import contextmanager
 from collections.abc import Iterator
 
-from adapters.cli.common import CliError, open_store
+from uok.adapters.cli.common import CliError, open_store
 
 
 class ReadModels:
     def __init__(self, store, *, batch: int | None = None, snapshot_every: int | None = None):
-        from adapters.projection_store import SqliteProjectionStore
-        from projections import registry
-        from projections.runner import DEFAULT_BATCH, ProjectionRunner, snapshot_interval
+        from uok.adapters.projection_store import SqliteProjectionStore
+        from uok.projections import registry
+        from uok.projections.runner import DEFAULT_BATCH, ProjectionRunner, snapshot_interval
 
         self.store = store
         self.pstore = SqliteProjectionStore(store)
@@ -50,7 +50,7 @@ def read_models(args: argparse.Namespace, **kw) -> Iterator[ReadModels]:
 
 
 def names_or_error(names: list[str] | None) -> list[str] | None:
-    from projections import registry
+    from uok.projections import registry
 
     if not names:
         return None

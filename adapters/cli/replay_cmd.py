@@ -8,7 +8,7 @@ import sys
 
 import msgspec
 
-from adapters.cli.common import EXIT_INTEGRITY, CliError, add_db_argument, open_log
+from uok.adapters.cli.common import EXIT_INTEGRITY, CliError, add_db_argument, open_log
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def replay(args: argparse.Namespace) -> int:
-    from replay.replayer import RunNotFound, replay_run, run_ids
+    from uok.replay.replayer import RunNotFound, replay_run, run_ids
 
     if bool(args.run_id) == bool(args.all):
         raise CliError("give a RUN_ID, or --all")

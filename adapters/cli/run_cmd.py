@@ -7,7 +7,7 @@ from pathlib import Path
 
 import msgspec
 
-from adapters.cli.common import CliError, add_db_argument, open_log
+from uok.adapters.cli.common import CliError, add_db_argument, open_log
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,16 +48,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from adapters.runner import KernelRunner, UsageError, load_plan
+    from uok.adapters.runner import KernelRunner, UsageError, load_plan
 
     plan = Path(args.plan)
     try:
         load_plan(plan)  # validate before the log is even opened: bad input writes nothing
     except UsageError as exc:
         raise CliError(str(exc)) from None
-    from adapters.config import ConfigFileError, load_config
+    from uok.adapters.config import ConfigFileError, load_config
 
-    from adapters.chaos import ChaosSettingsError, resolve
+    from uok.adapters.chaos import ChaosSettingsError, resolve
 
     chaos = {"seed": args.chaos, "rate": args.chaos_rate} if getattr(args, "chaos", None) is not None else None
     if chaos is None and getattr(args, "chaos_rate", None) is not None:
@@ -67,9 +67,9 @@ def run(args: argparse.Namespace) -> int:
         resolve(chaos, msgspec.to_builtins(loaded.flags.chaos))  # nor do bad chaos settings
     except (ConfigFileError, ChaosSettingsError) as exc:
         raise CliError(str(exc)) from None
-    flags: dict = {}  # run flags, recorded in KernelEntered (adapters.observer.build_turn_hooks)
+    flags: dict = {}  # run flags, recorded in KernelEntered (uok.adapters.observer.build_turn_hooks)
     if chaos is not None:
-        flags["chaos"] = chaos  # adapters.chaos resolves it over [uok.chaos]
+        flags["chaos"] = chaos  # uok.adapters.chaos resolves it over [uok.chaos]
     if getattr(args, "gitops", None):
         flags["gitops"] = True
         if args.gitops != "config":
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
             runner = KernelRunner(log, plan, workers=args.workers, config=args.config, flags=flags)
             result = runner.run()
         else:
-            from adapters.cli.progress import RichProgress
+            from uok.adapters.cli.progress import RichProgress
 
             progress = RichProgress()
             runner = KernelRunner(log, plan, workers=args.workers, observer=progress, config=args.config, flags=flags)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 
-from adapters.cli.common import (
+from uok.adapters.cli.common import (
     EXIT_INTEGRITY, EXIT_USAGE, CliError, add_db_argument, db_path, err, open_store, refuse_to_replace_a_log,
 )
 
@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def sql(args: argparse.Namespace) -> int:
     import duckdb
 
-    from adapters import analytics
+    from uok.adapters import analytics
 
     query = args.query
     if args.schema:
@@ -70,7 +70,7 @@ def sql(args: argparse.Namespace) -> int:
         relations = analytics.check(query)  # refuse before touching anything
     except analytics.QueryRefused as e:
         raise CliError(f"query refused: {e}", EXIT_USAGE) from None
-    from domain.chain import ChainBroken
+    from uok.domain.chain import ChainBroken
 
     db = db_path(args)
     open_store(args).close()  # a missing, foreign or damaged file fails here, with the usual message

@@ -7,8 +7,8 @@ import sys
 
 import orjson
 
-from adapters.cli.common import CliError, add_db_argument, print_plans
-from adapters.cli.readmodels import read_models
+from uok.adapters.cli.common import CliError, add_db_argument, print_plans
+from uok.adapters.cli.readmodels import read_models
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,9 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def view_at(rm, position: int, run: str | None = None, *, from_zero: bool = False) -> dict:
-    from projections import registry
-    from projections.runner import fold_from_zero
-    from replay.timetravel import system_view
+    from uok.projections import registry
+    from uok.projections.runner import fold_from_zero
+    from uok.replay.timetravel import system_view
 
     states = fold_from_zero(rm.pstore, registry.ALL, position) if from_zero else rm.runner.state_at(position)
     view = system_view(states, position, run=run)

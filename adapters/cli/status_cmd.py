@@ -7,7 +7,7 @@ import sys
 
 import orjson
 
-from adapters.cli.common import add_db_argument, print_plans
+from uok.adapters.cli.common import add_db_argument, print_plans
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,8 +22,8 @@ def snapshot(args: argparse.Namespace) -> dict:
     (``runs``, ``units``) folded forward to the head: only what was appended
     since they were last caught up is read, and nothing is written (status
     must not touch the file, least of all a damaged one)."""
-    from adapters.cli.readmodels import read_models
-    from replay.timetravel import system_view
+    from uok.adapters.cli.readmodels import read_models
+    from uok.replay.timetravel import system_view
 
     with read_models(args) as rm:
         head = rm.head()

@@ -9,7 +9,7 @@ import time
 
 import orjson
 
-from adapters.cli.common import CliError, add_db_argument, open_log
+from uok.adapters.cli.common import CliError, add_db_argument, open_log
 
 DESCRIPTION = """\
 Send a steering command to a running `uok run`. It travels through the message
@@ -45,8 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def steer(args: argparse.Namespace) -> int:
-    from adapters.bus import MessageBus
-    from adapters.steering import COMMANDS, send_steering
+    from uok.adapters.bus import MessageBus
+    from uok.adapters.steering import COMMANDS, send_steering
 
     log = open_log(args)
     try:
@@ -80,8 +80,8 @@ def steer(args: argparse.Namespace) -> int:
 
 def _check_running(log, run_id: str) -> None:
     """Exit 2 unless ``run_id`` entered, has not exited, and (on this host) its pid lives."""
-    from adapters.runner import pid_alive
-    from domain import codec, events as ev
+    from uok.adapters.runner import pid_alive
+    from uok.domain import codec, events as ev
 
     entered: ev.KernelEntered | None = None
     plan_id = ""
@@ -103,8 +103,8 @@ def _check_running(log, run_id: str) -> None:
 
 
 def _open_runs_hint(log, plan_id: str, run_id: str) -> str:
-    from adapters.runner import fold_log, pid_alive
-    from domain.kernel import Kernel
+    from uok.adapters.runner import fold_log, pid_alive
+    from uok.domain.kernel import Kernel
 
     k = Kernel()
     fold_log(log, k)
@@ -114,9 +114,9 @@ def _open_runs_hint(log, plan_id: str, run_id: str) -> str:
 
 def _wait(log, run_id: str, message_id: str, after: int, seconds: float) -> str | None:
     """The outcome the run recorded for ``message_id``, or None if it did not within ``seconds``."""
-    from domain import codec
-    from domain.bus_events import SteeringApplied
-    from domain.events import KernelExited
+    from uok.domain import codec
+    from uok.domain.bus_events import SteeringApplied
+    from uok.domain.events import KernelExited
 
     topics = (codec.topic_of(SteeringApplied), codec.topic_of(KernelExited))
     deadline = time.monotonic() + seconds

@@ -18,7 +18,7 @@ import time
 
 import orjson
 
-from adapters.cli.common import EXIT_INTEGRITY, CliError, add_db_argument, open_store
+from uok.adapters.cli.common import EXIT_INTEGRITY, CliError, add_db_argument, open_store
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,10 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def verify(args: argparse.Namespace) -> int:
-    from domain.chain import ChainBroken
+    from uok.domain.chain import ChainBroken
 
     if getattr(args, "export", None):
-        from adapters.cli.export_cmd import verify_export_cli
+        from uok.adapters.cli.export_cmd import verify_export_cli
 
         return verify_export_cli(args)
     store = open_store(args)

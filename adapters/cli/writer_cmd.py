@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from adapters.cli.common import add_db_argument, open_log
+from uok.adapters.cli.common import add_db_argument, open_log
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,8 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def writer(args: argparse.Namespace) -> int:
-    from adapters.runner import pid_alive
-    from adapters.writer import WriterTokens
+    from uok.adapters.runner import pid_alive
+    from uok.adapters.writer import WriterTokens
 
     log = open_log(args)
     try:

@@ -24,12 +24,12 @@ from pathlib import Path
 
 import msgspec
 
-from adapters.gates.deadline import call_with_deadline
-from adapters.gates.registry import GateRegistry
-from domain.flags import Flags
-from domain.gate_events import Finding, GateEvaluated, GateRun
-from domain.gate_requests import GateRequested
-from domain.gates import GateContext, GateResult
+from uok.adapters.gates.deadline import call_with_deadline
+from uok.adapters.gates.registry import GateRegistry
+from uok.domain.flags import Flags
+from uok.domain.gate_events import Finding, GateEvaluated, GateRun
+from uok.domain.gate_requests import GateRequested
+from uok.domain.gates import GateContext, GateResult
 
 log = logging.getLogger("uok.gates")
 
@@ -137,9 +137,9 @@ def setup_gates(plan_path: Path, flags: dict, *, config: Path | None = None, reg
     ``KernelEntered``. A ``flags["uok"]`` passed in is taken as the config
     table (it replaces the file's). Raises ``ConfigFileError`` on a bad config.
     """
-    from adapters.config import load_config
-    from adapters.gates.registry import default_registry
-    from adapters.secrets import redact
+    from uok.adapters.config import load_config
+    from uok.adapters.gates.registry import default_registry
+    from uok.adapters.secrets import redact
 
     override = flags.get("uok") if isinstance(flags.get("uok"), dict) else None
     loaded = load_config(Path(plan_path), config, override=override)

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapters.gates.deadline import call_with_deadline
-from adapters.secrets import ScannerUnavailable, scan_files
-from domain.gate_events import Finding
-from domain.gates import GateContext, GateResult
+from uok.adapters.gates.deadline import call_with_deadline
+from uok.adapters.secrets import ScannerUnavailable, scan_files
+from uok.domain.gate_events import Finding
+from uok.domain.gates import GateContext, GateResult
 
 DEFAULT_TIMEOUT = 30.0
 

@@ -24,8 +24,8 @@ import threading
 import time
 from pathlib import Path
 
-from adapters.executor import _die_with_parent
-from domain.gates import GateContext, GateResult
+from uok.adapters.executor import _die_with_parent
+from uok.domain.gates import GateContext, GateResult
 
 DEFAULT_TIMEOUT = 300.0
 TAIL_CHARS = 600

@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from adapters.sqlite_store import SqliteEventStore
-from domain.store import NewRecord
+from uok.adapters.sqlite_store import SqliteEventStore
+from uok.domain.store import NewRecord
 
 
 def main() -> None:

@@ -20,11 +20,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from adapters.cli.main import build_parser
-from adapters.eventlog import EventLog
-from adapters.sqlite_store import SqliteEventStore
-from domain import events as ev
-from domain.kernel import Kernel
+from uok.adapters.cli.main import build_parser
+from uok.adapters.eventlog import EventLog
+from uok.adapters.sqlite_store import SqliteEventStore
+from uok.domain import events as ev
+from uok.domain.kernel import Kernel
 from tests.conftest import ROOT
 
 
@@ -97,11 +97,11 @@ def assert_replays(events: list[tuple[int, ev.Event]]) -> int:
 
 
 def run_cli(argv: list[str]) -> tuple[int, str, str]:
-    """``adapters.cli.main.main(argv)`` in-process: (exit code, stdout, stderr).
+    """``uok.adapters.cli.main.main(argv)`` in-process: (exit code, stdout, stderr).
 
     An exception escaping ``main`` is NOT caught: it is the traceback a user
     would have seen, and fails the calling test."""
-    from adapters.cli.main import main
+    from uok.adapters.cli.main import main
 
     stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="replace")
     stderr = io.StringIO()
@@ -117,6 +117,6 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
 def spawn_run(plan: Path, db: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.Popen(
-        [sys.executable, "-m", "adapters.cli.main", "run", str(plan), "--db", str(db), "--quiet", *extra],
+        [sys.executable, "-m", "uok", "run", str(plan), "--db", str(db), "--quiet", *extra],
         env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )

@@ -19,7 +19,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from adapters.sqlite_store import SqliteEventStore
+from uok.adapters.sqlite_store import SqliteEventStore
 from tests.conftest import ROOT
 from tests.reliability.support import assert_log_whole
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.sqlite_store import SqliteEventStore
+from uok.adapters.sqlite_store import SqliteEventStore
 from tests.conftest import uok
 from tests.reliability.support import assert_log_whole, read_log, run_cli, subcommands
 

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.sqlite_store import SqliteEventStore
-from domain import events as ev
+from uok.adapters.sqlite_store import SqliteEventStore
+from uok.domain import events as ev
 from tests.conftest import uok
 from tests.reliability.support import assert_log_whole, assert_replays, read_log
 
@@ -49,7 +49,7 @@ def write_plan(root: Path) -> Path:
 
 
 def uok_lines(stderr: str) -> list[str]:
-    # ignore runpy's warning about `python -m adapters.cli.main` (a test-harness artefact)
+    # ignore runpy's warning about `python -m uok.adapters.cli.main` (a test-harness artefact)
     return [line for line in stderr.splitlines() if line.startswith("uok:")]
 
 

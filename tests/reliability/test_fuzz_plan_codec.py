@@ -1,12 +1,12 @@
 """Hypothesis fuzzing of the two parsers that read untrusted bytes.
 
-* ``domain.plan.compile_plan`` on arbitrary text, on TOML-ish text stitched
+* ``uok.domain.plan.compile_plan`` on arbitrary text, on TOML-ish text stitched
   from plan fragments, and on structured random plans (valid shape, random
   and hostile values): it returns a graph or raises ``PlanError``, never
   anything else; a graph it returns is sound (a topological order of
   exactly its nodes, every edge to a known node, no path outside the root
   unless allowed).
-* ``domain.codec.decode`` on random topics and bytes, on mutated real
+* ``uok.domain.codec.decode`` on random topics and bytes, on mutated real
   payloads and on JSON objects shaped like events: it returns an ``Event``
   or raises ``codec.DecodeError``, never anything else.
 
@@ -26,10 +26,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain import codec
-from domain import events as ev
-from domain.events import Event
-from domain.plan import ID_PATTERN, PlanError, UnitGraph, compile_plan
+from uok.domain import codec
+from uok.domain import events as ev
+from uok.domain.events import Event
+from uok.domain.plan import ID_PATTERN, PlanError, UnitGraph, compile_plan
 
 pytestmark = pytest.mark.reliability
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from domain import events as ev
+from uok.domain import events as ev
 from tests.conftest import uok
 from tests.reliability.support import assert_log_whole, assert_replays, read_log, spawn_run
 

@@ -26,8 +26,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from adapters.secrets import secret_fingerprint
-from domain.plan import PlanError, compile_plan
+from uok.adapters.secrets import secret_fingerprint
+from uok.domain.plan import PlanError, compile_plan
 from tests.conftest import ROOT, uok
 from tests.reliability.support import run_cli
 
@@ -72,7 +72,7 @@ def test_secrets_printed_by_a_task_never_reach_the_log(tmp_path: Path):
         f'[[milestones.slices.tasks]]\nid = "straddle"\ncommand = ["{sys.executable}", "leak.py", "straddle"]\n'))
     db = tmp_path / "sec.db"
     env = {"PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "adapters.cli.main", "run", str(plan), "--db", str(db), "--quiet"],
+    proc = subprocess.Popen([sys.executable, "-m", "uok", "run", str(plan), "--db", str(db), "--quiet"],
                             env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.wait(timeout=60) == 0, proc.stderr.read()
     raw = db_bytes(db)
@@ -102,7 +102,7 @@ def test_logs_are_owner_only_even_under_umask_000(tmp_path: Path):
         '[[milestones.slices.tasks]]\nid = "wait"\n'
         f'command = ["{sys.executable}", "-c", "import time,pathlib; pathlib.Path(\'running\').touch(); time.sleep(1.5)"]\n'))
     db = tmp_path / "fresh" / "dir" / "events.db"
-    proc = subprocess.Popen([sys.executable, "-m", "adapters.cli.main", "run", str(plan), "--db", str(db), "--quiet"],
+    proc = subprocess.Popen([sys.executable, "-m", "uok", "run", str(plan), "--db", str(db), "--quiet"],
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             preexec_fn=lambda: os.umask(0))
     deadline = time.time() + 30
@@ -158,7 +158,7 @@ def test_the_task_runs_where_the_plan_says(tmp_path: Path):
 
 
 def _run_umask0(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "adapters.cli.main", *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "uok", *args], cwd=cwd, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=lambda: os.umask(0), timeout=120)
 
 
@@ -230,7 +230,7 @@ def test_uok_sql_stays_read_only(small_log: Path, tmp_path: Path):
 
 
 def test_uok_serve_binds_loopback_only_by_default(small_log: Path):
-    proc = subprocess.Popen([sys.executable, "-m", "adapters.cli.main", "serve", "--db", str(small_log), "--port", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "uok", "serve", "--db", str(small_log), "--port", "0"],
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
