@@ -33,7 +33,6 @@ from typing import Any
 
 import msgspec
 from eventsourcing.persistence import IntegrityError
-
 from uok.adapters.eventlog import EventLog
 from uok.domain import codec
 from uok.domain.bus_events import MessageRead, MessageSent
@@ -87,8 +86,7 @@ class Subscription:
 
 
 class MessageBus:
-    def __init__(self, log: EventLog, *, clock: Clock = utc_now, retention: int = DEFAULT_RETENTION,
-                 run_id: str = ""):
+    def __init__(self, log: EventLog, *, clock: Clock = utc_now, retention: int = DEFAULT_RETENTION, run_id: str = ""):
         self.log = log
         self.clock = clock
         self.run_id = run_id
@@ -108,8 +106,9 @@ class MessageBus:
         """Idempotent send: one message per (sender, recipient, topic, key), ever."""
         return self.send_once_ex(sender, recipient, topic, payload, key)[0]
 
-    def send_once_ex(self, sender: str, recipient: str, topic: str, payload: dict[str, Any] | None,
-                     key: str) -> tuple[str, bool]:
+    def send_once_ex(
+        self, sender: str, recipient: str, topic: str, payload: dict[str, Any] | None, key: str
+    ) -> tuple[str, bool]:
         """``send_once`` that also says whether this call wrote the message."""
         if not key:
             raise BusError("send_once needs a non-empty key")
@@ -122,16 +121,27 @@ class MessageBus:
             return message_id, False  # a concurrent sender won the (msg:<id>, 1) slot
         return message_id, True
 
-    def _append_sent(self, message_id: str, sender: str, recipient: str, topic: str,
-                     payload: dict[str, Any] | None, key: str) -> None:
+    def _append_sent(
+        self, message_id: str, sender: str, recipient: str, topic: str, payload: dict[str, Any] | None, key: str
+    ) -> None:
         _check_agent(sender, "sender")
         _check_agent(recipient, "recipient")
         if payload is not None and not isinstance(payload, dict):
             raise BusError(f"payload must be a JSON object, got {type(payload).__name__}")
-        self.log.append([MessageSent(
-            run_id=self.run_id, at=self.clock(), message_id=message_id, sender=sender, recipient=recipient,
-            topic=topic, payload=dict(payload or {}), dedupe_key=key,
-        )])
+        self.log.append(
+            [
+                MessageSent(
+                    run_id=self.run_id,
+                    at=self.clock(),
+                    message_id=message_id,
+                    sender=sender,
+                    recipient=recipient,
+                    topic=topic,
+                    payload=dict(payload or {}),
+                    dedupe_key=key,
+                )
+            ]
+        )
 
     # ------------------------------------------------------------------ reading
 
@@ -148,8 +158,7 @@ class MessageBus:
     def inbox(self, agent: str, *, include_read: bool = False, topic: str | None = None) -> list[Message]:
         """The agent's retained messages, oldest first (unread only by default)."""
         box = self.refresh().inbox(agent)
-        return [m for m in box.messages.values()
-                if (include_read or m.unread) and (topic is None or m.topic == topic)]
+        return [m for m in box.messages.values() if (include_read or m.unread) and (topic is None or m.topic == topic)]
 
     def unread_count(self, agent: str) -> int:
         return self.refresh().inbox(agent).unread

@@ -44,7 +44,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-
 from uok.domain import events as ev
 from uok.domain import gating
 from uok.domain.bus_events import ChaosInjected
@@ -86,7 +85,9 @@ def resolve(cli: dict[str, Any] | None, config: dict[str, Any] | None) -> ChaosS
         return None
     unknown = set(options) - _OPTION_KEYS
     if unknown:
-        raise ChaosSettingsError(f"uok.chaos.{sorted(unknown)[0]}: unknown key (allowed: {', '.join(sorted(_OPTION_KEYS))})")
+        raise ChaosSettingsError(
+            f"uok.chaos.{sorted(unknown)[0]}: unknown key (allowed: {', '.join(sorted(_OPTION_KEYS))})"
+        )
     seed = options.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ChaosSettingsError(f"chaos seed must be an integer >= 0, got {seed!r}")
@@ -101,9 +102,13 @@ def resolve(cli: dict[str, Any] | None, config: dict[str, Any] | None) -> ChaosS
             raise ChaosSettingsError(f"uok.chaos.{key} must be a number >= 0, got {options[key]!r}")
     if not isinstance(options.get("disk_dir", ""), str):
         raise ChaosSettingsError("uok.chaos.disk_dir must be a string")
-    return ChaosSettings(seed=seed, rate=float(rate), faults=tuple(dict.fromkeys(faults)),
-                         **{k: float(options[k]) for k in ("max_latency_ms", "disk_mb", "memory_mb") if k in options},
-                         disk_dir=options.get("disk_dir", ""))
+    return ChaosSettings(
+        seed=seed,
+        rate=float(rate),
+        faults=tuple(dict.fromkeys(faults)),
+        **{k: float(options[k]) for k in ("max_latency_ms", "disk_mb", "memory_mb") if k in options},
+        disk_dir=options.get("disk_dir", ""),
+    )
 
 
 def _number(v: Any) -> bool:
@@ -143,7 +148,13 @@ class ChaosMonkey:
         k = self.runner.kernel
         if isinstance(subject, GateRequested):
             rec = k.unit(subject.unit_id)
-            key = (subject.unit_id, rec.attempt if rec else 0, rec.dispatches if rec else 0, subject.gate_id, subject.attempt)
+            key = (
+                subject.unit_id,
+                rec.attempt if rec else 0,
+                rec.dispatches if rec else 0,
+                subject.gate_id,
+                subject.attempt,
+            )
             can_fail = subject.attempt <= retry_budget("execution")
             attempt, turn_id, unit_id, gate_id = subject.attempt, subject.turn_id, subject.unit_id, subject.gate_id
         elif isinstance(subject, (ev.TurnStarted, ev.ExecutionFinished)):
@@ -162,14 +173,27 @@ class ChaosMonkey:
         if not choices:
             return _identity
         fault = rng.choice(choices)
-        magnitude = {"latency": rng.uniform(0, self.settings.max_latency_ms), "disk-stress": self.settings.disk_mb,
-                     "memory-stress": self.settings.memory_mb}.get(fault, 0.0)
-        obs = ChaosInjected(run_id=self.runner.run_id, at=self.runner.clock(), seed=self.settings.seed,
-                            sequence=len(self.injected) + 1, fault=fault, boundary=boundary, turn_id=turn_id,
-                            unit_id=unit_id, gate_id=gate_id, magnitude=round(magnitude, 3), attempt=attempt)
+        magnitude = {
+            "latency": rng.uniform(0, self.settings.max_latency_ms),
+            "disk-stress": self.settings.disk_mb,
+            "memory-stress": self.settings.memory_mb,
+        }.get(fault, 0.0)
+        obs = ChaosInjected(
+            run_id=self.runner.run_id,
+            at=self.runner.clock(),
+            seed=self.settings.seed,
+            sequence=len(self.injected) + 1,
+            fault=fault,
+            boundary=boundary,
+            turn_id=turn_id,
+            unit_id=unit_id,
+            gate_id=gate_id,
+            magnitude=round(magnitude, 3),
+            attempt=attempt,
+        )
         self.injected.append(obs)
         _say(obs)
-        self.runner._step(obs)  # recorded (and decided on) before it takes effect  # noqa: SLF001
+        self.runner._step(obs)  # recorded (and decided on) before it takes effect
         if fault == "partial-failure":
             return None if self._dropped(subject) else _identity
         if boundary == "finalize":  # the main thread is at the boundary itself
@@ -183,8 +207,12 @@ class ChaosMonkey:
             return True
         if isinstance(subject, GateRequested):
             gp = gating.state(k).passes.get(subject.turn_id)
-            return gp is None or gp.index >= len(gp.gates) or gp.gates[gp.index] != subject.gate_id \
+            return (
+                gp is None
+                or gp.index >= len(gp.gates)
+                or gp.gates[gp.index] != subject.gate_id
                 or gp.attempt != subject.attempt
+            )
         return False
 
     # ---------------------------------------------------------------- applying
@@ -198,7 +226,7 @@ class ChaosMonkey:
                 disk_stress(self.disk_dir, obs.magnitude)
             elif obs.fault == "memory-stress":
                 memory_stress(obs.magnitude)
-        except Exception as exc:  # e.g. the disk really is full: the fault is recorded, the run goes on
+        except Exception as exc:  # e.g. the disk really is full: the fault is recorded, the run goes on  # noqa: BLE001
             print(f"uok: chaos #{obs.sequence} {obs.fault} could not be applied: {exc}", file=sys.stderr)
 
 
@@ -234,10 +262,16 @@ def memory_stress(mib: float) -> None:
 
 def _say(obs: ChaosInjected) -> None:
     unit = f"{obs.unit_id} gate {obs.gate_id}" if obs.gate_id else obs.unit_id
-    amount = {"latency": f" {obs.magnitude:.0f} ms", "disk-stress": f" {obs.magnitude:g} MiB",
-              "memory-stress": f" {obs.magnitude:g} MiB"}.get(obs.fault, "")
-    print(f"uok: chaos #{obs.sequence} {obs.fault}{amount} at {obs.boundary} of {unit} "
-          f"(attempt {obs.attempt}, seed {obs.seed})", file=sys.stderr)
+    amount = {
+        "latency": f" {obs.magnitude:.0f} ms",
+        "disk-stress": f" {obs.magnitude:g} MiB",
+        "memory-stress": f" {obs.magnitude:g} MiB",
+    }.get(obs.fault, "")
+    print(
+        f"uok: chaos #{obs.sequence} {obs.fault}{amount} at {obs.boundary} of {unit} "
+        f"(attempt {obs.attempt}, seed {obs.seed})",
+        file=sys.stderr,
+    )
 
 
 def for_runner(runner: Any, flags: dict[str, Any]) -> tuple[NoChaos | ChaosMonkey, dict[str, Any]]:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-
 from uok.domain.costs import CostTable, CostTableError
 from uok.domain.flags import ConfigError, Flags, resolve_flags
 
@@ -96,8 +95,9 @@ def read_cost_table(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def load_config(plan_path: Path, explicit: Path | None = None, *, cwd: Path | None = None,
-                override: dict[str, Any] | None = None) -> LoadedConfig:
+def load_config(
+    plan_path: Path, explicit: Path | None = None, *, cwd: Path | None = None, override: dict[str, Any] | None = None
+) -> LoadedConfig:
     """Find, read and resolve the config for a run. ``override`` (a ``uok``
     table given programmatically) replaces the file's table."""
     path = Path(explicit) if explicit is not None else find_config(plan_path, cwd)

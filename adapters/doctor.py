@@ -16,7 +16,6 @@ from datetime import datetime
 from pathlib import Path
 
 import msgspec
-
 from uok.domain import diagnosis as dx
 
 IN_FLIGHT = frozenset({"claimed", "running", "progress"})
@@ -36,7 +35,7 @@ def count_descendants(pid: int, proc: Path = Path("/proc")) -> int | None:
         except OSError:
             continue  # exited meanwhile
         # "pid (comm) state ppid ...": comm may hold spaces and parentheses
-        fields = stat[stat.rfind(")") + 2:].split()
+        fields = stat[stat.rfind(")") + 2 :].split()
         if len(fields) > 1 and fields[0] != "Z":
             children.setdefault(int(fields[1]), []).append(int(entry.name))
     seen, todo = 0, list(children.get(pid, ()))
@@ -76,12 +75,16 @@ def _timeouts(store) -> dict[tuple[str, str], float]:
     return out
 
 
-def gather(db: Path, now: datetime, *, probe: Callable[[dict], dict] | None = None,
-           descendants: Callable[[int], int | None] = count_descendants) -> dx.Facts:
+def gather(
+    db: Path,
+    now: datetime,
+    *,
+    probe: Callable[[dict], dict] | None = None,
+    descendants: Callable[[int], int | None] = count_descendants,
+) -> dx.Facts:
     """The facts about the log at ``db`` as of ``now``. A log that cannot be
     opened or whose hash chain is broken is itself the finding."""
     from eventsourcing.persistence import PersistenceError
-
     from uok.adapters.cli.parity_cmd import probe_open_runs
     from uok.adapters.cli.readmodels import ReadModels
     from uok.adapters.sqlite_store import SqliteEventStore
@@ -112,23 +115,47 @@ def gather(db: Path, now: datetime, *, probe: Callable[[dict], dict] | None = No
                 continue
             alive = probes.get(rid)
             local = alive and (not r.host or r.host == here) and r.pid != os.getpid()
-            open_runs.append(dx.OpenRun(
-                run_id=rid, plan_id=r.plan_id, plan_path=r.plan_path, pid=r.pid, host=r.host, alive=alive,
-                orphaned=rid in orphaned, detail=orphaned.get(rid, ""), entered_at=r.entered_at,
-                last_event_at=_last_event_at(store, rid), descendants=descendants(r.pid) if local else None,
-            ))
+            open_runs.append(
+                dx.OpenRun(
+                    run_id=rid,
+                    plan_id=r.plan_id,
+                    plan_path=r.plan_path,
+                    pid=r.pid,
+                    host=r.host,
+                    alive=alive,
+                    orphaned=rid in orphaned,
+                    detail=orphaned.get(rid, ""),
+                    entered_at=r.entered_at,
+                    last_event_at=_last_event_at(store, rid),
+                    descendants=descendants(r.pid) if local else None,
+                )
+            )
         timeouts = _timeouts(store)
         in_flight = [
-            dx.InFlightUnit(plan_id=plan_id, unit_id=uid, state=u.state, run_id=u.run_id, since=u.updated_at,
-                            timeout_s=timeouts.get((plan_id, uid)))
-            for plan_id, part in states["units"].items() for uid, u in part.units.items() if u.state in IN_FLIGHT
+            dx.InFlightUnit(
+                plan_id=plan_id,
+                unit_id=uid,
+                state=u.state,
+                run_id=u.run_id,
+                since=u.updated_at,
+                timeout_s=timeouts.get((plan_id, uid)),
+            )
+            for plan_id, part in states["units"].items()
+            for uid, u in part.units.items()
+            if u.state in IN_FLIGHT
         ]
-        past = [dx.PastMismatch(run_id=m.run_id, status=m.status, plan_path=runs[m.run_id].plan_path,
-                                at=m.entered_at, detail=m.detail)
-                for m in report.historical_mismatches]
+        past = [
+            dx.PastMismatch(
+                run_id=m.run_id, status=m.status, plan_path=runs[m.run_id].plan_path, at=m.entered_at, detail=m.detail
+            )
+            for m in report.historical_mismatches
+        ]
         oks = [r.entered_at for r in runs.values() if r.status == "ok" and r.entered_at is not None]
-        breakers = [dx.OpenBreaker(gate_id=g, state=rec.state, open_until=rec.open_until, reason=rec.reason)
-                    for g, rec in states["breakers"].gates.items() if rec.state != "closed"]
+        breakers = [
+            dx.OpenBreaker(gate_id=g, state=rec.state, open_until=rec.open_until, reason=rec.reason)
+            for g, rec in states["breakers"].gates.items()
+            if rec.state != "closed"
+        ]
         failing = []
         for gate_id, h in states["gates"].items():
             streak, why = 0, ""
@@ -142,9 +169,16 @@ def gather(db: Path, now: datetime, *, probe: Callable[[dict], dict] | None = No
             if streak:
                 failing.append(dx.FailingGate(gate_id=gate_id, consecutive_failures=streak, last_rationale=why[:160]))
         return dx.Facts(
-            now=now, head=head, open_runs=tuple(open_runs), in_flight=tuple(in_flight), past_mismatches=tuple(past),
-            last_ok_entered_at=max(oks, default=None), breakers=tuple(breakers), failing_gates=tuple(failing),
-            projections=tuple(lag), duplicate_exits=tuple(report.duplicate_exits),
+            now=now,
+            head=head,
+            open_runs=tuple(open_runs),
+            in_flight=tuple(in_flight),
+            past_mismatches=tuple(past),
+            last_ok_entered_at=max(oks, default=None),
+            breakers=tuple(breakers),
+            failing_gates=tuple(failing),
+            projections=tuple(lag),
+            duplicate_exits=tuple(report.duplicate_exits),
         )
     finally:
         store.close()

@@ -36,7 +36,6 @@ from eventsourcing.persistence import (
     TrackingRecorder,
 )
 from eventsourcing.utils import Environment, EnvType, resolve_topic
-
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain.store import NewRecord
 
@@ -176,7 +175,7 @@ class ApswSubscription(ListenNotifySubscription[ApswApplicationRecorder]):
             while not self._has_been_stopped:
                 self._has_been_notified.wait(timeout=POLL_INTERVAL)
                 self._pull()
-        except BaseException as e:
+        except BaseException as e:  # noqa: BLE001
             if self._thread_error is None:
                 self._thread_error = e
             self.stop()

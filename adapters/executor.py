@@ -36,11 +36,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
-
 from uok.adapters.spawnfile import mode_env, read_spawns
 from uok.domain.events import ModelUsage
-from uok.domain.spawn import SpawnRequest
 from uok.domain.plan import UnitNode
+from uok.domain.spawn import SpawnRequest
 
 TAIL_BYTES = 4096
 _PR_SET_PDEATHSIG = 1
@@ -136,7 +135,7 @@ class CommandExecutor:
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     start_new_session=True,
-                    preexec_fn=functools.partial(_die_with_parent, os.getpid()),
+                    preexec_fn=functools.partial(_die_with_parent, os.getpid()),  # noqa: PLW1509 (removed by the spawn rework)
                 )
             except OSError as exc:
                 return ExecutionOutcome(

@@ -33,7 +33,6 @@ import msgspec
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
-
 from uok.domain.chain import GENESIS, ChainBroken
 
 FORMAT_VERSION = 1
@@ -48,10 +47,17 @@ CHAIN_LAYOUT = (
     "stream, topic and payload as UTF-8 bytes; prev_hash of position 1 is the genesis value"
 )
 
-_ARROW_SCHEMA = pa.schema([
-    ("position", pa.int64()), ("stream", pa.string()), ("version", pa.int64()), ("topic", pa.string()),
-    ("payload", pa.string()), ("hash", pa.string()), ("prev_hash", pa.string()),
-])
+_ARROW_SCHEMA = pa.schema(
+    [
+        ("position", pa.int64()),
+        ("stream", pa.string()),
+        ("version", pa.int64()),
+        ("topic", pa.string()),
+        ("payload", pa.string()),
+        ("hash", pa.string()),
+        ("prev_hash", pa.string()),
+    ]
+)
 
 
 class ExportError(Exception):
@@ -78,16 +84,31 @@ class Manifest(msgspec.Struct, kw_only=True):
 class Row:
     """One exported event (a slotted class: millions are built per export)."""
 
-    __slots__ = ("position", "stream", "version", "topic", "payload", "hash", "prev_hash")
+    __slots__ = ("hash", "payload", "position", "prev_hash", "stream", "topic", "version")
 
-    def __init__(self, position: int, stream: str, version: int, topic: str, payload: bytes, hash: bytes,  # noqa: A002
-                 prev_hash: bytes):
+    def __init__(
+        self,
+        position: int,
+        stream: str,
+        version: int,
+        topic: str,
+        payload: bytes,
+        hash: bytes,  # noqa: A002
+        prev_hash: bytes,
+    ):
         self.position, self.stream, self.version, self.topic = position, stream, version, topic
         self.payload, self.hash, self.prev_hash = payload, hash, prev_hash
 
     def as_dict(self) -> dict:
-        return {"position": self.position, "stream": self.stream, "version": self.version, "topic": self.topic,
-                "payload": self.payload.decode("utf-8"), "hash": self.hash.hex(), "prev_hash": self.prev_hash.hex()}
+        return {
+            "position": self.position,
+            "stream": self.stream,
+            "version": self.version,
+            "topic": self.topic,
+            "payload": self.payload.decode("utf-8"),
+            "hash": self.hash.hex(),
+            "prev_hash": self.prev_hash.hex(),
+        }
 
 
 def manifest_path(out: Path) -> Path:
@@ -136,10 +157,23 @@ def rows_from_store(store, first: int, last: int, run_id: str | None) -> Iterato
         if parts is None:
             sb, tb = r.stream.encode(), r.topic.encode()
             parts = cache[(r.stream, r.topic)] = (len(sb).to_bytes(4, "big") + sb, len(tb).to_bytes(4, "big") + tb)
-        digest = sha256(b"".join((prev, r.position.to_bytes(8, "big"), parts[0], r.version.to_bytes(8, "big"),
-                                  parts[1], len(payload).to_bytes(4, "big"), payload))).digest()
+        digest = sha256(
+            b"".join(
+                (
+                    prev,
+                    r.position.to_bytes(8, "big"),
+                    parts[0],
+                    r.version.to_bytes(8, "big"),
+                    parts[1],
+                    len(payload).to_bytes(4, "big"),
+                    payload,
+                )
+            )
+        ).digest()
         if digest != stored:
-            raise ChainBroken(r.position, "stored hash does not match the recomputed hash (the log was altered or damaged)")
+            raise ChainBroken(
+                r.position, "stored hash does not match the recomputed hash (the log was altered or damaged)"
+            )
         if run_id is None or run_of(payload) == run_id:
             yield Row(r.position, r.stream, r.version, r.topic, payload, stored, prev)
         prev = stored
@@ -186,8 +220,15 @@ def _write_csv(f, rows: Iterator[Row]) -> None:
 def _write_parquet(f, rows: Iterator[Row]) -> None:
     # Every setting that could vary is pinned, so equal rows give equal bytes.
     writer = pq.ParquetWriter(
-        f, _ARROW_SCHEMA, compression="zstd", compression_level=3, use_dictionary=["stream", "topic"],
-        write_statistics=True, version="2.6", data_page_version="1.0", store_schema=True,
+        f,
+        _ARROW_SCHEMA,
+        compression="zstd",
+        compression_level=3,
+        use_dictionary=["stream", "topic"],
+        write_statistics=True,
+        version="2.6",
+        data_page_version="1.0",
+        store_schema=True,
     )
     cols: dict[str, list] = {c: [] for c in COLUMNS}
 
@@ -225,8 +266,9 @@ class _Tally:
             yield row
 
 
-def export(store, out: Path, fmt: str, *, first: int = 1, last: int | None = None,
-           run_id: str | None = None) -> Manifest:
+def export(
+    store, out: Path, fmt: str, *, first: int = 1, last: int | None = None, run_id: str | None = None
+) -> Manifest:
     """Write ``out`` and its manifest; returns the manifest."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
@@ -245,10 +287,17 @@ def export(store, out: Path, fmt: str, *, first: int = 1, last: int | None = Non
         if tally.count == 0:
             raise ExportError(f"no events of run {run_id!r} in {first}..{last}" if run_id else "nothing to export")
         manifest = Manifest(
-            format=fmt, data_sha256=file_sha256(tmp), count=tally.count,
-            first_position=tally.first.position, last_position=tally.last.position,
-            prev_hash=tally.first.prev_hash.hex(), head_hash=tally.last.hash.hex(),
-            contiguous=run_id is None, run_id=run_id, range_from=first, range_to=last,
+            format=fmt,
+            data_sha256=file_sha256(tmp),
+            count=tally.count,
+            first_position=tally.first.position,
+            last_position=tally.last.position,
+            prev_hash=tally.first.prev_hash.hex(),
+            head_hash=tally.last.hash.hex(),
+            contiguous=run_id is None,
+            run_id=run_id,
+            range_from=first,
+            range_to=last,
         )
         os.replace(tmp, out)
     except BaseException:

@@ -29,7 +29,6 @@ from pathlib import Path
 import msgspec
 import orjson
 import pyarrow.parquet as pq
-
 from uok.adapters.export import COLUMNS, FORMAT_VERSION, Manifest, Row, file_sha256, manifest_path, run_of
 from uok.domain.chain import ChainBroken, link
 
@@ -69,8 +68,15 @@ def load_manifest(path: Path) -> Manifest:
 
 def _row(d: dict, where: str) -> Row:
     try:
-        return Row(int(d["position"]), str(d["stream"]), int(d["version"]), str(d["topic"]),
-                   str(d["payload"]).encode("utf-8"), bytes.fromhex(d["hash"]), bytes.fromhex(d["prev_hash"]))
+        return Row(
+            int(d["position"]),
+            str(d["stream"]),
+            int(d["version"]),
+            str(d["topic"]),
+            str(d["payload"]).encode("utf-8"),
+            bytes.fromhex(d["hash"]),
+            bytes.fromhex(d["prev_hash"]),
+        )
     except (KeyError, ValueError, TypeError) as e:
         raise _Unreadable(where, f"{type(e).__name__}: {e}") from None
 
@@ -108,7 +114,7 @@ def _csv(path: Path) -> Iterator[Row]:
                 where = f"line {reader.line_num}"
                 if len(values) != len(COLUMNS):
                     raise _Unreadable(where, f"{len(values)} fields")
-                yield _row(dict(zip(COLUMNS, values)), where)
+                yield _row(dict(zip(COLUMNS, values, strict=False)), where)
         except (UnicodeDecodeError, csv.Error) as e:
             raise _Unreadable(f"line {reader.line_num + 1}", str(e)) from None
 
@@ -116,14 +122,18 @@ def _csv(path: Path) -> Iterator[Row]:
 def _parquet(path: Path) -> Iterator[Row]:
     try:
         pf = pq.ParquetFile(path)
-    except Exception as e:  # pyarrow raises several types for a damaged footer
+    except Exception as e:  # pyarrow raises several types for a damaged footer  # noqa: BLE001
         raise _Unreadable("file", f"not a readable Parquet file: {e}") from None
     for g in range(pf.num_row_groups):
         try:
             table = pf.read_row_group(g)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001
             stats = pf.metadata.row_group(g).column(0).statistics
-            span = f"positions {stats.min}..{stats.max}" if stats is not None and stats.has_min_max else "unknown positions"
+            span = (
+                f"positions {stats.min}..{stats.max}"
+                if stats is not None and stats.has_min_max
+                else "unknown positions"
+            )
             raise _Unreadable(f"row group {g} ({span})", str(e)) from None
         for d in table.to_pylist():
             yield _row(d, f"row group {g}")
@@ -146,7 +156,9 @@ def verify_export(path: Path, store=None) -> Verified:
         for row in reader(path):
             if m.contiguous:
                 if row.position != expected:
-                    raise ChainBroken(expected, f"expected position {expected}, found {row.position} (row missing, added or moved)")
+                    raise ChainBroken(
+                        expected, f"expected position {expected}, found {row.position} (row missing, added or moved)"
+                    )
                 want_prev = bytes.fromhex(m.prev_hash) if prev_row is None else prev_row.hash
                 if row.prev_hash != want_prev:
                     raise ChainBroken(row.position, "prev_hash is not the hash of the event before it")
@@ -167,14 +179,18 @@ def verify_export(path: Path, store=None) -> Verified:
     if count != m.count or first is None or last is None:
         raise ExportInvalid(f"{path}: {count} rows, the manifest says {m.count}")
     if (first.position, last.position) != (m.first_position, m.last_position):
-        raise ExportInvalid(f"{path}: rows span {first.position}..{last.position}, the manifest says "
-                            f"{m.first_position}..{m.last_position}")
+        raise ExportInvalid(
+            f"{path}: rows span {first.position}..{last.position}, the manifest says "
+            f"{m.first_position}..{m.last_position}"
+        )
     if last.hash.hex() != m.head_hash or first.prev_hash.hex() != m.prev_hash:
         raise ChainBroken(last.position, "the rows do not end at the manifest's head hash")
     digest = file_sha256(path)
     if digest != m.data_sha256:
-        raise ExportInvalid(f"{path}: SHA-256 {digest} differs from the manifest's {m.data_sha256} "
-                            "(the rows verify, so bytes outside them changed)")
+        raise ExportInvalid(
+            f"{path}: SHA-256 {digest} differs from the manifest's {m.data_sha256} "
+            "(the rows verify, so bytes outside them changed)"
+        )
     if store is not None:
         _against_log(path, reader, first.position, last.position, store)
     return Verified(path, m.format, count, first.position, last.position, m.head_hash, m.run_id, store is not None)

@@ -45,7 +45,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-
 from uok.domain import events as ev
 from uok.domain.bus_events import GitTransactionRecorded
 
@@ -68,8 +67,15 @@ def run_git(root: Path, args: Sequence[str], *, timeout: float, env: dict[str, s
     started = time.monotonic()
     full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})}
     try:
-        proc = subprocess.Popen(["git", *args], cwd=root, env=full_env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        proc = subprocess.Popen(
+            ["git", *args],
+            cwd=root,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
     except OSError as exc:
         return GitResult("failed", error=f"cannot run git: {exc.strerror or exc}")
     try:
@@ -84,8 +90,13 @@ def run_git(root: Path, args: Sequence[str], *, timeout: float, env: dict[str, s
     text = out.decode("utf-8", "replace").rstrip()  # keep porcelain's leading status columns
     if proc.returncode != 0:
         msg = err.decode("utf-8", "replace").strip().splitlines()
-        return GitResult("failed", stdout=text, error=(msg[-1] if msg else f"git {args[0]} exited {proc.returncode}")[:500],
-                         duration_ms=ms, returncode=proc.returncode)
+        return GitResult(
+            "failed",
+            stdout=text,
+            error=(msg[-1] if msg else f"git {args[0]} exited {proc.returncode}")[:500],
+            duration_ms=ms,
+            returncode=proc.returncode,
+        )
     return GitResult("ok", stdout=text, duration_ms=ms, returncode=0)
 
 
@@ -143,8 +154,9 @@ class GitOps:
         r = self._git(["rev-parse", "--verify", "-q", "HEAD"])
         if r.status == "failed" and r.returncode == 1:  # unborn branch: no commit yet
             r = msgspec.structs.replace(r, status="ok", error="")
-        self._stage(turn.turn_id, "turn-start", r, {"head": r.stdout, "iteration": turn.iteration,
-                                                     "unit_id": turn.unit_id})
+        self._stage(
+            turn.turn_id, "turn-start", r, {"head": r.stdout, "iteration": turn.iteration, "unit_id": turn.unit_id}
+        )
 
     def on_phase_result(self, phase: str, action: str, data: dict[str, Any]) -> None:
         turn_id = data.get("turn_id", "")
@@ -165,9 +177,14 @@ class GitOps:
         if turn is None:
             return
         failed = result.failure_class == "git"
-        self._record(result.turn_id, "record", "failed" if failed else "ok",
-                     "git closeout failure" if failed else "", 0,
-                     {"action": "record", "turn_status": result.status, "stages": dict(turn.stages)})
+        self._record(
+            result.turn_id,
+            "record",
+            "failed" if failed else "ok",
+            "git closeout failure" if failed else "",
+            0,
+            {"action": "record", "turn_status": result.status, "stages": dict(turn.stages)},
+        )
 
     # ------------------------------------------------------------------ publish
 
@@ -233,10 +250,16 @@ class GitOps:
         """A fallback identity when the repository has none configured."""
         if self._identity is None:
             email = self._git(["config", "user.email"])
-            self._identity = {} if email.status == "ok" and email.stdout else {
-                "GIT_AUTHOR_NAME": "uok", "GIT_AUTHOR_EMAIL": "uok@localhost",
-                "GIT_COMMITTER_NAME": "uok", "GIT_COMMITTER_EMAIL": "uok@localhost",
-            }
+            self._identity = (
+                {}
+                if email.status == "ok" and email.stdout
+                else {
+                    "GIT_AUTHOR_NAME": "uok",
+                    "GIT_AUTHOR_EMAIL": "uok@localhost",
+                    "GIT_COMMITTER_NAME": "uok",
+                    "GIT_COMMITTER_EMAIL": "uok@localhost",
+                }
+            )
         return self._identity
 
     # ------------------------------------------------------------------ plumbing
@@ -261,15 +284,25 @@ class GitOps:
     def _stage(self, turn_id: str, stage: str, r: GitResult, detail: dict[str, Any]) -> None:
         self._record(turn_id, stage, r.status, r.error, r.duration_ms, detail)
 
-    def _record(self, turn_id: str, stage: str, status: str, error: str, duration_ms: int,
-                detail: dict[str, Any]) -> None:
+    def _record(
+        self, turn_id: str, stage: str, status: str, error: str, duration_ms: int, detail: dict[str, Any]
+    ) -> None:
         turn = self.turns.get(turn_id)
         if turn is not None:
             turn.stages[stage] = status
-        self.record(GitTransactionRecorded(
-            run_id=self.run_id, at=self.clock(), turn_id=turn_id, stage=stage, action=self.action,
-            status=status, error=error, duration_ms=duration_ms, detail=detail,
-        ))
+        self.record(
+            GitTransactionRecorded(
+                run_id=self.run_id,
+                at=self.clock(),
+                turn_id=turn_id,
+                stage=stage,
+                action=self.action,
+                status=status,
+                error=error,
+                duration_ms=duration_ms,
+                detail=detail,
+            )
+        )
 
 
 def _dirtiness(r: GitResult) -> dict[str, Any]:

@@ -61,7 +61,9 @@ def verified(store: EventStorePort, records: Iterator[StoredRecord], after: int 
         p = r.payload
         h = sha256(b"".join((prev, u64(r.position), s, u64(r.version), t, u32(len(p)), p))).digest()
         if h != r.hash:
-            raise ChainBroken(r.position, "stored hash does not match the recomputed hash (the log was altered or damaged)")
+            raise ChainBroken(
+                r.position, "stored hash does not match the recomputed hash (the log was altered or damaged)"
+            )
         prev = h
         expected += 1
         yield r

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
-
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain.store import NewRecord
 
@@ -27,10 +26,19 @@ def export_log(store: SqliteEventStore, out: Path) -> int:
     n = 0
     with open(out, "wb") as f:
         for r in store.read(0):
-            f.write(orjson.dumps({
-                "position": r.position, "stream": r.stream, "version": r.version, "topic": r.topic,
-                "payload": bytes(r.payload).decode("utf-8"), "hash": bytes(r.hash).hex(),
-            }) + b"\n")
+            f.write(
+                orjson.dumps(
+                    {
+                        "position": r.position,
+                        "stream": r.stream,
+                        "version": r.version,
+                        "topic": r.topic,
+                        "payload": bytes(r.payload).decode("utf-8"),
+                        "hash": bytes(r.hash).hex(),
+                    }
+                )
+                + b"\n"
+            )
             n += 1
     return n
 
@@ -50,10 +58,11 @@ def import_log(path: Path, db: Path, *, synchronous: str = "NORMAL") -> SqliteEv
     store = SqliteEventStore(db, synchronous=synchronous)
     try:
         for row in read_lines(path):
-            rec = NewRecord(stream=row["stream"], version=row["version"], topic=row["topic"],
-                            payload=row["payload"].encode("utf-8"))
+            rec = NewRecord(
+                stream=row["stream"], version=row["version"], topic=row["topic"], payload=row["payload"].encode("utf-8")
+            )
             [pos] = store.append([rec])
-            head_pos, head_hash = store.head()
+            _head_pos, head_hash = store.head()
             if pos != row["position"] or head_hash.hex() != row["hash"]:
                 raise ImportMismatch(f"{path}: event at position {row['position']} does not reproduce its hash")
     except BaseException:

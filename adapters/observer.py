@@ -85,8 +85,15 @@ class TurnHooks:
                 released = self._release(d.turn_id)
                 if self.record is not None and self.clock is not None:
                     # never swallowed: with turn_closeout the run's exit waits for it (uok.domain.closeout)
-                    self.record(TurnClosed(run_id=self.run_id, at=self.clock(), turn_id=d.turn_id,
-                                           token_released=bool(released), observer_errors=errors))
+                    self.record(
+                        TurnClosed(
+                            run_id=self.run_id,
+                            at=self.clock(),
+                            turn_id=d.turn_id,
+                            token_released=bool(released),
+                            observer_errors=errors,
+                        )
+                    )
 
     def release_all(self) -> None:
         """Give back every token still held (the runner's ``finally``)."""
@@ -99,7 +106,7 @@ class TurnHooks:
             return False
         try:
             return self.writer.release(token)
-        except Exception:  # noqa: BLE001 - the TTL reclaims what we could not release
+        except Exception:
             log.exception("could not release writer token of turn %s; it expires after %ss", turn_id, token.ttl_seconds)
             return False
 
@@ -112,7 +119,7 @@ class TurnHooks:
                 continue
             try:
                 fn(*args)
-            except Exception:  # noqa: BLE001 - observers never break the loop
+            except Exception:
                 errors += 1
                 log.exception("turn observer %s.%s failed", type(observer).__name__, method)
         return errors
@@ -153,11 +160,18 @@ def build_turn_hooks(
         timeout = float(flags.get("gitops_timeout", DEFAULT_TIMEOUT))
         action = str(flags.get("gitops_turn_action") or config.get("turn_action") or "status-only")
         if is_git_work_tree(root, timeout):
-            chain.append(GitOps(root, record=record, clock=clock, run_id=run_id, timeout=timeout,
-                                action=action, exclude=exclude))
+            chain.append(
+                GitOps(root, record=record, clock=clock, run_id=run_id, timeout=timeout, action=action, exclude=exclude)
+            )
         else:
             log_msg = "gitops is enabled but %s is not a git work tree: no git transactions recorded"
             logging.getLogger("uok.gitops").warning(log_msg, root)
     chain.extend(observers)
-    return TurnHooks(writer=writer, observers=chain, ttl_for=lambda unit_id: max(ttl, unit_timeout(unit_id) + 30.0),
-                     record=record, clock=clock, run_id=run_id)
+    return TurnHooks(
+        writer=writer,
+        observers=chain,
+        ttl_for=lambda unit_id: max(ttl, unit_timeout(unit_id) + 30.0),
+        record=record,
+        clock=clock,
+        run_id=run_id,
+    )

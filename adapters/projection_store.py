@@ -26,7 +26,6 @@ from collections.abc import Collection, Iterator, Sequence
 
 import apsw
 import msgspec
-
 from uok.adapters.sqlite_store import SqliteEventStore, translate
 from uok.domain.chain import GENESIS, ChainBroken
 from uok.projections.port import ProjectionConflict, ProjectionWrite, Row, StoredHead
@@ -127,10 +126,15 @@ class SqliteProjectionStore:
                 if pos != expected:
                     raise ChainBroken(expected, f"expected position {expected}, found {pos} (gap or reorder)")
                 st, tp = stream.encode(), topic.encode()
-                prev = sha256(b"".join((prev, u64(pos), u32(len(st)), st, u64(version), u32(len(tp)), tp,
-                                        u32(len(payload)), payload))).digest()
+                prev = sha256(
+                    b"".join(
+                        (prev, u64(pos), u32(len(st)), st, u64(version), u32(len(tp)), tp, u32(len(payload)), payload)
+                    )
+                ).digest()
                 if prev != stored:
-                    raise ChainBroken(pos, "stored hash does not match the recomputed hash (the log was altered or damaged)")
+                    raise ChainBroken(
+                        pos, "stored hash does not match the recomputed hash (the log was altered or damaged)"
+                    )
                 if wanted is None or topic in wanted:
                     out.append((pos, topic, payload))
                 expected += 1
@@ -140,7 +144,7 @@ class SqliteProjectionStore:
             lo = hi
 
     def _fetch(self, sql: str, params: tuple) -> list:
-        with self.store._lock:  # noqa: SLF001 (same file, read-only use)
+        with self.store._lock:
             try:
                 return self.store.connection.execute(sql, params).fetchall()
             except apsw.Error as e:
@@ -171,7 +175,9 @@ class SqliteProjectionStore:
             return {}
         rows = self.store.query("SELECT name, version, position, hash, rebuilding, parts FROM projection_state")
         return {
-            r[0]: StoredHead(name=r[0], version=r[1], position=r[2], hash=bytes(r[3]), rebuilding=bool(r[4]), parts=r[5])
+            r[0]: StoredHead(
+                name=r[0], version=r[1], position=r[2], hash=bytes(r[3]), rebuilding=bool(r[4]), parts=r[5]
+            )
             for r in rows
         }
 
@@ -196,7 +202,9 @@ class SqliteProjectionStore:
         self._ensure_schema()
         with self.store.transaction() as conn:
             for w in writes:
-                row = conn.execute("SELECT position, version FROM projection_state WHERE name = ?", (w.name,)).fetchall()
+                row = conn.execute(
+                    "SELECT position, version FROM projection_state WHERE name = ?", (w.name,)
+                ).fetchall()
                 if not row or row[0][0] != w.expected_position or row[0][1] != w.version:
                     raise ProjectionConflict(f"projection {w.name} moved (expected position {w.expected_position})")
                 if w.parts:
@@ -236,7 +244,9 @@ class SqliteProjectionStore:
         digests = list(digests)
         for i in range(0, len(digests), _IN_CHUNK):  # one statement per chunk, not per part
             chunk = digests[i : i + _IN_CHUNK]
-            sql = f"SELECT digest, data FROM projection_blobs WHERE name = ? AND digest IN ({','.join('?' * len(chunk))})"
+            sql = (
+                f"SELECT digest, data FROM projection_blobs WHERE name = ? AND digest IN ({','.join('?' * len(chunk))})"
+            )
             out.update((bytes(d), bytes(data)) for d, data in self.store.query(sql, (name, *chunk)))
         return out
 
@@ -252,7 +262,8 @@ class SqliteProjectionStore:
         if not self._has_schema():
             return []
         rows = self.store.query(
-            "SELECT position FROM projection_snapshots WHERE name = ? AND version = ? ORDER BY position", (name, version)
+            "SELECT position FROM projection_snapshots WHERE name = ? AND version = ? ORDER BY position",
+            (name, version),
         )
         return [r[0] for r in rows]
 

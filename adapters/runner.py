@@ -13,6 +13,7 @@ their outcomes back through a queue.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -26,7 +27,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import msgspec
-
 from uok.adapters.chaos import ChaosSettingsError, NoChaos, for_runner
 from uok.adapters.eventlog import EventLog
 from uok.adapters.executor import CommandExecutor, ExecutionOutcome
@@ -147,8 +147,9 @@ class KernelRunner:
         from uok.adapters.config import ConfigFileError
 
         try:  # resolved flags and registered gates go into KernelEntered.flags (uok.adapters.gates.host)
-            self.gates, self.flags = setup_gates(self.plan_path, self.flags, config=self.config_path,
-                                                 registry=self.gate_registry, clock=self.clock)
+            self.gates, self.flags = setup_gates(
+                self.plan_path, self.flags, config=self.config_path, registry=self.gate_registry, clock=self.clock
+            )
         except ConfigFileError as exc:
             raise UsageError(str(exc)) from None
         try:  # resolved chaos settings go into KernelEntered.flags["chaos"]
@@ -175,11 +176,19 @@ class KernelRunner:
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="uok-worker")
         restore = self._install_signal_handlers()
         self.turn_hooks = build_turn_hooks(
-            log=self.log, flags=self.flags, root=self.plan_path.parent, record=self._step, clock=self.clock,
-            run_id=self.run_id, unit_timeout=lambda unit_id: self.kernel.nodes[unit_id].timeout,
-            observers=self.turn_observers, exclude=[Path(p) for p in [getattr(self.log.store, "path", None)] if p],
+            log=self.log,
+            flags=self.flags,
+            root=self.plan_path.parent,
+            record=self._step,
+            clock=self.clock,
+            run_id=self.run_id,
+            unit_timeout=lambda unit_id: self.kernel.nodes[unit_id].timeout,
+            observers=self.turn_observers,
+            exclude=[Path(p) for p in [getattr(self.log.store, "path", None)] if p],
         )
-        self.steering = SteeringPoller(self.log, lambda: self.kernel, run_id=self.run_id, step=self._step, clock=self.clock)
+        self.steering = SteeringPoller(
+            self.log, lambda: self.kernel, run_id=self.run_id, step=self._step, clock=self.clock
+        )
         try:
             self._step(entered)
             while self._exit is None:
@@ -195,10 +204,8 @@ class KernelRunner:
         except BaseException as exc:  # record the exit in every case (spec §1: finally)
             if self._exit is None and self.run_id in self.kernel.runs:  # nothing to close if the entry never landed
                 error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                try:
+                with contextlib.suppress(Exception):
                     self._step(ev.KernelFailed(run_id=self.run_id, at=self.clock(), error=error))
-                except Exception:
-                    pass
             raise
         finally:
             restore()
@@ -207,7 +214,13 @@ class KernelRunner:
             self.turn_hooks.release_all()
             self._pool.shutdown(wait=True, cancel_futures=True)
         x = self._exit
-        return RunResult(run_id=self.run_id, status=x.status, units_completed=x.units_completed, units_failed=x.units_failed, error=x.error)
+        return RunResult(
+            run_id=self.run_id,
+            status=x.status,
+            units_completed=x.units_completed,
+            units_failed=x.units_failed,
+            error=x.error,
+        )
 
     def _step(self, obs: ev.Event, *, prior: Sequence[ev.Event] = ()) -> None:
         """``prior``: observations the kernel decides nothing about, appended
@@ -250,10 +263,15 @@ class KernelRunner:
             obs = ev.ExecutionFinished(
                 run_id=self.run_id, at=self.clock(), turn_id=turn_id, unit_id=node.id, **msgspec.structs.asdict(out)
             )
-        except BaseException as exc:  # the executor should not raise; if it does, the unit fails
+        except BaseException as exc:  # the executor should not raise; if it does, the unit fails  # noqa: BLE001
             obs = ev.ExecutionFinished(
-                run_id=self.run_id, at=self.clock(), turn_id=turn_id, unit_id=node.id,
-                exit_code=None, duration_ms=0, error=f"executor error: {exc}",
+                run_id=self.run_id,
+                at=self.clock(),
+                turn_id=turn_id,
+                unit_id=node.id,
+                exit_code=None,
+                duration_ms=0,
+                error=f"executor error: {exc}",
             )
         self._results.put(obs)
 
@@ -267,7 +285,7 @@ class KernelRunner:
         k.work_mode, k.model_mode = old.work_mode, old.model_mode
         try:
             fold_log(self.log, k)
-        except Exception:  # the log cannot even be read: record nothing more
+        except Exception:  # the log cannot even be read: record nothing more  # noqa: BLE001
             k.runs.pop(self.run_id, None)
         self.kernel = k
 
@@ -299,7 +317,9 @@ class KernelRunner:
         previous = {}
 
         def handler(signum, _frame):
-            self._results.put(ev.SignalReceived(run_id=self.run_id, at=self.clock(), signal=signal.Signals(signum).name))
+            self._results.put(
+                ev.SignalReceived(run_id=self.run_id, at=self.clock(), signal=signal.Signals(signum).name)
+            )
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, handler)

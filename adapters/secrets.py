@@ -37,7 +37,8 @@ _ENTROPY_TYPES = {"Base64 High Entropy String", "Hex High Entropy String"}
 _MIN_SECRET = 6  # shorter matches (a 2-char "hex string") are noise, not secrets
 
 PRIVATE_KEY_BLOCK = re.compile(
-    r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY( BLOCK|)-----.*?(?:-----END \1PRIVATE KEY\2-----|\Z)", re.S)
+    r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY( BLOCK|)-----.*?(?:-----END \1PRIVATE KEY\2-----|\Z)", re.S
+)
 AWS_ACCESS_KEY = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Z0-9])")
 JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _STRICT = (("Private Key", PRIVATE_KEY_BLOCK), ("AWS Access Key", AWS_ACCESS_KEY), ("JSON Web Token", JWT))
@@ -61,8 +62,11 @@ def _setup():
     except ImportError as exc:
         raise ScannerUnavailable(f"detect-secrets is not importable: {exc}") from None
     if not _configured:
-        plugins = [{"name": cls.__name__} for cls in get_mapping_from_secret_type_to_class().values()
-                   if cls.__name__ not in _EXCLUDED_PLUGINS]
+        plugins = [
+            {"name": cls.__name__}
+            for cls in get_mapping_from_secret_type_to_class().values()
+            if cls.__name__ not in _EXCLUDED_PLUGINS
+        ]
         configure_settings_from_baseline({"plugins_used": plugins})
         _configured = True
     return scan
@@ -92,8 +96,14 @@ def _candidates(plugin, line: str):
                 best = max(groups, key=len) if groups else ""
                 yield best if len(best) >= _MIN_SECRET else m.group(0)
         return
-    found = call_function_with_arguments(plugin.analyze_line, filename="adhoc-string-scan", line=line,
-                                         line_number=0, context=None, enable_eager_search=True)
+    found = call_function_with_arguments(
+        plugin.analyze_line,
+        filename="adhoc-string-scan",
+        line=line,
+        line_number=0,
+        context=None,
+        enable_eager_search=True,
+    )
     for f in found:
         yield f.secret_value
 
@@ -127,8 +137,15 @@ def scan_files(root: Path, paths: Iterable[str]) -> tuple[list[Finding], list[st
                 if key in seen:
                     continue
                 seen.add(key)
-                findings.append(Finding(file=rel, line=s.line_number, kind=s.type, fingerprint=key[2],
-                                        message=f"{s.type} at {rel}:{s.line_number}"))
+                findings.append(
+                    Finding(
+                        file=rel,
+                        line=s.line_number,
+                        kind=s.type,
+                        fingerprint=key[2],
+                        message=f"{s.type} at {rel}:{s.line_number}",
+                    )
+                )
             findings.extend(_strict_file_findings(path, rel, seen))
     findings.sort(key=lambda f: (f.file, f.line, f.kind))
     return findings, notes
@@ -144,8 +161,15 @@ def _strict_file_findings(path: Path, rel: str, seen: set[tuple[int, str, str]])
             if any(k[0] == lineno and k[2] == fp for k in seen):
                 continue
             seen.add((lineno, "AWS Access Key", fp))
-            out.append(Finding(file=rel, line=lineno, kind="AWS Access Key", fingerprint=fp,
-                               message=f"AWS Access Key at {rel}:{lineno}"))
+            out.append(
+                Finding(
+                    file=rel,
+                    line=lineno,
+                    kind="AWS Access Key",
+                    fingerprint=fp,
+                    message=f"AWS Access Key at {rel}:{lineno}",
+                )
+            )
     return out
 
 
@@ -174,7 +198,7 @@ def redact(text: str) -> str:
                     for value in _candidates(plugin, line):
                         if isinstance(value, str) and len(value) >= _MIN_SECRET and "REDACTED:" not in value:
                             secrets.setdefault(value, plugin.secret_type)
-    except Exception:  # redaction must never be why a result is lost
+    except Exception:  # redaction must never be why a result is lost  # noqa: BLE001
         return text
     for value in sorted(secrets, key=len, reverse=True):
         text = text.replace(value, _mark(secrets[value], value))

@@ -20,7 +20,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import msgspec
-
 from uok.domain.modes import MODE_KEYS
 from uok.domain.plan import UnitNode
 from uok.domain.spawn import SpawnRequest
@@ -52,5 +51,6 @@ def read_spawns(path: Path) -> tuple[SpawnRequest, ...]:
 
 def mode_env(node: UnitNode) -> dict[str, str]:
     """``UOK_WORK_MODE`` etc. for the modes the unit's metadata sets."""
-    return {f"UOK_{key.upper()}": str(node.metadata[key]) for key in MODE_KEYS
-            if isinstance(node.metadata.get(key), str)}
+    return {
+        f"UOK_{key.upper()}": str(node.metadata[key]) for key in MODE_KEYS if isinstance(node.metadata.get(key), str)
+    }

@@ -9,18 +9,32 @@ schema). The error classes live here so both modules raise the same ones.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
 
 import apsw
 from eventsourcing.persistence import (
-    DatabaseError, IntegrityError, InterfaceError, OperationalError, PersistenceError, ProgrammingError,
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    PersistenceError,
+    ProgrammingError,
 )  # fmt: skip
 
 __all__ = [
-    "APPLICATION_ID", "SCHEMA_VERSION", "MAX_PAGE_COUNT_ENV", "HEAD_SQL", "LogOpener",
-    "StoreCorruptError", "NotAnEventLogError", "StoreFullError", "rollback", "translate",
+    "APPLICATION_ID",
+    "HEAD_SQL",
+    "MAX_PAGE_COUNT_ENV",
+    "SCHEMA_VERSION",
+    "LogOpener",
+    "NotAnEventLogError",
+    "StoreCorruptError",
+    "StoreFullError",
+    "rollback",
+    "translate",
 ]
 
 APPLICATION_ID = 0x756F6B00  # "uok\0": marks a file as a uok event log.
@@ -68,10 +82,8 @@ def rollback(conn: apsw.Connection) -> None:
     """Roll back if a transaction is still open (SQLITE_FULL and some I/O
     errors roll back by themselves); never mask the error being handled."""
     if conn.in_transaction:
-        try:
+        with contextlib.suppress(apsw.Error):
             conn.execute("ROLLBACK")
-        except apsw.Error:
-            pass
 
 
 def translate(error: apsw.Error, path: Path) -> PersistenceError:
@@ -164,10 +176,8 @@ class LogOpener:
                 raise FileNotFoundError(f"no event log at {self.path}")
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # a dir we create (.uok) is private too
-            try:
+            with contextlib.suppress(FileExistsError):
                 os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-            except FileExistsError:
-                pass
         size = self.path.stat().st_size
         if size == 0:
             return

@@ -25,15 +25,25 @@ from typing import Any
 
 import apsw
 from eventsourcing.persistence import IntegrityError, OperationalError
-
 from uok.adapters.sqlite_open import (
-    HEAD_SQL, LogOpener, NotAnEventLogError, StoreCorruptError, StoreFullError, rollback, translate,
+    HEAD_SQL,
+    LogOpener,
+    NotAnEventLogError,
+    StoreCorruptError,
+    StoreFullError,
+    rollback,
+    translate,
 )  # fmt: skip
 from uok.domain.chain import GENESIS, ChainBroken, verify
 from uok.domain.store import NewRecord, StoredRecord
 
 __all__ = [
-    "SqliteEventStore", "StoreCorruptError", "NotAnEventLogError", "StoreFullError", "CommitSignal", "translate",
+    "CommitSignal",
+    "NotAnEventLogError",
+    "SqliteEventStore",
+    "StoreCorruptError",
+    "StoreFullError",
+    "translate",
 ]
 
 _PAGE = 1000  # rows fetched per lock hold by read() and verify_chain()
@@ -112,29 +122,29 @@ class _Transaction:
 
     def __enter__(self) -> apsw.Connection:
         store = self.store
-        store._lock.acquire()  # noqa: SLF001
+        store._lock.acquire()
         try:
-            store._conn.execute("BEGIN IMMEDIATE")  # noqa: SLF001
+            store._conn.execute("BEGIN IMMEDIATE")
         except BaseException as e:
-            store._lock.release()  # noqa: SLF001
+            store._lock.release()
             if isinstance(e, apsw.Error):
                 raise translate(e, store.path) from e
             raise
-        return store._conn  # noqa: SLF001
+        return store._conn
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         store = self.store
-        conn = store._conn  # noqa: SLF001
+        conn = store._conn
         try:
             if exc is None:
                 try:
                     conn.execute("COMMIT")
-                except BaseException as e:
+                except BaseException as e:  # noqa: BLE001
                     exc = e
             if exc is not None:
                 rollback(conn)
         finally:
-            store._lock.release()  # noqa: SLF001
+            store._lock.release()
         if exc is None:
             store.signal.notify()
         elif isinstance(exc, apsw.Error):
@@ -201,7 +211,9 @@ class SqliteEventStore:
                 raise translate(e, self.path) from e
 
     # -- writing ----------------------------------------------------------
-    def append(self, records: Sequence[NewRecord], *, then: Callable[[apsw.Connection], Any] | None = None) -> list[int]:
+    def append(
+        self, records: Sequence[NewRecord], *, then: Callable[[apsw.Connection], Any] | None = None
+    ) -> list[int]:
         """Append ``records`` in one transaction; return their positions.
 
         ``then`` runs inside the same transaction after the insert (the
@@ -223,7 +235,7 @@ class SqliteEventStore:
                     head = conn.execute(_HEAD).fetchall()
                     pos, prev = head[0] if head else (0, GENESIS)
                     first, rows = pos + 1, []
-                    for r, tail in zip(records, tails):
+                    for r, tail in zip(records, tails, strict=False):
                         pos += 1
                         prev = sha256(prev + u64(pos) + tail).digest()
                         rows.append((pos, r.stream, r.version, r.topic, r.payload, prev))
@@ -336,4 +348,3 @@ class SqliteEventStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-

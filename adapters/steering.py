@@ -24,7 +24,6 @@ from datetime import datetime
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError
-
 from uok.adapters.bus import MessageBus
 from uok.adapters.eventlog import EventLog
 from uok.domain.bus_events import MessageRead, SteeringReceived
@@ -40,8 +39,15 @@ def send_steering(bus: MessageBus, run_id: str, command: str, argument: str = ""
 
 
 class SteeringPoller:
-    def __init__(self, log: EventLog, kernel: Callable[[], Any], *, run_id: str, step: Callable[..., None],
-                 clock: Callable[[], datetime]):
+    def __init__(
+        self,
+        log: EventLog,
+        kernel: Callable[[], Any],
+        *,
+        run_id: str,
+        step: Callable[..., None],
+        clock: Callable[[], datetime],
+    ):
         """``kernel`` returns the runner's current kernel (it may be rebuilt after a failed append);
         ``step(obs, prior=[...])`` is the runner's ``_step``."""
         self.kernel, self.run_id, self.step, self.clock = kernel, run_id, step, clock
@@ -62,8 +68,10 @@ class SteeringPoller:
             at = self.clock()
             read = MessageRead(run_id=self.run_id, at=at, message_id=msg.id, reader=self.inbox)
             try:
-                self.step(SteeringReceived(run_id=self.run_id, at=at, message_id=msg.id, command=command,
-                                           argument=argument), prior=[read])
+                self.step(
+                    SteeringReceived(run_id=self.run_id, at=at, message_id=msg.id, command=command, argument=argument),
+                    prior=[read],
+                )
             except IntegrityError:
                 continue  # marked read by someone else first: consumed, not ours to apply
             stepped += 1

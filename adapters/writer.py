@@ -30,13 +30,20 @@ from datetime import UTC, datetime
 
 import msgspec
 from eventsourcing.persistence import IntegrityError
-
 from uok.adapters.eventlog import EventLog
 from uok.domain import codec
 from uok.domain.events import Event, WriterTokenAcquired, WriterTokenReleased
 from uok.domain.writer import (
-    DEFAULT_TTL_SECONDS, WRITER_STREAM, StaleEpochError, TokenAlreadyActive, WriterState, WriterTokenError,
-    apply, check_acquire, check_write, expired,
+    DEFAULT_TTL_SECONDS,
+    WRITER_STREAM,
+    StaleEpochError,
+    TokenAlreadyActive,
+    WriterState,
+    WriterTokenError,
+    apply,
+    check_acquire,
+    check_write,
+    expired,
 )  # fmt: skip
 
 __all__ = ["StaleEpochError", "Token", "TokenAlreadyActive", "WriterTokenError", "WriterTokens"]
@@ -95,8 +102,14 @@ class WriterTokens:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def acquire(self, turn_id: str, owner: str = "uok", pid: int | None = None, ttl: float | None = None,
-                now: datetime | None = None) -> Token:
+    def acquire(
+        self,
+        turn_id: str,
+        owner: str = "uok",
+        pid: int | None = None,
+        ttl: float | None = None,
+        now: datetime | None = None,
+    ) -> Token:
         """Take the token for ``turn_id``; :class:`TokenAlreadyActive` if it holds a live one."""
         pid = os.getpid() if pid is None else pid
         ttl = self.default_ttl if ttl is None else float(ttl)
@@ -110,14 +123,29 @@ class WriterTokens:
                 check_acquire(state, turn_id, at)
                 seq = state.sequence + 1
                 e = WriterTokenAcquired(
-                    run_id=self.run_id, at=at, token_id=uuid.uuid4().hex, turn_id=turn_id, epoch=seq,
-                    sequence=seq, owner=owner, pid=pid, ttl_seconds=ttl,
+                    run_id=self.run_id,
+                    at=at,
+                    token_id=uuid.uuid4().hex,
+                    turn_id=turn_id,
+                    epoch=seq,
+                    sequence=seq,
+                    owner=owner,
+                    pid=pid,
+                    ttl_seconds=ttl,
                 )
                 self._record(e)
             except IntegrityError:
                 continue  # another process wrote the writer stream meanwhile: re-read, retry
-            return Token(token_id=e.token_id, turn_id=turn_id, epoch=e.epoch, sequence=e.sequence, owner=owner,
-                         pid=pid, ttl_seconds=ttl, acquired_at=at)
+            return Token(
+                token_id=e.token_id,
+                turn_id=turn_id,
+                epoch=e.epoch,
+                sequence=e.sequence,
+                owner=owner,
+                pid=pid,
+                ttl_seconds=ttl,
+                acquired_at=at,
+            )
         raise WriterTokenError(f"could not acquire a writer token for {turn_id}: {MAX_RETRIES} conflicts in a row")
 
     def release(self, token: Token, *, reason: str = "released", now: datetime | None = None) -> bool:
@@ -128,10 +156,17 @@ class WriterTokens:
             if held is None or held.token_id != token.token_id:
                 return False
             try:
-                self._record(WriterTokenReleased(
-                    run_id=self.run_id, at=now or self.clock(), token_id=token.token_id, turn_id=token.turn_id,
-                    epoch=token.epoch, sequence=state.sequence + 1, reason=reason,
-                ))
+                self._record(
+                    WriterTokenReleased(
+                        run_id=self.run_id,
+                        at=now or self.clock(),
+                        token_id=token.token_id,
+                        turn_id=token.turn_id,
+                        epoch=token.epoch,
+                        sequence=state.sequence + 1,
+                        reason=reason,
+                    )
+                )
             except IntegrityError:
                 continue
             return True
@@ -150,10 +185,17 @@ class WriterTokens:
     def _reclaim(self, state: WriterState, now: datetime) -> int:
         stale = expired(state, now)
         for t in stale:
-            self._record(WriterTokenReleased(
-                run_id=self.run_id, at=now, token_id=t.token_id, turn_id=t.turn_id, epoch=t.epoch,
-                sequence=state.sequence + 1, reason=f"expired: held by pid {t.pid} past its {t.ttl_seconds:g}s TTL",
-            ))
+            self._record(
+                WriterTokenReleased(
+                    run_id=self.run_id,
+                    at=now,
+                    token_id=t.token_id,
+                    turn_id=t.turn_id,
+                    epoch=t.epoch,
+                    sequence=state.sequence + 1,
+                    reason=f"expired: held by pid {t.pid} past its {t.ttl_seconds:g}s TTL",
+                )
+            )
             self.refresh()
         return len(stale)
 

@@ -30,14 +30,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import apsw  # noqa: E402
+import apsw
+from uok.adapters import analytics
+from uok.adapters.analytics import loader, readonly
+from uok.adapters.export import export
+from uok.adapters.export_verify import verify_export
+from uok.adapters.sqlite_store import SqliteEventStore
 
-from uok.adapters import analytics  # noqa: E402
-from uok.adapters.analytics import loader, readonly  # noqa: E402
-from uok.adapters.export import export  # noqa: E402
-from uok.adapters.export_verify import verify_export  # noqa: E402
-from uok.adapters.sqlite_store import SqliteEventStore  # noqa: E402
-from bench.eventgen import fill  # noqa: E402
+from bench.eventgen import fill
 
 OUT = Path(__file__).resolve().parent / "out"
 Q_EVENTS = "SELECT topic, count(*) FROM events GROUP BY topic"
@@ -66,8 +66,11 @@ def raw_read(db: Path) -> float:
     t = time.perf_counter()
     after, n = 0, 0
     while True:
-        rows = conn.execute("SELECT position, stream, version, topic, payload, hash FROM events "
-                            "WHERE position > ? ORDER BY position LIMIT 5000", (after,)).fetchall()
+        rows = conn.execute(
+            "SELECT position, stream, version, topic, payload, hash FROM events "
+            "WHERE position > ? ORDER BY position LIMIT 5000",
+            (after,),
+        ).fetchall()
         if not rows:
             break
         n += len(rows)
@@ -107,8 +110,13 @@ def main() -> int:
         cpu = time.process_time() - cpu
         assert r.loaded == n, r
         rate = n / r.seconds
-        rows.append(("analytics load (apsw->Arrow->DuckDB, chain checked)",
-                     f"{rate:,.0f} events/s ({r.seconds:.2f} s, {cpu:.2f} s CPU)", f"{rate / base:.2f}x"))
+        rows.append(
+            (
+                "analytics load (apsw->Arrow->DuckDB, chain checked)",
+                f"{rate:,.0f} events/s ({r.seconds:.2f} s, {cpu:.2f} s CPU)",
+                f"{rate / base:.2f}x",
+            )
+        )
         t = time.perf_counter()
         r2 = loader.refresh(db, copy)
         rows.append(("refresh with nothing new", f"{(time.perf_counter() - t) * 1000:.0f} ms ({r2.loaded} loaded)", ""))
@@ -118,12 +126,20 @@ def main() -> int:
         con.close()
         r3 = loader.refresh(db, copy, typed="all")
         typed_rows = sum(r3.materialized.values())
-        rows.append(("typed tables catch-up (from_json, all 13)",
-                     f"{typed_rows / r3.materialize_seconds:,.0f} rows/s ({typed_rows:,} rows, {r3.materialize_seconds:.2f} s)", ""))
+        rows.append(
+            (
+                "typed tables catch-up (from_json, all 13)",
+                f"{typed_rows / r3.materialize_seconds:,.0f} rows/s ({typed_rows:,} rows, {r3.materialize_seconds:.2f} s)",
+                "",
+            )
+        )
 
         con = readonly.seal(loader.connect(copy, read_only=True, config=readonly.SAFE_CONFIG))
-        for label, q in (("group-by over all events", Q_EVENTS), ("group-by over gate_runs (typed view)", Q_TYPED),
-                         ("units view (fold per unit)", Q_UNITS)):
+        for label, q in (
+            ("group-by over all events", Q_EVENTS),
+            ("group-by over gate_runs (typed view)", Q_TYPED),
+            ("units view (fold per unit)", Q_UNITS),
+        ):
             rows.append((f"{label}: {q}", f"{median_ms(lambda q=q: con.execute(q).fetchall(), a.repeat):.1f} ms", ""))
         rows.append(("  same gate_runs group-by before catch-up (JSON on the fly)", f"{lazy_ms:.1f} ms", ""))
         con.close()
@@ -136,8 +152,13 @@ def main() -> int:
                 t = time.perf_counter()
                 export(store, out, fmt)
                 s = time.perf_counter() - t
-            rows.append((f"export {fmt} (chain checked)", f"{n / s:,.0f} events/s ({s:.2f} s, {out.stat().st_size / 1e6:.0f} MB)",
-                         f"{n / s / base:.2f}x"))
+            rows.append(
+                (
+                    f"export {fmt} (chain checked)",
+                    f"{n / s:,.0f} events/s ({s:.2f} s, {out.stat().st_size / 1e6:.0f} MB)",
+                    f"{n / s / base:.2f}x",
+                )
+            )
             t = time.perf_counter()
             v = verify_export(out)
             s = time.perf_counter() - t
@@ -148,11 +169,19 @@ def main() -> int:
             t = time.perf_counter()
             store.verify_chain()
             s = time.perf_counter() - t
-        rows.append(("uok verify chain (SqliteEventStore.verify_chain)", f"{n / s:,.0f} events/s ({s:.2f} s)", f"{n / s / base:.2f}x"))
+        rows.append(
+            (
+                "uok verify chain (SqliteEventStore.verify_chain)",
+                f"{n / s:,.0f} events/s ({s:.2f} s)",
+                f"{n / s / base:.2f}x",
+            )
+        )
         size = copy.stat().st_size
     w = max(len(r[0]) for r in rows)
-    print(f"\n{n:,} events, log {db.stat().st_size / 1e6:.0f} MB, DuckDB copy {size / 1e6:.0f} MB; "
-          f"{os.cpu_count()} CPUs, load average {load_before:.2f} before / {os.getloadavg()[0]:.2f} after\n")
+    print(
+        f"\n{n:,} events, log {db.stat().st_size / 1e6:.0f} MB, DuckDB copy {size / 1e6:.0f} MB; "
+        f"{os.cpu_count()} CPUs, load average {load_before:.2f} before / {os.getloadavg()[0]:.2f} after\n"
+    )
     print(f"{'measure':<{w}}  {'result':<40} vs raw read")
     for label, result, ratio in rows:
         print(f"{label:<{w}}  {result:<40} {ratio}")

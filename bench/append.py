@@ -35,12 +35,11 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eventsourcing.persistence import StoredEvent  # noqa: E402
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteConnectionPool, SQLiteDatastore  # noqa: E402
-
-from uok.adapters.es_apsw import ApswApplicationRecorder  # noqa: E402
-from uok.adapters.sqlite_store import SqliteEventStore  # noqa: E402
-from uok.domain.store import NewRecord  # noqa: E402
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteConnectionPool, SQLiteDatastore
+from uok.adapters.es_apsw import ApswApplicationRecorder
+from uok.adapters.sqlite_store import SqliteEventStore
+from uok.domain.store import NewRecord
 
 STREAM_LEN = 10
 RAW_SCHEMA = """CREATE TABLE events (
@@ -118,7 +117,7 @@ class _SyncPool(SQLiteConnectionPool):
 
     def _create_connection(self):  # type: ignore[no-untyped-def]
         conn = super()._create_connection()
-        conn._sqlite_conn.execute(f"PRAGMA synchronous={self.synchronous}")  # noqa: SLF001
+        conn._sqlite_conn.execute(f"PRAGMA synchronous={self.synchronous}")
         return conn
 
 
@@ -162,8 +161,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs per configuration, median reported (default 5)")
     args = parser.parse_args(argv)
     began = time.perf_counter()
-    print(f"python {sys.version.split()[0]}, SQLite {apsw.sqlite_lib_version()} (apsw), "
-          f"{sqlite3.sqlite_version} (stdlib), {os.cpu_count()} cpus")
+    print(
+        f"python {sys.version.split()[0]}, SQLite {apsw.sqlite_lib_version()} (apsw), "
+        f"{sqlite3.sqlite_version} (stdlib), {os.cpu_count()} cpus"
+    )
     header = f"{'config':<28}{'events':>8}{'events/s':>12}{'vs raw apsw':>13}{'vs stdlib es':>14}"
     print(header)
     print("-" * len(header))

@@ -28,15 +28,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from uok.adapters import runner as runner_mod  # noqa: E402
-from uok.adapters.bus import MessageBus  # noqa: E402
-from uok.adapters.eventlog import EventLog  # noqa: E402
-from uok.adapters.observer import TurnHooks  # noqa: E402
-from uok.adapters.sqlite_store import SqliteEventStore  # noqa: E402
-from uok.adapters.writer import WriterTokens  # noqa: E402
-from uok.domain import codec  # noqa: E402
-from uok.domain.bus_events import MessageSent  # noqa: E402
-from uok.domain.store import NewRecord  # noqa: E402
+from uok.adapters import runner as runner_mod
+from uok.adapters.bus import MessageBus
+from uok.adapters.eventlog import EventLog
+from uok.adapters.observer import TurnHooks
+from uok.adapters.sqlite_store import SqliteEventStore
+from uok.adapters.writer import WriterTokens
+from uok.domain import codec
+from uok.domain.bus_events import MessageSent
+from uok.domain.store import NewRecord
 
 PAYLOAD = {"unit": "build-a", "attempt": 1, "note": "x" * 120}
 
@@ -54,25 +54,31 @@ def best(fn, repeat: int) -> float:
 def bench_send(tmp: Path, n: int, sync: str, repeat: int) -> dict[str, float]:
     from datetime import UTC, datetime
 
-    sample = MessageSent(at=datetime.now(UTC), message_id="0" * 32, sender="planner", recipient="worker",
-                         topic="task", payload=PAYLOAD)
+    sample = MessageSent(
+        at=datetime.now(UTC), message_id="0" * 32, sender="planner", recipient="worker", topic="task", payload=PAYLOAD
+    )
     topic, payload = codec.encode(sample)
     runs: dict[str, list[float]] = {"raw": [], "send": [], "dup": [], "fold": [], "decode": []}
     for r in range(repeat):
         raw = SqliteEventStore(tmp / f"raw{r}.db", synchronous=sync)
-        t = timed(lambda: [raw.append([NewRecord(stream=f"msg:{i}", version=1, topic=topic, payload=payload)])
-                           for i in range(n)])
+        t = timed(
+            lambda: [
+                raw.append([NewRecord(stream=f"msg:{i}", version=1, topic=topic, payload=payload)]) for i in range(n)
+            ]
+        )
         runs["raw"].append(n / t)
         raw.close()
         store = SqliteEventStore(tmp / f"bus{r}.db", synchronous=sync)
         bus = MessageBus(EventLog(store))
         runs["send"].append(n / timed(lambda: [bus.send("planner", "worker", "task", PAYLOAD) for _ in range(n)]))
         bus.send_once("planner", "worker", "task", PAYLOAD, "dup")
-        runs["dup"].append(n / timed(lambda: [bus.send_once("planner", "worker", "task", PAYLOAD, "dup")
-                                              for _ in range(n)]))
+        runs["dup"].append(
+            n / timed(lambda: [bus.send_once("planner", "worker", "task", PAYLOAD, "dup") for _ in range(n)])
+        )
         runs["fold"].append(n / timed(lambda: MessageBus(EventLog(store)).refresh()))
-        runs["decode"].append(n / timed(lambda: [codec.decode(x.topic, x.payload)
-                                                 for x in store.read(0, topics=(topic,))]))
+        runs["decode"].append(
+            n / timed(lambda: [codec.decode(x.topic, x.payload) for x in store.read(0, topics=(topic,))])
+        )
         store.close()
     return {k: statistics.median(v) for k, v in runs.items()}
 
@@ -91,16 +97,25 @@ def bench_tokens(tmp: Path, n: int, sync: str, repeat: int) -> tuple[float, floa
         pairs.append(n / timed(lambda: [w.release(w.acquire(f"r:{i}")) for i in range(n)]))
         store.close()
         base = SqliteEventStore(tmp / f"tokraw{r}.db", synchronous=sync)
-        raw.append(n / timed(lambda: [base.append([NewRecord(stream="writer", version=v, topic=topic, payload=payload)])
-                                      for v in range(1, 2 * n + 1)]))
+        raw.append(
+            n
+            / timed(
+                lambda: [
+                    base.append([NewRecord(stream="writer", version=v, topic=topic, payload=payload)])
+                    for v in range(1, 2 * n + 1)
+                ]
+            )
+        )
         base.close()
     return statistics.median(pairs), statistics.median(raw)
 
 
 def bench_turns(tmp: Path, units: int, sync: str, repeat: int) -> tuple[float, float]:
     plan = tmp / "noop.toml"
-    plan.write_text('[plan]\nid = "noop"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'
-                    + "".join(f'[[milestones.slices.tasks]]\nid = "t{i}"\n' for i in range(units)))
+    plan.write_text(
+        '[plan]\nid = "noop"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'
+        + "".join(f'[[milestones.slices.tasks]]\nid = "t{i}"\n' for i in range(units))
+    )
     real_build = runner_mod.build_turn_hooks
 
     def one(r: int, bookkeeping: bool) -> float:
@@ -136,11 +151,21 @@ def main() -> None:
     print(f"synchronous={a.synchronous}, median of {a.repeat} runs, one record per transaction")
     print("| measure | n | per second | baseline (same run) | ratio |")
     print("|---|---:|---:|---|---:|")
-    print(f"| bus send | {a.messages:,} | {s['send']:,.0f} msg/s | raw store append {s['raw']:,.0f}/s | {s['send'] / s['raw']:.2f}x |")
-    print(f"| send_once, duplicate key (no write) | {a.messages:,} | {s['dup']:,.0f} calls/s | bus send | {s['dup'] / s['send']:.2f}x |")
-    print(f"| inbox catch-up (fold from 0) | {a.messages:,} | {s['fold']:,.0f} msg/s | read+decode only {s['decode']:,.0f}/s | {s['fold'] / s['decode']:.2f}x |")
-    print(f"| writer token acquire+release | {a.tokens:,} | {pairs:,.0f} pairs/s | 2 raw appends {raw_pairs:,.0f} pairs/s | {pairs / raw_pairs:.2f}x |")
-    print(f"| no-op turns, tokens + closeout | {a.units + 1:,} | {turns_with:,.0f} turns/s | same runner without {turns_without:,.0f}/s | {turns_with / turns_without:.2f}x |")
+    print(
+        f"| bus send | {a.messages:,} | {s['send']:,.0f} msg/s | raw store append {s['raw']:,.0f}/s | {s['send'] / s['raw']:.2f}x |"
+    )
+    print(
+        f"| send_once, duplicate key (no write) | {a.messages:,} | {s['dup']:,.0f} calls/s | bus send | {s['dup'] / s['send']:.2f}x |"
+    )
+    print(
+        f"| inbox catch-up (fold from 0) | {a.messages:,} | {s['fold']:,.0f} msg/s | read+decode only {s['decode']:,.0f}/s | {s['fold'] / s['decode']:.2f}x |"
+    )
+    print(
+        f"| writer token acquire+release | {a.tokens:,} | {pairs:,.0f} pairs/s | 2 raw appends {raw_pairs:,.0f} pairs/s | {pairs / raw_pairs:.2f}x |"
+    )
+    print(
+        f"| no-op turns, tokens + closeout | {a.units + 1:,} | {turns_with:,.0f} turns/s | same runner without {turns_without:,.0f}/s | {turns_with / turns_without:.2f}x |"
+    )
 
 
 if __name__ == "__main__":

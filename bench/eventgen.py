@@ -24,13 +24,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from uok.adapters.sqlite_store import SqliteEventStore  # noqa: E402
-from uok.domain import bus_events as be  # noqa: E402
-from uok.domain import codec  # noqa: E402
-from uok.domain import events as ev  # noqa: E402
-from uok.domain import gate_events as ge  # noqa: E402
-from uok.domain.plan import compile_plan  # noqa: E402
-from uok.domain.store import NewRecord  # noqa: E402
+from uok.adapters.sqlite_store import SqliteEventStore
+from uok.domain import bus_events as be
+from uok.domain import codec
+from uok.domain import events as ev
+from uok.domain import gate_events as ge
+from uok.domain.plan import compile_plan
+from uok.domain.store import NewRecord
 
 GATES = ("tests", "lint", "secrets", "typecheck")
 MODELS = ("claude-sonnet", "claude-haiku", "gpt-small")
@@ -40,8 +40,10 @@ UNITS_PER_RUN = 40
 def _plan_source(n: int) -> str:
     lines = ['[plan]\nid = "bench"\n', '[[milestones]]\nid = "M1"\n', '[[milestones.slices]]\nid = "S1"\n']
     for i in range(n):
-        lines.append(f'[[milestones.slices.tasks]]\nid = "t{i}"\ncommand = ["python3", "-c", "print({i})"]\n'
-                     f'gates = ["tests", "lint"]\ntimeout = 30\n')
+        lines.append(
+            f'[[milestones.slices.tasks]]\nid = "t{i}"\ncommand = ["python3", "-c", "print({i})"]\n'
+            f'gates = ["tests", "lint"]\ntimeout = 30\n'
+        )
     return "\n".join(lines)
 
 
@@ -66,8 +68,16 @@ def run_events(run_no: int, rng: random.Random, start: datetime) -> Iterator[ev.
 
     source, graph = _plan()
     plan_id = f"p{run_no % 50}"
-    yield ev.KernelEntered(run_id=run_id, at=at(), pid=10000 + run_no, host="bench", plan_path="bench.toml",
-                           plan_source=source, workers=2, flags={"bench": True})
+    yield ev.KernelEntered(
+        run_id=run_id,
+        at=at(),
+        pid=10000 + run_no,
+        host="bench",
+        plan_path="bench.toml",
+        plan_source=source,
+        workers=2,
+        flags={"bench": True},
+    )
     yield ev.PlanCompiled(run_id=run_id, at=at(), graph=graph)
     completed = failed = iteration = 0
     for i, node in enumerate(graph.nodes):
@@ -79,26 +89,65 @@ def run_events(run_no: int, rng: random.Random, start: datetime) -> Iterator[ev.
             attempt += 1
             iteration += 1
             turn = f"{run_id}:{iteration}"  # the kernel's turn ids: one per dispatch
-            yield ev.UnitTransitioned(**common, at=at(), from_state="queued", to_state="claimed", attempt=attempt,
-                                      dispatches=attempt, turn_id=turn)
+            yield ev.UnitTransitioned(
+                **common,
+                at=at(),
+                from_state="queued",
+                to_state="claimed",
+                attempt=attempt,
+                dispatches=attempt,
+                turn_id=turn,
+            )
             t0 = at()
-            yield ev.TurnStarted(run_id=run_id, at=t0, turn_id=turn, iteration=iteration, unit_id=unit,
-                                 unit_type=node.unit_type, attempt=attempt)
-            yield ev.UnitTransitioned(**common, at=at(), from_state="claimed", to_state="running", attempt=attempt,
-                                      dispatches=attempt, turn_id=turn)
-            yield ev.PhaseResult(run_id=run_id, at=at(), turn_id=turn, phase="dispatch", action="dispatched",
-                                 data={"attempt": attempt})
+            yield ev.TurnStarted(
+                run_id=run_id,
+                at=t0,
+                turn_id=turn,
+                iteration=iteration,
+                unit_id=unit,
+                unit_type=node.unit_type,
+                attempt=attempt,
+            )
+            yield ev.UnitTransitioned(
+                **common,
+                at=at(),
+                from_state="claimed",
+                to_state="running",
+                attempt=attempt,
+                dispatches=attempt,
+                turn_id=turn,
+            )
+            yield ev.PhaseResult(
+                run_id=run_id, at=at(), turn_id=turn, phase="dispatch", action="dispatched", data={"attempt": attempt}
+            )
             exit_code = 0 if rng.random() > 0.05 else 1
-            usage = (ev.ModelUsage(model=rng.choice(MODELS), input_tokens=rng.randint(100, 9000),
-                                   output_tokens=rng.randint(10, 2000)),)
-            yield ev.ExecutionFinished(run_id=run_id, at=at(), turn_id=turn, unit_id=unit, exit_code=exit_code,
-                                       duration_ms=rng.randint(50, 30000), stdout_tail=f"unit {unit} done\n" * 3,
-                                       usage=usage)
+            usage = (
+                ev.ModelUsage(
+                    model=rng.choice(MODELS), input_tokens=rng.randint(100, 9000), output_tokens=rng.randint(10, 2000)
+                ),
+            )
+            yield ev.ExecutionFinished(
+                run_id=run_id,
+                at=at(),
+                turn_id=turn,
+                unit_id=unit,
+                exit_code=exit_code,
+                duration_ms=rng.randint(50, 30000),
+                stdout_tail=f"unit {unit} done\n" * 3,
+                usage=usage,
+            )
             for u in usage:
-                yield ge.CostRecorded(run_id=run_id, at=at(), turn_id=turn, unit_id=unit, model=u.model,
-                                      input_tokens=u.input_tokens, output_tokens=u.output_tokens,
-                                      cost_usd=round((u.input_tokens * 3 + u.output_tokens * 15) / 1e6, 6),
-                                      plan_id=plan_id)
+                yield ge.CostRecorded(
+                    run_id=run_id,
+                    at=at(),
+                    turn_id=turn,
+                    unit_id=unit,
+                    model=u.model,
+                    input_tokens=u.input_tokens,
+                    output_tokens=u.output_tokens,
+                    cost_usd=round((u.input_tokens * 3 + u.output_tokens * 15) / 1e6, 6),
+                    plan_id=plan_id,
+                )
             ok = exit_code == 0
             if ok:
                 for gate in node.gates:
@@ -108,45 +157,100 @@ def run_events(run_no: int, rng: random.Random, start: datetime) -> Iterator[ev.
                         outcome = "pass" if rng.random() > 0.1 else "fail"
                         final = outcome if outcome == "pass" or gate_attempt == 2 else "retry"
                         dur = int(rng.lognormvariate(5, 1))
-                        yield ge.GateEvaluated(run_id=run_id, at=at(), turn_id=turn, unit_id=unit, gate_id=gate,
-                                               gate_type="command", attempt=gate_attempt, outcome=outcome,
-                                               failure_class="none" if outcome == "pass" else "verification",
-                                               duration_ms=dur)
-                        yield ge.GateRun(run_id=run_id, at=at(), turn_id=turn, unit_id=unit, gate_id=gate,
-                                         gate_type="command", attempt=gate_attempt, max_attempts=2, outcome=final,
-                                         failure_class="none" if outcome == "pass" else "verification",
-                                         retryable=final == "retry", duration_ms=dur, breaker_state="closed")
+                        yield ge.GateEvaluated(
+                            run_id=run_id,
+                            at=at(),
+                            turn_id=turn,
+                            unit_id=unit,
+                            gate_id=gate,
+                            gate_type="command",
+                            attempt=gate_attempt,
+                            outcome=outcome,
+                            failure_class="none" if outcome == "pass" else "verification",
+                            duration_ms=dur,
+                        )
+                        yield ge.GateRun(
+                            run_id=run_id,
+                            at=at(),
+                            turn_id=turn,
+                            unit_id=unit,
+                            gate_id=gate,
+                            gate_type="command",
+                            attempt=gate_attempt,
+                            max_attempts=2,
+                            outcome=final,
+                            failure_class="none" if outcome == "pass" else "verification",
+                            retryable=final == "retry",
+                            duration_ms=dur,
+                            breaker_state="closed",
+                        )
                         if final != "retry":
                             break
                     if final == "fail":
                         ok = False
                         if rng.random() < 0.2:
-                            yield ge.BreakerTransitioned(run_id=run_id, at=at(), gate_id=gate, from_state="closed",
-                                                         to_state="open", streak=3, consecutive_failures=3,
-                                                         reason="3 consecutive failures")
+                            yield ge.BreakerTransitioned(
+                                run_id=run_id,
+                                at=at(),
+                                gate_id=gate,
+                                from_state="closed",
+                                to_state="open",
+                                streak=3,
+                                consecutive_failures=3,
+                                reason="3 consecutive failures",
+                            )
                         break
             state = "completed" if ok else "failed"
             yield ev.PhaseResult(run_id=run_id, at=at(), turn_id=turn, phase="finalize", action=state)
-            yield ev.TurnFinished(run_id=run_id, at=at(), turn_id=turn, unit_id=unit,
-                                  status="completed" if ok else "failed", started_at=t0)
-            yield ev.UnitTransitioned(**common, at=at(), from_state="running", to_state=state, attempt=attempt,
-                                      dispatches=attempt, turn_id=turn)
+            yield ev.TurnFinished(
+                run_id=run_id,
+                at=at(),
+                turn_id=turn,
+                unit_id=unit,
+                status="completed" if ok else "failed",
+                started_at=t0,
+            )
+            yield ev.UnitTransitioned(
+                **common,
+                at=at(),
+                from_state="running",
+                to_state=state,
+                attempt=attempt,
+                dispatches=attempt,
+                turn_id=turn,
+            )
             if ok or attempt >= 2:
                 break
-            yield ev.UnitTransitioned(**common, at=at(), from_state="failed", to_state="queued", attempt=attempt,
-                                      dispatches=attempt, reason="retry")
-        yield ev.UnitTransitioned(**common, at=at(), from_state=state, to_state="notified", attempt=attempt,
-                                  dispatches=attempt)
+            yield ev.UnitTransitioned(
+                **common,
+                at=at(),
+                from_state="failed",
+                to_state="queued",
+                attempt=attempt,
+                dispatches=attempt,
+                reason="retry",
+            )
+        yield ev.UnitTransitioned(
+            **common, at=at(), from_state=state, to_state="notified", attempt=attempt, dispatches=attempt
+        )
         completed += ok
         failed += not ok
         if rng.random() < 0.1:
             mid = f"m{run_no}-{i}"
-            yield be.MessageSent(run_id=run_id, at=at(), message_id=mid, sender=f"worker-{i % 4}",
-                                 recipient="observer", topic="progress", payload={"unit": unit, "ok": ok})
+            yield be.MessageSent(
+                run_id=run_id,
+                at=at(),
+                message_id=mid,
+                sender=f"worker-{i % 4}",
+                recipient="observer",
+                topic="progress",
+                payload={"unit": unit, "ok": ok},
+            )
             if rng.random() < 0.7:
                 yield be.MessageRead(run_id=run_id, at=at(), message_id=mid, reader="observer")
-    yield ev.KernelExited(run_id=run_id, at=at(), status="ok", pid=10000 + run_no,
-                          units_completed=completed, units_failed=failed)
+    yield ev.KernelExited(
+        run_id=run_id, at=at(), status="ok", pid=10000 + run_no, units_completed=completed, units_failed=failed
+    )
 
 
 def generate(n_events: int, seed: int = 7) -> Iterator[ev.Event]:

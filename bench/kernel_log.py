@@ -31,13 +31,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from uok.adapters.sqlite_store import SqliteEventStore  # noqa: E402
-from uok.domain import codec  # noqa: E402
-from uok.domain import events as ev  # noqa: E402
-from uok.domain.gate_events import GateEvaluated  # noqa: E402
-from uok.domain.gate_requests import GateRequested  # noqa: E402
-from uok.domain.kernel import Kernel  # noqa: E402
-from uok.domain.store import NewRecord  # noqa: E402
+from uok.adapters.sqlite_store import SqliteEventStore
+from uok.domain import codec
+from uok.domain import events as ev
+from uok.domain.gate_events import GateEvaluated
+from uok.domain.gate_requests import GateRequested
+from uok.domain.kernel import Kernel
+from uok.domain.store import NewRecord
 
 GATES = {"tests": "command", "lint": "command"}
 MODELS = ("claude-sonnet-4-6", "claude-haiku-4-5")
@@ -55,8 +55,11 @@ def plan_source(plan_id: str, units: int, rng: random.Random) -> str:
         for s in (1, 2):
             out.append(f'[[milestones.slices]]\nid = "S{m}{s}"\n')
             for _ in range(per_slice):
-                lines = [f'[[milestones.slices.tasks]]\nid = "t{n:03d}"',
-                         f'command = ["python3", "-c", "print({n})"]', "timeout = 30"]
+                lines = [
+                    f'[[milestones.slices.tasks]]\nid = "t{n:03d}"',
+                    f'command = ["python3", "-c", "print({n})"]',
+                    "timeout = 30",
+                ]
                 if n % 5 == 0:
                     lines.append(f'writes = ["out/shared{n % 3}.txt"]')
                 if n % 3 == 0:
@@ -121,8 +124,15 @@ class Generator:
         run_id = f"r{self.runs:06d}"
         probes = tuple(ev.PidProbe(run_id=r.run_id, pid=r.pid, alive=False) for r in k.open_runs())
         entered = ev.KernelEntered(
-            run_id=run_id, at=self.clock(), pid=10_000 + self.runs, host="bench", plan_path=f"plans/{plan_id}.toml",
-            plan_source=source, workers=rng.choice((2, 3, 4)), flags={"gates": GATES}, probes=probes,
+            run_id=run_id,
+            at=self.clock(),
+            pid=10_000 + self.runs,
+            host="bench",
+            plan_path=f"plans/{plan_id}.toml",
+            plan_source=source,
+            workers=rng.choice((2, 3, 4)),
+            flags={"gates": GATES},
+            probes=probes,
         )
         work: dict[tuple[str, str, int], ev.Event] = {}
         self._track(work, self.step(entered))
@@ -146,18 +156,39 @@ class Generator:
         if isinstance(req, GateRequested):
             fail = rng.random() < 0.08
             return GateEvaluated(
-                run_id=run_id, at=at, turn_id=req.turn_id, unit_id=req.unit_id, gate_id=req.gate_id,
-                gate_type=req.gate_type, attempt=req.attempt, outcome="fail" if fail else "pass",
+                run_id=run_id,
+                at=at,
+                turn_id=req.turn_id,
+                unit_id=req.unit_id,
+                gate_id=req.gate_id,
+                gate_type=req.gate_type,
+                attempt=req.attempt,
+                outcome="fail" if fail else "pass",
                 failure_class="verification" if fail else "none",
-                rationale="2 tests failed in test_api.py" if fail else "", duration_ms=rng.randint(50, 3000),
+                rationale="2 tests failed in test_api.py" if fail else "",
+                duration_ms=rng.randint(50, 3000),
             )
         roll = rng.random()
-        usage = (ev.ModelUsage(model=rng.choice(MODELS), input_tokens=rng.randint(200, 3000),
-                               output_tokens=rng.randint(50, 800)),) if rng.random() < 0.5 else ()
+        usage = (
+            (
+                ev.ModelUsage(
+                    model=rng.choice(MODELS), input_tokens=rng.randint(200, 3000), output_tokens=rng.randint(50, 800)
+                ),
+            )
+            if rng.random() < 0.5
+            else ()
+        )
         return ev.ExecutionFinished(
-            run_id=run_id, at=at, turn_id=req.turn_id, unit_id=req.unit_id,
-            exit_code=1 if roll < 0.07 else 0, duration_ms=rng.randint(100, 30_000), timed_out=0.07 <= roll < 0.075,
-            stdout_tail="ok\n", stderr_tail="AssertionError: expected 3\n" if roll < 0.07 else "", usage=usage,
+            run_id=run_id,
+            at=at,
+            turn_id=req.turn_id,
+            unit_id=req.unit_id,
+            exit_code=1 if roll < 0.07 else 0,
+            duration_ms=rng.randint(100, 30_000),
+            timed_out=0.07 <= roll < 0.075,
+            stdout_tail="ok\n",
+            stderr_tail="AssertionError: expected 3\n" if roll < 0.07 else "",
+            usage=usage,
         )
 
     def _track(self, work: dict, decisions: list[ev.Event]) -> None:

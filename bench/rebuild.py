@@ -38,13 +38,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from uok.adapters.es_apsw import ApswApplicationRecorder  # noqa: E402
-from uok.adapters.projection_store import SqliteProjectionStore  # noqa: E402
-from uok.adapters.sqlite_store import SqliteEventStore  # noqa: E402
-from bench.kernel_log import cached  # noqa: E402
-from uok.domain import codec  # noqa: E402
-from uok.projections import registry  # noqa: E402
-from uok.projections.runner import DEFAULT_SNAPSHOT_EVERY, ProjectionRunner, fold_from_zero  # noqa: E402
+from uok.adapters.es_apsw import ApswApplicationRecorder
+from uok.adapters.projection_store import SqliteProjectionStore
+from uok.adapters.sqlite_store import SqliteEventStore
+from uok.domain import codec
+from uok.projections import registry
+from uok.projections.runner import DEFAULT_SNAPSHOT_EVERY, ProjectionRunner, fold_from_zero
+
+from bench.kernel_log import cached
 
 
 def baseline(db: Path) -> tuple[int, float]:
@@ -124,14 +125,20 @@ def main() -> None:
     print(f"projections: {', '.join(p.name for p in registry.ALL)}; snapshot every {args.snapshot_every:,} events")
     print(f"baseline  eventsourcing select_notifications + decode: {base_rate:>12,.0f} events/s ({t_base:.2f} s)")
     print(f"reference EventLog.events(): chain verified + decode:  {n_ver / t_ver:>12,.0f} events/s ({t_ver:.2f} s)")
-    print(f"rebuild   all projections from zero:                   {rate:>12,.0f} events/s ({t_rebuild:.2f} s)"
-          f"  = {rate / base_rate:.2f}x baseline   [target >= 200,000]")
+    print(
+        f"rebuild   all projections from zero:                   {rate:>12,.0f} events/s ({t_rebuild:.2f} s)"
+        f"  = {rate / base_rate:.2f}x baseline   [target >= 200,000]"
+    )
     for label, times in (("cold", cold), ("warm", warm)):
-        print(f"state at  {len(times)} random positions, {label}: median {statistics.median(times):.1f} ms, "
-              f"max {max(times):.1f} ms   [target <= 50 ms]")
+        print(
+            f"state at  {len(times)} random positions, {label}: median {statistics.median(times):.1f} ms, "
+            f"max {max(times):.1f} ms   [target <= 50 ms]"
+        )
     print(f"          (answers checked against a fold from zero at {checked})")
-    print(f"read-model storage: parts {storage['parts'] / 1e6:.1f} MB, snapshot manifests "
-          f"{storage['manifests'] / 1e6:.1f} MB, snapshot blobs {storage['blobs'] / 1e6:.1f} MB")
+    print(
+        f"read-model storage: parts {storage['parts'] / 1e6:.1f} MB, snapshot manifests "
+        f"{storage['manifests'] / 1e6:.1f} MB, snapshot blobs {storage['blobs'] / 1e6:.1f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -29,11 +29,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from uok.adapters.eventlog import EventLog  # noqa: E402
-from uok.adapters.sqlite_store import SqliteEventStore  # noqa: E402
-from bench.kernel_log import cached  # noqa: E402
-from bench.rebuild import baseline  # noqa: E402
-from uok.replay.replayer import replay_run, run_ids  # noqa: E402
+from uok.adapters.eventlog import EventLog
+from uok.adapters.sqlite_store import SqliteEventStore
+from uok.replay.replayer import replay_run, run_ids
+
+from bench.kernel_log import cached
+from bench.rebuild import baseline
 
 
 def main() -> None:
@@ -47,7 +48,7 @@ def main() -> None:
     log = EventLog(SqliteEventStore(db, synchronous="NORMAL"))
     ids = run_ids(log)
     step = max(1, len(ids) // args.runs)
-    picks = [ids[-1]] + ids[step - 1 :: step][: args.runs]
+    picks = [ids[-1], *ids[step - 1 :: step][: args.runs]]
     rates, total_events, total_time = [], 0, 0.0
     for rid in picks:
         t = time.perf_counter()
@@ -67,14 +68,20 @@ def main() -> None:
     last_rate = (rep.events_folded + rep.events_replayed) / dt
     print(f"log: {n_base:,} events, {len(ids):,} runs ({db.name})")
     print(f"baseline  eventsourcing select_notifications + decode: {base_rate:>12,.0f} events/s ({t_base:.2f} s)")
-    print(f"replay    last run {rid}: {rep.events_folded:,} folded + {rep.events_replayed:,} replayed in {dt:.2f} s "
-          f"= {last_rate:,.0f} events/s = {last_rate / base_rate:.2f}x baseline   [target >= 100,000]")
-    print(f"          (positions 1..{rep.last_position:,} covered: {rep.last_position / dt:,.0f} positions/s; the "
-          f"{rep.last_position - rep.events_folded - rep.events_replayed:,} events of types the kernel does not "
-          "fold were read and hash-checked but not decoded, and are not counted above)")
-    print(f"replay    {len(picks)} runs across the log: {total_events:,} events in {total_time:.2f} s = "
-          f"{total_events / total_time:,.0f} events/s (median per run {statistics.median(rates):,.0f}); "
-          "no divergence")
+    print(
+        f"replay    last run {rid}: {rep.events_folded:,} folded + {rep.events_replayed:,} replayed in {dt:.2f} s "
+        f"= {last_rate:,.0f} events/s = {last_rate / base_rate:.2f}x baseline   [target >= 100,000]"
+    )
+    print(
+        f"          (positions 1..{rep.last_position:,} covered: {rep.last_position / dt:,.0f} positions/s; the "
+        f"{rep.last_position - rep.events_folded - rep.events_replayed:,} events of types the kernel does not "
+        "fold were read and hash-checked but not decoded, and are not counted above)"
+    )
+    print(
+        f"replay    {len(picks)} runs across the log: {total_events:,} events in {total_time:.2f} s = "
+        f"{total_events / total_time:,.0f} events/s (median per run {statistics.median(rates):,.0f}); "
+        "no divergence"
+    )
 
 
 if __name__ == "__main__":

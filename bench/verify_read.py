@@ -29,9 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from uok.adapters.eventlog import EventLog  # noqa: E402
-from uok.adapters.sqlite_store import SqliteEventStore  # noqa: E402
-from uok.domain import events as ev  # noqa: E402
+from uok.adapters.eventlog import EventLog
+from uok.adapters.sqlite_store import SqliteEventStore
+from uok.domain import events as ev
 
 
 def build(path: Path, n: int) -> None:
@@ -39,9 +39,23 @@ def build(path: Path, n: int) -> None:
     log = EventLog(store)
     at = datetime(2026, 1, 1, tzinfo=UTC)
     for b in range(n // 10):
-        log.append([ev.UnitTransitioned(run_id="r20260101000000-abcdef", at=at, plan_id="bench", unit_id=f"u{b}-{j}",
-                                        from_state="queued", to_state="claimed", attempt=1, dispatches=1,
-                                        reason="x" * 60, turn_id=f"r:{b}") for j in range(10)])
+        log.append(
+            [
+                ev.UnitTransitioned(
+                    run_id="r20260101000000-abcdef",
+                    at=at,
+                    plan_id="bench",
+                    unit_id=f"u{b}-{j}",
+                    from_state="queued",
+                    to_state="claimed",
+                    attempt=1,
+                    dispatches=1,
+                    reason="x" * 60,
+                    turn_id=f"r:{b}",
+                )
+                for j in range(10)
+            ]
+        )
     store.close()
 
 
@@ -68,7 +82,7 @@ def main() -> None:
             "verified read": lambda: sum(1 for _ in EventLog(store).records()),
             "decode": lambda: sum(1 for _ in EventLog(store, verify=False).events()),
             "verify+decode": lambda: sum(1 for _ in EventLog(store).events()),
-            "verify_chain": lambda: store.verify_chain(),
+            "verify_chain": store.verify_chain,
         }
         results = {name: timed(fn, a.repeat) for name, fn in rows.items()}
         store.close()

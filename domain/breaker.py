@@ -29,7 +29,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import msgspec
-
 from uok.domain.gate_events import BreakerTransitioned, GateRun
 from uok.domain.gate_requests import GateRequested
 
@@ -136,8 +135,17 @@ def apply(book: BreakerBook, event: object, position: int = 0) -> BreakerBook:
 # --------------------------------------------------------------------------- policy
 
 
-def _transition(rec: BreakerRecord, to_state: str, at: datetime, *, streak: int, failures: int,
-                reason: str, policy: BreakerPolicy, run_id: str) -> BreakerTransitioned:
+def _transition(
+    rec: BreakerRecord,
+    to_state: str,
+    at: datetime,
+    *,
+    streak: int,
+    failures: int,
+    reason: str,
+    policy: BreakerPolicy,
+    run_id: str,
+) -> BreakerTransitioned:
     return BreakerTransitioned(
         run_id=run_id,
         at=at,
@@ -155,14 +163,28 @@ def _transition(rec: BreakerRecord, to_state: str, at: datetime, *, streak: int,
 def tick(rec: BreakerRecord, policy: BreakerPolicy, now: datetime, *, run_id: str = "") -> BreakerTransitioned | None:
     """The transition that the passing of time alone causes at ``now``, if any."""
     if rec.state == "open" and rec.open_until is not None and now >= rec.open_until:
-        return _transition(rec, "half-open", now, streak=rec.streak, failures=rec.consecutive_failures,
-                           reason=f"open time elapsed at {rec.open_until.isoformat()}", policy=policy, run_id=run_id)
-    if (rec.state == "half-open" and rec.probe_turns and rec.probe_deadline is not None
-            and now >= rec.probe_deadline):
+        return _transition(
+            rec,
+            "half-open",
+            now,
+            streak=rec.streak,
+            failures=rec.consecutive_failures,
+            reason=f"open time elapsed at {rec.open_until.isoformat()}",
+            policy=policy,
+            run_id=run_id,
+        )
+    if rec.state == "half-open" and rec.probe_turns and rec.probe_deadline is not None and now >= rec.probe_deadline:
         streak = min(rec.streak + 1, policy.max_streak)
-        return _transition(rec, "open", now, streak=streak, failures=rec.consecutive_failures,
-                           reason=(f"probe {rec.probe_turns[0]} did not report within "
-                                   f"{policy.half_open_timeout_seconds:g} s"), policy=policy, run_id=run_id)
+        return _transition(
+            rec,
+            "open",
+            now,
+            streak=streak,
+            failures=rec.consecutive_failures,
+            reason=(f"probe {rec.probe_turns[0]} did not report within {policy.half_open_timeout_seconds:g} s"),
+            policy=policy,
+            run_id=run_id,
+        )
     return None
 
 
@@ -181,8 +203,9 @@ def short_circuit_reason(rec: BreakerRecord) -> str:
     return f"circuit half-open: {rec.probes_in_flight} probe(s) already in flight"
 
 
-def on_result(rec: BreakerRecord, policy: BreakerPolicy, outcome: str, now: datetime, *,
-              run_id: str = "", was_probe: bool = False) -> BreakerTransitioned | None:
+def on_result(
+    rec: BreakerRecord, policy: BreakerPolicy, outcome: str, now: datetime, *, run_id: str = "", was_probe: bool = False
+) -> BreakerTransitioned | None:
     """The transition a final result causes. Call it AFTER folding the
     result's ``GateRun`` (so ``consecutive_failures`` already counts it).
 
@@ -192,15 +215,31 @@ def on_result(rec: BreakerRecord, policy: BreakerPolicy, outcome: str, now: date
     failed = outcome in FAILED_OUTCOMES
     if rec.state == "closed":
         if failed and rec.consecutive_failures >= policy.failure_threshold:
-            return _transition(rec, "open", now, streak=rec.streak, failures=rec.consecutive_failures,
-                               reason=f"{rec.consecutive_failures} consecutive failures (threshold {policy.failure_threshold})",
-                               policy=policy, run_id=run_id)
+            return _transition(
+                rec,
+                "open",
+                now,
+                streak=rec.streak,
+                failures=rec.consecutive_failures,
+                reason=f"{rec.consecutive_failures} consecutive failures (threshold {policy.failure_threshold})",
+                policy=policy,
+                run_id=run_id,
+            )
     elif rec.state == "half-open" and was_probe:
         if outcome == "pass":
-            return _transition(rec, "closed", now, streak=0, failures=0, reason="probe passed",
-                               policy=policy, run_id=run_id)
+            return _transition(
+                rec, "closed", now, streak=0, failures=0, reason="probe passed", policy=policy, run_id=run_id
+            )
         if failed:
             streak = min(rec.streak + 1, policy.max_streak)
-            return _transition(rec, "open", now, streak=streak, failures=rec.consecutive_failures,
-                               reason="probe failed", policy=policy, run_id=run_id)
+            return _transition(
+                rec,
+                "open",
+                now,
+                streak=streak,
+                failures=rec.consecutive_failures,
+                reason="probe failed",
+                policy=policy,
+                run_id=run_id,
+            )
     return None

@@ -55,8 +55,16 @@ def on_injected(k: Kernel, obs: ChaosInjected) -> None:
     if obs.gate_id:
         _fail_gate_attempt(k, obs)
         return
-    k.emit(ev.PhaseResult(run_id=k.run_id, at=k._at, turn_id=turn.turn_id, phase="unit", action="chaos",
-                          data={"fault": obs.fault, "boundary": obs.boundary, "sequence": obs.sequence}))
+    k.emit(
+        ev.PhaseResult(
+            run_id=k.run_id,
+            at=k._at,
+            turn_id=turn.turn_id,
+            phase="unit",
+            action="chaos",
+            data={"fault": obs.fault, "boundary": obs.boundary, "sequence": obs.sequence},
+        )
+    )
     k._conclude(turn, success=False, failure_class=FAILURE_CLASS, reason=reason(obs))
     k._advance()
 
@@ -65,11 +73,21 @@ def _fail_gate_attempt(k: Kernel, obs: ChaosInjected) -> None:
     gp = gating.state(k).passes.get(obs.turn_id)
     if gp is None or gp.index >= len(gp.gates) or gp.gates[gp.index] != obs.gate_id or gp.attempt != obs.attempt:
         return  # not the attempt being waited for
-    gating.on_evaluated(k, GateEvaluated(
-        run_id=obs.run_id, at=obs.at, turn_id=obs.turn_id, unit_id=obs.unit_id, gate_id=obs.gate_id,
-        gate_type=gp.gate_type, attempt=obs.attempt, outcome="fail", failure_class=FAILURE_CLASS,
-        rationale=reason(obs),
-    ))
+    gating.on_evaluated(
+        k,
+        GateEvaluated(
+            run_id=obs.run_id,
+            at=obs.at,
+            turn_id=obs.turn_id,
+            unit_id=obs.unit_id,
+            gate_id=obs.gate_id,
+            gate_type=gp.gate_type,
+            attempt=obs.attempt,
+            outcome="fail",
+            failure_class=FAILURE_CLASS,
+            rationale=reason(obs),
+        ),
+    )
 
 
 def install(folds: dict[type, Any], handlers: dict[type, Any]) -> None:

@@ -29,7 +29,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 import msgspec
-
 from uok.domain.events import Event, KernelExited, TurnFinished
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -93,8 +92,11 @@ def defer_exit(k: Kernel, status: str, error: str) -> bool:
     if not enabled(k) or not k.closeout.closing:
         return False
     if k.closeout.pending != (status, error):
-        k.emit(KernelExitDeferred(run_id=k.run_id, at=k._at, status=status, error=error,
-                                  waiting_for=tuple(sorted(k.closeout.closing))))
+        k.emit(
+            KernelExitDeferred(
+                run_id=k.run_id, at=k._at, status=status, error=error, waiting_for=tuple(sorted(k.closeout.closing))
+            )
+        )
     return True
 
 

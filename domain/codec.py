@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
-
 from uok.domain import events as _events
 from uok.domain.events import Event
 
@@ -105,7 +104,7 @@ def decode(topic: str, payload: bytes) -> Event:
         return _decode_slow(topic, payload)
     except DecodeError:
         raise
-    except Exception as exc:  # a bad payload, or an upcaster choking on one
+    except Exception as exc:  # a bad payload, or an upcaster choking on one  # noqa: BLE001
         raise MalformedEventError(f"{topic!r}: {type(exc).__name__}: {exc}") from None
 
 
@@ -143,11 +142,11 @@ __all__ = [
     "DecodeError",
     "MalformedEventError",
     "UnknownEventError",
+    "_events",
     "decode",
     "encode",
     "event_class",
     "is_observation",
     "register_upcaster",
     "topic_of",
-    "_events",
 ]

@@ -25,10 +25,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from uok.domain import closeout, events as ev
-from uok.domain import steering, subagents
+from uok.domain import closeout, steering, subagents
+from uok.domain import events as ev
 from uok.domain.bus_events import (
-    GitTransactionRecorded, MessageRead, MessageSent, SteeringApplied, SteeringReceived, SubagentSpawned,
+    GitTransactionRecorded,
+    MessageRead,
+    MessageSent,
+    SteeringApplied,
+    SteeringReceived,
+    SubagentSpawned,
 )  # fmt: skip
 
 Table = dict[type, Callable[[Any, Any], None]]

@@ -24,7 +24,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import msgspec
-
 from uok.domain.costs import CostTable, ModelCost
 from uok.domain.events import ModelUsage, TurnFinished
 from uok.domain.flags import CostGuardSettings
@@ -88,17 +87,34 @@ def unit_key(plan_id: str, unit_id: str) -> str:
     return f"{plan_id}\x1f{unit_id}"
 
 
-def price(table: CostTable, usage: tuple[ModelUsage, ...], *, run_id: str, at: datetime, turn_id: str,
-          unit_id: str, plan_id: str) -> list[CostRecorded]:
+def price(
+    table: CostTable,
+    usage: tuple[ModelUsage, ...],
+    *,
+    run_id: str,
+    at: datetime,
+    turn_id: str,
+    unit_id: str,
+    plan_id: str,
+) -> list[CostRecorded]:
     """One ``CostRecorded`` per usage row (model ids canonicalised when known)."""
     out = []
     for u in usage:
         row = table.lookup(u.model)
-        out.append(CostRecorded(
-            run_id=run_id, at=at, turn_id=turn_id, unit_id=unit_id, plan_id=plan_id,
-            model=row.id if row else u.model, input_tokens=u.input_tokens, output_tokens=u.output_tokens,
-            cost_usd=round(row.cost(u.input_tokens, u.output_tokens), 8) if row else 0.0, priced=row is not None,
-        ))
+        out.append(
+            CostRecorded(
+                run_id=run_id,
+                at=at,
+                turn_id=turn_id,
+                unit_id=unit_id,
+                plan_id=plan_id,
+                model=row.id if row else u.model,
+                input_tokens=u.input_tokens,
+                output_tokens=u.output_tokens,
+                cost_usd=round(row.cost(u.input_tokens, u.output_tokens), 8) if row else 0.0,
+                priced=row is not None,
+            )
+        )
     return out
 
 
@@ -112,12 +128,23 @@ def _suggest(table: CostTable, model: str) -> tuple[str, str]:
     alt: ModelCost | None = table.cheaper_alternative(model)
     if alt is None:
         return "", "; no cheaper model of the same provider with a context window as large is known"
-    return alt.id, (f"; consider {alt.id} ({alt.provider}, {alt.context_window}-token context, "
-                    f"${alt.input_per_1k:g}/${alt.output_per_1k:g} per 1K in/out)")
+    return alt.id, (
+        f"; consider {alt.id} ({alt.provider}, {alt.context_window}-token context, "
+        f"${alt.input_per_1k:g}/${alt.output_per_1k:g} per 1K in/out)"
+    )
 
 
-def check(ledger: CostLedger, table: CostTable, settings: CostGuardSettings, rows: list[CostRecorded], *,
-          plan_id: str, unit_id: str, now: datetime, turn_failed: bool) -> Verdict:
+def check(
+    ledger: CostLedger,
+    table: CostTable,
+    settings: CostGuardSettings,
+    rows: list[CostRecorded],
+    *,
+    plan_id: str,
+    unit_id: str,
+    now: datetime,
+    turn_failed: bool,
+) -> Verdict:
     """Judge a turn whose ``rows`` are already folded into ``ledger``."""
     turn_cost = sum(r.cost_usd for r in rows)
     priced = [r for r in rows if r.priced]
@@ -127,18 +154,32 @@ def check(ledger: CostLedger, table: CostTable, settings: CostGuardSettings, row
     unit_cost = ledger.unit_cost(plan_id, unit_id)
     since = now - timedelta(seconds=settings.window_seconds)
     window_cost = ledger.spend_since(since)
-    window = f"{settings.window_seconds / 3600:g} h" if settings.window_seconds % 360 == 0 else f"{settings.window_seconds:g} s"
+    window = (
+        f"{settings.window_seconds / 3600:g} h"
+        if settings.window_seconds % 360 == 0
+        else f"{settings.window_seconds:g} s"
+    )
 
     if unit_cost > settings.per_unit_usd:
         alt, hint = _suggest(table, dearest)
-        return Verdict(ok=False, suggestion=alt, rationale=(
-            f"unit {unit_id} has spent ${unit_cost:.4f}, over the per-unit ceiling of ${settings.per_unit_usd:.2f} "
-            f"(this turn ${turn_cost:.4f}, mostly {dearest}){hint}{note}"))
+        return Verdict(
+            ok=False,
+            suggestion=alt,
+            rationale=(
+                f"unit {unit_id} has spent ${unit_cost:.4f}, over the per-unit ceiling of ${settings.per_unit_usd:.2f} "
+                f"(this turn ${turn_cost:.4f}, mostly {dearest}){hint}{note}"
+            ),
+        )
     if window_cost > settings.per_hour_usd:
         alt, hint = _suggest(table, dearest)
-        return Verdict(ok=False, suggestion=alt, rationale=(
-            f"spend in the last {window} is ${window_cost:.4f}, over the ceiling of ${settings.per_hour_usd:.2f} "
-            f"(this turn ${turn_cost:.4f}, mostly {dearest}){hint}{note}"))
+        return Verdict(
+            ok=False,
+            suggestion=alt,
+            rationale=(
+                f"spend in the last {window} is ${window_cost:.4f}, over the ceiling of ${settings.per_hour_usd:.2f} "
+                f"(this turn ${turn_cost:.4f}, mostly {dearest}){hint}{note}"
+            ),
+        )
     if turn_failed:
         for model in sorted({r.model for r in priced}):
             if not table.is_high_tier(model, settings.high_tier_input_per_1k):
@@ -146,9 +187,18 @@ def check(ledger: CostLedger, table: CostTable, settings: CostGuardSettings, row
             count = ledger.failures_since(model, since) + 1
             if count >= settings.failure_threshold:
                 alt, hint = _suggest(table, model)
-                return Verdict(ok=False, suggestion=alt, rationale=(
-                    f"{count} failed turns on high-tier model {model} in the last {window} "
-                    f"(threshold {settings.failure_threshold}){hint}{note}"))
-    return Verdict(ok=True, rationale=(
-        f"this turn ${turn_cost:.4f}; unit ${unit_cost:.4f} of ${settings.per_unit_usd:.2f}; "
-        f"last {window} ${window_cost:.4f} of ${settings.per_hour_usd:.2f}{note}"))
+                return Verdict(
+                    ok=False,
+                    suggestion=alt,
+                    rationale=(
+                        f"{count} failed turns on high-tier model {model} in the last {window} "
+                        f"(threshold {settings.failure_threshold}){hint}{note}"
+                    ),
+                )
+    return Verdict(
+        ok=True,
+        rationale=(
+            f"this turn ${turn_cost:.4f}; unit ${unit_cost:.4f} of ${settings.per_unit_usd:.2f}; "
+            f"last {window} ${window_cost:.4f} of ${settings.per_hour_usd:.2f}{note}"
+        ),
+    )

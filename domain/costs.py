@@ -38,9 +38,16 @@ class ModelCost(msgspec.Struct, frozen=True, kw_only=True):
         return (self.input_per_1k + self.output_per_1k) / 2
 
 
-def _row(id: str, provider: str, inp: float, out: float, window: int, *aliases: str) -> ModelCost:
-    return ModelCost(id=id, provider=provider, input_per_1k=inp, output_per_1k=out,
-                     context_window=window, aliases=aliases, updated_at="2026-05-01")
+def _row(model_id: str, provider: str, inp: float, out: float, window: int, *aliases: str) -> ModelCost:
+    return ModelCost(
+        id=model_id,
+        provider=provider,
+        input_per_1k=inp,
+        output_per_1k=out,
+        context_window=window,
+        aliases=aliases,
+        updated_at="2026-05-01",
+    )
 
 
 BUNDLED_COST_TABLE: tuple[ModelCost, ...] = (
@@ -125,8 +132,10 @@ class CostTable:
         if row is None:
             return None
         candidates = [
-            r for r in self.rows.values()
-            if r.provider == row.provider and r.id != row.id
+            r
+            for r in self.rows.values()
+            if r.provider == row.provider
+            and r.id != row.id
             and r.blended_per_1k < row.blended_per_1k
             and r.context_window >= row.context_window
         ]

@@ -138,37 +138,61 @@ def _run_cmd(plan_path: str) -> str:
     return f"uok run {plan_path}" if plan_path else "uok run PLAN"
 
 
-def diagnose(f: Facts, *, idle_window: timedelta = IDLE_WINDOW, stale_after: timedelta = STALE_AFTER,
-             repeated_failures: int = REPEATED_FAILURES) -> Diagnosis:
+def diagnose(
+    f: Facts,
+    *,
+    idle_window: timedelta = IDLE_WINDOW,
+    stale_after: timedelta = STALE_AFTER,
+    repeated_failures: int = REPEATED_FAILURES,
+) -> Diagnosis:
     findings: list[Finding] = []
 
     def add(severity: str, code: str, subject: str, message: str, recommendation: str) -> None:
-        findings.append(Finding(severity=severity, code=code, subject=subject, message=message,
-                                recommendation=recommendation))
+        findings.append(
+            Finding(severity=severity, code=code, subject=subject, message=message, recommendation=recommendation)
+        )
 
     if not f.db_ok:
-        add("needs-repair", "db-unavailable", "event log", f"the event log is unusable: {f.db_error}",
+        add(
+            "needs-repair",
+            "db-unavailable",
+            "event log",
+            f"the event log is unusable: {f.db_error}",
             "run `uok verify` to locate the damage, then restore the log from a backup (or `uok export --to P` "
-            "the intact prefix)")
+            "the intact prefix)",
+        )
         return _verdict("needs-repair", findings, ())
 
     live = {r.run_id: r for r in f.open_runs if r.alive and not r.orphaned}
     for r in f.open_runs:
         if r.orphaned:
-            add("needs-repair", "orphaned-run", r.run_id,
+            add(
+                "needs-repair",
+                "orphaned-run",
+                r.run_id,
                 f"run {r.run_id} (plan {r.plan_id or '?'}, pid {r.pid}) entered and never exited: {r.detail or 'pid not running'}",
                 f"`{_run_cmd(r.plan_path)}`: the next kernel closes {r.run_id} as recovered and re-queues its "
-                f"in-flight units (see `uok parity`)")
+                f"in-flight units (see `uok parity`)",
+            )
     for rid in f.duplicate_exits:
-        add("needs-repair", "duplicate-exit", rid, f"run {rid} has more than one exit record",
-            "`uok parity` shows the records; `uok verify` checks the log; this must never happen, report it")
+        add(
+            "needs-repair",
+            "duplicate-exit",
+            rid,
+            f"run {rid} has more than one exit record",
+            "`uok parity` shows the records; `uok verify` checks the log; this must never happen, report it",
+        )
 
     orphan_ids = {r.run_id for r in f.open_runs if r.orphaned}
     remote = {r.run_id: r for r in f.open_runs if r.alive is None and not r.orphaned}
     for r in remote.values():
-        add("info", "run-unprobeable", r.run_id,
+        add(
+            "info",
+            "run-unprobeable",
+            r.run_id,
             f"run {r.run_id} is open on {r.host or 'another host'} (pid {r.pid}); its liveness cannot be probed from here",
-            f"run `uok doctor` on {r.host or 'that host'}; it counts as orphaned once open for 30 min")
+            f"run `uok doctor` on {r.host or 'that host'}; it counts as orphaned once open for 30 min",
+        )
     for u in f.in_flight:
         subject = f"{u.plan_id}/{u.unit_id}"
         age = _age(f.now, u.since)
@@ -177,45 +201,73 @@ def diagnose(f: Facts, *, idle_window: timedelta = IDLE_WINDOW, stale_after: tim
             limit = timedelta(seconds=u.timeout_s) if u.timeout_s else stale_after
             if age is not None and age > limit:
                 run = live[u.run_id]
-                add("degraded", "stuck-unit", subject,
+                add(
+                    "degraded",
+                    "stuck-unit",
+                    subject,
                     f"unit {subject} has been {u.state}{age_s}, beyond its "
                     f"{'timeout of ' + _mins(limit) if u.timeout_s else 'stale limit of 30 min'} (run {u.run_id} is alive)",
                     f"inspect with `uok status` and `uok events`; if the task hangs, stop run {u.run_id} "
-                    f"(kill {run.pid}) and `{_run_cmd(run.plan_path)}` to resume")
+                    f"(kill {run.pid}) and `{_run_cmd(run.plan_path)}` to resume",
+                )
         elif u.run_id not in orphan_ids and u.run_id not in remote:
-            add("needs-repair", "unit-without-run", subject,
+            add(
+                "needs-repair",
+                "unit-without-run",
+                subject,
                 f"unit {subject} is {u.state}{age_s} but its run {u.run_id or '?'} is not alive",
-                "`uok run PLAN` for its plan: the kernel recovers the run and re-queues the unit (see `uok parity`)")
+                "`uok run PLAN` for its plan: the kernel recovers the run and re-queues the unit (see `uok parity`)",
+            )
 
     for b in f.breakers:
         until = f" until {b.open_until.isoformat()}" if b.open_until else ""
-        add("degraded", "breaker-open", b.gate_id, f"circuit breaker of gate {b.gate_id} is {b.state}{until}"
-            + (f": {b.reason}" if b.reason else ""),
-            f"`uok breakers` shows why; fix what gate {b.gate_id} checks — it is probed again automatically")
+        add(
+            "degraded",
+            "breaker-open",
+            b.gate_id,
+            f"circuit breaker of gate {b.gate_id} is {b.state}{until}" + (f": {b.reason}" if b.reason else ""),
+            f"`uok breakers` shows why; fix what gate {b.gate_id} checks — it is probed again automatically",
+        )
     for g in f.failing_gates:
         if g.consecutive_failures >= repeated_failures:
-            add("degraded", "gate-failing", g.gate_id,
+            add(
+                "degraded",
+                "gate-failing",
+                g.gate_id,
                 f"gate {g.gate_id} failed its last {g.consecutive_failures} final attempts"
                 + (f" ({g.last_rationale})" if g.last_rationale else ""),
                 f"`uok sql \"SELECT * FROM gate_runs WHERE gate_id = '{g.gate_id}' ORDER BY position DESC LIMIT 10\"` "
-                "shows the failures and their rationale")
+                "shows the failures and their rationale",
+            )
     for m in f.past_mismatches:
         healed = m.at is not None and f.last_ok_entered_at is not None and f.last_ok_entered_at > m.at
         if not healed:
-            add("degraded", f"run-{m.status}", m.run_id,
-                f"run {m.run_id} ended {m.status}" + (f": {m.detail}" if m.detail else "")
-                + "; no clean run since",
-                f"`uok parity` and `uok events` for details; a clean `{_run_cmd(m.plan_path)}` clears this")
+            add(
+                "degraded",
+                f"run-{m.status}",
+                m.run_id,
+                f"run {m.run_id} ended {m.status}" + (f": {m.detail}" if m.detail else "") + "; no clean run since",
+                f"`uok parity` and `uok events` for details; a clean `{_run_cmd(m.plan_path)}` clears this",
+            )
     for p in f.projections:
         if p.rebuilding:
-            add("degraded", "projection-rebuilding", p.name, f"read model {p.name} has an interrupted rebuild",
-                f"`uok projections rebuild {p.name}` resumes it")
+            add(
+                "degraded",
+                "projection-rebuilding",
+                p.name,
+                f"read model {p.name} has an interrupted rebuild",
+                f"`uok projections rebuild {p.name}` resumes it",
+            )
     behind = sorted((p for p in f.projections if p.lag and not p.rebuilding), key=lambda p: (-p.lag, p.name))
     if behind:
-        add("info", "projection-lag", ", ".join(p.name for p in behind),
+        add(
+            "info",
+            "projection-lag",
+            ", ".join(p.name for p in behind),
             f"{len(behind)} read model(s) behind the log, up to {behind[0].lag} events ({behind[0].name})",
             "nothing to do: read models catch up when read (`uok projections status` shows positions; "
-            "`uok projections rebuild` starts them over)")
+            "`uok projections rebuild` starts them over)",
+        )
 
     quiet_ok = True
     progressing = False
@@ -228,10 +280,14 @@ def diagnose(f: Facts, *, idle_window: timedelta = IDLE_WINDOW, stale_after: tim
         within = any(u.timeout_s and u.since and f.now - u.since <= timedelta(seconds=u.timeout_s) for u in busy)
         if not (r.descendants or within):
             quiet_ok = False
-            add("degraded", "run-idle", r.run_id,
+            add(
+                "degraded",
+                "run-idle",
+                r.run_id,
                 f"run {r.run_id} (pid {r.pid}) is alive but wrote nothing for {_mins(age) if age else '?'}, "
                 "with no task process and nothing in flight",
-                f"look at process {r.pid}; stop it (kill {r.pid}) and `{_run_cmd(r.plan_path)}` to resume")
+                f"look at process {r.pid}; stop it (kill {r.pid}) and `{_run_cmd(r.plan_path)}` to resume",
+            )
 
     for severity in ("needs-repair", "degraded"):
         if any(x.severity == severity for x in findings):

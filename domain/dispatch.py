@@ -24,7 +24,8 @@ kernel's state and its ``_transition``/``emit``/``_stop``/``_exit``.
 
 from __future__ import annotations
 
-from uok.domain import coordination, events as ev, gating
+from uok.domain import coordination, gating
+from uok.domain import events as ev
 from uok.domain.graph import select_reactive_dispatch_batch
 from uok.domain.plan import UnitNode
 from uok.domain.units import UnitRecord
@@ -89,19 +90,28 @@ class DispatchRules:
             return False
         in_flight_outputs = {w for u in self.in_flight_units() for w in self.nodes[u].writes}
         selected, _conflicts = select_reactive_dispatch_batch(
-            self.graph.nodes, ready, free, in_flight_outputs  # type: ignore[union-attr]
+            self.graph.nodes,
+            ready,
+            free,
+            in_flight_outputs,  # type: ignore[union-attr]
         )
         changed = False
         for unit_id in selected:
             node, rec = self.nodes[unit_id], self.unit(unit_id)
             assert rec is not None
             if rec.dispatches >= node.max_dispatches:
-                self._transition(unit_id, "runaway-recovered", reason=f"dispatched {rec.dispatches} times, cap is {node.max_dispatches}")
+                self._transition(
+                    unit_id,
+                    "runaway-recovered",
+                    reason=f"dispatched {rec.dispatches} times, cap is {node.max_dispatches}",
+                )
                 self._transition(unit_id, "notified")
                 changed = True
                 continue
             if self.iteration >= int(self.flags.get("max_iterations", MAX_LOOP_ITERATIONS)):
-                self._stop(status="error", error=f"Safety: loop exceeded {self.iteration} iterations — possible runaway")
+                self._stop(
+                    status="error", error=f"Safety: loop exceeded {self.iteration} iterations — possible runaway"
+                )
                 return False
             self._start_turn(node, rec)
             changed = True
@@ -113,14 +123,26 @@ class DispatchRules:
         self._transition(node.id, "claimed", dispatches=rec.dispatches + 1, turn_id=turn_id)
         self.emit(
             ev.TurnStarted(
-                run_id=self.run_id, at=self._at, turn_id=turn_id, iteration=iteration,
-                unit_id=node.id, unit_type=node.unit_type, attempt=rec.attempt,
+                run_id=self.run_id,
+                at=self._at,
+                turn_id=turn_id,
+                iteration=iteration,
+                unit_id=node.id,
+                unit_type=node.unit_type,
+                attempt=rec.attempt,
             )
         )
         self._transition(node.id, "running", turn_id=turn_id)
-        self.emit(ev.PhaseResult(run_id=self.run_id, at=self._at, turn_id=turn_id, phase="dispatch", action="dispatched", data={"attempt": rec.attempt}))
+        self.emit(
+            ev.PhaseResult(
+                run_id=self.run_id,
+                at=self._at,
+                turn_id=turn_id,
+                phase="dispatch",
+                action="dispatched",
+                data={"attempt": rec.attempt},
+            )
+        )
         if node.command is None:
             self.emit(ev.PhaseResult(run_id=self.run_id, at=self._at, turn_id=turn_id, phase="unit", action="noop"))
             gating.start_gates(self, self.in_flight[turn_id])
-
-

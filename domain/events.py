@@ -25,7 +25,6 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 import msgspec
-
 from uok.domain.plan import UnitGraph
 from uok.domain.spawn import SpawnRequest
 

@@ -34,7 +34,6 @@ import math
 from typing import Any
 
 import msgspec
-
 from uok.domain.breaker import BreakerPolicy
 
 TURN_ACTIONS = ("commit", "snapshot", "status-only")
@@ -118,9 +117,13 @@ class Flags(msgspec.Struct, kw_only=True):
     def breaker_policy(self, gate_id: str) -> BreakerPolicy:
         """The breaker policy for one gate: global settings, then its overrides."""
         b = self.breakers
-        base = dict(failure_threshold=b.failure_threshold, open_seconds=b.open_seconds, max_streak=b.max_streak,
-                    half_open_max_probes=b.half_open_max_probes,
-                    half_open_timeout_seconds=b.half_open_timeout_seconds)
+        base = {
+            "failure_threshold": b.failure_threshold,
+            "open_seconds": b.open_seconds,
+            "max_streak": b.max_streak,
+            "half_open_max_probes": b.half_open_max_probes,
+            "half_open_timeout_seconds": b.half_open_timeout_seconds,
+        }
         g = self.gate.get(gate_id)
         if g is not None:
             base.update(g.breaker)
@@ -222,8 +225,19 @@ def resolve_flags(config: dict[str, Any] | None) -> Flags:
     if "cost_guard" in cfg:
         t = _table(cfg["cost_guard"], "uok.cost_guard")
         c = flags.cost_guard
-        _unknown(t, {"enabled", "per_unit_usd", "per_hour_usd", "window_seconds", "high_tier_input_per_1k",
-                     "failure_threshold", "table"}, "uok.cost_guard")
+        _unknown(
+            t,
+            {
+                "enabled",
+                "per_unit_usd",
+                "per_hour_usd",
+                "window_seconds",
+                "high_tier_input_per_1k",
+                "failure_threshold",
+                "table",
+            },
+            "uok.cost_guard",
+        )
         if "enabled" in t:
             c.enabled = _bool(t["enabled"], "uok.cost_guard.enabled")
         for k in ("per_unit_usd", "per_hour_usd", "window_seconds", "high_tier_input_per_1k"):

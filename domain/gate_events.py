@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import ClassVar, Literal
 
 import msgspec
-
 from uok.domain.events import Event
 
 GateOutcome = Literal["pass", "fail", "retry", "manual-attention", "skip"]

@@ -26,7 +26,6 @@ import re
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import msgspec
-
 from uok.domain.gate_events import Finding
 from uok.domain.plan import GateSpec  # noqa: F401  (defined beside the plan, re-exported here)
 

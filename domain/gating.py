@@ -36,7 +36,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-
 from uok.domain import breaker as brk
 from uok.domain import cost_guard
 from uok.domain import events as ev
@@ -143,7 +142,7 @@ def fold_gate_run(k: Kernel, e: GateRun) -> None:
             if e.run_id and e.run_id not in m.runs:
                 m.runs.append(e.run_id)
                 del m.runs[:-MEMORY_RUNS]
-        except Exception:  # a damaged history is dropped, never fatal: memory is an enrichment
+        except Exception:  # a damaged history is dropped, never fatal: memory is an enrichment  # noqa: BLE001
             st.memory.pop(e.fingerprint, None)
 
 
@@ -173,30 +172,57 @@ def memory_for(st: GateState, fp: str) -> GateMemory | None:
     m = st.memory.get(fp)
     if m is None or m.count == 0:
         return None
-    return GateMemory(fingerprint=fp, count=m.count, first_seen=m.first_seen, last_seen=m.last_seen,
-                      runs=tuple(m.runs))
+    return GateMemory(fingerprint=fp, count=m.count, first_seen=m.first_seen, last_seen=m.last_seen, runs=tuple(m.runs))
 
 
 # --------------------------------------------------------------------------- decisions
 
 
-def _gate_run(k: Kernel, gp_turn: str, unit_id: str, gate_id: str, gate_type: str, *, attempt: int,
-              max_attempts: int, outcome: str, failure_class: str, rationale: str, retryable: bool = False,
-              findings: tuple[Finding, ...] = (), duration_ms: int = 0, short_circuited: bool = False,
-              breaker_state: str = "") -> GateRun:
+def _gate_run(
+    k: Kernel,
+    gp_turn: str,
+    unit_id: str,
+    gate_id: str,
+    gate_type: str,
+    *,
+    attempt: int,
+    max_attempts: int,
+    outcome: str,
+    failure_class: str,
+    rationale: str,
+    retryable: bool = False,
+    findings: tuple[Finding, ...] = (),
+    duration_ms: int = 0,
+    short_circuited: bool = False,
+    breaker_state: str = "",
+) -> GateRun:
     st = state(k)
     fp, memory, memory_error = "", None, ""
     if outcome not in ("pass", "skip"):
         fp = fingerprint(gate_id, failure_class, rationale)
         try:
             memory = memory_for(st, fp)
-        except Exception as exc:  # degrade: the result stands without its history
+        except Exception as exc:  # degrade: the result stands without its history  # noqa: BLE001
             memory_error = f"{type(exc).__name__}: {exc}"
     run = GateRun(
-        run_id=k.run_id, at=k._at, turn_id=gp_turn, unit_id=unit_id, gate_id=gate_id, gate_type=gate_type,
-        attempt=attempt, max_attempts=max_attempts, outcome=outcome, failure_class=failure_class,
-        retryable=retryable, rationale=rationale, findings=findings, duration_ms=duration_ms,
-        short_circuited=short_circuited, fingerprint=fp, memory=memory, breaker_state=breaker_state,
+        run_id=k.run_id,
+        at=k._at,
+        turn_id=gp_turn,
+        unit_id=unit_id,
+        gate_id=gate_id,
+        gate_type=gate_type,
+        attempt=attempt,
+        max_attempts=max_attempts,
+        outcome=outcome,
+        failure_class=failure_class,
+        retryable=retryable,
+        rationale=rationale,
+        findings=findings,
+        duration_ms=duration_ms,
+        short_circuited=short_circuited,
+        fingerprint=fp,
+        memory=memory,
+        breaker_state=breaker_state,
         memory_error=memory_error,
     )
     k.emit(run)
@@ -211,18 +237,42 @@ def cost_guard_stops(k: Kernel, turn: TurnInfo, obs: ev.ExecutionFinished, ok: b
     if not (st.flags.enabled and st.flags.cost_guard.enabled):
         return False
     plan_id = k.graph.plan_id if k.graph else ""
-    rows = cost_guard.price(st.table, obs.usage, run_id=k.run_id, at=k._at, turn_id=turn.turn_id,
-                            unit_id=turn.unit_id, plan_id=plan_id)
+    rows = cost_guard.price(
+        st.table, obs.usage, run_id=k.run_id, at=k._at, turn_id=turn.turn_id, unit_id=turn.unit_id, plan_id=plan_id
+    )
     for row in rows:
         k.emit(row)
-    verdict = cost_guard.check(st.costs, st.table, st.flags.cost_guard, rows, plan_id=plan_id,
-                               unit_id=turn.unit_id, now=k._at, turn_failed=not ok)
-    findings = tuple(Finding(kind="cost", message=f"{r.model}: {r.input_tokens} in, {r.output_tokens} out, "
-                                                  f"${r.cost_usd:.6f}" + ("" if r.priced else " (unpriced)"))
-                     for r in rows)
-    _gate_run(k, turn.turn_id, turn.unit_id, cost_guard.GATE_ID, cost_guard.GATE_TYPE, attempt=1, max_attempts=1,
-              outcome="pass" if verdict.ok else "fail", failure_class="none" if verdict.ok else "policy",
-              rationale=verdict.rationale, findings=findings)
+    verdict = cost_guard.check(
+        st.costs,
+        st.table,
+        st.flags.cost_guard,
+        rows,
+        plan_id=plan_id,
+        unit_id=turn.unit_id,
+        now=k._at,
+        turn_failed=not ok,
+    )
+    findings = tuple(
+        Finding(
+            kind="cost",
+            message=f"{r.model}: {r.input_tokens} in, {r.output_tokens} out, "
+            f"${r.cost_usd:.6f}" + ("" if r.priced else " (unpriced)"),
+        )
+        for r in rows
+    )
+    _gate_run(
+        k,
+        turn.turn_id,
+        turn.unit_id,
+        cost_guard.GATE_ID,
+        cost_guard.GATE_TYPE,
+        attempt=1,
+        max_attempts=1,
+        outcome="pass" if verdict.ok else "fail",
+        failure_class="none" if verdict.ok else "policy",
+        rationale=verdict.rationale,
+        findings=findings,
+    )
     if verdict.ok:
         return False
     conclude(k, turn, "fail", "policy", f"cost guard: {verdict.rationale}")
@@ -248,12 +298,32 @@ def _next_gate(k: Kernel, turn: TurnInfo, gp: GatePass) -> None:
         enabled, key = st.flags.gate_enabled(gid)
         gtype = known.get(gid, "unknown")
         if not enabled:
-            _gate_run(k, turn.turn_id, turn.unit_id, gid, gtype, attempt=1, max_attempts=1, outcome="skip",
-                      failure_class="none", rationale=f"disabled by {key} = false")
+            _gate_run(
+                k,
+                turn.turn_id,
+                turn.unit_id,
+                gid,
+                gtype,
+                attempt=1,
+                max_attempts=1,
+                outcome="skip",
+                failure_class="none",
+                rationale=f"disabled by {key} = false",
+            )
             continue  # the fold of that GateRun moved gp.index on
         if gid not in known:
-            _gate_run(k, turn.turn_id, turn.unit_id, gid, "unknown", attempt=1, max_attempts=1,
-                      outcome="manual-attention", failure_class="unknown", rationale=f"Gate {gid} not registered")
+            _gate_run(
+                k,
+                turn.turn_id,
+                turn.unit_id,
+                gid,
+                "unknown",
+                attempt=1,
+                max_attempts=1,
+                outcome="manual-attention",
+                failure_class="unknown",
+                rationale=f"Gate {gid} not registered",
+            )
             return _finish(k, turn, gp, "manual-attention", "manual-attention", f"Gate {gid} not registered")
         bstate, probe = "", False
         if st.flags.breakers.enabled:
@@ -266,11 +336,34 @@ def _next_gate(k: Kernel, turn: TurnInfo, gp: GatePass) -> None:
             bstate = rec.state
             if not admitted:
                 why = brk.short_circuit_reason(rec)
-                _gate_run(k, turn.turn_id, turn.unit_id, gid, gtype, attempt=1, max_attempts=1, outcome="fail",
-                          failure_class="policy", rationale=why, short_circuited=True, breaker_state=bstate)
+                _gate_run(
+                    k,
+                    turn.turn_id,
+                    turn.unit_id,
+                    gid,
+                    gtype,
+                    attempt=1,
+                    max_attempts=1,
+                    outcome="fail",
+                    failure_class="policy",
+                    rationale=why,
+                    short_circuited=True,
+                    breaker_state=bstate,
+                )
                 return _finish(k, turn, gp, "fail", "policy", f"gate {gid}: {why}")
-        k.emit(GateRequested(run_id=k.run_id, at=k._at, turn_id=turn.turn_id, unit_id=turn.unit_id, gate_id=gid,
-                             gate_type=gtype, attempt=1, probe=probe, breaker_state=bstate))
+        k.emit(
+            GateRequested(
+                run_id=k.run_id,
+                at=k._at,
+                turn_id=turn.turn_id,
+                unit_id=turn.unit_id,
+                gate_id=gid,
+                gate_type=gtype,
+                attempt=1,
+                probe=probe,
+                breaker_state=bstate,
+            )
+        )
         return None
     return _finish(k, turn, gp, "pass", "none", "")
 
@@ -293,16 +386,40 @@ def on_evaluated(k: Kernel, obs: GateEvaluated) -> None:
         if moved is not None:
             k.emit(moved)
         bstate, was_probe = rec.state, obs.turn_id in rec.probe_turns
-    _gate_run(k, turn.turn_id, turn.unit_id, obs.gate_id, gp.gate_type, attempt=obs.attempt,
-              max_attempts=j.max_attempts, outcome=j.outcome, failure_class=j.failure_class, retryable=j.retryable,
-              rationale=obs.rationale, findings=obs.findings, duration_ms=obs.duration_ms, breaker_state=bstate)
+    _gate_run(
+        k,
+        turn.turn_id,
+        turn.unit_id,
+        obs.gate_id,
+        gp.gate_type,
+        attempt=obs.attempt,
+        max_attempts=j.max_attempts,
+        outcome=j.outcome,
+        failure_class=j.failure_class,
+        retryable=j.retryable,
+        rationale=obs.rationale,
+        findings=obs.findings,
+        duration_ms=obs.duration_ms,
+        breaker_state=bstate,
+    )
     if j.retryable:
-        k.emit(GateRequested(run_id=k.run_id, at=k._at, turn_id=turn.turn_id, unit_id=turn.unit_id,
-                             gate_id=obs.gate_id, gate_type=gp.gate_type, attempt=obs.attempt + 1, breaker_state=bstate))
+        k.emit(
+            GateRequested(
+                run_id=k.run_id,
+                at=k._at,
+                turn_id=turn.turn_id,
+                unit_id=turn.unit_id,
+                gate_id=obs.gate_id,
+                gate_type=gp.gate_type,
+                attempt=obs.attempt + 1,
+                breaker_state=bstate,
+            )
+        )
         return
     if policy is not None:
-        moved = brk.on_result(st.breakers.get(obs.gate_id), policy, j.outcome, k._at, run_id=k.run_id,
-                              was_probe=was_probe)
+        moved = brk.on_result(
+            st.breakers.get(obs.gate_id), policy, j.outcome, k._at, run_id=k.run_id, was_probe=was_probe
+        )
         if moved is not None:
             k.emit(moved)
     if j.outcome in ("pass", "skip"):
@@ -317,8 +434,11 @@ def on_evaluated(k: Kernel, obs: GateEvaluated) -> None:
 
 def _finish(k: Kernel, turn: TurnInfo, gp: GatePass, outcome: str, failure_class: str, reason: str) -> None:
     action = {"pass": "gates-passed", "fail": "gate-failed", "manual-attention": "gate-blocked"}[outcome]
-    k.emit(ev.PhaseResult(run_id=k.run_id, at=k._at, turn_id=turn.turn_id, phase="guard", action=action,
-                          data={"gates": list(gp.ran)}))
+    k.emit(
+        ev.PhaseResult(
+            run_id=k.run_id, at=k._at, turn_id=turn.turn_id, phase="guard", action=action, data={"gates": list(gp.ran)}
+        )
+    )
     conclude(k, turn, outcome, failure_class, reason)
 
 
@@ -335,8 +455,12 @@ def conclude(k: Kernel, turn: TurnInfo, outcome: str, failure_class: str, reason
     to_state = "blocked" if outcome == "manual-attention" else "failed"
     k.emit(ev.PhaseResult(run_id=k.run_id, at=k._at, turn_id=turn.turn_id, phase="finalize", action=to_state))
     k._transition(turn.unit_id, to_state, failure_class=failure_class, reason=reason, turn_id=turn.turn_id)
-    k._transition(turn.unit_id, "notified", reason="not retried: " + (
-        "needs manual attention" if to_state == "blocked" else f"{failure_class} failures are not retried"))
+    k._transition(
+        turn.unit_id,
+        "notified",
+        reason="not retried: "
+        + ("needs manual attention" if to_state == "blocked" else f"{failure_class} failures are not retried"),
+    )
     k._finish_turn(turn, "failed", failure_class=failure_class, error=reason)
 
 

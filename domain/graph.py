@@ -128,10 +128,10 @@ def _find_cycle(stuck: set[str], deps: dict[str, set[str]]) -> list[str]:
         seen[current] = len(path)
         path.append(current)
         current = min(d for d in deps[current] if d in stuck)
-    cycle = path[seen[current]:][::-1]  # walked against the edges; report in run order
+    cycle = path[seen[current] :][::-1]  # walked against the edges; report in run order
     start = cycle.index(min(cycle))
     cycle = cycle[start:] + cycle[:start]
-    return cycle + [cycle[0]]
+    return [*cycle, cycle[0]]
 
 
 # --------------------------------------------------------------------------- conflicts

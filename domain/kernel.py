@@ -29,7 +29,6 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-
 from uok.domain import chaos, coordination, forking, gating
 from uok.domain import events as ev
 from uok.domain.closeout import CloseoutState
@@ -265,7 +264,9 @@ class Kernel(DispatchRules):
         """Re-queue a failed/stale unit if its budget allows; else make it final."""
         retries = self._retries_of(rec)
         if rec.retry_budget_remaining(retries) > 0:
-            self._transition(rec.unit_id, "queued", plan_id=rec.plan_id, attempt=rec.attempt + 1, reason=f"retry: {reason}")
+            self._transition(
+                rec.unit_id, "queued", plan_id=rec.plan_id, attempt=rec.attempt + 1, reason=f"retry: {reason}"
+            )
             return True
         self._transition(rec.unit_id, "notified", plan_id=rec.plan_id, reason="retry budget exhausted")
         return False
@@ -308,7 +309,15 @@ class Kernel(DispatchRules):
         """End a turn: the unit's outcome, its retry, the turn-finished record."""
         rec = self.unit(turn.unit_id)
         assert rec is not None
-        self.emit(ev.PhaseResult(run_id=self.run_id, at=self._at, turn_id=turn.turn_id, phase="finalize", action="completed" if success else "failed"))
+        self.emit(
+            ev.PhaseResult(
+                run_id=self.run_id,
+                at=self._at,
+                turn_id=turn.turn_id,
+                phase="finalize",
+                action="completed" if success else "failed",
+            )
+        )
         if success:
             spawn_children(self, turn)  # sub-agents the unit asked for (uok.domain.subagents)
             self._transition(turn.unit_id, "completed", turn_id=turn.turn_id)

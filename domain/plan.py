@@ -74,17 +74,33 @@ from __future__ import annotations
 import tomllib
 
 import msgspec
-
 from uok.domain.graph import CycleError, detect_file_conflicts, topological_order
 from uok.domain.plan_model import (
-    DEFAULT_RETRIES, DEFAULT_TIMEOUT, ID_PATTERN, RUNAWAY_HEADROOM,
-    GateSpec, PlanError, UnitGraph, UnitNode, complete_slice_id, index,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT,
+    ID_PATTERN,
+    RUNAWAY_HEADROOM,
+    GateSpec,
+    PlanError,
+    UnitGraph,
+    UnitNode,
+    complete_slice_id,
+    index,
 )  # fmt: skip
 from uok.domain.plan_parse import _Parser
 
 __all__ = [  # the plan's public names, wherever they are defined
-    "DEFAULT_RETRIES", "DEFAULT_TIMEOUT", "ID_PATTERN", "RUNAWAY_HEADROOM",
-    "GateSpec", "PlanError", "UnitGraph", "UnitNode", "compile_plan", "complete_slice_id", "index",
+    "DEFAULT_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "ID_PATTERN",
+    "RUNAWAY_HEADROOM",
+    "GateSpec",
+    "PlanError",
+    "UnitGraph",
+    "UnitNode",
+    "compile_plan",
+    "complete_slice_id",
+    "index",
 ]
 
 
@@ -123,13 +139,21 @@ def compile_plan(source: str, *, filename: str) -> UnitGraph:
                     deps = deps + tuple(c for c in previous_completes if c not in deps)
                 deps_of.append(deps)
             depended = {d for deps in deps_of for d in deps if d in slice_ids}
-            for t, deps in zip(tasks, deps_of):
+            for t, deps in zip(tasks, deps_of, strict=False):
                 nodes.append(msgspec.structs.replace(t.node, depends_on=deps))
             sinks = tuple(t.node.id for t in tasks if t.node.id not in depended)
             cid = complete_slice_id(mid, sid)
-            nodes.append(UnitNode(id=cid, kind="verification", unit_type="complete-slice",
-                                  milestone=mid, slice=sid, title=s_title or f"Complete slice {mid}/{sid}",
-                                  depends_on=sinks))
+            nodes.append(
+                UnitNode(
+                    id=cid,
+                    kind="verification",
+                    unit_type="complete-slice",
+                    milestone=mid,
+                    slice=sid,
+                    title=s_title or f"Complete slice {mid}/{sid}",
+                    depends_on=sinks,
+                )
+            )
             completes.append(cid)
         if completes:
             previous_completes = tuple(completes)
@@ -139,6 +163,10 @@ def compile_plan(source: str, *, filename: str) -> UnitGraph:
     except CycleError as exc:
         raise PlanError(filename, "cycle: " + " -> ".join(exc.cycle)) from None
     return UnitGraph(
-        plan_id=plan_id, title=title, nodes=tuple(nodes), order=tuple(order),
-        conflicts=tuple(detect_file_conflicts(nodes)), allow_outside_root=parser.allow_outside_root,
+        plan_id=plan_id,
+        title=title,
+        nodes=tuple(nodes),
+        order=tuple(order),
+        conflicts=tuple(detect_file_conflicts(nodes)),
+        allow_outside_root=parser.allow_outside_root,
     )

@@ -12,13 +12,13 @@ import re
 from typing import Any
 
 import msgspec
-
 from uok.domain.graph import FileConflict
 
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_RETRIES = 2
 RUNAWAY_HEADROOM = 6  # default max_dispatches = retries + this
 ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
 
 class GateSpec(msgspec.Struct, frozen=True, kw_only=True):
     """Per-task options of one gate, from an inline table in ``gates``.

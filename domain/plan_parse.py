@@ -15,7 +15,13 @@ from pathlib import PurePath, PureWindowsPath
 from typing import Any
 
 from uok.domain.plan_model import (
-    DEFAULT_RETRIES, DEFAULT_TIMEOUT, ID_PATTERN, RUNAWAY_HEADROOM, GateSpec, PlanError, UnitNode,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT,
+    ID_PATTERN,
+    RUNAWAY_HEADROOM,
+    GateSpec,
+    PlanError,
+    UnitNode,
 )  # fmt: skip
 
 _TOP_KEYS = frozenset({"plan", "milestones"})
@@ -23,8 +29,21 @@ _PLAN_KEYS = frozenset({"id", "title", "allow_outside_root"})
 _MILESTONE_KEYS = frozenset({"id", "title", "slices"})
 _SLICE_KEYS = frozenset({"id", "title", "tasks"})
 _TASK_KEYS = frozenset(
-    {"id", "title", "command", "shell", "depends_on", "writes", "timeout", "retries",
-     "max_dispatches", "gates", "cwd", "env", "metadata"}
+    {
+        "id",
+        "title",
+        "command",
+        "shell",
+        "depends_on",
+        "writes",
+        "timeout",
+        "retries",
+        "max_dispatches",
+        "gates",
+        "cwd",
+        "env",
+        "metadata",
+    }
 )
 
 
@@ -38,9 +57,17 @@ class _Task:
 
 
 def _type_name(value: object) -> str:
-    for typ, name in ((bool, "boolean"), (int, "integer"), (float, "float"), (str, "string"),
-                      (list, "array"), (dict, "table"), (datetime, "datetime"), (date, "date"),
-                      (time, "time")):
+    for typ, name in (
+        (bool, "boolean"),
+        (int, "integer"),
+        (float, "float"),
+        (str, "string"),
+        (list, "array"),
+        (dict, "table"),
+        (datetime, "datetime"),
+        (date, "date"),
+        (time, "time"),
+    ):
         if isinstance(value, typ):
             return name
     return type(value).__name__
@@ -111,7 +138,9 @@ class _Parser:
             why = "is absolute" if absolute else "escapes the plan root"
             raise self.fail(
                 f"{key} path '{value}' {why}; paths are relative to the plan root "
-                "(set [plan] allow_outside_root = true to allow this)", task)
+                "(set [plan] allow_outside_root = true to allow this)",
+                task,
+            )
         return norm
 
     def json_value(self, value: object, where: str, task: str) -> None:
@@ -165,9 +194,16 @@ class _Parser:
         timeout = g.get("timeout")
         if timeout is not None and not (_is_number(timeout) and math.isfinite(timeout) and timeout > 0):
             raise self.fail(f"{where}: timeout must be a number of seconds > 0, got {timeout!r}", tid)
-        files = tuple(self.path(f, f"{where}.files", tid) for f in self.strings(g.get("files", []), f"{where}.files", tid))
-        return GateSpec(id=str(g.get("id", "")), command=command, shell=shell,
-                        timeout=float(timeout) if timeout is not None else None, files=files)
+        files = tuple(
+            self.path(f, f"{where}.files", tid) for f in self.strings(g.get("files", []), f"{where}.files", tid)
+        )
+        return GateSpec(
+            id=str(g.get("id", "")),
+            command=command,
+            shell=shell,
+            timeout=float(timeout) if timeout is not None else None,
+            files=files,
+        )
 
     # -- levels ---------------------------------------------------------------
 
@@ -253,7 +289,8 @@ class _Parser:
         max_dispatches = t.get("max_dispatches", retries + RUNAWAY_HEADROOM)
         if not (_is_int(max_dispatches) and max_dispatches >= retries + 1):
             raise self.fail(
-                f"max_dispatches must be an integer >= retries + 1 ({retries + 1}), got {max_dispatches!r}", tid)
+                f"max_dispatches must be an integer >= retries + 1 ({retries + 1}), got {max_dispatches!r}", tid
+            )
 
         deps = self.strings(t["depends_on"], "depends_on", tid) if "depends_on" in t else None
         writes = tuple(self.path(w, "writes", tid) for w in self.strings(t.get("writes", []), "writes", tid))
@@ -275,9 +312,22 @@ class _Parser:
         self.json_value(metadata, "metadata", tid)
 
         node = UnitNode(
-            id=tid, kind="unit", unit_type="execute-task", milestone=mid, slice=sid,
-            title=self.string(t, "title", "", tid), writes=writes, command=command, shell=shell,
-            timeout=float(timeout), retries=retries, max_dispatches=max_dispatches, gates=gates, gate_specs=gate_specs,
-            cwd=cwd, env=dict(env), metadata=dict(metadata),
+            id=tid,
+            kind="unit",
+            unit_type="execute-task",
+            milestone=mid,
+            slice=sid,
+            title=self.string(t, "title", "", tid),
+            writes=writes,
+            command=command,
+            shell=shell,
+            timeout=float(timeout),
+            retries=retries,
+            max_dispatches=max_dispatches,
+            gates=gates,
+            gate_specs=gate_specs,
+            cwd=cwd,
+            env=dict(env),
+            metadata=dict(metadata),
         )
         return _Task(node=node, explicit_deps=deps)

@@ -12,7 +12,6 @@ closes them as ``recovered`` and carries on from that history.
 from __future__ import annotations
 
 import msgspec
-
 from uok.domain.events import Event
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-
 from uok.domain import events as ev
 from uok.domain.bus_events import SteeringApplied, SteeringReceived
 
@@ -70,7 +69,10 @@ def on_entered(k: Kernel) -> None:
     plan_id = k.graph.plan_id  # type: ignore[union-attr]
     since = k.steering.paused[plan_id]
     _applied(
-        k, message_id="", command="pause", paused=True,
+        k,
+        message_id="",
+        command="pause",
+        paused=True,
         outcome=f"plan {plan_id} was paused by run {since}; this run dispatches nothing until "
         f"`uok steer {k.run_id} resume`",
     )
@@ -78,8 +80,9 @@ def on_entered(k: Kernel) -> None:
 
 def on_steering(k: Kernel, obs: SteeringReceived) -> None:
     def reply(outcome: str, paused: bool | None = None) -> None:
-        _applied(k, message_id=obs.message_id, command=obs.command, argument=obs.argument,
-                 outcome=outcome, paused=paused)
+        _applied(
+            k, message_id=obs.message_id, command=obs.command, argument=obs.argument, outcome=outcome, paused=paused
+        )
 
     if obs.message_id and obs.message_id in k.steering.applied:
         reply("ignored: message already applied")
@@ -128,12 +131,21 @@ def _cancel(k: Kernel, unit_id: str, message_id: str) -> str:
     return f"ignored: unit {unit_id} is {rec.state}, which cannot be cancelled"
 
 
-def _applied(k: Kernel, *, message_id: str, command: str, outcome: str, argument: str = "",
-             paused: bool | None = None) -> None:
-    k.emit(SteeringApplied(
-        run_id=k.run_id, at=k._at, message_id=message_id, command=command, argument=argument,
-        outcome=outcome, plan_id=k.graph.plan_id if k.graph is not None else "", paused=paused,
-    ))
+def _applied(
+    k: Kernel, *, message_id: str, command: str, outcome: str, argument: str = "", paused: bool | None = None
+) -> None:
+    k.emit(
+        SteeringApplied(
+            run_id=k.run_id,
+            at=k._at,
+            message_id=message_id,
+            command=command,
+            argument=argument,
+            outcome=outcome,
+            plan_id=k.graph.plan_id if k.graph is not None else "",
+            paused=paused,
+        )
+    )
 
 
 def parse_payload(payload: dict[str, Any]) -> tuple[str, str]:
@@ -141,5 +153,7 @@ def parse_payload(payload: dict[str, Any]) -> tuple[str, str]:
     which the kernel then answers with an ``ignored`` outcome."""
     command = payload.get("command", "")
     argument = payload.get("argument", "")
-    return (command if isinstance(command, str) else repr(command),
-            argument if isinstance(argument, str) else repr(argument))
+    return (
+        command if isinstance(command, str) else repr(command),
+        argument if isinstance(argument, str) else repr(argument),
+    )

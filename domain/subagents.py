@@ -34,12 +34,17 @@ import posixpath
 from typing import TYPE_CHECKING
 
 import msgspec
-
 from uok.domain import events as ev
 from uok.domain.bus_events import SubagentSpawned
 from uok.domain.modes import (
-    DEFAULT_MODEL_MODE, DEFAULT_WORK_MODE, MODE_KEYS, ModeError, node_modes, profile_rank,
-    resolve_mode, resolve_permission_profile,
+    DEFAULT_MODEL_MODE,
+    DEFAULT_WORK_MODE,
+    MODE_KEYS,
+    ModeError,
+    node_modes,
+    profile_rank,
+    resolve_mode,
+    resolve_permission_profile,
 )  # fmt: skip
 from uok.domain.plan import DEFAULT_RETRIES, ID_PATTERN, RUNAWAY_HEADROOM, UnitNode
 from uok.domain.spawn import SpawnRequest
@@ -112,11 +117,15 @@ def _add_child(k: Kernel, child: UnitNode) -> None:
         return
     parent = child.metadata.get("parent", "")
     # the parent's dependents now wait for the child too; its other children (siblings) do not
-    nodes = tuple(
-        msgspec.structs.replace(n, depends_on=(*n.depends_on, child.id))
-        if parent in n.depends_on and not n.id.startswith(parent + "/") else n
-        for n in graph.nodes
-    ) + (child,)
+    nodes = (
+        *tuple(
+            msgspec.structs.replace(n, depends_on=(*n.depends_on, child.id))
+            if parent in n.depends_on and not n.id.startswith(parent + "/")
+            else n
+            for n in graph.nodes
+        ),
+        child,
+    )
     order = list(graph.order)
     at = len(order)
     for i, unit_id in enumerate(order):  # after the parent and the children it already has
@@ -150,25 +159,52 @@ def spawn_children(k: Kernel, turn: TurnInfo) -> None:
             except ModeError as exc:
                 problem = str(exc)
         if problem is not None:
-            k.emit(ev.PhaseResult(run_id=k.run_id, at=k._at, turn_id=turn.turn_id, phase="unit",
-                                  action="spawn-rejected", data={"id": req.id, "reason": problem}))
+            k.emit(
+                ev.PhaseResult(
+                    run_id=k.run_id,
+                    at=k._at,
+                    turn_id=turn.turn_id,
+                    phase="unit",
+                    action="spawn-rejected",
+                    data={"id": req.id, "reason": problem},
+                )
+            )
             continue
         seen.add(child_id)
         accepted += 1
         retries = req.retries if req.retries is not None else DEFAULT_RETRIES
         node = UnitNode(
-            id=child_id, kind="unit", unit_type="execute-task", milestone=parent.milestone, slice=parent.slice,
-            title=req.title or f"sub-agent {req.id} of {parent.id}", depends_on=(parent.id,),
-            writes=tuple(posixpath.normpath(w) for w in req.writes), command=req.command, shell=req.shell,
+            id=child_id,
+            kind="unit",
+            unit_type="execute-task",
+            milestone=parent.milestone,
+            slice=parent.slice,
+            title=req.title or f"sub-agent {req.id} of {parent.id}",
+            depends_on=(parent.id,),
+            writes=tuple(posixpath.normpath(w) for w in req.writes),
+            command=req.command,
+            shell=req.shell,
             timeout=float(req.timeout) if req.timeout is not None else parent.timeout,
-            retries=retries, max_dispatches=retries + RUNAWAY_HEADROOM, cwd=parent.cwd,
+            retries=retries,
+            max_dispatches=retries + RUNAWAY_HEADROOM,
+            cwd=parent.cwd,
             env={**parent.env, **req.env},
             metadata={**modes, "parent": parent.id, "lineage": list(lineage), "spawned_by_turn": turn.turn_id},
         )
-        k.emit(SubagentSpawned(
-            run_id=k.run_id, at=k._at, parent_unit=parent.id, child_unit=child_id, plan_id=k.graph.plan_id,
-            turn_id=turn.turn_id, lineage=lineage, overrides=overrides, node=node, **modes,
-        ))
+        k.emit(
+            SubagentSpawned(
+                run_id=k.run_id,
+                at=k._at,
+                parent_unit=parent.id,
+                child_unit=child_id,
+                plan_id=k.graph.plan_id,
+                turn_id=turn.turn_id,
+                lineage=lineage,
+                overrides=overrides,
+                node=node,
+                **modes,
+            )
+        )
         k._transition(child_id, "queued", attempt=1, dispatches=0, reason=f"spawned by {parent.id}")
 
 
@@ -190,8 +226,15 @@ def _inherit(parent: dict[str, str], req: SpawnRequest) -> tuple[dict[str, str],
     return modes, overrides
 
 
-def _problem(k: Kernel, req: SpawnRequest, child_id: str, seen: set[str], lineage: tuple[str, ...],
-             accepted: int, parent_modes: dict[str, str]) -> str | None:
+def _problem(
+    k: Kernel,
+    req: SpawnRequest,
+    child_id: str,
+    seen: set[str],
+    lineage: tuple[str, ...],
+    accepted: int,
+    parent_modes: dict[str, str],
+) -> str | None:
     if req.error:
         return req.error
     if not ID_PATTERN.fullmatch(req.id):
@@ -220,7 +263,8 @@ def _problem(k: Kernel, req: SpawnRequest, child_id: str, seen: set[str], lineag
         except ModeError as exc:
             return str(exc)
         if profile_rank(wanted) > profile_rank(parent_modes["permission_profile"]):
-            return (f"permission profile {wanted} is wider than the parent's "
-                    f"{parent_modes['permission_profile']}; a sub-agent may only narrow it")
+            return (
+                f"permission profile {wanted} is wider than the parent's "
+                f"{parent_modes['permission_profile']}; a sub-agent may only narrow it"
+            )
     return None
-

@@ -11,16 +11,13 @@ from __future__ import annotations
 from datetime import datetime
 
 import msgspec
-
 from uok.domain.events import UnitTransitioned
 
 TERMINAL = frozenset({"completed", "failed", "blocked", "cancelled", "stale", "runaway-recovered"})
 IN_FLIGHT = frozenset({"claimed", "running", "progress"})
 RETRYABLE = frozenset({"failed", "stale", "runaway-recovered"})
 
-_AFTER_RUNNING = frozenset(
-    {"progress", "completed", "failed", "blocked", "cancelled", "stale", "runaway-recovered"}
-)
+_AFTER_RUNNING = frozenset({"progress", "completed", "failed", "blocked", "cancelled", "stale", "runaway-recovered"})
 LEGAL: dict[str, frozenset[str]] = {
     "": frozenset({"queued"}),
     "queued": frozenset({"claimed", "cancelled", "blocked", "runaway-recovered"}),

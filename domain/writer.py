@@ -24,7 +24,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import msgspec
-
 from uok.domain.events import WriterTokenAcquired, WriterTokenReleased
 
 DEFAULT_TTL_SECONDS = 300.0
@@ -74,8 +73,14 @@ def apply(state: WriterState, e: WriterTokenAcquired | WriterTokenReleased) -> W
     state.sequence = max(state.sequence, e.sequence)
     if isinstance(e, WriterTokenAcquired):
         state.held[e.epoch] = HeldToken(
-            token_id=e.token_id, turn_id=e.turn_id, epoch=e.epoch, owner=e.owner, pid=e.pid,
-            run_id=e.run_id, acquired_at=e.at, ttl_seconds=e.ttl_seconds,
+            token_id=e.token_id,
+            turn_id=e.turn_id,
+            epoch=e.epoch,
+            owner=e.owner,
+            pid=e.pid,
+            run_id=e.run_id,
+            acquired_at=e.at,
+            ttl_seconds=e.ttl_seconds,
         )
     elif isinstance(e, WriterTokenReleased):
         state.held.pop(e.epoch, None)

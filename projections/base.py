@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from typing import ClassVar, Generic, TypeVar
 
 import msgspec
-
 from uok.domain.events import Event
 
 S = TypeVar("S", bound=msgspec.Struct)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 import msgspec
-
 from uok.domain.events import Event
 from uok.projections.base import PartitionedProjection
 

@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import ClassVar
 
 import msgspec
-
 from uok.domain.events import Event
 from uok.projections.base import PartitionedProjection
 
@@ -65,11 +64,20 @@ class GateHistoryProjection(PartitionedProjection):
         g.by_outcome[e.outcome] = g.by_outcome.get(e.outcome, 0) + 1
         g.short_circuits += e.short_circuited
         g.duration_ms += e.duration_ms
-        g.recent.append(GateRunView(
-            position=position, run_id=e.run_id, turn_id=e.turn_id, unit_id=e.unit_id, attempt=e.attempt,
-            outcome=e.outcome, failure_class=e.failure_class, rationale=e.rationale[:200],
-            short_circuited=e.short_circuited, at=e.at,
-        ))
+        g.recent.append(
+            GateRunView(
+                position=position,
+                run_id=e.run_id,
+                turn_id=e.turn_id,
+                unit_id=e.unit_id,
+                attempt=e.attempt,
+                outcome=e.outcome,
+                failure_class=e.failure_class,
+                rationale=e.rationale[:200],
+                short_circuited=e.short_circuited,
+                at=e.at,
+            )
+        )
         if len(g.recent) > RECENT:
             del g.recent[:-RECENT]
         if e.fingerprint and e.outcome not in ("pass", "skip"):

@@ -22,7 +22,6 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import msgspec
-
 from uok.domain.bus_events import MessageRead, MessageSent
 from uok.domain.events import Event
 from uok.projections.base import Projection
@@ -67,8 +66,14 @@ class InboxState(msgspec.Struct, kw_only=True):
 
 def message_of(position: int, e: MessageSent) -> Message:
     return Message(
-        id=e.message_id, sender=e.sender, recipient=e.recipient, topic=e.topic, payload=e.payload,
-        sent_at=e.at, position=position, dedupe_key=e.dedupe_key,
+        id=e.message_id,
+        sender=e.sender,
+        recipient=e.recipient,
+        topic=e.topic,
+        payload=e.payload,
+        sent_at=e.at,
+        position=position,
+        dedupe_key=e.dedupe_key,
     )
 
 

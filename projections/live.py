@@ -14,7 +14,6 @@ import hashlib
 from typing import Any
 
 import msgspec
-
 from uok.projections.base import PartitionedProjection, Projection
 from uok.projections.port import ProjectionWrite, SnapshotWrite
 
@@ -29,9 +28,26 @@ class Live:
     """One projection's in-memory parts plus the bookkeeping of what is
     not yet encoded, committed or snapshotted."""
 
-    __slots__ = ("proj", "name", "version", "parts", "encoded", "touched", "unsaved", "unsnapped",
-                 "start", "committed", "rebuilding", "key", "apply_part", "new_part", "_enc", "_dec", "snaps",
-                 "shared")
+    __slots__ = (
+        "_dec",
+        "_enc",
+        "apply_part",
+        "committed",
+        "encoded",
+        "key",
+        "name",
+        "new_part",
+        "parts",
+        "proj",
+        "rebuilding",
+        "shared",
+        "snaps",
+        "start",
+        "touched",
+        "unsaved",
+        "unsnapped",
+        "version",
+    )
 
     def __init__(self, proj: Projection, start: int = 0, rebuilding: bool = False):
         self.proj, self.name, self.version = proj, proj.name, proj.version
@@ -119,9 +135,14 @@ class Live:
     def write(self, position: int, hash_: bytes, *, finished: bool) -> ProjectionWrite:
         self._encode_touched()
         w = ProjectionWrite(
-            name=self.name, version=self.version, expected_position=self.committed, position=position,
-            hash=hash_, rebuilding=self.rebuilding and not finished,
-            parts={k: self.encoded[k] for k in self.unsaved}, part_count=len(self.parts),
+            name=self.name,
+            version=self.version,
+            expected_position=self.committed,
+            position=position,
+            hash=hash_,
+            rebuilding=self.rebuilding and not finished,
+            parts={k: self.encoded[k] for k in self.unsaved},
+            part_count=len(self.parts),
             snapshots=tuple(self.snaps),
         )
         return w

@@ -22,7 +22,6 @@ import math
 from typing import Any, ClassVar
 
 import msgspec
-
 from uok.domain.events import Event
 from uok.projections.base import PartitionedProjection
 

@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import msgspec
-
 from uok.domain import codec
 from uok.projections.base import Projection
 from uok.projections.live import Live
@@ -103,11 +102,19 @@ class ProjectionRunner:
             h = heads.get(name)
             current = h is not None and h.version == p.version
             pos = h.position if current else 0
-            out.append(ProjectionStatus(
-                name=name, version=p.version, stored_version=h.version if h else None, position=pos,
-                head=head, lag=head - pos, rebuilding=bool(h and h.rebuilding), parts=h.parts if current else 0,
-                snapshots=len(self.repo.snapshot_positions(name, p.version)) if current else 0,
-            ))
+            out.append(
+                ProjectionStatus(
+                    name=name,
+                    version=p.version,
+                    stored_version=h.version if h else None,
+                    position=pos,
+                    head=head,
+                    lag=head - pos,
+                    rebuilding=bool(h and h.rebuilding),
+                    parts=h.parts if current else 0,
+                    snapshots=len(self.repo.snapshot_positions(name, p.version)) if current else 0,
+                )
+            )
         return out
 
     # ------------------------------------------------------------------ loading
@@ -153,15 +160,15 @@ class ProjectionRunner:
         reached. ``on_commit(n)`` is called after the n-th commit."""
         lives = self._load(list(names or self.projections))
         target = self.source.head()[0] if upto is None else upto
-        lives = [l for l in lives if l.committed < target]
+        lives = [lv for lv in lives if lv.committed < target]
         if not lives:
             return target
-        start = min(l.committed for l in lives)
+        start = min(lv.committed for lv in lives)
         every = self.snapshot_every
         next_snap = (start // every + 1) * every
         next_commit = start + self.batch
         route: dict[str, list[Live]] = {}
-        filters = [l.proj.types for l in lives]
+        filters = [lv.proj.types for lv in lives]
         topics = None if any(t is None for t in filters) else topics_of(set().union(*filters))
         decode = codec.decode
         commits = 0
@@ -170,7 +177,7 @@ class ProjectionRunner:
                 for pos, topic, payload in rows:
                     targets = route.get(topic)
                     if targets is None:
-                        targets = route[topic] = [l for l in lives if l.proj.wants(topic)]
+                        targets = route[topic] = [lv for lv in lives if lv.proj.wants(topic)]
                     if not targets:
                         continue
                     while pos > next_snap:
@@ -194,8 +201,8 @@ class ProjectionRunner:
             self._commit(lives, target, finished=True)
         except ProjectionConflict:
             # another process is catching up the same read models; let it
-            for l in lives:
-                self._live.pop(l.name, None)
+            for lv in lives:
+                self._live.pop(lv.name, None)
         return target
 
     def _snapshot(self, lives: list[Live], position: int) -> None:
@@ -205,10 +212,10 @@ class ProjectionRunner:
 
     def _commit(self, lives: list[Live], position: int, *, finished: bool) -> None:
         hash_ = self.source.hash_at(position) if position else b""
-        writes = [l.write(position, hash_ or b"", finished=finished) for l in lives]
+        writes = [lv.write(position, hash_ or b"", finished=finished) for lv in lives]
         self.repo.commit(writes)
-        for l in lives:
-            l.committed_to(position, finished=finished)
+        for lv in lives:
+            lv.committed_to(position, finished=finished)
 
     def rebuild(
         self,
@@ -241,7 +248,7 @@ class ProjectionRunner:
         names = list(names or self.projections)
         self.catch_up(names)
         lives = self._load(names)
-        return {l.name: l.state() for l in lives}
+        return {lv.name: lv.state() for lv in lives}
 
     # ------------------------------------------------------------------ time travel
     def state_at(self, position: int, names: Iterable[str] | None = None) -> dict[str, Any]:

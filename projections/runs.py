@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import ClassVar
 
 import msgspec
-
 from uok.domain import events as ev
 from uok.projections.base import PartitionedProjection
 

@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import ClassVar
 
 import msgspec
-
 from uok.domain import events as ev
 from uok.projections.base import PartitionedProjection
 
@@ -50,8 +49,12 @@ class TurnsProjection(PartitionedProjection):
         t = type(e)
         if t is ev.TurnStarted:
             part.in_flight[e.turn_id] = TurnView(
-                unit_id=e.unit_id, unit_type=e.unit_type, attempt=e.attempt,
-                iteration=e.iteration, started_at=e.at, position=position,
+                unit_id=e.unit_id,
+                unit_type=e.unit_type,
+                attempt=e.attempt,
+                iteration=e.iteration,
+                started_at=e.at,
+                position=position,
             )
             part.started += 1
             part.last_turn = e.turn_id

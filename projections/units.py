@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 import msgspec
-
 from uok.domain.events import Event, UnitTransitioned
 from uok.domain.units import UnitRecord
 from uok.projections.base import PartitionedProjection

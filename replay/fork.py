@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-
 from uok.domain import codec
 from uok.domain.events import KernelEntered, KernelExited, RunRecovered
 from uok.domain.replay_events import ForkOrigin, RunForked
@@ -88,8 +87,9 @@ def fork_log(parent: Any, child: Any, *, run_id: str, position: int, parent_path
     marker = RunForked(at=now, forked_from=origin, open_runs=opened)
     topic, payload = codec.encode(marker)
     stream = marker.stream()
-    [forked_at] = child.append([NewRecord(stream=stream, version=child.stream_version(stream) + 1,
-                                          topic=topic, payload=payload)])
+    [forked_at] = child.append(
+        [NewRecord(stream=stream, version=child.stream_version(stream) + 1, topic=topic, payload=payload)]
+    )
     return ForkResult(position=position, head_hash=parent_hash.hex(), forked_position=forked_at, open_runs=opened)
 
 

@@ -75,8 +75,16 @@ def build_report(
         total += 1 + r.exits
         if r.exits > 1:
             dups.append(rid)
-        base = dict(run_id=rid, status=r.status, path=r.path, plan_id=r.plan_id, pid=r.pid, host=r.host,
-                    entered_at=r.entered_at, exited_at=r.exited_at)
+        base = {
+            "run_id": rid,
+            "status": r.status,
+            "path": r.path,
+            "plan_id": r.plan_id,
+            "pid": r.pid,
+            "host": r.host,
+            "entered_at": r.entered_at,
+            "exited_at": r.exited_at,
+        }
         if r.status in ("ok", "terminated"):
             matched += 1
         elif r.status == "error":
@@ -95,17 +103,35 @@ def build_report(
             elif alive is False:
                 fresh.append(ParityRun(classification="orphaned", detail=f"pid {r.pid} not running", **base))
             elif old:
-                fresh.append(ParityRun(classification="orphaned",
-                                       detail=f"stale: open {_minutes(age)} min, liveness unknown on {r.host or 'its host'}",
-                                       **base))
+                fresh.append(
+                    ParityRun(
+                        classification="orphaned",
+                        detail=f"stale: open {_minutes(age)} min, liveness unknown on {r.host or 'its host'}",
+                        **base,
+                    )
+                )
             else:
-                in_progress.append(ParityRun(classification="in-progress",
-                                             detail=f"open {_minutes(age)} min, not probeable from here", **base))
+                in_progress.append(
+                    ParityRun(
+                        classification="in-progress",
+                        detail=f"open {_minutes(age)} min, not probeable from here",
+                        **base,
+                    )
+                )
     return ParityReport(
-        generated_at=now, source_path=source_path, total_events=total, runs=sum(statuses.values()),
-        paths=dict(sorted(paths.items())), statuses=dict(sorted(statuses.items())), critical_mismatches=critical,
-        fallback_invocations=paths.get(LEGACY_FALLBACK, 0), matched=matched, in_progress=in_progress,
-        fresh_mismatches=fresh, historical_mismatches=historical, duplicate_exits=dups,
+        generated_at=now,
+        source_path=source_path,
+        total_events=total,
+        runs=sum(statuses.values()),
+        paths=dict(sorted(paths.items())),
+        statuses=dict(sorted(statuses.items())),
+        critical_mismatches=critical,
+        fallback_invocations=paths.get(LEGACY_FALLBACK, 0),
+        matched=matched,
+        in_progress=in_progress,
+        fresh_mismatches=fresh,
+        historical_mismatches=historical,
+        duplicate_exits=dups,
     )
 
 

@@ -32,7 +32,6 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-
 from uok.domain import codec
 from uok.domain import kernel as kernel_module
 from uok.domain.events import Event, KernelEntered, KernelExited
@@ -136,10 +135,13 @@ def replay_run(
             group = _Group(r.position, e)
             try:
                 group.actual = k.handle(e)
-            except Exception as exc:  # a rule that raises is a divergence, not a crash of replay
+            except Exception as exc:  # a rule that raises is a divergence, not a crash of replay  # noqa: BLE001
                 divergence = Divergence(
-                    position=r.position, kind="error", observation_position=r.position,
-                    observation_type=type(e).__name__, error=f"{type(exc).__name__}: {exc}",
+                    position=r.position,
+                    kind="error",
+                    observation_position=r.position,
+                    observation_type=type(e).__name__,
+                    error=f"{type(exc).__name__}: {exc}",
                     **_involved(e),
                 )
                 break
@@ -157,16 +159,23 @@ def replay_run(
     if divergence is not None and divergence.position > last:
         last = divergence.position
     return ReplayReport(
-        run_id=run_id, diverged=divergence is not None, events_replayed=verified,
-        observations=observations, decisions=decisions, events_folded=folded, entered_position=start,
-        last_position=last, status=status, divergence=divergence,
+        run_id=run_id,
+        diverged=divergence is not None,
+        events_replayed=verified,
+        observations=observations,
+        decisions=decisions,
+        events_folded=folded,
+        entered_position=start,
+        last_position=last,
+        status=status,
+        divergence=divergence,
     )
 
 
 class _Group:
     """One observation, the decisions recorded after it and those replayed."""
 
-    __slots__ = ("position", "obs", "recorded", "actual", "matched")
+    __slots__ = ("actual", "matched", "obs", "position", "recorded")
 
     def __init__(self, position: int, obs: Event):
         self.position, self.obs = position, obs
@@ -197,11 +206,14 @@ class _Group:
                 else:
                     fields = (FieldDiff(path="type", expected=type(expected).__name__, actual=type(actual).__name__),)
             return Divergence(
-                position=position, kind=kind, observation_position=self.position,
+                position=position,
+                kind=kind,
+                observation_position=self.position,
                 observation_type=type(self.obs).__name__,
                 expected_type=type(expected).__name__ if expected is not None else None,
                 actual_type=type(actual).__name__ if actual is not None else None,
-                fields=fields, expected=builtins(expected) if expected is not None else None,
+                fields=fields,
+                expected=builtins(expected) if expected is not None else None,
                 actual=builtins(actual) if actual is not None else None,
                 **_involved(expected if expected is not None else actual, self.obs),
             )
@@ -225,9 +237,14 @@ def _involved(*events: Event | None) -> dict[str, str]:
 
 def _unexpected(position: int, e: Event) -> Divergence:
     return Divergence(
-        position=position, kind="extra-recorded", observation_position=0, observation_type="",
-        expected_type=type(e).__name__, error="a decision of the run recorded before any of its observations",
-        expected=builtins(e), **_involved(e),
+        position=position,
+        kind="extra-recorded",
+        observation_position=0,
+        observation_type="",
+        expected_type=type(e).__name__,
+        error="a decision of the run recorded before any of its observations",
+        expected=builtins(e),
+        **_involved(e),
     )
 
 

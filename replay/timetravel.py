@@ -34,9 +34,16 @@ def system_view(states: dict[str, Any], position: int, *, run: str | None = None
     view: dict[str, Any] = {"position": position}
     view["runs"] = {
         rid: {
-            "status": r.status, "plan_id": r.plan_id, "pid": r.pid, "path": r.path, "error": r.error,
-            "entered_at": _iso(r.entered_at), "exited_at": _iso(r.exited_at), "recovered_by": r.recovered_by,
-            "units_completed": r.units_completed, "units_failed": r.units_failed,
+            "status": r.status,
+            "plan_id": r.plan_id,
+            "pid": r.pid,
+            "path": r.path,
+            "error": r.error,
+            "entered_at": _iso(r.entered_at),
+            "exited_at": _iso(r.exited_at),
+            "recovered_by": r.recovered_by,
+            "units_completed": r.units_completed,
+            "units_failed": r.units_failed,
         }
         for rid, r in runs.items()
         if run is None or rid == run
@@ -51,9 +58,16 @@ def system_view(states: dict[str, Any], position: int, *, run: str | None = None
             shown = u.display_state
             by_state[shown] += 1
             units[unit_id] = {
-                "state": shown, "lifecycle": u.state, "attempt": u.attempt, "dispatches": u.dispatches,
-                "progress": u.progress_count, "last_turn": u.turn_id, "run_id": u.run_id,
-                "failure_class": u.failure_class, "reason": u.reason, "updated_at": _iso(u.updated_at),
+                "state": shown,
+                "lifecycle": u.state,
+                "attempt": u.attempt,
+                "dispatches": u.dispatches,
+                "progress": u.progress_count,
+                "last_turn": u.turn_id,
+                "run_id": u.run_id,
+                "failure_class": u.failure_class,
+                "reason": u.reason,
+                "updated_at": _iso(u.updated_at),
             }
         plans[plan_id] = {"by_state": dict(sorted(by_state.items())), "units": units}
     view["plans"] = plans
@@ -62,14 +76,27 @@ def system_view(states: dict[str, Any], position: int, *, run: str | None = None
         if run is not None and rid != run:
             continue
         for turn_id, t in part.in_flight.items():
-            in_flight.append({"run_id": rid, "turn_id": turn_id, "unit_id": t.unit_id, "attempt": t.attempt,
-                              "started_at": _iso(t.started_at), "position": t.position})
+            in_flight.append(
+                {
+                    "run_id": rid,
+                    "turn_id": turn_id,
+                    "unit_id": t.unit_id,
+                    "attempt": t.attempt,
+                    "started_at": _iso(t.started_at),
+                    "position": t.position,
+                }
+            )
     view["turns_in_flight"] = sorted(in_flight, key=lambda t: t["position"])
     if "breakers" in states:
         book = states["breakers"]
         view["breakers"] = {
-            gid: {"state": b.state, "consecutive_failures": b.consecutive_failures, "streak": b.streak,
-                  "open_until": _iso(b.open_until), "short_circuits": b.short_circuits}
+            gid: {
+                "state": b.state,
+                "consecutive_failures": b.consecutive_failures,
+                "streak": b.streak,
+                "open_until": _iso(b.open_until),
+                "short_circuits": b.short_circuits,
+            }
             for gid, b in sorted(getattr(book, "gates", {}).items())
         }
     if "gates" in states:
@@ -117,8 +144,16 @@ def diff_views(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
             sa = before["state"] if before else None
             sb = after["state"] if after else None
             if sa != sb:  # a unit whose state moved (not merely its timestamps)
-                units.append({"plan_id": plan_id, "unit_id": unit_id, "from": sa, "to": sb,
-                              "attempt": (after or before)["attempt"], "dispatches": (after or before)["dispatches"]})
+                units.append(
+                    {
+                        "plan_id": plan_id,
+                        "unit_id": unit_id,
+                        "from": sa,
+                        "to": sb,
+                        "attempt": (after or before)["attempt"],
+                        "dispatches": (after or before)["dispatches"],
+                    }
+                )
     new_runs = [rid for rid in b["runs"] if rid not in a["runs"]]
     gone_runs = [rid for rid in a["runs"] if rid not in b["runs"]]
     run_changes = [
@@ -127,8 +162,12 @@ def diff_views(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         if rid in a["runs"] and a["runs"][rid]["status"] != r["status"]
     ]
     out: dict[str, Any] = {
-        "from": a["position"], "to": b["position"], "units": units, "new_runs": new_runs,
-        "runs_missing": gone_runs, "run_status_changes": run_changes,
+        "from": a["position"],
+        "to": b["position"],
+        "units": units,
+        "new_runs": new_runs,
+        "runs_missing": gone_runs,
+        "run_status_changes": run_changes,
     }
     ta = {t["turn_id"] for t in a["turns_in_flight"]}
     tb = {t["turn_id"] for t in b["turns_in_flight"]}
@@ -159,14 +198,23 @@ def diff_views(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 
 def is_empty(d: dict[str, Any]) -> bool:
-    keys = ("units", "new_runs", "runs_missing", "run_status_changes", "turns_started", "turns_finished",
-            "breakers", "gate_runs")
+    keys = (
+        "units",
+        "new_runs",
+        "runs_missing",
+        "run_status_changes",
+        "turns_started",
+        "turns_finished",
+        "breakers",
+        "gate_runs",
+    )
     delta = d.get("cost_delta", {})
     return not any(d.get(k) for k in keys) and not any(delta.values())
 
 
-def first_difference(hash_a: Callable[[int], bytes | None], head_a: int,
-                     hash_b: Callable[[int], bytes | None], head_b: int) -> int | None:
+def first_difference(
+    hash_a: Callable[[int], bytes | None], head_a: int, hash_b: Callable[[int], bytes | None], head_b: int
+) -> int | None:
     """The first position at which two hash-chained logs differ (an event
     present in one and not the other counts), or ``None`` if identical.
     O(log n) hash lookups: the chain makes "equal at p" imply "equal up to p"."""

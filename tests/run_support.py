@@ -12,6 +12,7 @@ from pathlib import Path
 from uok.adapters.eventlog import EventLog
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain import events as ev
+
 from tests.conftest import ROOT
 
 
@@ -32,8 +33,13 @@ def _argv(src: str) -> str:
 def start_run(plan: Path, db: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("UOK_DB", None)
-    return subprocess.Popen([sys.executable, "-m", "uok", "run", str(plan), "--db", str(db), "--quiet", *extra],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "uok", "run", str(plan), "--db", str(db), "--quiet", *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def read_events(db: Path) -> list[tuple[int, ev.Event]]:

@@ -14,13 +14,13 @@ from pathlib import Path
 import duckdb
 import orjson
 import pytest
-
 from uok.adapters import analytics
 from uok.adapters.analytics import loader, readonly, schema
 from uok.adapters.eventlog import EventLog
 from uok.adapters.sqlite_store import SqliteEventStore
-from bench.eventgen import fill
 from uok.domain.bus_events import MessageSent
+
+from bench.eventgen import fill
 from tests.conftest import FIXTURES, uok
 
 
@@ -223,8 +223,14 @@ REFUSED = [
 ]
 
 
-CLI_REFUSED = ["DELETE FROM events", "ATTACH '/etc/passwd' AS p", "COPY (SELECT * FROM events) TO '/tmp/uok-leak.csv'",
-               "SELECT * FROM read_csv('/etc/passwd')", "SELECT * FROM '/etc/passwd'", "SET enable_external_access = true"]
+CLI_REFUSED = [
+    "DELETE FROM events",
+    "ATTACH '/etc/passwd' AS p",
+    "COPY (SELECT * FROM events) TO '/tmp/uok-leak.csv'",
+    "SELECT * FROM read_csv('/etc/passwd')",
+    "SELECT * FROM '/etc/passwd'",
+    "SET enable_external_access = true",
+]
 
 
 def test_every_refused_shape_is_refused_by_the_check():
@@ -332,11 +338,15 @@ def test_a_tampered_log_is_refused_naming_the_position(tmp_path: Path):
     db = tmp_path / "x.db"
     with SqliteEventStore(db) as store:
         fill(store, 1_200, seed=4)
-    assert uok("sql", "SELECT count(*) FROM events", "--db", str(db), "--copy", str(tmp_path / "a.duckdb")).returncode == 0
+    assert (
+        uok("sql", "SELECT count(*) FROM events", "--db", str(db), "--copy", str(tmp_path / "a.duckdb")).returncode == 0
+    )
     conn = apsw.Connection(str(db))
     conn.execute("DROP TRIGGER events_no_update")
     payload = bytes(conn.execute("SELECT payload FROM events WHERE position = 1111").fetchall()[0][0])
-    conn.execute("UPDATE events SET payload = ? WHERE position = 1111", (payload.replace(b'"at":"2026', b'"at":"2020'),))
+    conn.execute(
+        "UPDATE events SET payload = ? WHERE position = 1111", (payload.replace(b'"at":"2026', b'"at":"2020'),)
+    )
     conn.close()
     r = uok("sql", "SELECT count(*) FROM events", "--db", str(db), "--copy", str(tmp_path / "b.duckdb"))
     assert r.returncode == 3, r.stderr

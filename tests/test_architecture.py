@@ -17,9 +17,29 @@ DOMAIN = sorted((ROOT / "domain").glob("*.py"))
 
 FORBIDDEN_PACKAGES = {"adapters", "projections", "replay"}
 IMPURE_MODULES = {
-    "os", "sys", "time", "random", "secrets", "uuid", "socket", "subprocess", "threading",
-    "pathlib", "shutil", "tempfile", "io", "signal", "sqlite3", "apsw", "duckdb", "requests",
-    "urllib", "http", "asyncio", "multiprocessing", "logging",
+    "os",
+    "sys",
+    "time",
+    "random",
+    "secrets",
+    "uuid",
+    "socket",
+    "subprocess",
+    "threading",
+    "pathlib",
+    "shutil",
+    "tempfile",
+    "io",
+    "signal",
+    "sqlite3",
+    "apsw",
+    "duckdb",
+    "requests",
+    "urllib",
+    "http",
+    "asyncio",
+    "multiprocessing",
+    "logging",
 }
 
 
@@ -68,7 +88,6 @@ def test_every_event_class_is_known_to_the_codec():
 def test_every_execution_outcome_field_is_an_execution_finished_field():
     """The runner builds ExecutionFinished(**outcome): the shapes must agree."""
     import msgspec
-
     from uok.adapters.executor import ExecutionOutcome
     from uok.domain.events import ExecutionFinished
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from uok.domain import breaker as brk
 from uok.domain.gate_events import BreakerTransitioned, GateRun
 from uok.domain.gate_requests import GateRequested
@@ -52,19 +51,52 @@ class Sim:
         self.n += 1
         turn = f"r:{self.n}"
         if admitted:
-            self.fold(GateRequested(at=at(t), turn_id=turn, unit_id="u", gate_id=self.gate, gate_type="x",
-                                    attempt=1, probe=probe, breaker_state=self.rec.state))
+            self.fold(
+                GateRequested(
+                    at=at(t),
+                    turn_id=turn,
+                    unit_id="u",
+                    gate_id=self.gate,
+                    gate_type="x",
+                    attempt=1,
+                    probe=probe,
+                    breaker_state=self.rec.state,
+                )
+            )
         else:
-            self.fold(GateRun(at=at(t), turn_id=turn, unit_id="u", gate_id=self.gate, gate_type="x", attempt=1,
-                              max_attempts=1, outcome="fail", failure_class="policy", short_circuited=True,
-                              breaker_state=self.rec.state))
+            self.fold(
+                GateRun(
+                    at=at(t),
+                    turn_id=turn,
+                    unit_id="u",
+                    gate_id=self.gate,
+                    gate_type="x",
+                    attempt=1,
+                    max_attempts=1,
+                    outcome="fail",
+                    failure_class="policy",
+                    short_circuited=True,
+                    breaker_state=self.rec.state,
+                )
+            )
         return admitted, probe, turn
 
     def result(self, turn: str, outcome: str, t: float) -> BreakerTransitioned | None:
         self.tick(t)
         was_probe = turn in self.rec.probe_turns
-        self.fold(GateRun(at=at(t), turn_id=turn, unit_id="u", gate_id=self.gate, gate_type="x", attempt=1,
-                          max_attempts=1, outcome=outcome, breaker_state=self.rec.state))
+        self.fold(
+            GateRun(
+                at=at(t),
+                turn_id=turn,
+                unit_id="u",
+                gate_id=self.gate,
+                gate_type="x",
+                attempt=1,
+                max_attempts=1,
+                outcome=outcome,
+                breaker_state=self.rec.state,
+            )
+        )
         moved = brk.on_result(self.rec, self.policy, outcome, at(t), was_probe=was_probe)
         if moved is not None:
             self.fold(moved)
@@ -104,12 +136,34 @@ def test_closed_opens_after_n_consecutive_failed_final_results(outcomes, state, 
 def test_retries_and_short_circuits_do_not_count_as_failures():
     sim = Sim()
     for i in range(5):
-        sim.fold(GateRun(at=at(i), turn_id=f"t{i}", unit_id="u", gate_id="g", gate_type="x", attempt=1,
-                         max_attempts=3, outcome="retry", breaker_state="closed"))
+        sim.fold(
+            GateRun(
+                at=at(i),
+                turn_id=f"t{i}",
+                unit_id="u",
+                gate_id="g",
+                gate_type="x",
+                attempt=1,
+                max_attempts=3,
+                outcome="retry",
+                breaker_state="closed",
+            )
+        )
     assert sim.rec.consecutive_failures == 0
     # a GateRun that consulted no breaker (unknown gate, cost guard) is ignored
-    sim.fold(GateRun(at=at(9), turn_id="t9", unit_id="u", gate_id="g", gate_type="unknown", attempt=1,
-                     max_attempts=1, outcome="manual-attention", failure_class="unknown"))
+    sim.fold(
+        GateRun(
+            at=at(9),
+            turn_id="t9",
+            unit_id="u",
+            gate_id="g",
+            gate_type="unknown",
+            attempt=1,
+            max_attempts=1,
+            outcome="manual-attention",
+            failure_class="unknown",
+        )
+    )
     assert sim.rec.consecutive_failures == 0
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-
 from uok.adapters.bus import BusError, MessageBus, dedupe_id
 from uok.adapters.eventlog import EventLog
 from uok.adapters.sqlite_store import SqliteEventStore
@@ -18,6 +17,7 @@ from uok.domain.bus_events import MessageRead, MessageSent
 from uok.projections.base import fold
 from uok.projections.inbox import InboxProjection
 from uok.projections.registry import ALL, by_name
+
 from tests.conftest import ROOT, uok
 from tests.helpers import StepClock
 
@@ -82,7 +82,9 @@ def test_send_once_race_between_two_processes_keeps_one_message_per_key(db: Path
         print(sum(created for _, created in ids), ",".join(i for i, _ in ids))
     """)
     SqliteEventStore(db).close()
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(db)], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(db)], stdout=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     outs = [p.communicate(timeout=60)[0].split() for p in procs]
     assert all(p.returncode == 0 for p in procs)
     created = [int(o[0]) for o in outs]
@@ -176,13 +178,18 @@ for i in range(1000):
 def test_one_process_sends_1000_while_another_reads_them_as_they_arrive(db: Path, tmp_path: Path):
     SqliteEventStore(db).close()
     ready = tmp_path / "ready"
-    reader = subprocess.Popen([sys.executable, "-c", READER.format(root=str(ROOT)), str(db), str(ready)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER.format(root=str(ROOT)), str(db), str(ready)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 30
     while not ready.exists() and time.monotonic() < deadline:
         time.sleep(0.01)
-    sender = subprocess.run([sys.executable, "-c", SENDER.format(root=str(ROOT)), str(db)],
-                            capture_output=True, text=True, timeout=120)
+    sender = subprocess.run(
+        [sys.executable, "-c", SENDER.format(root=str(ROOT)), str(db)], capture_output=True, text=True, timeout=120
+    )
     assert sender.returncode == 0, sender.stderr
     out, err = reader.communicate(timeout=90)
     assert reader.returncode == 0, err
@@ -209,16 +216,19 @@ def test_bus_cli_send_inbox_read_conversation(db: Path):
     assert orjson.loads(uok("bus", "inbox", "w1", "--db", str(db), "--json").stdout)["unread"] == 1
     assert len(orjson.loads(uok("bus", "inbox", "w1", "--all", "--db", str(db), "--json").stdout)["messages"]) == 2
     conv = orjson.loads(uok("bus", "conversation", "w1", "planner", "--db", str(db), "--json").stdout)
-    assert [m["id"] for m in conv][0] == first["message_id"] and len(conv) == 2
+    assert next(m["id"] for m in conv) == first["message_id"] and len(conv) == 2
     text = uok("bus", "inbox", "w1", "--db", str(db))
     assert "w1: 1 unread" in text.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (["send", "a", "b", "{not json"], "not valid JSON"),
-    (["send", "a", "b", "[1, 2]"], "must be an object"),
-    (["read", "b", "no-such-id"], "no message"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["send", "a", "b", "{not json"], "not valid JSON"),
+        (["send", "a", "b", "[1, 2]"], "must be an object"),
+        (["read", "b", "no-such-id"], "no message"),
+    ],
+)
 def test_bus_cli_bad_input_exits_2_with_one_line(db: Path, args, message):
     uok("bus", "send", "a", "b", "{}", "--db", str(db))
     r = uok("bus", *args, "--db", str(db))

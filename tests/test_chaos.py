@@ -8,17 +8,39 @@ from uok.domain.bus_events import ChaosInjected
 from uok.domain.gate_events import GateRun
 from uok.domain.gate_requests import GateRequested
 from uok.domain.kernel import Kernel
+
 from tests.helpers import plan_toml
 from tests.test_gates_kernel import Driver, unit_states
 
 CMD = ["true"]
 
 
-def chaos(d: Driver, fault: str, *, turn: str = "", unit: str = "", gate: str = "", attempt: int = 1,
-          boundary: str = "dispatch", sequence: int = 1) -> list[ev.Event]:
-    return d.feed(ChaosInjected(run_id=d.run_id, at=d.clock(), seed=7, sequence=sequence, fault=fault,
-                                boundary=boundary, turn_id=turn, unit_id=unit, gate_id=gate, attempt=attempt,
-                                magnitude=12.5 if fault == "latency" else 0.0))
+def chaos(
+    d: Driver,
+    fault: str,
+    *,
+    turn: str = "",
+    unit: str = "",
+    gate: str = "",
+    attempt: int = 1,
+    boundary: str = "dispatch",
+    sequence: int = 1,
+) -> list[ev.Event]:
+    return d.feed(
+        ChaosInjected(
+            run_id=d.run_id,
+            at=d.clock(),
+            seed=7,
+            sequence=sequence,
+            fault=fault,
+            boundary=boundary,
+            turn_id=turn,
+            unit_id=unit,
+            gate_id=gate,
+            attempt=attempt,
+            magnitude=12.5 if fault == "latency" else 0.0,
+        )
+    )
 
 
 def test_stress_faults_decide_nothing():
@@ -64,10 +86,16 @@ def test_partial_failure_of_a_gate_attempt_is_judged_like_a_failed_attempt():
     d = Driver(plan_toml(("S1", [{"id": "a", "command": CMD, "gates": ["verification"]}])))
     d.finish(d.started()[0])
     [req] = d.requested()
-    assert chaos(d, "partial-failure", turn=req.turn_id, unit="a", gate="verification", attempt=2, boundary="gate") == []
+    assert (
+        chaos(d, "partial-failure", turn=req.turn_id, unit="a", gate="verification", attempt=2, boundary="gate") == []
+    )
     out = chaos(d, "partial-failure", turn=req.turn_id, unit="a", gate="verification", attempt=1, boundary="gate")
     [run] = d.of(GateRun, out)
-    assert (run.outcome, run.failure_class, run.attempt) == ("retry", "execution", 1) and "chaos monkey" in run.rationale
+    assert (run.outcome, run.failure_class, run.attempt) == (
+        "retry",
+        "execution",
+        1,
+    ) and "chaos monkey" in run.rationale
     [again] = d.of(GateRequested, out)
     assert again.attempt == 2
     out = d.evaluate(again, "pass")

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import orjson
 import pytest
-
 from uok.domain import events as ev
 from uok.domain.costs import BUNDLED_COST_TABLE, CostTable, CostTableError
 from uok.domain.gate_events import CostRecorded, GateRun
 from uok.domain.kernel import Kernel
+
 from tests.conftest import uok
 from tests.helpers import StepClock, plan_toml
 
@@ -44,10 +44,16 @@ def test_lookup_exact_then_alias_then_prefix(model, row):
 
 def test_spec_rows_are_in_the_bundled_table():
     t = CostTable()
-    for model, inp, out in [("claude-opus-4-6", 0.005, 0.025), ("claude-opus-4-7", 0.005, 0.025),
-                            ("claude-sonnet-4-6", 0.003, 0.015), ("claude-haiku-4-5", 0.0008, 0.004),
-                            ("gpt-4o", 0.0025, 0.01), ("gpt-4o-mini", 0.00015, 0.0006),
-                            ("gpt-4.1", 0.002, 0.008), ("gpt-4.1-mini", 0.0004, 0.0016)]:
+    for model, inp, out in [
+        ("claude-opus-4-6", 0.005, 0.025),
+        ("claude-opus-4-7", 0.005, 0.025),
+        ("claude-sonnet-4-6", 0.003, 0.015),
+        ("claude-haiku-4-5", 0.0008, 0.004),
+        ("gpt-4o", 0.0025, 0.01),
+        ("gpt-4o-mini", 0.00015, 0.0006),
+        ("gpt-4.1", 0.002, 0.008),
+        ("gpt-4.1-mini", 0.0004, 0.0016),
+    ]:
         row = t.lookup(model)
         assert (row.input_per_1k, row.output_per_1k) == (inp, out)
         assert row.context_window > 0 and row.provider
@@ -75,8 +81,12 @@ def test_a_cheaper_alternative_has_the_same_provider_and_a_context_window_as_lar
 
 
 def test_overrides_replace_and_add_rows_and_reject_bad_ones():
-    t = CostTable.with_overrides([{"id": "gpt-4o", "input_per_1k": 0.001}, 
-                                  {"id": "local-llm", "provider": "local", "input_per_1k": 0, "output_per_1k": 0}])
+    t = CostTable.with_overrides(
+        [
+            {"id": "gpt-4o", "input_per_1k": 0.001},
+            {"id": "local-llm", "provider": "local", "input_per_1k": 0, "output_per_1k": 0},
+        ]
+    )
     assert t.lookup("gpt-4o").input_per_1k == 0.001 and t.lookup("gpt-4o").output_per_1k == 0.01
     assert t.lookup("local-llm").provider == "local"
     with pytest.raises(CostTableError, match="row 1"):
@@ -96,8 +106,17 @@ class Run:
         for e in self.log:
             self.k.apply(e)
         self.run_id = run_id
-        self.out = self.feed(ev.KernelEntered(run_id=run_id, at=self.clock(), pid=1, plan_path="p.toml",
-                                              plan_source=source, workers=1, flags={"gates": {}, **(flags or {})}))
+        self.out = self.feed(
+            ev.KernelEntered(
+                run_id=run_id,
+                at=self.clock(),
+                pid=1,
+                plan_path="p.toml",
+                plan_source=source,
+                workers=1,
+                flags={"gates": {}, **(flags or {})},
+            )
+        )
 
     def feed(self, obs):
         self.out = self.k.handle(obs)
@@ -106,8 +125,17 @@ class Run:
 
     def finish(self, usage, exit_code=0):
         [t] = [d for d in self.out if isinstance(d, ev.TurnStarted)]
-        return self.feed(ev.ExecutionFinished(run_id=self.run_id, at=self.clock(), turn_id=t.turn_id, unit_id=t.unit_id,
-                                              exit_code=exit_code, duration_ms=5, usage=tuple(usage)))
+        return self.feed(
+            ev.ExecutionFinished(
+                run_id=self.run_id,
+                at=self.clock(),
+                turn_id=t.turn_id,
+                unit_id=t.unit_id,
+                exit_code=exit_code,
+                duration_ms=5,
+                usage=tuple(usage),
+            )
+        )
 
     def of(self, cls):
         return [d for d in self.out if isinstance(d, cls)]
@@ -138,7 +166,10 @@ def test_usage_under_the_ceilings_passes_and_is_recorded():
     [g] = r.of(GateRun)
     assert g.outcome == "pass" and "unpriced" in g.rationale and "mystery-model" in g.rationale
     assert [c.priced for c in r.of(CostRecorded)] == [True, False]
-    assert [d.to_state for d in r.out if isinstance(d, ev.UnitTransitioned) and d.unit_id == "a"] == ["completed", "notified"]
+    assert [d.to_state for d in r.out if isinstance(d, ev.UnitTransitioned) and d.unit_id == "a"] == [
+        "completed",
+        "notified",
+    ]
 
 
 def test_the_per_unit_ceiling_counts_every_attempt_of_the_unit():
@@ -179,7 +210,10 @@ def test_repeated_failures_on_a_high_tier_model_are_stopped():
     [g] = r.of(GateRun)
     assert g.outcome == "fail" and "3 failed turns on high-tier model claude-opus-4-6" in g.rationale
     assert "consider claude-haiku-4-5" in g.rationale
-    assert [d.to_state for d in r.out if isinstance(d, ev.UnitTransitioned) and d.unit_id == "a"] == ["failed", "notified"]
+    assert [d.to_state for d in r.out if isinstance(d, ev.UnitTransitioned) and d.unit_id == "a"] == [
+        "failed",
+        "notified",
+    ]
 
 
 def test_failures_on_a_model_that_is_not_high_tier_are_left_to_the_retry_budget():
@@ -212,8 +246,10 @@ def test_a_cost_table_override_in_the_flags_is_used():
 def test_a_task_reporting_expensive_usage_is_stopped_by_the_cost_guard(tmp_path: Path):
     plan_dir = tmp_path / "p"
     plan_dir.mkdir()
-    report = ("import json,os; open(os.environ['UOK_USAGE_FILE'],'a').write(json.dumps("
-              "{'model':'claude-opus-4-6','input_tokens':500000,'output_tokens':20000})+'\\n')")
+    report = (
+        "import json,os; open(os.environ['UOK_USAGE_FILE'],'a').write(json.dumps("
+        "{'model':'claude-opus-4-6','input_tokens':500000,'output_tokens':20000})+'\\n')"
+    )
     (plan_dir / "plan.toml").write_text(
         '[plan]\nid = "cost"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'
         f'[[milestones.slices.tasks]]\nid = "pricey"\ncommand = ["{sys.executable}", "-c", {orjson.dumps(report).decode()}]\n'

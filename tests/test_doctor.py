@@ -15,26 +15,34 @@ from pathlib import Path
 import apsw
 import orjson
 import pytest
-
 from uok.adapters.doctor import count_descendants
 from uok.adapters.eventlog import EventLog
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain import diagnosis as dx
 from uok.domain import events as ev
 from uok.domain.gate_events import BreakerTransitioned
+
 from tests.conftest import FIXTURES, ROOT, uok
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def run(rid: str, **kw) -> dx.OpenRun:
-    base = dict(run_id=rid, plan_id="p", plan_path="plan.toml", pid=123, alive=True, entered_at=NOW - timedelta(hours=1))
+    base = {
+        "run_id": rid,
+        "plan_id": "p",
+        "plan_path": "plan.toml",
+        "pid": 123,
+        "alive": True,
+        "entered_at": NOW - timedelta(hours=1),
+    }
     return dx.OpenRun(**{**base, **kw})
 
 
 def unit(uid: str, rid: str, age_s: float, timeout_s: float | None = 60.0) -> dx.InFlightUnit:
-    return dx.InFlightUnit(plan_id="p", unit_id=uid, state="running", run_id=rid, since=NOW - timedelta(seconds=age_s),
-                           timeout_s=timeout_s)
+    return dx.InFlightUnit(
+        plan_id="p", unit_id=uid, state="running", run_id=rid, since=NOW - timedelta(seconds=age_s), timeout_s=timeout_s
+    )
 
 
 # ------------------------------------------------------------------ pure rules
@@ -55,7 +63,11 @@ def test_running_quiet_and_idle_live_runs():
     assert d.classification == "quiet-but-healthy" and d.exit_code == 0
     idle = run("r1", last_event_at=NOW - timedelta(minutes=20), descendants=0)
     d = dx.diagnose(dx.Facts(now=NOW, open_runs=(idle,)))
-    assert d.classification == "degraded" and d.findings[0].code == "run-idle" and "kill 123" in d.findings[0].recommendation
+    assert (
+        d.classification == "degraded"
+        and d.findings[0].code == "run-idle"
+        and "kill 123" in d.findings[0].recommendation
+    )
 
 
 def test_a_unit_beyond_its_timeout_degrades_even_a_progressing_run():
@@ -74,8 +86,12 @@ def test_a_unit_beyond_its_timeout_degrades_even_a_progressing_run():
 def test_needs_repair_wins_over_everything():
     orphan = run("r0", alive=False, orphaned=True, detail="pid 123 not running")
     live = run("r1", last_event_at=NOW)
-    facts = dx.Facts(now=NOW, open_runs=(orphan, live), in_flight=(unit("u", "r0", 10),),
-                     breakers=(dx.OpenBreaker(gate_id="g", state="open"),))
+    facts = dx.Facts(
+        now=NOW,
+        open_runs=(orphan, live),
+        in_flight=(unit("u", "r0", 10),),
+        breakers=(dx.OpenBreaker(gate_id="g", state="open"),),
+    )
     d = dx.diagnose(facts)
     assert d.classification == "needs-repair" and d.exit_code == 1
     assert [f.code for f in d.findings] == ["orphaned-run", "breaker-open"]  # the orphan's unit is covered by it
@@ -90,9 +106,14 @@ def test_degraded_findings_and_their_commands():
     facts = dx.Facts(
         now=NOW,
         breakers=(dx.OpenBreaker(gate_id="tests", state="half-open"),),
-        failing_gates=(dx.FailingGate(gate_id="lint", consecutive_failures=3), dx.FailingGate(gate_id="ok", consecutive_failures=2)),
-        past_mismatches=(dx.PastMismatch(run_id="old", status="error", at=NOW - timedelta(days=1)),
-                         dx.PastMismatch(run_id="older", status="recovered", at=NOW - timedelta(days=3))),
+        failing_gates=(
+            dx.FailingGate(gate_id="lint", consecutive_failures=3),
+            dx.FailingGate(gate_id="ok", consecutive_failures=2),
+        ),
+        past_mismatches=(
+            dx.PastMismatch(run_id="old", status="error", at=NOW - timedelta(days=1)),
+            dx.PastMismatch(run_id="older", status="recovered", at=NOW - timedelta(days=3)),
+        ),
         last_ok_entered_at=NOW - timedelta(days=2),  # a clean run after "older", none after "old"
         projections=(dx.ProjectionLag(name="units", lag=0, rebuilding=True), dx.ProjectionLag(name="runs", lag=40)),
     )
@@ -131,7 +152,8 @@ def test_a_finished_demo_run_is_healthy(tmp_path: Path):
     assert r.returncode == 0 and "healthy" in r.stdout
     sent = orjson.loads(uok("sql", "SELECT sender, recipient, payload FROM messages", "--db", str(db), "--json").stdout)
     assert [(m["sender"], m["recipient"], m["payload"]["classification"]) for m in sent] == [
-        ("uok-doctor", "observers", "healthy")]
+        ("uok-doctor", "observers", "healthy")
+    ]
     assert all(f["severity"] == "info" for f in sent[0]["payload"]["findings"])
 
 
@@ -149,8 +171,12 @@ def _slow_plan(tmp_path: Path, seconds: float, timeout: int) -> Path:
 
 def _start(plan: Path, db: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "uok", "run", str(plan), "--db", str(db), "--quiet"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uok", "run", str(plan), "--db", str(db), "--quiet"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.time() + 30
     while not (plan.parent / "started").exists():
         if time.time() > deadline or proc.poll() is not None:
@@ -196,19 +222,32 @@ def test_open_breaker_degrades_and_a_tampered_log_needs_repair(tmp_path: Path):
     db = tmp_path / "b.db"
     at = datetime(2026, 1, 1, tzinfo=UTC)
     with SqliteEventStore(db) as store:
-        EventLog(store).append([
-            ev.KernelEntered(run_id="r1", at=at, pid=1, plan_path="x.toml", plan_source="", workers=1),
-            BreakerTransitioned(run_id="r1", at=at, gate_id="security", from_state="closed", to_state="open",
-                                streak=1, consecutive_failures=3, open_until=at + timedelta(minutes=1), reason="3 failures"),
-            ev.KernelExited(run_id="r1", at=at, status="ok", pid=1),
-        ])
+        EventLog(store).append(
+            [
+                ev.KernelEntered(run_id="r1", at=at, pid=1, plan_path="x.toml", plan_source="", workers=1),
+                BreakerTransitioned(
+                    run_id="r1",
+                    at=at,
+                    gate_id="security",
+                    from_state="closed",
+                    to_state="open",
+                    streak=1,
+                    consecutive_failures=3,
+                    open_until=at + timedelta(minutes=1),
+                    reason="3 failures",
+                ),
+                ev.KernelExited(run_id="r1", at=at, status="ok", pid=1),
+            ]
+        )
     rc, out = doctor(db)
     assert rc == 1 and out["diagnosis"]["classification"] == "degraded"
     f = next(f for f in out["diagnosis"]["findings"] if f["code"] == "breaker-open")
     assert f["subject"] == "security" and "uok breakers" in f["recommendation"]
     conn = apsw.Connection(str(db))
     conn.execute("DROP TRIGGER events_no_update")
-    conn.execute("UPDATE events SET payload = CAST(replace(payload, '3 failures', '0 failures') AS BLOB) WHERE position = 2")
+    conn.execute(
+        "UPDATE events SET payload = CAST(replace(payload, '3 failures', '0 failures') AS BLOB) WHERE position = 2"
+    )
     conn.close()
     r = uok("doctor", "--db", str(db))
     assert r.returncode == 1 and "needs-repair" in r.stdout and "position 2" in r.stdout and "uok verify" in r.stdout
@@ -219,8 +258,13 @@ def test_open_breaker_degrades_and_a_tampered_log_needs_repair(tmp_path: Path):
 
 
 def test_count_descendants_sees_a_grandchild():
-    child = subprocess.Popen([sys.executable, "-c",
-                              "import subprocess,sys,time; subprocess.Popen([sys.executable,'-c','import time; time.sleep(20)']); time.sleep(20)"])
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess,sys,time; subprocess.Popen([sys.executable,'-c','import time; time.sleep(20)']); time.sleep(20)",
+        ]
+    )
     try:
         deadline = time.time() + 10
         while count_descendants(child.pid) != 1 and time.time() < deadline:
@@ -242,7 +286,7 @@ def _descendant_pids(pid: int) -> list[int]:
                 stat = (entry / "stat").read_text()
             except OSError:
                 continue
-            if int(stat[stat.rfind(")") + 2:].split()[1]) == pid:
+            if int(stat[stat.rfind(")") + 2 :].split()[1]) == pid:
                 out.append(int(entry.name))
     return out
 

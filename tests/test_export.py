@@ -12,12 +12,12 @@ import apsw
 import orjson
 import pyarrow.parquet as pq
 import pytest
-
 from uok.adapters.export import export, manifest_path
 from uok.adapters.export_verify import ExportInvalid, verify_export
 from uok.adapters.sqlite_store import SqliteEventStore
-from bench.eventgen import fill
 from uok.domain.chain import GENESIS, ChainBroken, link
+
+from bench.eventgen import fill
 from tests.conftest import uok
 
 
@@ -95,7 +95,6 @@ def test_changed_event_in_a_parquet_export_is_named(log: Path, tmp_path: Path):
     t = pq.read_table(out).to_pylist()
     t[41]["payload"] = t[41]["payload"].replace('"type"', '"TYPE"')
     import pyarrow as pa
-
     from uok.adapters.export import _ARROW_SCHEMA
 
     pq.write_table(pa.Table.from_pylist(t, schema=_ARROW_SCHEMA), out)
@@ -163,8 +162,9 @@ def test_run_export_proves_each_row_and_the_log_proves_membership(log: Path, tmp
     # a forger who also recomputes that row's hash passes the standalone
     # check (documented limit of a --run export) but not the check against the log
     x = rows[10]
-    x["hash"] = link(bytes.fromhex(x["prev_hash"]), x["position"], x["stream"], x["version"], x["topic"],
-                     x["payload"].encode()).hex()
+    x["hash"] = link(
+        bytes.fromhex(x["prev_hash"]), x["position"], x["stream"], x["version"], x["topic"], x["payload"].encode()
+    ).hex()
     data = b"\n".join(orjson.dumps(x) for x in rows) + b"\n"
     forged.write_bytes(data)
     mf = orjson.loads(manifest_path(forged).read_bytes())
@@ -188,7 +188,9 @@ def test_tampered_log_fails_verify_at_the_position_and_export_writes_nothing(log
     conn = apsw.Connection(str(db))
     conn.execute("DROP TRIGGER events_no_update")
     payload = conn.execute("SELECT payload FROM events WHERE position = 777").fetchall()[0][0]
-    conn.execute("UPDATE events SET payload = ? WHERE position = 777", (bytes(payload).replace(b'"at":"2026', b'"at":"2024'),))
+    conn.execute(
+        "UPDATE events SET payload = ? WHERE position = 777", (bytes(payload).replace(b'"at":"2026', b'"at":"2024'),)
+    )
     conn.close()
     r = uok("verify", "--db", str(db))
     assert r.returncode == 3 and "position 777" in last_line(r)

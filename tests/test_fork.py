@@ -9,8 +9,8 @@ import shutil
 from pathlib import Path
 
 import orjson
-
 from uok.domain import codec
+
 from tests.conftest import FIXTURES, uok
 from tests.tt_support import event_rows, fixture_db
 
@@ -39,7 +39,7 @@ def test_fork_mid_run_then_continue_it(tmp_path: Path):
     assert summary["open_runs"] == [first_run]
 
     assert event_rows(fork, upto=at) == rows[:at]  # byte-identical, hashes included
-    [(pos, stream, version, topic, payload, h)] = event_rows(fork)[at:]
+    [(pos, stream, _version, topic, payload, _h)] = event_rows(fork)[at:]
     marker = codec.decode(topic, payload)
     assert (pos, stream, topic) == (at + 1, "fork", "RunForked/v1")
     assert marker.forked_from.run_id == first_run and marker.forked_from.position == at
@@ -57,7 +57,7 @@ def test_fork_mid_run_then_continue_it(tmp_path: Path):
     assert r.returncode == 0, r.stdout + r.stderr
     after = _events(fork)
     assert [row["hash"] for row in after[:at]] == [row[5].hex() for row in rows[:at]]  # history untouched
-    own = after[at + 1:]
+    own = after[at + 1 :]
     new_run = own[0]["event"]["run_id"]
     assert new_run != first_run and all(row["event"]["run_id"] == new_run for row in own)
     recovered = [row["event"] for row in own if row["event"]["type"] == "RunRecovered"]

@@ -4,12 +4,20 @@ unknown gates, breakers across units, memory enrichment, replay."""
 from __future__ import annotations
 
 import pytest
-
 from uok.domain import events as ev
 from uok.domain.gate_events import BreakerTransitioned, GateEvaluated, GateRun
 from uok.domain.gate_requests import GateRequested
-from uok.domain.gates import RETRY_MATRIX, GateContext, GateResult, GateValidationError, fingerprint, judge, validate_gate
+from uok.domain.gates import (
+    RETRY_MATRIX,
+    GateContext,
+    GateResult,
+    GateValidationError,
+    fingerprint,
+    judge,
+    validate_gate,
+)
 from uok.domain.kernel import Kernel
+
 from tests.helpers import StepClock, plan_toml
 
 CMD = ["true"]
@@ -21,9 +29,20 @@ GATES = {"verification": "verification", "security": "security", "lint": "verifi
 
 @pytest.mark.parametrize(
     "failure_class, budget",
-    [("none", 0), ("policy", 0), ("input", 0), ("manual-attention", 0), ("unknown", 0),
-     ("execution", 1), ("artifact", 1), ("verification", 1), ("closeout", 1), ("git", 1),
-     ("timeout", 2), ("something-new", 0)],
+    [
+        ("none", 0),
+        ("policy", 0),
+        ("input", 0),
+        ("manual-attention", 0),
+        ("unknown", 0),
+        ("execution", 1),
+        ("artifact", 1),
+        ("verification", 1),
+        ("closeout", 1),
+        ("git", 1),
+        ("timeout", 2),
+        ("something-new", 0),
+    ],
 )
 def test_retry_matrix(failure_class, budget):
     assert RETRY_MATRIX.get(failure_class, 0) == budget
@@ -61,8 +80,12 @@ def test_validate_gate_rejects_mistakes():
             return GateResult(outcome="pass")
 
     validate_gate(Good())
-    for attrs, message in [({"id": ""}, "id must be a non-empty string"), ({"id": 3}, "id must be"),
-                           ({"type": None}, "type must be a non-empty string"), ({"execute": "x"}, "execute must be callable")]:
+    for attrs, message in [
+        ({"id": ""}, "id must be a non-empty string"),
+        ({"id": 3}, "id must be"),
+        ({"type": None}, "type must be a non-empty string"),
+        ({"execute": "x"}, "execute must be callable"),
+    ]:
         bad = Good()
         for k, v in attrs.items():
             setattr(bad, k, v)
@@ -71,7 +94,9 @@ def test_validate_gate_rejects_mistakes():
 
 
 def test_fingerprint_ignores_numbers_hex_and_paths():
-    a = fingerprint("v", "verification", "exit code 1: 3 failed in /tmp/pytest-12/test_a.py after 0.52s (run 9f3a2b1c77)")
+    a = fingerprint(
+        "v", "verification", "exit code 1: 3 failed in /tmp/pytest-12/test_a.py after 0.52s (run 9f3a2b1c77)"
+    )
     b = fingerprint("v", "verification", "exit code 2: 17 failed in /home/x/test_b.py after 4.1s (run 0011aabbccdd)")
     assert a == b
     assert a != fingerprint("other", "verification", "exit code 1: 3 failed in /tmp/a.py after 0.52s (run 9f3a2b1c77)")
@@ -92,8 +117,11 @@ class Driver:
             self.k.apply(e)
         f = {"gates": dict(GATES if gates is None else gates), **(flags or {})}
         self.run_id = run_id
-        self.out = self.feed(ev.KernelEntered(run_id=run_id, at=self.clock(), pid=1, plan_path="p.toml",
-                                              plan_source=source, workers=workers, flags=f))
+        self.out = self.feed(
+            ev.KernelEntered(
+                run_id=run_id, at=self.clock(), pid=1, plan_path="p.toml", plan_source=source, workers=workers, flags=f
+            )
+        )
 
     def feed(self, obs):
         out = self.k.handle(obs)
@@ -108,13 +136,34 @@ class Driver:
         return [d for d in self.out if isinstance(d, GateRequested)]
 
     def finish(self, turn, exit_code=0, **kw):
-        return self.feed(ev.ExecutionFinished(run_id=self.run_id, at=self.clock(), turn_id=turn.turn_id,
-                                              unit_id=turn.unit_id, exit_code=exit_code, duration_ms=5, **kw))
+        return self.feed(
+            ev.ExecutionFinished(
+                run_id=self.run_id,
+                at=self.clock(),
+                turn_id=turn.turn_id,
+                unit_id=turn.unit_id,
+                exit_code=exit_code,
+                duration_ms=5,
+                **kw,
+            )
+        )
 
     def evaluate(self, req: GateRequested, outcome="pass", failure_class="", rationale="", **kw):
-        return self.feed(GateEvaluated(run_id=self.run_id, at=self.clock(), turn_id=req.turn_id, unit_id=req.unit_id,
-                                       gate_id=req.gate_id, gate_type=req.gate_type, attempt=req.attempt,
-                                       outcome=outcome, failure_class=failure_class, rationale=rationale, **kw))
+        return self.feed(
+            GateEvaluated(
+                run_id=self.run_id,
+                at=self.clock(),
+                turn_id=req.turn_id,
+                unit_id=req.unit_id,
+                gate_id=req.gate_id,
+                gate_type=req.gate_type,
+                attempt=req.attempt,
+                outcome=outcome,
+                failure_class=failure_class,
+                rationale=rationale,
+                **kw,
+            )
+        )
 
     def of(self, cls, out=None):
         return [d for d in (self.out if out is None else out) if isinstance(d, cls)]
@@ -137,7 +186,9 @@ def test_gates_run_in_order_after_the_command_then_the_unit_completes():
     assert unit_states(d.out, "a") == ["completed", "notified"]
     runs = [e for e in d.log if isinstance(e, GateRun)]
     assert [(r.gate_id, r.outcome, r.attempt, r.max_attempts) for r in runs] == [
-        ("lint", "pass", 1, 1), ("verification", "pass", 1, 1)]
+        ("lint", "pass", 1, 1),
+        ("verification", "pass", 1, 1),
+    ]
     [guard] = [e for e in d.log if isinstance(e, ev.PhaseResult) and e.phase == "guard"]
     assert guard.action == "gates-passed" and guard.data["gates"] == ["lint:pass", "verification:pass"]
 
@@ -170,13 +221,22 @@ def test_a_gate_failing_past_its_budget_fails_the_unit_which_then_retries():
 
 
 def test_an_unknown_gate_is_manual_attention_the_unit_blocked_and_the_run_continues():
-    d = Driver(plan_toml(("S1", [{"id": "a", "command": CMD, "gates": ["nope"]}]),
-                         ("S2", [{"id": "b", "command": CMD}])), workers=1)
+    d = Driver(
+        plan_toml(("S1", [{"id": "a", "command": CMD, "gates": ["nope"]}]), ("S2", [{"id": "b", "command": CMD}])),
+        workers=1,
+    )
     [t_a] = d.started()
     d.finish(t_a)
     [run] = d.of(GateRun)
-    assert (run.gate_type, run.outcome, run.failure_class, run.rationale, run.attempt, run.max_attempts, run.retryable) == (
-        "unknown", "manual-attention", "unknown", "Gate nope not registered", 1, 1, False)
+    assert (
+        run.gate_type,
+        run.outcome,
+        run.failure_class,
+        run.rationale,
+        run.attempt,
+        run.max_attempts,
+        run.retryable,
+    ) == ("unknown", "manual-attention", "unknown", "Gate nope not registered", 1, 1, False)
     assert unit_states(d.out, "a") == ["blocked", "notified"]
     [t_b] = d.started()  # the run goes on
     d.finish(t_b)
@@ -217,9 +277,11 @@ def test_a_stale_or_duplicate_evaluation_is_ignored():
 
 
 def test_the_breaker_opens_across_units_and_short_circuits_the_next():
-    tasks = [{"id": f"t{i}", "command": CMD, "retries": 0, "gates": ["verification"], "depends_on": []} for i in range(4)]
+    tasks = [
+        {"id": f"t{i}", "command": CMD, "retries": 0, "gates": ["verification"], "depends_on": []} for i in range(4)
+    ]
     d = Driver(plan_toml(("S1", tasks)), workers=1)
-    for i in range(3):
+    for _i in range(3):
         d.finish(d.started()[0])
         d.evaluate(d.requested()[0], "fail", "verification", "exit code 1")
         d.evaluate(d.requested()[0], "fail", "verification", "exit code 1")
@@ -236,7 +298,9 @@ def test_the_breaker_opens_across_units_and_short_circuits_the_next():
 
 
 def test_breaker_defaults_come_from_config_per_gate():
-    flags = {"uok": {"breakers": {"failure_threshold": 5}, "gate": {"verification": {"breaker": {"failure_threshold": 1}}}}}
+    flags = {
+        "uok": {"breakers": {"failure_threshold": 5}, "gate": {"verification": {"breaker": {"failure_threshold": 1}}}}
+    }
     d = Driver(plan_toml(("S1", [{"id": "a", "command": CMD, "retries": 0, "gates": ["verification"]}])), flags=flags)
     d.finish(d.started()[0])
     d.evaluate(d.requested()[0], "fail", "input", "bad input")
@@ -266,7 +330,21 @@ def test_a_signal_during_gates_cancels_and_late_results_are_ignored():
 
 
 def test_replaying_the_observations_reproduces_every_gate_decision():
-    src = plan_toml(("S1", [{"id": f"t{i}", "command": CMD, "retries": 1, "gates": ["verification", "nope"] if i == 2 else ["verification"], "depends_on": []} for i in range(5)]))
+    src = plan_toml(
+        (
+            "S1",
+            [
+                {
+                    "id": f"t{i}",
+                    "command": CMD,
+                    "retries": 1,
+                    "gates": ["verification", "nope"] if i == 2 else ["verification"],
+                    "depends_on": [],
+                }
+                for i in range(5)
+            ],
+        )
+    )
     d = Driver(src, workers=2)
     outcomes = iter(["fail", "fail", "pass", "fail", "pass", "fail", "fail", "fail", "fail"] + ["pass"] * 20)
     pending = list(d.started())
@@ -301,8 +379,16 @@ def test_a_kernel_rebuilt_from_the_log_mid_gate_carries_on():
     k.run_id, k.pid, k.workers, k.flags = d.k.run_id, d.k.pid, d.k.workers, d.k.flags
     for e in d.log:
         k.apply(e)
-    obs = GateEvaluated(run_id="r1", at=d.clock(), turn_id=req.turn_id, unit_id="a", gate_id="lint",
-                        gate_type="verification", attempt=2, outcome="pass")
+    obs = GateEvaluated(
+        run_id="r1",
+        at=d.clock(),
+        turn_id=req.turn_id,
+        unit_id="a",
+        gate_id="lint",
+        gate_type="verification",
+        attempt=2,
+        outcome="pass",
+    )
     out = k.handle(obs)
     [nxt] = [e for e in out if isinstance(e, GateRequested)]
     assert (nxt.gate_id, nxt.attempt) == ("verification", 1)

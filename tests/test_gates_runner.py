@@ -9,7 +9,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-
 from uok.adapters.cli.breakers_cmd import snapshot
 from uok.adapters.eventlog import EventLog
 from uok.adapters.gates.host import GateHost
@@ -25,9 +24,10 @@ from uok.domain.gates import GateContext, GateResult, GateValidationError
 from uok.projections.base import fold
 from uok.projections.breakers import BreakersProjection
 from uok.projections.registry import by_name
+
 from tests.conftest import uok
-from tests.run_support import read_events
 from tests.helpers import StepClock
+from tests.run_support import read_events
 
 PY = sys.executable
 
@@ -46,7 +46,7 @@ def boom(ctx, attempt):
 
 def write_plan(path: Path, tasks: list[str], plan_id="g") -> Path:
     path.mkdir(parents=True, exist_ok=True)
-    body = '[plan]\nid = "%s"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n' % plan_id
+    body = f'[plan]\nid = "{plan_id}"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'
     for t in tasks:
         body += "[[milestones.slices.tasks]]\n" + t + "\n"
     (path / "plan.toml").write_text(body)
@@ -74,8 +74,9 @@ def _host(reg, **kw):
 
 
 def _req(gid, attempt=1):
-    return GateRequested(run_id="r", at=StepClock()(), turn_id="r:1", unit_id="u", gate_id=gid, gate_type="custom",
-                         attempt=attempt)
+    return GateRequested(
+        run_id="r", at=StepClock()(), turn_id="r:1", unit_id="u", gate_id=gid, gate_type="custom", attempt=attempt
+    )
 
 
 def _ctx(gid, timeout=None):
@@ -89,7 +90,12 @@ def _ctx(gid, timeout=None):
         (lambda c, a: "yes", "fail", "unknown", "gate returned str, not a GateResult"),
         (lambda c, a: {"outcome": "pass", "rationale": "dict ok"}, "pass", "", "dict ok"),
         (lambda c, a: GateResult(outcome="maybe"), "fail", "unknown", "gate returned outcome 'maybe'"),
-        (lambda c, a: GateResult(outcome="fail", failure_class="timeout", rationale=f"attempt {a}"), "fail", "timeout", "attempt 1"),
+        (
+            lambda c, a: GateResult(outcome="fail", failure_class="timeout", rationale=f"attempt {a}"),
+            "fail",
+            "timeout",
+            "attempt 1",
+        ),
     ],
 )
 def test_the_host_never_raises(fn, outcome, failure_class, rationale):
@@ -112,8 +118,16 @@ def test_the_host_redacts_rationales_and_finding_messages():
     from uok.domain.gate_events import Finding
 
     key = "AKIA" + "Q7XKZ3M2P9R4T6W8"
-    reg = GateRegistry([Gate("g", lambda c, a: GateResult(outcome="fail", rationale=f"saw {key}",
-                                                          findings=(Finding(message=f"line has {key}"),)))])
+    reg = GateRegistry(
+        [
+            Gate(
+                "g",
+                lambda c, a: GateResult(
+                    outcome="fail", rationale=f"saw {key}", findings=(Finding(message=f"line has {key}"),)
+                ),
+            )
+        ]
+    )
     obs = _host(reg, redact=redact).evaluate(_req("g"), _ctx("g"))
     assert key not in obs.rationale and key not in obs.findings[0].message
     assert "[REDACTED:AWS Access Key:" in obs.rationale
@@ -121,27 +135,35 @@ def test_the_host_redacts_rationales_and_finding_messages():
 
 def test_the_verification_gate_judges_by_exit_status(tmp_path: Path):
     gate = VerificationGate()
-    base = dict(run_id="r", turn_id="r:1", unit_id="u", gate_id="verification", base_path=str(tmp_path))
+    base = {"run_id": "r", "turn_id": "r:1", "unit_id": "u", "gate_id": "verification", "base_path": str(tmp_path)}
     ok = gate.execute(GateContext(**base, command=(PY, "-c", "print('fine')")), 1)
-    bad = gate.execute(GateContext(**base, command=(PY, "-c", "import sys; print('3 failed', file=sys.stderr); sys.exit(3)")), 1)
+    bad = gate.execute(
+        GateContext(**base, command=(PY, "-c", "import sys; print('3 failed', file=sys.stderr); sys.exit(3)")), 1
+    )
     slow = gate.execute(GateContext(**base, command=(PY, "-c", "import time; time.sleep(10)"), timeout=0.3), 1)
     none = gate.execute(GateContext(**base), 1)
     shell = gate.execute(GateContext(**base, command=("exit 0",), shell=True), 1)
     assert ok.outcome == "pass" and shell.outcome == "pass"
     assert (bad.outcome, bad.failure_class) == ("fail", "verification") and bad.rationale == "exit code 3: 3 failed"
     assert (slow.outcome, slow.failure_class) == ("fail", "timeout") and "timed out after 0.3 s" in slow.rationale
-    assert (none.outcome, none.failure_class) == ("manual-attention", "input") and "no command configured" in none.rationale
+    assert (none.outcome, none.failure_class) == (
+        "manual-attention",
+        "input",
+    ) and "no command configured" in none.rationale
 
 
 # --------------------------------------------------------------------------- the runner, end to end
 
 
 def test_unknown_and_raising_gates_are_recorded_and_the_run_continues(tmp_path: Path):
-    plan = write_plan(tmp_path / "p", [
-        'id = "crashy"\nretries = 0\ncommand = ["true"]\ngates = ["raising"]',
-        'id = "orphan"\ndepends_on = []\ncommand = ["true"]\ngates = ["not-a-gate"]',
-        f'id = "good"\ndepends_on = []\ncommand = ["true"]\ngates = ["security", {{ id = "verification", command = ["{PY}", "-c", "pass"] }}]\nwrites = ["x.txt"]',
-    ])
+    plan = write_plan(
+        tmp_path / "p",
+        [
+            'id = "crashy"\nretries = 0\ncommand = ["true"]\ngates = ["raising"]',
+            'id = "orphan"\ndepends_on = []\ncommand = ["true"]\ngates = ["not-a-gate"]',
+            f'id = "good"\ndepends_on = []\ncommand = ["true"]\ngates = ["security", {{ id = "verification", command = ["{PY}", "-c", "pass"] }}]\nwrites = ["x.txt"]',
+        ],
+    )
     (plan.parent / "x.txt").write_text("clean\n")
     reg = default_registry()
     reg.register(Gate("raising", boom))
@@ -156,10 +178,19 @@ def test_unknown_and_raising_gates_are_recorded_and_the_run_continues(tmp_path: 
     runs = {e.gate_id: e for e in events if isinstance(e, GateRun)}
     crash = runs["raising"]
     assert (crash.outcome, crash.failure_class, crash.rationale, crash.attempt, crash.max_attempts) == (
-        "fail", "unknown", "boom: the gate crashed", 1, 1)
+        "fail",
+        "unknown",
+        "boom: the gate crashed",
+        1,
+        1,
+    )
     orphan = runs["not-a-gate"]
     assert (orphan.gate_type, orphan.outcome, orphan.failure_class, orphan.rationale) == (
-        "unknown", "manual-attention", "unknown", "Gate not-a-gate not registered")
+        "unknown",
+        "manual-attention",
+        "unknown",
+        "Gate not-a-gate not registered",
+    )
     assert runs["security"].outcome == "pass" and runs["verification"].outcome == "pass"
     units = {}
     for e in events:
@@ -173,8 +204,10 @@ def test_unknown_and_raising_gates_are_recorded_and_the_run_continues(tmp_path: 
 
 def test_a_flaky_verification_gate_is_retried_by_the_matrix(tmp_path: Path):
     flaky = "import os,sys; p='m'; seen=os.path.exists(p); open(p,'a').close(); sys.exit(0 if seen else 1)"
-    plan = write_plan(tmp_path / "p", [
-        f'id = "a"\ncommand = ["true"]\ngates = [{{ id = "verification", command = ["{PY}", "-c", "{flaky}"] }}]'])
+    plan = write_plan(
+        tmp_path / "p",
+        [f'id = "a"\ncommand = ["true"]\ngates = [{{ id = "verification", command = ["{PY}", "-c", "{flaky}"] }}]'],
+    )
     db = tmp_path / "f.db"
     r = uok("run", str(plan), "--db", str(db), "--quiet")
     assert r.returncode == 0, r.stderr
@@ -191,11 +224,15 @@ def test_breaker_state_at_every_past_position_equals_what_the_runner_saw(tmp_pat
     where the runner consulted the breaker (a GateRequested or GateRun
     recording ``breaker_state``), the projection folded up to that position
     reports that state."""
-    tasks = [f'id = "t{i}"\ndepends_on = []\nretries = 0\ncommand = ["true"]\n'
-             f'gates = [{{ id = "verification", command = ["{PY}", "-c", "raise SystemExit(1)"] }}]' for i in range(3)]
+    tasks = [
+        f'id = "t{i}"\ndepends_on = []\nretries = 0\ncommand = ["true"]\n'
+        f'gates = [{{ id = "verification", command = ["{PY}", "-c", "raise SystemExit(1)"] }}]'
+        for i in range(3)
+    ]
     plan = write_plan(tmp_path / "p", tasks, plan_id="brk")
     (plan.parent / "uok.toml").write_text(
-        "[uok.breakers]\nfailure_threshold = 1\nopen_seconds = 4\nhalf_open_timeout_seconds = 60\n")
+        "[uok.breakers]\nfailure_threshold = 1\nopen_seconds = 4\nhalf_open_timeout_seconds = 60\n"
+    )
     db = tmp_path / "b.db"
     clock = StepClock(step=1.0)
     for run in range(4):
@@ -219,7 +256,7 @@ def test_breaker_state_at_every_past_position_equals_what_the_runner_saw(tmp_pat
         witnessed = [(p, e) for p, e in events if isinstance(e, (GateRequested, GateRun)) and e.breaker_state]
         assert len(witnessed) >= 8
         proj = BreakersProjection()
-        state, pos = proj.initial(), 0
+        state, _pos = proj.initial(), 0
         for p, e in events:  # incremental fold == fold up to each position
             state = proj.apply(state, p, e) if type(e).__name__ in proj.types else state
             if (p, e) in witnessed:

@@ -7,12 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from uok.adapters.eventlog import EventLog
 from uok.adapters.gitops import snapshot_ref
 from uok.adapters.runner import KernelRunner
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain.bus_events import GitTransactionRecorded
+
 from tests.conftest import uok
 from tests.run_support import assert_turns_closed_once, of_type, read_events
 
@@ -36,8 +36,10 @@ def repo(tmp_path: Path) -> Path:
     write = "import sys; open(sys.argv[1], 'w').write(sys.argv[1])"
     (repo / "plan.toml").write_text(
         '[plan]\nid = "g"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'
-        + "".join(f'[[milestones.slices.tasks]]\nid = "{t}"\ncommand = ["{sys.executable}", "-c", "{write}", "{t}.txt"]\n'
-                  for t in ("one", "two"))
+        + "".join(
+            f'[[milestones.slices.tasks]]\nid = "{t}"\ncommand = ["{sys.executable}", "-c", "{write}", "{t}.txt"]\n'
+            for t in ("one", "two")
+        )
     )
     return repo
 
@@ -72,7 +74,9 @@ def test_commit_action_commits_each_turn_with_a_trailer_and_records_every_stage(
     assert "Uok-Unit: one" in log and "Uok-Unit: two" in log
     assert git(repo, "show", "--name-only", "--format=", "HEAD") == "two.txt"
     assert ".uok" not in git(repo, "log", "--name-only", "--format=")  # the event log stayed out
-    publish = {r.detail.get("commit") for recs in turns.values() for r in recs if r.stage == "publish" and r.status == "ok"}
+    publish = {
+        r.detail.get("commit") for recs in turns.values() for r in recs if r.stage == "publish" and r.status == "ok"
+    }
     assert git(repo, "rev-parse", "HEAD") in publish
     noop = [recs for recs in turns.values() if recs[3].status == "skipped"]
     assert len(noop) == 1 and noop[0][3].detail["reason"] == "nothing to commit"

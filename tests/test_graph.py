@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import ast
+import itertools
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from uok.domain.graph import (
     DEADLOCK_MESSAGE,
     CycleError,
@@ -56,7 +56,7 @@ def spec_file_conflicts(nodes: list[Node]) -> list[FileConflict]:
     return [
         FileConflict(a.id, b.id, f)
         for i, a in enumerate(nodes)
-        for b in nodes[i + 1:]
+        for b in nodes[i + 1 :]
         for f in b.writes
         if f in set(a.writes)
     ]
@@ -158,7 +158,7 @@ def test_any_added_back_edge_is_found_as_a_real_cycle(nodes, data):
         topological_order(list(by_id.values()))
     cycle = info.value.cycle
     assert cycle[0] == cycle[-1] == min(cycle)
-    for before, after in zip(cycle, cycle[1:]):
+    for before, after in itertools.pairwise(cycle):
         assert before in by_id[after].depends_on  # each arrow is a real edge, in run order
 
 
@@ -224,9 +224,7 @@ REACTIVE_GRAPH = [
 
 
 def test_reactive_batch_spec_example():
-    selected, conflicts = select_reactive_dispatch_batch(
-        REACTIVE_GRAPH, ["T01", "T02", "T03", "T04"], 3, {"c.ts"}
-    )
+    selected, conflicts = select_reactive_dispatch_batch(REACTIVE_GRAPH, ["T01", "T02", "T03", "T04"], 3, {"c.ts"})
     assert selected == ["T01", "T03"]
     assert FileConflict("T01", "T02", "a.ts") in conflicts
 

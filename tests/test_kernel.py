@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from uok.domain import events as ev
 from uok.domain.kernel import Kernel
+
 from tests.helpers import StepClock, plan_toml
 
 CMD = ["true"]
@@ -26,15 +27,30 @@ class Recorded(Kernel):
 
 def enter(k: Kernel, source: str, clock, *, run_id="r1", pid=100, workers=2, probes=(), flags=None):
     return k.handle(
-        ev.KernelEntered(run_id=run_id, at=clock(), pid=pid, plan_path="p.toml", plan_source=source,
-                         workers=workers, probes=tuple(probes), flags=flags or {})
+        ev.KernelEntered(
+            run_id=run_id,
+            at=clock(),
+            pid=pid,
+            plan_path="p.toml",
+            plan_source=source,
+            workers=workers,
+            probes=tuple(probes),
+            flags=flags or {},
+        )
     )
 
 
 def finish(k: Kernel, turn: ev.TurnStarted, clock, exit_code=0, **kw):
     return k.handle(
-        ev.ExecutionFinished(run_id=turn.run_id, at=clock(), turn_id=turn.turn_id, unit_id=turn.unit_id,
-                             exit_code=exit_code, duration_ms=5, **kw)
+        ev.ExecutionFinished(
+            run_id=turn.run_id,
+            at=clock(),
+            turn_id=turn.turn_id,
+            unit_id=turn.unit_id,
+            exit_code=exit_code,
+            duration_ms=5,
+            **kw,
+        )
     )
 
 
@@ -124,8 +140,13 @@ def test_a_live_open_run_is_not_recovered():
     src = plan_toml(("S1", [{"id": "a", "command": CMD}]), plan_id="other")
     enter(k, src, clock, run_id="r1", pid=111)
     k2 = Recorded(k.log)
-    out = enter(k2, plan_toml(("S1", [{"id": "x", "command": CMD}])), clock, run_id="r2",
-                probes=[ev.PidProbe(run_id="r1", pid=111, alive=True)])
+    out = enter(
+        k2,
+        plan_toml(("S1", [{"id": "x", "command": CMD}])),
+        clock,
+        run_id="r2",
+        probes=[ev.PidProbe(run_id="r1", pid=111, alive=True)],
+    )
     assert not [d for d in out if isinstance(d, ev.RunRecovered)]
 
 

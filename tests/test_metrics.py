@@ -15,12 +15,12 @@ from pathlib import Path
 import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-
 from uok.adapters.eventlog import EventLog
 from uok.adapters.sqlite_store import SqliteEventStore
-from bench.eventgen import fill
 from uok.domain.gate_events import GateRun
 from uok.projections.metrics import GateLatency, quantile, snapshot
+
+from bench.eventgen import fill
 from tests.conftest import ROOT, uok
 
 
@@ -68,9 +68,15 @@ def check_gates(text: str, want: dict) -> None:
         for outcome, metric in (("pass", "passes"), ("fail", "failures"), ("retry", "retries")):
             assert got[(f"uok_gate_{metric}_total", (("gate_id", gate),))] == want["by_outcome"][(gate, outcome)]
         d = want["durations"][gate]
-        lat = {q: got[("uok_gate_latency_ms", (("gate_id", gate), ("quantile", q)))] for q in ("avg", "p50", "p95", "max")}
-        assert lat == {"avg": pytest.approx(sum(d) / len(d)), "p50": nearest_rank(d, 0.5),
-                       "p95": nearest_rank(d, 0.95), "max": float(max(d))}
+        lat = {
+            q: got[("uok_gate_latency_ms", (("gate_id", gate), ("quantile", q)))] for q in ("avg", "p50", "p95", "max")
+        }
+        assert lat == {
+            "avg": pytest.approx(sum(d) / len(d)),
+            "p50": nearest_rank(d, 0.5),
+            "p95": nearest_rank(d, 0.95),
+            "max": float(max(d)),
+        }
 
 
 class Server:
@@ -79,7 +85,11 @@ class Server:
         env.pop("UOK_DB", None)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uok", "serve", "--db", str(db), "--port", "0"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
         )
         line = self.proc.stdout.readline()
         assert "serving metrics" in line, (line, self.proc.stderr.read() if self.proc.poll() is not None else "")
@@ -114,10 +124,19 @@ def test_serve_over_http_parses_and_matches_the_log(log: Path):
             head = store.head()[0]
         assert got[("uok_log_position", ())] == head
         units = {dict(k[1])["state"]: v for k, v in got.items() if k[0] == "uok_units"}
-        sql = orjson.loads(uok("sql", "SELECT state, count(*) AS n FROM units GROUP BY ALL", "--db", str(log), "--json").stdout)
+        sql = orjson.loads(
+            uok("sql", "SELECT state, count(*) AS n FROM units GROUP BY ALL", "--db", str(log), "--json").stdout
+        )
         assert units == {r["state"]: r["n"] for r in sql}
-        msgs = orjson.loads(uok("sql", "SELECT count(*) AS n, count(*) FILTER (WHERE NOT is_read) AS unread FROM messages",
-                                "--db", str(log), "--json").stdout)[0]
+        msgs = orjson.loads(
+            uok(
+                "sql",
+                "SELECT count(*) AS n, count(*) FILTER (WHERE NOT is_read) AS unread FROM messages",
+                "--db",
+                str(log),
+                "--json",
+            ).stdout
+        )[0]
         assert got[("uok_message_bus_messages_total", ())] == msgs["n"] > 0
         assert got[("uok_message_bus_unread", ())] == msgs["unread"]
         assert any(k[0] == "uok_cost_usd_total" for k in got) and any(k[0] == "uok_circuit_breaker_state" for k in got)
@@ -126,11 +145,23 @@ def test_serve_over_http_parses_and_matches_the_log(log: Path):
         # new events appear at the next scrape (the collector catches up from its position)
         with SqliteEventStore(log) as store:
             at = datetime(2026, 6, 1, tzinfo=UTC)
-            EventLog(store).append([
-                GateRun(run_id="late", at=at, turn_id="late:1", unit_id="u", gate_id="late-gate", gate_type="command",
-                        attempt=1, max_attempts=1, outcome=o, duration_ms=d)
-                for o, d in (("pass", 5), ("fail", 7), ("pass", 9))
-            ])
+            EventLog(store).append(
+                [
+                    GateRun(
+                        run_id="late",
+                        at=at,
+                        turn_id="late:1",
+                        unit_id="u",
+                        gate_id="late-gate",
+                        gate_type="command",
+                        attempt=1,
+                        max_attempts=1,
+                        outcome=o,
+                        duration_ms=d,
+                    )
+                    for o, d in (("pass", 5), ("fail", 7), ("pass", 9))
+                ]
+            )
         status, _, text = srv.get()
         got = samples(text)
         assert got[("uok_gate_runs_total", (("gate_id", "late-gate"),))] == 3
@@ -156,8 +187,15 @@ def test_metrics_json_and_the_breaker_gauge(log: Path):
     r = uok("metrics", "--db", str(log), "--json")
     assert r.returncode == 0, r.stderr
     snap = orjson.loads(r.stdout)
-    opened = orjson.loads(uok("sql", "SELECT gate_id, arg_max(to_state, position) AS s FROM breaker_transitions GROUP BY ALL",
-                              "--db", str(log), "--json").stdout)
+    opened = orjson.loads(
+        uok(
+            "sql",
+            "SELECT gate_id, arg_max(to_state, position) AS s FROM breaker_transitions GROUP BY ALL",
+            "--db",
+            str(log),
+            "--json",
+        ).stdout
+    )
     assert opened, "the generated log trips breakers"
     gauge = {"closed": 0, "half-open": 1, "open": 2}
     for row in opened:

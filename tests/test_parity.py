@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
-
 from uok.adapters.eventlog import EventLog
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain import events as ev
 from uok.projections.runs import RunView
 from uok.replay.parity import UNMATCHED_RUN_STALE_MS, build_report
+
 from tests.conftest import uok
 from tests.tt_support import fixture_db
 
@@ -23,8 +23,13 @@ NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 
 def run(rid: str, status: str = "open", minutes_ago: int = 1, **kw) -> RunView:
-    return RunView(run_id=rid, status=status, entered_at=NOW - timedelta(minutes=minutes_ago),
-                   exits=0 if status == "open" else 1, **kw)
+    return RunView(
+        run_id=rid,
+        status=status,
+        entered_at=NOW - timedelta(minutes=minutes_ago),
+        exits=0 if status == "open" else 1,
+        **kw,
+    )
 
 
 def test_classification_rules():

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import msgspec
 import pytest
-
 from uok.domain.graph import FileConflict
 from uok.domain.plan import PlanError, UnitGraph, UnitNode, compile_plan, index
 
@@ -20,8 +19,10 @@ def compile_text(text: str, filename: str = "plans/x.toml") -> UnitGraph:
 
 def one_task(body: str, plan: str = "") -> str:
     """A plan with a single task whose table body is ``body``."""
-    return f'[plan]\n{plan}\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n' \
-           f'[[milestones.slices.tasks]]\nid = "t"\n{textwrap.dedent(body)}\n'
+    return (
+        f'[plan]\n{plan}\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'
+        f'[[milestones.slices.tasks]]\nid = "t"\n{textwrap.dedent(body)}\n'
+    )
 
 
 def deps(graph: UnitGraph) -> dict[str, tuple[str, ...]]:
@@ -43,7 +44,10 @@ def test_demo_compiles_to_tasks_plus_one_complete_slice_per_slice(demo):
     assert demo.plan_id == "demo" and len(demo.nodes) == 12
     assert len(tasks) == 8 and {n.kind for n in tasks} == {"unit"}
     assert [n.id for n in checks] == [
-        "complete-slice:M1/S1", "complete-slice:M1/S2", "complete-slice:M2/S3", "complete-slice:M2/S4"
+        "complete-slice:M1/S1",
+        "complete-slice:M1/S2",
+        "complete-slice:M2/S3",
+        "complete-slice:M2/S4",
     ]
     assert all(n.kind == "verification" and n.command is None for n in checks)
     assert checks[0].title == "Backend"  # the slice's title
@@ -96,8 +100,10 @@ def test_malformed_toml_keeps_the_line_and_column():
 
 
 def test_plan_error_str_format():
-    assert str(PlanError("plans/x.toml", "depends on unknown task 'zz'", "b")) == \
-        "plans/x.toml: task 'b': depends on unknown task 'zz'"
+    assert (
+        str(PlanError("plans/x.toml", "depends on unknown task 'zz'", "b"))
+        == "plans/x.toml: task 'b': depends on unknown task 'zz'"
+    )
     assert str(PlanError("plans/x.toml", "cycle: a -> a")) == "plans/x.toml: cycle: a -> a"
 
 
@@ -107,7 +113,7 @@ def test_plan_error_str_format():
         ('command = "echo hi"', "command is a string; use an argv array, or set shell = true"),
         ('command = ["echo"]\nshell = true', "shell = true needs command to be a string"),
         ("shell = true", "shell = true without a command"),
-        ('command = []', "command must be a non-empty array"),
+        ("command = []", "command must be a non-empty array"),
         ('command = ["echo", 1]', "command must be a non-empty array"),
         ("command = 3", "command must be an array of strings or a string, got integer"),
         ('command = " "\nshell = true', "command must not be empty"),
@@ -155,12 +161,18 @@ def test_bad_task_fields_are_rejected_naming_the_task(body, problem):
         ('[[milestones]]\ntitle = "no id"\n', "milestone #1: id is missing"),
         ('[[milestones]]\nid = "M 1"\n', "milestone #1: id must be a string matching"),
         ('[[milestones]]\nid = "M1"\n[[milestones]]\nid = "M1"\n', "duplicate milestone id 'M1'"),
-        ('[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n[[milestones.slices]]\nid = "S1"\n',
-         "milestone 'M1': duplicate slice id 'S1'"),
-        ('[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n[[milestones.slices.tasks]]\ntitle = "x"\n',
-         "milestone 'M1' slice 'S1': task #1: id is missing"),
-        ('[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n[[milestones.slices.tasks]]\nid = "a:b"\n',
-         "task #1: id must be a string matching"),
+        (
+            '[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n[[milestones.slices]]\nid = "S1"\n',
+            "milestone 'M1': duplicate slice id 'S1'",
+        ),
+        (
+            '[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n[[milestones.slices.tasks]]\ntitle = "x"\n',
+            "milestone 'M1' slice 'S1': task #1: id is missing",
+        ),
+        (
+            '[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n[[milestones.slices.tasks]]\nid = "a:b"\n',
+            "task #1: id must be a string matching",
+        ),
         ("milestones = 3\n", "milestones must be an array of tables"),
         ('[plan]\nallow_outside_root = "yes"\n', "allow_outside_root must be a boolean"),
         ("", "plan has no tasks"),
@@ -214,7 +226,9 @@ def test_chains_slices_and_milestones():
     g = compile_text(TWO_MILESTONES, filename="plans/two.toml")
     m1 = ("complete-slice:M1/S1", "complete-slice:M1/S2")
     assert deps(g) == {
-        "a": (), "b": ("a",), "c": ("b",),  # a slice is a chain
+        "a": (),
+        "b": ("a",),
+        "c": ("b",),  # a slice is a chain
         "complete-slice:M1/S1": ("c",),
         "d": (),  # slices of one milestone are not chained
         "complete-slice:M1/S2": ("d",),
@@ -257,7 +271,8 @@ def test_a_cycle_through_milestone_edges_is_caught():
 
 
 def test_task_fields_and_defaults():
-    g = compile_text(one_task("""
+    g = compile_text(
+        one_task("""
         title = "T"
         command = ["python3", "-c", "pass"]
         writes = ["out//a.txt", "./b"]
@@ -267,12 +282,24 @@ def test_task_fields_and_defaults():
         cwd = "sub/./dir"
         env = { K = "v" }
         metadata = { owner = "alice", tags = ["x"], n = { deep = 1.5 } }
-    """))
+    """)
+    )
     (t, check) = g.nodes
     assert t == UnitNode(
-        id="t", kind="unit", unit_type="execute-task", milestone="M1", slice="S1", title="T",
-        command=("python3", "-c", "pass"), writes=("out/a.txt", "b"), timeout=5.0, retries=1,
-        max_dispatches=7, gates=("verification",), cwd="sub/dir", env={"K": "v"},
+        id="t",
+        kind="unit",
+        unit_type="execute-task",
+        milestone="M1",
+        slice="S1",
+        title="T",
+        command=("python3", "-c", "pass"),
+        writes=("out/a.txt", "b"),
+        timeout=5.0,
+        retries=1,
+        max_dispatches=7,
+        gates=("verification",),
+        cwd="sub/dir",
+        env={"K": "v"},
         metadata={"owner": "alice", "tags": ["x"], "n": {"deep": 1.5}},
     )
     assert isinstance(t.timeout, float)

@@ -13,12 +13,12 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from uok.adapters.eventlog import EventLog
 from uok.domain import events as ev
 from uok.projections import registry
 from uok.projections.runner import ProjectionRunner, fold_from_zero
 from uok.projections.units import UnitRuntimeProjection
+
 from tests.conftest import uok
 from tests.tt_support import copy_db, fixture_db, generated_db, open_runner, projection_rows
 
@@ -36,7 +36,9 @@ def test_catch_up_tracks_positions_and_equals_a_fold_from_zero(gen20k: Path, tmp
     status = {s.name: s for s in runner.status()}
     assert all(s.position == head and s.lag == 0 and not s.rebuilding for s in status.values())
     assert status["units"].snapshots == head // 2500
-    assert ps.snapshot_positions("units", UnitRuntimeProjection.version) == [2500 * i for i in range(1, head // 2500 + 1)]
+    assert ps.snapshot_positions("units", UnitRuntimeProjection.version) == [
+        2500 * i for i in range(1, head // 2500 + 1)
+    ]
     reference = fold_from_zero(ps, registry.ALL, head)
     assert runner.states() == reference
     units = reference["units"]
@@ -44,14 +46,14 @@ def test_catch_up_tracks_positions_and_equals_a_fold_from_zero(gen20k: Path, tmp
     assert all(u.state == "notified" for p in units.values() for u in p.units.values() if u.notified)
     # a fresh runner (a new process) loads the committed parts, not a refold
     store.close()
-    store2, ps2, runner2 = open_runner(db)
+    store2, _ps2, runner2 = open_runner(db)
     assert runner2.states() == reference
     store2.close()
 
 
 def test_catch_up_folds_only_what_was_appended_since(tmp_path: Path):
     db = fixture_db("failures", tmp_path)
-    store, ps, runner = open_runner(db)
+    store, _ps, runner = open_runner(db)
     before = runner.states()
     head = store.head()[0]
     runs_before = dict(before["runs"])
@@ -59,8 +61,13 @@ def test_catch_up_folds_only_what_was_appended_since(tmp_path: Path):
     log = EventLog(store)
     from datetime import UTC, datetime
 
-    log.append([ev.KernelEntered(run_id="late", at=datetime(2026, 3, 1, tzinfo=UTC), pid=1, plan_path="x",
-                                 plan_source="", workers=1)])
+    log.append(
+        [
+            ev.KernelEntered(
+                run_id="late", at=datetime(2026, 3, 1, tzinfo=UTC), pid=1, plan_path="x", plan_source="", workers=1
+            )
+        ]
+    )
     assert {s.name: s.lag for s in runner.status()}["runs"] == 1
     assert runner.catch_up() == head + 1
     after = runner.states()["runs"]
@@ -149,7 +156,10 @@ def test_rebuild_killed_mid_batch_resumes_and_ends_identical(tmp_path_factory):
     args = ("projections", "rebuild", "--batch", "20000", "--snapshot-every", "7000", "--quiet")
     r = uok(*args, "--db", str(killed), env={"UOK_REBUILD_KILL_AFTER_BATCHES": "2"})
     assert r.returncode == -9, (r.returncode, r.stderr)
-    status = {p["name"]: p for p in orjson.loads(uok("projections", "status", "--db", str(killed), "--json").stdout)["projections"]}
+    status = {
+        p["name"]: p
+        for p in orjson.loads(uok("projections", "status", "--db", str(killed), "--json").stdout)["projections"]
+    }
     assert {p["position"] for p in status.values()} == {40_000}  # two batches committed, the third lost
     assert all(p["rebuilding"] for p in status.values())
     r = uok(*args, "--db", str(killed))

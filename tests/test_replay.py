@@ -8,7 +8,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-
 import uok.domain.dispatch as dispatch_module
 import uok.domain.plan as plan_module
 from uok.adapters.eventlog import EventLog
@@ -16,6 +15,7 @@ from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain import events as ev
 from uok.domain.kernel import Kernel
 from uok.replay.replayer import replay_run, run_ids
+
 from tests.conftest import uok
 from tests.helpers import StepClock, plan_toml
 from tests.tt_support import FIXTURE_LOGS, fixture_db, generated_db, log_of
@@ -58,8 +58,11 @@ def test_a_generated_kernel_log_replays_without_divergence(tmp_path: Path):
 
 def test_a_changed_dispatch_order_is_caught_at_the_first_claim(fixtures, monkeypatch):
     log, rid = first_run(fixtures["demo"])
-    claims = [(p, e) for p, e in recorded(log)
-              if isinstance(e, ev.UnitTransitioned) and e.to_state == "claimed" and e.run_id == rid]
+    claims = [
+        (p, e)
+        for p, e in recorded(log)
+        if isinstance(e, ev.UnitTransitioned) and e.to_state == "claimed" and e.run_id == rid
+    ]
     first_pos, first = claims[0]
     second = claims[1][1]
     assert second.unit_id != first.unit_id  # two units were dispatched together: order matters
@@ -90,7 +93,7 @@ def test_a_changed_scheduling_tie_break_is_caught_at_plan_compilation(fixtures, 
 
     def largest_first(nodes):
         nodes = list(nodes)
-        deps = {n.id: {d for d in n.depends_on} for n in nodes}
+        deps = {n.id: set(n.depends_on) for n in nodes}
         order, done = [], set()
         while len(order) < len(nodes):
             ready = [nid for nid, ds in deps.items() if nid not in done and ds <= done | (ds - set(deps))]
@@ -123,9 +126,11 @@ def test_missing_and_extra_decisions_are_reported(fixtures):
     log, rid = first_run(fixtures["failures"])
     exit_pos = next(p for p, e in recorded(log) if isinstance(e, ev.KernelExited) and e.run_id == rid)
     d = replay_run(log, rid, kernel_factory=_DropsExit).divergence
-    assert d.kind == "missing" and d.position == exit_pos and d.expected_type == "KernelExited" and d.actual_type is None
+    assert (
+        d.kind == "missing" and d.position == exit_pos and d.expected_type == "KernelExited" and d.actual_type is None
+    )
     entered = next(p for p, e in recorded(log) if isinstance(e, ev.KernelEntered) and e.run_id == rid)
-    after_entry = [p for p, e in recorded(log) if p > entered and (e.run_id != rid or type(e).OBSERVED)][0]
+    after_entry = next(p for p, e in recorded(log) if p > entered and (e.run_id != rid or type(e).OBSERVED))
     d = replay_run(log, rid, kernel_factory=_AddsPhase).divergence
     assert d.kind == "extra" and d.actual_type == "PhaseResult" and d.expected_type is None
     assert d.position == after_entry  # the slot right after the entry's recorded decisions
@@ -138,11 +143,21 @@ def _tampered_log(db: Path) -> str:
     store = SqliteEventStore(db)
     log = EventLog(store)
     k = Kernel()
-    obs = ev.KernelEntered(run_id="t1", at=clock(), pid=1, plan_path="p.toml", workers=1,
-                           plan_source=plan_toml(("S1", [{"id": "a", "command": ["true"]}])))
+    obs = ev.KernelEntered(
+        run_id="t1",
+        at=clock(),
+        pid=1,
+        plan_path="p.toml",
+        workers=1,
+        plan_source=plan_toml(("S1", [{"id": "a", "command": ["true"]}])),
+    )
     out = k.handle(obs)
-    out = [ev.UnitTransitioned(**{**{f: getattr(d, f) for f in d.__struct_fields__}, "reason": "edited"})
-           if isinstance(d, ev.UnitTransitioned) and d.to_state == "queued" else d for d in out]
+    out = [
+        ev.UnitTransitioned(**{**{f: getattr(d, f) for f in d.__struct_fields__}, "reason": "edited"})
+        if isinstance(d, ev.UnitTransitioned) and d.to_state == "queued"
+        else d
+        for d in out
+    ]
     log.append([obs, *out])
     store.close()
     return "t1"

@@ -34,8 +34,11 @@ def test_demo_plan_runs_and_records_everything(demo_plan: Path, tmp_path: Path):
     assert "PlanCompiled" in types
     graph = next(row["event"]["graph"] for row in rows if row["event"]["type"] == "PlanCompiled")
     for node in graph["nodes"]:
-        states = [row["event"]["to_state"] for row in rows
-                  if row["event"]["type"] == "UnitTransitioned" and row["event"]["unit_id"] == node["id"]]
+        states = [
+            row["event"]["to_state"]
+            for row in rows
+            if row["event"]["type"] == "UnitTransitioned" and row["event"]["unit_id"] == node["id"]
+        ]
         assert states[0] == "queued" and "completed" in states and states[-1] == "notified", (node["id"], states)
     starts = {row["event"]["turn_id"] for row in rows if row["event"]["type"] == "TurnStarted"}
     finishes = [row["event"]["turn_id"] for row in rows if row["event"]["type"] == "TurnFinished"]
@@ -105,8 +108,12 @@ def test_kill_9_mid_run_then_rerun_recovers_and_completes(tmp_path: Path):
     )
     db = tmp_path / "k.db"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "uok", "run", str(plan_dir / "plan.toml"),
-                             "--db", str(db), "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uok", "run", str(plan_dir / "plan.toml"), "--db", str(db), "--quiet"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.time() + 30
     while time.time() < deadline:  # wait until t2 (the long one) is running
         if (plan_dir / "runs.log").exists() and "t2" in (plan_dir / "runs.log").read_text():
@@ -146,8 +153,12 @@ def test_sigterm_records_a_terminated_exit(tmp_path: Path):
     )
     db = tmp_path / "s.db"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "uok", "run", str(plan_dir / "plan.toml"),
-                             "--db", str(db), "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uok", "run", str(plan_dir / "plan.toml"), "--db", str(db), "--quiet"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.time() + 30
     while not (plan_dir / "started").exists() and time.time() < deadline:
         time.sleep(0.05)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import orjson
 import pytest
-
 from uok.adapters import secrets
 from uok.adapters.gates.security import SecurityGate
 from uok.adapters.secrets import redact, scan_files
 from uok.domain.gates import GateContext
+
 from tests.conftest import uok
 
 # A fake AWS access key id. The plan below builds it at run time from pieces,
@@ -22,23 +22,33 @@ FAKE_KEY = "".join(PIECES)
 
 
 def ctx(root: Path, writes=(), files=(), timeout=None) -> GateContext:
-    return GateContext(run_id="r", turn_id="r:1", unit_id="u", gate_id="security", base_path=str(root),
-                       writes=tuple(writes), files=tuple(files), timeout=timeout)
+    return GateContext(
+        run_id="r",
+        turn_id="r:1",
+        unit_id="u",
+        gate_id="security",
+        base_path=str(root),
+        writes=tuple(writes),
+        files=tuple(files),
+        timeout=timeout,
+    )
 
 
 def test_a_planted_aws_key_fails_the_gate_and_its_text_never_reaches_the_log(tmp_path: Path):
     plan_dir = tmp_path / "p"
     plan_dir.mkdir()
-    code = (f"import os; k={PIECES[0]!r}+{PIECES[1]!r}+{PIECES[2]!r}; os.makedirs('out', exist_ok=True); "
-            "open('out/creds.txt','w').write('[default]\\naws_access_key_id = '+k+'\\n'); "
-            "print('wrote key', k); import sys; print('stderr key', k, file=sys.stderr)")
+    code = (
+        f"import os; k={PIECES[0]!r}+{PIECES[1]!r}+{PIECES[2]!r}; os.makedirs('out', exist_ok=True); "
+        "open('out/creds.txt','w').write('[default]\\naws_access_key_id = '+k+'\\n'); "
+        "print('wrote key', k); import sys; print('stderr key', k, file=sys.stderr)"
+    )
     (plan_dir / "plan.toml").write_text(
         '[plan]\nid = "sec"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'
         '[[milestones.slices.tasks]]\nid = "leaky"\nretries = 0\n'
         f'command = ["{sys.executable}", "-c", {orjson.dumps(code).decode()}]\n'
         'writes = ["out/creds.txt"]\ngates = ["security"]\n'
         '[[milestones.slices.tasks]]\nid = "clean"\ndepends_on = []\n'
-        f'command = ["{sys.executable}", "-c", "open(\'ok.txt\',\'w\').write(\'nothing here\\\\n\')"]\n'
+        f"command = [\"{sys.executable}\", \"-c\", \"open('ok.txt','w').write('nothing here\\\\n')\"]\n"
         'writes = ["ok.txt"]\ngates = ["security"]\n'
     )
     assert FAKE_KEY not in (plan_dir / "plan.toml").read_text()
@@ -56,7 +66,9 @@ def test_a_planted_aws_key_fails_the_gate_and_its_text_never_reaches_the_log(tmp
     assert finding["file"] == "out/creds.txt" and finding["line"] == 2
     assert finding["fingerprint"] == hashlib.sha256(FAKE_KEY.encode()).hexdigest()[:16]
     assert ("clean", "pass") in runs
-    [failed] = [e for e in rows if e["type"] == "UnitTransitioned" and e["unit_id"] == "leaky" and e["to_state"] == "failed"]
+    [failed] = [
+        e for e in rows if e["type"] == "UnitTransitioned" and e["unit_id"] == "leaky" and e["to_state"] == "failed"
+    ]
     assert failed["failure_class"] == "policy"
     [out] = [e for e in rows if e["type"] == "ExecutionFinished" and e["unit_id"] == "leaky"]
     assert "[REDACTED:AWS Access Key:" in out["stdout_tail"] and "[REDACTED:AWS Access Key:" in out["stderr_tail"]
@@ -69,7 +81,7 @@ def test_a_planted_aws_key_fails_the_gate_and_its_text_never_reaches_the_log(tmp
 
 
 def test_scan_files_reports_type_line_and_fingerprint_never_the_secret(tmp_path: Path):
-    (tmp_path / "a.env").write_text(f"x = 1\nAWS_KEY={FAKE_KEY}\npassword = \"correct-horse-battery-9\"\n")
+    (tmp_path / "a.env").write_text(f'x = 1\nAWS_KEY={FAKE_KEY}\npassword = "correct-horse-battery-9"\n')
     (tmp_path / "b.txt").write_text("plain text\n")
     findings, notes = scan_files(tmp_path, ["a.env", "b.txt", "missing.txt"])
     kinds = {(f.file, f.line, f.kind) for f in findings}
@@ -84,10 +96,16 @@ def test_scan_files_reports_type_line_and_fingerprint_never_the_secret(tmp_path:
     "text, gone, kept",
     [
         (f"key={FAKE_KEY} done", [FAKE_KEY], ["key=", "done"]),
-        ("-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\nxyz\n-----END RSA PRIVATE KEY-----\nafter",
-         ["MIIEowIBAAKCAQEA7", "xyz"], ["after"]),
-        ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n(truncated tail)",
-         ["b3BlbnNzaC1rZXktdjEAAAAA", "truncated"], []),
+        (
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\nxyz\n-----END RSA PRIVATE KEY-----\nafter",
+            ["MIIEowIBAAKCAQEA7", "xyz"],
+            ["after"],
+        ),
+        (
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n(truncated tail)",
+            ["b3BlbnNzaC1rZXktdjEAAAAA", "truncated"],
+            [],
+        ),
         ('password = "hunter2hunter2"', ["hunter2hunter2"], ["password"]),
         ("token ghp_abcdefghijklmnopqrstuvwxyz0123456789 end", ["ghp_abcdefghijklmnopqrstuvwxyz0123456789"], ["end"]),
         ("collected 12 items; tests/test_x.py ....... [100%] in 0.52s", [], ["collected 12 items", "0.52s"]),

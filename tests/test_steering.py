@@ -7,14 +7,20 @@ import time
 from pathlib import Path
 
 import orjson
-
 from uok.domain import events as ev
 from uok.domain.bus_events import SteeringApplied, SteeringReceived
 from uok.domain.kernel import Kernel
+
 from tests.conftest import uok
 from tests.helpers import StepClock, plan_toml
 from tests.run_support import (
-    assert_turns_closed_once, of_type, read_events, run_id_of, start_run, task_plan, wait_for,
+    assert_turns_closed_once,
+    of_type,
+    read_events,
+    run_id_of,
+    start_run,
+    task_plan,
+    wait_for,
 )  # fmt: skip
 from tests.test_kernel import Recorded, enter, finish, started
 
@@ -23,7 +29,9 @@ CHAIN = plan_toml(("S1", [{"id": "a", "command": CMD}, {"id": "b", "command": CM
 
 
 def steer(k: Kernel, clock, command: str, argument: str = "", message_id: str = "m1"):
-    return k.handle(SteeringReceived(run_id=k.run_id, at=clock(), message_id=message_id, command=command, argument=argument))
+    return k.handle(
+        SteeringReceived(run_id=k.run_id, at=clock(), message_id=message_id, command=command, argument=argument)
+    )
 
 
 def applied(out) -> SteeringApplied:
@@ -53,7 +61,7 @@ def test_cancel_a_running_unit_ends_its_turn_and_blocks_dependents():
     assert len(fin) == 1 and fin[0].turn_id == a.turn_id and fin[0].status == "stopped"
     blocked = {d.unit_id for d in out if isinstance(d, ev.UnitTransitioned) and d.to_state == "blocked"}
     assert {"b", "c"} <= blocked
-    assert [d for d in out if isinstance(d, ev.KernelExited)][0].units_failed >= 1
+    assert next(d for d in out if isinstance(d, ev.KernelExited)).units_failed >= 1
     assert finish(k, a, clock) == []  # the killed process's late report changes nothing
 
 
@@ -111,7 +119,7 @@ def test_uok_steer_pause_stops_dispatch_at_the_next_turn_boundary_until_resume(t
     outcome = orjson.loads(r.stdout)
     assert outcome["outcome"] == "paused: no new unit will be dispatched; 1 running unit(s) will finish"
     events = read_events(db)
-    (pause_pos, _), = [(p, e) for p, e in of_type(events, SteeringApplied) if e.command == "pause"]
+    ((pause_pos, _),) = [(p, e) for p, e in of_type(events, SteeringApplied) if e.command == "pause"]
     (plan.parent / "go").touch()  # t0 may finish now; nothing new may be dispatched after it
     wait_for(lambda: len(of_type(read_events(db), ev.TurnFinished)) >= 1, what="the running unit to finish")
     time.sleep(1.0)
@@ -122,7 +130,7 @@ def test_uok_steer_pause_stops_dispatch_at_the_next_turn_boundary_until_resume(t
     assert r.returncode == 0 and "resumed" in r.stdout
     assert proc.wait(timeout=30) == 0
     events = read_events(db)
-    (resume_pos, _), = [(p, e) for p, e in of_type(events, SteeringApplied) if e.command == "resume"]
+    ((resume_pos, _),) = [(p, e) for p, e in of_type(events, SteeringApplied) if e.command == "resume"]
     late = [e.unit_id for p, e in of_type(events, ev.TurnStarted) if p > pause_pos]
     assert late and all(p > resume_pos for p, e in of_type(events, ev.TurnStarted) if p > pause_pos)
     assert_turns_closed_once(events, run_id)
@@ -159,8 +167,10 @@ def test_a_run_started_after_a_crash_while_paused_starts_paused(tmp_path: Path):
     r = uok("steer", first, "resume", "--db", str(db))
     assert r.returncode == 2 and "not running" in r.stderr  # the dead run cannot be steered
     proc = start_run(plan, db)
-    second = wait_for(lambda: [e.run_id for _, e in of_type(read_events(db), ev.KernelEntered) if e.run_id != first],
-                      what="the second run")[0]
+    second = wait_for(
+        lambda: [e.run_id for _, e in of_type(read_events(db), ev.KernelEntered) if e.run_id != first],
+        what="the second run",
+    )[0]
     note = wait_for(lambda: [e for _, e in of_type(read_events(db), SteeringApplied) if e.run_id == second])[0]
     assert note.paused is True and f"uok steer {second} resume" in note.outcome
     time.sleep(0.5)
@@ -176,7 +186,11 @@ def test_uok_steer_refuses_unknown_and_finished_runs(tmp_path: Path):
     db = tmp_path / "f.db"
     assert uok("run", str(plan), "--db", str(db), "--quiet").returncode == 0
     run_id = run_id_of(db)
-    for args, message in [((run_id, "pause"), "has finished"), (("r-nope", "pause"), "unknown run"),
-                          ((run_id, "cancel"), "exactly one UNIT"), ((run_id, "fly"), "unknown steering command")]:
+    for args, message in [
+        ((run_id, "pause"), "has finished"),
+        (("r-nope", "pause"), "unknown run"),
+        ((run_id, "cancel"), "exactly one UNIT"),
+        ((run_id, "fly"), "unknown steering command"),
+    ]:
         r = uok("steer", *args, "--db", str(db))
         assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)

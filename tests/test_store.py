@@ -3,6 +3,7 @@ and a working eventsourcing persistence module. Real files, real processes."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 import sqlite3
@@ -21,7 +22,6 @@ from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent, Tracking
 from eventsourcing.projection import Projection, ProjectionRunner
-
 from uok.adapters.es_apsw import ApswFactory, ApswTrackingRecorder
 from uok.adapters.sqlite_store import NotAnEventLogError, SqliteEventStore, StoreCorruptError, StoreFullError
 from uok.domain.chain import GENESIS, ChainBroken, link
@@ -175,7 +175,7 @@ def test_two_processes_append_concurrently(tmp_path: Path) -> None:
         assert len({(r.stream, r.version) for r in rows}) == 2000
         assert s.stream_version("p1") == s.stream_version("p2") == 1000
         assert [r.version for r in rows if r.stream == "p1"] == list(range(1, 1001))
-        switches = sum(a.stream != b.stream for a, b in zip(rows, rows[1:]))
+        switches = sum(a.stream != b.stream for a, b in itertools.pairwise(rows))
         assert switches > 1, "the two writers never interleaved"
         assert s.verify_chain()[0] == 2000
 

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from uok.adapters.eventlog import EventLog
 from uok.adapters.runner import KernelRunner
 from uok.adapters.spawnfile import read_spawns
@@ -16,6 +15,7 @@ from uok.domain import events as ev
 from uok.domain.bus_events import SubagentSpawned
 from uok.domain.modes import ModeError, resolve_permission_profile
 from uok.domain.spawn import SpawnRequest
+
 from tests.helpers import StepClock, plan_toml
 from tests.run_support import assert_turns_closed_once, of_type, read_events
 from tests.test_kernel import Recorded, enter, finish, started
@@ -31,9 +31,16 @@ def rejected(out) -> list[dict]:
     return [d.data for d in out if isinstance(d, ev.PhaseResult) and d.action == "spawn-rejected"]
 
 
-@pytest.mark.parametrize("value, expected", [
-    (None, "standard"), ("", "standard"), (" Trusted ", "trusted"), ("read-only", "restricted"), ("default", "standard"),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (None, "standard"),
+        ("", "standard"),
+        (" Trusted ", "trusted"),
+        ("read-only", "restricted"),
+        ("default", "standard"),
+    ],
+)
 def test_resolve_permission_profile(value, expected):
     assert resolve_permission_profile(value) == expected
 
@@ -47,15 +54,33 @@ def test_children_inherit_modes_unless_overridden_and_dependents_wait_for_them()
     clock = StepClock()
     k = Recorded()
     src = plan_toml(("S1", [{"id": "lead", "command": CMD}, {"id": "after", "command": CMD}]))
-    out = k.handle(ev.KernelEntered(run_id="r1", at=clock(), pid=1, plan_path="p.toml", plan_source=src, workers=2,
-                                    work_mode="build", model_mode="balanced", flags={"permission_profile": "trusted"}))
+    out = k.handle(
+        ev.KernelEntered(
+            run_id="r1",
+            at=clock(),
+            pid=1,
+            plan_path="p.toml",
+            plan_source=src,
+            workers=2,
+            work_mode="build",
+            model_mode="balanced",
+            flags={"permission_profile": "trusted"},
+        )
+    )
     lead = started(out)[0]
-    spawns = (SpawnRequest(id="lint", command=("ruff",)),
-              SpawnRequest(id="review", command=("rev",), model_mode="deep", permission_profile="restricted"))
+    spawns = (
+        SpawnRequest(id="lint", command=("ruff",)),
+        SpawnRequest(id="review", command=("rev",), model_mode="deep", permission_profile="restricted"),
+    )
     out = finish(k, lead, clock, spawns=spawns)
     a, b = spawned(out)
     assert (a.child_unit, a.work_mode, a.model_mode, a.permission_profile, a.overrides) == (
-        "lead/lint", "build", "balanced", "trusted", {})
+        "lead/lint",
+        "build",
+        "balanced",
+        "trusted",
+        {},
+    )
     assert (b.model_mode, b.permission_profile) == ("deep", "restricted")
     assert b.overrides == {"model_mode": "deep", "permission_profile": "restricted"}
     assert a.lineage == ("lead",) and a.node.depends_on == ("lead",)
@@ -68,7 +93,7 @@ def test_children_inherit_modes_unless_overridden_and_dependents_wait_for_them()
     out = finish(k, kids["lead/review"], clock)
     assert [t.unit_id for t in started(out)] == ["after"]
     out = finish(k, started(out)[0], clock)
-    assert [d for d in out if isinstance(d, ev.KernelExited)][0].units_completed == 5
+    assert next(d for d in out if isinstance(d, ev.KernelExited)).units_completed == 5
 
 
 def test_grandchildren_carry_the_lineage_up_to_the_depth_limit():
@@ -154,7 +179,9 @@ with open(os.environ["UOK_SPAWN_FILE"], "a") as f:
 
 
 def test_end_to_end_a_task_spawns_sub_agents_that_run_before_its_dependents(tmp_path: Path):
-    lead = LEAD.replace("PY", repr(sys.executable)).strip().replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    lead = (
+        LEAD.replace("PY", repr(sys.executable)).strip().replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    )
     after = "import os,sys; sys.exit(0 if os.path.exists('lead-k1.json') and os.path.exists('lead-k2.json') else 1)"
     (tmp_path / "plan.toml").write_text(
         '[plan]\nid = "sub"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'
@@ -168,8 +195,12 @@ def test_end_to_end_a_task_spawns_sub_agents_that_run_before_its_dependents(tmp_
     assert result.status == "ok" and result.units_failed == 0, result
     k1 = json.loads((tmp_path / "lead-k1.json").read_text())
     k2 = json.loads((tmp_path / "lead-k2.json").read_text())
-    assert k1 == {"UOK_UNIT_ID": "lead/k1", "UOK_MODEL_MODE": "balanced", "UOK_WORK_MODE": "build",
-                  "UOK_PERMISSION_PROFILE": "standard"}
+    assert k1 == {
+        "UOK_UNIT_ID": "lead/k1",
+        "UOK_MODEL_MODE": "balanced",
+        "UOK_WORK_MODE": "build",
+        "UOK_PERMISSION_PROFILE": "standard",
+    }
     assert k2["UOK_MODEL_MODE"] == "deep" and k2["UOK_WORK_MODE"] == "build"
     events = read_events(db)
     lineage = [(e.parent_unit, e.child_unit, e.overrides) for _, e in of_type(events, SubagentSpawned)]

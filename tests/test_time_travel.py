@@ -3,19 +3,18 @@ every position equals the state rebuilt from zero to that position."""
 
 from __future__ import annotations
 
-from uok.projections.units import UnitRuntimeProjection
-
 from pathlib import Path
 
 import orjson
 import pytest
-
 from uok.adapters.cli.readmodels import ReadModels
 from uok.adapters.cli.state_cmd import view_at
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.projections import registry
 from uok.projections.runner import fold_from_zero
+from uok.projections.units import UnitRuntimeProjection
 from uok.replay.timetravel import diff_views, system_view
+
 from tests.conftest import uok
 from tests.tt_support import fixture_db
 
@@ -39,7 +38,7 @@ def test_state_at_every_position_equals_a_rebuild_from_zero(demo_db: Path, monke
     rm.catch_up()
     head = rm.head()
     assert len(rm.pstore.snapshot_positions("units", UnitRuntimeProjection.version)) == head // 16
-    for p in range(0, head + 1):
+    for p in range(head + 1):
         expected = system_view(fold_from_zero(rm.pstore, registry.ALL, p), p)
         assert view_at(rm, p) == expected, p
     store.close()
@@ -94,12 +93,24 @@ def test_diff_between_two_positions(demo_db: Path):
 
 
 def test_diff_views_reports_breakers_costs_and_gate_runs():
-    a = {"position": 1, "runs": {}, "plans": {}, "turns_in_flight": [],
-         "breakers": {"tests": {"state": "closed"}}, "gates": {"tests": {"runs": 2}},
-         "costs": {"usd": 0.5, "input_tokens": 10, "output_tokens": 5}}
-    b = {"position": 9, "runs": {"r2": {"status": "open"}}, "plans": {}, "turns_in_flight": [],
-         "breakers": {"tests": {"state": "open"}}, "gates": {"tests": {"runs": 5}},
-         "costs": {"usd": 0.75, "input_tokens": 30, "output_tokens": 5}}
+    a = {
+        "position": 1,
+        "runs": {},
+        "plans": {},
+        "turns_in_flight": [],
+        "breakers": {"tests": {"state": "closed"}},
+        "gates": {"tests": {"runs": 2}},
+        "costs": {"usd": 0.5, "input_tokens": 10, "output_tokens": 5},
+    }
+    b = {
+        "position": 9,
+        "runs": {"r2": {"status": "open"}},
+        "plans": {},
+        "turns_in_flight": [],
+        "breakers": {"tests": {"state": "open"}},
+        "gates": {"tests": {"runs": 5}},
+        "costs": {"usd": 0.75, "input_tokens": 30, "output_tokens": 5},
+    }
     d = diff_views(a, b)
     assert d["breakers"] == [{"gate_id": "tests", "from": "closed", "to": "open"}]
     assert d["gate_runs"] == {"tests": 3} and d["new_runs"] == ["r2"]
@@ -113,9 +124,15 @@ def test_an_altered_log_is_refused_not_time_travelled(tmp_path: Path):
     db = fixture_db("failures", tmp_path)
     data = db.read_bytes()
     i = data.index(b'"unit_id":"boom"')
-    db.write_bytes(data[:i] + b'"unit_id":"bang"' + data[i + 16:])
-    for args in (["state"], ["state", "--at", "60"], ["diff", "1", "60"], ["parity"], ["replay", "--all"],
-                 ["projections", "rebuild"]):
+    db.write_bytes(data[:i] + b'"unit_id":"bang"' + data[i + 16 :])
+    for args in (
+        ["state"],
+        ["state", "--at", "60"],
+        ["diff", "1", "60"],
+        ["parity"],
+        ["replay", "--all"],
+        ["projections", "rebuild"],
+    ):
         r = uok(*args, "--db", str(db))
         assert r.returncode == 3, (args, r.returncode, r.stdout, r.stderr)
         assert "hash chain broken at position" in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)

@@ -12,6 +12,7 @@ from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain import events as ev
 from uok.domain.closeout import KernelExitDeferred, TurnClosed
 from uok.domain.kernel import Kernel
+
 from tests.run_support import assert_turns_closed_once, of_type, read_events, run_id_of, start_run, wait_for
 
 FLAKY = "import os,sys; p='flaky.marker'; seen=os.path.exists(p); open(p,'a').close(); sys.exit(0 if seen else 1)"
@@ -26,7 +27,9 @@ def slices_plan(path: Path, slices: dict[str, list[tuple[str, str, str]]]) -> Pa
         body += f'[[milestones.slices]]\nid = "{sid}"\n'
         for tid, src, extra in tasks:
             esc = src.replace("\\", "\\\\").replace('"', '\\"')
-            body += f'[[milestones.slices.tasks]]\nid = "{tid}"\ncommand = ["{sys.executable}", "-c", "{esc}"]\n{extra}\n'
+            body += (
+                f'[[milestones.slices.tasks]]\nid = "{tid}"\ncommand = ["{sys.executable}", "-c", "{esc}"]\n{extra}\n'
+            )
     path.write_text(body)
     return path
 
@@ -54,11 +57,14 @@ class Exploding:
 
 
 def test_observers_see_every_turn_and_a_raising_observer_never_breaks_the_loop(tmp_path: Path):
-    plan = slices_plan(tmp_path / "plan.toml", {
-        "S1": [("ok", "pass", ""), ("flaky", FLAKY, "")],
-        "S2": [("bad", "import sys; sys.exit(3)", "retries = 1")],
-        "S3": [("empty-1", "pass", "")],
-    })
+    plan = slices_plan(
+        tmp_path / "plan.toml",
+        {
+            "S1": [("ok", "pass", ""), ("flaky", FLAKY, "")],
+            "S2": [("bad", "import sys; sys.exit(3)", "retries = 1")],
+            "S3": [("empty-1", "pass", "")],
+        },
+    )
     db = tmp_path / "o.db"
     rec = Recording()
     with SqliteEventStore(db) as store:
@@ -110,11 +116,14 @@ def replay(events: list[tuple[int, ev.Event]], run_id: str) -> int:
 
 
 def test_a_run_with_retries_failures_and_a_signal_finishes_every_turn_exactly_once(tmp_path: Path):
-    plan = slices_plan(tmp_path / "plan.toml", {
-        "S1": [("flaky", FLAKY, "")],
-        "S2": [("bad", "import sys; sys.exit(3)", "retries = 1")],
-        "S3": [("long", "import time; open('long.started','w').close(); time.sleep(30)", "")],
-    })
+    plan = slices_plan(
+        tmp_path / "plan.toml",
+        {
+            "S1": [("flaky", FLAKY, "")],
+            "S2": [("bad", "import sys; sys.exit(3)", "retries = 1")],
+            "S3": [("long", "import time; open('long.started','w').close(); time.sleep(30)", "")],
+        },
+    )
     db = tmp_path / "s.db"
     proc = start_run(plan, db, "--workers", "3")
     run_id = run_id_of(db)

@@ -8,12 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from uok.domain import codec
 from uok.domain.events import UnitTransitioned
 from uok.projections import registry
 from uok.projections.runner import fold_from_zero
 from uok.replay.timetravel import system_view
+
 from tests.tt_support import fixture_db, open_runner
 
 
@@ -36,7 +36,7 @@ def v0_upcaster(monkeypatch):
 def test_without_an_upcaster_the_old_version_is_refused(tmp_path: Path):
     db = fixture_db("upcast_v0", tmp_path)
     store, ps, _runner = open_runner(db)
-    [(pos, topic, payload)] = next(ps.scan(0, 1))[1]
+    [(_pos, topic, payload)] = next(ps.scan(0, 1))[1]
     with pytest.raises(codec.UnknownEventError, match="no upcaster for UnitTransitioned v0"):
         codec.decode(topic, payload)
     store.close()

@@ -6,17 +6,16 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
 from uok.adapters.eventlog import EventLog
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.adapters.writer import StaleEpochError, TokenAlreadyActive, WriterTokens
 from uok.domain.events import WriterTokenAcquired, WriterTokenReleased
+
 from tests.conftest import ROOT
 from tests.helpers import StepClock
 
@@ -91,8 +90,9 @@ def test_kill_9_of_a_token_holder_then_ttl_then_higher_epoch_and_stale_write_rej
     db = tmp_path / "w.db"
     pre = tokens(db)
     pre.release(pre.acquire("earlier:1"))  # some history: sequence is 2 before the holder starts
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER.format(root=str(ROOT)), str(db)],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER.format(root=str(ROOT)), str(db)], stdout=subprocess.PIPE, text=True
+    )
     old_epoch = int(holder.stdout.readline())
     assert old_epoch == 3
     w = tokens(db)
@@ -128,8 +128,9 @@ for i in range(40):
 def test_two_processes_share_one_gapless_monotonic_sequence(tmp_path: Path):
     db = tmp_path / "w.db"
     SqliteEventStore(db).close()
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER.format(root=str(ROOT)), str(db), name])
-             for name in ("a", "b")]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WORKER.format(root=str(ROOT)), str(db), name]) for name in ("a", "b")
+    ]
     assert [p.wait(timeout=60) for p in procs] == [0, 0]
     rows = writer_events(db)
     assert len(rows) == 160

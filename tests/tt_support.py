@@ -10,9 +10,10 @@ from uok.adapters.eventlog import EventLog
 from uok.adapters.ndjson_log import import_log
 from uok.adapters.projection_store import SqliteProjectionStore
 from uok.adapters.sqlite_store import SqliteEventStore
-from bench.kernel_log import generate
 from uok.projections import registry
 from uok.projections.runner import ProjectionRunner
+
+from bench.kernel_log import generate
 from tests.conftest import FIXTURES
 
 LOGS = FIXTURES / "logs"
@@ -65,9 +66,13 @@ def projection_rows(db: Path) -> dict[str, list[tuple]]:
     store = SqliteEventStore(db, readonly=True)
     try:
         return {
-            "state": store.query("SELECT name, version, position, hash, rebuilding, parts FROM projection_state ORDER BY name"),
+            "state": store.query(
+                "SELECT name, version, position, hash, rebuilding, parts FROM projection_state ORDER BY name"
+            ),
             "parts": store.query("SELECT name, key, digest, data FROM projection_parts ORDER BY name, key"),
-            "snapshots": store.query("SELECT name, version, position, manifest FROM projection_snapshots ORDER BY name, position"),
+            "snapshots": store.query(
+                "SELECT name, version, position, manifest FROM projection_snapshots ORDER BY name, position"
+            ),
             "blobs": store.query("SELECT name, digest, data FROM projection_blobs ORDER BY name, digest"),
         }
     finally:

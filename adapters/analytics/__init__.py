@@ -11,6 +11,14 @@ from uok.adapters.analytics.readonly import QueryFailed, QueryRefused, QueryResu
 from uok.adapters.analytics.schema import SCHEMA_VERSION
 
 __all__ = [
-    "SCHEMA_VERSION", "CopyError", "QueryFailed", "QueryRefused", "QueryResult", "RefreshResult",
-    "check", "default_path", "refresh", "run",
+    "SCHEMA_VERSION",
+    "CopyError",
+    "QueryFailed",
+    "QueryRefused",
+    "QueryResult",
+    "RefreshResult",
+    "check",
+    "default_path",
+    "refresh",
+    "run",
 ]

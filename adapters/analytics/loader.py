@@ -51,7 +51,6 @@ import apsw
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-
 from uok.adapters.analytics import schema
 from uok.domain.chain import GENESIS, ChainBroken
 
@@ -60,8 +59,10 @@ CHUNK_ROWS = 100_000  # rows per INSERT (Arrow table handed to DuckDB)
 COMMIT_ROWS = 2_000_000  # rows per DuckDB transaction (commits are costly: fewer is faster)
 _LOCK_WAIT_S = 30.0  # how long to wait for another process holding the copy
 
-_READ = ("SELECT position, stream, version, topic, payload, hash FROM events "
-         "WHERE position > ? AND position <= ? ORDER BY position LIMIT ?")
+_READ = (
+    "SELECT position, stream, version, topic, payload, hash FROM events "
+    "WHERE position > ? AND position <= ? ORDER BY position LIMIT ?"
+)
 _NAMES = ["position", "stream", "version", "topic", "payload", "hash"]
 
 
@@ -141,7 +142,7 @@ def _big_endian(values, code: str, size: int) -> pa.Array:
 def _utf8_lengths(arr: pa.Array) -> array.array:
     lengths = pc.binary_length(arr)
     out = array.array("i")
-    out.frombytes(memoryview(lengths.buffers()[1])[lengths.offset * 4:(lengths.offset + len(lengths)) * 4])
+    out.frombytes(memoryview(lengths.buffers()[1])[lengths.offset * 4 : (lengths.offset + len(lengths)) * 4])
     return out
 
 
@@ -157,7 +158,7 @@ def rows_to_batch(rows: list[tuple], prev: bytes, expected: int) -> pa.RecordBat
     in DuckDB's threads, not in Python (measured: hashing in the reader
     thread cost 1.3 µs per event and capped the load near 400k events/s).
     """
-    pos, stream, ver, topic, payload, hashes = zip(*rows)
+    pos, stream, ver, topic, payload, hashes = zip(*rows, strict=False)
     n = len(rows)
     if pos[0] != expected or pos[-1] != expected + n - 1:
         raise ChainBroken(expected, f"expected positions {expected}..{expected + n - 1}, found {pos[0]}..{pos[-1]}")
@@ -169,10 +170,21 @@ def rows_to_batch(rows: list[tuple], prev: bytes, expected: int) -> pa.RecordBat
     stream_arr, topic_arr = pa.array(stream, pa.string()), pa.array(topic, pa.string())
     payload_arr, payload_len = _string_array(payload)
     return pa.record_batch(
-        [pa.array(pos, pa.int64()), stream_arr, pa.array(ver, pa.int64()), topic_arr, payload_arr, hash_arr,
-         prev_arr, _big_endian(pos, "q", 8), _big_endian(_utf8_lengths(stream_arr), "i", 4),
-         _big_endian(ver, "q", 8), _big_endian(_utf8_lengths(topic_arr), "i", 4), _big_endian(payload_len, "i", 4)],
-        names=_NAMES + ["prev", "position_be", "stream_len", "version_be", "topic_len", "payload_len"],
+        [
+            pa.array(pos, pa.int64()),
+            stream_arr,
+            pa.array(ver, pa.int64()),
+            topic_arr,
+            payload_arr,
+            hash_arr,
+            prev_arr,
+            _big_endian(pos, "q", 8),
+            _big_endian(_utf8_lengths(stream_arr), "i", 4),
+            _big_endian(ver, "q", 8),
+            _big_endian(_utf8_lengths(topic_arr), "i", 4),
+            _big_endian(payload_len, "i", 4),
+        ],
+        names=[*_NAMES, "prev", "position_be", "stream_len", "version_be", "topic_len", "payload_len"],
     )
 
 
@@ -202,7 +214,7 @@ def _read_pages(db: Path, after: int, prev: bytes, upto: int, out: queue.Queue, 
         finally:
             conn.close()
         out.put(None)
-    except BaseException as e:  # handed to the main thread, which re-raises
+    except BaseException as e:  # handed to the main thread, which re-raises  # noqa: BLE001
         out.put(e)
 
 
@@ -231,7 +243,9 @@ def _tracked(duck: duckdb.DuckDBPyConnection) -> tuple[int, int, bytes] | None:
 
 
 def _drop_everything(duck: duckdb.DuckDBPyConnection) -> None:
-    for (name,) in duck.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main'").fetchall():
+    for (name,) in duck.execute(
+        "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main'"
+    ).fetchall():
         duck.execute(f'DROP VIEW IF EXISTS "{name}"')
     for (name,) in duck.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall():
         duck.execute(f'DROP TABLE IF EXISTS "{name}"')
@@ -323,8 +337,9 @@ def refresh(db: Path, copy: Path | None = None, *, typed: set[str] | str = ()) -
             loaded = _load(duck, db, position, prev, head)
             load_s = time.perf_counter() - started
             added = materialize(duck, typed) if typed else {}
-            return RefreshResult(copy, before, before + loaded, loaded, rebuilt, load_s,
-                                 added, time.perf_counter() - started - load_s)
+            return RefreshResult(
+                copy, before, before + loaded, loaded, rebuilt, load_s, added, time.perf_counter() - started - load_s
+            )
         finally:
             duck.close()
 
@@ -334,7 +349,9 @@ def _load(duck: duckdb.DuckDBPyConnection, db: Path, after: int, prev: bytes, up
         return 0
     q: queue.Queue = queue.Queue(maxsize=4)
     stop = threading.Event()
-    reader = threading.Thread(target=_read_pages, args=(db, after, prev, upto, q, stop), name="uok-analytics-read", daemon=True)
+    reader = threading.Thread(
+        target=_read_pages, args=(db, after, prev, upto, q, stop), name="uok-analytics-read", daemon=True
+    )
     gc_was_enabled, switch = gc.isenabled(), sys.getswitchinterval()
     gc.disable()
     # The main thread gives the GIL up for every DuckDB call; with the default

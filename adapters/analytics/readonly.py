@@ -32,7 +32,6 @@ from typing import Any
 
 import duckdb
 import orjson
-
 from uok.adapters.analytics import schema
 from uok.adapters.analytics.loader import connect
 
@@ -45,13 +44,31 @@ SAFE_CONFIG: dict[str, Any] = {
 }
 """Passed at connect; then :func:`seal` sets the time zone and locks it all."""
 
-ALLOWED_TABLE_FUNCTIONS = frozenset({
-    "range", "generate_series", "unnest", "json_each", "json_tree", "repeat",
-    "duckdb_tables", "duckdb_views", "duckdb_columns", "duckdb_types", "duckdb_functions",
-    "duckdb_constraints", "duckdb_schemas", "duckdb_databases", "duckdb_settings",
-    "pragma_table_info", "pragma_show", "pragma_version", "pragma_database_size",
-    "summary", "test_all_types",
-})
+ALLOWED_TABLE_FUNCTIONS = frozenset(
+    {
+        "range",
+        "generate_series",
+        "unnest",
+        "json_each",
+        "json_tree",
+        "repeat",
+        "duckdb_tables",
+        "duckdb_views",
+        "duckdb_columns",
+        "duckdb_types",
+        "duckdb_functions",
+        "duckdb_constraints",
+        "duckdb_schemas",
+        "duckdb_databases",
+        "duckdb_settings",
+        "pragma_table_info",
+        "pragma_show",
+        "pragma_version",
+        "pragma_database_size",
+        "summary",
+        "test_all_types",
+    }
+)
 """Table functions that compute or describe; none reads a file or runs SQL text."""
 
 _SYSTEM_SCHEMAS = frozenset({"information_schema", "pg_catalog"})
@@ -102,8 +119,12 @@ def _check_tree(sql: str) -> set[str]:
         tree = orjson.loads(parser.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0])
     if tree.get("error"):
         raise QueryRefused(f"not a plain query: {tree.get('error_message', 'unparseable')}")
-    ctes = {entry.get("key", "").lower() for node in _walk(tree) if isinstance(node.get("cte_map"), dict)
-            for entry in node["cte_map"].get("map", [])}
+    ctes = {
+        entry.get("key", "").lower()
+        for node in _walk(tree)
+        if isinstance(node.get("cte_map"), dict)
+        for entry in node["cte_map"].get("map", [])
+    }
     relations: set[str] = set()
     for node in _walk(tree):
         kind = node.get("type")
@@ -119,8 +140,10 @@ def _check_tree(sql: str) -> set[str]:
             if where in _SYSTEM_SCHEMAS and not catalog:
                 continue
             if not _IDENT.match(name) or where not in ("", "main") or catalog:
-                raise QueryRefused(f"cannot read {'.'.join(x for x in (catalog, where, name) if x)!r}: "
-                                   "queries may only read the views of the event copy")
+                raise QueryRefused(
+                    f"cannot read {'.'.join(x for x in (catalog, where, name) if x)!r}: "
+                    "queries may only read the views of the event copy"
+                )
             if name.lower() in ctes:
                 continue
             if name.lower() not in _known_relations():
@@ -130,7 +153,11 @@ def _check_tree(sql: str) -> set[str]:
 
 
 def _known_relations() -> frozenset[str]:
-    internal = {f"{p}_{t.table}" for t in schema.TYPED for p in ("ev", "mat")} | {"raw_events", "_uok_copy", "_uok_typed"}
+    internal = {f"{p}_{t.table}" for t in schema.TYPED for p in ("ev", "mat")} | {
+        "raw_events",
+        "_uok_copy",
+        "_uok_typed",
+    }
     return frozenset(schema.PUBLIC_RELATIONS | internal)
 
 

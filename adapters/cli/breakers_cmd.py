@@ -7,7 +7,6 @@ import sys
 from datetime import UTC, datetime
 
 import orjson
-
 from uok.adapters.cli.common import CliError, add_db_argument, open_log
 
 DESCRIPTION = """\
@@ -24,8 +23,12 @@ open breaker whose time has passed is effectively half-open.
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("breakers", help="circuit breaker of every gate", description=DESCRIPTION,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "breakers",
+        help="circuit breaker of every gate",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_db_argument(p)
     p.add_argument("--at", type=int, metavar="POSITION", help="state as of this log position (default: the head)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -61,23 +64,27 @@ def snapshot(log, at: int | None = None, now: datetime | None = None) -> dict:
     for gid in sorted(book.gates):
         rec = book.gates[gid]
         eff = rec.effective_state(as_of)
-        rows.append({
-            "gate_id": gid,
-            "state": rec.state,
-            "gauge": brk.GAUGE[rec.state],
-            "effective_state": eff,
-            "streak": rec.streak,
-            "consecutive_failures": rec.consecutive_failures,
-            "open_until": _iso(rec.open_until),
-            "next_probe_at": _iso(rec.next_probe_at()) if eff == "open" else (_iso(as_of) if eff == "half-open" else None),
-            "probe_deadline": _iso(rec.probe_deadline),
-            "probes_in_flight": rec.probes_in_flight,
-            "short_circuits": rec.short_circuits,
-            "transitions": rec.transitions,
-            "changed_at": _iso(rec.changed_at),
-            "reason": rec.reason,
-            "last_position": rec.last_position,
-        })
+        rows.append(
+            {
+                "gate_id": gid,
+                "state": rec.state,
+                "gauge": brk.GAUGE[rec.state],
+                "effective_state": eff,
+                "streak": rec.streak,
+                "consecutive_failures": rec.consecutive_failures,
+                "open_until": _iso(rec.open_until),
+                "next_probe_at": _iso(rec.next_probe_at())
+                if eff == "open"
+                else (_iso(as_of) if eff == "half-open" else None),
+                "probe_deadline": _iso(rec.probe_deadline),
+                "probes_in_flight": rec.probes_in_flight,
+                "short_circuits": rec.short_circuits,
+                "transitions": rec.transitions,
+                "changed_at": _iso(rec.changed_at),
+                "reason": rec.reason,
+                "last_position": rec.last_position,
+            }
+        )
     return {"position": last, "as_of": _iso(as_of), "breakers": rows}
 
 
@@ -96,8 +103,12 @@ def breakers(args: argparse.Namespace) -> int:
         return 0
     print(f"circuit breakers {where}")
     for b in snap["breakers"]:
-        state = b["state"] if b["effective_state"] == b["state"] else f"{b['state']} (effectively {b['effective_state']})"
+        state = (
+            b["state"] if b["effective_state"] == b["state"] else f"{b['state']} (effectively {b['effective_state']})"
+        )
         probe = f" next probe {b['next_probe_at']}" if b["next_probe_at"] and b["effective_state"] == "open" else ""
-        print(f"  {b['gate_id']:<20} {state:<32} streak={b['streak']} failures={b['consecutive_failures']}"
-              f" short-circuits={b['short_circuits']}{probe}" + (f"  ({b['reason']})" if b["reason"] else ""))
+        print(
+            f"  {b['gate_id']:<20} {state:<32} streak={b['streak']} failures={b['consecutive_failures']}"
+            f" short-circuits={b['short_circuits']}{probe}" + (f"  ({b['reason']})" if b["reason"] else "")
+        )
     return 0

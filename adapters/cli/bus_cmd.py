@@ -6,7 +6,6 @@ import argparse
 import sys
 
 import orjson
-
 from uok.adapters.cli.common import CliError, add_db_argument, open_log
 
 EPILOG = """\
@@ -21,17 +20,23 @@ examples:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "bus", help="durable messages between agents",
+        "bus",
+        help="durable messages between agents",
         description="A durable inter-agent mailbox. Every message is an event in the log (MessageSent, "
         "MessageRead); inboxes are folds of those events, so every call sees what other processes sent.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     bus = p.add_subparsers(dest="bus_command", metavar="ACTION")
     bus.required = True
 
-    s = bus.add_parser("send", help="send a message", description="Send JSON (an object) from FROM to TO. "
-                       "Prints the message id. With --key the id is derived from (FROM, TO, topic, key) and a "
-                       "second send with the same key writes nothing and prints the same id.")
+    s = bus.add_parser(
+        "send",
+        help="send a message",
+        description="Send JSON (an object) from FROM to TO. "
+        "Prints the message id. With --key the id is derived from (FROM, TO, topic, key) and a "
+        "second send with the same key writes nothing and prints the same id.",
+    )
     s.add_argument("sender", metavar="FROM")
     s.add_argument("recipient", metavar="TO")
     s.add_argument("payload", metavar="JSON", help="the message body: a JSON object")
@@ -40,9 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(s)
     s.set_defaults(func=send)
 
-    i = bus.add_parser("inbox", help="list an agent's messages",
-                       description="List AGENT's unread messages, oldest first (--all: read ones too). The read "
-                       "model keeps the newest --retention messages per agent; the log keeps every message.")
+    i = bus.add_parser(
+        "inbox",
+        help="list an agent's messages",
+        description="List AGENT's unread messages, oldest first (--all: read ones too). The read "
+        "model keeps the newest --retention messages per agent; the log keeps every message.",
+    )
     i.add_argument("agent", metavar="AGENT")
     i.add_argument("--all", action="store_true", help="include messages already read")
     i.add_argument("--topic", metavar="T", help="only this topic")
@@ -50,17 +58,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(i)
     i.set_defaults(func=inbox)
 
-    r = bus.add_parser("read", help="show a message and mark it read",
-                       description="Print the message and mark it read by AGENT (its recipient). Reading twice "
-                       "is harmless: a message is marked read once.")
+    r = bus.add_parser(
+        "read",
+        help="show a message and mark it read",
+        description="Print the message and mark it read by AGENT (its recipient). Reading twice "
+        "is harmless: a message is marked read once.",
+    )
     r.add_argument("agent", metavar="AGENT")
     r.add_argument("message_id", metavar="MESSAGE_ID")
     _common(r)
     r.set_defaults(func=read)
 
-    c = bus.add_parser("conversation", help="messages between two agents, in order",
-                       description="Every message from A to B and from B to A, in log order (from the log, "
-                       "so nothing is cut by retention).")
+    c = bus.add_parser(
+        "conversation",
+        help="messages between two agents, in order",
+        description="Every message from A to B and from B to A, in log order (from the log, "
+        "so nothing is cut by retention).",
+    )
     c.add_argument("a", metavar="A")
     c.add_argument("b", metavar="B")
     _common(c)
@@ -92,9 +106,15 @@ def _out(data) -> None:
 
 def _msg(m) -> dict:
     return {
-        "id": m.id, "from": m.sender, "to": m.recipient, "topic": m.topic, "payload": m.payload,
-        "sent_at": m.sent_at.isoformat(), "read_at": m.read_at.isoformat() if m.read_at else None,
-        "position": m.position, "dedupe_key": m.dedupe_key,
+        "id": m.id,
+        "from": m.sender,
+        "to": m.recipient,
+        "topic": m.topic,
+        "payload": m.payload,
+        "sent_at": m.sent_at.isoformat(),
+        "read_at": m.read_at.isoformat() if m.read_at else None,
+        "position": m.position,
+        "dedupe_key": m.dedupe_key,
     }
 
 

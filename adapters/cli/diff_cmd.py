@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import orjson
-
 from uok.adapters.cli.common import CliError, add_db_argument
 from uok.adapters.cli.readmodels import ReadModels, read_models
 
@@ -82,10 +81,16 @@ def _against(args: argparse.Namespace) -> dict:
             pa = args.at if args.at is not None else ha
             pb = args.at if args.at is not None else hb
             out = diff_views(view_at(a, pa), view_at(b, pb))
-            out["logs"] = {"a": str(a.store.path), "b": str(b_store.path), "head_a": ha, "head_b": hb,
-                           "common_history": (first - 1) if first is not None else min(ha, hb),
-                           "first_difference": first,
-                           "event_a": _topic_at(a.store, first), "event_b": _topic_at(b_store, first)}
+            out["logs"] = {
+                "a": str(a.store.path),
+                "b": str(b_store.path),
+                "head_a": ha,
+                "head_b": hb,
+                "common_history": (first - 1) if first is not None else min(ha, hb),
+                "first_difference": first,
+                "event_a": _topic_at(a.store, first),
+                "event_b": _topic_at(b_store, first),
+            }
         finally:
             b_store.close()
     return out
@@ -106,9 +111,11 @@ def print_diff(d: dict) -> None:
         if logs["first_difference"] is None:
             print(f"the logs are identical ({logs['head_a']} events)")
         else:
-            print(f"histories are identical up to position {logs['common_history']}; first difference at "
-                  f"{logs['first_difference']}: {logs['event_a'] or '(end of log)'} in {logs['a']} vs "
-                  f"{logs['event_b'] or '(end of log)'} in {logs['b']}")
+            print(
+                f"histories are identical up to position {logs['common_history']}; first difference at "
+                f"{logs['first_difference']}: {logs['event_a'] or '(end of log)'} in {logs['a']} vs "
+                f"{logs['event_b'] or '(end of log)'} in {logs['b']}"
+            )
         print(f"states compared: {logs['a']} at {d['from']}  ->  {logs['b']} at {d['to']}")
     else:
         print(f"changes from position {d['from']} to {d['to']}:")
@@ -122,8 +129,10 @@ def print_diff(d: dict) -> None:
     for c in d["run_status_changes"]:
         print(f"  run {c['run_id']}: {c['from']} -> {c['to']}")
     for u in d["units"]:
-        print(f"  unit {u['plan_id']}/{u['unit_id']}: {u['from'] or '∅'} -> {u['to'] or '∅'} "
-              f"(attempt {u['attempt']}, dispatches {u['dispatches']})")
+        print(
+            f"  unit {u['plan_id']}/{u['unit_id']}: {u['from'] or '∅'} -> {u['to'] or '∅'} "
+            f"(attempt {u['attempt']}, dispatches {u['dispatches']})"
+        )
     if d["turns_started"]:
         print(f"  turns now in flight: {', '.join(d['turns_started'])}")
     if d["turns_finished"]:

@@ -8,7 +8,6 @@ import sys
 from datetime import UTC, datetime
 
 import msgspec
-
 from uok.adapters.cli.common import CliError, add_db_argument, db_path
 
 EPILOG = """\
@@ -34,10 +33,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_db_argument(p)
     p.add_argument("--json", action="store_true", help="the diagnosis and the facts as JSON")
-    p.add_argument("--now", metavar="ISO-8601",
-                   help="judge ages as of this time, e.g. 2026-01-01T12:00:00+00:00 (default: the clock)")
-    p.add_argument("--publish", action="store_true",
-                   help="also send the diagnosis on the message bus (uok-doctor -> observers, topic diagnosis)")
+    p.add_argument(
+        "--now",
+        metavar="ISO-8601",
+        help="judge ages as of this time, e.g. 2026-01-01T12:00:00+00:00 (default: the clock)",
+    )
+    p.add_argument(
+        "--publish",
+        action="store_true",
+        help="also send the diagnosis on the message bus (uok-doctor -> observers, topic diagnosis)",
+    )
     p.set_defaults(func=doctor)
 
 
@@ -87,9 +92,14 @@ def _publish(args: argparse.Namespace, d) -> None:
 
     log = open_log(args)
     try:
-        MessageBus(log).send("uok-doctor", "observers", "diagnosis", {
-            "classification": d.classification,
-            "findings": [{"severity": f.severity, "code": f.code, "subject": f.subject} for f in d.findings],
-        })
+        MessageBus(log).send(
+            "uok-doctor",
+            "observers",
+            "diagnosis",
+            {
+                "classification": d.classification,
+                "findings": [{"severity": f.severity, "code": f.code, "subject": f.subject} for f in d.findings],
+            },
+        )
     finally:
         log.store.close()

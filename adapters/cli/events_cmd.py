@@ -6,7 +6,6 @@ import argparse
 import sys
 
 import orjson
-
 from uok.adapters.cli.common import add_db_argument, open_log
 
 
@@ -30,9 +29,8 @@ def events(args: argparse.Namespace) -> int:
     log = open_log(args)
     out = sys.stdout.buffer
     for r in log.records(args.after):
-        if args.run is not None:
-            if codec.decode(r.topic, r.payload).run_id != args.run:
-                continue
+        if args.run is not None and codec.decode(r.topic, r.payload).run_id != args.run:
+            continue
         if args.json:
             out.write(
                 orjson.dumps(
@@ -49,7 +47,9 @@ def events(args: argparse.Namespace) -> int:
             )
         else:
             e = codec.decode(r.topic, r.payload)
-            out.write(f"{r.position:>7} {e.at.isoformat(timespec='milliseconds')} {type(e).__name__:<20} {summary(e)}\n".encode())
+            out.write(
+                f"{r.position:>7} {e.at.isoformat(timespec='milliseconds')} {type(e).__name__:<20} {summary(e)}\n".encode()
+            )
     return 0
 
 
@@ -57,7 +57,9 @@ def summary(e) -> str:
     from uok.domain import events as ev
 
     if isinstance(e, ev.UnitTransitioned):
-        return f"{e.unit_id}: {e.from_state or '∅'} -> {e.to_state} (attempt {e.attempt})" + (f" {e.reason}" if e.reason else "")
+        return f"{e.unit_id}: {e.from_state or '∅'} -> {e.to_state} (attempt {e.attempt})" + (
+            f" {e.reason}" if e.reason else ""
+        )
     if isinstance(e, ev.KernelExited):
         return f"{e.run_id} {e.status} completed={e.units_completed} failed={e.units_failed} {e.error}".rstrip()
     if isinstance(e, ev.TurnFinished):
@@ -67,7 +69,11 @@ def summary(e) -> str:
     if isinstance(e, ev.PhaseResult):
         return f"{e.turn_id} {e.phase}: {e.action}"
     if isinstance(e, ev.ExecutionFinished):
-        return f"{e.turn_id} {e.unit_id} exit={e.exit_code} {e.duration_ms}ms" + (" timed out" if e.timed_out else "") + (f" {e.error}" if e.error else "")
+        return (
+            f"{e.turn_id} {e.unit_id} exit={e.exit_code} {e.duration_ms}ms"
+            + (" timed out" if e.timed_out else "")
+            + (f" {e.error}" if e.error else "")
+        )
     for field in ("turn_id", "unit_id", "recovered_run", "error"):
         if getattr(e, field, None):
             return f"{field}={getattr(e, field)}"

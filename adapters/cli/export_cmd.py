@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import msgspec
-
 from uok.adapters.cli.common import EXIT_INTEGRITY, CliError, add_db_argument, open_store, refuse_to_replace_a_log
 
 EPILOG = """\
@@ -68,8 +67,10 @@ def export(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(msgspec.json.encode(m) + b"\n")
     else:
         what = f"run {m.run_id}: " if m.run_id else ""
-        print(f"exported {what}{m.count} events (positions {m.first_position}..{m.last_position}) to {out} "
-              f"[{m.format}], head {m.head_hash[:16]}…, manifest {out.name}.manifest.json")
+        print(
+            f"exported {what}{m.count} events (positions {m.first_position}..{m.last_position}) to {out} "
+            f"[{m.format}], head {m.head_hash[:16]}…, manifest {out.name}.manifest.json"
+        )
     return 0
 
 
@@ -78,7 +79,6 @@ def verify_export_cli(args: argparse.Namespace) -> int:
     import time
 
     import orjson
-
     from uok.adapters.export_verify import ExportInvalid, verify_export
     from uok.domain.chain import ChainBroken
 
@@ -96,13 +96,24 @@ def verify_export_cli(args: argparse.Namespace) -> int:
             store.close()
     elapsed = time.perf_counter() - started
     if args.json:
-        out = {"ok": True, "export": str(path), "format": v.format, "events": v.count,
-               "first_position": v.first_position, "last_position": v.last_position, "head": v.head_hash,
-               "run_id": v.run_id, "checked_against_log": v.checked_against_log, "seconds": round(elapsed, 3)}
+        out = {
+            "ok": True,
+            "export": str(path),
+            "format": v.format,
+            "events": v.count,
+            "first_position": v.first_position,
+            "last_position": v.last_position,
+            "head": v.head_hash,
+            "run_id": v.run_id,
+            "checked_against_log": v.checked_against_log,
+            "seconds": round(elapsed, 3),
+        }
         sys.stdout.buffer.write(orjson.dumps(out) + b"\n")
     else:
         scope = f"run {v.run_id}, each row proved" if v.run_id else "hash chain verified"
         log = "; every event matches the log" if v.checked_against_log else ""
-        print(f"ok: export {path} [{v.format}]: {v.count} events (positions {v.first_position}..{v.last_position}), "
-              f"{scope}, head {v.head_hash}{log} ({elapsed:.2f}s)")
+        print(
+            f"ok: export {path} [{v.format}]: {v.count} events (positions {v.first_position}..{v.last_position}), "
+            f"{scope}, head {v.head_hash}{log} ({elapsed:.2f}s)"
+        )
     return 0

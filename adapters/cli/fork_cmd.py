@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
-
 from uok.adapters.cli.common import EXIT_INTEGRITY, CliError, add_db_argument, open_store
 
 
@@ -57,8 +56,9 @@ def fork(args: argparse.Namespace) -> int:
         except RunNotFound as exc:
             raise CliError(str(exc)) from None
         try:
-            result = fork_log(parent, child, run_id=args.run_id, position=args.at,
-                              parent_path=str(parent.path), now=datetime.now(UTC))
+            result = fork_log(
+                parent, child, run_id=args.run_id, position=args.at, parent_path=str(parent.path), now=datetime.now(UTC)
+            )
         except ForkError as exc:
             child.close()
             _remove(out)
@@ -71,11 +71,16 @@ def fork(args: argparse.Namespace) -> int:
     finally:
         parent.close()
     if args.json:
-        sys.stdout.buffer.write(orjson.dumps({"out": str(out), **{k: getattr(result, k) for k in result.__struct_fields__}}) + b"\n")
+        sys.stdout.buffer.write(
+            orjson.dumps({"out": str(out), **{k: getattr(result, k) for k in result.__struct_fields__}}) + b"\n"
+        )
     else:
-        print(f"forked {args.run_id} at position {result.position} into {out} "
-              f"(hash {result.head_hash[:16]}…; RunForked at {result.forked_position}"
-              + (f"; detached open runs: {', '.join(result.open_runs)}" if result.open_runs else "") + ")")
+        print(
+            f"forked {args.run_id} at position {result.position} into {out} "
+            f"(hash {result.head_hash[:16]}…; RunForked at {result.forked_position}"
+            + (f"; detached open runs: {', '.join(result.open_runs)}" if result.open_runs else "")
+            + ")"
+        )
     return 0
 
 

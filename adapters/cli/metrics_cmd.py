@@ -74,7 +74,6 @@ def gather(rm, at: int | None = None, verified: list[int] | None = None):
 
 def metrics(args: argparse.Namespace) -> int:
     import msgspec
-
     from uok.adapters.metrics_http import exposition
 
     with read_models(args) as rm:
@@ -96,8 +95,12 @@ def serve(args: argparse.Namespace) -> int:
         verified = [0]
         gather(rm, verified=verified)  # fail now (exit 2/3), not at the first scrape, if the log is unusable
         try:
-            server = MetricsServer(lambda: gather(rm, verified=verified), args.host, args.port,
-                                   on_error=lambda e: err(f"scrape failed: {type(e).__name__}: {e}"))
+            server = MetricsServer(
+                lambda: gather(rm, verified=verified),
+                args.host,
+                args.port,
+                on_error=lambda e: err(f"scrape failed: {type(e).__name__}: {e}"),
+            )
         except OSError as e:
             raise CliError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from None
 

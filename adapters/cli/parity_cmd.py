@@ -8,7 +8,6 @@ import sys
 from datetime import UTC, datetime
 
 import msgspec
-
 from uok.adapters.cli.common import add_db_argument
 from uok.adapters.cli.readmodels import read_models
 
@@ -61,9 +60,11 @@ def parity(args: argparse.Namespace) -> int:
     print("paths: " + (", ".join(f"{k}={v}" for k, v in report.paths.items()) or "none"))
     print("statuses: " + (", ".join(f"{k}={v}" for k, v in report.statuses.items()) or "none"))
     print(f"matched: {report.matched}; fallback invocations: {report.fallback_invocations}")
-    for title, rows in (("in progress (not mismatches)", report.in_progress),
-                        ("fresh mismatches (orphaned)", report.fresh_mismatches),
-                        ("historical mismatches", report.historical_mismatches)):
+    for title, rows in (
+        ("in progress (not mismatches)", report.in_progress),
+        ("fresh mismatches (orphaned)", report.fresh_mismatches),
+        ("historical mismatches", report.historical_mismatches),
+    ):
         print(f"{title}: {len(rows)}")
         for r in rows:
             print(f"  {r.run_id}  {r.status:<10} pid={r.pid} {r.detail}")

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from uok.domain import events as ev
 
-_STYLE = {"completed": "green", "failed": "red", "blocked": "yellow", "cancelled": "yellow",
-          "runaway-recovered": "magenta", "stale": "yellow"}
+_STYLE = {
+    "completed": "green",
+    "failed": "red",
+    "blocked": "yellow",
+    "cancelled": "yellow",
+    "runaway-recovered": "magenta",
+    "stale": "yellow",
+}
 
 
 class RichProgress:
-    def __init__(self, console: Console | None = None, settled: "callable | None" = None):
+    def __init__(self, console: Console | None = None, settled: callable | None = None):
         """``settled()`` returns how many of the plan's units are final now
         (including those finished by earlier runs)."""
         self.console = console or Console(stderr=True)
@@ -45,7 +50,9 @@ class RichProgress:
             if isinstance(e, ev.PlanCompiled):
                 self.task = self.progress.add_task(f"plan {e.graph.plan_id}", total=len(e.graph.nodes), running="")
             elif isinstance(e, ev.RunRecovered):
-                self.console.print(f"[yellow]recovered run {e.recovered_run} (pid {e.pid} dead); stale: {', '.join(e.stale_units) or 'none'}")
+                self.console.print(
+                    f"[yellow]recovered run {e.recovered_run} (pid {e.pid} dead); stale: {', '.join(e.stale_units) or 'none'}"
+                )
             elif isinstance(e, ev.UnitTransitioned):
                 self._unit(e)
             elif isinstance(e, ev.KernelExited):

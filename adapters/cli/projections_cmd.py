@@ -10,7 +10,6 @@ import sys
 import time
 
 import orjson
-
 from uok.adapters.cli.common import CliError, add_db_argument
 from uok.adapters.cli.readmodels import names_or_error, read_models
 
@@ -33,9 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     psub = p.add_subparsers(dest="projections_command", metavar="ACTION")
     psub.required = True
 
-    s = psub.add_parser("status", help="each projection's position and lag (log head - position)",
-                        description="Show each projection's version, tracked position, lag behind the log head, "
-                        "parts and snapshots. Changes nothing.")
+    s = psub.add_parser(
+        "status",
+        help="each projection's position and lag (log head - position)",
+        description="Show each projection's version, tracked position, lag behind the log head, "
+        "parts and snapshots. Changes nothing.",
+    )
     add_db_argument(s)
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(func=status)
@@ -53,8 +55,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_db_argument(r)
     r.add_argument("--restart", action="store_true", help="start from zero even if an interrupted rebuild could resume")
     r.add_argument("--batch", type=int, metavar="N", help="commit every N events (default 10000)")
-    r.add_argument("--snapshot-every", type=int, metavar="N",
-                   help="snapshot every N events (default $UOK_SNAPSHOT_EVERY, else 10000)")
+    r.add_argument(
+        "--snapshot-every",
+        type=int,
+        metavar="N",
+        help="snapshot every N events (default $UOK_SNAPSHOT_EVERY, else 10000)",
+    )
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--json", action="store_true", help="machine-readable summary")
     r.set_defaults(func=rebuild)
@@ -88,9 +94,18 @@ def _state(s) -> str:
 
 
 def _row(s) -> dict:
-    return {"name": s.name, "version": s.version, "stored_version": s.stored_version, "position": s.position,
-            "head": s.head, "lag": s.lag, "rebuilding": s.rebuilding, "parts": s.parts, "snapshots": s.snapshots,
-            "state": _state(s)}
+    return {
+        "name": s.name,
+        "version": s.version,
+        "stored_version": s.stored_version,
+        "position": s.position,
+        "head": s.head,
+        "lag": s.lag,
+        "rebuilding": s.rebuilding,
+        "parts": s.parts,
+        "snapshots": s.snapshots,
+        "state": _state(s),
+    }
 
 
 def rebuild(args: argparse.Namespace) -> int:
@@ -130,8 +145,13 @@ def rebuild(args: argparse.Namespace) -> int:
     rate = folded / elapsed if elapsed > 0 else 0.0
     resumed = {n: p for n, p in began.items() if p}
     if args.json:
-        out = {"position": position, "projections": sorted(began), "resumed_from": resumed,
-               "seconds": round(elapsed, 3), "events_per_second": round(rate)}
+        out = {
+            "position": position,
+            "projections": sorted(began),
+            "resumed_from": resumed,
+            "seconds": round(elapsed, 3),
+            "events_per_second": round(rate),
+        }
         sys.stdout.buffer.write(orjson.dumps(out) + b"\n")
         return 0
     for n, p in sorted(resumed.items()):
@@ -156,8 +176,14 @@ def _progress(args: argparse.Namespace, head: int):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    bar = Progress(TextColumn("[bold]rebuild"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   console=Console(stderr=True), transient=True)
+    bar = Progress(
+        TextColumn("[bold]rebuild"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
     task = bar.add_task("rebuild", total=max(head, 1))
     bar.start()
 

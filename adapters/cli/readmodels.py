@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import argparse
 import os
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 from uok.adapters.cli.common import CliError, open_store
 
@@ -21,8 +21,11 @@ class ReadModels:
         self.store = store
         self.pstore = SqliteProjectionStore(store)
         self.runner = ProjectionRunner(
-            self.pstore, self.pstore, registry.ALL,
-            batch=batch or DEFAULT_BATCH, snapshot_every=snapshot_every or snapshot_interval(os.environ),
+            self.pstore,
+            self.pstore,
+            registry.ALL,
+            batch=batch or DEFAULT_BATCH,
+            snapshot_every=snapshot_every or snapshot_interval(os.environ),
         )
 
     def head(self) -> int:

@@ -7,7 +7,6 @@ import argparse
 import sys
 
 import msgspec
-
 from uok.adapters.cli.common import EXIT_INTEGRITY, CliError, add_db_argument, open_log
 
 
@@ -65,8 +64,10 @@ def _show(value) -> str:
 
 def print_report(r) -> None:
     if not r.diverged:
-        print(f"run {r.run_id}: replayed {r.events_replayed} events, no divergence "
-              f"({r.observations} observations, {r.decisions} decisions; status {r.status})")
+        print(
+            f"run {r.run_id}: replayed {r.events_replayed} events, no divergence "
+            f"({r.observations} observations, {r.decisions} decisions; status {r.status})"
+        )
         return
     d = r.divergence
     print(f"run {r.run_id}: DIVERGENCE at position {d.position} ({d.kind}) after replaying {r.events_replayed} events")

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 import msgspec
-
 from uok.adapters.cli.common import CliError, add_db_argument, open_log
 
 
@@ -26,24 +25,50 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("plan", metavar="PLAN", help="plan file (TOML): milestones → slices → tasks")
     add_db_argument(p)
     p.add_argument("--workers", type=int, default=2, metavar="N", help="parallel units, clamped to 1..8 (default 2)")
-    p.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL",
-                   help="SQLite durability: FULL (default) survives power loss; NORMAL may lose the last commits")
+    p.add_argument(
+        "--synchronous",
+        choices=["FULL", "NORMAL"],
+        default="FULL",
+        help="SQLite durability: FULL (default) survives power loss; NORMAL may lose the last commits",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress display")
-    p.add_argument("--config", metavar="PATH", type=Path,
-                   help="config file (TOML); default: uok.toml or [tool.uok] in pyproject.toml, in the plan's "
-                        "directory, else the working directory (see docs/gates.md); a bad config exits 2")
-    p.add_argument("--gitops", nargs="?", const="config", choices=["config", "commit", "snapshot", "status-only"],
-                   metavar="ACTION", help="record each turn's git transaction when the plan's directory is a git "
-                   "work tree, with turn action commit | snapshot | status-only (default: [uok.gitops] "
-                   "turn_action); off unless given (see docs/bus-and-steering.md)")
-    p.add_argument("--writer-ttl", type=float, metavar="SECONDS",
-                   help="writer-token TTL after which a dead holder's token is reclaimed (default 300)")
-    p.add_argument("--chaos", type=int, metavar="SEED",
-                   help="inject seeded, recoverable faults (latency, partial failure, disk and memory stress) at "
-                        "phase boundaries; each is recorded before it takes effect, so the run replays exactly "
-                        "(see docs/reliability.md; also [uok.chaos] in the config; off by default)")
-    p.add_argument("--chaos-rate", type=float, metavar="R",
-                   help="with --chaos: probability of a fault at each boundary, 0..1 (default 0.2)")
+    p.add_argument(
+        "--config",
+        metavar="PATH",
+        type=Path,
+        help="config file (TOML); default: uok.toml or [tool.uok] in pyproject.toml, in the plan's "
+        "directory, else the working directory (see docs/gates.md); a bad config exits 2",
+    )
+    p.add_argument(
+        "--gitops",
+        nargs="?",
+        const="config",
+        choices=["config", "commit", "snapshot", "status-only"],
+        metavar="ACTION",
+        help="record each turn's git transaction when the plan's directory is a git "
+        "work tree, with turn action commit | snapshot | status-only (default: [uok.gitops] "
+        "turn_action); off unless given (see docs/bus-and-steering.md)",
+    )
+    p.add_argument(
+        "--writer-ttl",
+        type=float,
+        metavar="SECONDS",
+        help="writer-token TTL after which a dead holder's token is reclaimed (default 300)",
+    )
+    p.add_argument(
+        "--chaos",
+        type=int,
+        metavar="SEED",
+        help="inject seeded, recoverable faults (latency, partial failure, disk and memory stress) at "
+        "phase boundaries; each is recorded before it takes effect, so the run replays exactly "
+        "(see docs/reliability.md; also [uok.chaos] in the config; off by default)",
+    )
+    p.add_argument(
+        "--chaos-rate",
+        type=float,
+        metavar="R",
+        help="with --chaos: probability of a fault at each boundary, 0..1 (default 0.2)",
+    )
     p.set_defaults(func=run)
 
 
@@ -55,9 +80,8 @@ def run(args: argparse.Namespace) -> int:
         load_plan(plan)  # validate before the log is even opened: bad input writes nothing
     except UsageError as exc:
         raise CliError(str(exc)) from None
-    from uok.adapters.config import ConfigFileError, load_config
-
     from uok.adapters.chaos import ChaosSettingsError, resolve
+    from uok.adapters.config import ConfigFileError, load_config
 
     chaos = {"seed": args.chaos, "rate": args.chaos_rate} if getattr(args, "chaos", None) is not None else None
     if chaos is None and getattr(args, "chaos_rate", None) is not None:
@@ -95,5 +119,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     finally:
         log.store.close()
-    print(f"run {result.run_id}: {result.status}, {result.units_completed} completed, {result.units_failed} failed or blocked")
+    print(
+        f"run {result.run_id}: {result.status}, {result.units_completed} completed, {result.units_failed} failed or blocked"
+    )
     return result.exit_code

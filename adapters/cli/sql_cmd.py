@@ -15,9 +15,15 @@ import sys
 from pathlib import Path
 
 import orjson
-
 from uok.adapters.cli.common import (
-    EXIT_INTEGRITY, EXIT_USAGE, CliError, add_db_argument, db_path, err, open_store, refuse_to_replace_a_log,
+    EXIT_INTEGRITY,
+    EXIT_USAGE,
+    CliError,
+    add_db_argument,
+    db_path,
+    err,
+    open_store,
+    refuse_to_replace_a_log,
 )
 
 EPILOG = """\
@@ -49,23 +55,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format (default table)")
     p.add_argument("--json", action="store_true", help="same as --format json: a JSON array of row objects")
     p.add_argument("--schema", action="store_true", help="list the views and their columns, then exit")
-    p.add_argument("--verbose", "-v", action="store_true",
-                   help="report on stderr what the refresh loaded (positions, counts, time)")
+    p.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="report on stderr what the refresh loaded (positions, counts, time)",
+    )
     p.set_defaults(func=sql)
 
 
 def sql(args: argparse.Namespace) -> int:
     import duckdb
-
     from uok.adapters import analytics
 
     query = args.query
     if args.schema:
-        query = ("SELECT table_name AS relation, column_name, data_type FROM information_schema.columns "
-                 "WHERE table_name IN (" + ", ".join(f"'{v}'" for v in sorted(analytics.schema.VIEWS)) + ") "
-                 "ORDER BY table_name, ordinal_position")
+        query = (
+            "SELECT table_name AS relation, column_name, data_type FROM information_schema.columns "
+            "WHERE table_name IN (" + ", ".join(f"'{v}'" for v in sorted(analytics.schema.VIEWS)) + ") "
+            "ORDER BY table_name, ordinal_position"
+        )
     if not query:
-        raise CliError("give a query, e.g. uok sql \"SELECT count(*) FROM events\" (or --schema)")
+        raise CliError('give a query, e.g. uok sql "SELECT count(*) FROM events" (or --schema)')
     try:
         relations = analytics.check(query)  # refuse before touching anything
     except analytics.QueryRefused as e:
@@ -83,13 +94,17 @@ def sql(args: argparse.Namespace) -> int:
     except analytics.CopyError as e:
         raise CliError(f"{e} (check the log with `uok verify`)", EXIT_INTEGRITY) from None
     except (duckdb.Error, OSError) as e:  # the copy's file: permissions, disk, a foreign file at that path
-        raise CliError(f"cannot bring the analytical copy {copy} up to date: {_first_line(e)} "
-                       "(delete it to rebuild, or choose another path with --copy)") from None
+        raise CliError(
+            f"cannot bring the analytical copy {copy} up to date: {_first_line(e)} "
+            "(delete it to rebuild, or choose another path with --copy)"
+        ) from None
     if args.verbose:
         why = f", rebuilt: {r.rebuilt}" if r.rebuilt else ""
         typed = ", ".join(f"{k}+{v}" for k, v in r.materialized.items() if v)
-        err(f"copy {r.path}: tracked position {r.before} -> {r.position}, loaded {r.loaded} new events "
-            f"in {r.seconds:.3f}s{why}" + (f"; typed rows caught up: {typed}" if typed else ""))
+        err(
+            f"copy {r.path}: tracked position {r.before} -> {r.position}, loaded {r.loaded} new events "
+            f"in {r.seconds:.3f}s{why}" + (f"; typed rows caught up: {typed}" if typed else "")
+        )
     try:
         result = analytics.run(copy, query)
     except analytics.QueryRefused as e:
@@ -122,7 +137,9 @@ def _table(result) -> None:
     widths = [min(w, 80) for w in widths]
 
     def line(values):
-        return "  ".join(v[:w].ljust(w) if len(v) <= w else v[: w - 1] + "…" for v, w in zip(values, widths)).rstrip()
+        return "  ".join(
+            v[:w].ljust(w) if len(v) <= w else v[: w - 1] + "…" for v, w in zip(values, widths, strict=False)
+        ).rstrip()
 
     out = [line(result.columns), "  ".join("-" * w for w in widths)]
     out += [line(r) for r in cells]
@@ -153,10 +170,12 @@ def _json(result) -> None:
     json_cols = {i for i, t in enumerate(result.types) if t == "JSON"}
     if json_cols:
         rows = [
-            {c: (orjson.Fragment(v) if i in json_cols and v is not None else v)
-             for i, (c, v) in enumerate(zip(result.columns, row))}
+            {
+                c: (orjson.Fragment(v) if i in json_cols and v is not None else v)
+                for i, (c, v) in enumerate(zip(result.columns, row, strict=False))
+            }
             for row in result.rows
         ]
     else:
-        rows = [dict(zip(result.columns, row)) for row in result.rows]
+        rows = [dict(zip(result.columns, row, strict=False)) for row in result.rows]
     sys.stdout.buffer.write(orjson.dumps(rows, default=_default, option=orjson.OPT_INDENT_2) + b"\n")

@@ -6,7 +6,6 @@ import argparse
 import sys
 
 import orjson
-
 from uok.adapters.cli.common import CliError, add_db_argument, print_plans
 from uok.adapters.cli.readmodels import read_models
 
@@ -25,9 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_db_argument(p)
     p.add_argument("--at", type=int, metavar="P", help="log position (default: the head)")
     p.add_argument("--run", metavar="ID", help="only this run, its plan's units, its turns and its costs")
-    p.add_argument("--from-zero", action="store_true",
-                   help="ignore snapshots and stored read models: fold the log from position 0 to P "
-                   "(slower; the reference a snapshot-based answer must equal)")
+    p.add_argument(
+        "--from-zero",
+        action="store_true",
+        help="ignore snapshots and stored read models: fold the log from position 0 to P "
+        "(slower; the reference a snapshot-based answer must equal)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=state)
 
@@ -73,11 +75,17 @@ def print_view(v: dict) -> None:
     if v.get("breakers"):
         print("breakers: " + ", ".join(f"{g}={b['state']}" for g, b in v["breakers"].items()))
     if v.get("gates"):
-        print("gates: " + "; ".join(
-            f"{g} {g_['runs']} runs (" + ", ".join(f"{o}={n}" for o, n in g_["by_outcome"].items()) + ")"
-            for g, g_ in v["gates"].items()))
+        print(
+            "gates: "
+            + "; ".join(
+                f"{g} {g_['runs']} runs (" + ", ".join(f"{o}={n}" for o, n in g_["by_outcome"].items()) + ")"
+                for g, g_ in v["gates"].items()
+            )
+        )
     c = v.get("costs")
     if c is not None:
         models = ", ".join(f"{m} ${x['usd']:.4f}" for m, x in c["by_model"].items())
-        print(f"costs: ${c['usd']:.4f}, {c['input_tokens']:,} in / {c['output_tokens']:,} out tokens"
-              + (f" ({models})" if models else ""))
+        print(
+            f"costs: ${c['usd']:.4f}, {c['input_tokens']:,} in / {c['output_tokens']:,} out tokens"
+            + (f" ({models})" if models else "")
+        )

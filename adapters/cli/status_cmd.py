@@ -6,12 +6,15 @@ import argparse
 import sys
 
 import orjson
-
 from uok.adapters.cli.common import add_db_argument, print_plans
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("status", help="runs and units by state", description="Show every run (status, pid, times) and each plan's units grouped by state, computed from the event log.")
+    p = sub.add_parser(
+        "status",
+        help="runs and units by state",
+        description="Show every run (status, pid, times) and each plan's units grouped by state, computed from the event log.",
+    )
     add_db_argument(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=status)
@@ -29,8 +32,14 @@ def snapshot(args: argparse.Namespace) -> dict:
         head = rm.head()
         view = system_view(rm.runner.state_at(head, ["runs", "units", "turns"]), head)
     runs = [
-        {"run_id": rid, "plan_id": r["plan_id"], "status": r["status"], "pid": r["pid"],
-         "entered_at": r["entered_at"], "exited_at": r["exited_at"]}
+        {
+            "run_id": rid,
+            "plan_id": r["plan_id"],
+            "status": r["status"],
+            "pid": r["pid"],
+            "entered_at": r["entered_at"],
+            "exited_at": r["exited_at"],
+        }
         for rid, r in view["runs"].items()
     ]
     return {"position": head, "runs": runs, "plans": view["plans"]}

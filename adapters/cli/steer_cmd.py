@@ -8,7 +8,6 @@ import sys
 import time
 
 import orjson
-
 from uok.adapters.cli.common import CliError, add_db_argument, open_log
 
 DESCRIPTION = """\
@@ -31,14 +30,23 @@ bad command; 3 damaged log.
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("steer", help="pause, resume, cancel a unit of, or annotate a running run",
-                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "steer",
+        help="pause, resume, cancel a unit of, or annotate a running run",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("run_id", metavar="RUN_ID", help="the run to steer (see `uok status`)")
     # not `choices=`: a damaged log must be reported (exit 3) before the words are judged
     p.add_argument("command", metavar="COMMAND", help="pause | resume | cancel | note")
     p.add_argument("argument", metavar="ARG", nargs="*", help="UNIT for cancel, TEXT for note")
-    p.add_argument("--wait", type=float, default=10.0, metavar="SECONDS",
-                   help="wait up to SECONDS for the run to apply it and print the outcome (default 10; 0: don't wait)")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="wait up to SECONDS for the run to apply it and print the outcome (default 10; 0: don't wait)",
+    )
     add_db_argument(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=steer)
@@ -67,12 +75,24 @@ def steer(args: argparse.Namespace) -> int:
     finally:
         log.store.close()
     if args.json:
-        sys.stdout.buffer.write(orjson.dumps({"run_id": args.run_id, "message_id": message_id, "command": command,
-                                              "argument": argument, "outcome": outcome}) + b"\n")
+        sys.stdout.buffer.write(
+            orjson.dumps(
+                {
+                    "run_id": args.run_id,
+                    "message_id": message_id,
+                    "command": command,
+                    "argument": argument,
+                    "outcome": outcome,
+                }
+            )
+            + b"\n"
+        )
     elif outcome is None:
         waited = f"not applied within {args.wait:g}s; " if args.wait > 0 else ""
-        print(f"sent {command} to run {args.run_id} (message {message_id}); {waited}"
-              "the run applies it at its next turn boundary")
+        print(
+            f"sent {command} to run {args.run_id} (message {message_id}); {waited}"
+            "the run applies it at its next turn boundary"
+        )
     else:
         print(f"run {args.run_id}: {command}{' ' + argument if argument else ''}: {outcome}")
     return 0
@@ -81,7 +101,8 @@ def steer(args: argparse.Namespace) -> int:
 def _check_running(log, run_id: str) -> None:
     """Exit 2 unless ``run_id`` entered, has not exited, and (on this host) its pid lives."""
     from uok.adapters.runner import pid_alive
-    from uok.domain import codec, events as ev
+    from uok.domain import codec
+    from uok.domain import events as ev
 
     entered: ev.KernelEntered | None = None
     plan_id = ""
@@ -92,14 +113,17 @@ def _check_running(log, run_id: str) -> None:
         elif isinstance(e, ev.PlanCompiled):
             plan_id = e.graph.plan_id
         elif isinstance(e, ev.KernelExited):
-            raise CliError(f"run {run_id} has finished ({e.status} at {e.at:%Y-%m-%d %H:%M:%S}); "
-                           "only a running run can be steered")
+            raise CliError(
+                f"run {run_id} has finished ({e.status} at {e.at:%Y-%m-%d %H:%M:%S}); only a running run can be steered"
+            )
     if entered is None:
         raise CliError(f"unknown run {run_id!r} (`uok status` lists the runs in this log)")
     if (not entered.host or entered.host == socket.gethostname()) and not pid_alive(entered.pid):
         hint = _open_runs_hint(log, plan_id, run_id)
-        raise CliError(f"run {run_id} is not running: its process (pid {entered.pid}) is gone; "
-                       f"the next `uok run` of plan {plan_id or '?'} recovers it{hint}")
+        raise CliError(
+            f"run {run_id} is not running: its process (pid {entered.pid}) is gone; "
+            f"the next `uok run` of plan {plan_id or '?'} recovers it{hint}"
+        )
 
 
 def _open_runs_hint(log, plan_id: str, run_id: str) -> str:

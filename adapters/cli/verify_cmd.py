@@ -17,7 +17,6 @@ import sys
 import time
 
 import orjson
-
 from uok.adapters.cli.common import EXIT_INTEGRITY, CliError, add_db_argument, open_store
 
 
@@ -33,9 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_db_argument(p)
     p.add_argument("--json", action="store_true", help="machine-readable result")
-    p.add_argument("--export", metavar="PATH",
-                   help="verify an audit export (`uok export`) instead, using its manifest; with --db also "
-                   "check its events are the log's (docs/audit.md)")
+    p.add_argument(
+        "--export",
+        metavar="PATH",
+        help="verify an audit export (`uok export`) instead, using its manifest; with --db also "
+        "check its events are the log's (docs/audit.md)",
+    )
     p.set_defaults(func=verify)
 
 
@@ -63,5 +65,7 @@ def verify(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(result) + b"\n")
     else:
-        print(f"ok: {count} events, SQLite integrity ok, hash chain verified to head {head.hex()[:16]}… ({elapsed:.2f}s)")
+        print(
+            f"ok: {count} events, SQLite integrity ok, hash chain verified to head {head.hex()[:16]}… ({elapsed:.2f}s)"
+        )
     return 0

@@ -8,13 +8,13 @@ import sys
 from datetime import UTC, datetime
 
 import orjson
-
 from uok.adapters.cli.common import add_db_argument, open_log
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "writer", help="writer tokens: sequence, held tokens, expiry",
+        "writer",
+        help="writer tokens: sequence, held tokens, expiry",
         description="Show the global write sequence (the version of the `writer` stream) and every writer "
         "token still held: its turn, fencing epoch, holder pid (and whether that pid is alive on this host) "
         "and when it expires. An expired token no longer blocks anything; the next acquisition reclaims it. "
@@ -40,18 +40,34 @@ def writer(args: argparse.Namespace) -> int:
     finally:
         log.store.close()
     tokens = [
-        {"turn_id": t.turn_id, "epoch": t.epoch, "token_id": t.token_id, "run_id": t.run_id, "owner": t.owner,
-         "pid": t.pid, "pid_alive": pid_alive(t.pid), "acquired_at": t.acquired_at.isoformat(),
-         "expires_at": t.expires_at.isoformat(), "expired": not t.live(now)}
+        {
+            "turn_id": t.turn_id,
+            "epoch": t.epoch,
+            "token_id": t.token_id,
+            "run_id": t.run_id,
+            "owner": t.owner,
+            "pid": t.pid,
+            "pid_alive": pid_alive(t.pid),
+            "acquired_at": t.acquired_at.isoformat(),
+            "expires_at": t.expires_at.isoformat(),
+            "expired": not t.live(now),
+        }
         for t in sorted(state.held.values(), key=lambda t: t.epoch)
     ]
     if args.json:
-        sys.stdout.buffer.write(orjson.dumps({"sequence": state.sequence, "held": tokens, "reclaimed": reclaimed}) + b"\n")
+        sys.stdout.buffer.write(
+            orjson.dumps({"sequence": state.sequence, "held": tokens, "reclaimed": reclaimed}) + b"\n"
+        )
         return 0
-    print(f"writer sequence {state.sequence}; {len(tokens)} token(s) held" + (f"; reclaimed {reclaimed}" if args.reclaim else ""))
+    print(
+        f"writer sequence {state.sequence}; {len(tokens)} token(s) held"
+        + (f"; reclaimed {reclaimed}" if args.reclaim else "")
+    )
     host = socket.gethostname()
     for t in tokens:
         alive = "alive" if t["pid_alive"] else f"not running on {host}"
-        print(f"  epoch {t['epoch']:>6}  {t['turn_id']}  pid {t['pid']} ({alive})  "
-              f"{'EXPIRED' if t['expired'] else 'expires'} {t['expires_at']}")
+        print(
+            f"  epoch {t['epoch']:>6}  {t['turn_id']}  pid {t['pid']} ({alive})  "
+            f"{'EXPIRED' if t['expired'] else 'expires'} {t['expires_at']}"
+        )
     return 0

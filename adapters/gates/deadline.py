@@ -28,7 +28,7 @@ def call_with_deadline(work: Callable[[], Any], seconds: float, *, name: str) ->
     def run() -> None:
         try:
             box["value"] = work()
-        except BaseException as exc:  # reported to the caller, never raised in the thread
+        except BaseException as exc:  # reported to the caller, never raised in the thread  # noqa: BLE001
             box["error"] = exc
 
     worker = threading.Thread(target=run, name=name, daemon=True)

@@ -23,7 +23,6 @@ from datetime import datetime
 from pathlib import Path
 
 import msgspec
-
 from uok.adapters.gates.deadline import call_with_deadline
 from uok.adapters.gates.registry import GateRegistry
 from uok.domain.flags import Flags
@@ -40,8 +39,16 @@ _OUTCOMES = ("pass", "fail", "skip", "manual-attention")
 
 
 class GateHost:
-    def __init__(self, registry: GateRegistry, root: Path, flags: Flags, *,
-                 redact: Callable[[str], str] = lambda s: s, clock: Callable[[], datetime], grace: float = GRACE):
+    def __init__(
+        self,
+        registry: GateRegistry,
+        root: Path,
+        flags: Flags,
+        *,
+        redact: Callable[[str], str] = lambda s: s,
+        clock: Callable[[], datetime],
+        grace: float = GRACE,
+    ):
         self.registry = registry
         self.grace = grace
         self.root = Path(root)
@@ -63,11 +70,22 @@ class GateHost:
         timeout = (spec.timeout if spec else None) or (defaults.timeout if defaults else None)
         files = tuple(dict.fromkeys([*(spec.files if spec else ()), *(defaults.files if defaults else ())]))
         return GateContext(
-            run_id=req.run_id, turn_id=req.turn_id, unit_id=req.unit_id, gate_id=req.gate_id,
-            unit_type=node.unit_type if node else "", plan_id=kernel.graph.plan_id if kernel.graph else "",
-            milestone=node.milestone if node else "", slice=node.slice if node else "",
-            base_path=str(self.root), cwd=node.cwd if node else None, writes=node.writes if node else (),
-            command=command, shell=shell, timeout=timeout, files=files, env=dict(node.env) if node else {},
+            run_id=req.run_id,
+            turn_id=req.turn_id,
+            unit_id=req.unit_id,
+            gate_id=req.gate_id,
+            unit_type=node.unit_type if node else "",
+            plan_id=kernel.graph.plan_id if kernel.graph else "",
+            milestone=node.milestone if node else "",
+            slice=node.slice if node else "",
+            base_path=str(self.root),
+            cwd=node.cwd if node else None,
+            writes=node.writes if node else (),
+            command=command,
+            shell=shell,
+            timeout=timeout,
+            files=files,
+            env=dict(node.env) if node else {},
         )
 
     def evaluate(self, req: GateRequested, ctx: GateContext) -> GateEvaluated:
@@ -76,10 +94,18 @@ class GateHost:
         result = self._execute(req, ctx)
         findings = tuple(msgspec.structs.replace(f, message=self.redact(f.message)) for f in result.findings)
         return GateEvaluated(
-            run_id=req.run_id, at=self.clock(), turn_id=req.turn_id, unit_id=req.unit_id, gate_id=req.gate_id,
-            gate_type=req.gate_type, attempt=req.attempt, outcome=result.outcome,
-            failure_class=result.failure_class, rationale=self.redact(result.rationale)[:MAX_RATIONALE],
-            findings=findings, duration_ms=int((time.monotonic() - started) * 1000),
+            run_id=req.run_id,
+            at=self.clock(),
+            turn_id=req.turn_id,
+            unit_id=req.unit_id,
+            gate_id=req.gate_id,
+            gate_type=req.gate_type,
+            attempt=req.attempt,
+            outcome=result.outcome,
+            failure_class=result.failure_class,
+            rationale=self.redact(result.rationale)[:MAX_RATIONALE],
+            findings=findings,
+            duration_ms=int((time.monotonic() - started) * 1000),
         )
 
     def _execute(self, req: GateRequested, ctx: GateContext) -> GateResult:
@@ -89,11 +115,15 @@ class GateHost:
         deadline = (ctx.timeout + self.grace) if ctx.timeout else DEFAULT_DEADLINE
         done = call_with_deadline(lambda: gate.execute(ctx, req.attempt), deadline, name=f"uok-gate-{req.gate_id}")
         if not done.finished:
-            return GateResult(outcome="fail", failure_class="timeout",
-                              rationale=f"gate {req.gate_id} did not return within {deadline:g} s")
+            return GateResult(
+                outcome="fail",
+                failure_class="timeout",
+                rationale=f"gate {req.gate_id} did not return within {deadline:g} s",
+            )
         if done.error is not None:  # the runner never raises (spec §2)
-            return GateResult(outcome="fail", failure_class="unknown",
-                              rationale=str(done.error) or type(done.error).__name__)
+            return GateResult(
+                outcome="fail", failure_class="unknown", rationale=str(done.error) or type(done.error).__name__
+            )
         return _as_result(done.value)
 
     def note(self, d: object) -> None:
@@ -107,7 +137,7 @@ class GateHost:
             if callable(cancel):
                 try:
                     cancel()
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001
                     log.warning("gate %s: cancel failed: %s", gate.id, exc)
 
 
@@ -116,20 +146,31 @@ def _as_result(value: object) -> GateResult:
         try:
             value = msgspec.convert(value, GateResult)
         except msgspec.ValidationError as exc:
-            return GateResult(outcome="fail", failure_class="unknown", rationale=f"gate returned an invalid result: {exc}")
+            return GateResult(
+                outcome="fail", failure_class="unknown", rationale=f"gate returned an invalid result: {exc}"
+            )
     if not isinstance(value, GateResult):
-        return GateResult(outcome="fail", failure_class="unknown",
-                          rationale=f"gate returned {type(value).__name__}, not a GateResult")
+        return GateResult(
+            outcome="fail", failure_class="unknown", rationale=f"gate returned {type(value).__name__}, not a GateResult"
+        )
     if value.outcome not in _OUTCOMES:
         return GateResult(outcome="fail", failure_class="unknown", rationale=f"gate returned outcome {value.outcome!r}")
     bad = [f for f in value.findings if not isinstance(f, Finding)]
     if bad:
-        return GateResult(outcome="fail", failure_class="unknown", rationale="gate returned findings that are not Finding records")
+        return GateResult(
+            outcome="fail", failure_class="unknown", rationale="gate returned findings that are not Finding records"
+        )
     return value
 
 
-def setup_gates(plan_path: Path, flags: dict, *, config: Path | None = None, registry: GateRegistry | None = None,
-                clock: Callable[[], datetime]) -> tuple[GateHost, dict]:
+def setup_gates(
+    plan_path: Path,
+    flags: dict,
+    *,
+    config: Path | None = None,
+    registry: GateRegistry | None = None,
+    clock: Callable[[], datetime],
+) -> tuple[GateHost, dict]:
     """Resolve the config and the registry for a run.
 
     Returns the host and the run's flags with ``"uok"`` (the resolved

@@ -44,7 +44,9 @@ def default_registry(flags: Flags | None = None) -> GateRegistry:
     from uok.adapters.gates.verification import VerificationGate
 
     flags = flags or Flags()
-    return GateRegistry([
-        VerificationGate(),
-        SecurityGate(timeout_seconds=flags.security_guard.timeout_seconds, files=tuple(flags.security_guard.files)),
-    ])
+    return GateRegistry(
+        [
+            VerificationGate(),
+            SecurityGate(timeout_seconds=flags.security_guard.timeout_seconds, files=tuple(flags.security_guard.files)),
+        ]
+    )

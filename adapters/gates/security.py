@@ -29,8 +29,9 @@ DEFAULT_TIMEOUT = 30.0
 
 
 class SecurityGate:
-    def __init__(self, gate_id: str = "security", *, timeout_seconds: float = DEFAULT_TIMEOUT,
-                 files: tuple[str, ...] = ()):
+    def __init__(
+        self, gate_id: str = "security", *, timeout_seconds: float = DEFAULT_TIMEOUT, files: tuple[str, ...] = ()
+    ):
         self.id = gate_id
         self.type = "security"
         self.timeout_seconds = timeout_seconds
@@ -39,13 +40,19 @@ class SecurityGate:
     def execute(self, context: GateContext, attempt: int) -> GateResult:
         paths = list(dict.fromkeys([*context.writes, *context.files, *self.files]))
         if not paths:
-            return GateResult(outcome="skip", rationale="nothing to scan: the task declares no writes and no files are configured")
+            return GateResult(
+                outcome="skip", rationale="nothing to scan: the task declares no writes and no files are configured"
+            )
         timeout = context.timeout or self.timeout_seconds
-        done = call_with_deadline(lambda: scan_files(Path(context.base_path), paths), timeout,
-                                  name=f"uok-secret-scan-{context.turn_id}")
+        done = call_with_deadline(
+            lambda: scan_files(Path(context.base_path), paths), timeout, name=f"uok-secret-scan-{context.turn_id}"
+        )
         if not done.finished:
-            return GateResult(outcome="skip", failure_class="timeout",
-                              rationale=f"secret scanner did not finish within {timeout:g} s; {len(paths)} file(s) NOT scanned")
+            return GateResult(
+                outcome="skip",
+                failure_class="timeout",
+                rationale=f"secret scanner did not finish within {timeout:g} s; {len(paths)} file(s) NOT scanned",
+            )
         if done.error is not None:  # the scanner could not run or broke: say so, do not pass
             exc = done.error
             why = str(exc) if isinstance(exc, ScannerUnavailable) else f"scanner error: {type(exc).__name__}: {exc}"
@@ -54,8 +61,9 @@ class SecurityGate:
         note = f" ({'; '.join(notes)})" if notes else ""
         scanned = len(paths) - len(notes)
         if findings:
-            return GateResult(outcome="fail", failure_class="policy", findings=tuple(findings),
-                              rationale=_summary(findings) + note)
+            return GateResult(
+                outcome="fail", failure_class="policy", findings=tuple(findings), rationale=_summary(findings) + note
+            )
         return GateResult(outcome="pass", rationale=f"no secrets in {scanned} scanned file(s){note}")
 
 

@@ -46,23 +46,46 @@ class VerificationGate:
 
     def execute(self, context: GateContext, attempt: int) -> GateResult:
         if not context.command:
-            return GateResult(outcome="manual-attention", failure_class="input", rationale=(
-                f"no command configured for gate {context.gate_id}: list it as an inline table "
-                f'{{ id = "{context.gate_id}", command = [...] }} or set [uok.gate.{context.gate_id}] command'))
+            return GateResult(
+                outcome="manual-attention",
+                failure_class="input",
+                rationale=(
+                    f"no command configured for gate {context.gate_id}: list it as an inline table "
+                    f'{{ id = "{context.gate_id}", command = [...] }} or set [uok.gate.{context.gate_id}] command'
+                ),
+            )
         timeout = context.timeout or self.default_timeout
         root = Path(context.base_path)
         cwd = root / context.cwd if context.cwd else root
-        env = {**os.environ, **context.env, "UOK_RUN_ID": context.run_id, "UOK_TURN_ID": context.turn_id,
-               "UOK_UNIT_ID": context.unit_id, "UOK_GATE_ID": context.gate_id, "UOK_ATTEMPT": str(attempt)}
+        env = {
+            **os.environ,
+            **context.env,
+            "UOK_RUN_ID": context.run_id,
+            "UOK_TURN_ID": context.turn_id,
+            "UOK_UNIT_ID": context.unit_id,
+            "UOK_GATE_ID": context.gate_id,
+            "UOK_ATTEMPT": str(attempt),
+        }
         args = context.command[0] if context.shell else list(context.command)
         started = time.monotonic()
         try:
-            proc = subprocess.Popen(args, shell=context.shell, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                                    preexec_fn=_die_with_parent)
+            proc = subprocess.Popen(
+                args,
+                shell=context.shell,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 (removed by the spawn rework)
+            )
         except OSError as exc:
-            return GateResult(outcome="fail", failure_class="verification",
-                              rationale=f"cannot start {context.command[0]!r}: {exc.strerror or exc}")
+            return GateResult(
+                outcome="fail",
+                failure_class="verification",
+                rationale=f"cannot start {context.command[0]!r}: {exc.strerror or exc}",
+            )
         with self._lock:
             self._procs[proc.pid] = proc
         try:
@@ -70,16 +93,20 @@ class VerificationGate:
         except subprocess.TimeoutExpired:
             self._kill(proc)
             out, err = proc.communicate()
-            return GateResult(outcome="fail", failure_class="timeout",
-                              rationale=f"timed out after {timeout:g} s; killed" + _detail(out, err))
+            return GateResult(
+                outcome="fail",
+                failure_class="timeout",
+                rationale=f"timed out after {timeout:g} s; killed" + _detail(out, err),
+            )
         finally:
             with self._lock:
                 self._procs.pop(proc.pid, None)
         ms = int((time.monotonic() - started) * 1000)
         if proc.returncode == 0:
             return GateResult(outcome="pass", rationale=f"exit code 0 in {ms} ms")
-        return GateResult(outcome="fail", failure_class="verification",
-                          rationale=f"exit code {proc.returncode}" + _detail(out, err))
+        return GateResult(
+            outcome="fail", failure_class="verification", rationale=f"exit code {proc.returncode}" + _detail(out, err)
+        )
 
     @staticmethod
     def _kill(proc: subprocess.Popen) -> None:

@@ -23,7 +23,13 @@ def main() -> None:
         time.sleep(0.001)
     stream = f"w:{writer}"
     for v in range(1, count + 1):
-        store.append([NewRecord(stream=stream, version=v, topic="Contended/v1", payload=b'{"w":"%s","v":%d}' % (writer.encode(), v))])
+        store.append(
+            [
+                NewRecord(
+                    stream=stream, version=v, topic="Contended/v1", payload=b'{"w":"%s","v":%d}' % (writer.encode(), v)
+                )
+            ]
+        )
     store.close()
 
 

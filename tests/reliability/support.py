@@ -25,6 +25,7 @@ from uok.adapters.eventlog import EventLog
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain import events as ev
 from uok.domain.kernel import Kernel
+
 from tests.conftest import ROOT
 
 
@@ -33,7 +34,7 @@ def subcommands() -> dict[str, argparse.ArgumentParser]:
     out: dict[str, argparse.ArgumentParser] = {}
 
     def walk(prefix: str, parser: argparse.ArgumentParser) -> None:
-        actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]  # noqa: SLF001
+        actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
         if not actions:
             out[prefix] = parser
             return
@@ -84,13 +85,19 @@ def assert_replays(events: list[tuple[int, ev.Event]]) -> int:
             recorded = [e for _, e in own[j + 1 : k]]
             again = kernel.handle(obs)
             if again != recorded:
-                first = next((i for i, (a, b) in enumerate(zip(again, recorded)) if a != b), min(len(again), len(recorded)))
+                first = next(
+                    (i for i, (a, b) in enumerate(zip(again, recorded, strict=False)) if a != b),
+                    min(len(again), len(recorded)),
+                )
                 raise AssertionError(
                     f"run {run_id}: observation {type(obs).__name__} at position {pos} re-decides "
                     f"{[type(e).__name__ for e in again]} but the log holds {[type(e).__name__ for e in recorded]}; "
-                    f"first difference: {again[first:first + 1]!r} != {recorded[first:first + 1]!r}"[:2000])
+                    f"first difference: {again[first : first + 1]!r} != {recorded[first : first + 1]!r}"[:2000]
+                )
             positions = [p for p, _ in own[j:k]]
-            assert positions == list(range(pos, pos + len(positions))), f"run {run_id}: transaction at {pos} is not contiguous"
+            assert positions == list(range(pos, pos + len(positions))), (
+                f"run {run_id}: transaction at {pos} is not contiguous"
+            )
             checked += 1
             j = k
     return checked
@@ -118,5 +125,8 @@ def spawn_run(plan: Path, db: Path, *extra: str, env: dict[str, str] | None = No
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.Popen(
         [sys.executable, "-m", "uok", "run", str(plan), "--db", str(db), "--quiet", *extra],
-        env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )

@@ -65,7 +65,7 @@ def test_chaotic_demo_run_completes_and_replays_without_divergence(tmp_path: Pat
     for f in faults:  # a partial failure's consequence is decided right after it, from it
         if f["fault"] == "partial-failure":
             i = rows.index(f)
-            failed = next(e for e in rows[i + 1:] if e["type"] == "UnitTransitioned" and e["to_state"] == "failed")
+            failed = next(e for e in rows[i + 1 :] if e["type"] == "UnitTransitioned" and e["to_state"] == "failed")
             assert failed["unit_id"] == f["unit_id"] and "chaos monkey" in failed["reason"]
             assert failed["failure_class"] == "execution"
     assert rows[-1]["type"] == "KernelExited" and rows[-1]["status"] == "ok"
@@ -84,9 +84,14 @@ def chain_plan(root: Path, n: int = 4, retries: int = 2, gates: str = "") -> Pat
     task = "import sys; open('starts.log','a').write(sys.argv[1] + '\\\\n')"
     root.mkdir(parents=True, exist_ok=True)
     plan = root / "plan.toml"
-    plan.write_text('[plan]\nid = "ch"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n' + "".join(
-        f'[[milestones.slices.tasks]]\nid = "t{i}"\nretries = {retries}\n'
-        f'command = ["{sys.executable}", "-c", "{task}", "t{i}"]\n{gates}' for i in range(n)))
+    plan.write_text(
+        '[plan]\nid = "ch"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'
+        + "".join(
+            f'[[milestones.slices.tasks]]\nid = "t{i}"\nretries = {retries}\n'
+            f'command = ["{sys.executable}", "-c", "{task}", "t{i}"]\n{gates}'
+            for i in range(n)
+        )
+    )
     return plan
 
 
@@ -136,7 +141,8 @@ def test_stress_faults_run_and_leave_nothing_behind(tmp_path: Path):
     scratch.mkdir()
     (tmp_path / "p" / "uok.toml").write_text(
         '[uok.chaos]\nfaults = ["latency", "disk-stress", "memory-stress"]\n'
-        f'max_latency_ms = 50\ndisk_mb = 2\nmemory_mb = 8\ndisk_dir = "{scratch}"\n')
+        f'max_latency_ms = 50\ndisk_mb = 2\nmemory_mb = 8\ndisk_dir = "{scratch}"\n'
+    )
     db = tmp_path / "x.db"
     r = uok("run", str(plan), "--db", str(db), "--quiet", "--chaos", "5", "--chaos-rate", "1")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -148,14 +154,17 @@ def test_stress_faults_run_and_leave_nothing_behind(tmp_path: Path):
     replay_all(db)
 
 
-@pytest.mark.parametrize("args, config, message", [
-    (["--chaos", "-1"], "", "seed"),
-    (["--chaos", "1", "--chaos-rate", "2"], "", "rate"),
-    (["--chaos-rate", "0.5"], "", "--chaos-rate needs --chaos"),
-    ([], '[uok.chaos]\nenabled = true\nrate = "often"\n', "rate"),
-    ([], '[uok.chaos]\nenabled = true\nfaults = ["meteor"]\n', "faults"),
-    ([], '[uok.chaos]\nenabled = true\nsneaky = 1\n', "sneaky"),
-])
+@pytest.mark.parametrize(
+    "args, config, message",
+    [
+        (["--chaos", "-1"], "", "seed"),
+        (["--chaos", "1", "--chaos-rate", "2"], "", "rate"),
+        (["--chaos-rate", "0.5"], "", "--chaos-rate needs --chaos"),
+        ([], '[uok.chaos]\nenabled = true\nrate = "often"\n', "rate"),
+        ([], '[uok.chaos]\nenabled = true\nfaults = ["meteor"]\n', "faults"),
+        ([], "[uok.chaos]\nenabled = true\nsneaky = 1\n", "sneaky"),
+    ],
+)
 def test_bad_chaos_settings_exit_2_and_write_nothing(tmp_path: Path, args, config, message):
     plan = chain_plan(tmp_path / "p", n=1)
     if config:
@@ -174,7 +183,9 @@ def test_chaos_from_the_config_alone_and_off_by_default(tmp_path: Path):
     assert not injections(rows) and "chaos" not in rows[0]["flags"]
     (tmp_path / "p" / "starts.log").unlink()
     plan2 = chain_plan(tmp_path / "q", n=2)
-    (tmp_path / "q" / "uok.toml").write_text('[uok.chaos]\nenabled = true\nseed = 9\nrate = 1.0\nfaults = ["latency"]\nmax_latency_ms = 5\n')
+    (tmp_path / "q" / "uok.toml").write_text(
+        '[uok.chaos]\nenabled = true\nseed = 9\nrate = 1.0\nfaults = ["latency"]\nmax_latency_ms = 5\n'
+    )
     db2 = tmp_path / "y.db"
     assert uok("run", str(plan2), "--db", str(db2), "--quiet").returncode == 0
     faults = injections(events(db2))

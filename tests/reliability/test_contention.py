@@ -18,8 +18,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-
 from uok.adapters.sqlite_store import SqliteEventStore
+
 from tests.conftest import ROOT
 from tests.reliability.support import assert_log_whole
 
@@ -35,8 +35,12 @@ def test_four_writers_twenty_thousand_events_no_gap_no_duplicate(tmp_path: Path)
     go = tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [
-        subprocess.Popen([sys.executable, "-m", "tests.reliability.contention_writer", str(db), str(w), str(EACH), str(go)],
-                         env=env, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.reliability.contention_writer", str(db), str(w), str(EACH), str(go)],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for w in range(WRITERS)
     ]
     time.sleep(0.5)  # all four have opened the store and are polling for go
@@ -59,7 +63,9 @@ def test_four_writers_twenty_thousand_events_no_gap_no_duplicate(tmp_path: Path)
         assert stream == f"w:{body['w']}" and version == body["v"]
         per_writer.setdefault(stream, []).append(version)
         switches += i > 0 and rows[i - 1][1] != stream
-    assert {s: v for s, v in per_writer.items()} == {f"w:{w}": list(range(1, EACH + 1)) for w in range(WRITERS)}
+    assert dict(per_writer.items()) == {f"w:{w}": list(range(1, EACH + 1)) for w in range(WRITERS)}
     assert switches >= 20, f"writers barely interleaved ({switches} switches): no contention was tested"
-    print(f"\ncontention: {WRITERS} writers x {EACH} = {count} events in {elapsed:.2f}s "
-          f"({count / elapsed:,.0f} tx/s), {switches} writer switches, chain valid")
+    print(
+        f"\ncontention: {WRITERS} writers x {EACH} = {count} events in {elapsed:.2f}s "
+        f"({count / elapsed:,.0f} tx/s), {switches} writer switches, chain valid"
+    )

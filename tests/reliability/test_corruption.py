@@ -18,8 +18,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from uok.adapters.sqlite_store import SqliteEventStore
+
 from tests.conftest import uok
 from tests.reliability.support import assert_log_whole, read_log, run_cli, subcommands
 
@@ -29,7 +29,7 @@ NOOP_TASKS = 150
 
 
 def takes_db(p: argparse.ArgumentParser) -> bool:
-    return any("--db" in a.option_strings for a in p._actions)  # noqa: SLF001
+    return any("--db" in a.option_strings for a in p._actions)
 
 
 def command_args(name: str, p: argparse.ArgumentParser, plan: Path, tmp: Path) -> list[str]:
@@ -38,7 +38,7 @@ def command_args(name: str, p: argparse.ArgumentParser, plan: Path, tmp: Path) -
     if special is not None:
         return special(plan, tmp)
     args = []
-    for a in p._actions:  # noqa: SLF001
+    for a in p._actions:
         if not a.option_strings and a.required and a.nargs not in ("?", "*"):
             args.append("x")
         elif a.option_strings and a.required:
@@ -66,8 +66,12 @@ their projection tables in it.)"""
 def healthy_log(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("healthy")
     plan = root / "plan.toml"
-    plan.write_text('[plan]\nid = "c"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'
-                    + "".join(f'[[milestones.slices.tasks]]\nid = "task-{i:04d}"\ntitle = "{"x" * 80}"\n' for i in range(NOOP_TASKS)))
+    plan.write_text(
+        '[plan]\nid = "c"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'
+        + "".join(
+            f'[[milestones.slices.tasks]]\nid = "task-{i:04d}"\ntitle = "{"x" * 80}"\n' for i in range(NOOP_TASKS)
+        )
+    )
     db = root / "healthy.db"
     r = uok("run", str(plan), "--db", str(db), "--quiet")
     assert r.returncode == 0, r.stderr
@@ -156,9 +160,15 @@ finding on stdout with their own documented non-zero exit (doctor: 1)."""
 CONTENT = ("payload altered", "chain hash altered")
 CHAIN_BLIND = ("projections status",)
 KNOWN_GAPS = {
-    **{(damage, cmd): "reads only the projection positions, not the events"
-       for damage in CONTENT for cmd in CHAIN_BLIND},
-    ("garbage pages in the middle", "projections status"): "reads only the projection positions, never the damaged pages",
+    **{
+        (damage, cmd): "reads only the projection positions, not the events"
+        for damage in CONTENT
+        for cmd in CHAIN_BLIND
+    },
+    (
+        "garbage pages in the middle",
+        "projections status",
+    ): "reads only the projection positions, never the damaged pages",
     ("chain hash altered", "fork"): "copies the rows byte for byte; a flipped stored hash is copied, not detected",
 }
 """(damage, command) pairs that are known NOT to exit 3 today; documented in
@@ -183,7 +193,11 @@ def test_every_command_refuses_a_damaged_log(damage: str, healthy_log, tmp_path:
             except subprocess.TimeoutExpired:
                 failures.append(f"uok {name}: still serving a damaged log after 20 s")
                 continue
-            code, out, err = r.returncode, r.stdout, "\n".join(x for x in r.stderr.splitlines() if "RuntimeWarning" not in x)
+            code, out, err = (
+                r.returncode,
+                r.stdout,
+                "\n".join(x for x in r.stderr.splitlines() if "RuntimeWarning" not in x),
+            )
             assert "Traceback" not in err, (args, err)
         else:
             code, out, err = run_cli(args)  # an exception escaping main() fails the test: a traceback
@@ -193,7 +207,9 @@ def test_every_command_refuses_a_damaged_log(damage: str, healthy_log, tmp_path:
             if code == 0 or DIAGNOSTIC[name] not in out:
                 failures.append(f"uok {name}: exit {code}, did not diagnose the damage: {out[:300]!r}")
         elif code != 3 or len(lines) != 1:
-            (gaps if (damage, name) in KNOWN_GAPS else failures).append(f"uok {name}: exit {code}, stderr {err.strip()[-300:]!r}")
+            (gaps if (damage, name) in KNOWN_GAPS else failures).append(
+                f"uok {name}: exit {code}, stderr {err.strip()[-300:]!r}"
+            )
         if name in READ_ONLY and db.read_bytes() != damaged:
             failures.append(f"uok {name} changed the damaged file")
     if gaps:
@@ -223,8 +239,12 @@ def test_verify_passes_a_healthy_log_and_catches_index_only_damage(healthy_log, 
     r = uok("verify", "--db", str(healthy))
     assert r.returncode == 0 and r.stdout.startswith("ok: "), r.stderr
     with SqliteEventStore(healthy) as store:  # which pages are the index's leaves (SQLite's dbstat table)
-        leaves = {r[0] for r in store.query(
-            "SELECT pageno FROM dbstat WHERE name LIKE 'sqlite_autoindex_events%' AND pagetype = 'leaf'")}
+        leaves = {
+            r[0]
+            for r in store.query(
+                "SELECT pageno FROM dbstat WHERE name LIKE 'sqlite_autoindex_events%' AND pagetype = 'leaf'"
+            )
+        }
     db = tmp_path / "index.db"
     db.write_bytes(index_altered(healthy.read_bytes(), leaves))
     r = uok("status", "--db", str(db))

@@ -24,9 +24,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain import events as ev
+
 from tests.conftest import uok
 from tests.reliability.support import assert_log_whole, assert_replays, read_log
 
@@ -100,7 +100,9 @@ def test_max_page_count_full_disk_fails_cleanly_and_resumes(tmp_path: Path, head
     assert assert_log_whole(db) >= count
     assert_replays(read_log(db))
     events = assert_resumes(plan, db)
-    assert any(isinstance(e, ev.RunRecovered) or (isinstance(e, ev.KernelExited) and e.status == "error") for _, e in events)
+    assert any(
+        isinstance(e, ev.RunRecovered) or (isinstance(e, ev.KernelExited) and e.status == "error") for _, e in events
+    )
 
 
 def test_a_bad_max_page_count_is_a_clear_error(tmp_path: Path):

@@ -34,8 +34,9 @@ COUNT: dict = {"cases": 0, "codes": {}}
 
 
 SUBS = subcommands()
-OPTIONS = sorted({o for p in SUBS.values() for a in p._actions for o in a.option_strings  # noqa: SLF001
-                  if not any(b in o for b in WAITING)})
+OPTIONS = sorted(
+    {o for p in SUBS.values() for a in p._actions for o in a.option_strings if not any(b in o for b in WAITING)}
+)
 COMMANDS = sorted(name for name in SUBS if name.split()[0] not in BLOCKING)
 
 
@@ -43,24 +44,59 @@ COMMANDS = sorted(name for name in SUBS if name.split()[0] not in BLOCKING)
 def world(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("cli-fuzz")
     plan = root / "plan.toml"
-    plan.write_text('[plan]\nid = "f"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'
-                    '[[milestones.slices.tasks]]\nid = "a"\n[[milestones.slices.tasks]]\nid = "b"\n')
+    plan.write_text(
+        '[plan]\nid = "f"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'
+        '[[milestones.slices.tasks]]\nid = "a"\n[[milestones.slices.tasks]]\nid = "b"\n'
+    )
     bad = root / "bad.toml"
-    bad.write_text('[plan]\nid = "f"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'
-                   '[[milestones.slices.tasks]]\nid = "a"\ndepends_on = ["a"]\n')
+    bad.write_text(
+        '[plan]\nid = "f"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'
+        '[[milestones.slices.tasks]]\nid = "a"\ndepends_on = ["a"]\n'
+    )
     healthy = root / "healthy.db"
     assert uok("run", str(plan), "--db", str(healthy), "--quiet").returncode == 0
     corrupt = root / "corrupt.db"
     data = healthy.read_bytes()
     corrupt.write_bytes(data[: len(data) // 2 + 7])
     (root / "adir").mkdir()
-    return {"root": root, "plan": plan, "bad": bad, "healthy": healthy, "corrupt": corrupt,
-            "dir": root / "adir", "missing": root / "missing.db"}
+    return {
+        "root": root,
+        "plan": plan,
+        "bad": bad,
+        "healthy": healthy,
+        "corrupt": corrupt,
+        "dir": root / "adir",
+        "missing": root / "missing.db",
+    }
 
 
 VALUES = st.one_of(
-    st.sampled_from(["-1", "0", "1", "2", "999999999999999999999", "nan", "abc", "", "--", "-", "FULL", "NORMAL",
-                     "r1", "f", "a", "x" * 300, "../../etc/passwd", "/dev/null", "\x7f", "é", "SELECT 1", "1e9"]),
+    st.sampled_from(
+        [
+            "-1",
+            "0",
+            "1",
+            "2",
+            "999999999999999999999",
+            "nan",
+            "abc",
+            "",
+            "--",
+            "-",
+            "FULL",
+            "NORMAL",
+            "r1",
+            "f",
+            "a",
+            "x" * 300,
+            "../../etc/passwd",
+            "/dev/null",
+            "\x7f",
+            "é",
+            "SELECT 1",
+            "1e9",
+        ]
+    ),
     st.text(max_size=12),
 )
 PATHS = st.sampled_from(["plan", "bad", "healthy", "corrupt", "dir", "missing"])
@@ -83,8 +119,8 @@ def well_formed(draw) -> list:
     """Mostly valid argv for one command: its options with plausible (or hostile) values."""
     name = draw(st.sampled_from(COMMANDS))
     tokens: list = name.split()
-    for action in SUBS[name]._actions:  # noqa: SLF001
-        if isinstance(action, argparse._HelpAction) or any(b in o for o in action.option_strings for b in WAITING):  # noqa: SLF001
+    for action in SUBS[name]._actions:
+        if isinstance(action, argparse._HelpAction) or any(b in o for o in action.option_strings for b in WAITING):
             continue
         if not action.option_strings:  # positional
             if action.nargs in ("?", "*") and draw(st.booleans()):
@@ -103,7 +139,7 @@ def well_formed(draw) -> list:
 def token_soup(draw) -> list:
     tokens: list = []
     if draw(st.integers(0, 9)) > 0:
-        tokens += draw(st.sampled_from(COMMANDS + ["--help", "-h", "nonsense"] + sorted(BLOCKING & set(SUBS)))).split()
+        tokens += draw(st.sampled_from([*COMMANDS, "--help", "-h", "nonsense", *sorted(BLOCKING & set(SUBS))])).split()
     for _ in range(draw(st.integers(0, 6))):
         kind = draw(st.integers(0, 3))
         if kind == 0:
@@ -151,8 +187,11 @@ def _db_args(argv: list[str]) -> set[str]:
     return {argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--db"}
 
 
-@settings(max_examples=EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(argvs())
 def test_random_argv_exits_cleanly_and_never_tears_a_log(world, monkeypatch, tokens):
     monkeypatch.chdir(world["root"])
@@ -178,7 +217,8 @@ def test_random_argv_exits_cleanly_and_never_tears_a_log(world, monkeypatch, tok
                 p.unlink(missing_ok=True)
     if argv and argv[0] != "run":  # `run --db corrupt` may rewrite it; nothing may clobber it as an output
         assert world["corrupt"].read_bytes() == corrupt_before, (
-            f"{argv}: a command overwrote an existing file (a SQLite log) it was not asked to open as --db")
+            f"{argv}: a command overwrote an existing file (a SQLite log) it was not asked to open as --db"
+        )
     default = world["root"] / ".uok"
     if default.exists():
         db = default / "events.db"
@@ -190,7 +230,9 @@ def test_random_argv_exits_cleanly_and_never_tears_a_log(world, monkeypatch, tok
 def test_zz_logs_replay_after_fuzzing(world):
     events = read_log(world["healthy"])
     checked = assert_replays(events)
-    print(f"\nCLI fuzz: {COUNT['cases']} argv cases over {len(COMMANDS)} commands and {len(OPTIONS)} options; "
-          f"exit codes {dict(sorted(COUNT['codes'].items()))}; healthy log now {len(events)} events, "
-          f"{checked} observations replayed; known internal errors hit: {len(KNOWN_SEEN)}")
+    print(
+        f"\nCLI fuzz: {COUNT['cases']} argv cases over {len(COMMANDS)} commands and {len(OPTIONS)} options; "
+        f"exit codes {dict(sorted(COUNT['codes'].items()))}; healthy log now {len(events)} events, "
+        f"{checked} observations replayed; known internal errors hit: {len(KNOWN_SEEN)}"
+    )
     assert checked >= 1

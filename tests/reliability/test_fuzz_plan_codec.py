@@ -25,7 +25,6 @@ import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from uok.domain import codec
 from uok.domain import events as ev
 from uok.domain.events import Event
@@ -82,17 +81,63 @@ def test_plan_compiler_on_arbitrary_text(source: str):
 
 
 FRAGMENTS = [
-    "[plan]", 'id = "p"', 'id = "bad id"', "id = 3", 'title = "t"', "allow_outside_root = true",
-    "allow_outside_root = 1", "[[milestones]]", 'id = "M1"', 'id = "M2"', "[[milestones.slices]]",
-    'id = "S1"', "[[milestones.slices.tasks]]", 'id = "a"', 'id = "b"', 'id = "a"',
-    'command = ["echo", "x"]', 'command = "echo x"', "command = []", 'command = [""]', "shell = true",
-    'depends_on = ["a"]', 'depends_on = ["b"]', "depends_on = []", 'depends_on = ["nope"]',
-    'writes = ["out/a"]', 'writes = ["../x"]', 'writes = ["/etc/passwd"]', 'writes = ["a", "./a"]',
-    'cwd = ".."', 'cwd = "sub"', 'cwd = "C:\\\\x"', "timeout = 0", "timeout = -1", "timeout = inf",
-    "timeout = nan", "timeout = 1e308", "retries = -1", "retries = 3", "max_dispatches = 1",
-    'gates = ["security"]', 'gates = [{ id = "g", command = ["true"] }]', "gates = [1]",
-    'env = { K = "v" }', "env = { K = 1 }", '[milestones.slices.tasks.metadata]', "when = 1979-05-27",
-    "x = 1", "[", "]", "=", '"', "'''", "\\u0000", "# comment", "depends-on = []", "[plan.extra]",
+    "[plan]",
+    'id = "p"',
+    'id = "bad id"',
+    "id = 3",
+    'title = "t"',
+    "allow_outside_root = true",
+    "allow_outside_root = 1",
+    "[[milestones]]",
+    'id = "M1"',
+    'id = "M2"',
+    "[[milestones.slices]]",
+    'id = "S1"',
+    "[[milestones.slices.tasks]]",
+    'id = "a"',
+    'id = "b"',
+    'id = "a"',
+    'command = ["echo", "x"]',
+    'command = "echo x"',
+    "command = []",
+    'command = [""]',
+    "shell = true",
+    'depends_on = ["a"]',
+    'depends_on = ["b"]',
+    "depends_on = []",
+    'depends_on = ["nope"]',
+    'writes = ["out/a"]',
+    'writes = ["../x"]',
+    'writes = ["/etc/passwd"]',
+    'writes = ["a", "./a"]',
+    'cwd = ".."',
+    'cwd = "sub"',
+    'cwd = "C:\\\\x"',
+    "timeout = 0",
+    "timeout = -1",
+    "timeout = inf",
+    "timeout = nan",
+    "timeout = 1e308",
+    "retries = -1",
+    "retries = 3",
+    "max_dispatches = 1",
+    'gates = ["security"]',
+    'gates = [{ id = "g", command = ["true"] }]',
+    "gates = [1]",
+    'env = { K = "v" }',
+    "env = { K = 1 }",
+    "[milestones.slices.tasks.metadata]",
+    "when = 1979-05-27",
+    "x = 1",
+    "[",
+    "]",
+    "=",
+    '"',
+    "'''",
+    "\\u0000",
+    "# comment",
+    "depends-on = []",
+    "[plan.extra]",
 ]
 
 
@@ -129,11 +174,21 @@ SAFE_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")
 GOOD_IDS = st.sampled_from(["a", "b", "c", "d", "t1", "t2", "M1", "S1", "x.y", "_"])
 BAD_IDS = st.sampled_from(["bad id", "", "-x", "a/b", "complete-slice:M/S", "ü"])
 IDS = st.integers(0, 19).flatmap(lambda i: BAD_IDS if i == 0 else GOOD_IDS)
-SCALARS = st.one_of(st.booleans(), st.integers(-2, 2**63 - 1), st.floats(allow_nan=True), SAFE_TEXT,
-                    st.just(datetime(2026, 1, 1, tzinfo=UTC)))
-ANY = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                    st.dictionaries(SAFE_TEXT, inner, max_size=3)), max_leaves=8)
-PATHS = st.sampled_from(["out/a", "out/./a", "../up", "/abs", "a/../../b", "C:\\w", "\\\\server\\s", ".", "sub/dir", "a\\b"])
+SCALARS = st.one_of(
+    st.booleans(),
+    st.integers(-2, 2**63 - 1),
+    st.floats(allow_nan=True),
+    SAFE_TEXT,
+    st.just(datetime(2026, 1, 1, tzinfo=UTC)),
+)
+ANY = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(SAFE_TEXT, inner, max_size=3)),
+    max_leaves=8,
+)
+PATHS = st.sampled_from(
+    ["out/a", "out/./a", "../up", "/abs", "a/../../b", "C:\\w", "\\\\server\\s", ".", "sub/dir", "a\\b"]
+)
 
 
 def maybe(strategy):
@@ -156,21 +211,42 @@ TASK = st.fixed_dictionaries(
         "timeout": st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 10**20), ANY),
         "retries": st.one_of(st.integers(-3, 10**20), ANY),
         "max_dispatches": st.one_of(st.integers(-3, 50), ANY),
-        "gates": st.one_of(st.lists(st.one_of(IDS, st.fixed_dictionaries({"id": IDS}, optional={
-            "command": st.lists(SAFE_TEXT, max_size=2), "timeout": ANY, "files": st.lists(PATHS, max_size=2)})), max_size=3), ANY),
+        "gates": st.one_of(
+            st.lists(
+                st.one_of(
+                    IDS,
+                    st.fixed_dictionaries(
+                        {"id": IDS},
+                        optional={
+                            "command": st.lists(SAFE_TEXT, max_size=2),
+                            "timeout": ANY,
+                            "files": st.lists(PATHS, max_size=2),
+                        },
+                    ),
+                ),
+                max_size=3,
+            ),
+            ANY,
+        ),
         "cwd": maybe(PATHS),
         "env": st.one_of(st.dictionaries(SAFE_TEXT, SAFE_TEXT, max_size=2), ANY),
         "metadata": ANY,
     },
 )
-SLICE = st.fixed_dictionaries({"id": maybe(IDS), "tasks": st.lists(TASK, min_size=1, max_size=3, unique_by=_id)},
-                               optional={"title": maybe(SAFE_TEXT)})
-MILESTONE = st.fixed_dictionaries({"id": maybe(IDS), "slices": st.lists(SLICE, min_size=1, max_size=2, unique_by=_id)},
-                                   optional={"title": SAFE_TEXT})
+SLICE = st.fixed_dictionaries(
+    {"id": maybe(IDS), "tasks": st.lists(TASK, min_size=1, max_size=3, unique_by=_id)},
+    optional={"title": maybe(SAFE_TEXT)},
+)
+MILESTONE = st.fixed_dictionaries(
+    {"id": maybe(IDS), "slices": st.lists(SLICE, min_size=1, max_size=2, unique_by=_id)}, optional={"title": SAFE_TEXT}
+)
 PLAN = st.fixed_dictionaries(
     {"milestones": st.lists(MILESTONE, min_size=1, max_size=2, unique_by=_id)},
-    optional={"plan": st.fixed_dictionaries({}, optional={"id": maybe(IDS), "title": maybe(SAFE_TEXT),
-                                                          "allow_outside_root": maybe(st.booleans())})},
+    optional={
+        "plan": st.fixed_dictionaries(
+            {}, optional={"id": maybe(IDS), "title": maybe(SAFE_TEXT), "allow_outside_root": maybe(st.booleans())}
+        )
+    },
 )
 
 
@@ -186,7 +262,9 @@ def test_plan_compiler_on_structured_random_plans(doc: dict):
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 SAMPLES: list[Event] = [
     ev.KernelEntered(run_id="r", at=AT, pid=1, plan_path="p", plan_source="[plan]", workers=2, flags={"k": [1, 2]}),
-    ev.UnitTransitioned(run_id="r", at=AT, plan_id="p", unit_id="u", from_state="queued", to_state="claimed", attempt=1, dispatches=1),
+    ev.UnitTransitioned(
+        run_id="r", at=AT, plan_id="p", unit_id="u", from_state="queued", to_state="claimed", attempt=1, dispatches=1
+    ),
     ev.ExecutionFinished(run_id="r", at=AT, turn_id="r:1", unit_id="u", exit_code=0, duration_ms=3, stdout_tail="out"),
     ev.KernelExited(run_id="r", at=AT, status="ok", pid=1),
 ]
@@ -194,7 +272,7 @@ SAMPLES: list[Event] = [
 
 def known_topics() -> list[str]:
     codec.event_class("KernelEntered")  # fills the registry
-    return sorted(codec.topic_of(cls) for cls in codec._CLASSES.values())  # noqa: SLF001
+    return sorted(codec.topic_of(cls) for cls in codec._CLASSES.values())
 
 
 def check_decode(topic: str, payload: bytes) -> None:
@@ -205,8 +283,15 @@ def check_decode(topic: str, payload: bytes) -> None:
     assert isinstance(event, Event)
 
 
-TOPICS = st.one_of(st.sampled_from(known_topics()), st.text(max_size=30),
-                   st.builds(lambda n, v: f"{n}/v{v}", st.sampled_from([c.split('/')[0] for c in known_topics()]), st.text("0123456789²٣", min_size=1, max_size=3)))
+TOPICS = st.one_of(
+    st.sampled_from(known_topics()),
+    st.text(max_size=30),
+    st.builds(
+        lambda n, v: f"{n}/v{v}",
+        st.sampled_from([c.split("/")[0] for c in known_topics()]),
+        st.text("0123456789²٣", min_size=1, max_size=3),
+    ),
+)
 
 
 @FUZZ
@@ -244,8 +329,29 @@ JSONISH = st.recursive(
 
 
 @FUZZ
-@given(st.sampled_from(known_topics()), st.dictionaries(st.sampled_from(
-    ["run_id", "at", "pid", "unit_id", "turn_id", "status", "to_state", "graph", "flags", "probes", "exit_code", "type"]), JSONISH, max_size=6))
+@given(
+    st.sampled_from(known_topics()),
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "run_id",
+                "at",
+                "pid",
+                "unit_id",
+                "turn_id",
+                "status",
+                "to_state",
+                "graph",
+                "flags",
+                "probes",
+                "exit_code",
+                "type",
+            ]
+        ),
+        JSONISH,
+        max_size=6,
+    ),
+)
 def test_decode_event_shaped_json(topic: str, fields: dict):
     _count("codec: event-shaped JSON")
     fields.setdefault("type", topic.split("/")[0])

@@ -26,8 +26,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from uok.domain import events as ev
+
 from tests.conftest import uok
 from tests.reliability.support import assert_log_whole, assert_replays, read_log, spawn_run
 
@@ -97,21 +97,27 @@ def test_fifty_kill_9s_lose_nothing_and_rerun_nothing(tmp_path: Path):
     events = read_log(db)
     observations = assert_replays(events)
     units = [f"s{s}t{t}" for s in range(SLICES) for t in range(TASKS // SLICES)]
-    completions = Counter(e.unit_id for _, e in events if isinstance(e, ev.UnitTransitioned) and e.to_state == "completed")
+    completions = Counter(
+        e.unit_id for _, e in events if isinstance(e, ev.UnitTransitioned) and e.to_state == "completed"
+    )
     assert all(completions[u] == 1 for u in units), completions
     dispatched = Counter(e.unit_id for _, e in events if isinstance(e, ev.TurnStarted))
     started = Counter(starts.read_text().split())
     assert all(started[u] <= dispatched[u] for u in units), (started, dispatched)
     for u in units:  # the log never dispatches a unit after its completion
-        done_at = next(p for p, e in events if isinstance(e, ev.UnitTransitioned) and e.unit_id == u and e.to_state == "completed")
+        done_at = next(
+            p for p, e in events if isinstance(e, ev.UnitTransitioned) and e.unit_id == u and e.to_state == "completed"
+        )
         assert not [p for p, e in events if isinstance(e, ev.TurnStarted) and e.unit_id == u and p > done_at]
     runs = [e for _, e in events if isinstance(e, ev.KernelEntered)]
     recovered = [e for _, e in events if isinstance(e, ev.RunRecovered)]
     stale = sum(len(e.stale_units) for e in recovered)
-    print(f"\nkill -9 torture: {KILLS} kills ({kills_mid_run} while uok run was alive, {kills_mid_plan} before all "
-          f"tasks had completed), {len(runs)} runs, "
-          f"{len(recovered)} recovered, {stale} stale units re-queued, {sum(dispatched.values())} dispatches "
-          f"for {len(units)} tasks, {count} events, {observations} observations replayed")
+    print(
+        f"\nkill -9 torture: {KILLS} kills ({kills_mid_run} while uok run was alive, {kills_mid_plan} before all "
+        f"tasks had completed), {len(runs)} runs, "
+        f"{len(recovered)} recovered, {stale} stale units re-queued, {sum(dispatched.values())} dispatches "
+        f"for {len(units)} tasks, {count} events, {observations} observations replayed"
+    )
     assert len(recovered) >= KILLS * 0.5
 
 
@@ -129,9 +135,14 @@ def test_a_crash_at_every_transaction_boundary_in_turn(tmp_path: Path):
     completion counts."""
     task = "import sys,time; open('starts.log','a').write(sys.argv[1]+'\\\\n'); time.sleep(0.01)"
     plan = tmp_path / "plan.toml"
-    plan.write_text('[plan]\nid = "sweep"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n' + "".join(
-        f'[[milestones.slices.tasks]]\nid = "t{i}"\nretries = 5\n'
-        f'command = ["{sys.executable}", "-c", "{task}", "t{i}"]\n' for i in range(6)))
+    plan.write_text(
+        '[plan]\nid = "sweep"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'
+        + "".join(
+            f'[[milestones.slices.tasks]]\nid = "t{i}"\nretries = 5\n'
+            f'command = ["{sys.executable}", "-c", "{task}", "t{i}"]\n'
+            for i in range(6)
+        )
+    )
     crashed = replayed = 0
     for k in range(1, CRASH_POINTS + 1):
         db = tmp_path / f"sweep{k}.db"
@@ -146,12 +157,18 @@ def test_a_crash_at_every_transaction_boundary_in_turn(tmp_path: Path):
         assert r.returncode == 0, (k, r.stdout + r.stderr)
         events = read_log(db)
         replayed += assert_replays(events)
-        completions = Counter(e.unit_id for _, e in events if isinstance(e, ev.UnitTransitioned) and e.to_state == "completed")
+        completions = Counter(
+            e.unit_id for _, e in events if isinstance(e, ev.UnitTransitioned) and e.to_state == "completed"
+        )
         assert all(completions[f"t{i}"] == 1 for i in range(6)), (k, completions)
         started = Counter((tmp_path / "starts.log").read_text().split())
         dispatched = Counter(e.unit_id for _, e in events if isinstance(e, ev.TurnStarted))
         assert all(started[u] <= dispatched[u] for u in started), (k, started, dispatched)
         done_at = {e.unit_id: p for p, e in events if isinstance(e, ev.UnitTransitioned) and e.to_state == "completed"}
-        assert not [p for p, e in events if isinstance(e, ev.TurnStarted) and e.unit_id in done_at and p > done_at[e.unit_id]]
-    print(f"\ncrash sweep: {crashed} runs killed right after their 1st..{CRASH_POINTS}th transaction, each resumed "
-          f"to completion; {replayed} observations replayed")
+        assert not [
+            p for p, e in events if isinstance(e, ev.TurnStarted) and e.unit_id in done_at and p > done_at[e.unit_id]
+        ]
+    print(
+        f"\ncrash sweep: {crashed} runs killed right after their 1st..{CRASH_POINTS}th transaction, each resumed "
+        f"to completion; {replayed} observations replayed"
+    )

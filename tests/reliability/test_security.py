@@ -25,9 +25,9 @@ from pathlib import Path
 
 import orjson
 import pytest
-
 from uok.adapters.secrets import secret_fingerprint
 from uok.domain.plan import PlanError, compile_plan
+
 from tests.conftest import ROOT, uok
 from tests.reliability.support import run_cli
 
@@ -39,7 +39,7 @@ PRIVATE_KEY = "-----BEGIN RSA PRIVATE KEY-----\n" + "\n".join(KEY_BODY) + "\n---
 AWS_KEY = "AKIA" + "".join(_rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(16))
 
 # The key text lives only in leak.py, never in the plan: the plan's source is itself recorded.
-LEAK = f'''
+LEAK = f"""
 import sys
 key = {PRIVATE_KEY!r}
 aws = {AWS_KEY!r}
@@ -53,7 +53,7 @@ elif where == "straddle":
     # the key, then 3000 bytes: the last 4 KiB start in the middle of the key's body
     print(key)
     print("y" * 3000)
-'''
+"""
 
 
 def plan_with(tasks: str, plan_id: str = "sec") -> str:
@@ -67,13 +67,20 @@ def db_bytes(db: Path) -> bytes:
 def test_secrets_printed_by_a_task_never_reach_the_log(tmp_path: Path):
     (tmp_path / "leak.py").write_text(LEAK)
     plan = tmp_path / "plan.toml"
-    plan.write_text(plan_with(
-        f'[[milestones.slices.tasks]]\nid = "plain"\ncommand = ["{sys.executable}", "leak.py", "plain"]\n'
-        f'[[milestones.slices.tasks]]\nid = "straddle"\ncommand = ["{sys.executable}", "leak.py", "straddle"]\n'))
+    plan.write_text(
+        plan_with(
+            f'[[milestones.slices.tasks]]\nid = "plain"\ncommand = ["{sys.executable}", "leak.py", "plain"]\n'
+            f'[[milestones.slices.tasks]]\nid = "straddle"\ncommand = ["{sys.executable}", "leak.py", "straddle"]\n'
+        )
+    )
     db = tmp_path / "sec.db"
     env = {"PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "uok", "run", str(plan), "--db", str(db), "--quiet"],
-                            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uok", "run", str(plan), "--db", str(db), "--quiet"],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.wait(timeout=60) == 0, proc.stderr.read()
     raw = db_bytes(db)
     assert raw, "no database written"
@@ -86,7 +93,10 @@ def test_secrets_printed_by_a_task_never_reach_the_log(tmp_path: Path):
     rows = [orjson.loads(line)["event"] for line in r.stdout.splitlines()]
     outs = {e["unit_id"]: e for e in rows if e["type"] == "ExecutionFinished"}
     assert f"[REDACTED:AWS Access Key:{secret_fingerprint(AWS_KEY)}]" in outs["plain"]["stdout_tail"]
-    assert "[REDACTED:Private Key:" in outs["plain"]["stdout_tail"] and "[REDACTED:Private Key:" in outs["plain"]["stderr_tail"]
+    assert (
+        "[REDACTED:Private Key:" in outs["plain"]["stdout_tail"]
+        and "[REDACTED:Private Key:" in outs["plain"]["stderr_tail"]
+    )
     assert "deploying with" in outs["plain"]["stdout_tail"]  # the rest of the output is kept
     assert outs["straddle"]["stdout_tail"].rstrip().endswith("y" * 100)
     assert not any(line[:24] in outs["straddle"]["stdout_tail"] for line in KEY_BODY)
@@ -98,13 +108,20 @@ def _mode(p: Path) -> int:
 
 def test_logs_are_owner_only_even_under_umask_000(tmp_path: Path):
     plan = tmp_path / "plan.toml"
-    plan.write_text(plan_with(
-        '[[milestones.slices.tasks]]\nid = "wait"\n'
-        f'command = ["{sys.executable}", "-c", "import time,pathlib; pathlib.Path(\'running\').touch(); time.sleep(1.5)"]\n'))
+    plan.write_text(
+        plan_with(
+            '[[milestones.slices.tasks]]\nid = "wait"\n'
+            f'command = ["{sys.executable}", "-c", "import time,pathlib; pathlib.Path(\'running\').touch(); time.sleep(1.5)"]\n'
+        )
+    )
     db = tmp_path / "fresh" / "dir" / "events.db"
-    proc = subprocess.Popen([sys.executable, "-m", "uok", "run", str(plan), "--db", str(db), "--quiet"],
-                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=lambda: os.umask(0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uok", "run", str(plan), "--db", str(db), "--quiet"],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        umask=0,
+    )
     deadline = time.time() + 30
     while not (tmp_path / "running").exists() and time.time() < deadline:
         time.sleep(0.02)
@@ -118,12 +135,15 @@ def test_logs_are_owner_only_even_under_umask_000(tmp_path: Path):
 
 def test_commands_run_without_a_shell_unless_asked(tmp_path: Path):
     plan = tmp_path / "plan.toml"
-    plan.write_text(plan_with(
-        '[[milestones.slices.tasks]]\nid = "argv"\n'
-        'command = ["sh", "-c", "printf \'%s\' \\"$0\\" > argv.txt", "$(touch pwned); `touch pwned2`; echo $HOME"]\n'
-        '[[milestones.slices.tasks]]\nid = "literal"\n'
-        f'command = ["{sys.executable}", "-c", "import sys; open(\'lit.txt\',\'w\').write(sys.argv[1])", "; touch pwned3 && echo $((1+1))"]\n'
-        '[[milestones.slices.tasks]]\nid = "shell"\nshell = true\ncommand = "echo $((40+2)) > shell.txt"\n'))
+    plan.write_text(
+        plan_with(
+            '[[milestones.slices.tasks]]\nid = "argv"\n'
+            'command = ["sh", "-c", "printf \'%s\' \\"$0\\" > argv.txt", "$(touch pwned); `touch pwned2`; echo $HOME"]\n'
+            '[[milestones.slices.tasks]]\nid = "literal"\n'
+            f'command = ["{sys.executable}", "-c", "import sys; open(\'lit.txt\',\'w\').write(sys.argv[1])", "; touch pwned3 && echo $((1+1))"]\n'
+            '[[milestones.slices.tasks]]\nid = "shell"\nshell = true\ncommand = "echo $((40+2)) > shell.txt"\n'
+        )
+    )
     r = uok("run", str(plan), "--db", str(tmp_path / "x.db"), "--quiet")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "argv.txt").read_text() == "$(touch pwned); `touch pwned2`; echo $HOME"
@@ -132,23 +152,28 @@ def test_commands_run_without_a_shell_unless_asked(tmp_path: Path):
     assert (tmp_path / "shell.txt").read_text().strip() == "42"
 
 
-@pytest.mark.parametrize("cwd", ["..", "../x", "a/../../b", "/tmp", "/", "C:\\\\Windows", "\\\\\\\\server\\\\share", "./.."])
+@pytest.mark.parametrize(
+    "cwd", ["..", "../x", "a/../../b", "/tmp", "/", "C:\\\\Windows", "\\\\\\\\server\\\\share", "./.."]
+)
 def test_cwd_and_writes_cannot_escape_the_plan_root(cwd: str):
     for key in ("cwd", "writes"):
         value = f'"{cwd}"' if key == "cwd" else f'["{cwd}"]'
         source = plan_with(f'[[milestones.slices.tasks]]\nid = "t"\ncommand = ["true"]\n{key} = {value}\n')
         with pytest.raises(PlanError, match="plan root"):
             compile_plan(source, filename="p.toml")
-        allowed = source.replace('[plan]\n', '[plan]\nallow_outside_root = true\n')
+        allowed = source.replace("[plan]\n", "[plan]\nallow_outside_root = true\n")
         compile_plan(allowed, filename="p.toml")  # explicitly allowed: compiles
 
 
 def test_the_task_runs_where_the_plan_says(tmp_path: Path):
     (tmp_path / "sub" / "dir").mkdir(parents=True)
     plan = tmp_path / "plan.toml"
-    plan.write_text(plan_with(
-        '[[milestones.slices.tasks]]\nid = "here"\ncwd = "sub/./dir"\n'
-        f'command = ["{sys.executable}", "-c", "import os; open(\'where.txt\',\'w\').write(os.getcwd())"]\n'))
+    plan.write_text(
+        plan_with(
+            '[[milestones.slices.tasks]]\nid = "here"\ncwd = "sub/./dir"\n'
+            f'command = ["{sys.executable}", "-c", "import os; open(\'where.txt\',\'w\').write(os.getcwd())"]\n'
+        )
+    )
     r = uok("run", str(plan), "--db", str(tmp_path / "x.db"), "--quiet")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "sub" / "dir" / "where.txt").read_text() == str((tmp_path / "sub" / "dir").resolve())
@@ -158,8 +183,15 @@ def test_the_task_runs_where_the_plan_says(tmp_path: Path):
 
 
 def _run_umask0(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "uok", *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=lambda: os.umask(0), timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "uok", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        umask=0,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -187,8 +219,12 @@ def test_no_output_option_replaces_an_event_log(small_log: Path, tmp_path: Path)
     other = tmp_path / "other.db"
     other.write_bytes(small_log.read_bytes())
     before = {p: p.read_bytes() for p in (small_log, other)}
-    for args in (["export", "--out", str(small_log)], ["export", "--out", str(other)],
-                 ["sql", "--copy", str(small_log), "SELECT 1"], ["sql", "--copy", str(other), "SELECT 1"]):
+    for args in (
+        ["export", "--out", str(small_log)],
+        ["export", "--out", str(other)],
+        ["sql", "--copy", str(small_log), "SELECT 1"],
+        ["sql", "--copy", str(other), "SELECT 1"],
+    ):
         r = uok(*args, "--db", str(small_log))
         assert r.returncode == 2 and "refusing to overwrite" in r.stderr, (args, r.stderr)
     assert {p: p.read_bytes() for p in before} == before
@@ -230,8 +266,13 @@ def test_uok_sql_stays_read_only(small_log: Path, tmp_path: Path):
 
 
 def test_uok_serve_binds_loopback_only_by_default(small_log: Path):
-    proc = subprocess.Popen([sys.executable, "-m", "uok", "serve", "--db", str(small_log), "--port", "0"],
-                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uok", "serve", "--db", str(small_log), "--port", "0"],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         url = next(w for w in line.split() if w.startswith("http://"))
@@ -242,11 +283,17 @@ def test_uok_serve_binds_loopback_only_by_default(small_log: Path):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
             assert resp.status == 200 and b"# TYPE" in resp.read()
         # the kernel's own table of listening sockets: this port, on 127.0.0.1 only
-        listening = [ln.split()[1] for ln in Path("/proc/net/tcp").read_text().splitlines()[1:]
-                     if ln.split()[3] == "0A" and int(ln.split()[1].split(":")[1], 16) == int(port)]
+        listening = [
+            ln.split()[1]
+            for ln in Path("/proc/net/tcp").read_text().splitlines()[1:]
+            if ln.split()[3] == "0A" and int(ln.split()[1].split(":")[1], 16) == int(port)
+        ]
         assert listening == [f"0100007F:{int(port):04X}"], listening
-        assert not [ln for ln in Path("/proc/net/tcp6").read_text().splitlines()[1:]
-                    if ln.split()[3] == "0A" and int(ln.split()[1].split(":")[1], 16) == int(port)]
+        assert not [
+            ln
+            for ln in Path("/proc/net/tcp6").read_text().splitlines()[1:]
+            if ln.split()[3] == "0A" and int(ln.split()[1].split(":")[1], 16) == int(port)
+        ]
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)
