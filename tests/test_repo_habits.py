@@ -1,0 +1,32 @@
+"""The repository's habits agree with each other: the ruff that pre-commit
+runs is the ruff that ``.ci/run`` installs, and the licence file is the
+licence the package metadata declares."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_pre_commit_runs_the_ruff_version_pinned_in_the_dev_extra():
+    dev = _pyproject()["project"]["optional-dependencies"]["dev"]
+    pins = [re.fullmatch(r"ruff==(\S+)", req) for req in dev]
+    pinned = [m.group(1) for m in pins if m]
+    assert len(pinned) == 1, f"the dev extra must pin ruff exactly once: {dev}"
+    config = (ROOT / ".pre-commit-config.yaml").read_text()
+    rev = re.search(r"repo: https://github.com/astral-sh/ruff-pre-commit\n\s+rev: v(\S+)", config)
+    assert rev is not None, "pre-commit must run ruff from astral-sh/ruff-pre-commit"
+    assert rev.group(1) == pinned[0]
+
+
+def test_the_licence_file_is_the_licence_the_metadata_declares():
+    declared = _pyproject()["project"]["license"]["text"]
+    assert declared == "MIT"
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License\n")
