@@ -36,6 +36,7 @@ from eventsourcing.persistence import IntegrityError
 from uok.adapters.eventlog import EventLog
 from uok.domain import codec
 from uok.domain.bus_events import MessageRead, MessageSent
+from uok.domain.errors import InputError
 from uok.domain.store import StoredRecord
 from uok.projections.inbox import DEFAULT_RETENTION, InboxProjection, InboxState, Message, message_of
 
@@ -46,7 +47,7 @@ READ_TOPIC = codec.topic_of(MessageRead)
 _ID_HEX = 32  # 128 bits of SHA-256: collisions are not a practical concern
 
 
-class BusError(ValueError):
+class BusError(InputError, ValueError):
     """A bus request that cannot be honoured (bad agent name, unknown message)."""
 
 

@@ -48,6 +48,7 @@ from uok.domain import events as ev
 from uok.domain import gating
 from uok.domain.bus_events import ChaosInjected
 from uok.domain.chaos import FAULTS
+from uok.domain.errors import InputError
 from uok.domain.gate_requests import GateRequested
 from uok.domain.gates import retry_budget
 
@@ -55,7 +56,7 @@ MiB = 1024 * 1024
 Wrapper = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
-class ChaosSettingsError(ValueError):
+class ChaosSettingsError(InputError, ValueError):
     """A chaos setting that must not be used (exit 2, nothing written)."""
 
 

@@ -21,10 +21,11 @@ from typing import Any
 
 import msgspec
 from uok.domain.costs import CostTable, CostTableError
+from uok.domain.errors import InputError
 from uok.domain.flags import ConfigError, Flags, resolve_flags
 
 
-class ConfigFileError(Exception):
+class ConfigFileError(InputError):
     """A config that must not be used; ``str()`` names the file and the key."""
 
 

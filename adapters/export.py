@@ -34,6 +34,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 from uok.domain.chain import GENESIS, ChainBroken
+from uok.domain.errors import InputError
 
 FORMAT_VERSION = 1
 FORMATS = ("jsonl", "parquet", "csv")
@@ -60,7 +61,7 @@ _ARROW_SCHEMA = pa.schema(
 )
 
 
-class ExportError(Exception):
+class ExportError(InputError):
     """Bad request (empty range, unknown run); nothing was written."""
 
 

@@ -31,9 +31,10 @@ import orjson
 import pyarrow.parquet as pq
 from uok.adapters.export import COLUMNS, FORMAT_VERSION, Manifest, Row, file_sha256, manifest_path, run_of
 from uok.domain.chain import ChainBroken, link
+from uok.domain.errors import IntegrityFailure
 
 
-class ExportInvalid(Exception):
+class ExportInvalid(IntegrityFailure):
     """The export cannot be checked or fails a check that names no position."""
 
 
@@ -81,7 +82,7 @@ def _row(d: dict, where: str) -> Row:
         raise _Unreadable(where, f"{type(e).__name__}: {e}") from None
 
 
-class _Unreadable(Exception):
+class _Unreadable(IntegrityFailure):
     def __init__(self, where: str, why: str):
         super().__init__(f"{where}: unreadable row ({why})")
 

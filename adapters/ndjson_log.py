@@ -15,10 +15,11 @@ from pathlib import Path
 
 import orjson
 from uok.adapters.sqlite_store import SqliteEventStore
+from uok.domain.errors import IntegrityFailure
 from uok.domain.store import NewRecord
 
 
-class ImportMismatch(ValueError):
+class ImportMismatch(IntegrityFailure, ValueError):
     """The imported log's hash or position differs from the recorded one."""
 
 

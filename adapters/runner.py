@@ -35,6 +35,7 @@ from uok.adapters.gates.registry import GateRegistry
 from uok.adapters.observer import TurnHooks, TurnObserver, build_turn_hooks
 from uok.adapters.steering import SteeringPoller
 from uok.domain import events as ev
+from uok.domain.errors import InputError
 from uok.domain.gate_requests import GateRequested
 from uok.domain.graph import clamp_workers
 from uok.domain.kernel import Kernel
@@ -47,7 +48,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class UsageError(Exception):
+class UsageError(InputError):
     """Bad input from the user: reported with exit code 2, nothing written."""
 
 

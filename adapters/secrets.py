@@ -27,6 +27,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
+from uok.domain.errors import RuntimeFailure
 from uok.domain.gate_events import Finding
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -44,7 +45,7 @@ JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"
 _STRICT = (("Private Key", PRIVATE_KEY_BLOCK), ("AWS Access Key", AWS_ACCESS_KEY), ("JSON Web Token", JWT))
 
 
-class ScannerUnavailable(RuntimeError):
+class ScannerUnavailable(RuntimeFailure, RuntimeError):
     """detect-secrets cannot be imported or configured here."""
 
 

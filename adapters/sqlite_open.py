@@ -23,6 +23,7 @@ from eventsourcing.persistence import (
     PersistenceError,
     ProgrammingError,
 )  # fmt: skip
+from uok.domain.errors import IntegrityFailure, RuntimeFailure
 
 __all__ = [
     "APPLICATION_ID",
@@ -66,7 +67,7 @@ _SCHEMA = (
 HEAD_SQL = "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"
 
 
-class StoreCorruptError(DatabaseError):
+class StoreCorruptError(DatabaseError, IntegrityFailure):
     """The file is not a SQLite database, or SQLite found it damaged."""
 
 
@@ -74,7 +75,7 @@ class NotAnEventLogError(StoreCorruptError):
     """A valid SQLite file that is not (or no longer) a uok event log."""
 
 
-class StoreFullError(OperationalError):
+class StoreFullError(OperationalError, RuntimeFailure):
     """The disk (or ``max_page_count``) is full; the transaction was rolled back."""
 
 

@@ -255,11 +255,11 @@ class SqliteEventStore:
         seen: set[tuple[str, int]] = set()
         for r in records:
             if (r.stream, r.version) in seen:
-                return IntegrityError(f"uok: stream {r.stream!r} version {r.version} appears twice in one append")
+                return IntegrityError(f"stream {r.stream!r} version {r.version} appears twice in one append")
             seen.add((r.stream, r.version))
         for r in records:
             if self.query("SELECT 1 FROM events WHERE stream = ? AND version = ?", (r.stream, r.version)):
-                return IntegrityError(f"uok: stream {r.stream!r} already has version {r.version}; nothing written")
+                return IntegrityError(f"stream {r.stream!r} already has version {r.version}; nothing written")
         return None
 
     # -- reading ----------------------------------------------------------

@@ -22,6 +22,8 @@ from __future__ import annotations
 import hashlib
 import struct
 
+from uok.domain.errors import IntegrityFailure
+
 GENESIS: bytes = hashlib.sha256(b"uok event log genesis v1").digest()
 """The "previous hash" of the first event: SHA-256 of ``b"uok event log genesis v1"``."""
 
@@ -52,7 +54,7 @@ def link(prev: bytes, position: int, stream: str, version: int, topic: str, payl
     return hashlib.sha256(preimage(prev, position, stream, version, topic, payload)).digest()
 
 
-class ChainBroken(Exception):
+class ChainBroken(IntegrityFailure):
     """The recomputed chain disagrees with a stored hash, or positions are not contiguous."""
 
     def __init__(self, position: int, reason: str):

@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 from uok.domain import events as _events
+from uok.domain.errors import IntegrityFailure
 from uok.domain.events import Event
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -27,7 +28,7 @@ _DECODERS: dict[str, msgspec.json.Decoder] = {}
 _ENCODER = msgspec.json.Encoder()
 
 
-class DecodeError(ValueError):
+class DecodeError(IntegrityFailure, ValueError):
     """A stored (topic, payload) pair that cannot become an event. Every
     failure of :func:`decode` is one of these, so a reader can tell a
     damaged or foreign log from a bug (and the CLI exits 3, not with a

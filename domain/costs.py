@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from uok.domain.errors import InputError
 
 
 class ModelCost(msgspec.Struct, frozen=True, kw_only=True):
@@ -73,7 +74,7 @@ BUNDLED_COST_TABLE: tuple[ModelCost, ...] = (
 HIGH_TIER_INPUT_PER_1K = 0.005
 
 
-class CostTableError(ValueError):
+class CostTableError(InputError, ValueError):
     """An override row that cannot be used (names the offending row and field)."""
 
 

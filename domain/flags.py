@@ -35,11 +35,12 @@ from typing import Any
 
 import msgspec
 from uok.domain.breaker import BreakerPolicy
+from uok.domain.errors import InputError
 
 TURN_ACTIONS = ("commit", "snapshot", "status-only")
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError, ValueError):
     """A config value that must not be used. ``key`` is its dotted path."""
 
     def __init__(self, key: str, problem: str):

@@ -26,6 +26,7 @@ import re
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import msgspec
+from uok.domain.errors import InputError
 from uok.domain.gate_events import Finding
 from uok.domain.plan import GateSpec  # noqa: F401  (defined beside the plan, re-exported here)
 
@@ -104,7 +105,7 @@ class Gate(Protocol):
     def execute(self, context: GateContext, attempt: int) -> GateResult: ...
 
 
-class GateValidationError(ValueError):
+class GateValidationError(InputError, ValueError):
     """A gate object that must not be registered."""
 
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Protocol
 
 import msgspec
+from uok.domain.errors import InputError, RuntimeFailure
 
 MIN_WORKERS = 1
 MAX_WORKERS = 8
@@ -53,7 +54,7 @@ class FileConflict(msgspec.Struct, frozen=True):
     file: str
 
 
-class CycleError(ValueError):
+class CycleError(InputError, ValueError):
     """The dependencies form a cycle; ``cycle`` is one of them, closed.
 
     Arrows follow run order: ``["a", "b", "c", "a"]`` reads "a must run
@@ -65,7 +66,7 @@ class CycleError(ValueError):
         super().__init__("Execution graph has cyclic dependencies: " + " -> ".join(cycle))
 
 
-class DeadlockError(RuntimeError):
+class DeadlockError(RuntimeFailure, RuntimeError):
     """Units remain, none is ready and none is running: nothing can ever finish."""
 
 

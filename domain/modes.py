@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from uok.domain.errors import InputError
+
 PermissionProfile = Literal["restricted", "standard", "trusted"]
 
 PERMISSION_PROFILES: tuple[str, ...] = ("restricted", "standard", "trusted")
@@ -42,7 +44,7 @@ _ALIASES = {
 MODE_KEYS = ("work_mode", "model_mode", "permission_profile")
 
 
-class ModeError(ValueError):
+class ModeError(InputError, ValueError):
     """A mode value that cannot be normalised."""
 
 

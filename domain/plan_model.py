@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 import msgspec
+from uok.domain.errors import InputError
 from uok.domain.graph import FileConflict
 
 DEFAULT_TIMEOUT = 600.0
@@ -81,7 +82,7 @@ def index(graph: UnitGraph) -> dict[str, UnitNode]:
     return {n.id: n for n in graph.nodes}
 
 
-class PlanError(Exception):
+class PlanError(InputError):
     """A plan that must not run. ``str()`` is ``"<file>: [task '<t>': ]<problem>"``."""
 
     def __init__(self, file: str, problem: str, task: str | None = None):

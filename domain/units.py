@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import msgspec
+from uok.domain.errors import RuntimeFailure
 from uok.domain.events import UnitTransitioned
 
 TERMINAL = frozenset({"completed", "failed", "blocked", "cancelled", "stale", "runaway-recovered"})
@@ -37,7 +38,7 @@ pick up a unit an operator or a signal cancelled; ``runaway-recovered`` is
 never re-queued: that is its whole point."""
 
 
-class IllegalTransition(ValueError):
+class IllegalTransition(RuntimeFailure, ValueError):
     pass
 
 

@@ -24,13 +24,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import msgspec
+from uok.domain.errors import RuntimeFailure
 from uok.domain.events import WriterTokenAcquired, WriterTokenReleased
 
 DEFAULT_TTL_SECONDS = 300.0
 WRITER_STREAM = "writer"
 
 
-class WriterTokenError(Exception):
+class WriterTokenError(RuntimeFailure):
     """Base of the writer-token refusals."""
 
 

@@ -19,6 +19,7 @@ from collections.abc import Collection, Iterator, Sequence
 from typing import Protocol
 
 import msgspec
+from uok.domain.errors import RuntimeFailure
 
 Row = tuple[int, str, bytes]  # position, topic, payload
 
@@ -54,7 +55,7 @@ class ProjectionWrite(msgspec.Struct, frozen=True, kw_only=True):
     snapshots: tuple[SnapshotWrite, ...] = ()
 
 
-class ProjectionConflict(Exception):
+class ProjectionConflict(RuntimeFailure):
     """Another process moved a projection while we were folding it."""
 
 

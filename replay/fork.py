@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 from uok.domain import codec
+from uok.domain.errors import InputError, IntegrityFailure
 from uok.domain.events import KernelEntered, KernelExited, RunRecovered
 from uok.domain.replay_events import ForkOrigin, RunForked
 from uok.domain.store import NewRecord
@@ -26,11 +27,11 @@ from uok.replay.replayer import entered_position
 COPY_BATCH = 5000
 
 
-class ForkError(ValueError):
+class ForkError(InputError, ValueError):
     """A fork that cannot be made as asked (bad position, unknown run, non-empty target)."""
 
 
-class ForkIntegrityError(RuntimeError):
+class ForkIntegrityError(IntegrityFailure, RuntimeError):
     """The copy's hashes differ from the parent's: the parent log is not intact."""
 
 

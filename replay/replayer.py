@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from uok.domain import codec
 from uok.domain import kernel as kernel_module
+from uok.domain.errors import InputError
 from uok.domain.events import Event, KernelEntered, KernelExited
 from uok.replay.fielddiff import FieldDiff, builtins, diff
 
@@ -72,7 +73,7 @@ class ReplayReport(msgspec.Struct, frozen=True, kw_only=True):
     divergence: Divergence | None = None
 
 
-class RunNotFound(LookupError):
+class RunNotFound(InputError, LookupError):
     pass
 
 

@@ -53,6 +53,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from uok.adapters.analytics import schema
 from uok.domain.chain import GENESIS, ChainBroken
+from uok.domain.errors import IntegrityFailure
 
 PAGE_ROWS = 5_000  # rows per SQLite statement (and per Arrow batch)
 CHUNK_ROWS = 100_000  # rows per INSERT (Arrow table handed to DuckDB)
@@ -66,7 +67,7 @@ _READ = (
 _NAMES = ["position", "stream", "version", "topic", "payload", "hash"]
 
 
-class CopyError(Exception):
+class CopyError(IntegrityFailure):
     """The copy could not be brought up to date: the log is unreadable or
     damaged. (A broken hash chain raises :class:`ChainBroken` instead.)"""
 

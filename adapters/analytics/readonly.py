@@ -34,6 +34,7 @@ import duckdb
 import orjson
 from uok.adapters.analytics import schema
 from uok.adapters.analytics.loader import connect
+from uok.domain.errors import InputError
 
 SAFE_CONFIG: dict[str, Any] = {
     "enable_external_access": False,
@@ -77,11 +78,11 @@ _EXPLAIN = re.compile(r"^\s*EXPLAIN(\s+ANALY[SZ]E)?\s", re.IGNORECASE)
 _ALLOWED_TYPES = {"SELECT", "EXPLAIN"}
 
 
-class QueryRefused(Exception):
+class QueryRefused(InputError):
     """The statement is not a single read-only query over the copy."""
 
 
-class QueryFailed(Exception):
+class QueryFailed(InputError):
     """An allowed query that DuckDB could not run (unknown column, bad cast...)."""
 
 

@@ -7,7 +7,9 @@ import sys
 from datetime import UTC, datetime
 
 import orjson
-from uok.adapters.cli.common import CliError, add_db_argument, open_log
+from uok.adapters.cli.common import add_db_argument, open_log
+
+from uok.errors import InputError
 
 DESCRIPTION = """\
 Show every gate's circuit breaker: state (closed / half-open / open, gauge
@@ -46,7 +48,7 @@ def snapshot(log, at: int | None = None, now: datetime | None = None) -> dict:
     from uok.projections.breakers import BreakersProjection
 
     if at is not None and at < 1:
-        raise CliError(f"--at must be a position >= 1, got {at}")
+        raise InputError(f"--at must be a position >= 1, got {at}")
     proj = BreakersProjection()
     book = proj.initial()
     last, as_of = 0, now
@@ -59,7 +61,7 @@ def snapshot(log, at: int | None = None, now: datetime | None = None) -> dict:
             if r.position == at:
                 as_of = e.at  # "as of" a position: the time of the event there
     if at is not None and last < at:
-        raise CliError(f"position {at} is past the end of the log (head is {last})")
+        raise InputError(f"position {at} is past the end of the log (head is {last})")
     rows = []
     for gid in sorted(book.gates):
         rec = book.gates[gid]

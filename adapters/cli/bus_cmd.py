@@ -6,7 +6,9 @@ import argparse
 import sys
 
 import orjson
-from uok.adapters.cli.common import CliError, add_db_argument, open_log
+from uok.adapters.cli.common import add_db_argument, open_log
+
+from uok.errors import InputError
 
 EPILOG = """\
 examples:
@@ -94,7 +96,7 @@ def _bus(args: argparse.Namespace, *, create: bool = False, retention: int = 200
     from uok.adapters.bus import MessageBus
 
     if retention < 1:
-        raise CliError(f"--retention must be >= 1, got {retention}")
+        raise InputError(f"--retention must be >= 1, got {retention}")
     log = open_log(args, create=create)
     log.store.verify_chain()  # a damaged log raises ChainBroken: exit 3, like every reading command
     return MessageBus(log, retention=retention)
@@ -126,22 +128,19 @@ def _line(m) -> str:
 
 
 def send(args: argparse.Namespace) -> int:
-    from uok.adapters.bus import BusError
 
     try:
         payload = orjson.loads(args.payload)
     except orjson.JSONDecodeError as exc:
-        raise CliError(f"JSON is not valid JSON: {exc}") from None
+        raise InputError(f"JSON is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
-        raise CliError(f"JSON must be an object ({{...}}), got {type(payload).__name__}")
+        raise InputError(f"JSON must be an object ({{...}}), got {type(payload).__name__}")
     bus = _bus(args, create=True)
-    try:
+    try:  # a BusError (bad agent name) exits 2
         if args.key is not None:
             message_id, created = bus.send_once_ex(args.sender, args.recipient, args.topic, payload, args.key)
         else:
             message_id, created = bus.send(args.sender, args.recipient, args.topic, payload), True
-    except BusError as exc:
-        raise CliError(str(exc)) from None
     finally:
         bus.log.store.close()
     if args.json:
@@ -165,13 +164,9 @@ def inbox(args: argparse.Namespace) -> int:
 
 
 def read(args: argparse.Namespace) -> int:
-    from uok.adapters.bus import BusError
 
     bus = _bus(args)
-    try:
-        marked = bus.mark_read(args.agent, args.message_id)
-    except BusError as exc:
-        raise CliError(str(exc)) from None
+    marked = bus.mark_read(args.agent, args.message_id)  # BusError: exit 2
     m = bus.message(args.message_id)
     assert m is not None
     if args.json:

@@ -1,4 +1,4 @@
-"""What every sub-command shares: where the log is, opening it, exit codes."""
+"""What every sub-command shares: where the log is, opening it, printing errors."""
 
 from __future__ import annotations
 
@@ -7,20 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-EXIT_OK = 0
-EXIT_FAILED_UNITS = 1
-EXIT_USAGE = 2
-EXIT_INTEGRITY = 3
+from uok.errors import InputError
 
 DEFAULT_DB = Path(".uok") / "events.db"
-
-
-class CliError(Exception):
-    """An error to print (without a traceback) and exit with ``code``."""
-
-    def __init__(self, message: str, code: int = EXIT_USAGE):
-        super().__init__(message)
-        self.code = code
 
 
 def add_db_argument(p: argparse.ArgumentParser) -> None:
@@ -41,17 +30,15 @@ def db_path(args: argparse.Namespace) -> Path:
 def open_store(args: argparse.Namespace, *, create: bool = False, synchronous: str = "FULL"):
     """Open the event log named by ``--db``/``UOK_DB``; a missing log is an
     error unless ``create`` (only commands that write may create one)."""
-    from uok.adapters.sqlite_store import SqliteEventStore, StoreCorruptError
+    from uok.adapters.sqlite_store import SqliteEventStore
 
     path = db_path(args)
     if not create and not path.exists():
-        raise CliError(f"no event log at {path} (run `uok run PLAN` first, or pass --db)")
+        raise InputError(f"no event log at {path} (run `uok run PLAN` first, or pass --db)")
     try:
         return SqliteEventStore(path, synchronous=synchronous)
-    except StoreCorruptError as exc:
-        raise CliError(str(exc), EXIT_INTEGRITY) from None
     except OSError as exc:  # a directory, no permission, a missing parent we may not create
-        raise CliError(f"cannot open event log {path}: {exc.strerror or exc}") from None
+        raise InputError(f"cannot open event log {path}: {exc.strerror or exc}") from None
 
 
 def open_log(args: argparse.Namespace, *, create: bool = False, synchronous: str = "FULL"):
@@ -70,11 +57,13 @@ def refuse_to_replace_a_log(path: Path, option: str) -> None:
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         return
     if header == b"SQLite format 3\x00":
-        raise CliError(f"{option} {path} is a SQLite database (an event log?); refusing to overwrite it")
+        raise InputError(f"{option} {path} is a SQLite database (an event log?); refusing to overwrite it")
 
 
 def err(message: str) -> None:
-    print(f"uok: {message}", file=sys.stderr)
+    """One line on stderr, prefixed ``uok: `` once (a message that already
+    carries the prefix, e.g. from SQLite's triggers, is not prefixed again)."""
+    print(f"uok: {message.removeprefix('uok: ')}", file=sys.stderr)
 
 
 def print_plans(plans: dict) -> None:

@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 import orjson
-from uok.adapters.cli.common import CliError, add_db_argument
+from uok.adapters.cli.common import add_db_argument
 from uok.adapters.cli.readmodels import ReadModels, read_models
+
+from uok.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,13 +41,13 @@ def diff(args: argparse.Namespace) -> int:
 
     if args.against:
         if args.positions:
-            raise CliError("give either two positions or --against OTHER_DB, not both")
+            raise InputError("give either two positions or --against OTHER_DB, not both")
         out = _against(args)
     else:
         if len(args.positions) != 2:
-            raise CliError("give two positions (uok diff P1 P2), or --against OTHER_DB")
+            raise InputError("give two positions (uok diff P1 P2), or --against OTHER_DB")
         if args.at is not None:
-            raise CliError("--at only goes with --against")
+            raise InputError("--at only goes with --against")
         p1, p2 = args.positions
         with read_models(args) as rm:
             rm.catch_up()
@@ -66,7 +68,7 @@ def _against(args: argparse.Namespace) -> dict:
 
     other_path = Path(args.against)
     if not other_path.exists():
-        raise CliError(f"no event log at {other_path}")
+        raise InputError(f"no event log at {other_path}")
     with read_models(args) as a:
         b_store = open_store(argparse.Namespace(db=str(other_path)))
         try:

@@ -8,7 +8,9 @@ import sys
 from datetime import UTC, datetime
 
 import msgspec
-from uok.adapters.cli.common import CliError, add_db_argument, db_path
+from uok.adapters.cli.common import add_db_argument, db_path
+
+from uok.errors import InputError
 
 EPILOG = """\
 classification (first match wins; exit 0 for the first three, 1 otherwise):
@@ -52,9 +54,9 @@ def _now(text: str | None) -> datetime:
     try:
         t = datetime.fromisoformat(text)
     except ValueError:
-        raise CliError(f"--now {text!r} is not an ISO-8601 time") from None
+        raise InputError(f"--now {text!r} is not an ISO-8601 time") from None
     if t.tzinfo is None:
-        raise CliError(f"--now {text!r} needs a time zone (e.g. +00:00)")
+        raise InputError(f"--now {text!r} needs a time zone (e.g. +00:00)")
     return t
 
 
@@ -64,9 +66,9 @@ def doctor(args: argparse.Namespace) -> int:
 
     db = db_path(args)
     if not db.exists():
-        raise CliError(f"no event log at {db} (run `uok run PLAN` first, or pass --db)")
+        raise InputError(f"no event log at {db} (run `uok run PLAN` first, or pass --db)")
     if db.is_dir():
-        raise CliError(f"{db} is a directory, not an event log")
+        raise InputError(f"{db} is a directory, not an event log")
     facts = gather(db, _now(args.now))
     d = diagnose(facts)
     if args.publish and facts.db_ok:

@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import msgspec
-from uok.adapters.cli.common import EXIT_INTEGRITY, CliError, add_db_argument, open_store, refuse_to_replace_a_log
+from uok.adapters.cli.common import add_db_argument, open_store, refuse_to_replace_a_log
+
+from uok.errors import InputError, IntegrityFailure
 
 EPILOG = """\
 examples:
@@ -45,22 +47,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def export(args: argparse.Namespace) -> int:
-    from uok.adapters.export import ExportError
     from uok.adapters.export import export as do_export
     from uok.domain.chain import ChainBroken
 
     out = Path(args.out)
     if out.is_dir():
-        raise CliError(f"--out {out} is a directory; give a file path")
+        raise InputError(f"--out {out} is a directory; give a file path")
     refuse_to_replace_a_log(out, "--out")  # `--out .uok/events.db` must not replace the log
     store = open_store(args)
     try:
-        try:
+        try:  # an ExportError (empty range, unknown run) exits 2
             m = do_export(store, out, args.format, first=args.first, last=args.last, run_id=args.run)
-        except ExportError as e:
-            raise CliError(str(e)) from None
         except ChainBroken as e:
-            raise CliError(f"{store.path}: {e}; nothing exported", EXIT_INTEGRITY) from None
+            raise IntegrityFailure(f"{store.path}: {e}; nothing exported") from None
     finally:
         store.close()
     if args.json:
@@ -79,7 +78,7 @@ def verify_export_cli(args: argparse.Namespace) -> int:
     import time
 
     import orjson
-    from uok.adapters.export_verify import ExportInvalid, verify_export
+    from uok.adapters.export_verify import verify_export
     from uok.domain.chain import ChainBroken
 
     path = Path(args.export)
@@ -87,10 +86,8 @@ def verify_export_cli(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         v = verify_export(path, store)
-    except ChainBroken as e:
-        raise CliError(f"{path}: {e}", EXIT_INTEGRITY) from None
-    except ExportInvalid as e:
-        raise CliError(str(e), EXIT_INTEGRITY) from None
+    except ChainBroken as e:  # ExportInvalid names the file itself (exit 3)
+        raise IntegrityFailure(f"{path}: {e}") from None
     finally:
         if store is not None:
             store.close()

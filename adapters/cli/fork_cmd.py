@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
-from uok.adapters.cli.common import EXIT_INTEGRITY, CliError, add_db_argument, open_store
+from uok.adapters.cli.common import add_db_argument, open_store
+
+from uok.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,38 +37,29 @@ def register(sub: argparse._SubParsersAction) -> None:
 def fork(args: argparse.Namespace) -> int:
     from uok.adapters.sqlite_store import SqliteEventStore
     from uok.replay.fork import ForkError, ForkIntegrityError, fork_log
-    from uok.replay.replayer import RunNotFound
+    from uok.replay.replayer import entered_position
 
     out = Path(args.out)
     for p in (out, out.with_name(out.name + "-wal")):
         if p.exists():
-            raise CliError(f"{p} already exists; fork writes a new log")
+            raise InputError(f"{p} already exists; fork writes a new log")
     parent = open_store(args)
     try:
         if parent.path == out.absolute():
-            raise CliError("--out must differ from the parent log")
-        try:
-            head = parent.head()[0]
-            if not 1 <= args.at <= head:
-                raise CliError(f"--at {args.at} is outside the log (positions 1..{head})")
-            from uok.replay.replayer import entered_position
-
-            entered_position(parent, args.run_id)  # refuse before creating the file
-            child = SqliteEventStore(out, synchronous="NORMAL")
-        except RunNotFound as exc:
-            raise CliError(str(exc)) from None
+            raise InputError("--out must differ from the parent log")
+        head = parent.head()[0]
+        if not 1 <= args.at <= head:
+            raise InputError(f"--at {args.at} is outside the log (positions 1..{head})")
+        entered_position(parent, args.run_id)  # refuse (RunNotFound, exit 2) before creating the file
+        child = SqliteEventStore(out, synchronous="NORMAL")
         try:
             result = fork_log(
                 parent, child, run_id=args.run_id, position=args.at, parent_path=str(parent.path), now=datetime.now(UTC)
             )
-        except ForkError as exc:
+        except (ForkError, ForkIntegrityError):  # exit 2 / exit 3; never leave half a fork behind
             child.close()
             _remove(out)
-            raise CliError(str(exc)) from None
-        except ForkIntegrityError as exc:
-            child.close()
-            _remove(out)
-            raise CliError(str(exc), EXIT_INTEGRITY) from None
+            raise
         child.close()
     finally:
         parent.close()

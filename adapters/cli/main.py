@@ -1,6 +1,7 @@
-"""Entry point: builds the parser from the command modules and maps errors
-to exit codes (0 ok, 1 run finished with failed units, 2 bad input or
-usage, 3 integrity failure)."""
+"""Entry point: builds the parser from the command modules and turns every
+failure into one line on stderr and an exit code (:func:`uok.errors.classify`:
+0 ok, 1 run finished with failed units or a runtime failure, 2 bad input or
+usage, 3 integrity failure, 130 interrupted)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import importlib
 import os
 import sys
 
-from uok.adapters.cli.common import EXIT_INTEGRITY, CliError, err
+from uok.adapters.cli.common import err
 
 # (module, ...) — each module has ``register(subparsers)`` that adds one or
 # more sub-commands and sets ``func`` on them.
@@ -59,42 +60,29 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except CliError as exc:
-        err(str(exc))
-        return exc.code
-    except KeyboardInterrupt:
-        err("interrupted")
-        return 130
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # map known store failures to clean messages
-        from uok.domain.chain import ChainBroken
-        from uok.domain.codec import DecodeError
+    except BaseException as exc:  # every failure is reported by class in report()  # noqa: BLE001
+        return report(exc)
 
-        if isinstance(exc, (ChainBroken, DecodeError)):  # a damaged or foreign log
-            err(str(exc))
-            return EXIT_INTEGRITY
-        name = type(exc).__name__
-        if name in ("StoreCorruptError", "NotAnEventLogError"):
-            err(str(exc))
-            return EXIT_INTEGRITY
-        if name in ("StoreFullError", "OperationalError", "IntegrityError"):
-            err(str(exc))
-            return 1
-        import apsw  # a command that opened the file itself: the driver's error, untranslated
 
-        if isinstance(exc, (apsw.CorruptError, apsw.NotADBError)):
-            err(f"the event log is corrupt or not a SQLite database: {exc}")
-            return EXIT_INTEGRITY
-        if isinstance(exc, apsw.FullError):
-            err(f"database or disk is full: {exc}")
-            return 1
-        if os.environ.get("UOK_DEBUG"):
-            raise
-        # Never a traceback for a user (docs/architecture.md); tests look for "internal error".
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-        err(f"internal error: {type(exc).__name__}: {first} (set UOK_DEBUG=1 for the traceback)")
-        return 1
+def report(exc: BaseException) -> int:
+    """The one place a failure becomes a message and an exit code."""
+    from uok.errors import classify
+
+    if isinstance(exc, SystemExit):
+        raise exc
+    known = classify(exc)
+    if known is not None:
+        code, message = known
+        err(message)
+        return code
+    if os.environ.get("UOK_DEBUG"):
+        raise exc
+    # Never a traceback for a user (docs/architecture.md); tests look for "internal error".
+    first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    err(f"internal error: {type(exc).__name__}: {first} (set UOK_DEBUG=1 for the traceback)")
+    return 1
 
 
 if __name__ == "__main__":

@@ -12,8 +12,10 @@ import argparse
 import signal
 import sys
 
-from uok.adapters.cli.common import CliError, add_db_argument
+from uok.adapters.cli.common import add_db_argument
 from uok.adapters.cli.readmodels import read_models
+
+from uok.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -90,7 +92,7 @@ def serve(args: argparse.Namespace) -> int:
     from uok.adapters.metrics_http import MetricsServer
 
     if not 0 <= args.port <= 65535:
-        raise CliError(f"--port {args.port} is not a port number")
+        raise InputError(f"--port {args.port} is not a port number")
     with read_models(args) as rm:
         verified = [0]
         gather(rm, verified=verified)  # fail now (exit 2/3), not at the first scrape, if the log is unusable
@@ -102,7 +104,7 @@ def serve(args: argparse.Namespace) -> int:
                 on_error=lambda e: err(f"scrape failed: {type(e).__name__}: {e}"),
             )
         except OSError as e:
-            raise CliError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from None
+            raise InputError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from None
 
         def stop(signum, _frame):
             raise KeyboardInterrupt

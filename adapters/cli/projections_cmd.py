@@ -10,8 +10,10 @@ import sys
 import time
 
 import orjson
-from uok.adapters.cli.common import CliError, add_db_argument
+from uok.adapters.cli.common import add_db_argument
 from uok.adapters.cli.readmodels import names_or_error, read_models
+
+from uok.errors import InputError
 
 KILL_ENV = "UOK_REBUILD_KILL_AFTER_BATCHES"
 """Test hook: SIGKILL this process once it has committed that many batches
@@ -113,7 +115,7 @@ def rebuild(args: argparse.Namespace) -> int:
     for opt in ("batch", "snapshot_every"):
         v = getattr(args, opt)
         if v is not None and v <= 0:
-            raise CliError(f"--{opt.replace('_', '-')} must be positive")
+            raise InputError(f"--{opt.replace('_', '-')} must be positive")
     kill_after = _kill_hook()
     commits = [0]
     pages_after = [0]
@@ -167,7 +169,7 @@ def _kill_hook() -> int | None:
     try:
         return int(raw)
     except ValueError:
-        raise CliError(f"{KILL_ENV} must be an integer") from None
+        raise InputError(f"{KILL_ENV} must be an integer") from None
 
 
 def _progress(args: argparse.Namespace, head: int):

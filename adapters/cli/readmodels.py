@@ -9,7 +9,9 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from uok.adapters.cli.common import CliError, open_store
+from uok.adapters.cli.common import open_store
+
+from uok.errors import InputError
 
 
 class ReadModels:
@@ -39,7 +41,7 @@ class ReadModels:
     def check_position(self, position: int, what: str = "position") -> int:
         head = self.head()
         if position < 0 or position > head:
-            raise CliError(f"{what} {position} is outside the log (head is {head})")
+            raise InputError(f"{what} {position} is outside the log (head is {head})")
         return position
 
 
@@ -60,5 +62,5 @@ def names_or_error(names: list[str] | None) -> list[str] | None:
     known = [p.name for p in registry.ALL]
     for n in names:
         if n not in known:
-            raise CliError(f"no projection named {n!r} (known: {', '.join(known)})")
+            raise InputError(f"no projection named {n!r} (known: {', '.join(known)})")
     return names

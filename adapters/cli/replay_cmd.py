@@ -7,7 +7,9 @@ import argparse
 import sys
 
 import msgspec
-from uok.adapters.cli.common import EXIT_INTEGRITY, CliError, add_db_argument, open_log
+from uok.adapters.cli.common import add_db_argument, open_log
+
+from uok.errors import EXIT_INTEGRITY, InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,19 +33,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def replay(args: argparse.Namespace) -> int:
-    from uok.replay.replayer import RunNotFound, replay_run, run_ids
+    from uok.replay.replayer import replay_run, run_ids
 
     if bool(args.run_id) == bool(args.all):
-        raise CliError("give a RUN_ID, or --all")
+        raise InputError("give a RUN_ID, or --all")
     log = open_log(args)
     try:
         ids = run_ids(log) if args.all else [args.run_id]
         reports = []
         for rid in ids:
-            try:
-                reports.append(replay_run(log, rid))
-            except RunNotFound as exc:
-                raise CliError(str(exc)) from None
+            reports.append(replay_run(log, rid))  # RunNotFound: exit 2
     finally:
         log.store.close()
     diverged = any(r.diverged for r in reports)

@@ -6,7 +6,9 @@ import argparse
 from pathlib import Path
 
 import msgspec
-from uok.adapters.cli.common import CliError, add_db_argument, open_log
+from uok.adapters.cli.common import add_db_argument, open_log
+
+from uok.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -73,24 +75,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from uok.adapters.runner import KernelRunner, UsageError, load_plan
+    from uok.adapters.runner import KernelRunner, load_plan
 
     plan = Path(args.plan)
-    try:
-        load_plan(plan)  # validate before the log is even opened: bad input writes nothing
-    except UsageError as exc:
-        raise CliError(str(exc)) from None
-    from uok.adapters.chaos import ChaosSettingsError, resolve
-    from uok.adapters.config import ConfigFileError, load_config
+    load_plan(plan)  # validate before the log is even opened: bad input (exit 2) writes nothing
+    from uok.adapters.chaos import resolve
+    from uok.adapters.config import load_config
 
     chaos = {"seed": args.chaos, "rate": args.chaos_rate} if getattr(args, "chaos", None) is not None else None
     if chaos is None and getattr(args, "chaos_rate", None) is not None:
-        raise CliError("--chaos-rate needs --chaos SEED")
-    try:
-        loaded = load_config(plan, getattr(args, "config", None))  # a bad config writes nothing either
-        resolve(chaos, msgspec.to_builtins(loaded.flags.chaos))  # nor do bad chaos settings
-    except (ConfigFileError, ChaosSettingsError) as exc:
-        raise CliError(str(exc)) from None
+        raise InputError("--chaos-rate needs --chaos SEED")
+    loaded = load_config(plan, getattr(args, "config", None))  # a bad config writes nothing either
+    resolve(chaos, msgspec.to_builtins(loaded.flags.chaos))  # nor do bad chaos settings
     flags: dict = {}  # run flags, recorded in KernelEntered (uok.adapters.observer.build_turn_hooks)
     if chaos is not None:
         flags["chaos"] = chaos  # uok.adapters.chaos resolves it over [uok.chaos]
@@ -100,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             flags["gitops_turn_action"] = args.gitops
     if getattr(args, "writer_ttl", None) is not None:
         if not args.writer_ttl > 0:
-            raise CliError(f"--writer-ttl must be > 0 seconds, got {args.writer_ttl:g}")
+            raise InputError(f"--writer-ttl must be > 0 seconds, got {args.writer_ttl:g}")
         flags["writer_ttl"] = args.writer_ttl
     log = open_log(args, create=True, synchronous=args.synchronous)
     try:
@@ -115,8 +111,6 @@ def run(args: argparse.Namespace) -> int:
             progress.settled_fn = runner.settled_units
             with progress:
                 result = runner.run()
-    except UsageError as exc:
-        raise CliError(str(exc)) from None
     finally:
         log.store.close()
     print(

@@ -15,16 +15,9 @@ import sys
 from pathlib import Path
 
 import orjson
-from uok.adapters.cli.common import (
-    EXIT_INTEGRITY,
-    EXIT_USAGE,
-    CliError,
-    add_db_argument,
-    db_path,
-    err,
-    open_store,
-    refuse_to_replace_a_log,
-)
+from uok.adapters.cli.common import add_db_argument, db_path, err, open_store, refuse_to_replace_a_log
+
+from uok.errors import InputError, IntegrityFailure
 
 EPILOG = """\
 examples:
@@ -76,11 +69,11 @@ def sql(args: argparse.Namespace) -> int:
             "ORDER BY table_name, ordinal_position"
         )
     if not query:
-        raise CliError('give a query, e.g. uok sql "SELECT count(*) FROM events" (or --schema)')
+        raise InputError('give a query, e.g. uok sql "SELECT count(*) FROM events" (or --schema)')
     try:
         relations = analytics.check(query)  # refuse before touching anything
     except analytics.QueryRefused as e:
-        raise CliError(f"query refused: {e}", EXIT_USAGE) from None
+        raise InputError(f"query refused: {e}") from None
     from uok.domain.chain import ChainBroken
 
     db = db_path(args)
@@ -90,11 +83,11 @@ def sql(args: argparse.Namespace) -> int:
     try:
         r = analytics.refresh(db, copy, typed=analytics.schema.typed_needed(relations))
     except ChainBroken as e:
-        raise CliError(f"{db}: {e}; nothing was queried (see `uok verify`)", EXIT_INTEGRITY) from None
+        raise IntegrityFailure(f"{db}: {e}; nothing was queried (see `uok verify`)") from None
     except analytics.CopyError as e:
-        raise CliError(f"{e} (check the log with `uok verify`)", EXIT_INTEGRITY) from None
+        raise IntegrityFailure(f"{e} (check the log with `uok verify`)") from None
     except (duckdb.Error, OSError) as e:  # the copy's file: permissions, disk, a foreign file at that path
-        raise CliError(
+        raise InputError(
             f"cannot bring the analytical copy {copy} up to date: {_first_line(e)} "
             "(delete it to rebuild, or choose another path with --copy)"
         ) from None
@@ -108,9 +101,9 @@ def sql(args: argparse.Namespace) -> int:
     try:
         result = analytics.run(copy, query)
     except analytics.QueryRefused as e:
-        raise CliError(f"query refused: {e}", EXIT_USAGE) from None
+        raise InputError(f"query refused: {e}") from None
     except analytics.QueryFailed as e:
-        raise CliError(f"query failed: {e}", EXIT_USAGE) from None
+        raise InputError(f"query failed: {e}") from None
     fmt = "json" if args.json else args.format
     {"table": _table, "csv": _csv, "json": _json}[fmt](result)
     return 0

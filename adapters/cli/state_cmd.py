@@ -6,8 +6,10 @@ import argparse
 import sys
 
 import orjson
-from uok.adapters.cli.common import CliError, add_db_argument, print_plans
+from uok.adapters.cli.common import add_db_argument, print_plans
 from uok.adapters.cli.readmodels import read_models
+
+from uok.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,7 +44,7 @@ def view_at(rm, position: int, run: str | None = None, *, from_zero: bool = Fals
     states = fold_from_zero(rm.pstore, registry.ALL, position) if from_zero else rm.runner.state_at(position)
     view = system_view(states, position, run=run)
     if run is not None and run not in view["runs"]:
-        raise CliError(f"no run {run!r} in the log as of position {position}")
+        raise InputError(f"no run {run!r} in the log as of position {position}")
     return view
 
 

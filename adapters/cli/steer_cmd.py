@@ -8,7 +8,9 @@ import sys
 import time
 
 import orjson
-from uok.adapters.cli.common import CliError, add_db_argument, open_log
+from uok.adapters.cli.common import add_db_argument, open_log
+
+from uok.errors import InputError
 
 DESCRIPTION = """\
 Send a steering command to a running `uok run`. It travels through the message
@@ -61,13 +63,13 @@ def steer(args: argparse.Namespace) -> int:
         log.store.verify_chain()  # raises ChainBroken (exit 3) on a damaged log
         command, argument = args.command, " ".join(args.argument).strip()
         if command not in COMMANDS:
-            raise CliError(f"unknown steering command {command!r}: use one of {', '.join(COMMANDS)}")
+            raise InputError(f"unknown steering command {command!r}: use one of {', '.join(COMMANDS)}")
         if command == "cancel" and (not argument or " " in argument):
-            raise CliError("cancel needs exactly one UNIT id")
+            raise InputError("cancel needs exactly one UNIT id")
         if command == "note" and not argument:
-            raise CliError("note needs a TEXT")
+            raise InputError("note needs a TEXT")
         if command in ("pause", "resume") and argument:
-            raise CliError(f"{command} takes no argument")
+            raise InputError(f"{command} takes no argument")
         _check_running(log, args.run_id)
         head = log.store.head()[0]
         message_id = send_steering(MessageBus(log), args.run_id, command, argument)
@@ -113,14 +115,14 @@ def _check_running(log, run_id: str) -> None:
         elif isinstance(e, ev.PlanCompiled):
             plan_id = e.graph.plan_id
         elif isinstance(e, ev.KernelExited):
-            raise CliError(
+            raise InputError(
                 f"run {run_id} has finished ({e.status} at {e.at:%Y-%m-%d %H:%M:%S}); only a running run can be steered"
             )
     if entered is None:
-        raise CliError(f"unknown run {run_id!r} (`uok status` lists the runs in this log)")
+        raise InputError(f"unknown run {run_id!r} (`uok status` lists the runs in this log)")
     if (not entered.host or entered.host == socket.gethostname()) and not pid_alive(entered.pid):
         hint = _open_runs_hint(log, plan_id, run_id)
-        raise CliError(
+        raise InputError(
             f"run {run_id} is not running: its process (pid {entered.pid}) is gone; "
             f"the next `uok run` of plan {plan_id or '?'} recovers it{hint}"
         )

@@ -17,7 +17,9 @@ import sys
 import time
 
 import orjson
-from uok.adapters.cli.common import EXIT_INTEGRITY, CliError, add_db_argument, open_store
+from uok.adapters.cli.common import add_db_argument, open_store
+
+from uok.errors import IntegrityFailure
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,11 +55,11 @@ def verify(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         problems = [r[0] for r in store.query("PRAGMA integrity_check(20)")]
         if problems != ["ok"]:
-            raise CliError(f"{store.path}: SQLite integrity_check failed: {'; '.join(problems[:3])}", EXIT_INTEGRITY)
+            raise IntegrityFailure(f"{store.path}: SQLite integrity_check failed: {'; '.join(problems[:3])}")
         try:
             count, head = store.verify_chain()
         except ChainBroken as exc:
-            raise CliError(f"{store.path}: {exc}", EXIT_INTEGRITY) from None
+            raise IntegrityFailure(f"{store.path}: {exc}") from None
         elapsed = time.perf_counter() - started
     finally:
         store.close()
