@@ -94,9 +94,19 @@ class ApswRecorder:
 
 
 class ApswAggregateRecorder(ApswRecorder, AggregateRecorder):
-    """Aggregate events in the chained ``events`` table."""
+    """Aggregate events in the chained ``events`` table.
+
+    An aggregate recorder has no application sequence to report, so
+    ``insert_events`` returns None (the library's contract); the
+    application recorder returns the positions, which are its notification
+    ids."""
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        self._append(stored_events, kwargs)
+        return None
+
+    def _append(self, stored_events: Sequence[StoredEvent], kwargs: dict[str, Any]) -> Sequence[int]:
+        """Append in one transaction; the positions the events took."""
         streams: dict[UUID | str, str] = {}  # str(UUID) is slow; batches repeat ids
         records = []
         for s in stored_events:
@@ -124,6 +134,9 @@ class ApswAggregateRecorder(ApswRecorder, AggregateRecorder):
 
 class ApswApplicationRecorder(ApswAggregateRecorder, ApplicationRecorder):
     """Adds the application sequence: notification id == global position."""
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        return self._append(stored_events, kwargs)
 
     def select_notifications(
         self,
