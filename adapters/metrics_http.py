@@ -1,26 +1,33 @@
 """Prometheus exposition of the metrics snapshot, and the ``/metrics`` server.
 
 The text is produced by ``prometheus_client`` from a custom collector over
-:class:`uok.projections.metrics.MetricsSnapshot` (never hand-written), so it is
-always well-formed exposition format. The collector asks ``source()`` for a
-snapshot at every scrape; for ``uok serve`` that catches the read models up
-from their tracked positions first, so a scrape costs in proportion to the
-events appended since the previous one.
+:class:`uok.projections.metrics.MetricsSnapshot` (metric families, never
+hand-written text), so it is always well-formed and ``promtool check
+metrics`` clean: counters end in ``_total``, durations are histograms in
+seconds (``_bucket{le=…}``, ``_sum``, ``_count``). The server is
+prometheus_client's own WSGI app, so content negotiation is the library's:
+``Accept: application/openmetrics-text`` gets OpenMetrics (with ``# EOF``),
+anything else the Prometheus text format; gzip when asked; ``HEAD`` is
+answered like ``GET`` without the body.
 
-Metric names follow spec §15 (``uok_gate_runs_total{gate_id=…}``, …); the
-full list with meanings is in ``docs/metrics.md``.
+The collector asks ``source()`` for a snapshot at every scrape; for ``uok
+serve`` that catches the read models up from their tracked positions first,
+so a scrape costs in proportion to the events appended since the previous
+one. Metric names follow spec §15 (``uok_gate_runs_total{gate_id=…}``, …);
+the full list with meanings is in ``docs/metrics.md``.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from uok.projections.metrics import MetricsSnapshot
+from prometheus_client import CollectorRegistry, generate_latest, make_wsgi_app
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
+from uok.projections.metrics import BOUNDS_MS, Histogram, MetricsSnapshot
 
 
 class SnapshotCollector:
@@ -48,6 +55,17 @@ def _gauge(name: str, doc: str, labels: list[str], rows) -> GaugeMetricFamily:
     m = GaugeMetricFamily(name, doc, labels=labels)
     for values, v in rows:
         m.add_metric(values, v)
+    return m
+
+
+LE = (*(floatToGoString(ms / 1000) for ms in BOUNDS_MS), "+Inf")
+"""The ``le`` label of each bucket, in seconds, as Prometheus spells them."""
+
+
+def _histogram(name: str, doc: str, label: str, rows: dict[str, Histogram]) -> HistogramMetricFamily:
+    m = HistogramMetricFamily(name, doc, labels=[label])
+    for value, h in rows.items():
+        m.add_metric([value], list(zip(LE, h.cumulative, strict=True)), h.sum_seconds)
     return m
 
 
@@ -83,22 +101,6 @@ def families(s: MetricsSnapshot) -> Iterator[Metric]:
         "Gate calls refused by an open breaker (did not execute)",
         ["gate_id"],
         (([k], v.short_circuits) for k, v in g.items()),
-    )
-    yield _gauge(
-        "uok_gate_latency_ms",
-        "Gate latency over executed attempts: avg, p50, p95 (nearest rank), max",
-        ["gate_id", "quantile"],
-        (
-            ([k, q], val)
-            for k, v in g.items()
-            if v.latency_count
-            for q, val in (
-                ("avg", v.latency_avg),
-                ("p50", v.latency_p50),
-                ("p95", v.latency_p95),
-                ("max", v.latency_max),
-            )
-        ),
     )
     yield _gauge(
         "uok_circuit_breaker_state",
@@ -153,18 +155,85 @@ def families(s: MetricsSnapshot) -> Iterator[Metric]:
         ["projection"],
         (([k], v) for k, v in s.projection_lag.items()),
     )
+    yield _histogram(
+        "uok_gate_run_duration_seconds",
+        "How long each executed gate attempt took (short-circuits left out), per gate",
+        "gate_id",
+        s.gate_run_seconds,
+    )
+    yield _histogram(
+        "uok_turn_duration_seconds",
+        "How long each turn took, from its start to its finish, per turn status",
+        "status",
+        s.turn_seconds,
+    )
+    yield _histogram(
+        "uok_execution_duration_seconds",
+        "How long each unit process ran, per outcome (ok, failed, timeout, error)",
+        "outcome",
+        s.execution_seconds,
+    )
 
 
 def exposition(snapshot: MetricsSnapshot) -> bytes:
     """The Prometheus text format of one snapshot."""
+    return generate_latest(registry_of(lambda: snapshot))
+
+
+def registry_of(source: Callable[[], MetricsSnapshot]) -> CollectorRegistry:
+    """A registry holding only uok's collector (no process/platform metrics:
+    everything reported is a fold of the log)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(lambda: snapshot))
-    return generate_latest(registry)
+    registry.register(SnapshotCollector(source))
+    return registry
+
+
+StartResponse = Callable[..., Any]
+
+
+def metrics_app(registry: CollectorRegistry, on_error: Callable[[Exception], None] | None = None):
+    """A WSGI app: ``/metrics`` through prometheus_client's app (negotiation,
+    gzip), plus ``HEAD``, a one-line ``/`` and 404 elsewhere. A scrape that
+    fails answers 500 with the reason and the app keeps serving."""
+    prometheus = make_wsgi_app(registry)
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path, method = environ.get("PATH_INFO") or "/", environ.get("REQUEST_METHOD", "GET")
+        if method not in ("GET", "HEAD"):
+            return _plain(start_response, "405 Method Not Allowed", b"use GET or HEAD\n", [("Allow", "GET, HEAD")])
+        if path == "/":
+            return _plain(start_response, "200 OK", b"uok metrics: GET /metrics\n", head=method == "HEAD")
+        if path != "/metrics":
+            return _plain(start_response, "404 Not Found", b"not found; try /metrics\n")
+        seen: list[tuple[str, list[tuple[str, str]]]] = []
+        try:
+            body = b"".join(prometheus({**environ, "REQUEST_METHOD": "GET"}, lambda s, h, *_: seen.append((s, h))))
+        except Exception as e:  # report, keep serving  # noqa: BLE001
+            if on_error is not None:
+                on_error(e)
+            return _plain(start_response, "500 Internal Server Error", f"uok: {type(e).__name__}: {e}\n".encode())
+        status, headers = seen[0]
+        start_response(status, [*headers, ("Content-Length", str(len(body)))])
+        return [b"" if method == "HEAD" else body]
+
+    return app
+
+
+def _plain(start_response: StartResponse, status: str, body: bytes, extra=(), *, head: bool = False) -> list[bytes]:
+    headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))), *extra]
+    start_response(status, headers)
+    return [b"" if head else body]
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args) -> None:  # noqa: A002
+        pass  # no access log on stderr
 
 
 class MetricsServer:
-    """``GET /metrics`` over HTTP (stdlib server, one request at a time, so
-    scrapes never fold concurrently). ``source`` is called per scrape."""
+    """``/metrics`` over HTTP: prometheus_client's WSGI app on a
+    single-threaded WSGI server (one request at a time, so scrapes never
+    fold concurrently). ``source`` is called per scrape."""
 
     def __init__(
         self,
@@ -173,35 +242,10 @@ class MetricsServer:
         port: int = 9464,
         on_error: Callable[[Exception], None] | None = None,
     ):
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(SnapshotCollector(source))
-        self.registry = registry
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                path = self.path.split("?", 1)[0]
-                if path == "/metrics":
-                    try:
-                        body, status, ctype = generate_latest(outer.registry), 200, CONTENT_TYPE_LATEST
-                    except Exception as e:  # report, keep serving  # noqa: BLE001
-                        if on_error is not None:
-                            on_error(e)
-                        body, status, ctype = f"uok: {type(e).__name__}: {e}\n".encode(), 500, "text/plain"
-                elif path == "/":
-                    body, status, ctype = b"uok metrics: GET /metrics\n", 200, "text/plain"
-                else:
-                    body, status, ctype = b"not found; try /metrics\n", 404, "text/plain"
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args) -> None:  # noqa: A002
-                pass  # no access log on stderr
-
-        self.httpd = HTTPServer((host, port), Handler)
+        self.registry = registry_of(source)
+        self.httpd: WSGIServer = make_server(
+            host, port, metrics_app(self.registry, on_error), server_class=WSGIServer, handler_class=_QuietHandler
+        )
 
     @property
     def port(self) -> int:

@@ -4,12 +4,19 @@ it with the other read models.
 Most of what ``/metrics`` reports is already folded by a projection:
 gate outcomes (``gates``), breakers (``breakers``, the kernel's own fold),
 units (``units``), turns (``turns``), runs (``runs``), costs (``costs``),
-the message bus (``inbox``). What none of them keeps is each gate's
-latency *distribution*, which p50/p95 need, so :class:`MetricsProjection`
-folds exactly that: per gate, how many executed attempts took each number
-of milliseconds. Quantiles from these counts are exact (nearest rank) and
-deterministic, unlike a sampled reservoir, and the state stays small
-(one entry per distinct duration).
+the message bus (``inbox``). What none of them keeps is how long things
+took, so :class:`MetricsProjection` folds exactly that, as duration
+*distributions*:
+
+* per gate, its executed attempts (``GateRun`` not short-circuited);
+* per turn status, each turn from its start to its ``TurnFinished``;
+* per execution outcome, each unit process (``ExecutionFinished``).
+
+Each distribution is a fixed set of bucket counts (:data:`BOUNDS_MS`), so
+Prometheus gets real histograms whatever the log's length and the state
+never grows. Gates also keep how many attempts took each number of
+milliseconds, from which p50/p95 are exact (nearest rank) and
+deterministic, unlike a sampled reservoir (``uok metrics --json``, the UI).
 
 :func:`snapshot` is pure: projection states in, plain numbers out. It
 serves the live endpoint and ``uok metrics --at P`` alike; only the
@@ -18,10 +25,12 @@ positions the states were folded to differ.
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Any, ClassVar
 
 import msgspec
+from uok.domain import events as ev
 from uok.domain.events import Event
 from uok.projections.base import PartitionedProjection
 
@@ -29,30 +38,94 @@ GAUGE = {"closed": 0, "half-open": 1, "open": 2}
 SOURCES = ("metrics", "gates", "breakers", "units", "turns", "runs", "costs", "inbox")
 """The projections a snapshot is made of (by registry name)."""
 
+BOUNDS_MS: tuple[int, ...] = (
+    5,
+    10,
+    25,
+    50,
+    100,
+    250,
+    500,
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    30_000,
+    60_000,
+    120_000,
+    300_000,
+    600_000,
+    1_800_000,
+    3_600_000,
+)
+"""Histogram bucket upper bounds in milliseconds (inclusive, as Prometheus'
+``le``), from a fast gate (5 ms) to an hour-long unit; +Inf follows."""
 
-class GateLatency(msgspec.Struct, kw_only=True):
-    counts: dict[int, int] = {}  # duration_ms -> attempts that took it
+GATE, TURN, EXECUTION = "gate", "turn", "execution"
+"""The kinds of distribution; a part's key is ``kind:label``."""
+
+
+class Durations(msgspec.Struct, kw_only=True, gc=False):
+    """One duration distribution: per-bucket counts (not cumulative; one per
+    bound of :data:`BOUNDS_MS`, then +Inf), their sum and count. ``counts``
+    (duration in ms -> how many) is kept for gates only, for exact quantiles."""
+
+    buckets: list[int] = []
     total_ms: int = 0
     n: int = 0
+    counts: dict[int, int] = {}
+
+    def add(self, ms: int, *, exact: bool = False) -> None:
+        if not self.buckets:
+            self.buckets = [0] * (len(BOUNDS_MS) + 1)
+        self.buckets[bisect.bisect_left(BOUNDS_MS, ms)] += 1
+        self.total_ms += ms
+        self.n += 1
+        if exact:
+            self.counts[ms] = self.counts.get(ms, 0) + 1
+
+
+def execution_outcome(e: ev.ExecutionFinished) -> str:
+    """``ok`` (exit 0), ``failed`` (another exit code), ``timeout``, or
+    ``error`` (the process could not be started or was lost)."""
+    if e.timed_out:
+        return "timeout"
+    if e.exit_code is None:
+        return "error"
+    return "ok" if e.exit_code == 0 else "failed"
+
+
+def turn_ms(e: ev.TurnFinished) -> int | None:
+    if e.started_at is None:
+        return None
+    return max(0, round((e.at - e.started_at).total_seconds() * 1000))
 
 
 class MetricsProjection(PartitionedProjection):
-    """Per gate, the durations of its executed attempts (short-circuited
-    attempts did not execute and are left out). One part per gate."""
+    """Duration distributions of gate attempts, turns and executions
+    (short-circuited gate attempts did not execute and are left out)."""
 
     name: ClassVar[str] = "metrics"
-    version: ClassVar[int] = 1
-    part_type: ClassVar[type] = GateLatency
-    types: ClassVar[frozenset[str]] = frozenset({"GateRun"})
+    version: ClassVar[int] = 2  # 2: bucketed turn/execution/gate durations (1: gate latencies only)
+    part_type: ClassVar[type] = Durations
+    types: ClassVar[frozenset[str]] = frozenset({"GateRun", "TurnFinished", "ExecutionFinished"})
 
     def key(self, event: Event) -> str | None:
-        return None if event.short_circuited else event.gate_id  # type: ignore[attr-defined]
+        t = type(event)
+        if t is ev.TurnFinished:
+            return None if event.started_at is None else f"{TURN}:{event.status}"  # type: ignore[attr-defined]
+        if t is ev.ExecutionFinished:
+            return f"{EXECUTION}:{execution_outcome(event)}"  # type: ignore[arg-type]
+        return None if event.short_circuited else f"{GATE}:{event.gate_id}"  # type: ignore[attr-defined]
 
-    def apply_part(self, part: GateLatency, position: int, e) -> GateLatency:
-        ms = max(0, int(e.duration_ms))
-        part.counts[ms] = part.counts.get(ms, 0) + 1
-        part.total_ms += ms
-        part.n += 1
+    def apply_part(self, part: Durations, position: int, e) -> Durations:
+        t = type(e)
+        if t is ev.TurnFinished:
+            part.add(turn_ms(e) or 0)
+        elif t is ev.ExecutionFinished:
+            part.add(max(0, int(e.duration_ms)))
+        else:
+            part.add(max(0, int(e.duration_ms)), exact=True)
         return part
 
 
@@ -70,6 +143,24 @@ def quantile(counts: dict[int, int], n: int, q: float) -> float:
 
 
 # --------------------------------------------------------------------------- snapshot
+
+
+class Histogram(msgspec.Struct, kw_only=True):
+    """A Prometheus histogram: ``cumulative[i]`` observations took at most
+    ``BOUNDS_MS[i]`` ms; the last entry (+Inf) equals ``count``."""
+
+    cumulative: list[int]
+    sum_seconds: float
+    count: int
+
+
+def histogram(d: Durations) -> Histogram:
+    buckets = d.buckets or [0] * (len(BOUNDS_MS) + 1)
+    running, cumulative = 0, []
+    for c in buckets:
+        running += c
+        cumulative.append(running)
+    return Histogram(cumulative=cumulative, sum_seconds=d.total_ms / 1000, count=d.n)
 
 
 class GateMetrics(msgspec.Struct, kw_only=True):
@@ -103,6 +194,9 @@ class MetricsSnapshot(msgspec.Struct, kw_only=True):
     message_agents: int = 0
     message_conversations: int = 0
     projection_lag: dict[str, int] = {}
+    gate_run_seconds: dict[str, Histogram] = {}  # by gate id (executed attempts)
+    turn_seconds: dict[str, Histogram] = {}  # by turn status
+    execution_seconds: dict[str, Histogram] = {}  # by execution outcome (see execution_outcome)
 
 
 def snapshot(states: dict[str, Any], position: int, lag: dict[str, int] | None = None) -> MetricsSnapshot:
@@ -115,14 +209,23 @@ def snapshot(states: dict[str, Any], position: int, lag: dict[str, int] | None =
         g.runs, g.short_circuits = h.runs, h.short_circuits
         g.passes, g.failures, g.retries = by.get("pass", 0), by.get("fail", 0), by.get("retry", 0)
         g.manual_attention, g.skips = by.get("manual-attention", 0), by.get("skip", 0)
-    for gate_id, lat in (states.get("metrics") or {}).items():
-        g = gates.setdefault(gate_id, GateMetrics())
-        g.latency_count = lat.n
-        if lat.n:
-            g.latency_avg = lat.total_ms / lat.n
-            g.latency_p50 = quantile(lat.counts, lat.n, 0.50)
-            g.latency_p95 = quantile(lat.counts, lat.n, 0.95)
-            g.latency_max = float(max(lat.counts))
+    durations: dict[str, dict[str, Histogram]] = {GATE: {}, TURN: {}, EXECUTION: {}}
+    for key, d in sorted((states.get("metrics") or {}).items()):
+        kind, _, label = key.partition(":")
+        if kind not in durations:
+            continue
+        durations[kind][label] = histogram(d)
+        if kind != GATE:
+            continue
+        g = gates.setdefault(label, GateMetrics())
+        g.latency_count = d.n
+        if d.n:
+            g.latency_avg = d.total_ms / d.n
+            g.latency_p50 = quantile(d.counts, d.n, 0.50)
+            g.latency_p95 = quantile(d.counts, d.n, 0.95)
+            g.latency_max = float(max(d.counts))
+    snap.gate_run_seconds, snap.turn_seconds = durations[GATE], durations[TURN]
+    snap.execution_seconds = durations[EXECUTION]
     book = states.get("breakers")
     for gate_id, rec in (book.gates if book is not None else {}).items():
         gates.setdefault(gate_id, GateMetrics()).breaker_state = GAUGE.get(rec.state, 0)

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from uok.adapters.eventlog import EventLog
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain.gate_events import GateRun
-from uok.projections.metrics import GateLatency, quantile, snapshot
+from uok.projections.metrics import BOUNDS_MS, Durations, quantile, snapshot
 
 from bench.eventgen import fill
 from tests.conftest import ROOT, uok
@@ -67,16 +67,18 @@ def check_gates(text: str, want: dict) -> None:
         assert got[("uok_gate_runs_total", (("gate_id", gate),))] == n
         for outcome, metric in (("pass", "passes"), ("fail", "failures"), ("retry", "retries")):
             assert got[(f"uok_gate_{metric}_total", (("gate_id", gate),))] == want["by_outcome"][(gate, outcome)]
-        d = want["durations"][gate]
-        lat = {
-            q: got[("uok_gate_latency_ms", (("gate_id", gate), ("quantile", q)))] for q in ("avg", "p50", "p95", "max")
-        }
-        assert lat == {
-            "avg": pytest.approx(sum(d) / len(d)),
-            "p50": nearest_rank(d, 0.5),
-            "p95": nearest_rank(d, 0.95),
-            "max": float(max(d)),
-        }
+        check_histogram(got, "uok_gate_run_duration_seconds", ("gate_id", gate), want["durations"][gate])
+
+
+def check_histogram(got: dict, name: str, label: tuple[str, str], durations_ms: list[int]) -> None:
+    """The histogram's buckets, sum and count are those of the durations."""
+    assert got[(f"{name}_count", (label,))] == len(durations_ms)
+    assert got[(f"{name}_sum", (label,))] == pytest.approx(sum(durations_ms) / 1000)
+    buckets = {dict(k[1])["le"]: v for k, v in got.items() if k[0] == f"{name}_bucket" and label in k[1]}
+    assert buckets["+Inf"] == len(durations_ms) and len(buckets) == len(BOUNDS_MS) + 1
+    for ms in BOUNDS_MS:
+        le = [k for k in buckets if k != "+Inf" and float(k) == ms / 1000]
+        assert len(le) == 1 and buckets[le[0]] == sum(1 for d in durations_ms if d <= ms), (name, label, ms)
 
 
 class Server:
@@ -166,7 +168,7 @@ def test_serve_over_http_parses_and_matches_the_log(log: Path):
         got = samples(text)
         assert got[("uok_gate_runs_total", (("gate_id", "late-gate"),))] == 3
         assert got[("uok_gate_failures_total", (("gate_id", "late-gate"),))] == 1
-        assert got[("uok_gate_latency_ms", (("gate_id", "late-gate"), ("quantile", "max")))] == 9
+        check_histogram(got, "uok_gate_run_duration_seconds", ("gate_id", "late-gate"), [5, 7, 9])
         assert got[("uok_log_position", ())] == head + 3
         lag = {dict(k[1])["projection"]: v for k, v in got.items() if k[0] == "uok_projection_lag_events"}
         assert lag["metrics"] == 3 and lag["gates"] == 3  # behind by the 3 new events before this scrape
@@ -200,6 +202,14 @@ def test_metrics_json_and_the_breaker_gauge(log: Path):
     gauge = {"closed": 0, "half-open": 1, "open": 2}
     for row in opened:
         assert snap["gates"][row["gate_id"]]["breaker_state"] == gauge[row["s"]]
+    for gate, d in from_log(log)["durations"].items():  # exact quantiles over every executed attempt
+        g = snap["gates"][gate]
+        assert (g["latency_p50"], g["latency_p95"], g["latency_max"]) == (
+            nearest_rank(d, 0.5),
+            nearest_rank(d, 0.95),
+            float(max(d)),
+        )
+        assert g["latency_avg"] == pytest.approx(sum(d) / len(d))
 
 
 def test_quantiles_are_nearest_rank():
@@ -210,8 +220,12 @@ def test_quantiles_are_nearest_rank():
 
 
 def test_snapshot_tolerates_missing_sources():
-    s = snapshot({"metrics": {"g": GateLatency(counts={3: 2, 5: 1}, total_ms=11, n=3)}}, 42)
+    d = Durations()
+    for ms in (3, 3, 5):
+        d.add(ms, exact=True)
+    s = snapshot({"metrics": {"gate:g": d}}, 42)
     assert s.position == 42 and s.gates["g"].latency_p50 == 3.0 and s.gates["g"].latency_max == 5.0
+    assert s.gate_run_seconds["g"].count == 3 and s.gate_run_seconds["g"].cumulative[0] == 3  # all <= 5 ms
     assert s.gates["g"].runs == 0 and s.units_by_state == {} and s.messages_total == 0
 
 
