@@ -34,10 +34,10 @@ from typing import Any
 import msgspec
 from eventsourcing.persistence import IntegrityError
 from uok.adapters.eventlog import EventLog
-from uok.domain import codec
-from uok.domain.bus_events import MessageRead, MessageSent
 from uok.domain.errors import InputError
-from uok.domain.store import StoredRecord
+from uok.domain.events import MessageRead, MessageSent
+from uok.domain.log import codec
+from uok.domain.log.store import StoredRecord
 from uok.projections.inbox import DEFAULT_RETENTION, InboxProjection, InboxState, Message, message_of
 
 Clock = Callable[[], datetime]

@@ -16,7 +16,7 @@ delete a temp file of ``disk_mb`` MiB beside the event log),
 ``partial-failure`` (the attempt fails). Every fault is recorded as a
 ``ChaosInjected`` observation BEFORE it takes effect and logged to stderr;
 what a partial failure changes is decided by the kernel from that
-observation (``domain/chaos.py``), so ``uok replay`` reproduces a chaotic
+observation (``domain/kernel/chaos.py``), so ``uok replay`` reproduces a chaotic
 run with no divergence.
 
 Every fault is recoverable: a partial failure is only injected where the
@@ -45,12 +45,10 @@ from typing import Any
 
 import msgspec
 from uok.domain import events as ev
-from uok.domain import gating
-from uok.domain.bus_events import ChaosInjected
-from uok.domain.chaos import FAULTS
 from uok.domain.errors import InputError
-from uok.domain.gate_requests import GateRequested
-from uok.domain.gates import retry_budget
+from uok.domain.events import FAULTS, ChaosInjected, GateRequested
+from uok.domain.kernel import gating
+from uok.domain.policies.gates import retry_budget
 
 MiB = 1024 * 1024
 Wrapper = Callable[[Callable[..., Any]], Callable[..., Any]]

@@ -8,7 +8,7 @@ settings may sit under ``[uok]`` or at the top level.
 Validation is all-or-nothing and happens before the event log is opened: a
 bad file is a :class:`ConfigFileError` (exit 2) naming the file and the key
 (``uok.gitops.turn_action: must be one of …``), and nothing is written.
-The resolved :class:`~uok.domain.flags.Flags`, including the rows of a cost
+The resolved :class:`~uok.domain.config.Flags`, including the rows of a cost
 table override, are then recorded in ``KernelEntered.flags["uok"]``.
 """
 
@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from uok.domain.costs import CostTable, CostTableError
+from uok.domain.config import ConfigError, Flags, resolve_flags
 from uok.domain.errors import InputError
-from uok.domain.flags import ConfigError, Flags, resolve_flags
+from uok.domain.policies.costs import CostTable, CostTableError
 
 
 class ConfigFileError(InputError):

@@ -3,8 +3,8 @@
 Everything that touches the outside world happens here: opening and
 verifying the log, catching the read models up, probing pids (signal 0),
 counting a live run's descendant processes (``/proc``), reading the clock
-(passed in, so tests pin it). :func:`uok.domain.diagnosis.diagnose` then
-classifies the :class:`uok.domain.diagnosis.Facts` purely.
+(passed in, so tests pin it). :func:`uok.domain.policies.diagnosis.diagnose` then
+classifies the :class:`uok.domain.policies.diagnosis.Facts` purely.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 import msgspec
-from uok.domain import diagnosis as dx
+from uok.domain.policies import diagnosis as dx
 
 IN_FLIGHT = frozenset({"claimed", "running", "progress"})
 FAILED = frozenset({"fail", "manual-attention"})
@@ -65,7 +65,7 @@ def _last_event_at(store, run_id: str) -> datetime | None:
 
 def _timeouts(store) -> dict[tuple[str, str], float]:
     """(plan_id, unit_id) -> task timeout, from each plan's latest PlanCompiled."""
-    from uok.domain import codec
+    from uok.domain.log import codec
 
     out: dict[tuple[str, str], float] = {}
     for r in store.read(0, topics=["PlanCompiled/v1"]):
@@ -88,7 +88,7 @@ def gather(
     from uok.adapters.cli.parity_cmd import probe_open_runs
     from uok.adapters.cli.readmodels import ReadModels
     from uok.adapters.sqlite_store import SqliteEventStore
-    from uok.domain.chain import ChainBroken
+    from uok.domain.log.chain import ChainBroken
     from uok.replay.parity import build_report
 
     probe = probe or probe_open_runs

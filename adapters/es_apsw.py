@@ -37,7 +37,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment, EnvType, resolve_topic
 from uok.adapters.sqlite_store import SqliteEventStore
-from uok.domain.store import NewRecord
+from uok.domain.log.store import NewRecord
 
 POLL_INTERVAL = 0.075  # seconds between polls for other processes' commits
 

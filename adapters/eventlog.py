@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 
 from uok.adapters.integrity import verified
-from uok.domain import codec
 from uok.domain.events import Event
-from uok.domain.store import EventStorePort, NewRecord, StoredRecord
+from uok.domain.log import codec
+from uok.domain.log.store import EventStorePort, NewRecord, StoredRecord
 
 
 class EventLog:

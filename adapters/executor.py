@@ -37,9 +37,8 @@ from pathlib import Path
 
 import msgspec
 from uok.adapters.spawnfile import mode_env, read_spawns
-from uok.domain.events import ModelUsage
+from uok.domain.events import ModelUsage, SpawnRequest
 from uok.domain.plan import UnitNode
-from uok.domain.spawn import SpawnRequest
 
 TAIL_BYTES = 4096
 _PR_SET_PDEATHSIG = 1

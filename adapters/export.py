@@ -4,7 +4,7 @@ verify with nothing but this description (``docs/audit.md``).
 Every row carries ``position, stream, version, topic, payload, hash,
 prev_hash`` (hashes lowercase hex, payload the exact stored JSON text), so
 each row proves itself: ``hash == SHA-256(prev_hash || position || stream ||
-version || topic || payload)`` in the byte layout of :mod:`uok.domain.chain`.
+version || topic || payload)`` in the byte layout of :mod:`uok.domain.log.chain`.
 A contiguous export also proves the whole range: each row's ``prev_hash``
 is the previous row's ``hash``, and the manifest names the hash before the
 first row (the genesis value when the range starts at 1) and the last.
@@ -33,8 +33,8 @@ import msgspec
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
-from uok.domain.chain import GENESIS, ChainBroken
 from uok.domain.errors import InputError
+from uok.domain.log.chain import GENESIS, ChainBroken
 
 FORMAT_VERSION = 1
 FORMATS = ("jsonl", "parquet", "csv")
@@ -138,7 +138,7 @@ def rows_from_store(store, first: int, last: int, run_id: str | None) -> Iterato
     verifying the chain from the stored hash before ``first`` as they go
     (raises :class:`ChainBroken`); with ``run_id`` only that run's rows.
 
-    The chain is recomputed here with the layout of :mod:`uok.domain.chain`
+    The chain is recomputed here with the layout of :mod:`uok.domain.log.chain`
     (``link``), inlined with the stream/topic prefixes cached: the export's
     hot loop, ~3x faster than calling ``link`` per row."""
     if first > 1:

@@ -5,7 +5,7 @@ position when there is one):
 
 1. the manifest ``<export>.manifest.json`` exists and parses;
 2. every row: ``hash == SHA-256(prev_hash || row)`` (layout of
-   :mod:`uok.domain.chain`). For a contiguous export also: positions go
+   :mod:`uok.domain.log.chain`). For a contiguous export also: positions go
    ``first, first+1, …`` and each ``prev_hash`` is the previous row's
    ``hash``, the first one the manifest's ``prev_hash``. For a ``--run``
    export: positions increase and every row belongs to the run;
@@ -30,8 +30,8 @@ import msgspec
 import orjson
 import pyarrow.parquet as pq
 from uok.adapters.export import COLUMNS, FORMAT_VERSION, Manifest, Row, file_sha256, manifest_path, run_of
-from uok.domain.chain import ChainBroken, link
 from uok.domain.errors import IntegrityFailure
+from uok.domain.log.chain import ChainBroken, link
 
 
 class ExportInvalid(IntegrityFailure):

@@ -46,7 +46,7 @@ from typing import Any
 
 import msgspec
 from uok.domain import events as ev
-from uok.domain.bus_events import GitTransactionRecorded
+from uok.domain.events import GitTransactionRecorded
 
 TURN_ACTIONS = ("commit", "snapshot", "status-only")
 DEFAULT_TIMEOUT = 10.0

@@ -2,10 +2,10 @@
 
 SQLite notices damage to its own structures (bad pages, truncation), but a
 changed byte inside a payload or a hash is, to SQLite, a perfectly good row.
-Only the chain (:mod:`uok.domain.chain`) can tell. Reading commands read every
+Only the chain (:mod:`uok.domain.log.chain`) can tell. Reading commands read every
 row anyway, so :func:`verified` recomputes each row's hash as it streams by
 (about 1.5 µs per event, see docs/performance.md) and raises
-:class:`uok.domain.chain.ChainBroken` at the first row that does not match:
+:class:`uok.domain.log.chain.ChainBroken` at the first row that does not match:
 the CLI then exits 3 instead of showing a status made of altered events.
 
 Reads of one stream (not contiguous) and reads that start past the head
@@ -18,8 +18,8 @@ import hashlib
 import struct
 from collections.abc import Iterator
 
-from uok.domain.chain import GENESIS, ChainBroken
-from uok.domain.store import EventStorePort, StoredRecord
+from uok.domain.log.chain import GENESIS, ChainBroken
+from uok.domain.log.store import EventStorePort, StoredRecord
 
 _U64 = struct.Struct(">Q").pack
 _U32 = struct.Struct(">I").pack

@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain.errors import IntegrityFailure
-from uok.domain.store import NewRecord
+from uok.domain.log.store import NewRecord
 
 
 class ImportMismatch(IntegrityFailure, ValueError):

@@ -26,8 +26,8 @@ from typing import Any, Protocol
 
 from uok.adapters.writer import Token, WriterTokens
 from uok.domain import events as ev
-from uok.domain.closeout import TurnClosed
-from uok.domain.writer import DEFAULT_TTL_SECONDS
+from uok.domain.events import TurnClosed
+from uok.domain.policies.writer import DEFAULT_TTL_SECONDS
 
 log = logging.getLogger("uok.observer")
 
@@ -84,7 +84,7 @@ class TurnHooks:
                 self._turns.pop(d.turn_id, None)
                 released = self._release(d.turn_id)
                 if self.record is not None and self.clock is not None:
-                    # never swallowed: with turn_closeout the run's exit waits for it (uok.domain.closeout)
+                    # never swallowed: with turn_closeout the run's exit waits for it (uok.domain.kernel.closeout)
                     self.record(
                         TurnClosed(
                             run_id=self.run_id,

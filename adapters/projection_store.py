@@ -27,7 +27,7 @@ from collections.abc import Collection, Iterator, Sequence
 import apsw
 import msgspec
 from uok.adapters.sqlite_store import SqliteEventStore, translate
-from uok.domain.chain import GENESIS, ChainBroken
+from uok.domain.log.chain import GENESIS, ChainBroken
 from uok.projections.port import ProjectionConflict, ProjectionWrite, Row, StoredHead
 
 _SCHEMA = (
@@ -104,7 +104,7 @@ class SqliteProjectionStore:
         With ``verify`` (the default) every row of the range is read and its
         chain hash recomputed, anchored at the stored hash of the event
         before ``after`` (GENESIS at 0); a row that does not match raises
-        :class:`uok.domain.chain.ChainBroken`, so no read model is ever folded
+        :class:`uok.domain.log.chain.ChainBroken`, so no read model is ever folded
         from an altered log. Rows of unwanted topics are then dropped in
         Python, still undecoded. Without it, SQLite filters by topic."""
         if not self.verify:

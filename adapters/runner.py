@@ -36,10 +36,10 @@ from uok.adapters.observer import TurnHooks, TurnObserver, build_turn_hooks
 from uok.adapters.steering import SteeringPoller
 from uok.domain import events as ev
 from uok.domain.errors import InputError
-from uok.domain.gate_requests import GateRequested
-from uok.domain.graph import clamp_workers
+from uok.domain.events import GateRequested
 from uok.domain.kernel import Kernel
 from uok.domain.plan import PlanError, UnitGraph, compile_plan
+from uok.domain.plan.graph import clamp_workers
 
 Clock = Callable[[], datetime]
 
@@ -124,7 +124,7 @@ class KernelRunner:
         self.plan_path = Path(plan_path)
         self.workers = clamp_workers(workers)
         self.flags = dict(flags or {})
-        self.flags.setdefault("turn_closeout", True)  # exit waits for turn closeouts (uok.domain.closeout)
+        self.flags.setdefault("turn_closeout", True)  # exit waits for turn closeouts (uok.domain.kernel.closeout)
         self.clock = clock
         self.run_id = run_id or f"r{self.clock():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
         self.observer = observer

@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from uok.domain.errors import RuntimeFailure
-from uok.domain.gate_events import Finding
+from uok.domain.events import Finding
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 _LOCK = threading.RLock()

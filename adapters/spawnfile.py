@@ -20,9 +20,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import msgspec
-from uok.domain.modes import MODE_KEYS
+from uok.domain.events import SpawnRequest
 from uok.domain.plan import UnitNode
-from uok.domain.spawn import SpawnRequest
+from uok.domain.policies.modes import MODE_KEYS
 
 MAX_LINES = 256
 _DECODER = msgspec.json.Decoder(SpawnRequest)

@@ -4,7 +4,7 @@ One table, ``events``, holds every event of the kernel. ``position`` is the
 global order: it is assigned explicitly as ``last + 1`` inside a ``BEGIN
 IMMEDIATE`` transaction, so it is gapless even with several writer
 processes (SQLite's AUTOINCREMENT would leave gaps after rollbacks). Each
-row carries the SHA-256 chain hash of :mod:`uok.domain.chain`; triggers refuse
+row carries the SHA-256 chain hash of :mod:`uok.domain.log.chain`; triggers refuse
 UPDATE and DELETE through any connection, so history can only grow.
 
 The eventsourcing library runs on the same table through
@@ -34,8 +34,8 @@ from uok.adapters.sqlite_open import (
     rollback,
     translate,
 )  # fmt: skip
-from uok.domain.chain import GENESIS, ChainBroken, verify
-from uok.domain.store import NewRecord, StoredRecord
+from uok.domain.log.chain import GENESIS, ChainBroken, verify
+from uok.domain.log.store import NewRecord, StoredRecord
 
 __all__ = [
     "CommitSignal",
@@ -154,7 +154,7 @@ class _Transaction:
 
 
 class SqliteEventStore:
-    """:class:`uok.domain.store.EventStorePort` on one apsw connection.
+    """:class:`uok.domain.log.store.EventStorePort` on one apsw connection.
 
     The connection is guarded by an RLock: apsw itself serialises calls, but
     a transaction must not interleave with another thread's statements (a
@@ -326,7 +326,7 @@ class SqliteEventStore:
     def verify_chain(self, after: int = 0) -> tuple[int, bytes]:
         """Recompute the chain from ``after`` to the head; ``(count, head hash)``.
 
-        Raises :class:`uok.domain.chain.ChainBroken` at the first bad position.
+        Raises :class:`uok.domain.log.chain.ChainBroken` at the first bad position.
         """
         prev = GENESIS
         if after > 0:

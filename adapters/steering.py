@@ -7,7 +7,7 @@ to ``kernel:<run>`` with topic ``steer`` and payload
 ``SteeringPoller.poll`` runs in the runner's main loop between steps (a
 turn boundary): each unread steering message becomes a ``SteeringReceived``
 observation, stepped through the kernel (which decides ``SteeringApplied``,
-``uok.domain.steering``). The message's ``MessageRead`` is appended in the same
+``uok.domain.kernel.steering``). The message's ``MessageRead`` is appended in the same
 transaction, just before the observation: a message is applied exactly
 when it is marked read, never one without the other, and the run's
 ``KernelExited`` (which a cancel can trigger) stays its last event. A
@@ -26,8 +26,7 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError
 from uok.adapters.bus import MessageBus
 from uok.adapters.eventlog import EventLog
-from uok.domain.bus_events import MessageRead, SteeringReceived
-from uok.domain.steering import COMMANDS, STEER_TOPIC, kernel_inbox, parse_payload
+from uok.domain.events import COMMANDS, STEER_TOPIC, MessageRead, SteeringReceived, kernel_inbox, parse_payload
 
 __all__ = ["COMMANDS", "SteeringPoller", "send_steering"]
 

@@ -1,6 +1,6 @@
 """Writer tokens in the shell: acquire, release, reclaim, fence (spec §15).
 
-The rules are the pure fold in :mod:`uok.domain.writer`; this adapter reads the
+The rules are the pure fold in :mod:`uok.domain.policies.writer`; this adapter reads the
 ``writer`` stream forward from where it last stopped, measures "now" and the
 pid, and records the outcome as observations:
 
@@ -31,9 +31,9 @@ from datetime import UTC, datetime
 import msgspec
 from eventsourcing.persistence import IntegrityError
 from uok.adapters.eventlog import EventLog
-from uok.domain import codec
 from uok.domain.events import Event, WriterTokenAcquired, WriterTokenReleased
-from uok.domain.writer import (
+from uok.domain.log import codec
+from uok.domain.policies.writer import (
     DEFAULT_TTL_SECONDS,
     WRITER_STREAM,
     StaleEpochError,

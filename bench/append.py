@@ -39,7 +39,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteConnectionPool, SQLiteDatastore
 from uok.adapters.es_apsw import ApswApplicationRecorder
 from uok.adapters.sqlite_store import SqliteEventStore
-from uok.domain.store import NewRecord
+from uok.domain.log.store import NewRecord
 
 STREAM_LEN = 10
 RAW_SCHEMA = """CREATE TABLE events (

@@ -34,9 +34,9 @@ from uok.adapters.eventlog import EventLog
 from uok.adapters.observer import TurnHooks
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.adapters.writer import WriterTokens
-from uok.domain import codec
-from uok.domain.bus_events import MessageSent
-from uok.domain.store import NewRecord
+from uok.domain.events import MessageSent
+from uok.domain.log import codec
+from uok.domain.log.store import NewRecord
 
 PAYLOAD = {"unit": "build-a", "attempt": 1, "note": "x" * 120}
 

@@ -4,7 +4,7 @@ Real runs take seconds per handful of events; the analytics benchmark needs
 a million. This module plays the *shape* of many runs (kernel enter, plan
 compiled, each unit's lifecycle with its turn, gate attempts with the odd
 failure and retry, priced usage, breaker trips, bus messages, kernel exit)
-with the real event Structs, encodes them with :mod:`uok.domain.codec` and
+with the real event Structs, encodes them with :mod:`uok.domain.log.codec` and
 appends them through :class:`uok.adapters.sqlite_store.SqliteEventStore` in big
 batches, so hashes, positions and stream versions are exactly what the
 kernel would have written. Deterministic for a given ``seed``.
@@ -25,12 +25,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from uok.adapters.sqlite_store import SqliteEventStore
-from uok.domain import bus_events as be
-from uok.domain import codec
 from uok.domain import events as ev
-from uok.domain import gate_events as ge
+from uok.domain.log import codec
+from uok.domain.log.store import NewRecord
 from uok.domain.plan import compile_plan
-from uok.domain.store import NewRecord
 
 GATES = ("tests", "lint", "secrets", "typecheck")
 MODELS = ("claude-sonnet", "claude-haiku", "gpt-small")
@@ -137,7 +135,7 @@ def run_events(run_no: int, rng: random.Random, start: datetime) -> Iterator[ev.
                 usage=usage,
             )
             for u in usage:
-                yield ge.CostRecorded(
+                yield ev.CostRecorded(
                     run_id=run_id,
                     at=at(),
                     turn_id=turn,
@@ -157,7 +155,7 @@ def run_events(run_no: int, rng: random.Random, start: datetime) -> Iterator[ev.
                         outcome = "pass" if rng.random() > 0.1 else "fail"
                         final = outcome if outcome == "pass" or gate_attempt == 2 else "retry"
                         dur = int(rng.lognormvariate(5, 1))
-                        yield ge.GateEvaluated(
+                        yield ev.GateEvaluated(
                             run_id=run_id,
                             at=at(),
                             turn_id=turn,
@@ -169,7 +167,7 @@ def run_events(run_no: int, rng: random.Random, start: datetime) -> Iterator[ev.
                             failure_class="none" if outcome == "pass" else "verification",
                             duration_ms=dur,
                         )
-                        yield ge.GateRun(
+                        yield ev.GateRun(
                             run_id=run_id,
                             at=at(),
                             turn_id=turn,
@@ -189,7 +187,7 @@ def run_events(run_no: int, rng: random.Random, start: datetime) -> Iterator[ev.
                     if final == "fail":
                         ok = False
                         if rng.random() < 0.2:
-                            yield ge.BreakerTransitioned(
+                            yield ev.BreakerTransitioned(
                                 run_id=run_id,
                                 at=at(),
                                 gate_id=gate,
@@ -237,7 +235,7 @@ def run_events(run_no: int, rng: random.Random, start: datetime) -> Iterator[ev.
         failed += not ok
         if rng.random() < 0.1:
             mid = f"m{run_no}-{i}"
-            yield be.MessageSent(
+            yield ev.MessageSent(
                 run_id=run_id,
                 at=at(),
                 message_id=mid,
@@ -247,7 +245,7 @@ def run_events(run_no: int, rng: random.Random, start: datetime) -> Iterator[ev.
                 payload={"unit": unit, "ok": ok},
             )
             if rng.random() < 0.7:
-                yield be.MessageRead(run_id=run_id, at=at(), message_id=mid, reader="observer")
+                yield ev.MessageRead(run_id=run_id, at=at(), message_id=mid, reader="observer")
     yield ev.KernelExited(
         run_id=run_id, at=at(), status="ok", pid=10000 + run_no, units_completed=completed, units_failed=failed
     )

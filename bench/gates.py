@@ -31,11 +31,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from uok.adapters.secrets import _STRICT, redact, scan_files
-from uok.domain import codec
 from uok.domain import events as ev
-from uok.domain.gate_events import GateEvaluated
-from uok.domain.gate_requests import GateRequested
+from uok.domain.events import GateEvaluated, GateRequested
 from uok.domain.kernel import Kernel
+from uok.domain.log import codec
 from uok.projections.breakers import BreakersProjection
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -122,8 +121,8 @@ def timed(fn, n: int) -> float:
 
 def gate_log(n: int) -> list[tuple[str, bytes]]:
     """n gate rounds of a gate that fails 3 times in 4: the breaker moves."""
-    from uok.domain import breaker as brk
-    from uok.domain.gate_events import GateRun
+    from uok.domain.events import GateRun
+    from uok.domain.policies import breaker as brk
 
     book, policy, out = brk.BreakerBook(), brk.BreakerPolicy(), []
     for i in range(n):

@@ -32,12 +32,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from uok.adapters.sqlite_store import SqliteEventStore
-from uok.domain import codec
 from uok.domain import events as ev
-from uok.domain.gate_events import GateEvaluated
-from uok.domain.gate_requests import GateRequested
+from uok.domain.events import GateEvaluated, GateRequested
 from uok.domain.kernel import Kernel
-from uok.domain.store import NewRecord
+from uok.domain.log import codec
+from uok.domain.log.store import NewRecord
 
 GATES = {"tests": "command", "lint": "command"}
 MODELS = ("claude-sonnet-4-6", "claude-haiku-4-5")

@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 from uok.adapters.es_apsw import ApswApplicationRecorder
 from uok.adapters.projection_store import SqliteProjectionStore
 from uok.adapters.sqlite_store import SqliteEventStore
-from uok.domain import codec
+from uok.domain.log import codec
 from uok.projections import registry
 from uok.projections.runner import DEFAULT_SNAPSHOT_EVERY, ProjectionRunner, fold_from_zero
 

@@ -1,6 +1,6 @@
 """Circuit breakers as a read model: every gate's breaker, at any position.
 
-The fold is ``uok.domain.breaker.apply``, the very function the kernel uses to
+The fold is ``uok.domain.policies.breaker.apply``, the very function the kernel uses to
 decide whether a gate may run, so the state this projection reports at
 position P is the state the runner acted on at P. Only the three event
 types that move a breaker are decoded.
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from uok.domain import breaker as brk
 from uok.domain.events import Event
+from uok.domain.policies import breaker as brk
 from uok.projections.base import Projection
 
 

@@ -22,8 +22,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import msgspec
-from uok.domain.bus_events import MessageRead, MessageSent
-from uok.domain.events import Event
+from uok.domain.events import Event, MessageRead, MessageSent
 from uok.projections.base import Projection
 
 DEFAULT_RETENTION = 200

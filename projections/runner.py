@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import msgspec
-from uok.domain import codec
+from uok.domain.log import codec
 from uok.projections.base import Projection
 from uok.projections.live import Live
 from uok.projections.port import ProjectionConflict, ProjectionRepository, RecordSource, StoredHead

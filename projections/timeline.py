@@ -22,10 +22,16 @@ from typing import Any
 
 import msgspec
 from uok.domain import events as ev
-from uok.domain.bus_events import ChaosInjected, SteeringApplied, SubagentSpawned
-from uok.domain.closeout import KernelExitDeferred, TurnClosed
-from uok.domain.gate_events import BreakerTransitioned, CostRecorded, GateRun
-from uok.domain.plan_model import UnitGraph, UnitNode
+from uok.domain.events import (
+    BreakerTransitioned,
+    ChaosInjected,
+    CostRecorded,
+    GateRun,
+    SteeringApplied,
+    SubagentSpawned,
+)
+from uok.domain.kernel.closeout import KernelExitDeferred, TurnClosed
+from uok.domain.plan.model import UnitGraph, UnitNode
 
 
 class PhaseView(msgspec.Struct, kw_only=True):

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import msgspec
 from uok.domain.events import Event, UnitTransitioned
-from uok.domain.units import UnitRecord
+from uok.domain.policies.lifecycle import UnitRecord
 from uok.projections.base import PartitionedProjection
 
 
@@ -24,7 +24,7 @@ class PlanUnits(msgspec.Struct, kw_only=True, gc=False):
 
 class UnitRuntimeProjection(PartitionedProjection):
     name: ClassVar[str] = "units"
-    version: ClassVar[int] = 2  # 2: stores uok.domain.units.UnitRecord
+    version: ClassVar[int] = 2  # 2: stores uok.domain.policies.lifecycle.UnitRecord
     part_type: ClassVar[type] = PlanUnits
     types: ClassVar[frozenset[str]] = frozenset({"UnitTransitioned"})
 

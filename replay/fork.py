@@ -6,7 +6,7 @@ hash of each event depends only on the previous hash and the event's own
 bytes, so the copy has the very same positions and hashes; this is checked,
 not assumed: the copy's head hash must equal the parent's hash at P. Then
 one ``RunForked`` event records where the history came from and detaches
-the runs that were open at P (see :mod:`uok.domain.forking`). ``uok run PLAN
+the runs that were open at P (see :mod:`uok.domain.kernel.forking`). ``uok run PLAN
 --db FORK`` then continues from that history: its kernel recovers the
 detached runs and carries on, and everything it writes lands after P+1.
 """
@@ -17,11 +17,10 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from uok.domain import codec
 from uok.domain.errors import InputError, IntegrityFailure
-from uok.domain.events import KernelEntered, KernelExited, RunRecovered
-from uok.domain.replay_events import ForkOrigin, RunForked
-from uok.domain.store import NewRecord
+from uok.domain.events import ForkOrigin, KernelEntered, KernelExited, RunForked, RunRecovered
+from uok.domain.log import codec
+from uok.domain.log.store import NewRecord
 from uok.replay.replayer import entered_position
 
 COPY_BATCH = 5000
@@ -63,7 +62,7 @@ def open_runs_at(parent: Any, position: int) -> tuple[str, ...]:
 def fork_log(parent: Any, child: Any, *, run_id: str, position: int, parent_path: str, now: datetime) -> ForkResult:
     """Copy ``parent`` 1..``position`` into the empty ``child`` and append ``RunForked``.
 
-    ``parent`` and ``child`` are event stores (:class:`uok.domain.store.EventStorePort`);
+    ``parent`` and ``child`` are event stores (:class:`uok.domain.log.store.EventStorePort`);
     ``now`` is the shell's clock reading for the ``RunForked`` event."""
     head, _ = parent.head()
     if position < 1 or position > head:

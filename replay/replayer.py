@@ -32,10 +32,10 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from uok.domain import codec
-from uok.domain import kernel as kernel_module
 from uok.domain.errors import InputError
 from uok.domain.events import Event, KernelEntered, KernelExited
+from uok.domain.kernel import Kernel
+from uok.domain.log import codec
 from uok.replay.fielddiff import FieldDiff, builtins, diff
 
 if TYPE_CHECKING:  # the log is an adapter; replay only uses its store port
@@ -97,17 +97,15 @@ def _records(log: Any, after: int, upto: int | None = None) -> Iterator[Any]:
     return log.store.read(after, upto=upto)
 
 
-def replay_run(
-    log: EventLog, run_id: str, *, kernel_factory: Callable[[], kernel_module.Kernel] | None = None
-) -> ReplayReport:
+def replay_run(log: EventLog, run_id: str, *, kernel_factory: Callable[[], Kernel] | None = None) -> ReplayReport:
     """Replay one run of ``log``; never executes anything, never writes."""
     store = log.store
     start = entered_position(store, run_id)
-    k = (kernel_factory or kernel_module.Kernel)()
+    k = (kernel_factory or Kernel)()
     folded = 0
     decode, apply = codec.decode, k.apply
     if start > 1:
-        wanted = kernel_module.Kernel.folded_topics()
+        wanted = Kernel.folded_topics()
         for r in _records(log, 0, start - 1):
             if r.topic in wanted:  # the rest is read (and verified) but never decoded
                 apply(decode(r.topic, r.payload))

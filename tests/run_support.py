@@ -80,7 +80,7 @@ def run_id_of(db: Path) -> str:
 def assert_turns_closed_once(events: list[tuple[int, ev.Event]], run_id: str) -> int:
     """Every turn of the run: one TurnStarted, exactly one TurnFinished, one TurnClosed,
     its writer token acquired and released once; KernelExited last. Returns the turn count."""
-    from uok.domain.closeout import TurnClosed
+    from uok.domain.events import TurnClosed
 
     mine = [e for _, e in events if e.run_id == run_id]
     started = [e.turn_id for e in mine if isinstance(e, ev.TurnStarted)]

@@ -18,7 +18,7 @@ from uok.adapters import analytics
 from uok.adapters.analytics import loader, readonly, schema
 from uok.adapters.eventlog import EventLog
 from uok.adapters.sqlite_store import SqliteEventStore
-from uok.domain.bus_events import MessageSent
+from uok.domain.events import MessageSent
 
 from bench.eventgen import fill
 from tests.conftest import FIXTURES, uok

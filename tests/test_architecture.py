@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DOMAIN = sorted((ROOT / "domain").glob("*.py"))
+DOMAIN = sorted((ROOT / "domain").rglob("*.py"))
 
 FORBIDDEN_PACKAGES = {"adapters", "projections", "replay"}
 IMPURE_MODULES = {
@@ -56,14 +56,14 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("path", DOMAIN, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", DOMAIN, ids=lambda p: str(p.relative_to(ROOT)))
 def test_domain_depends_on_nothing_outside_it(path: Path):
     roots = {name.split(".")[0] for name in imported_modules(path)}
     assert not roots & FORBIDDEN_PACKAGES, f"{path.name} imports {roots & FORBIDDEN_PACKAGES}"
     assert not roots & IMPURE_MODULES, f"{path.name} imports impure modules {roots & IMPURE_MODULES}"
 
 
-@pytest.mark.parametrize("path", DOMAIN, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", DOMAIN, ids=lambda p: str(p.relative_to(ROOT)))
 def test_domain_reads_no_clock(path: Path):
     source = path.read_text()
     for call in ("datetime.now(", "datetime.utcnow(", "date.today(", ".now()"):
@@ -71,8 +71,8 @@ def test_domain_reads_no_clock(path: Path):
 
 
 def test_every_event_class_is_known_to_the_codec():
-    from uok.domain import codec
     from uok.domain.events import Event
+    from uok.domain.log import codec
 
     codec.event_class("KernelEntered")  # builds the registry
 
@@ -94,3 +94,19 @@ def test_every_execution_outcome_field_is_an_execution_finished_field():
     outcome = {f.name: f.type for f in msgspec.structs.fields(ExecutionOutcome)}
     event = {f.name: f.type for f in msgspec.structs.fields(ExecutionFinished)}
     assert outcome.items() <= event.items()
+
+
+def test_every_package_folder_is_listed_in_pyproject():
+    """setuptools installs exactly the packages pyproject lists: a sub-package
+    folder missing from the list would be left out of the wheel."""
+    import tomllib
+
+    setup = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(setup["packages"])
+    found = set()
+    for name, folder in setup["package-dir"].items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / folder)
+            found.add(".".join([name, *rel.parts]))
+    assert found - listed == set(), "package folders missing from [tool.setuptools] packages"
+    assert listed - found == set(), "listed packages with no folder"

@@ -1,7 +1,7 @@
 """Circuit breaker: every transition, table-driven, with injected times.
 
-The policy is pure (``uok.domain.breaker``): times are arguments, state is a
-fold of events. ``Sim`` drives it the way ``uok.domain.gating`` does: tick at
+The policy is pure (``uok.domain.policies.breaker``): times are arguments, state is a
+fold of events. ``Sim`` drives it the way ``uok.domain.kernel.gating`` does: tick at
 the call's time, admit, record the request, fold the result's GateRun, then
 apply the result's transition, folding every event it emits.
 """
@@ -11,9 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from uok.domain import breaker as brk
-from uok.domain.gate_events import BreakerTransitioned, GateRun
-from uok.domain.gate_requests import GateRequested
+from uok.domain.events import BreakerTransitioned, GateRequested, GateRun
+from uok.domain.policies import breaker as brk
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ import pytest
 from uok.adapters.bus import BusError, MessageBus, dedupe_id
 from uok.adapters.eventlog import EventLog
 from uok.adapters.sqlite_store import SqliteEventStore
-from uok.domain.bus_events import MessageRead, MessageSent
+from uok.domain.events import MessageRead, MessageSent
 from uok.projections.base import fold
 from uok.projections.inbox import InboxProjection
 from uok.projections.registry import ALL, by_name

@@ -1,12 +1,10 @@
-"""The kernel's side of the chaos monkey (uok.domain.chaos): pure decisions
+"""The kernel's side of the chaos monkey (uok.domain.kernel.chaos): pure decisions
 from a recorded ``ChaosInjected``, reproduced exactly on replay."""
 
 from __future__ import annotations
 
 from uok.domain import events as ev
-from uok.domain.bus_events import ChaosInjected
-from uok.domain.gate_events import GateRun
-from uok.domain.gate_requests import GateRequested
+from uok.domain.events import ChaosInjected, GateRequested, GateRun
 from uok.domain.kernel import Kernel
 
 from tests.helpers import plan_toml

@@ -9,9 +9,9 @@ from pathlib import Path
 import orjson
 import pytest
 from uok.domain import events as ev
-from uok.domain.costs import BUNDLED_COST_TABLE, CostTable, CostTableError
-from uok.domain.gate_events import CostRecorded, GateRun
+from uok.domain.events import CostRecorded, GateRun
 from uok.domain.kernel import Kernel
+from uok.domain.policies.costs import BUNDLED_COST_TABLE, CostTable, CostTableError
 
 from tests.conftest import uok
 from tests.helpers import StepClock, plan_toml

@@ -18,9 +18,9 @@ import pytest
 from uok.adapters.doctor import count_descendants
 from uok.adapters.eventlog import EventLog
 from uok.adapters.sqlite_store import SqliteEventStore
-from uok.domain import diagnosis as dx
 from uok.domain import events as ev
-from uok.domain.gate_events import BreakerTransitioned
+from uok.domain.events import BreakerTransitioned
+from uok.domain.policies import diagnosis as dx
 
 from tests.conftest import FIXTURES, ROOT, uok
 

@@ -51,15 +51,15 @@ def test_every_exception_uok_defines_has_a_place_in_the_taxonomy():
 @pytest.mark.parametrize(
     ("name", "kind"),
     [
-        ("uok.domain.plan_model:PlanError", InputError),
+        ("uok.domain.plan.model:PlanError", InputError),
         ("uok.adapters.config:ConfigFileError", InputError),
         ("uok.adapters.runner:UsageError", InputError),
-        ("uok.domain.chain:ChainBroken", IntegrityFailure),
-        ("uok.domain.codec:DecodeError", IntegrityFailure),
+        ("uok.domain.log.chain:ChainBroken", IntegrityFailure),
+        ("uok.domain.log.codec:DecodeError", IntegrityFailure),
         ("uok.adapters.sqlite_open:StoreCorruptError", IntegrityFailure),
         ("uok.adapters.sqlite_open:NotAnEventLogError", IntegrityFailure),
         ("uok.adapters.sqlite_open:StoreFullError", RuntimeFailure),
-        ("uok.domain.writer:StaleEpochError", RuntimeFailure),
+        ("uok.domain.policies.writer:StaleEpochError", RuntimeFailure),
     ],
 )
 def test_known_classes_are_filed_where_their_exit_code_says(name, kind):
@@ -76,7 +76,7 @@ def test_kinds_carry_their_exit_codes():
 
 def test_older_bases_still_catch_them():
     from uok.adapters.sqlite_open import StoreFullError
-    from uok.domain.codec import DecodeError
+    from uok.domain.log.codec import DecodeError
 
     assert issubclass(DecodeError, ValueError)
     assert issubclass(StoreFullError, OperationalError)

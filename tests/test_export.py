@@ -15,7 +15,7 @@ import pytest
 from uok.adapters.export import export, manifest_path
 from uok.adapters.export_verify import ExportInvalid, verify_export
 from uok.adapters.sqlite_store import SqliteEventStore
-from uok.domain.chain import GENESIS, ChainBroken, link
+from uok.domain.log.chain import GENESIS, ChainBroken, link
 
 from bench.eventgen import fill
 from tests.conftest import uok

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import orjson
-from uok.domain import codec
+from uok.domain.log import codec
 
 from tests.conftest import FIXTURES, uok
 from tests.tt_support import event_rows, fixture_db

@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 from uok.adapters.config import ConfigFileError, find_config, load_config
-from uok.domain.flags import ConfigError, Flags, recorded_flags, resolve_flags
+from uok.domain.config import ConfigError, Flags, recorded_flags, resolve_flags
 
 from tests.conftest import uok
 

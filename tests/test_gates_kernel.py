@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 from uok.domain import events as ev
-from uok.domain.gate_events import BreakerTransitioned, GateEvaluated, GateRun
-from uok.domain.gate_requests import GateRequested
-from uok.domain.gates import (
+from uok.domain.events import BreakerTransitioned, GateEvaluated, GateRequested, GateRun
+from uok.domain.kernel import Kernel
+from uok.domain.policies.gates import (
     RETRY_MATRIX,
     GateContext,
     GateResult,
@@ -16,7 +16,6 @@ from uok.domain.gates import (
     judge,
     validate_gate,
 )
-from uok.domain.kernel import Kernel
 
 from tests.helpers import StepClock, plan_toml
 
@@ -400,7 +399,7 @@ def test_memory_that_cannot_be_computed_is_left_out_and_reported():
 
     from uok.adapters.gates.host import GateHost
     from uok.adapters.gates.registry import GateRegistry
-    from uok.domain.flags import Flags
+    from uok.domain.config import Flags
 
     d = Driver(plan_toml(("S1", [{"id": "a", "command": CMD, "retries": 2, "gates": ["verification"]}])))
     d.finish(d.started()[0])

@@ -17,10 +17,9 @@ from uok.adapters.gates.verification import VerificationGate
 from uok.adapters.runner import KernelRunner
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain import events as ev
-from uok.domain.flags import Flags
-from uok.domain.gate_events import BreakerTransitioned, GateEvaluated, GateRun
-from uok.domain.gate_requests import GateRequested
-from uok.domain.gates import GateContext, GateResult, GateValidationError
+from uok.domain.config import Flags
+from uok.domain.events import BreakerTransitioned, GateEvaluated, GateRequested, GateRun
+from uok.domain.policies.gates import GateContext, GateResult, GateValidationError
 from uok.projections.base import fold
 from uok.projections.breakers import BreakersProjection
 from uok.projections.registry import by_name
@@ -115,7 +114,7 @@ def test_a_hung_gate_is_given_up_on_after_its_deadline():
 
 def test_the_host_redacts_rationales_and_finding_messages():
     from uok.adapters.secrets import redact
-    from uok.domain.gate_events import Finding
+    from uok.domain.events import Finding
 
     key = "AKIA" + "Q7XKZ3M2P9R4T6W8"
     reg = GateRegistry(

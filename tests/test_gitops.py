@@ -11,7 +11,7 @@ from uok.adapters.eventlog import EventLog
 from uok.adapters.gitops import snapshot_ref
 from uok.adapters.runner import KernelRunner
 from uok.adapters.sqlite_store import SqliteEventStore
-from uok.domain.bus_events import GitTransactionRecorded
+from uok.domain.events import GitTransactionRecorded
 
 from tests.conftest import uok
 from tests.run_support import assert_turns_closed_once, of_type, read_events

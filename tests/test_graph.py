@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from uok.domain.graph import (
+from uok.domain.plan import UnitNode
+from uok.domain.plan.graph import (
     DEADLOCK_MESSAGE,
     CycleError,
     DeadlockError,
@@ -22,7 +23,6 @@ from uok.domain.graph import (
     select_reactive_dispatch_batch,
     topological_order,
 )
-from uok.domain.plan import UnitNode
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -291,7 +291,7 @@ def test_check_progress(remaining, ready, in_flight, deadlock):
 # --------------------------------------------------------------------------- purity
 
 
-@pytest.mark.parametrize("module", ["domain/graph.py", "domain/plan.py"])
+@pytest.mark.parametrize("module", ["domain/plan/graph.py", "domain/plan/compile.py"])
 def test_module_imports_only_stdlib_msgspec_and_domain(module):
     """domain/ is pure: no I/O, clock, randomness or environment modules."""
     banned = {"os", "io", "time", "random", "subprocess", "socket", "pathlib.Path", "shutil", "uuid", "secrets"}

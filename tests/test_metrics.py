@@ -17,7 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from uok.adapters.eventlog import EventLog
 from uok.adapters.sqlite_store import SqliteEventStore
-from uok.domain.gate_events import GateRun
+from uok.domain.events import GateRun
 from uok.projections.metrics import BOUNDS_MS, Durations, quantile, snapshot
 
 from bench.eventgen import fill

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from uok.domain.graph import FileConflict
 from uok.domain.plan import PlanError, UnitGraph, UnitNode, compile_plan, index
+from uok.domain.plan.graph import FileConflict
 
 PLANS = Path(__file__).resolve().parent.parent / "fixtures" / "plans"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-import uok.domain.dispatch as dispatch_module
-import uok.domain.plan as plan_module
+import uok.domain.kernel.dispatch as dispatch_module
+import uok.domain.plan.compile as plan_module
 from uok.adapters.eventlog import EventLog
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain import events as ev

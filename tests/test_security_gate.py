@@ -11,7 +11,7 @@ import pytest
 from uok.adapters import secrets
 from uok.adapters.gates.security import SecurityGate
 from uok.adapters.secrets import redact, scan_files
-from uok.domain.gates import GateContext
+from uok.domain.policies.gates import GateContext
 
 from tests.conftest import uok
 

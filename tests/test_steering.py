@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 from uok.domain import events as ev
-from uok.domain.bus_events import SteeringApplied, SteeringReceived
+from uok.domain.events import SteeringApplied, SteeringReceived
 from uok.domain.kernel import Kernel
 
 from tests.conftest import uok

@@ -24,8 +24,8 @@ from eventsourcing.persistence import IntegrityError, OperationalError, StoredEv
 from eventsourcing.projection import Projection, ProjectionRunner
 from uok.adapters.es_apsw import ApswFactory, ApswTrackingRecorder
 from uok.adapters.sqlite_store import NotAnEventLogError, SqliteEventStore, StoreCorruptError, StoreFullError
-from uok.domain.chain import GENESIS, ChainBroken, link
-from uok.domain.store import NewRecord
+from uok.domain.log.chain import GENESIS, ChainBroken, link
+from uok.domain.log.store import NewRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -149,7 +149,7 @@ def test_chain_recomputes_and_detects_tampering_at_the_exact_position(store: Sql
 APPENDER = """
 import os, sys, time
 from uok.adapters.sqlite_store import SqliteEventStore
-from uok.domain.store import NewRecord
+from uok.domain.log.store import NewRecord
 path, name, n, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 store = SqliteEventStore(path)
 while not os.path.exists(go):

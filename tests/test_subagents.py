@@ -12,9 +12,8 @@ from uok.adapters.runner import KernelRunner
 from uok.adapters.spawnfile import read_spawns
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain import events as ev
-from uok.domain.bus_events import SubagentSpawned
-from uok.domain.modes import ModeError, resolve_permission_profile
-from uok.domain.spawn import SpawnRequest
+from uok.domain.events import SpawnRequest, SubagentSpawned
+from uok.domain.policies.modes import ModeError, resolve_permission_profile
 
 from tests.helpers import StepClock, plan_toml
 from tests.run_support import assert_turns_closed_once, of_type, read_events

@@ -10,7 +10,7 @@ from uok.adapters.eventlog import EventLog
 from uok.adapters.runner import KernelRunner
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain import events as ev
-from uok.domain.closeout import KernelExitDeferred, TurnClosed
+from uok.domain.events import KernelExitDeferred, TurnClosed
 from uok.domain.kernel import Kernel
 
 from tests.run_support import assert_turns_closed_once, of_type, read_events, run_id_of, start_run, wait_for

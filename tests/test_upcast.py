@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from uok.domain import codec
 from uok.domain.events import UnitTransitioned
+from uok.domain.log import codec
 from uok.projections import registry
 from uok.projections.runner import fold_from_zero
 from uok.replay.timetravel import system_view

@@ -52,8 +52,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 from uok.adapters.analytics import schema
-from uok.domain.chain import GENESIS, ChainBroken
 from uok.domain.errors import IntegrityFailure
+from uok.domain.log.chain import GENESIS, ChainBroken
 
 PAGE_ROWS = 5_000  # rows per SQLite statement (and per Arrow batch)
 CHUNK_ROWS = 100_000  # rows per INSERT (Arrow table handed to DuckDB)
@@ -149,7 +149,7 @@ def _utf8_lengths(arr: pa.Array) -> array.array:
 
 def rows_to_batch(rows: list[tuple], prev: bytes, expected: int) -> pa.RecordBatch:
     """One page of rows as an Arrow batch: the six stored columns, plus the
-    pieces of each row's chain preimage (:mod:`uok.domain.chain`) that DuckDB
+    pieces of each row's chain preimage (:mod:`uok.domain.log.chain`) that DuckDB
     needs to check its hash: the previous row's stored hash and the
     big-endian position, version and lengths.
 

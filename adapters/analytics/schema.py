@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 SCHEMA_VERSION = 1
 
-# Terminal unit states (uok.domain.units.TERMINAL), spelled out for SQL.
+# Terminal unit states (uok.domain.policies.lifecycle.TERMINAL), spelled out for SQL.
 _TERMINAL = "('completed','failed','blocked','cancelled','stale','runaway-recovered')"
 
 

@@ -43,8 +43,8 @@ def _iso(dt: datetime | None) -> str | None:
 
 def snapshot(log, at: int | None = None, now: datetime | None = None) -> dict:
     """The breakers as of position ``at`` (None: the head), as a JSON-able dict."""
-    from uok.domain import breaker as brk
-    from uok.domain import codec
+    from uok.domain.log import codec
+    from uok.domain.policies import breaker as brk
     from uok.projections.breakers import BreakersProjection
 
     if at is not None and at < 1:

@@ -62,7 +62,7 @@ def _now(text: str | None) -> datetime:
 
 def doctor(args: argparse.Namespace) -> int:
     from uok.adapters.doctor import gather
-    from uok.domain.diagnosis import diagnose
+    from uok.domain.policies.diagnosis import diagnose
 
     db = db_path(args)
     if not db.exists():

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def events(args: argparse.Namespace) -> int:
-    from uok.domain import codec
+    from uok.domain.log import codec
 
     log = open_log(args)
     out = sys.stdout.buffer

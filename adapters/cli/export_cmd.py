@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def export(args: argparse.Namespace) -> int:
     from uok.adapters.export import export as do_export
-    from uok.domain.chain import ChainBroken
+    from uok.domain.log.chain import ChainBroken
 
     out = Path(args.out)
     if out.is_dir():
@@ -79,7 +79,7 @@ def verify_export_cli(args: argparse.Namespace) -> int:
 
     import orjson
     from uok.adapters.export_verify import verify_export
-    from uok.domain.chain import ChainBroken
+    from uok.domain.log.chain import ChainBroken
 
     path = Path(args.export)
     store = open_store(args) if getattr(args, "db", None) else None

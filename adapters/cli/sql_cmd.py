@@ -74,7 +74,7 @@ def sql(args: argparse.Namespace) -> int:
         relations = analytics.check(query)  # refuse before touching anything
     except analytics.QueryRefused as e:
         raise InputError(f"query refused: {e}") from None
-    from uok.domain.chain import ChainBroken
+    from uok.domain.log.chain import ChainBroken
 
     db = db_path(args)
     open_store(args).close()  # a missing, foreign or damaged file fails here, with the usual message

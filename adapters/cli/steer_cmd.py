@@ -103,8 +103,8 @@ def steer(args: argparse.Namespace) -> int:
 def _check_running(log, run_id: str) -> None:
     """Exit 2 unless ``run_id`` entered, has not exited, and (on this host) its pid lives."""
     from uok.adapters.runner import pid_alive
-    from uok.domain import codec
     from uok.domain import events as ev
+    from uok.domain.log import codec
 
     entered: ev.KernelEntered | None = None
     plan_id = ""
@@ -140,9 +140,8 @@ def _open_runs_hint(log, plan_id: str, run_id: str) -> str:
 
 def _wait(log, run_id: str, message_id: str, after: int, seconds: float) -> str | None:
     """The outcome the run recorded for ``message_id``, or None if it did not within ``seconds``."""
-    from uok.domain import codec
-    from uok.domain.bus_events import SteeringApplied
-    from uok.domain.events import KernelExited
+    from uok.domain.events import KernelExited, SteeringApplied
+    from uok.domain.log import codec
 
     topics = (codec.topic_of(SteeringApplied), codec.topic_of(KernelExited))
     deadline = time.monotonic() + seconds

@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def verify(args: argparse.Namespace) -> int:
-    from uok.domain.chain import ChainBroken
+    from uok.domain.log.chain import ChainBroken
 
     if getattr(args, "export", None):
         from uok.adapters.cli.export_cmd import verify_export_cli

@@ -25,10 +25,9 @@ from pathlib import Path
 import msgspec
 from uok.adapters.gates.deadline import call_with_deadline
 from uok.adapters.gates.registry import GateRegistry
-from uok.domain.flags import Flags
-from uok.domain.gate_events import Finding, GateEvaluated, GateRun
-from uok.domain.gate_requests import GateRequested
-from uok.domain.gates import GateContext, GateResult
+from uok.domain.config import Flags
+from uok.domain.events import Finding, GateEvaluated, GateRequested, GateRun
+from uok.domain.policies.gates import GateContext, GateResult
 
 log = logging.getLogger("uok.gates")
 

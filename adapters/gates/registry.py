@@ -1,6 +1,6 @@
 """The registry of executable gates.
 
-``register`` validates a gate (``uok.domain.gates.validate_gate``) and replaces
+``register`` validates a gate (``uok.domain.policies.gates.validate_gate``) and replaces
 any gate with the same id; ``list`` returns them in registration order.
 The ids and types are recorded in ``KernelEntered.flags["gates"]``, which
 is how the pure kernel knows, deterministically and on replay, whether a
@@ -10,8 +10,8 @@ gate a task lists can run at all (an unknown id is fail-closed:
 
 from __future__ import annotations
 
-from uok.domain.flags import Flags
-from uok.domain.gates import Gate, validate_gate
+from uok.domain.config import Flags
+from uok.domain.policies.gates import Gate, validate_gate
 
 
 class GateRegistry:

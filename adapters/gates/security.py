@@ -22,8 +22,8 @@ from pathlib import Path
 
 from uok.adapters.gates.deadline import call_with_deadline
 from uok.adapters.secrets import ScannerUnavailable, scan_files
-from uok.domain.gate_events import Finding
-from uok.domain.gates import GateContext, GateResult
+from uok.domain.events import Finding
+from uok.domain.policies.gates import GateContext, GateResult
 
 DEFAULT_TIMEOUT = 30.0
 

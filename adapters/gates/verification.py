@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from uok.adapters.executor import _die_with_parent
-from uok.domain.gates import GateContext, GateResult
+from uok.domain.policies.gates import GateContext, GateResult
 
 DEFAULT_TIMEOUT = 300.0
 TAIL_CHARS = 600

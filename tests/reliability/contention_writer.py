@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from uok.adapters.sqlite_store import SqliteEventStore
-from uok.domain.store import NewRecord
+from uok.domain.log.store import NewRecord
 
 
 def main() -> None:

@@ -6,7 +6,7 @@
   anything else; a graph it returns is sound (a topological order of
   exactly its nodes, every edge to a known node, no path outside the root
   unless allowed).
-* ``uok.domain.codec.decode`` on random topics and bytes, on mutated real
+* ``uok.domain.log.codec.decode`` on random topics and bytes, on mutated real
   payloads and on JSON objects shaped like events: it returns an ``Event``
   or raises ``codec.DecodeError``, never anything else.
 
@@ -25,9 +25,9 @@ import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from uok.domain import codec
 from uok.domain import events as ev
 from uok.domain.events import Event
+from uok.domain.log import codec
 from uok.domain.plan import ID_PATTERN, PlanError, UnitGraph, compile_plan
 
 pytestmark = pytest.mark.reliability

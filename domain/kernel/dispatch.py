@@ -24,11 +24,11 @@ kernel's state and its ``_transition``/``emit``/``_stop``/``_exit``.
 
 from __future__ import annotations
 
-from uok.domain import coordination, gating
 from uok.domain import events as ev
-from uok.domain.graph import select_reactive_dispatch_batch
+from uok.domain.kernel import coordination, gating
 from uok.domain.plan import UnitNode
-from uok.domain.units import UnitRecord
+from uok.domain.plan.graph import select_reactive_dispatch_batch
+from uok.domain.policies.lifecycle import UnitRecord
 
 MAX_LOOP_ITERATIONS = 500
 

@@ -28,15 +28,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from uok.domain import events as ev
-from uok.domain import gating
-from uok.domain.bus_events import ChaosInjected
-from uok.domain.gate_events import GateEvaluated
+from uok.domain.events import ChaosInjected, GateEvaluated
+from uok.domain.kernel import gating
 
 if TYPE_CHECKING:  # pragma: no cover
-    from uok.domain.kernel import Kernel
+    from uok.domain.kernel.kernel import Kernel
 
-FAULTS = ("latency", "partial-failure", "disk-stress", "memory-stress")
-BOUNDARIES = ("dispatch", "gate", "finalize")
 FAILURE_CLASS = "execution"
 
 

@@ -69,13 +69,8 @@ one file still count as a conflict. Absolute paths and paths escaping the
 root with ``..`` are rejected unless ``[plan] allow_outside_root = true``.
 """
 
-from __future__ import annotations
-
-import tomllib
-
-import msgspec
-from uok.domain.graph import CycleError, detect_file_conflicts, topological_order
-from uok.domain.plan_model import (
+from uok.domain.plan.compile import compile_plan
+from uok.domain.plan.model import (
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
     ID_PATTERN,
@@ -86,10 +81,9 @@ from uok.domain.plan_model import (
     UnitNode,
     complete_slice_id,
     index,
-)  # fmt: skip
-from uok.domain.plan_parse import _Parser
+)
 
-__all__ = [  # the plan's public names, wherever they are defined
+__all__ = [
     "DEFAULT_RETRIES",
     "DEFAULT_TIMEOUT",
     "ID_PATTERN",
@@ -102,71 +96,3 @@ __all__ = [  # the plan's public names, wherever they are defined
     "complete_slice_id",
     "index",
 ]
-
-
-def compile_plan(source: str, *, filename: str) -> UnitGraph:
-    """Parse, validate and compile a plan; raise :class:`PlanError` on any problem."""
-    try:
-        doc = tomllib.loads(source)
-    except tomllib.TOMLDecodeError as exc:
-        raise PlanError(filename, f"malformed TOML: {exc}") from None
-    parser = _Parser(filename)
-    plan_id, title, milestones = parser.plan(doc)
-
-    all_tasks = {t.node.id for _, slices in milestones for _, _, tasks in slices for t in tasks}
-    if not all_tasks:
-        raise PlanError(filename, "plan has no tasks (the compiled graph would be empty)")
-
-    nodes: list[UnitNode] = []
-    previous_completes: tuple[str, ...] = ()
-    for mid, slices in milestones:
-        in_milestone = {t.node.id for _, _, tasks in slices for t in tasks}
-        completes: list[str] = []
-        for sid, s_title, tasks in slices:
-            if not tasks:
-                continue
-            slice_ids = {t.node.id for t in tasks}
-            deps_of: list[tuple[str, ...]] = []
-            for pos, t in enumerate(tasks):
-                if t.explicit_deps is not None:
-                    for dep in t.explicit_deps:
-                        if dep not in all_tasks:
-                            raise PlanError(filename, f"depends on unknown task '{dep}'", t.node.id)
-                    deps = t.explicit_deps
-                else:
-                    deps = (tasks[pos - 1].node.id,) if pos else ()
-                if not any(d in in_milestone for d in deps):
-                    deps = deps + tuple(c for c in previous_completes if c not in deps)
-                deps_of.append(deps)
-            depended = {d for deps in deps_of for d in deps if d in slice_ids}
-            for t, deps in zip(tasks, deps_of, strict=False):
-                nodes.append(msgspec.structs.replace(t.node, depends_on=deps))
-            sinks = tuple(t.node.id for t in tasks if t.node.id not in depended)
-            cid = complete_slice_id(mid, sid)
-            nodes.append(
-                UnitNode(
-                    id=cid,
-                    kind="verification",
-                    unit_type="complete-slice",
-                    milestone=mid,
-                    slice=sid,
-                    title=s_title or f"Complete slice {mid}/{sid}",
-                    depends_on=sinks,
-                )
-            )
-            completes.append(cid)
-        if completes:
-            previous_completes = tuple(completes)
-
-    try:
-        order = topological_order(nodes)
-    except CycleError as exc:
-        raise PlanError(filename, "cycle: " + " -> ".join(exc.cycle)) from None
-    return UnitGraph(
-        plan_id=plan_id,
-        title=title,
-        nodes=tuple(nodes),
-        order=tuple(order),
-        conflicts=tuple(detect_file_conflicts(nodes)),
-        allow_outside_root=parser.allow_outside_root,
-    )

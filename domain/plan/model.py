@@ -3,7 +3,7 @@
 ``UnitGraph`` is stored inside ``PlanCompiled`` events, so these Structs are
 part of the log's format: add fields with defaults, never rename. The plan
 *file* format and the compiler are in :mod:`uok.domain.plan`; validation of the
-TOML in :mod:`uok.domain.plan_parse`.
+TOML in :mod:`uok.domain.plan.parse`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 from uok.domain.errors import InputError
-from uok.domain.graph import FileConflict
+from uok.domain.plan.graph import FileConflict
 
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_RETRIES = 2
@@ -26,7 +26,7 @@ class GateSpec(msgspec.Struct, frozen=True, kw_only=True):
 
     ``gates = ["security", { id = "verification", command = [...], timeout = 60 }]``
     lists one plain id and one id with options; what a task leaves out falls
-    back to the ``[uok.gate.<id>]`` defaults of the config (see uok.domain.flags).
+    back to the ``[uok.gate.<id>]`` defaults of the config (see uok.domain.config).
     """
 
     id: str

@@ -14,7 +14,7 @@ from datetime import date, datetime, time
 from pathlib import PurePath, PureWindowsPath
 from typing import Any
 
-from uok.domain.plan_model import (
+from uok.domain.plan.model import (
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
     ID_PATTERN,

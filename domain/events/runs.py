@@ -1,22 +1,9 @@
-"""The event vocabulary: one msgspec Struct per kind of thing that happened.
+"""Events of a run: the kernel entering and leaving, units moving through
+their lifecycle, turns starting and finishing.
 
-Two families, and the difference is what makes replay possible:
-
-* **Observations** (``OBSERVED = True``) are inputs from the outside world: a
-  clock reading, a pid and whether it was alive, what a subprocess returned,
-  what a gate found, a signal, a chaos injection. The shell measures them;
-  the domain never does.
-* **Decisions** are what the kernel concluded from the observations and the
-  state folded so far. Re-running the domain over the recorded observations
-  must reproduce the recorded decisions exactly; ``replay`` checks it.
-
-Every event names the run that authored it (``run_id``, empty for events
-written outside a run, such as a bus message sent from the CLI) and carries
-``at``, the wall-clock reading supplied by the shell.
-
-Events are encoded with msgspec JSON; the stored topic is ``Name/vN``. When
-a Struct's shape changes, bump ``VERSION`` and register an upcaster from the
-old version (see :mod:`uok.domain.codec`).
+These are the events the kernel's own decision loop is made of (see
+:mod:`uok.domain.kernel`); every other family of events lives beside this
+module in :mod:`uok.domain.events`.
 """
 
 from __future__ import annotations
@@ -25,8 +12,8 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 import msgspec
+from uok.domain.events.base import Event
 from uok.domain.plan import UnitGraph
-from uok.domain.spawn import SpawnRequest
 
 KernelStatus = Literal["ok", "error", "terminated", "recovered"]
 UnitState = Literal[
@@ -57,29 +44,6 @@ FailureClass = Literal[
     "unknown",
 ]
 TurnPhase = Literal["pre-dispatch", "dispatch", "unit", "finalize", "guard", "custom-engine"]
-
-
-class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=True):
-    """Base of every event. ``type`` (the tag) is the class name."""
-
-    OBSERVED: ClassVar[bool] = False
-    VERSION: ClassVar[int] = 1
-
-    run_id: str = ""
-    at: datetime
-
-    def stream(self) -> str:
-        """The aggregate stream this event belongs to (optimistic concurrency unit)."""
-        return f"run:{self.run_id}" if self.run_id else "global"
-
-    def pinned_version(self) -> int | None:
-        """The version this event must take in its stream, or None for "the next".
-
-        Events whose stream version carries meaning pin it: a writer token's
-        global sequence, a message's send (version 1) and read (version 2).
-        A racing duplicate then fails on UNIQUE(stream, version) instead of
-        quietly taking the next version (see ``uok.adapters.eventlog``)."""
-        return None
 
 
 # --------------------------------------------------------------------------- kernel
@@ -169,6 +133,35 @@ class UnitTransitioned(Event, frozen=True, kw_only=True):
 # --------------------------------------------------------------------------- turns
 
 
+class SpawnRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A sub-agent spawn request: what a running unit asks the kernel to start.
+
+    A task appends one JSON object per line to the file named by
+    ``UOK_SPAWN_FILE``::
+
+        {"id": "lint", "command": ["ruff", "check", "."], "model_mode": "fast"}
+
+    The executor parses the file after the task exits and the requests ride on
+    the ``ExecutionFinished`` observation; the kernel decides what to do with
+    them (``uok.domain.kernel.subagents``). A line that does not parse still becomes a
+    request, carrying ``error``, so the kernel records *why* it was refused
+    instead of the spawn vanishing silently.
+    """
+
+    id: str = ""
+    command: tuple[str, ...] = ()
+    title: str = ""
+    shell: bool = False
+    timeout: float | None = None
+    retries: int | None = None
+    env: dict[str, str] = {}
+    writes: tuple[str, ...] = ()
+    work_mode: str | None = None
+    model_mode: str | None = None
+    permission_profile: str | None = None
+    error: str = ""  # set by the executor for a line it could not parse
+
+
 class ModelUsage(msgspec.Struct, frozen=True):
     """What a task reported it spent on a model (see executor docs)."""
 
@@ -191,7 +184,7 @@ class ExecutionFinished(Event, frozen=True, kw_only=True):
     stdout_tail: str = ""
     stderr_tail: str = ""
     usage: tuple[ModelUsage, ...] = ()
-    spawns: tuple[SpawnRequest, ...] = ()  # sub-agents the unit asked for (uok.domain.spawn)
+    spawns: tuple[SpawnRequest, ...] = ()  # sub-agents the unit asked for (uok.domain.events)
 
 
 class TurnStarted(Event, frozen=True, kw_only=True):
@@ -218,49 +211,23 @@ class TurnFinished(Event, frozen=True, kw_only=True):
     started_at: datetime | None = None
 
 
-# --------------------------------------------------------------------------- writer tokens
+class TurnClosed(Event, frozen=True, kw_only=True):
+    """The shell finished its work for a turn (observers, gitops, token).
 
-
-class WriterTokenAcquired(Event, frozen=True, kw_only=True):
-    """A turn took the writer token. ``sequence`` is the global monotonic
-    write sequence (the version of the ``writer`` stream); ``epoch`` fences
-    writes made under older tokens.
-
-    Observed, not decided: the shell reads the ``writer`` stream and claims
-    its next version, so the sequence is global across processes (see
-    ``uok.domain.writer`` and ``uok.adapters.writer``)."""
+    With the ``turn_closeout`` flag, the run's exit waits for the
+    ``TurnClosed`` of every finished turn, so ``KernelExited`` stays the
+    run's last event (uok.domain.kernel.closeout)."""
 
     OBSERVED: ClassVar[bool] = True
 
-    token_id: str
     turn_id: str
-    epoch: int
-    sequence: int
-    owner: str = "uok"
-    pid: int = 0
-    ttl_seconds: float = 300.0
-
-    def stream(self) -> str:
-        return "writer"
-
-    def pinned_version(self) -> int | None:
-        return self.sequence
+    token_released: bool = False
+    observer_errors: int = 0
 
 
-class WriterTokenReleased(Event, frozen=True, kw_only=True):
-    """A token was given back (``released``) or reclaimed after its TTL
-    (``expired``). Takes the next writer sequence, like an acquisition."""
+class KernelExitDeferred(Event, frozen=True, kw_only=True):
+    """The kernel would exit with ``status`` but turns are still closing."""
 
-    OBSERVED: ClassVar[bool] = True
-
-    token_id: str
-    turn_id: str
-    epoch: int
-    sequence: int
-    reason: str = "released"
-
-    def stream(self) -> str:
-        return "writer"
-
-    def pinned_version(self) -> int | None:
-        return self.sequence
+    status: str
+    error: str = ""
+    waiting_for: tuple[str, ...] = ()

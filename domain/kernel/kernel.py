@@ -18,7 +18,7 @@ The decision rules implemented here:
   log, and the runaway cap applied to every unit type (spec §18);
 * dispatch (spec §12): ready units in topological order, no two writers of
   one file at once, at most ``workers`` in flight, a safety cap on turns;
-* gates (spec §2, §9, §10; ``domain/gating.py``): after a unit's command
+* gates (spec §2, §9, §10; ``domain/kernel/gating.py``): after a unit's command
   succeeds, the cost guard and the task's gates decide its outcome.
 """
 
@@ -29,14 +29,14 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from uok.domain import chaos, coordination, forking, gating
 from uok.domain import events as ev
-from uok.domain.closeout import CloseoutState
-from uok.domain.dispatch import DispatchRules
+from uok.domain.kernel import chaos, coordination, forking, gating
+from uok.domain.kernel.closeout import CloseoutState
+from uok.domain.kernel.dispatch import DispatchRules
+from uok.domain.kernel.steering import SteeringState
+from uok.domain.kernel.subagents import SubagentState, readd_children, spawn_children
 from uok.domain.plan import UnitGraph, UnitNode, compile_plan
-from uok.domain.steering import SteeringState
-from uok.domain.subagents import SubagentState, readd_children, spawn_children
-from uok.domain.units import IN_FLIGHT, TERMINAL, UnitRecord, check_transition
+from uok.domain.policies.lifecycle import IN_FLIGHT, TERMINAL, UnitRecord, check_transition
 
 
 class RunInfo(msgspec.Struct, kw_only=True):
@@ -75,11 +75,11 @@ class Kernel(DispatchRules):
         self.iteration: int = 0
         self.in_flight: dict[str, TurnInfo] = {}  # turn_id -> turn
         self.exited: bool = False
-        self.work_mode: str = "auto"  # run defaults sub-agents inherit (uok.domain.subagents)
+        self.work_mode: str = "auto"  # run defaults sub-agents inherit (uok.domain.kernel.subagents)
         self.model_mode: str = "default"
-        self.steering = SteeringState()  # pause flags per plan, applied messages (uok.domain.steering)
-        self.subagents = SubagentState()  # spawned children per plan (uok.domain.subagents)
-        self.closeout = CloseoutState()  # turns the shell has not closed out yet (uok.domain.closeout)
+        self.steering = SteeringState()  # pause flags per plan, applied messages (uok.domain.kernel.steering)
+        self.subagents = SubagentState()  # spawned children per plan (uok.domain.kernel.subagents)
+        self.closeout = CloseoutState()  # turns the shell has not closed out yet (uok.domain.kernel.closeout)
         self._out: list[ev.Event] = []
         self._at: datetime | None = None
 
@@ -233,7 +233,7 @@ class Kernel(DispatchRules):
                 self._transition(node.id, "queued", attempt=1, dispatches=0, reason="planned")
             elif rec.state == "cancelled":
                 self._transition(node.id, "queued", reason="resumed after cancellation")
-        coordination.on_entered(self)  # paused plan, cancelled sub-agents (uok.domain.coordination)
+        coordination.on_entered(self)  # paused plan, cancelled sub-agents (uok.domain.kernel.coordination)
         self._advance()
 
     def _recover(self, run: RunInfo) -> None:
@@ -290,7 +290,7 @@ class Kernel(DispatchRules):
             )
         )
         if gating.cost_guard_stops(self, turn, obs, ok):
-            pass  # the cost guard priced the usage and ended the turn (uok.domain.gating)
+            pass  # the cost guard priced the usage and ended the turn (uok.domain.kernel.gating)
         elif ok:
             gating.start_gates(self, turn)  # the task's gates, then the unit's outcome
         else:
@@ -319,7 +319,7 @@ class Kernel(DispatchRules):
             )
         )
         if success:
-            spawn_children(self, turn)  # sub-agents the unit asked for (uok.domain.subagents)
+            spawn_children(self, turn)  # sub-agents the unit asked for (uok.domain.kernel.subagents)
             self._transition(turn.unit_id, "completed", turn_id=turn.turn_id)
             self._transition(turn.unit_id, "notified")
             status = "completed"
@@ -363,7 +363,7 @@ class Kernel(DispatchRules):
         self._exit(status, error)
 
     def _exit(self, status: str, error: str = "") -> None:
-        if coordination.defer_exit(self, status, error):  # turns still closing (uok.domain.closeout)
+        if coordination.defer_exit(self, status, error):  # turns still closing (uok.domain.kernel.closeout)
             return
         completed = failed = 0
         if self.graph is not None:
@@ -405,14 +405,14 @@ _HANDLERS: dict[type, Callable[[Kernel, Any], None]] = {
     ev.KernelFailed: Kernel._on_failed,
 }
 
-# bus, steering, writer-token, gitops and sub-agent rules (uok.domain.coordination)
+# bus, steering, writer-token, gitops and sub-agent rules (uok.domain.kernel.coordination)
 coordination.register(_FOLDS, _HANDLERS)
 
-# gate runner, breakers, cost guard (uok.domain.gating)
+# gate runner, breakers, cost guard (uok.domain.kernel.gating)
 gating.install(_FOLDS, _HANDLERS)
 
-# a fork detaches the runs open at its point (uok.domain.forking)
+# a fork detaches the runs open at its point (uok.domain.kernel.forking)
 forking.install(_FOLDS)
 
-# what a chaos injection decides: a partial failure fails the attempt (uok.domain.chaos)
+# what a chaos injection decides: a partial failure fails the attempt (uok.domain.kernel.chaos)
 chaos.install(_FOLDS, _HANDLERS)

@@ -24,22 +24,14 @@ duplicate delivery is answered with an ``ignored`` outcome.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgspec
 from uok.domain import events as ev
-from uok.domain.bus_events import SteeringApplied, SteeringReceived
+from uok.domain.events import COMMANDS, SteeringApplied, SteeringReceived
 
 if TYPE_CHECKING:  # pragma: no cover
-    from uok.domain.kernel import Kernel
-
-COMMANDS = ("pause", "resume", "cancel", "note")
-STEER_TOPIC = "steer"
-
-
-def kernel_inbox(run_id: str) -> str:
-    """The bus recipient a run's shell polls for steering messages."""
-    return f"kernel:{run_id}"
+    from uok.domain.kernel.kernel import Kernel
 
 
 class SteeringState(msgspec.Struct, kw_only=True):
@@ -145,15 +137,4 @@ def _applied(
             plan_id=k.graph.plan_id if k.graph is not None else "",
             paused=paused,
         )
-    )
-
-
-def parse_payload(payload: dict[str, Any]) -> tuple[str, str]:
-    """(command, argument) of a steering message's payload; tolerant of junk,
-    which the kernel then answers with an ``ignored`` outcome."""
-    command = payload.get("command", "")
-    argument = payload.get("argument", "")
-    return (
-        command if isinstance(command, str) else repr(command),
-        argument if isinstance(argument, str) else repr(argument),
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from uok.domain.replay_events import RunForked
+from uok.domain.events import RunForked
 
 
 def fold_forked(k: Any, e: RunForked) -> None:

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import ClassVar, Literal
 
 import msgspec
-from uok.domain.events import Event
+from uok.domain.events.base import Event
 
 GateOutcome = Literal["pass", "fail", "retry", "manual-attention", "skip"]
 BreakerState = Literal["closed", "half-open", "open"]
@@ -54,6 +54,27 @@ class GateEvaluated(Event, frozen=True, kw_only=True):
     rationale: str = ""
     findings: tuple[Finding, ...] = ()
     duration_ms: int = 0
+
+
+class GateRequested(Event, frozen=True, kw_only=True):
+    """The kernel's decision that a gate must execute now.
+
+    The gate runner's flow is pure (:mod:`uok.domain.kernel.gating`), but executing a gate
+    is a side effect. So the kernel *asks*: it records ``GateRequested`` for
+    gate G, attempt N of a turn; the shell sees the decision, runs the gate in
+    a worker thread and feeds back a ``GateEvaluated`` observation, which the
+    kernel judges against the retry matrix. Recording the request (not just the
+    result) is what lets a half-open breaker count its probes in flight, and
+    lets a reader see a gate that was asked for but never answered.
+    """
+
+    turn_id: str
+    unit_id: str
+    gate_id: str
+    gate_type: str
+    attempt: int
+    probe: bool = False  # admitted by a half-open breaker as a probe
+    breaker_state: str = ""  # the gate's breaker state at this decision ("" = breakers off)
 
 
 class GateRun(Event, frozen=True, kw_only=True):

@@ -1,5 +1,6 @@
 """Events of the message bus, steering, sub-agents, chaos and gitops
-(spec §6, §8, §15).
+(spec §6, §8, §15), and the small vocabulary their messages use: the
+steering commands, topic and inbox; the chaos faults and boundaries.
 
 Messages live in their own stream ``msg:<id>`` with the send at version 1,
 so a second ``send_once`` with the same key collides on (stream, version)
@@ -10,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from uok.domain.events import Event
+from uok.domain.events.base import Event
 from uok.domain.plan import UnitNode
+
+# --------------------------------------------------------------------------- messages
 
 
 class MessageSent(Event, frozen=True, kw_only=True):
@@ -44,6 +47,28 @@ class MessageRead(Event, frozen=True, kw_only=True):
         return 2  # read at most once: a racing second mark_read writes nothing
 
 
+# --------------------------------------------------------------------------- steering
+
+COMMANDS = ("pause", "resume", "cancel", "note")
+STEER_TOPIC = "steer"
+
+
+def kernel_inbox(run_id: str) -> str:
+    """The bus recipient a run's shell polls for steering messages."""
+    return f"kernel:{run_id}"
+
+
+def parse_payload(payload: dict[str, Any]) -> tuple[str, str]:
+    """(command, argument) of a steering message's payload; tolerant of junk,
+    which the kernel then answers with an ``ignored`` outcome."""
+    command = payload.get("command", "")
+    argument = payload.get("argument", "")
+    return (
+        command if isinstance(command, str) else repr(command),
+        argument if isinstance(argument, str) else repr(argument),
+    )
+
+
 class SteeringReceived(Event, frozen=True, kw_only=True):
     """The kernel picked up a steering message at a turn boundary."""
 
@@ -63,6 +88,9 @@ class SteeringApplied(Event, frozen=True, kw_only=True):
     paused: bool | None = None  # the plan's pause flag after this, None = unchanged
 
 
+# --------------------------------------------------------------------------- sub-agents
+
+
 class SubagentSpawned(Event, frozen=True, kw_only=True):
     parent_unit: str
     child_unit: str
@@ -74,6 +102,12 @@ class SubagentSpawned(Event, frozen=True, kw_only=True):
     turn_id: str = ""
     lineage: tuple[str, ...] = ()  # ancestors, root first, ending with parent_unit
     node: UnitNode | None = None  # the child unit as added to the graph (re-added on restart)
+
+
+# --------------------------------------------------------------------------- chaos
+
+FAULTS = ("latency", "partial-failure", "disk-stress", "memory-stress")
+BOUNDARIES = ("dispatch", "gate", "finalize")
 
 
 class ChaosInjected(Event, frozen=True, kw_only=True):
@@ -89,7 +123,10 @@ class ChaosInjected(Event, frozen=True, kw_only=True):
     unit_id: str = ""
     gate_id: str = ""
     magnitude: float = 0.0  # latency: ms; disk/memory stress: MiB; partial failure: 0
-    attempt: int = 0  # the unit's attempt, or the gate's attempt at the gate boundary (uok.domain.chaos)
+    attempt: int = 0  # the unit's attempt, or the gate's attempt at the gate boundary (uok.domain.kernel.chaos)
+
+
+# --------------------------------------------------------------------------- gitops
 
 
 class GitTransactionRecorded(Event, frozen=True, kw_only=True):

@@ -26,33 +26,15 @@ cannot record it the loop fails instead of waiting forever.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 import msgspec
-from uok.domain.events import Event, KernelExited, TurnFinished
+from uok.domain.events import KernelExitDeferred, KernelExited, TurnClosed, TurnFinished
 
 if TYPE_CHECKING:  # pragma: no cover
-    from uok.domain.kernel import Kernel
+    from uok.domain.kernel.kernel import Kernel
 
 FLAG = "turn_closeout"
-
-
-class TurnClosed(Event, frozen=True, kw_only=True):
-    """The shell finished its work for a turn (observers, gitops, token)."""
-
-    OBSERVED: ClassVar[bool] = True
-
-    turn_id: str
-    token_released: bool = False
-    observer_errors: int = 0
-
-
-class KernelExitDeferred(Event, frozen=True, kw_only=True):
-    """The kernel would exit with ``status`` but turns are still closing."""
-
-    status: str
-    error: str = ""
-    waiting_for: tuple[str, ...] = ()
 
 
 class CloseoutState(msgspec.Struct, kw_only=True):

@@ -34,8 +34,8 @@ import math
 from typing import Any
 
 import msgspec
-from uok.domain.breaker import BreakerPolicy
 from uok.domain.errors import InputError
+from uok.domain.policies.breaker import BreakerPolicy
 
 TURN_ACTIONS = ("commit", "snapshot", "status-only")
 

@@ -5,7 +5,7 @@ every turn that reports model usage (on by default: the upstream budget
 guard was opt-in, and loops ran until the tokens were gone, spec §18).
 
 * Each ``ModelUsage`` row of an ``ExecutionFinished`` becomes one
-  ``CostRecorded`` (priced with :mod:`uok.domain.costs`; an unknown model is
+  ``CostRecorded`` (priced with :mod:`uok.domain.policies.costs`; an unknown model is
   recorded with ``priced=False`` and cost 0 rather than guessed).
 * :class:`CostLedger` is a fold of ``CostRecorded`` (spend by unit, spend by
   time) and ``TurnFinished`` (which priced turns failed), so the hourly
@@ -24,10 +24,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import msgspec
-from uok.domain.costs import CostTable, ModelCost
-from uok.domain.events import ModelUsage, TurnFinished
-from uok.domain.flags import CostGuardSettings
-from uok.domain.gate_events import CostRecorded
+from uok.domain.config import CostGuardSettings
+from uok.domain.events import CostRecorded, ModelUsage, TurnFinished
+from uok.domain.policies.costs import CostTable, ModelCost
 
 GATE_ID = "cost-guard"
 GATE_TYPE = "cost"

@@ -27,7 +27,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import msgspec
 from uok.domain.errors import InputError
-from uok.domain.gate_events import Finding
+from uok.domain.events import Finding
 from uok.domain.plan import GateSpec  # noqa: F401  (defined beside the plan, re-exported here)
 
 EvaluatedOutcome = Literal["pass", "fail", "skip", "manual-attention"]

@@ -29,8 +29,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import msgspec
-from uok.domain.gate_events import BreakerTransitioned, GateRun
-from uok.domain.gate_requests import GateRequested
+from uok.domain.events import BreakerTransitioned, GateRequested, GateRun
 
 GAUGE = {"closed": 0, "half-open": 1, "open": 2}
 FAILED_OUTCOMES = frozenset({"fail", "manual-attention"})

@@ -50,10 +50,8 @@ def _walk(cls: type) -> Iterable[type]:
 
 
 def _ensure_registry() -> None:
-    # Event classes defined in other domain modules register by subclassing
-    # Event; importing the vocabulary modules here makes the set complete.
-    from uok.domain import vocabulary  # noqa: F401  (imports every event module)
-
+    # Event classes register by subclassing Event; importing the vocabulary
+    # package (uok.domain.events, above) loaded every module that defines one.
     for cls in _walk(Event):
         _CLASSES.setdefault(cls.__name__, cls)
 

@@ -12,7 +12,7 @@ closes them as ``recovered`` and carries on from that history.
 from __future__ import annotations
 
 import msgspec
-from uok.domain.events import Event
+from uok.domain.events.base import Event
 
 
 class ForkOrigin(msgspec.Struct, frozen=True, kw_only=True):

@@ -6,14 +6,14 @@ is a side effect, so the kernel only *decides*:
 
 1. the cost guard prices the turn's reported usage (``CostRecorded``) and
    judges it (``GateRun`` ``cost-guard``); a violation fails the unit with
-   failure class ``policy`` and no retry (``domain/cost_guard.py``);
+   failure class ``policy`` and no retry (``domain/policies/cost_guard.py``);
 2. for each listed gate, in order:
 
    * disabled by config → ``GateRun`` ``skip``;
    * not registered (``KernelEntered.flags["gates"]`` lists what the shell
      can execute) → ``GateRun`` ``manual-attention``/``unknown``,
      "Gate <id> not registered": fail-closed, the unit is ``blocked``;
-   * its breaker refuses the call (``domain/breaker.py``; time-based
+   * its breaker refuses the call (``domain/policies/breaker.py``; time-based
      transitions are applied first, at the observation's time) →
      short-circuited ``GateRun`` ``fail``/``policy``, "circuit open until …";
    * otherwise ``GateRequested`` attempt N; the shell runs it and answers
@@ -36,17 +36,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from uok.domain import breaker as brk
-from uok.domain import cost_guard
 from uok.domain import events as ev
-from uok.domain.costs import CostTable
-from uok.domain.flags import Flags, recorded_flags
-from uok.domain.gate_events import BreakerTransitioned, CostRecorded, Finding, GateEvaluated, GateMemory, GateRun
-from uok.domain.gate_requests import GateRequested
-from uok.domain.gates import NO_UNIT_RETRY, fingerprint, judge
+from uok.domain.config import Flags, recorded_flags
+from uok.domain.events import (
+    BreakerTransitioned,
+    CostRecorded,
+    Finding,
+    GateEvaluated,
+    GateMemory,
+    GateRequested,
+    GateRun,
+)
+from uok.domain.policies import breaker as brk
+from uok.domain.policies import cost_guard
+from uok.domain.policies.costs import CostTable
+from uok.domain.policies.gates import NO_UNIT_RETRY, fingerprint, judge
 
 if TYPE_CHECKING:
-    from uok.domain.kernel import Kernel, TurnInfo
+    from uok.domain.kernel.kernel import Kernel, TurnInfo
 
 MEMORY_RUNS = 20  # most recent runs listed in a GateMemory
 

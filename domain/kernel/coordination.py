@@ -2,10 +2,10 @@
 
 ``uok.domain.kernel`` keeps its decision loop; this module adds to its fold and
 handler tables (``register``) so the rules live beside their concepts
-(``uok.domain.steering``, ``uok.domain.subagents``) and the kernel file only carries
+(``uok.domain.kernel.steering``, ``uok.domain.kernel.subagents``) and the kernel file only carries
 one-line hooks.
 
-It also adds the turn-closeout rule (``uok.domain.closeout``): with the runner's
+It also adds the turn-closeout rule (``uok.domain.kernel.closeout``): with the runner's
 ``turn_closeout`` flag, the run's exit waits for the shell's ``TurnClosed``
 of every finished turn, so ``KernelExited`` stays the run's last event.
 
@@ -25,9 +25,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from uok.domain import closeout, steering, subagents
 from uok.domain import events as ev
-from uok.domain.bus_events import (
+from uok.domain.events import (
     GitTransactionRecorded,
     MessageRead,
     MessageSent,
@@ -35,6 +34,7 @@ from uok.domain.bus_events import (
     SteeringReceived,
     SubagentSpawned,
 )  # fmt: skip
+from uok.domain.kernel import closeout, steering, subagents
 
 Table = dict[type, Callable[[Any, Any], None]]
 
@@ -84,5 +84,5 @@ def dispatch_held(k: Any) -> bool:
 
 
 def defer_exit(k: Any, status: str, error: str) -> bool:
-    """First thing in ``Kernel._exit``: wait for turns still closing (uok.domain.closeout)."""
+    """First thing in ``Kernel._exit``: wait for turns still closing (uok.domain.kernel.closeout)."""
     return closeout.defer_exit(k, status, error)

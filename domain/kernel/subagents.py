@@ -1,7 +1,7 @@
 """Sub-agents: units started by a unit, inheriting its modes (seed:
 ``subagent-inheritance``).
 
-A running unit asks for children through its spawn file (``uok.domain.spawn``).
+A running unit asks for children through its spawn file (``uok.domain.events``).
 When the parent's turn completes, the kernel (pure) turns each acceptable
 request into a child unit:
 
@@ -9,7 +9,7 @@ request into a child unit:
   never collide with planned units; grandchildren read ``a/b/c``;
 * it inherits the parent's effective work mode, model mode and permission
   profile unless the request overrides them; the profile may be narrowed
-  but never widened (``uok.domain.modes``). Cwd, env and timeout are inherited
+  but never widened (``uok.domain.policies.modes``). Cwd, env and timeout are inherited
   too; retries default to the plan default;
 * the lineage (ancestors, root first) is recorded in ``SubagentSpawned``
   and in the child's metadata;
@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING
 
 import msgspec
 from uok.domain import events as ev
-from uok.domain.bus_events import SubagentSpawned
-from uok.domain.modes import (
+from uok.domain.events import SpawnRequest, SubagentSpawned
+from uok.domain.plan import DEFAULT_RETRIES, ID_PATTERN, RUNAWAY_HEADROOM, UnitNode
+from uok.domain.policies.modes import (
     DEFAULT_MODEL_MODE,
     DEFAULT_WORK_MODE,
     MODE_KEYS,
@@ -46,11 +47,9 @@ from uok.domain.modes import (
     resolve_mode,
     resolve_permission_profile,
 )  # fmt: skip
-from uok.domain.plan import DEFAULT_RETRIES, ID_PATTERN, RUNAWAY_HEADROOM, UnitNode
-from uok.domain.spawn import SpawnRequest
 
 if TYPE_CHECKING:  # pragma: no cover
-    from uok.domain.kernel import Kernel, TurnInfo
+    from uok.domain.kernel.kernel import Kernel, TurnInfo
 
 MAX_CHILDREN_PER_TURN = 16
 MAX_DEPTH = 4  # a planned unit is depth 0, its children depth 1, … at most depth 4

@@ -1,0 +1,122 @@
+"""The event vocabulary: one msgspec Struct per kind of thing that happened.
+
+Every event class uok records is importable from here (``from uok.domain
+import events as ev``; ``ev.KernelEntered``, ``ev.GateRun`` ...). The
+modules group them by subject:
+
+* :mod:`~uok.domain.events.base`: :class:`Event`, observations vs decisions;
+* :mod:`~uok.domain.events.runs`: a run entering and leaving, unit
+  transitions, turns;
+* :mod:`~uok.domain.events.gates`: gate requests and results, breakers, costs;
+* :mod:`~uok.domain.events.bus`: messages, steering, sub-agents, chaos, gitops;
+* :mod:`~uok.domain.events.writer`: the writer token;
+* :mod:`~uok.domain.events.fork`: time travel (a forked log).
+
+A module that defines a new event must be imported here: the codec
+(:mod:`uok.domain.log.codec`) knows exactly the subclasses of ``Event``
+this package has loaded.
+"""
+
+from uok.domain.events.base import Event
+from uok.domain.events.bus import (
+    BOUNDARIES,
+    COMMANDS,
+    FAULTS,
+    STEER_TOPIC,
+    ChaosInjected,
+    GitTransactionRecorded,
+    MessageRead,
+    MessageSent,
+    SteeringApplied,
+    SteeringReceived,
+    SubagentSpawned,
+    kernel_inbox,
+    parse_payload,
+)
+from uok.domain.events.fork import ForkOrigin, RunForked
+from uok.domain.events.gates import (
+    BreakerState,
+    BreakerTransitioned,
+    CostRecorded,
+    Finding,
+    GateEvaluated,
+    GateMemory,
+    GateOutcome,
+    GateRequested,
+    GateRun,
+)
+from uok.domain.events.runs import (
+    ExecutionFinished,
+    FailureClass,
+    KernelEntered,
+    KernelExitDeferred,
+    KernelExited,
+    KernelFailed,
+    KernelStatus,
+    ModelUsage,
+    PhaseResult,
+    PidProbe,
+    PlanCompiled,
+    RunRecovered,
+    SignalReceived,
+    SpawnRequest,
+    TurnClosed,
+    TurnFinished,
+    TurnPhase,
+    TurnStarted,
+    TurnStatus,
+    UnitState,
+    UnitTransitioned,
+)
+from uok.domain.events.writer import WriterTokenAcquired, WriterTokenReleased
+
+__all__ = [
+    "BOUNDARIES",
+    "COMMANDS",
+    "FAULTS",
+    "STEER_TOPIC",
+    "BreakerState",
+    "BreakerTransitioned",
+    "ChaosInjected",
+    "CostRecorded",
+    "Event",
+    "ExecutionFinished",
+    "FailureClass",
+    "Finding",
+    "ForkOrigin",
+    "GateEvaluated",
+    "GateMemory",
+    "GateOutcome",
+    "GateRequested",
+    "GateRun",
+    "GitTransactionRecorded",
+    "KernelEntered",
+    "KernelExitDeferred",
+    "KernelExited",
+    "KernelFailed",
+    "KernelStatus",
+    "MessageRead",
+    "MessageSent",
+    "ModelUsage",
+    "PhaseResult",
+    "PidProbe",
+    "PlanCompiled",
+    "RunForked",
+    "RunRecovered",
+    "SignalReceived",
+    "SpawnRequest",
+    "SteeringApplied",
+    "SteeringReceived",
+    "SubagentSpawned",
+    "TurnClosed",
+    "TurnFinished",
+    "TurnPhase",
+    "TurnStarted",
+    "TurnStatus",
+    "UnitState",
+    "UnitTransitioned",
+    "WriterTokenAcquired",
+    "WriterTokenReleased",
+    "kernel_inbox",
+    "parse_payload",
+]

@@ -1,0 +1,56 @@
+"""Events of the writer token: one turn at a time holds the right to write.
+
+The rules are the pure fold in :mod:`uok.domain.policies.writer`; the shell
+(``uok.adapters.writer``) claims and releases the token.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from uok.domain.events.base import Event
+
+
+class WriterTokenAcquired(Event, frozen=True, kw_only=True):
+    """A turn took the writer token. ``sequence`` is the global monotonic
+    write sequence (the version of the ``writer`` stream); ``epoch`` fences
+    writes made under older tokens.
+
+    Observed, not decided: the shell reads the ``writer`` stream and claims
+    its next version, so the sequence is global across processes (see
+    ``uok.domain.policies.writer`` and ``uok.adapters.writer``)."""
+
+    OBSERVED: ClassVar[bool] = True
+
+    token_id: str
+    turn_id: str
+    epoch: int
+    sequence: int
+    owner: str = "uok"
+    pid: int = 0
+    ttl_seconds: float = 300.0
+
+    def stream(self) -> str:
+        return "writer"
+
+    def pinned_version(self) -> int | None:
+        return self.sequence
+
+
+class WriterTokenReleased(Event, frozen=True, kw_only=True):
+    """A token was given back (``released``) or reclaimed after its TTL
+    (``expired``). Takes the next writer sequence, like an acquisition."""
+
+    OBSERVED: ClassVar[bool] = True
+
+    token_id: str
+    turn_id: str
+    epoch: int
+    sequence: int
+    reason: str = "released"
+
+    def stream(self) -> str:
+        return "writer"
+
+    def pinned_version(self) -> int | None:
+        return self.sequence
