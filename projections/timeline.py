@@ -27,10 +27,11 @@ from uok.domain.events import (
     ChaosInjected,
     CostRecorded,
     GateRun,
+    KernelExitDeferred,
     SteeringApplied,
     SubagentSpawned,
+    TurnClosed,
 )
-from uok.domain.kernel.closeout import KernelExitDeferred, TurnClosed
 from uok.domain.plan.model import UnitGraph, UnitNode
 
 
