@@ -1,4 +1,4 @@
-"""The durable message bus (spec §8): messages are events, inboxes are folds.
+"""The durable message bus (behaviour §8): messages are events, inboxes are folds.
 
 * ``send`` appends a ``MessageSent`` with a fresh uuid to its own stream
   ``msg:<id>`` at version 1.
@@ -209,7 +209,7 @@ class MessageBus:
         return list(msgs.values())
 
     def stats(self) -> dict[str, int]:
-        """Spec §15 bus metrics: total, unread, unique agents, conversations."""
+        """Behaviour §15 bus metrics: total, unread, unique agents, conversations."""
         state = self.refresh()
         agents = {x for pair in state.pairs for x in pair}
         return {

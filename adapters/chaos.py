@@ -1,4 +1,4 @@
-"""The chaos monkey (spec §15): opt-in, seeded faults at phase boundaries.
+"""The chaos monkey (behaviour §15): opt-in, seeded faults at phase boundaries.
 
 ``uok run PLAN --chaos SEED [--chaos-rate R]`` (or ``[uok.chaos] enabled =
 true`` in the config, with ``seed``, ``rate``, ``faults``,

@@ -1,4 +1,4 @@
-"""Gathering the facts ``uok doctor`` classifies (spec §14).
+"""Gathering the facts ``uok doctor`` classifies (behaviour §14).
 
 Everything that touches the outside world happens here: opening and
 verifying the log, catching the read models up, probing pids (signal 0),

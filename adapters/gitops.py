@@ -1,4 +1,4 @@
-"""Gitops: each turn's git transaction, recorded stage by stage (spec §6).
+"""Gitops: each turn's git transaction, recorded stage by stage (behaviour §6).
 
 A :class:`GitOps` is a turn observer. When the plan root is a git work tree
 and gitops is enabled (flags ``gitops = true``; off by default), every turn

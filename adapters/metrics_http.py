@@ -13,7 +13,7 @@ answered like ``GET`` without the body.
 The collector asks ``source()`` for a snapshot at every scrape; for ``uok
 serve`` that catches the read models up from their tracked positions first,
 so a scrape costs in proportion to the events appended since the previous
-one. Metric names follow spec §15 (``uok_gate_runs_total{gate_id=…}``, …);
+one. Metric names follow behaviour §15 (``uok_gate_runs_total{gate_id=…}``, …);
 the full list with meanings is in ``docs/metrics.md``.
 """
 

@@ -1,4 +1,4 @@
-"""Turn observers (spec §6 loop adapter) and what the runner does at turn boundaries.
+"""Turn observers (behaviour §6 loop adapter) and what the runner does at turn boundaries.
 
 The kernel decides turns (``TurnStarted``, ``PhaseResult``s, exactly one
 ``TurnFinished``); the shell then tells anyone interested. A

@@ -71,7 +71,7 @@ class RunResult(msgspec.Struct, frozen=True):
 
 
 def pid_alive(pid: int) -> bool:
-    """Signal-0 probe (spec §7): does a process with this pid exist?"""
+    """Signal-0 probe (behaviour §7): does a process with this pid exist?"""
     if pid <= 0:
         return False
     try:
@@ -202,7 +202,7 @@ class KernelRunner:
                     continue
                 self.chaos.strike("finalize", obs)  # a result is about to be judged
                 self._step(obs)
-        except BaseException as exc:  # record the exit in every case (spec §1: finally)
+        except BaseException as exc:  # record the exit in every case (behaviour §1: finally)
             if self._exit is None and self.run_id in self.kernel.runs:  # nothing to close if the entry never landed
                 error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 with contextlib.suppress(Exception):

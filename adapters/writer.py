@@ -1,4 +1,4 @@
-"""Writer tokens in the shell: acquire, release, reclaim, fence (spec §15).
+"""Writer tokens in the shell: acquire, release, reclaim, fence (behaviour §15).
 
 The rules are the pure fold in :mod:`uok.domain.policies.writer`; this adapter reads the
 ``writer`` stream forward from where it last stopped, measures "now" and the

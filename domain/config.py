@@ -1,4 +1,4 @@
-"""Feature flags and settings (spec §5): a config dict in, typed ``Flags`` out.
+"""Feature flags and settings (behaviour §5): a config dict in, typed ``Flags`` out.
 
 Resolution is pure: the shell finds and parses the file (``adapters/config``)
 and records the *resolved* flags in ``KernelEntered.flags["uok"]``, so a

@@ -1,4 +1,4 @@
-"""Cost ledger read model (spec §9): what each run spent, by model and by
+"""Cost ledger read model (behaviour §9): what each run spent, by model and by
 unit, folded from ``CostRecorded`` (the cost guard's priced usage of each
 turn). One part per run; totals are sums over the parts, so a diff between
 two positions is a subtraction.

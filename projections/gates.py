@@ -1,4 +1,4 @@
-"""Gate history read model (spec §2, §19: ``gate_runs`` as a projection).
+"""Gate history read model (behaviour §2, §19: ``gate_runs`` as a projection).
 
 Per gate: how its runs ended, how often it retried or was short-circuited
 by an open breaker, the most recent runs, and each failure fingerprint with

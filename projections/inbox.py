@@ -1,7 +1,7 @@
-"""Per-agent inboxes: a pure fold of ``MessageSent`` / ``MessageRead`` (spec §8).
+"""Per-agent inboxes: a pure fold of ``MessageSent`` / ``MessageRead`` (behaviour §8).
 
 The log keeps every message forever; this read model keeps the newest
-``retention`` messages of each recipient (default 200, the spec's bounded
+``retention`` messages of each recipient (default 200, the seed's bounded
 inbox), plus exact counters, so an inbox's memory is bounded however long
 the log grows:
 

@@ -1,4 +1,4 @@
-"""Metrics (spec §15) as a fold of the log, plus the snapshot that combines
+"""Metrics (behaviour §15) as a fold of the log, plus the snapshot that combines
 it with the other read models.
 
 Most of what ``/metrics`` reports is already folded by a projection:

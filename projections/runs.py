@@ -1,4 +1,4 @@
-"""Runs and kernel parity (spec §7) as a read model.
+"""Runs and kernel parity (behaviour §7) as a read model.
 
 Every kernel entry (``KernelEntered``) must be matched by exactly one exit:
 a ``KernelExited`` written by the run itself, or a ``RunRecovered`` written
@@ -25,7 +25,7 @@ class RunView(msgspec.Struct, kw_only=True, gc=False):
     host: str = ""
     plan_path: str = ""
     plan_id: str = ""
-    path: str = DEFAULT_PATH  # parity path label (spec §1)
+    path: str = DEFAULT_PATH  # parity path label (behaviour §1)
     work_mode: str = "auto"
     model_mode: str = "default"
     workers: int = 0

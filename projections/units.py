@@ -1,4 +1,4 @@
-"""Unit runtime read model (spec §13): every unit's lifecycle, per plan.
+"""Unit runtime read model (behaviour §13): every unit's lifecycle, per plan.
 
 The upstream kept one JSON file per unit, merged read-modify-write under a
 lock file. Here the record is a fold of the unit's ``UnitTransitioned``

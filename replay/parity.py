@@ -1,4 +1,4 @@
-"""The parity report (spec §7) from the runs projection plus a live probe.
+"""The parity report (behaviour §7) from the runs projection plus a live probe.
 
 Every kernel entry must be matched by one exit. The runs projection pairs
 them; what it cannot know from the log is whether a run with no exit yet

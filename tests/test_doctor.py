@@ -76,7 +76,7 @@ def test_a_unit_beyond_its_timeout_degrades_even_a_progressing_run():
     assert d.classification == "degraded" and d.exit_code == 1
     f = d.findings[0]
     assert f.code == "stuck-unit" and f.subject == "p/slow" and "uok run plan.toml" in f.recommendation
-    # unknown timeout: 30 minutes (spec §7) is the limit
+    # unknown timeout: 30 minutes (behaviour §7) is the limit
     d = dx.diagnose(dx.Facts(now=NOW, open_runs=(live,), in_flight=(unit("u", "r1", 29 * 60, timeout_s=None),)))
     assert d.classification == "running"
     d = dx.diagnose(dx.Facts(now=NOW, open_runs=(live,), in_flight=(unit("u", "r1", 31 * 60, timeout_s=None),)))

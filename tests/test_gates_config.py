@@ -1,4 +1,4 @@
-"""Flags (spec §5) and the config file: defaults, validation, discovery."""
+"""Flags (behaviour §5) and the config file: defaults, validation, discovery."""
 
 from __future__ import annotations
 

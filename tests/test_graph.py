@@ -1,4 +1,4 @@
-"""Execution-graph algorithms (spec §12): what the scheduler may rely on."""
+"""Execution-graph algorithms (behaviour §12): what the scheduler may rely on."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def N(id: str, *deps: str, writes: tuple[str, ...] = ()) -> Node:
 
 
 # --------------------------------------------------------------------------- reference implementations
-# Straight transcriptions of the spec's algorithms; the real ones must agree.
+# Straight transcriptions of the seed's algorithms (behaviour §12); the real ones must agree.
 
 
 def spec_topological_sort(nodes: list[Node]) -> list[str]:
@@ -236,7 +236,7 @@ def test_reactive_batch_spec_example():
         (["T02", "T01"], 3, (), ["T02"]),  # ready order is the priority
         (["T01", "T03"], 1, (), ["T01"]),  # cap
         (["T01", "T02", "T03"], 3, ("a.ts",), ["T03"]),  # a running unit holds a.ts
-        (["T03", "T04"], 3, (), ["T03", "T04"]),  # a dependency selected in this batch does not block (spec)
+        (["T03", "T04"], 3, (), ["T03", "T04"]),  # a dependency selected in this batch does not block (behaviour §12)
         (["T04", "T03"], 3, (), ["T03"]),  # ...but one not selected yet does
         (["ghost", "T03"], 3, (), ["T03"]),  # ids missing from the graph are skipped
         (["T01"], 0, (), []),

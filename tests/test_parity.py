@@ -1,4 +1,4 @@
-"""The parity report (spec §7): enter/exit pairs from the runs projection,
+"""The parity report (behaviour §7): enter/exit pairs from the runs projection,
 open runs classified with a live pid probe."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Plan files and their compilation to a unit graph (spec §11, adapted)."""
+"""Plan files and their compilation to a unit graph (behaviour §11, adapted)."""
 
 from __future__ import annotations
 

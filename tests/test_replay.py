@@ -87,7 +87,7 @@ def test_a_changed_dispatch_order_is_caught_at_the_first_claim(fixtures, monkeyp
 
 
 def test_a_changed_scheduling_tie_break_is_caught_at_plan_compilation(fixtures, monkeypatch):
-    """Kahn's tie-break (smallest id first, spec §19) flipped to largest first."""
+    """Kahn's tie-break (smallest id first, behaviour §19) flipped to largest first."""
     log, rid = first_run(fixtures["demo"])
     compiled = next(p for p, e in recorded(log) if isinstance(e, ev.PlanCompiled) and e.run_id == rid)
 

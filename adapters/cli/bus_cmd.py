@@ -1,4 +1,4 @@
-"""``uok bus``: send, list, read and follow messages between agents (spec §8)."""
+"""``uok bus``: send, list, read and follow messages between agents (behaviour §8)."""
 
 from __future__ import annotations
 

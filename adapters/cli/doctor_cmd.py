@@ -1,5 +1,5 @@
 """``uok doctor``: is this installation healthy, running, quiet, degraded or
-in need of repair, and what to do about each finding (spec §14)."""
+in need of repair, and what to do about each finding (behaviour §14)."""
 
 from __future__ import annotations
 

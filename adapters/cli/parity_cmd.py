@@ -1,4 +1,4 @@
-"""``uok parity``: kernel enter/exit parity (spec §7), with a live pid probe."""
+"""``uok parity``: kernel enter/exit parity (behaviour §7), with a live pid probe."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``uok writer``: the writer-token state folded from the log (spec §15)."""
+"""``uok writer``: the writer-token state folded from the log (behaviour §15)."""
 
 from __future__ import annotations
 

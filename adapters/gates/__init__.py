@@ -1,4 +1,4 @@
-"""Executable gates (the shell side of the gate runner, spec §2/§10).
+"""Executable gates (the shell side of the gate runner, behaviour §2/§10).
 
 ``registry`` holds the gates this process can execute; ``host`` runs one
 requested attempt and turns whatever happens into a ``GateEvaluated``

@@ -7,7 +7,7 @@ compiled plan and the config) and then, on a worker thread, for the
 run:
 
 * a gate that raises becomes ``fail``/``unknown`` with the exception's
-  message as the rationale (spec §2: the runner never throws);
+  message as the rationale (behaviour §2: the runner never throws);
 * a gate that returns something malformed becomes ``fail``/``unknown``;
 * a gate that does not return within its deadline (its timeout plus a
   grace period) becomes ``fail``/``timeout`` — its thread is abandoned;
@@ -119,7 +119,7 @@ class GateHost:
                 failure_class="timeout",
                 rationale=f"gate {req.gate_id} did not return within {deadline:g} s",
             )
-        if done.error is not None:  # the runner never raises (spec §2)
+        if done.error is not None:  # the runner never raises (behaviour §2)
             return GateResult(
                 outcome="fail", failure_class="unknown", rationale=str(done.error) or type(done.error).__name__
             )

@@ -1,4 +1,4 @@
-"""The ``security`` gate: no secrets in what a unit wrote (spec §10).
+"""The ``security`` gate: no secrets in what a unit wrote (behaviour §10).
 
 It scans, in-process with detect-secrets (``adapters/secrets.py``), the
 files the task declares in ``writes`` (relative to the plan root) plus any

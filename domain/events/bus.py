@@ -1,5 +1,5 @@
 """Events of the message bus, steering, sub-agents, chaos and gitops
-(spec §6, §8, §15), and the small vocabulary their messages use: the
+(behaviour §6, §8, §15), and the small vocabulary their messages use: the
 steering commands, topic and inbox; the chaos faults and boundaries.
 
 Messages live in their own stream ``msg:<id>`` with the send at version 1,

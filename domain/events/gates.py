@@ -1,4 +1,4 @@
-"""Events of the gate system (spec §2, §9, §10): gate attempts, breaker
+"""Events of the gate system (behaviour §2, §9, §10): gate attempts, breaker
 transitions, the cost ledger.
 
 ``GateEvaluated`` is the raw observation of running a gate once (what the

@@ -113,7 +113,7 @@ class PlanCompiled(Event, frozen=True, kw_only=True):
 
 
 class UnitTransitioned(Event, frozen=True, kw_only=True):
-    """One step of a unit's lifecycle (spec §13b). Units live in their own
+    """One step of a unit's lifecycle (behaviour §13b). Units live in their own
     stream per plan, so retry budgets and dispatch counts survive runs."""
 
     plan_id: str

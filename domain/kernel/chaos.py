@@ -1,4 +1,4 @@
-"""What the kernel decides when the chaos monkey strikes (spec §15).
+"""What the kernel decides when the chaos monkey strikes (behaviour §15).
 
 The chaos monkey (``adapters/chaos.py``) is opt-in and seeded; its random
 source lives in the shell. Every fault it injects is recorded as a

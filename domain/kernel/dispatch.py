@@ -1,4 +1,4 @@
-"""Dispatch (spec §12): which units start now, which can never start, when a
+"""Dispatch (behaviour §12): which units start now, which can never start, when a
 run is done.
 
 Rules, all deterministic and taken from the folded log:
@@ -12,9 +12,9 @@ Rules, all deterministic and taken from the folded log:
 * a queued unit whose dependency ended final but not completed is
   ``blocked``;
 * a unit dispatched ``max_dispatches`` times is ``runaway-recovered``
-  instead of dispatched again, for every unit type (spec §18);
+  instead of dispatched again, for every unit type (behaviour §18);
 * more than ``max_iterations`` turns in one run (default 500) stops the run
-  (spec §1: "possible runaway");
+  (behaviour §1: "possible runaway");
 * nothing in flight and nothing ready while units remain is a deadlock:
   they are blocked and the run exits ``error``.
 

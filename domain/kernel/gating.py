@@ -1,4 +1,4 @@
-"""The gate runner as pure decisions (spec §2), plugged into the kernel.
+"""The gate runner as pure decisions (behaviour §2), plugged into the kernel.
 
 A turn whose command succeeded is not done yet: the gates its task lists
 run first, in order, and the unit's outcome follows them. Executing a gate

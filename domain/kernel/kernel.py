@@ -11,14 +11,14 @@ comparing what comes out (see ``replay/``).
 
 The decision rules implemented here:
 
-* recovery (spec §1, §7): a run that entered, never exited and whose pid the
+* recovery (behaviour §1, §7): a run that entered, never exited and whose pid the
   shell found dead is closed as ``recovered``; its in-flight units go
   ``stale`` and are re-queued within their retry budget;
-* lifecycle (spec §13b) with attempts and dispatch counts taken from the
-  log, and the runaway cap applied to every unit type (spec §18);
-* dispatch (spec §12): ready units in topological order, no two writers of
+* lifecycle (behaviour §13b) with attempts and dispatch counts taken from the
+  log, and the runaway cap applied to every unit type (behaviour §18);
+* dispatch (behaviour §12): ready units in topological order, no two writers of
   one file at once, at most ``workers`` in flight, a safety cap on turns;
-* gates (spec §2, §9, §10; ``domain/kernel/gating.py``): after a unit's command
+* gates (behaviour §2, §9, §10; ``domain/kernel/gating.py``): after a unit's command
   succeeds, the cost guard and the task's gates decide its outcome.
 """
 

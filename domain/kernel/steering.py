@@ -3,7 +3,7 @@
 An operator sends a message (``uok steer RUN …``) to ``kernel:<run>``; the
 running shell turns it into a ``SteeringReceived`` observation at the next
 turn boundary, and the rules here decide a ``SteeringApplied`` saying what
-was done (spec: seed mode system, ``remote-steering``):
+was done (the seed's mode system, ``remote-steering``; behaviour §0):
 
 * ``pause``: dispatch no new unit until ``resume``; running units finish.
   The flag belongs to the *plan*, not the run, and is a fold of

@@ -1,4 +1,4 @@
-"""Plan files (TOML) and their compilation to a unit graph (spec §11).
+"""Plan files (TOML) and their compilation to a unit graph (behaviour §11).
 
 A plan is milestones → slices → tasks. Compiling it yields a
 :class:`UnitGraph`: one ``execute-task`` unit per task, one

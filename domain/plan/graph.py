@@ -1,4 +1,4 @@
-"""Execution-graph algorithms (spec §12): ordering, file conflicts, batching.
+"""Execution-graph algorithms (behaviour §12): ordering, file conflicts, batching.
 
 Everything here is a pure function of its arguments, so the kernel can call
 it while folding events and replay gets the same answers.
@@ -7,7 +7,7 @@ it while folding events and replay gets the same answers.
 Python string order (code points). The two differ for mixed case and some
 punctuation (``"B" < "a"`` here, not in ``localeCompare``), which is fine as
 long as it is *one* fixed rule: determinism, not a particular collation, is
-what replay needs (spec §19).
+what replay needs (behaviour §19).
 
 Functions taking nodes accept anything with ``id``, ``depends_on`` and
 ``writes`` attributes (:class:`NodeLike`): a :class:`uok.domain.plan.UnitNode`, or
@@ -75,7 +75,7 @@ class DeadlockError(RuntimeFailure, RuntimeError):
 
 def topological_order(nodes: Iterable[NodeLike]) -> list[str]:
     """Deterministic Kahn order: among the nodes ready at each step, the
-    smallest id goes first (a heap is the spec's "re-sort the queue").
+    smallest id goes first (a heap is the seed's "re-sort the queue", behaviour §12).
 
     Dependencies naming no node in ``nodes`` are ignored, as upstream.
     A dependency listed twice counts once (upstream would count it twice
@@ -139,9 +139,9 @@ def _find_cycle(stuck: set[str], deps: dict[str, set[str]]) -> list[str]:
 
 
 def detect_file_conflicts(nodes: Sequence[NodeLike]) -> list[FileConflict]:
-    """Every (earlier node, later node, shared file), in the spec's order.
+    """Every (earlier node, later node, shared file), in the seed's order (behaviour §12).
 
-    The spec's loop is: for i < j in input order, for each file of j's
+    The seed's loop is: for i < j in input order, for each file of j's
     writes (in j's order) that i also writes, report (i, j, file). We index
     file -> earlier writers instead of comparing all pairs, then sort the
     hits by (i, j, position in j's writes) to reproduce that order exactly.
@@ -225,7 +225,7 @@ def select_reactive_dispatch_batch(
 
 
 def clamp_workers(n: int | None = None) -> int:
-    """Worker count clamped to 1..8 (spec: "max workers capped at 8");
+    """Worker count clamped to 1..8 (behaviour §12: "max workers capped at 8");
     ``None`` means the upstream default of 2."""
     if n is None:
         return DEFAULT_WORKERS

@@ -2,7 +2,7 @@
 
 A gate that keeps failing (a broken test runner, a scanner that times out)
 should stop being asked for a while, so that every turn does not pay for it;
-but it must be asked again later, carefully. States (spec §2, gauge value in
+but it must be asked again later, carefully. States (behaviour §2, gauge value in
 brackets):
 
 * ``closed`` [0]: the gate runs. ``failure_threshold`` consecutive failed

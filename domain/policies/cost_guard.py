@@ -1,8 +1,8 @@
-"""The cost guard (spec §9): price what a turn reported, stop what overspends.
+"""The cost guard (behaviour §9): price what a turn reported, stop what overspends.
 
 It needs no side effect, so it lives in the kernel's pure core and runs on
 every turn that reports model usage (on by default: the upstream budget
-guard was opt-in, and loops ran until the tokens were gone, spec §18).
+guard was opt-in, and loops ran until the tokens were gone, behaviour §18).
 
 * Each ``ModelUsage`` row of an ``ExecutionFinished`` becomes one
   ``CostRecorded`` (priced with :mod:`uok.domain.policies.costs`; an unknown model is

@@ -1,4 +1,4 @@
-"""The bundled model cost table (spec §9) and how a model id is priced.
+"""The bundled model cost table (behaviour §9) and how a model id is priced.
 
 Prices are USD per 1K tokens, input and output, as published by each
 provider; ``context_window`` (tokens) lets the cost guard suggest a cheaper
@@ -127,7 +127,7 @@ class CostTable:
 
     def cheaper_alternative(self, model: str) -> ModelCost | None:
         """The cheapest model of the same provider, costing less, whose
-        context window is at least as large (spec §9's known weakness:
+        context window is at least as large (behaviour §9's known weakness:
         a suggestion must fit the conversation)."""
         row = self.lookup(model)
         if row is None:

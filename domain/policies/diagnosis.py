@@ -1,4 +1,4 @@
-"""Diagnostic synthesis (spec §14): one verdict from gathered facts.
+"""Diagnostic synthesis (behaviour §14): one verdict from gathered facts.
 
 Pure: the shell (``adapters/doctor.py``) gathers the facts (which runs are
 open and whether their pids are alive, units in flight, breakers, gate
@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 import msgspec
 
 IDLE_WINDOW = timedelta(minutes=5)
-STALE_AFTER = timedelta(milliseconds=30 * 60 * 1000)  # spec §7 UNMATCHED_RUN_STALE_MS
+STALE_AFTER = timedelta(milliseconds=30 * 60 * 1000)  # behaviour §7 UNMATCHED_RUN_STALE_MS
 REPEATED_FAILURES = 3
 
 CLASSES = ("healthy", "running", "quiet-but-healthy", "degraded", "needs-repair")

@@ -1,4 +1,4 @@
-"""Gate contracts (spec §4) and the pure retry matrix (spec §2).
+"""Gate contracts (behaviour §4) and the pure retry matrix (behaviour §2).
 
 A *gate* is a check that runs after a unit's command succeeded and decides
 whether the unit's work may stand: run the tests, scan for secrets, and so
@@ -86,7 +86,7 @@ class GateContext(msgspec.Struct, frozen=True, kw_only=True):
 class GateResult(msgspec.Struct, frozen=True, kw_only=True):
     """A gate's answer for one attempt. ``failure_class`` picks the retry
     budget; leave it empty and it defaults to ``none`` for a pass and
-    ``unknown`` otherwise (spec §2)."""
+    ``unknown`` otherwise (behaviour §2)."""
 
     outcome: EvaluatedOutcome
     failure_class: str = ""
@@ -124,7 +124,7 @@ def validate_gate(gate: object) -> None:
 def normalise_failure_class(outcome: str, failure_class: str) -> str:
     """The class to record: ``none`` for a pass; ``unknown`` for a failure
     without one, or with a class outside the vocabulary (unit and turn
-    events only hold the classes of spec §4)."""
+    events only hold the classes of behaviour §4)."""
     if failure_class and failure_class not in RETRY_MATRIX:
         failure_class = "unknown"
     if outcome == "pass":

@@ -1,9 +1,9 @@
-"""Unit lifecycle (spec §13b): legal transitions and the per-unit record.
+"""Unit lifecycle (behaviour §13b): legal transitions and the per-unit record.
 
 A unit's record is a fold of its ``UnitTransitioned`` events. Attempts and
 dispatch counts are *derived from the log*, never kept in a counter that a
 restart or a recovery path could reset: resetting such counters is how the
-system this replaces re-dispatched units 7x to 43x (spec §18).
+system this replaces re-dispatched units 7x to 43x (behaviour §18).
 """
 
 from __future__ import annotations

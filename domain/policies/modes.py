@@ -7,7 +7,7 @@ sub-agent inherits its parent's effective modes unless its spawn request
 overrides them (``uok.domain.kernel.subagents``).
 
 Permission profiles are ordered ``restricted < standard < trusted``
-(spec §5 ``resolvePermissionProfile``). A sub-agent may narrow its parent's
+(behaviour §5 ``resolvePermissionProfile``). A sub-agent may narrow its parent's
 profile but never widen it: escalation through spawning would make the
 profile meaningless.
 """

@@ -1,4 +1,4 @@
-"""Writer tokens (spec §15) as a fold of the ``writer`` stream.
+"""Writer tokens (behaviour §15) as a fold of the ``writer`` stream.
 
 One token per turn. Every acquisition and release is an event in the single
 stream ``writer``; an event's version in that stream *is* the global write

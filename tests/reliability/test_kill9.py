@@ -12,7 +12,7 @@ What must hold after every kill:
 
 and, after the 50th kill, one uninterrupted run completes the plan.
 
-A crash makes in-flight units ``stale``, which consumes an attempt (spec
+A crash makes in-flight units ``stale``, which consumes an attempt (behaviour
 §13b), so the plan's tasks carry a large ``retries``/``max_dispatches``.
 """
 
