@@ -85,8 +85,8 @@ def gather(
     """The facts about the log at ``db`` as of ``now``. A log that cannot be
     opened or whose hash chain is broken is itself the finding."""
     from eventsourcing.persistence import PersistenceError
-    from uok.adapters.cli.parity_cmd import probe_open_runs
     from uok.adapters.cli.readmodels import ReadModels
+    from uok.adapters.probes import probe_open_runs
     from uok.adapters.sqlite_store import SqliteEventStore
     from uok.domain.log.chain import ChainBroken
     from uok.replay.parity import build_report

@@ -33,6 +33,7 @@ from uok.adapters.executor import CommandExecutor, ExecutionOutcome
 from uok.adapters.gates.host import GateHost, setup_gates
 from uok.adapters.gates.registry import GateRegistry
 from uok.adapters.observer import TurnHooks, TurnObserver, build_turn_hooks
+from uok.adapters.probes import pid_alive
 from uok.adapters.steering import SteeringPoller
 from uok.domain import events as ev
 from uok.domain.errors import InputError
@@ -68,19 +69,6 @@ class RunResult(msgspec.Struct, frozen=True):
         if self.status != "ok":
             return 1
         return 1 if self.units_failed else 0
-
-
-def pid_alive(pid: int) -> bool:
-    """Signal-0 probe (behaviour §7): does a process with this pid exist?"""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def load_plan(path: Path) -> tuple[str, UnitGraph]:

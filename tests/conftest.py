@@ -28,6 +28,13 @@ def uok(
     )
 
 
+def json_lines(stdout: str) -> list:
+    """A ``--json`` listing: one JSON object per line (docs/cli.md, "JSON output")."""
+    import orjson
+
+    return [orjson.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
 @pytest.fixture
 def demo_plan(tmp_path: Path) -> Path:
     """A private copy of the demo plan (its tasks write under out/ beside it)."""

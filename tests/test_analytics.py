@@ -21,7 +21,7 @@ from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain.events import MessageSent
 
 from bench.eventgen import fill
-from tests.conftest import FIXTURES, uok
+from tests.conftest import FIXTURES, json_lines, uok
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def gen_db(tmp_path_factory) -> Path:
 def sql_json(db: Path, query: str, *extra: str) -> list[dict]:
     r = uok("sql", query, "--db", str(db), "--json", *extra)
     assert r.returncode == 0, r.stderr
-    return orjson.loads(r.stdout)
+    return json_lines(r.stdout)
 
 
 def projection_states(db: Path, names: list[str]) -> dict:
@@ -148,7 +148,7 @@ def test_second_query_sees_new_events_and_loads_only_them(tmp_path: Path):
         fill(store, 300, seed=1)
     r = uok("sql", "SELECT count(*) AS n FROM messages", "--db", str(db), "--json", "-v")
     assert r.returncode == 0, r.stderr
-    before = orjson.loads(r.stdout)[0]["n"]
+    before = json_lines(r.stdout)[0]["n"]
     assert "tracked position 0 -> 300, loaded 300 new events" in r.stderr
     assert (tmp_path / "x.db.duckdb").exists()
     assert (tmp_path / "x.db.duckdb").stat().st_mode & 0o777 == 0o600
@@ -159,7 +159,7 @@ def test_second_query_sees_new_events_and_loads_only_them(tmp_path: Path):
         log.append([MessageSent(at=at, message_id=f"new-{i}", sender="a", recipient="b") for i in range(7)])
     r = uok("sql", "SELECT count(*) AS n FROM messages", "--db", str(db), "--json", "-v")
     assert r.returncode == 0, r.stderr
-    assert orjson.loads(r.stdout)[0]["n"] == before + 7
+    assert json_lines(r.stdout)[0]["n"] == before + 7
     assert "tracked position 300 -> 307, loaded 7 new events" in r.stderr
     assert "message_sent+7" in r.stderr  # only the 7 new rows were extracted
     r = uok("sql", "SELECT 1 AS one", "--db", str(db), "-v")

@@ -18,7 +18,7 @@ from uok.projections.base import fold
 from uok.projections.inbox import InboxProjection
 from uok.projections.registry import ALL, by_name
 
-from tests.conftest import ROOT, uok
+from tests.conftest import ROOT, json_lines, uok
 from tests.helpers import StepClock
 
 
@@ -215,7 +215,7 @@ def test_bus_cli_send_inbox_read_conversation(db: Path):
     assert r.returncode == 0 and orjson.loads(r.stdout)["marked_read"] is True
     assert orjson.loads(uok("bus", "inbox", "w1", "--db", str(db), "--json").stdout)["unread"] == 1
     assert len(orjson.loads(uok("bus", "inbox", "w1", "--all", "--db", str(db), "--json").stdout)["messages"]) == 2
-    conv = orjson.loads(uok("bus", "conversation", "w1", "planner", "--db", str(db), "--json").stdout)
+    conv = json_lines(uok("bus", "conversation", "w1", "planner", "--db", str(db), "--json").stdout)
     assert next(m["id"] for m in conv) == first["message_id"] and len(conv) == 2
     text = uok("bus", "inbox", "w1", "--db", str(db))
     assert "w1: 1 unread" in text.stdout

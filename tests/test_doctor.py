@@ -22,7 +22,7 @@ from uok.domain import events as ev
 from uok.domain.events import BreakerTransitioned
 from uok.domain.policies import diagnosis as dx
 
-from tests.conftest import FIXTURES, ROOT, uok
+from tests.conftest import FIXTURES, ROOT, json_lines, uok
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -150,7 +150,7 @@ def test_a_finished_demo_run_is_healthy(tmp_path: Path):
     assert [c for c in codes(out) if c != "projection-lag"] == []
     r = uok("doctor", "--db", str(db), "--publish")
     assert r.returncode == 0 and "healthy" in r.stdout
-    sent = orjson.loads(uok("sql", "SELECT sender, recipient, payload FROM messages", "--db", str(db), "--json").stdout)
+    sent = json_lines(uok("sql", "SELECT sender, recipient, payload FROM messages", "--db", str(db), "--json").stdout)
     assert [(m["sender"], m["recipient"], m["payload"]["classification"]) for m in sent] == [
         ("uok-doctor", "observers", "healthy")
     ]

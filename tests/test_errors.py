@@ -11,7 +11,7 @@ from pathlib import Path
 import apsw
 import pytest
 from eventsourcing.persistence import IntegrityError, OperationalError
-from uok.adapters.cli.common import err
+from uok.adapters.cli.output import err
 
 import uok
 from tests.conftest import uok as run_uok
@@ -91,7 +91,8 @@ def test_driver_errors_are_mapped_by_class():
 
 def test_the_cli_maps_errors_by_class_not_by_name():
     source = (
-        Path(errors.__file__).read_text() + Path(importlib.import_module("uok.adapters.cli.main").__file__).read_text()
+        Path(errors.__file__).read_text()
+        + Path(importlib.import_module("uok.adapters.cli.framework").__file__).read_text()
     )
     assert "__name__ in" not in source and "type(exc).__name__ ==" not in source
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from uok.adapters.cli.breakers_cmd import snapshot
+from uok.adapters.cli.commands.breakers import snapshot
 from uok.adapters.eventlog import EventLog
 from uok.adapters.gates.host import GateHost
 from uok.adapters.gates.registry import GateRegistry, default_registry

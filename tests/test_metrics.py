@@ -21,7 +21,7 @@ from uok.domain.events import GateRun
 from uok.projections.metrics import BOUNDS_MS, Durations, quantile, snapshot
 
 from bench.eventgen import fill
-from tests.conftest import ROOT, uok
+from tests.conftest import ROOT, json_lines, uok
 
 
 @pytest.fixture(scope="module")
@@ -126,11 +126,11 @@ def test_serve_over_http_parses_and_matches_the_log(log: Path):
             head = store.head()[0]
         assert got[("uok_log_position", ())] == head
         units = {dict(k[1])["state"]: v for k, v in got.items() if k[0] == "uok_units"}
-        sql = orjson.loads(
+        sql = json_lines(
             uok("sql", "SELECT state, count(*) AS n FROM units GROUP BY ALL", "--db", str(log), "--json").stdout
         )
         assert units == {r["state"]: r["n"] for r in sql}
-        msgs = orjson.loads(
+        msgs = json_lines(
             uok(
                 "sql",
                 "SELECT count(*) AS n, count(*) FILTER (WHERE NOT is_read) AS unread FROM messages",
@@ -189,7 +189,7 @@ def test_metrics_json_and_the_breaker_gauge(log: Path):
     r = uok("metrics", "--db", str(log), "--json")
     assert r.returncode == 0, r.stderr
     snap = orjson.loads(r.stdout)
-    opened = orjson.loads(
+    opened = json_lines(
         uok(
             "sql",
             "SELECT gate_id, arg_max(to_state, position) AS s FROM breaker_transitions GROUP BY ALL",

@@ -9,9 +9,22 @@ the design card's layout while site-packages gets a single name.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
-try:
-    __version__ = version("uok")
-except PackageNotFoundError:  # a source tree that was never installed
-    __version__ = "0+unknown"
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("uok")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "0+unknown"
+
+
+def __getattr__(name: str) -> Any:
+    """Lazy attributes: importing ``uok`` costs nothing until one is used."""
+    if name == "__version__":
+        value = _version()
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'uok' has no attribute {name!r}")

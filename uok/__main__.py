@@ -2,7 +2,7 @@
 
 import sys
 
-from uok.adapters.cli.main import main
+from uok.adapters.cli.framework import main
 
 if __name__ == "__main__":
     sys.exit(main())

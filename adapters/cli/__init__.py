@@ -1,6 +1,6 @@
-"""The ``uok`` command line. Each sub-command lives in its own module and
-registers itself in :data:`uok.adapters.cli.main.COMMANDS`."""
+"""The ``uok`` command line: the machinery (:mod:`.framework`, :mod:`.registry`,
+:mod:`.output`) and one module per command in :mod:`.commands`."""
 
-from uok.adapters.cli.main import main
+from uok.adapters.cli.framework import main
 
 __all__ = ["main"]

@@ -1,44 +1,37 @@
-"""What every sub-command shares: where the log is, opening it, printing errors."""
+"""What several sub-commands share: the log they name, guarding outputs,
+printing plans."""
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
 
 from uok.errors import InputError
 
-DEFAULT_DB = Path(".uok") / "events.db"
 
+def log_target(args: argparse.Namespace):
+    """The log the command means (``--db`` before or after the command,
+    else ``$UOK_DB``, else the nearest ``.uok/events.db`` upward, see
+    :func:`uok.adapters.stores.locate_log`)."""
+    from uok.adapters.stores import locate_log
 
-def add_db_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--db",
-        metavar="PATH",
-        help=f"event log file (default: $UOK_DB, else {DEFAULT_DB} under the working directory)",
-    )
+    return locate_log(getattr(args, "db", None))
 
 
 def db_path(args: argparse.Namespace) -> Path:
-    if getattr(args, "db", None):
-        return Path(args.db)
-    env = os.environ.get("UOK_DB")
-    return Path(env) if env else DEFAULT_DB
+    """The log's file path (for commands that need the file itself: sql, doctor)."""
+    target = log_target(args)
+    if not isinstance(target, Path):
+        raise InputError(f"this command needs an event log file, not {target!r}")
+    return target
 
 
 def open_store(args: argparse.Namespace, *, create: bool = False, synchronous: str = "FULL"):
-    """Open the event log named by ``--db``/``UOK_DB``; a missing log is an
-    error unless ``create`` (only commands that write may create one)."""
-    from uok.adapters.sqlite_store import SqliteEventStore
+    """Open the log the command names; a missing log is an error unless
+    ``create`` (only commands that write may create one)."""
+    from uok.adapters.stores import open_event_store
 
-    path = db_path(args)
-    if not create and not path.exists():
-        raise InputError(f"no event log at {path} (run `uok run PLAN` first, or pass --db)")
-    try:
-        return SqliteEventStore(path, synchronous=synchronous)
-    except OSError as exc:  # a directory, no permission, a missing parent we may not create
-        raise InputError(f"cannot open event log {path}: {exc.strerror or exc}") from None
+    return open_event_store(log_target(args), create=create, synchronous=synchronous)
 
 
 def open_log(args: argparse.Namespace, *, create: bool = False, synchronous: str = "FULL"):
@@ -58,12 +51,6 @@ def refuse_to_replace_a_log(path: Path, option: str) -> None:
         return
     if header == b"SQLite format 3\x00":
         raise InputError(f"{option} {path} is a SQLite database (an event log?); refusing to overwrite it")
-
-
-def err(message: str) -> None:
-    """One line on stderr, prefixed ``uok: `` once (a message that already
-    carries the prefix, e.g. from SQLite's triggers, is not prefixed again)."""
-    print(f"uok: {message.removeprefix('uok: ')}", file=sys.stderr)
 
 
 def print_plans(plans: dict) -> None:

@@ -20,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from uok.adapters.cli.main import build_parser
+from uok.adapters.cli.framework import build_parser
 from uok.adapters.eventlog import EventLog
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain import events as ev
@@ -41,7 +41,7 @@ def subcommands() -> dict[str, argparse.ArgumentParser]:
         for name, sub in actions[0].choices.items():
             walk(f"{prefix} {name}".strip(), sub)
 
-    walk("", build_parser())
+    walk("", build_parser(everything=True))
     return out
 
 
@@ -104,11 +104,11 @@ def assert_replays(events: list[tuple[int, ev.Event]]) -> int:
 
 
 def run_cli(argv: list[str]) -> tuple[int, str, str]:
-    """``uok.adapters.cli.main.main(argv)`` in-process: (exit code, stdout, stderr).
+    """``uok.adapters.cli.framework.main(argv)`` in-process: (exit code, stdout, stderr).
 
     An exception escaping ``main`` is NOT caught: it is the traceback a user
     would have seen, and fails the calling test."""
-    from uok.adapters.cli.main import main
+    from uok.adapters.cli.framework import main
 
     stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="replace")
     stderr = io.StringIO()

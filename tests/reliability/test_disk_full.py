@@ -49,7 +49,7 @@ def write_plan(root: Path) -> Path:
 
 
 def uok_lines(stderr: str) -> list[str]:
-    # ignore runpy's warning about `python -m uok.adapters.cli.main` (a test-harness artefact)
+    # ignore runpy's warning about `python -m uok` (a test-harness artefact)
     return [line for line in stderr.splitlines() if line.startswith("uok:")]
 
 

@@ -1,6 +1,6 @@
 """Hypothesis fuzzing of the command line, in-process.
 
-``uok.adapters.cli.main.main(argv)`` with random argv built from every
+``uok.adapters.cli.framework.main(argv)`` with random argv built from every
 registered sub-command and option, hostile values and real paths (a
 healthy log, a corrupt log, a plan, a bad plan, a directory, a missing
 file). It must end with exit 0/1/2/3 (``SystemExit`` from argparse or a

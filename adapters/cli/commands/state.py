@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-import orjson
-from uok.adapters.cli.common import add_db_argument, print_plans
+from uok.adapters.cli.common import print_plans
+from uok.adapters.cli.framework import add_command
+from uok.adapters.cli.output import emit
 from uok.adapters.cli.readmodels import read_models
 
 from uok.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "state",
-        help="time travel: units, runs, turns, breakers and costs as of a position",
-        description=(
-            "Show the system as it was right after the event at position P (default: the head): runs, "
-            "each plan's units by state, turns in flight, gates, breakers and costs. Computed from the "
-            "nearest projection snapshot at or before P, folded forward to P; nothing is executed. "
-            "Positions are those printed by `uok events`."
-        ),
+        description="""
+            Show the system as it was right after the event at position P (default: the head):
+            runs, each plan's units by state, turns in flight, gates, breakers and costs.
+            Computed from the nearest projection snapshot at or before P, folded forward to P;
+            nothing is executed. Positions are those printed by `uok events`.
+        """,
+        examples="""
+            uok state
+            uok state --at 1200
+            uok state --at 1200 --run r20260101120000-abc123 --json
+            uok state --at 1200 --from-zero     # the slow reference answer
+        """,
     )
-    add_db_argument(p)
     p.add_argument("--at", type=int, metavar="P", help="log position (default: the head)")
     p.add_argument("--run", metavar="ID", help="only this run, its plan's units, its turns and its costs")
     p.add_argument(
@@ -32,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="ignore snapshots and stored read models: fold the log from position 0 to P "
         "(slower; the reference a snapshot-based answer must equal)",
     )
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--json", action="store_true", help="one JSON object: the view at P")
     p.set_defaults(func=state)
 
 
@@ -57,7 +62,7 @@ def state(args: argparse.Namespace) -> int:
         view = view_at(rm, position, args.run, from_zero=args.from_zero)
     view["head"] = head
     if args.json:
-        sys.stdout.buffer.write(orjson.dumps(view, option=orjson.OPT_INDENT_2) + b"\n")
+        emit(view)
         return 0
     print_view(view)
     return 0

@@ -4,31 +4,36 @@ report the first decision that differs. Executes nothing, writes nothing."""
 from __future__ import annotations
 
 import argparse
-import sys
 
-import msgspec
-from uok.adapters.cli.common import add_db_argument, open_log
+from uok.adapters.cli.common import open_log
+from uok.adapters.cli.framework import add_command
+from uok.adapters.cli.output import emit_lines
 
 from uok.errors import EXIT_INTEGRITY, InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "replay",
-        help="re-drive the kernel over a recorded run; report the first divergence",
-        description=(
-            "Fold everything before the run, then feed each of the run's recorded observations to "
-            "today's kernel and compare its decisions with the recorded ones, in order. No command or "
-            "gate is executed and nothing is written.\n\nExit codes: 0 no divergence; 3 divergence (the "
-            "first divergent position, expected and actual event types, a field-by-field diff and the "
-            "unit/turn/gate involved are printed); 2 unknown run."
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""
+            Fold everything before the run, then feed each of the run's recorded observations
+            to today's kernel and compare its decisions with the recorded ones, in order. No
+            command or gate is executed and nothing is written.
+
+            Exit codes: 0 no divergence; 3 divergence (the first divergent position, expected
+            and actual event types, a field-by-field diff and the unit/turn/gate involved are
+            printed); 2 unknown run.
+        """,
+        examples="""
+            uok replay r20260101120000-abc123
+            uok replay --all
+            uok replay --all --json | jq -c '{run_id, diverged}'
+        """,
     )
     p.add_argument("run_id", nargs="?", metavar="RUN_ID", help="the run to replay (see `uok status`)")
-    add_db_argument(p)
     p.add_argument("--all", action="store_true", help="replay every run of the log, in order")
-    p.add_argument("--json", action="store_true", help="machine-readable report (one object per run)")
+    p.add_argument("--json", action="store_true", help="NDJSON: one report object per run")
     p.set_defaults(func=replay)
 
 
@@ -47,9 +52,7 @@ def replay(args: argparse.Namespace) -> int:
         log.store.close()
     diverged = any(r.diverged for r in reports)
     if args.json:
-        out = sys.stdout.buffer
-        for r in reports:
-            out.write(msgspec.json.encode(r) + b"\n")
+        emit_lines(reports)
     else:
         for r in reports:
             print_report(r)

@@ -3,93 +3,128 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 import orjson
-from uok.adapters.cli.common import add_db_argument, open_log
+from uok.adapters.cli.common import open_log
+from uok.adapters.cli.framework import add_action, add_actions, add_command
+from uok.adapters.cli.output import emit, emit_lines
 
 from uok.errors import InputError
 
-EPILOG = """\
-examples:
-  uok bus send planner worker-1 --topic task '{"unit": "build"}'
-  uok bus send planner worker-1 --key build-42 '{"unit": "build"}'   # at most once per key
-  uok bus inbox worker-1            # unread messages
-  uok bus read worker-1 MESSAGE_ID  # show it and mark it read
-  uok bus conversation planner worker-1
-"""
-
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "bus",
-        help="durable messages between agents",
-        description="A durable inter-agent mailbox. Every message is an event in the log (MessageSent, "
-        "MessageRead); inboxes are folds of those events, so every call sees what other processes sent.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""
+            A durable inter-agent mailbox. Every message is an event in the log (MessageSent,
+            MessageRead); inboxes are folds of those events, so every call sees what other
+            processes sent.
+        """,
+        examples="""
+            uok bus send planner worker-1 --topic task '{"unit": "build"}'
+            uok bus send planner worker-1 --key build-42 '{"unit": "build"}'   # at most once per key
+            uok bus inbox worker-1            # unread messages
+            uok bus read worker-1 MESSAGE_ID  # show it and mark it read
+            uok bus conversation planner worker-1
+        """,
     )
-    bus = p.add_subparsers(dest="bus_command", metavar="ACTION")
-    bus.required = True
+    bus = add_actions(p, "bus_command")
 
-    s = bus.add_parser(
+    s = add_action(
+        bus,
         "send",
         help="send a message",
-        description="Send JSON (an object) from FROM to TO. "
-        "Prints the message id. With --key the id is derived from (FROM, TO, topic, key) and a "
-        "second send with the same key writes nothing and prints the same id.",
+        description="""
+            Send JSON (an object) from FROM to TO. Prints the message id. With --key the id is
+            derived from (FROM, TO, topic, key) and a second send with the same key writes
+            nothing and prints the same id. Creates the log if there is none.
+        """,
+        examples="""
+            uok bus send planner worker-1 --topic task '{"unit": "build"}'
+            uok bus send planner worker-1 --key build-42 '{"unit": "build"}' --json
+        """,
     )
     s.add_argument("sender", metavar="FROM")
     s.add_argument("recipient", metavar="TO")
     s.add_argument("payload", metavar="JSON", help="the message body: a JSON object")
     s.add_argument("--topic", default="", metavar="T", help="topic (free text, e.g. 'task', 'steer')")
     s.add_argument("--key", metavar="K", help="idempotency key: send at most once per (FROM, TO, topic, K)")
-    _common(s)
+    _json(s, "one JSON object: message_id, created")
     s.set_defaults(func=send)
 
-    i = bus.add_parser(
+    i = add_action(
+        bus,
         "inbox",
         help="list an agent's messages",
-        description="List AGENT's unread messages, oldest first (--all: read ones too). The read "
-        "model keeps the newest --retention messages per agent; the log keeps every message.",
+        description="""
+            List AGENT's unread messages, oldest first (--all: read ones too). The read model
+            keeps the newest --retention messages per agent; the log keeps every message.
+        """,
+        examples="""
+            uok bus inbox worker-1
+            uok bus inbox worker-1 --all --topic task --json
+        """,
     )
     i.add_argument("agent", metavar="AGENT")
     i.add_argument("--all", action="store_true", help="include messages already read")
     i.add_argument("--topic", metavar="T", help="only this topic")
     i.add_argument("--retention", type=int, default=200, metavar="N", help="messages kept per agent (default 200)")
-    _common(i)
+    _json(i, "one JSON object: agent, unread, messages")
     i.set_defaults(func=inbox)
 
-    r = bus.add_parser(
+    r = add_action(
+        bus,
         "read",
         help="show a message and mark it read",
-        description="Print the message and mark it read by AGENT (its recipient). Reading twice "
-        "is harmless: a message is marked read once.",
+        description="""
+            Print the message and mark it read by AGENT (its recipient). Reading twice is
+            harmless: a message is marked read once.
+        """,
+        examples="""
+            uok bus read worker-1 MESSAGE_ID
+            uok bus read worker-1 MESSAGE_ID --json
+        """,
     )
     r.add_argument("agent", metavar="AGENT")
     r.add_argument("message_id", metavar="MESSAGE_ID")
-    _common(r)
+    _json(r, "one JSON object: the message and marked_read")
     r.set_defaults(func=read)
 
-    c = bus.add_parser(
+    c = add_action(
+        bus,
         "conversation",
         help="messages between two agents, in order",
-        description="Every message from A to B and from B to A, in log order (from the log, "
-        "so nothing is cut by retention).",
+        description="""
+            Every message from A to B and from B to A, in log order (from the log, so nothing
+            is cut by retention).
+        """,
+        examples="""
+            uok bus conversation planner worker-1
+            uok bus conversation planner worker-1 --json | jq -r .topic
+        """,
     )
     c.add_argument("a", metavar="A")
     c.add_argument("b", metavar="B")
-    _common(c)
+    _json(c, "NDJSON: one object per message")
     c.set_defaults(func=conversation)
 
-    st = bus.add_parser("stats", help="totals: messages, unread, agents, conversations")
-    _common(st)
+    st = add_action(
+        bus,
+        "stats",
+        help="totals: messages, unread, agents, conversations",
+        description="Totals over the whole log: messages, unread messages, agents, conversations.",
+        examples="""
+            uok bus stats
+            uok bus stats --json
+        """,
+    )
+    _json(st, "one JSON object of the totals")
     st.set_defaults(func=stats)
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    add_db_argument(p)
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+def _json(p: argparse.ArgumentParser, shape: str) -> None:
+    p.add_argument("--json", action="store_true", help=shape)
 
 
 def _bus(args: argparse.Namespace, *, create: bool = False, retention: int = 200):
@@ -100,10 +135,6 @@ def _bus(args: argparse.Namespace, *, create: bool = False, retention: int = 200
     log = open_log(args, create=create)
     log.store.verify_chain()  # a damaged log raises ChainBroken: exit 3, like every reading command
     return MessageBus(log, retention=retention)
-
-
-def _out(data) -> None:
-    sys.stdout.buffer.write(orjson.dumps(data) + b"\n")
 
 
 def _msg(m) -> dict:
@@ -144,7 +175,7 @@ def send(args: argparse.Namespace) -> int:
     finally:
         bus.log.store.close()
     if args.json:
-        _out({"message_id": message_id, "created": created})
+        emit({"message_id": message_id, "created": created})
     else:
         print(message_id if created else f"{message_id} (already sent with this key: nothing written)")
     return 0
@@ -155,7 +186,7 @@ def inbox(args: argparse.Namespace) -> int:
     msgs = bus.inbox(args.agent, include_read=args.all, topic=args.topic)
     unread = bus.unread_count(args.agent)
     if args.json:
-        _out({"agent": args.agent, "unread": unread, "messages": [_msg(m) for m in msgs]})
+        emit({"agent": args.agent, "unread": unread, "messages": [_msg(m) for m in msgs]})
         return 0
     print(f"{args.agent}: {unread} unread" + (f", showing {len(msgs)}" if args.all else ""))
     for m in msgs:
@@ -170,7 +201,7 @@ def read(args: argparse.Namespace) -> int:
     m = bus.message(args.message_id)
     assert m is not None
     if args.json:
-        _out({**_msg(m), "marked_read": marked})
+        emit({**_msg(m), "marked_read": marked})
     else:
         print(_line(m) + ("" if marked else "   (already read)"))
     return 0
@@ -179,7 +210,7 @@ def read(args: argparse.Namespace) -> int:
 def conversation(args: argparse.Namespace) -> int:
     msgs = _bus(args).conversation(args.a, args.b)
     if args.json:
-        _out([_msg(m) for m in msgs])
+        emit_lines(_msg(m) for m in msgs)
         return 0
     for m in msgs:
         print(_line(m))
@@ -189,7 +220,7 @@ def conversation(args: argparse.Namespace) -> int:
 def stats(args: argparse.Namespace) -> int:
     s = _bus(args).stats()
     if args.json:
-        _out(s)
+        emit(s)
     else:
         print("  ".join(f"{k}={v}" for k, v in s.items()))
     return 0

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-import orjson
-from uok.adapters.cli.common import add_db_argument, print_plans
+from uok.adapters.cli.common import print_plans
+from uok.adapters.cli.framework import add_command
+from uok.adapters.cli.output import emit
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "status",
-        help="runs and units by state",
-        description="Show every run (status, pid, times) and each plan's units grouped by state, computed from the event log.",
+        description="""
+            Show every run (status, pid, times) and each plan's units grouped by state,
+            computed from the event log's read models. Reads only; works from any
+            sub-directory of a project (the nearest .uok/events.db).
+        """,
+        examples="""
+            uok status
+            uok status --json | jq '.runs[] | select(.status == "open")'
+            uok --db /tmp/other.db status
+        """,
     )
-    add_db_argument(p)
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--json", action="store_true", help="one JSON object: position, runs, plans")
     p.set_defaults(func=status)
 
 
@@ -48,7 +56,7 @@ def snapshot(args: argparse.Namespace) -> dict:
 def status(args: argparse.Namespace) -> int:
     snap = snapshot(args)
     if args.json:
-        sys.stdout.buffer.write(orjson.dumps(snap, option=orjson.OPT_INDENT_2) + b"\n")
+        emit(snap)
         return 0
     print(f"log head: position {snap['position']}")
     print("runs:")

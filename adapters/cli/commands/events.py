@@ -6,20 +6,28 @@ import argparse
 import sys
 
 import orjson
-from uok.adapters.cli.common import add_db_argument, open_log
+from uok.adapters.cli.common import open_log
+from uok.adapters.cli.framework import add_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "events",
-        help="print the event log",
-        description="Print events in position order. With --json: one JSON object per line with "
-        "position, stream, version, topic, hash (hex) and the event itself.",
+        description="""
+            Print events in position order, one line each: position, time, type and a summary.
+            With --json: one JSON object per line (NDJSON) with position, stream, version,
+            topic, hash (hex) and the event itself.
+        """,
+        examples="""
+            uok events
+            uok events --after 100 --run r20260101120000-abc123
+            uok events --json | jq -c 'select(.topic | startswith("UnitTransitioned"))'
+        """,
     )
-    add_db_argument(p)
     p.add_argument("--run", metavar="ID", help="only events authored by this run")
     p.add_argument("--after", type=int, default=0, metavar="P", help="only events after position P")
-    p.add_argument("--json", action="store_true", help="NDJSON output")
+    p.add_argument("--json", action="store_true", help="NDJSON: one object per event")
     p.set_defaults(func=events)
 
 

@@ -4,15 +4,15 @@ in need of repair, and what to do about each finding (behaviour §14)."""
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import UTC, datetime
 
-import msgspec
-from uok.adapters.cli.common import add_db_argument, db_path
+from uok.adapters.cli.common import db_path
+from uok.adapters.cli.framework import add_command
+from uok.adapters.cli.output import emit
 
 from uok.errors import InputError
 
-EPILOG = """\
+CLASSIFICATION = """\
 classification (first match wins; exit 0 for the first three, 1 otherwise):
   needs-repair       log unusable, orphaned run (pid dead), in-flight units with no live run
   degraded           open breakers, stuck units, repeated gate failures, runs ended error or
@@ -24,17 +24,22 @@ classification (first match wins; exit 0 for the first three, 1 otherwise):
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "doctor",
-        help="diagnose the installation: healthy / running / quiet-but-healthy / degraded / needs-repair",
-        description="Correlate runs without an exit and whether their pids are alive, units stuck in flight "
-        "beyond their task timeout, open breakers, failing gates, parity findings and projection lag into one "
-        "classification, with a recommended command per finding.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""
+            Correlate runs without an exit and whether their pids are alive, units stuck in
+            flight beyond their task timeout, open breakers, failing gates, parity findings and
+            projection lag into one classification, with a recommended command per finding.
+        """,
+        examples="""
+            uok doctor
+            uok doctor --json | jq .diagnosis.classification
+            uok doctor --now 2026-01-01T12:00:00+00:00 --publish
+        """,
+        notes=CLASSIFICATION,
     )
-    add_db_argument(p)
-    p.add_argument("--json", action="store_true", help="the diagnosis and the facts as JSON")
+    p.add_argument("--json", action="store_true", help="one JSON object: db, diagnosis, facts")
     p.add_argument(
         "--now",
         metavar="ISO-8601",
@@ -74,8 +79,7 @@ def doctor(args: argparse.Namespace) -> int:
     if args.publish and facts.db_ok:
         _publish(args, d)
     if args.json:
-        out = {"db": str(db), "diagnosis": msgspec.to_builtins(d), "facts": msgspec.to_builtins(facts)}
-        sys.stdout.buffer.write(msgspec.json.format(msgspec.json.encode(out), indent=2) + b"\n")
+        emit({"db": str(db), "diagnosis": d, "facts": facts})
         return d.exit_code
     print(f"uok doctor: {d.classification} — {d.summary}")
     if d.live_runs:

@@ -4,39 +4,43 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-import orjson
-from uok.adapters.cli.common import add_db_argument
+from uok.adapters.cli.framework import add_command
+from uok.adapters.cli.output import emit
 from uok.adapters.cli.readmodels import ReadModels, read_models
 
 from uok.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "diff",
-        help="what changed between two positions, or between two logs",
-        description=(
-            "`uok diff P1 P2`: units whose state changed, new runs and run status changes, turns started "
-            "and finished, breaker changes, gate runs and the cost delta between positions P1 and P2 of "
-            "one log.\n`uok diff --against OTHER_DB`: the first position where the two logs' histories "
-            "differ (found on the hash chain), then the same comparison of their states at their heads "
-            "(or at --at P in both). Nothing is executed."
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""
+            `uok diff P1 P2`: units whose state changed, new runs and run status changes, turns
+            started and finished, breaker changes, gate runs and the cost delta between
+            positions P1 and P2 of one log.
+
+            `uok diff --against OTHER_DB`: the first position where the two logs' histories
+            differ (found on the hash chain), then the same comparison of their states at
+            their heads (or at --at P in both). Nothing is executed.
+        """,
+        examples="""
+            uok diff 100 250
+            uok diff --db fork.db --against .uok/events.db
+            uok diff --db fork.db --against .uok/events.db --at 180 --json
+        """,
     )
     p.add_argument("positions", nargs="*", type=int, metavar="P", help="two positions of the log (P1 P2)")
-    add_db_argument(p)
     p.add_argument("--against", metavar="OTHER_DB", help="compare this log with another one")
     p.add_argument("--at", type=int, metavar="P", help="with --against: compare both logs' states at P")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--json", action="store_true", help="one JSON object: the differences")
     p.set_defaults(func=diff)
 
 
 def diff(args: argparse.Namespace) -> int:
-    from uok.adapters.cli.state_cmd import view_at
+    from uok.adapters.cli.commands.state import view_at
     from uok.replay.timetravel import diff_views
 
     if args.against:
@@ -55,22 +59,22 @@ def diff(args: argparse.Namespace) -> int:
             rm.check_position(p2)
             out = diff_views(view_at(rm, p1), view_at(rm, p2))
     if args.json:
-        sys.stdout.buffer.write(orjson.dumps(out, option=orjson.OPT_INDENT_2) + b"\n")
+        emit(out)
     else:
         print_diff(out)
     return 0
 
 
 def _against(args: argparse.Namespace) -> dict:
-    from uok.adapters.cli.common import open_store
-    from uok.adapters.cli.state_cmd import view_at
+    from uok.adapters.cli.commands.state import view_at
+    from uok.adapters.stores import open_event_store
     from uok.replay.timetravel import diff_views, first_difference
 
     other_path = Path(args.against)
     if not other_path.exists():
         raise InputError(f"no event log at {other_path}")
     with read_models(args) as a:
-        b_store = open_store(argparse.Namespace(db=str(other_path)))
+        b_store = open_event_store(other_path)
         try:
             b = ReadModels(b_store)
             a.catch_up()

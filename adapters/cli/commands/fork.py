@@ -4,38 +4,43 @@ history up to P, that ``uok run`` can continue."""
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import orjson
-from uok.adapters.cli.common import add_db_argument, open_store
+from uok.adapters.cli.common import open_store
+from uok.adapters.cli.framework import add_command
+from uok.adapters.cli.output import emit
 
 from uok.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "fork",
-        help="copy a run's history up to a position into a new log",
-        description=(
-            "Write NEW_DB whose events 1..P are byte-identical copies of the log's (same positions, "
-            "streams, versions, topics, payloads and chain hashes), followed by one RunForked event "
-            "naming the parent, the run, P and the parent's hash at P. Runs open at P are detached from "
-            "their processes, so `uok run PLAN --db NEW_DB` closes them as recovered and continues from "
-            "that history. Compare the two with `uok diff --db NEW_DB --against PARENT`."
-        ),
+        description="""
+            Write NEW_DB whose events 1..P are byte-identical copies of the log's (same
+            positions, streams, versions, topics, payloads and chain hashes), followed by one
+            RunForked event naming the parent, the run, P and the parent's hash at P. Runs open
+            at P are detached from their processes, so `uok run PLAN --db NEW_DB` closes them as
+            recovered and continues from that history. Compare the two with
+            `uok diff --db NEW_DB --against PARENT`.
+        """,
+        examples="""
+            uok fork r20260101120000-abc123 --at 180 --out /tmp/what-if.db
+            uok run plan.toml --db /tmp/what-if.db
+            uok diff --db /tmp/what-if.db --against .uok/events.db
+        """,
     )
     p.add_argument("run_id", metavar="RUN_ID", help="the run to fork from (it must have entered by P)")
-    add_db_argument(p)
     p.add_argument("--at", type=int, required=True, metavar="P", help="last position to copy")
     p.add_argument("--out", required=True, metavar="NEW_DB", help="the new log file (must not exist)")
-    p.add_argument("--json", action="store_true", help="machine-readable summary")
+    p.add_argument("--json", action="store_true", help="one JSON object: out and the fork's summary")
     p.set_defaults(func=fork)
 
 
 def fork(args: argparse.Namespace) -> int:
-    from uok.adapters.sqlite_store import SqliteEventStore
+    from uok.adapters.stores import open_event_store
     from uok.replay.fork import ForkError, ForkIntegrityError, fork_log
     from uok.replay.replayer import entered_position
 
@@ -51,7 +56,7 @@ def fork(args: argparse.Namespace) -> int:
         if not 1 <= args.at <= head:
             raise InputError(f"--at {args.at} is outside the log (positions 1..{head})")
         entered_position(parent, args.run_id)  # refuse (RunNotFound, exit 2) before creating the file
-        child = SqliteEventStore(out, synchronous="NORMAL")
+        child = open_event_store(out, create=True, synchronous="NORMAL")
         try:
             result = fork_log(
                 parent, child, run_id=args.run_id, position=args.at, parent_path=str(parent.path), now=datetime.now(UTC)
@@ -64,9 +69,7 @@ def fork(args: argparse.Namespace) -> int:
     finally:
         parent.close()
     if args.json:
-        sys.stdout.buffer.write(
-            orjson.dumps({"out": str(out), **{k: getattr(result, k) for k in result.__struct_fields__}}) + b"\n"
-        )
+        emit({"out": str(out), **{k: getattr(result, k) for k in result.__struct_fields__}})
     else:
         print(
             f"forked {args.run_id} at position {result.position} into {out} "

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import UTC, datetime
 
-import orjson
-from uok.adapters.cli.common import add_db_argument, open_log
+from uok.adapters.cli.common import open_log
+from uok.adapters.cli.framework import add_command
+from uok.adapters.cli.output import emit
 
 from uok.errors import InputError
 
@@ -25,15 +25,18 @@ open breaker whose time has passed is effectively half-open.
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "breakers",
-        help="circuit breaker of every gate",
         description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples="""
+            uok breakers
+            uok breakers --at 1200          # as of log position 1200
+            uok breakers --json | jq '.breakers[] | select(.state != "closed")'
+        """,
     )
-    add_db_argument(p)
     p.add_argument("--at", type=int, metavar="POSITION", help="state as of this log position (default: the head)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--json", action="store_true", help="one JSON object: position, as_of, breakers")
     p.set_defaults(func=breakers)
 
 
@@ -97,7 +100,7 @@ def breakers(args: argparse.Namespace) -> int:
     finally:
         log.store.close()
     if args.json:
-        sys.stdout.buffer.write(orjson.dumps(snap, option=orjson.OPT_INDENT_2) + b"\n")
+        emit(snap)
         return 0
     where = f"as of position {snap['position']}" + (f" ({snap['as_of']})" if snap["as_of"] else "")
     if not snap["breakers"]:

@@ -13,27 +13,33 @@ a copied log.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
-import orjson
-from uok.adapters.cli.common import add_db_argument, open_store
+from uok.adapters.cli.common import open_store
+from uok.adapters.cli.framework import add_command
+from uok.adapters.cli.output import emit
 
 from uok.errors import IntegrityFailure
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "verify",
-        help="deep integrity check: SQLite integrity_check and the hash chain",
-        description=(
-            "Check an event log end to end: SQLite's integrity_check (every page, every index "
-            "against its table) and the SHA-256 hash chain from genesis to the head. "
-            "Exit 0 if both pass, 3 (one line naming the problem) if either fails."
-        ),
+        description="""
+            Check an event log end to end: SQLite's integrity_check (every page, every index
+            against its table) and the SHA-256 hash chain from genesis to the head.
+            Exit 0 if both pass, 3 (one line naming the problem) if either fails.
+            With --export, check an audit export instead (docs/audit.md).
+        """,
+        examples="""
+            uok verify
+            uok verify --db backup/events.db --json
+            uok verify --export audit.jsonl               # the export alone, by its manifest
+            uok verify --export run.parquet --db .uok/events.db   # and against the log
+        """,
     )
-    add_db_argument(p)
-    p.add_argument("--json", action="store_true", help="machine-readable result")
+    p.add_argument("--json", action="store_true", help="one JSON object: ok, events, head, seconds")
     p.add_argument(
         "--export",
         metavar="PATH",
@@ -47,7 +53,7 @@ def verify(args: argparse.Namespace) -> int:
     from uok.domain.log.chain import ChainBroken
 
     if getattr(args, "export", None):
-        from uok.adapters.cli.export_cmd import verify_export_cli
+        from uok.adapters.cli.commands.export import verify_export_cli
 
         return verify_export_cli(args)
     store = open_store(args)
@@ -65,7 +71,7 @@ def verify(args: argparse.Namespace) -> int:
         store.close()
     result = {"ok": True, "events": count, "head": head.hex(), "seconds": round(elapsed, 3)}
     if args.json:
-        sys.stdout.buffer.write(orjson.dumps(result) + b"\n")
+        emit(result)
     else:
         print(
             f"ok: {count} events, SQLite integrity ok, hash chain verified to head {head.hex()[:16]}… ({elapsed:.2f}s)"

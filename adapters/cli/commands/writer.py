@@ -4,30 +4,37 @@ from __future__ import annotations
 
 import argparse
 import socket
-import sys
 from datetime import UTC, datetime
 
-import orjson
-from uok.adapters.cli.common import add_db_argument, open_log
+from uok.adapters.cli.common import open_log
+from uok.adapters.cli.framework import add_command
+from uok.adapters.cli.output import emit
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "writer",
-        help="writer tokens: sequence, held tokens, expiry",
-        description="Show the global write sequence (the version of the `writer` stream) and every writer "
-        "token still held: its turn, fencing epoch, holder pid (and whether that pid is alive on this host) "
-        "and when it expires. An expired token no longer blocks anything; the next acquisition reclaims it. "
-        "With --reclaim, reclaim expired tokens now (records a WriterTokenReleased each).",
+        description="""
+            Show the global write sequence (the version of the `writer` stream) and every writer
+            token still held: its turn, fencing epoch, holder pid (and whether that pid is alive
+            on this host) and when it expires. An expired token no longer blocks anything; the
+            next acquisition reclaims it. With --reclaim, reclaim expired tokens now (records a
+            WriterTokenReleased each).
+        """,
+        examples="""
+            uok writer
+            uok writer --reclaim
+            uok writer --json | jq '.held[] | select(.expired)'
+        """,
     )
-    add_db_argument(p)
     p.add_argument("--reclaim", action="store_true", help="release every token past its TTL")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--json", action="store_true", help="one JSON object: sequence, held, reclaimed")
     p.set_defaults(func=writer)
 
 
 def writer(args: argparse.Namespace) -> int:
-    from uok.adapters.runner import pid_alive
+    from uok.adapters.probes import pid_alive
     from uok.adapters.writer import WriterTokens
 
     log = open_log(args)
@@ -55,9 +62,7 @@ def writer(args: argparse.Namespace) -> int:
         for t in sorted(state.held.values(), key=lambda t: t.epoch)
     ]
     if args.json:
-        sys.stdout.buffer.write(
-            orjson.dumps({"sequence": state.sequence, "held": tokens, "reclaimed": reclaimed}) + b"\n"
-        )
+        emit({"sequence": state.sequence, "held": tokens, "reclaimed": reclaimed})
         return 0
     print(
         f"writer sequence {state.sequence}; {len(tokens)} token(s) held"

@@ -6,11 +6,10 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import sys
 import time
 
-import orjson
-from uok.adapters.cli.common import add_db_argument
+from uok.adapters.cli.framework import add_action, add_actions, add_command
+from uok.adapters.cli.output import emit
 from uok.adapters.cli.readmodels import names_or_error, read_models
 
 from uok.errors import InputError
@@ -22,39 +21,55 @@ exact point without racing a timer."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "projections",
-        help="read models: positions, lag, rebuild",
-        description=(
-            "Projections are the read models folded from the log (units, runs, turns, gates, costs, "
-            "breakers, inboxes). Each keeps its position in the log file and catches up from there; "
-            "commands that read them catch them up first."
-        ),
+        description="""
+            Projections are the read models folded from the log (units, runs, turns, gates,
+            costs, breakers, inboxes). Each keeps its position in the log file and catches up
+            from there; commands that read them catch them up first.
+        """,
+        examples="""
+            uok projections status
+            uok projections rebuild
+            uok projections rebuild units runs --batch 50000
+        """,
     )
-    psub = p.add_subparsers(dest="projections_command", metavar="ACTION")
-    psub.required = True
+    psub = add_actions(p, "projections_command")
 
-    s = psub.add_parser(
+    s = add_action(
+        psub,
         "status",
         help="each projection's position and lag (log head - position)",
-        description="Show each projection's version, tracked position, lag behind the log head, "
-        "parts and snapshots. Changes nothing.",
+        description="""
+            Show each projection's version, tracked position, lag behind the log head, parts
+            and snapshots. Changes nothing.
+        """,
+        examples="""
+            uok projections status
+            uok projections status --json | jq '.projections[] | {name, lag}'
+        """,
     )
-    add_db_argument(s)
-    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.add_argument("--json", action="store_true", help="one JSON object: projections, storage_bytes")
     s.set_defaults(func=status)
 
-    r = psub.add_parser(
+    r = add_action(
+        psub,
         "rebuild",
         help="rebuild read models from position zero",
-        description=(
-            "Forget the named projections (all by default) and fold the whole log again, committing every "
-            "--batch events. A rebuild that was interrupted (killed, power loss) resumes from its last "
-            "committed position when run again; --restart starts it over from zero."
-        ),
+        description="""
+            Forget the named projections (all by default) and fold the whole log again,
+            committing every --batch events. A rebuild that was interrupted (killed, power
+            loss) resumes from its last committed position when run again; --restart starts
+            it over from zero.
+        """,
+        examples="""
+            uok projections rebuild
+            uok projections rebuild units --restart --quiet
+            uok projections rebuild --json
+        """,
     )
     r.add_argument("names", nargs="*", metavar="NAME", help="projections to rebuild (default: all)")
-    add_db_argument(r)
     r.add_argument("--restart", action="store_true", help="start from zero even if an interrupted rebuild could resume")
     r.add_argument("--batch", type=int, metavar="N", help="commit every N events (default 10000)")
     r.add_argument(
@@ -64,7 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="snapshot every N events (default $UOK_SNAPSHOT_EVERY, else 10000)",
     )
     r.add_argument("--quiet", action="store_true", help="no progress bar")
-    r.add_argument("--json", action="store_true", help="machine-readable summary")
+    r.add_argument("--json", action="store_true", help="one JSON object: position, projections, resumed_from, seconds")
     r.set_defaults(func=rebuild)
 
 
@@ -73,8 +88,7 @@ def status(args: argparse.Namespace) -> int:
         rows = rm.runner.status()
         storage = rm.pstore.storage()
     if args.json:
-        out = {"projections": [_row(s) for s in rows], "storage_bytes": storage}
-        sys.stdout.buffer.write(orjson.dumps(out, option=orjson.OPT_INDENT_2) + b"\n")
+        emit({"projections": [_row(s) for s in rows], "storage_bytes": storage})
         return 0
     head = rows[0].head if rows else 0
     print(f"log head: position {head}")
@@ -154,7 +168,7 @@ def rebuild(args: argparse.Namespace) -> int:
             "seconds": round(elapsed, 3),
             "events_per_second": round(rate),
         }
-        sys.stdout.buffer.write(orjson.dumps(out) + b"\n")
+        emit(out)
         return 0
     for n, p in sorted(resumed.items()):
         print(f"{n}: resumed an interrupted rebuild at position {p}")

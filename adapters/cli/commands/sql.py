@@ -15,38 +15,38 @@ import sys
 from pathlib import Path
 
 import orjson
-from uok.adapters.cli.common import add_db_argument, db_path, err, open_store, refuse_to_replace_a_log
+from uok.adapters.cli.common import db_path, open_store, refuse_to_replace_a_log
+from uok.adapters.cli.framework import add_command
+from uok.adapters.cli.output import err
 
 from uok.errors import InputError, IntegrityFailure
 
-EPILOG = """\
-examples:
-  uok sql "SELECT state, count(*) FROM units GROUP BY state"
-  uok sql "SELECT gate_id, outcome, count(*) FROM gate_runs GROUP BY ALL" --format csv
-  uok sql "SELECT type, count(*) FROM events GROUP BY type ORDER BY 2 DESC" --json
-  uok sql --schema
-
-Only one SELECT/WITH query (or EXPLAIN of one) is accepted. Statements that
-write, ATTACH, COPY, EXPORT, INSTALL/LOAD, PRAGMA, SET, or read files
-(read_csv, read_parquet, glob, 'path' in FROM, ...) are refused (exit 2).
-"""
-
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "sql",
-        help="query the event history with SQL (DuckDB, read-only)",
-        description="Run one read-only SQL query over the whole event history. Views: events, runs, units, "
-        "unit_transitions, turns, executions, gate_runs, breaker_transitions, costs, messages "
-        "(columns in docs/schema.md, or `uok sql --schema`).",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""
+            Run one read-only SQL query over the whole event history. Views: events, runs,
+            units, unit_transitions, turns, executions, gate_runs, breaker_transitions, costs,
+            messages (columns in docs/schema.md, or `uok sql --schema`).
+        """,
+        examples="""
+            uok sql "SELECT state, count(*) FROM units GROUP BY state"
+            uok sql "SELECT gate_id, outcome, count(*) FROM gate_runs GROUP BY ALL" --format csv
+            uok sql "SELECT type, count(*) FROM events GROUP BY type ORDER BY 2 DESC" --json
+            uok sql --schema
+        """,
+        notes="""
+            Only one SELECT/WITH query (or EXPLAIN of one) is accepted. Statements that
+            write, ATTACH, COPY, EXPORT, INSTALL/LOAD, PRAGMA, SET, or read files
+            (read_csv, read_parquet, glob, 'path' in FROM, ...) are refused (exit 2).
+        """,
     )
     p.add_argument("query", nargs="?", help="the SQL query (one SELECT / WITH / EXPLAIN statement)")
-    add_db_argument(p)
     p.add_argument("--copy", metavar="PATH", help="the DuckDB copy (default: <db>.duckdb beside the log)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format (default table)")
-    p.add_argument("--json", action="store_true", help="same as --format json: a JSON array of row objects")
+    p.add_argument("--json", action="store_true", help="same as --format json: NDJSON, one object per row")
     p.add_argument("--schema", action="store_true", help="list the views and their columns, then exit")
     p.add_argument(
         "--verbose",
@@ -158,17 +158,13 @@ def _default(v):
 
 
 def _json(result) -> None:
-    """A JSON array of row objects; JSON columns (payloads) are embedded as
-    JSON, not as strings holding JSON."""
+    """NDJSON: one object per row (docs/cli.md); JSON columns (payloads) are
+    embedded as JSON, not as strings holding JSON."""
     json_cols = {i for i, t in enumerate(result.types) if t == "JSON"}
-    if json_cols:
-        rows = [
-            {
-                c: (orjson.Fragment(v) if i in json_cols and v is not None else v)
-                for i, (c, v) in enumerate(zip(result.columns, row, strict=False))
-            }
-            for row in result.rows
-        ]
-    else:
-        rows = [dict(zip(result.columns, row, strict=False)) for row in result.rows]
-    sys.stdout.buffer.write(orjson.dumps(rows, default=_default, option=orjson.OPT_INDENT_2) + b"\n")
+    out = sys.stdout.buffer
+    for row in result.rows:
+        record = {
+            c: (orjson.Fragment(v) if i in json_cols and v is not None else v)
+            for i, (c, v) in enumerate(zip(result.columns, row, strict=False))
+        }
+        out.write(orjson.dumps(record, default=_default) + b"\n")

@@ -5,44 +5,43 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-import msgspec
-from uok.adapters.cli.common import add_db_argument, open_store, refuse_to_replace_a_log
+from uok.adapters.cli.common import open_store, refuse_to_replace_a_log
+from uok.adapters.cli.framework import add_command
+from uok.adapters.cli.output import emit
 
 from uok.errors import InputError, IntegrityFailure
 
-EPILOG = """\
-examples:
-  uok export --format jsonl --out audit.jsonl
-  uok export --format parquet --out run.parquet --run r20260101120000-abc123
-  uok export --format csv --out first-1000.csv --from 1 --to 1000
-  uok verify --export audit.jsonl
-
-Writes PATH and PATH.manifest.json (count, first/last position, the hash
-before the first row, head hash, format version, SHA-256 of PATH), both
-mode 0600. The same range always gives the same bytes.
-"""
-
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "export",
-        help="audit export (jsonl/parquet/csv) with hashes and a manifest",
-        description="Export events with their positions, streams, versions, topics, payloads and chain hashes "
-        "(each row with the hash of the event before it), plus a manifest, so the export can be verified "
-        "without the log. The range's chain is verified while exporting; a broken chain exits 3 and writes nothing.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""
+            Export events with their positions, streams, versions, topics, payloads and chain
+            hashes (each row with the hash of the event before it), plus a manifest, so the
+            export can be verified without the log. The range's chain is verified while
+            exporting; a broken chain exits 3 and writes nothing.
+        """,
+        examples="""
+            uok export --format jsonl --out audit.jsonl
+            uok export --format parquet --out run.parquet --run r20260101120000-abc123
+            uok export --format csv --out first-1000.csv --from 1 --to 1000
+            uok verify --export audit.jsonl
+        """,
+        notes="""
+            Writes PATH and PATH.manifest.json (count, first/last position, the hash
+            before the first row, head hash, format version, SHA-256 of PATH), both
+            mode 0600. The same range always gives the same bytes.
+        """,
     )
-    add_db_argument(p)
     p.add_argument("--format", choices=("jsonl", "parquet", "csv"), default="jsonl", help="file format (default jsonl)")
     p.add_argument("--out", required=True, metavar="PATH", help="data file to write (manifest: PATH.manifest.json)")
     p.add_argument("--run", metavar="ID", help="only the events this run wrote (each row still proves itself)")
     p.add_argument("--from", dest="first", type=int, default=1, metavar="P", help="first position (default 1)")
     p.add_argument("--to", dest="last", type=int, metavar="P", help="last position (default: the head)")
-    p.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    p.add_argument("--json", action="store_true", help="one JSON object: the manifest")
     p.set_defaults(func=export)
 
 
@@ -63,7 +62,7 @@ def export(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.json:
-        sys.stdout.buffer.write(msgspec.json.encode(m) + b"\n")
+        emit(m)
     else:
         what = f"run {m.run_id}: " if m.run_id else ""
         print(
@@ -77,7 +76,6 @@ def verify_export_cli(args: argparse.Namespace) -> int:
     """``uok verify --export PATH [--db LOG]`` (wired from verify_cmd)."""
     import time
 
-    import orjson
     from uok.adapters.export_verify import verify_export
     from uok.domain.log.chain import ChainBroken
 
@@ -105,7 +103,7 @@ def verify_export_cli(args: argparse.Namespace) -> int:
             "checked_against_log": v.checked_against_log,
             "seconds": round(elapsed, 3),
         }
-        sys.stdout.buffer.write(orjson.dumps(out) + b"\n")
+        emit(out)
     else:
         scope = f"run {v.run_id}, each row proved" if v.run_id else "hash chain verified"
         log = "; every event matches the log" if v.checked_against_log else ""

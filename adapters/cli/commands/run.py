@@ -6,26 +6,39 @@ import argparse
 from pathlib import Path
 
 import msgspec
-from uok.adapters.cli.common import add_db_argument, open_log
+from uok.adapters.cli.common import open_log
+from uok.adapters.cli.framework import add_command
+from uok.adapters.cli.output import emit
 
 from uok.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "run",
-        help="run a plan (TOML) through the kernel",
-        description=(
-            "Compile PLAN into a unit graph and run it: ready units are dispatched to up to N "
-            "parallel workers, every transition and turn is appended to the event log. "
-            "Re-running the same plan on the same log resumes it: completed units do not run "
-            "again, and a run left open by a crash is closed as 'recovered'.\n\n"
-            "Exit codes: 0 all units completed; 1 some unit failed, was blocked, or the run ended "
-            "in error; 2 bad plan or usage (nothing written); 3 integrity failure."
-        ),
+        description="""
+            Compile PLAN into a unit graph and run it: ready units are dispatched to up to N
+            parallel workers, every transition and turn is appended to the event log.
+            Re-running the same plan on the same log resumes it: completed units do not run
+            again, and a run left open by a crash is closed as 'recovered'.
+
+            Without --db or $UOK_DB the log is the nearest .uok/events.db in the working
+            directory or a parent; if there is none, .uok/events.db is created in the working
+            directory (with a .gitignore, so it is never committed).
+
+            Exit codes: 0 all units completed; 1 some unit failed, was blocked, or the run ended
+            in error; 2 bad plan or usage (nothing written); 3 integrity failure.
+        """,
+        examples="""
+            uok run fixtures/plans/demo.toml
+            uok run plan.toml --workers 4 --quiet
+            uok run plan.toml --json                # the run's result as one JSON object
+            uok --db /tmp/try.db run plan.toml --config ci.toml
+            uok run plan.toml --chaos 7 --chaos-rate 0.3
+        """,
     )
     p.add_argument("plan", metavar="PLAN", help="plan file (TOML): milestones → slices → tasks")
-    add_db_argument(p)
     p.add_argument("--workers", type=int, default=2, metavar="N", help="parallel units, clamped to 1..8 (default 2)")
     p.add_argument(
         "--synchronous",
@@ -34,6 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="SQLite durability: FULL (default) survives power loss; NORMAL may lose the last commits",
     )
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the run's result as one JSON object (run_id, status, units_completed, units_failed, "
+        "error, exit_code); no progress display",
+    )
     p.add_argument(
         "--config",
         metavar="PATH",
@@ -100,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         flags["writer_ttl"] = args.writer_ttl
     log = open_log(args, create=True, synchronous=args.synchronous)
     try:
-        if args.quiet:
+        if args.quiet or args.json:
             runner = KernelRunner(log, plan, workers=args.workers, config=args.config, flags=flags)
             result = runner.run()
         else:
@@ -113,7 +132,11 @@ def run(args: argparse.Namespace) -> int:
                 result = runner.run()
     finally:
         log.store.close()
-    print(
-        f"run {result.run_id}: {result.status}, {result.units_completed} completed, {result.units_failed} failed or blocked"
-    )
+    if args.json:
+        emit({**msgspec.structs.asdict(result), "exit_code": result.exit_code})
+    else:
+        print(
+            f"run {result.run_id}: {result.status}, {result.units_completed} completed, "
+            f"{result.units_failed} failed or blocked"
+        )
     return result.exit_code

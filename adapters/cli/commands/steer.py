@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import socket
-import sys
 import time
 
-import orjson
-from uok.adapters.cli.common import add_db_argument, open_log
+from uok.adapters.cli.common import open_log
+from uok.adapters.cli.framework import add_command
+from uok.adapters.cli.output import emit
 
 from uok.errors import InputError
 
@@ -32,11 +32,16 @@ bad command; 3 damaged log.
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "steer",
-        help="pause, resume, cancel a unit of, or annotate a running run",
         description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples="""
+            uok steer r20260101120000-abc123 pause
+            uok steer r20260101120000-abc123 cancel build-docs
+            uok steer r20260101120000-abc123 note "switching to the new API" --wait 0
+            uok steer r20260101120000-abc123 resume --json
+        """,
     )
     p.add_argument("run_id", metavar="RUN_ID", help="the run to steer (see `uok status`)")
     # not `choices=`: a damaged log must be reported (exit 3) before the words are judged
@@ -49,8 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="wait up to SECONDS for the run to apply it and print the outcome (default 10; 0: don't wait)",
     )
-    add_db_argument(p)
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--json", action="store_true", help="one JSON object: run_id, message_id, command, argument, outcome"
+    )
     p.set_defaults(func=steer)
 
 
@@ -77,17 +83,14 @@ def steer(args: argparse.Namespace) -> int:
     finally:
         log.store.close()
     if args.json:
-        sys.stdout.buffer.write(
-            orjson.dumps(
-                {
-                    "run_id": args.run_id,
-                    "message_id": message_id,
-                    "command": command,
-                    "argument": argument,
-                    "outcome": outcome,
-                }
-            )
-            + b"\n"
+        emit(
+            {
+                "run_id": args.run_id,
+                "message_id": message_id,
+                "command": command,
+                "argument": argument,
+                "outcome": outcome,
+            }
         )
     elif outcome is None:
         waited = f"not applied within {args.wait:g}s; " if args.wait > 0 else ""
@@ -102,7 +105,7 @@ def steer(args: argparse.Namespace) -> int:
 
 def _check_running(log, run_id: str) -> None:
     """Exit 2 unless ``run_id`` entered, has not exited, and (on this host) its pid lives."""
-    from uok.adapters.runner import pid_alive
+    from uok.adapters.probes import pid_alive
     from uok.domain import events as ev
     from uok.domain.log import codec
 
@@ -129,7 +132,8 @@ def _check_running(log, run_id: str) -> None:
 
 
 def _open_runs_hint(log, plan_id: str, run_id: str) -> str:
-    from uok.adapters.runner import fold_log, pid_alive
+    from uok.adapters.probes import pid_alive
+    from uok.adapters.runner import fold_log
     from uok.domain.kernel import Kernel
 
     k = Kernel()

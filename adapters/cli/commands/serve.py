@@ -1,0 +1,67 @@
+"""``uok serve``: the Prometheus metrics of ``uok metrics`` over HTTP at
+``/metrics``, refreshed from the log on every scrape. See ``docs/metrics.md``."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+
+from uok.adapters.cli.framework import add_command
+from uok.adapters.cli.readmodels import read_models
+
+from uok.errors import InputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub,
+        "serve",
+        description="""
+            Serve the metrics at http://HOST:PORT/metrics. Each scrape catches the read models
+            up from their tracked positions (only events appended since the last scrape are
+            folded). Binds 127.0.0.1 by default; --port 0 picks a free port. Prints the URL,
+            then serves until interrupted.
+        """,
+        examples="""
+            uok serve
+            uok serve --port 0                  # any free port; the URL is printed
+            uok serve --host 0.0.0.0 --port 9464 --db /srv/uok/events.db
+        """,
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=9464, help="port (default 9464; 0 = any free port)")
+    p.set_defaults(func=serve)
+
+
+def serve(args: argparse.Namespace) -> int:
+    from uok.adapters.cli.commands.metrics import gather
+    from uok.adapters.cli.output import err
+    from uok.adapters.metrics_http import MetricsServer
+
+    if not 0 <= args.port <= 65535:
+        raise InputError(f"--port {args.port} is not a port number")
+    with read_models(args) as rm:
+        verified = [0]
+        gather(rm, verified=verified)  # fail now (exit 2/3), not at the first scrape, if the log is unusable
+        try:
+            server = MetricsServer(
+                lambda: gather(rm, verified=verified),
+                args.host,
+                args.port,
+                on_error=lambda e: err(f"scrape failed: {type(e).__name__}: {e}"),
+            )
+        except OSError as e:
+            raise InputError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from None
+
+        def stop(signum, _frame):
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, stop)
+        print(f"serving metrics of {rm.store.path} at {server.url} (Ctrl-C to stop)", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.httpd.server_close()
+    return 0
