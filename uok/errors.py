@@ -3,25 +3,25 @@
 ========================  ====  ==================================================
 kind                      exit  raised as (module)
 ========================  ====  ==================================================
-:class:`InputError`        2    PlanError (domain.plan_model), CycleError (domain.graph),
-                                ConfigError (domain.flags), ModeError (domain.modes),
-                                CostTableError (domain.costs), GateValidationError
-                                (domain.gates), ConfigFileError (adapters.config),
+:class:`InputError`        2    PlanError (domain.plan.model), CycleError (domain.plan.graph),
+                                ConfigError (domain.config), ModeError (domain.policies.modes),
+                                CostTableError (domain.policies.costs), GateValidationError
+                                (domain.policies.gates), ConfigFileError (adapters.config),
                                 UsageError (adapters.runner), ChaosSettingsError
                                 (adapters.chaos), BusError (adapters.bus), ExportError
                                 (adapters.export), QueryRefused / QueryFailed
                                 (adapters.analytics), RunNotFound (replay.replayer),
                                 ForkError (replay.fork)
-:class:`IntegrityFailure`  3    ChainBroken (domain.chain), DecodeError and its
-                                UnknownEventError / MalformedEventError (domain.codec),
+:class:`IntegrityFailure`  3    ChainBroken (domain.log.chain), DecodeError and its
+                                UnknownEventError / MalformedEventError (domain.log.codec),
                                 StoreCorruptError / NotAnEventLogError
                                 (adapters.sqlite_open), CopyError (adapters.analytics),
                                 ExportInvalid (adapters.export_verify), ImportMismatch
                                 (adapters.ndjson_log), ForkIntegrityError (replay.fork)
 :class:`RuntimeFailure`    1    StoreFullError (adapters.sqlite_open), WriterTokenError
                                 and its TokenAlreadyActive / StaleEpochError
-                                (domain.writer), DeadlockError (domain.graph),
-                                IllegalTransition (domain.units), ScannerUnavailable
+                                (domain.policies.writer), DeadlockError (domain.plan.graph),
+                                IllegalTransition (domain.policies.lifecycle), ScannerUnavailable
                                 (adapters.secrets), ProjectionConflict (projections.port)
 ========================  ====  ==================================================
 
