@@ -1,6 +1,6 @@
 """Asking the operating system whether a recorded process still lives.
 
-Signal 0 reaches no process, it only says whether the pid exists (spec §7).
+Signal 0 reaches no process, it only says whether the pid exists (behaviour §7).
 A pid recorded on another host proves nothing here, so such runs are
 probed as unknown (None).
 """
