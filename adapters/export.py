@@ -149,7 +149,8 @@ def rows_from_store(store, first: int, last: int, run_id: str | None) -> Iterato
     else:
         prev = GENESIS
     expected = first
-    sha256, cache = hashlib.sha256, {}
+    sha256 = hashlib.sha256
+    cache: dict[tuple[str, str], tuple[bytes, bytes]] = {}  # (stream, topic) -> their length-prefixed bytes
     for r in store.read(first - 1, upto=last):
         payload, stored = bytes(r.payload), bytes(r.hash)
         if r.position != expected:
@@ -256,7 +257,9 @@ class _Tally:
     """Counts rows and remembers the first and last as they stream by."""
 
     def __init__(self, rows: Iterator[Row]):
-        self.rows, self.count, self.first, self.last = rows, 0, None, None
+        self.rows, self.count = rows, 0
+        self.first: Row | None = None
+        self.last: Row | None = None
 
     def __iter__(self) -> Iterator[Row]:
         for row in self.rows:
@@ -285,7 +288,7 @@ def export(
             _WRITERS[fmt](f, iter(tally))
             f.flush()
             os.fsync(f.fileno())
-        if tally.count == 0:
+        if tally.first is None or tally.last is None:
             raise ExportError(f"no events of run {run_id!r} in {first}..{last}" if run_id else "nothing to export")
         manifest = Manifest(
             format=fmt,

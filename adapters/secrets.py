@@ -186,7 +186,11 @@ def redact(text: str) -> str:
     if not text:
         return text
     for kind, pattern in _STRICT:
-        text = pattern.sub(lambda m, k=kind: _mark(k, m.group(0)), text)
+
+        def marked(m: re.Match[str], kind: str = kind) -> str:
+            return _mark(kind, m.group(0))
+
+        text = pattern.sub(marked, text)
     try:
         with _LOCK:
             _setup()

@@ -13,6 +13,7 @@ import contextlib
 import os
 import time
 from pathlib import Path
+from typing import cast
 
 import apsw
 from eventsourcing.persistence import (
@@ -159,7 +160,7 @@ class LogOpener:
         delay = 0.001
         while True:
             try:
-                mode = conn.execute("PRAGMA journal_mode=WAL").fetchall()[0][0]
+                mode = str(conn.execute("PRAGMA journal_mode=WAL").fetchall()[0][0])
                 break
             except apsw.BusyError:
                 if time.monotonic() + delay > deadline:
@@ -223,7 +224,7 @@ class LogOpener:
 
     def _check_ours(self, conn: apsw.Connection, *, allow_empty: bool) -> None:
         app_id = conn.execute("PRAGMA application_id").fetchall()[0][0]
-        version = conn.execute("PRAGMA user_version").fetchall()[0][0]
+        version = cast(int, conn.execute("PRAGMA user_version").fetchall()[0][0])
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if app_id == APPLICATION_ID:
             if version > SCHEMA_VERSION:

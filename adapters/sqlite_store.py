@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from itertools import starmap
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import apsw
 from eventsourcing.persistence import IntegrityError, OperationalError
@@ -233,7 +233,7 @@ class SqliteEventStore:
             with self.transaction() as conn:
                 if records:
                     head = conn.execute(_HEAD).fetchall()
-                    pos, prev = head[0] if head else (0, GENESIS)
+                    pos, prev = cast(tuple[int, bytes], head[0]) if head else (0, GENESIS)
                     first, rows = pos + 1, []
                     for r, tail in zip(records, tails, strict=False):
                         pos += 1
@@ -281,7 +281,8 @@ class SqliteEventStore:
         # positions are SQLite 64-bit integers: clamp user-supplied bounds
         # (`--after 10**30`) instead of letting the driver overflow
         after = max(min(after, _I64_MAX), -_I64_MAX)
-        where, params = ["position > ?"], []
+        where = ["position > ?"]
+        params: list[Any] = []
         if upto is not None:
             where.append("position <= ?")
             params.append(max(min(upto, _I64_MAX), -_I64_MAX))
@@ -309,7 +310,7 @@ class SqliteEventStore:
             yield from (rows if make is None else starmap(make, rows))
             if len(rows) < size:
                 return
-            after = rows[-1][0]
+            after = cast(int, rows[-1][0])
             if remaining is not None:
                 remaining -= len(rows)
 

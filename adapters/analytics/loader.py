@@ -44,8 +44,10 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import apsw
 import duckdb
@@ -205,7 +207,7 @@ def _read_pages(db: Path, after: int, prev: bytes, upto: int, out: queue.Queue, 
                 if not rows:
                     raise ChainBroken(after + 1, f"the log ends at {after}, before its head {upto}")
                 batches.append(rows_to_batch(rows, prev, after + 1))
-                after, prev = rows[-1][0], rows[-1][5]
+                after, prev = cast(int, rows[-1][0]), cast(bytes, rows[-1][5])
                 pending += len(rows)
                 if pending >= CHUNK_ROWS:
                     out.put(batches)
@@ -224,9 +226,9 @@ def _log_head(db: Path, position: int) -> tuple[int, bytes | None]:
     conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
     try:
         conn.set_busy_timeout(10_000)
-        head = conn.execute("SELECT max(position) FROM events").fetchall()[0][0] or 0
+        head = cast(int, conn.execute("SELECT max(position) FROM events").fetchall()[0][0] or 0)
         rows = conn.execute("SELECT hash FROM events WHERE position = ?", (position,)).fetchall() if position else []
-        return head, (bytes(rows[0][0]) if rows else None)
+        return head, (bytes(cast(bytes, rows[0][0])) if rows else None)
     finally:
         conn.close()
 
@@ -285,7 +287,7 @@ def _load_chunk(duck: duckdb.DuckDBPyConnection, batches: list[pa.RecordBatch]) 
     return chunk.num_rows, last, batches[-1].column(5)[-1].as_py()
 
 
-def materialize(duck: duckdb.DuckDBPyConnection, tables: set[str] | str = "all") -> dict[str, int]:
+def materialize(duck: duckdb.DuckDBPyConnection, tables: AbstractSet[str] | str = "all") -> dict[str, int]:
     """Catch the typed tables up with ``raw_events``; rows added per table."""
     names = sorted(schema.TYPED_BY_TABLE) if tables == "all" else sorted(tables)
     added: dict[str, int] = {}
@@ -304,7 +306,7 @@ def materialize(duck: duckdb.DuckDBPyConnection, tables: set[str] | str = "all")
     return added
 
 
-def refresh(db: Path, copy: Path | None = None, *, typed: set[str] | str = ()) -> RefreshResult:
+def refresh(db: Path, copy: Path | None = None, *, typed: AbstractSet[str] | str = frozenset()) -> RefreshResult:
     """Bring the copy of ``db`` up to the log's head, then catch up the
     typed tables named in ``typed`` (``"all"`` for every one); returns what
     it did."""
@@ -317,24 +319,24 @@ def refresh(db: Path, copy: Path | None = None, *, typed: set[str] | str = ()) -
         try:
             if copy.exists():
                 os.chmod(copy, 0o600)
-            rebuilt = ""
             tracked = _tracked(duck)
             if tracked is None:
-                rebuilt = "new copy"
+                rebuilt, position, tracked_hash = "new copy", 0, GENESIS
             elif tracked[0] != schema.SCHEMA_VERSION:
-                rebuilt = f"schema version {tracked[0]} -> {schema.SCHEMA_VERSION}"
-            position = 0 if rebuilt else tracked[1]
+                rebuilt, position, tracked_hash = f"schema version {tracked[0]} -> {schema.SCHEMA_VERSION}", 0, GENESIS
+            else:
+                rebuilt, position, tracked_hash = "", tracked[1], tracked[2]
             try:
                 head, hash_at = _log_head(db, position)
             except apsw.Error as e:
                 raise CopyError(f"could not read the event log {db}: {e}") from e
-            if not rebuilt and position and (position > head or hash_at != tracked[2]):
+            if not rebuilt and position and (position > head or hash_at != tracked_hash):
                 rebuilt = "the log no longer matches the copy"
             if rebuilt:
                 _create(duck, db)
                 position = 0
             before = position
-            prev = GENESIS if position == 0 else tracked[2]
+            prev = GENESIS if position == 0 else tracked_hash
             loaded = _load(duck, db, position, prev, head)
             load_s = time.perf_counter() - started
             added = materialize(duck, typed) if typed else {}
