@@ -10,12 +10,13 @@ snapshot is one ``msgpack`` encode away and round-trips exactly.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from types import GenericAlias
 from typing import ClassVar, Generic, TypeVar
 
 import msgspec
 from uok.domain.events import Event
 
-S = TypeVar("S", bound=msgspec.Struct)
+S = TypeVar("S")  # a msgspec Struct; for a partitioned projection, a dict of them
 
 
 class Projection(Generic[S]):
@@ -105,4 +106,4 @@ class PartitionedProjection(Projection[dict]):
         return msgspec.msgpack.encode(state)
 
     def decode(self, data: bytes) -> dict:
-        return msgspec.msgpack.decode(data, type=dict[str, self.part_type])
+        return msgspec.msgpack.decode(data, type=GenericAlias(dict, (str, self.part_type)))

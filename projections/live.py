@@ -11,9 +11,11 @@ that is not partitioned is handled as one part (key ``""``).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
+from uok.domain.events import Event
 from uok.projections.base import PartitionedProjection, Projection
 from uok.projections.port import ProjectionWrite, SnapshotWrite
 
@@ -60,15 +62,21 @@ class Live:
         self.rebuilding = rebuilding
         self.snaps: list[SnapshotWrite] = []
         self.shared: dict[str, bytes] = {}  # parts borrowed from a cache: copied (decoded) before a fold
+        # a partitioned projection's own parts, or the whole state as one part
+        self.key: Callable[[Event], str | None]
+        self.apply_part: Callable[[Any, int, Event], Any]
+        self.new_part: Callable[[str], Any]
+        self._enc: Callable[[Any], bytes]
+        self._dec: Callable[[bytes], Any]
         if isinstance(proj, PartitionedProjection):
             self.key, self.apply_part, self.new_part = proj.key, proj.apply_part, proj.new_part
             enc = msgspec.msgpack.Encoder()
-            dec = msgspec.msgpack.Decoder(proj.part_type)
+            dec: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(proj.part_type)
             self._enc, self._dec = enc.encode, dec.decode
         else:
             self.key = _single_key
             self.apply_part = proj.apply
-            self.new_part = lambda _key, p=proj: p.initial()
+            self.new_part = lambda _key: proj.initial()
             self._enc, self._dec = proj.encode, proj.decode
 
     # -- loading and reading -------------------------------------------------

@@ -54,6 +54,17 @@ def topics_of(types: Iterable[str]) -> list[str]:
     return topics
 
 
+def wanted_topics(types: Iterable[frozenset[str] | None]) -> list[str] | None:
+    """The stored topics some of these projections fold; None when one of
+    them folds every event (nothing may be skipped)."""
+    names: set[str] = set()
+    for t in types:
+        if t is None:
+            return None
+        names |= t
+    return topics_of(names)
+
+
 class ProjectionStatus(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     version: int
@@ -100,8 +111,8 @@ class ProjectionRunner:
         out = []
         for name, p in self.projections.items():
             h = heads.get(name)
-            current = h is not None and h.version == p.version
-            pos = h.position if current else 0
+            current = h if h is not None and h.version == p.version else None
+            pos = current.position if current else 0
             out.append(
                 ProjectionStatus(
                     name=name,
@@ -111,7 +122,7 @@ class ProjectionRunner:
                     head=head,
                     lag=head - pos,
                     rebuilding=bool(h and h.rebuilding),
-                    parts=h.parts if current else 0,
+                    parts=current.parts if current else 0,
                     snapshots=len(self.repo.snapshot_positions(name, p.version)) if current else 0,
                 )
             )
@@ -168,8 +179,7 @@ class ProjectionRunner:
         next_snap = (start // every + 1) * every
         next_commit = start + self.batch
         route: dict[str, list[Live]] = {}
-        filters = [lv.proj.types for lv in lives]
-        topics = None if any(t is None for t in filters) else topics_of(set().union(*filters))
+        topics = wanted_topics(lv.proj.types for lv in lives)
         decode = codec.decode
         commits = 0
         try:
@@ -315,8 +325,7 @@ def fold_range(source: RecordSource, temps: list[Live], position: int, page: int
     if not pending:
         return
     start = min(t.start for t in pending)
-    filters = [t.proj.types for t in pending]
-    topics = None if any(f is None for f in filters) else topics_of(set().union(*filters))
+    topics = wanted_topics(t.proj.types for t in pending)
     route: dict[str, list[Live]] = {}
     decode = codec.decode
     for _end, rows in source.scan(start, position, topics=topics, page=page):

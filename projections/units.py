@@ -31,7 +31,9 @@ class UnitRuntimeProjection(PartitionedProjection):
     def key(self, event: Event) -> str:
         return event.plan_id  # type: ignore[attr-defined]
 
-    def apply_part(self, part: PlanUnits, position: int, e: UnitTransitioned) -> PlanUnits:
+    # The runner hands this fold only the types it names, so ``e`` is a
+    # UnitTransitioned; narrowing the parameter says so at no cost per event.
+    def apply_part(self, part: PlanUnits, position: int, e: UnitTransitioned) -> PlanUnits:  # type: ignore[override]
         u = part.units.get(e.unit_id)
         if u is None:
             u = part.units[e.unit_id] = UnitRecord(unit_id=e.unit_id, plan_id=e.plan_id)

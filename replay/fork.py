@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 from uok.domain.errors import InputError, IntegrityFailure
-from uok.domain.events import ForkOrigin, KernelEntered, KernelExited, RunForked, RunRecovered
+from uok.domain.events import Event, ForkOrigin, KernelEntered, KernelExited, RunForked, RunRecovered
 from uok.domain.log import codec
 from uok.domain.log.store import NewRecord
 from uok.replay.replayer import entered_position
@@ -41,7 +41,7 @@ class ForkResult(msgspec.Struct, frozen=True, kw_only=True):
     open_runs: tuple[str, ...]
 
 
-def _topics(*classes: type) -> list[str]:
+def _topics(*classes: type[Event]) -> list[str]:
     return [f"{c.__name__}/v{v}" for c in classes for v in range(c.VERSION + 1)]
 
 
@@ -54,7 +54,7 @@ def open_runs_at(parent: Any, position: int) -> tuple[str, ...]:
             open_[e.run_id] = None
         elif isinstance(e, KernelExited):
             open_.pop(e.run_id, None)
-        else:
+        elif isinstance(e, RunRecovered):
             open_.pop(e.recovered_run, None)
     return tuple(open_)
 
@@ -72,7 +72,7 @@ def fork_log(parent: Any, child: Any, *, run_id: str, position: int, parent_path
         raise ForkError(f"run {run_id} entered at position {entered}, after --at {position}")
     if child.head()[0] != 0:
         raise ForkError("the fork target already holds events")
-    parent_hash = None
+    parent_hash: bytes | None = None
     batch: list[NewRecord] = []
     for r in parent.read(0, upto=position):
         batch.append(NewRecord(stream=r.stream, version=r.version, topic=r.topic, payload=r.payload))
@@ -80,6 +80,8 @@ def fork_log(parent: Any, child: Any, *, run_id: str, position: int, parent_path
         if len(batch) >= COPY_BATCH:
             _copy(child, batch, r.position, r.hash)
             batch = []
+    if parent_hash is None:  # head() counted position P, yet reading 1..P gave nothing
+        raise ForkIntegrityError(f"the parent log yields no event up to position {position} (run `uok verify` on it)")
     if batch:
         _copy(child, batch, position, parent_hash)
     opened = open_runs_at(parent, position)

@@ -29,7 +29,7 @@ be noise.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import msgspec
 from uok.domain.errors import InputError
@@ -198,7 +198,7 @@ class _Group:
                 kind, position = "missing", rec[i][0]
             else:
                 kind, position = "changed", rec[i][0]
-            fields = ()
+            fields: tuple[FieldDiff, ...] = ()
             if expected is not None and actual is not None:
                 if type(expected) is type(actual):
                     fields = tuple(diff(expected, actual))
@@ -225,13 +225,19 @@ def _same(a: Event, b: Event) -> bool:
     return a == b or (type(a) is type(b) and codec.encode(a)[1] == codec.encode(b)[1])
 
 
-def _involved(*events: Event | None) -> dict[str, str]:
-    out = {"unit_id": "", "turn_id": "", "gate_id": ""}
-    for e in events:
-        for f in out:
-            if not out[f] and e is not None:
-                out[f] = str(getattr(e, f, "") or "")
-    return out
+class _Involved(TypedDict):
+    unit_id: str
+    turn_id: str
+    gate_id: str
+
+
+def _involved(*events: Event | None) -> _Involved:
+    """The unit, turn and gate the events are about (the first that names each)."""
+
+    def first(field: str) -> str:
+        return next((str(v) for e in events if e is not None and (v := getattr(e, field, ""))), "")
+
+    return _Involved(unit_id=first("unit_id"), turn_id=first("turn_id"), gate_id=first("gate_id"))
 
 
 def _unexpected(position: int, e: Event) -> Divergence:
