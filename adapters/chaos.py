@@ -133,7 +133,7 @@ class ChaosMonkey:
 
     def __init__(self, settings: ChaosSettings, runner: Any, *, log_dir: Path | None = None) -> None:
         self.settings = settings
-        self.runner = runner  # kernel, run_id, clock and _step of the KernelRunner
+        self.runner = runner  # the run's loop port: kernel, run_id, clock, record (uok.adapters.runner.RunLoop)
         self.disk_dir = Path(settings.disk_dir) if settings.disk_dir else (log_dir or Path(tempfile.gettempdir()))
         self.injected: list[ChaosInjected] = []
 
@@ -192,7 +192,7 @@ class ChaosMonkey:
         )
         self.injected.append(obs)
         _say(obs)
-        self.runner._step(obs)  # recorded (and decided on) before it takes effect
+        self.runner.record(obs)  # recorded (and decided on) before it takes effect
         if fault == "partial-failure":
             return None if self._dropped(subject) else _identity
         if boundary == "finalize":  # the main thread is at the boundary itself
@@ -273,14 +273,14 @@ def _say(obs: ChaosInjected) -> None:
     )
 
 
-def for_runner(runner: Any, flags: dict[str, Any]) -> tuple[NoChaos | ChaosMonkey, dict[str, Any]]:
-    """The run's chaos monkey (or :class:`NoChaos`) and the flags to record in
-    ``KernelEntered`` (``flags["chaos"]`` = the resolved settings)."""
+def settings_for_run(flags: dict[str, Any]) -> tuple[ChaosSettings | None, dict[str, Any]]:
+    """The run's chaos settings (None: off), resolved from the CLI's
+    ``flags["chaos"]`` over the config's ``[uok.chaos]`` (``flags["uok"]``),
+    and the flags to record in ``KernelEntered`` (``flags["chaos"]`` = the
+    resolved settings). Bad settings raise :class:`ChaosSettingsError` (exit 2)."""
     uok = flags.get("uok") if isinstance(flags.get("uok"), dict) else {}
     cli = flags.get("chaos") if isinstance(flags.get("chaos"), dict) else None
     settings = resolve(cli, uok.get("chaos"))
     if settings is None:
-        return NoChaos(), {k: v for k, v in flags.items() if k != "chaos"}
-    store_path = getattr(getattr(runner.log, "store", None), "path", None)
-    monkey = ChaosMonkey(settings, runner, log_dir=Path(store_path).parent if store_path else None)
-    return monkey, {**flags, "chaos": msgspec.to_builtins(settings)}
+        return None, {k: v for k, v in flags.items() if k != "chaos"}
+    return settings, {**flags, "chaos": msgspec.to_builtins(settings)}

@@ -85,16 +85,18 @@ def gather(
     """The facts about the log at ``db`` as of ``now``. A log that cannot be
     opened or whose hash chain is broken is itself the finding."""
     from eventsourcing.persistence import PersistenceError
-    from uok.adapters.cli.readmodels import ReadModels
     from uok.adapters.probes import probe_open_runs
-    from uok.adapters.sqlite_store import SqliteEventStore
+    from uok.adapters.readmodels import ReadModels
+    from uok.adapters.stores import open_event_store
     from uok.domain.log.chain import ChainBroken
     from uok.replay.parity import build_report
 
+    from uok.errors import UokError
+
     probe = probe or probe_open_runs
     try:
-        store = SqliteEventStore(db)
-    except (PersistenceError, OSError) as e:
+        store = open_event_store(db)  # the store factory: the one place a path becomes a store
+    except (PersistenceError, OSError, UokError) as e:
         return dx.Facts(now=now, db_ok=False, db_error=str(e))
     try:
         try:

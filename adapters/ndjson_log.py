@@ -56,7 +56,9 @@ def import_log(path: Path, db: Path, *, synchronous: str = "NORMAL") -> SqliteEv
     :class:`ImportMismatch` at the first hash that does not match."""
     if db.exists():
         raise FileExistsError(db)
-    store = SqliteEventStore(db, synchronous=synchronous)
+    from uok.adapters.stores import open_event_store
+
+    store = open_event_store(db, create=True, synchronous=synchronous)
     try:
         for row in read_lines(path):
             rec = NewRecord(

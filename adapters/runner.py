@@ -19,28 +19,31 @@ import queue
 import signal
 import socket
 import threading
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
-from uok.adapters.chaos import ChaosSettingsError, NoChaos, for_runner
 from uok.adapters.eventlog import EventLog
-from uok.adapters.executor import CommandExecutor, ExecutionOutcome
-from uok.adapters.gates.host import GateHost, setup_gates
-from uok.adapters.gates.registry import GateRegistry
-from uok.adapters.observer import TurnHooks, TurnObserver, build_turn_hooks
+from uok.adapters.executor import ExecutionOutcome
 from uok.adapters.probes import pid_alive
-from uok.adapters.steering import SteeringPoller
 from uok.domain import events as ev
 from uok.domain.errors import InputError
 from uok.domain.events import GateRequested
 from uok.domain.kernel import Kernel
 from uok.domain.plan import PlanError, UnitGraph, compile_plan
 from uok.domain.plan.graph import clamp_workers
+
+if TYPE_CHECKING:
+    from uok.adapters.chaos import ChaosMonkey, NoChaos
+    from uok.adapters.executor import CommandExecutor
+    from uok.adapters.gates.host import GateHost
+    from uok.adapters.observer import TurnHooks
+    from uok.adapters.steering import SteeringPoller
+
+__all__ = ["KernelRunner", "RunLoop", "RunResult", "UsageError", "fold_log", "load_plan", "pid_alive"]
 
 Clock = Callable[[], datetime]
 
@@ -92,70 +95,93 @@ def fold_log(log: EventLog, kernel: Kernel) -> None:
         apply(e)
 
 
+class RunLoop:
+    """What a run's collaborators may use of its loop, and nothing more:
+    record an observation (decided on and appended like any other), read
+    the kernel's current state, the run's id and clock.
+
+    The composition root (:mod:`uok.bootstrap`) builds the collaborators
+    (turn hooks, steering poller, chaos) around a RunLoop before the
+    runner exists; the runner binds itself to it when it is constructed.
+    """
+
+    def __init__(self, run_id: str, clock: Clock):
+        self.run_id, self.clock = run_id, clock
+        self._runner: KernelRunner | None = None
+
+    def bind(self, runner: KernelRunner) -> None:
+        self._runner = runner
+
+    @property
+    def kernel(self) -> Kernel:
+        """The runner's kernel now (it is rebuilt after a failed append)."""
+        assert self._runner is not None, "RunLoop used before its runner was built"
+        return self._runner.kernel
+
+    def record(self, obs: ev.Event, *, prior: Sequence[ev.Event] = ()) -> None:
+        assert self._runner is not None, "RunLoop used before its runner was built"
+        self._runner._step(obs, prior=prior)
+
+
 class KernelRunner:
+    """The loop of one run: measure -> handle -> append -> act.
+
+    Receives every collaborator built (by :func:`uok.bootstrap.assemble_runner`):
+    the executor that runs commands, the gate host, the turn hooks (writer
+    tokens, gitops, turn observers), the steering poller and the chaos
+    monkey, and the run's resolved flags. It builds nothing itself.
+    """
+
     def __init__(
         self,
         log: EventLog,
         plan_path: Path,
+        plan_source: str,
         *,
-        workers: int = 2,
-        flags: dict[str, Any] | None = None,
-        clock: Clock = utc_now,
-        run_id: str | None = None,
+        graph: UnitGraph,
+        loop: RunLoop,
+        workers: int,
+        flags: dict[str, Any],
+        executor: CommandExecutor,
+        gates: GateHost,
+        hooks: TurnHooks,
+        steering: SteeringPoller,
+        chaos: NoChaos | ChaosMonkey,
         observer: RunObserver | None = None,
-        executor: CommandExecutor | None = None,
-        config: Path | None = None,
-        gates: GateRegistry | None = None,
-        turn_observers: Sequence[TurnObserver] = (),
     ):
         self.log = log
         self.plan_path = Path(plan_path)
+        self.plan_source = plan_source
+        self.plan_id = graph.plan_id
         self.workers = clamp_workers(workers)
-        self.flags = dict(flags or {})
-        self.flags.setdefault("turn_closeout", True)  # exit waits for turn closeouts (uok.domain.kernel.closeout)
-        self.clock = clock
-        self.run_id = run_id or f"r{self.clock():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
+        self.flags = flags  # resolved, recorded in KernelEntered
+        self.loop = loop
+        self.clock = loop.clock
+        self.run_id = loop.run_id
         self.observer = observer
         self.kernel = Kernel()
         self.executor = executor
-        self.config_path = config  # --config; else uok.toml / [tool.uok] is looked up (uok.adapters.config)
-        self.gate_registry = gates  # None: the built-in gates (uok.adapters.gates.registry)
-        self.gates: GateHost | None = None
+        self.gates = gates
+        self.turn_hooks = hooks
+        self.steering = steering
+        self.chaos = chaos  # --chaos / [uok.chaos]: faults at phase boundaries (uok.adapters.chaos)
         self._results: queue.Queue[ev.Event] = queue.Queue()
         self._pool: ThreadPoolExecutor | None = None
         self._exit: ev.KernelExited | None = None
-        self.turn_observers = list(turn_observers)  # uok.adapters.observer.TurnObserver
-        self.turn_hooks = TurnHooks()  # writer tokens, gitops, observers: set up by run()
-        self.steering: SteeringPoller | None = None
-        self.chaos = NoChaos()  # --chaos / [uok.chaos]: faults at phase boundaries (uok.adapters.chaos)
+        loop.bind(self)
 
     # -------------------------------------------------------------- main loop
 
     def run(self) -> RunResult:
-        source, graph = load_plan(self.plan_path)
-        from uok.adapters.config import ConfigFileError
-
-        try:  # resolved flags and registered gates go into KernelEntered.flags (uok.adapters.gates.host)
-            self.gates, self.flags = setup_gates(
-                self.plan_path, self.flags, config=self.config_path, registry=self.gate_registry, clock=self.clock
-            )
-        except ConfigFileError as exc:
-            raise UsageError(str(exc)) from None
-        try:  # resolved chaos settings go into KernelEntered.flags["chaos"]
-            self.chaos, self.flags = for_runner(self, self.flags)
-        except ChaosSettingsError as exc:
-            raise UsageError(str(exc)) from None
-        if self.executor is None:
-            self.executor = CommandExecutor(self.plan_path.parent, redact=self.gates.redact)
         fold_log(self.log, self.kernel)
-        probes = self._probe_open_runs(graph.plan_id)
+        probes = self._probe_open_runs(self.plan_id)
         entered = ev.KernelEntered(
             run_id=self.run_id,
             at=self.clock(),
             pid=os.getpid(),
             host=socket.gethostname(),
             plan_path=str(self.plan_path),
-            plan_source=source,
+            plan_source=self.plan_source,
             workers=self.workers,
             flags=self.flags,
             work_mode=str(self.flags.get("work_mode", "auto")),
@@ -164,20 +190,6 @@ class KernelRunner:
         )
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="uok-worker")
         restore = self._install_signal_handlers()
-        self.turn_hooks = build_turn_hooks(
-            log=self.log,
-            flags=self.flags,
-            root=self.plan_path.parent,
-            record=self._step,
-            clock=self.clock,
-            run_id=self.run_id,
-            unit_timeout=lambda unit_id: self.kernel.nodes[unit_id].timeout,
-            observers=self.turn_observers,
-            exclude=[Path(p) for p in [getattr(self.log.store, "path", None)] if p],
-        )
-        self.steering = SteeringPoller(
-            self.log, lambda: self.kernel, run_id=self.run_id, step=self._step, clock=self.clock
-        )
         try:
             self._step(entered)
             while self._exit is None:

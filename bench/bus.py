@@ -11,7 +11,7 @@ its baseline:
 * inbox catch-up: a fresh ``MessageBus.refresh`` folding N messages vs
   reading + decoding the same records without folding;
 * writer tokens: ``acquire`` + ``release`` pairs vs two raw appends;
-* turn bookkeeping: a plan of no-op units through ``KernelRunner`` with
+* turn bookkeeping: a plan of no-op units through ``KernelRunner`` (built by ``uok.bootstrap.build_runner``) with
   writer tokens and turn closeout vs the same runner with both disabled.
 
 Usage: .venv/bin/python bench/bus.py [--messages N] [--synchronous FULL|NORMAL]
@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from uok.adapters import runner as runner_mod
+from uok.adapters import observer as observer_mod
 from uok.adapters.bus import MessageBus
 from uok.adapters.eventlog import EventLog
 from uok.adapters.observer import TurnHooks
@@ -37,6 +37,8 @@ from uok.adapters.writer import WriterTokens
 from uok.domain.events import MessageSent
 from uok.domain.log import codec
 from uok.domain.log.store import NewRecord
+
+from uok import bootstrap
 
 PAYLOAD = {"unit": "build-a", "attempt": 1, "note": "x" * 120}
 
@@ -116,17 +118,17 @@ def bench_turns(tmp: Path, units: int, sync: str, repeat: int) -> tuple[float, f
         '[plan]\nid = "noop"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'
         + "".join(f'[[milestones.slices.tasks]]\nid = "t{i}"\n' for i in range(units))
     )
-    real_build = runner_mod.build_turn_hooks
+    real_build = observer_mod.build_turn_hooks
 
     def one(r: int, bookkeeping: bool) -> float:
         store = SqliteEventStore(tmp / f"turns{r}{bookkeeping}.db", synchronous=sync)
         flags = {} if bookkeeping else {"turn_closeout": False}
-        runner_mod.build_turn_hooks = real_build if bookkeeping else (lambda **_kw: TurnHooks())
+        observer_mod.build_turn_hooks = real_build if bookkeeping else (lambda **_kw: TurnHooks())
         try:
-            runner = runner_mod.KernelRunner(EventLog(store), plan, workers=1, flags=flags)
+            runner = bootstrap.build_runner(EventLog(store), plan, workers=1, flags=flags)
             t = timed(runner.run)
         finally:
-            runner_mod.build_turn_hooks = real_build
+            observer_mod.build_turn_hooks = real_build
             store.close()
         return (units + 1) / t  # + the slice's completion unit
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from uok.adapters.eventlog import EventLog
-from uok.adapters.sqlite_store import SqliteEventStore
+from uok.adapters.stores import open_event_store
 from uok.domain import events as ev
 
 from tests.conftest import ROOT
@@ -43,7 +43,7 @@ def start_run(plan: Path, db: Path, *extra: str) -> subprocess.Popen:
 
 
 def read_events(db: Path) -> list[tuple[int, ev.Event]]:
-    store = SqliteEventStore(db)
+    store = open_event_store(db)
     try:
         return list(EventLog(store).events())
     finally:

@@ -51,7 +51,7 @@ def sql_json(db: Path, query: str, *extra: str) -> list[dict]:
 
 
 def projection_states(db: Path, names: list[str]) -> dict:
-    from uok.adapters.cli.readmodels import ReadModels
+    from uok.adapters.readmodels import ReadModels
 
     with SqliteEventStore(db) as store:
         return ReadModels(store).runner.states(names)

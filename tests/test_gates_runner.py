@@ -14,7 +14,6 @@ from uok.adapters.eventlog import EventLog
 from uok.adapters.gates.host import GateHost
 from uok.adapters.gates.registry import GateRegistry, default_registry
 from uok.adapters.gates.verification import VerificationGate
-from uok.adapters.runner import KernelRunner
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain import events as ev
 from uok.domain.config import Flags
@@ -27,6 +26,7 @@ from uok.projections.registry import by_name
 from tests.conftest import uok
 from tests.helpers import StepClock
 from tests.run_support import read_events
+from uok.bootstrap import build_runner
 
 PY = sys.executable
 
@@ -169,7 +169,7 @@ def test_unknown_and_raising_gates_are_recorded_and_the_run_continues(tmp_path: 
     db = tmp_path / "r.db"
     store = SqliteEventStore(db)
     try:
-        result = KernelRunner(EventLog(store), plan, workers=2, gates=reg).run()
+        result = build_runner(EventLog(store), plan, workers=2, gates=reg).run()
     finally:
         store.close()
     assert result.status == "ok" and result.units_failed == 3  # crashy, orphan, and the slice they block
@@ -240,7 +240,7 @@ def test_breaker_state_at_every_past_position_equals_what_the_runner_saw(tmp_pat
             plan = write_plan(tmp_path / "p", tasks, plan_id=f"brk{run}")
         store = SqliteEventStore(db)
         try:
-            KernelRunner(EventLog(store), plan, workers=1, clock=clock, run_id=f"run{run}").run()
+            build_runner(EventLog(store), plan, workers=1, clock=clock, run_id=f"run{run}").run()
         finally:
             store.close()
     events = read_events(db)

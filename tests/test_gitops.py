@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from uok.adapters.eventlog import EventLog
 from uok.adapters.gitops import snapshot_ref
-from uok.adapters.runner import KernelRunner
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain.events import GitTransactionRecorded
 
 from tests.conftest import uok
 from tests.run_support import assert_turns_closed_once, of_type, read_events
+from uok.bootstrap import build_runner
 
 STAGES = ["turn-start", "stage", "checkpoint", "publish", "record"]
 
@@ -46,7 +46,7 @@ def repo(tmp_path: Path) -> Path:
 
 def run(repo: Path, db: Path, **flags) -> str:
     with SqliteEventStore(db) as store:
-        result = KernelRunner(EventLog(store), repo / "plan.toml", workers=1, flags=flags).run()
+        result = build_runner(EventLog(store), repo / "plan.toml", workers=1, flags=flags).run()
     assert result.status == "ok" and result.units_failed == 0
     return result.run_id
 
@@ -128,7 +128,7 @@ def test_gitops_is_off_by_default_and_off_outside_a_repository(repo: Path, tmp_p
     (plain / "plan.toml").write_text((repo / "plan.toml").read_text())
     db2 = tmp_path / "b.db"
     with SqliteEventStore(db2) as store:
-        assert KernelRunner(EventLog(store), plain / "plan.toml", flags={"gitops": True}).run().status == "ok"
+        assert build_runner(EventLog(store), plain / "plan.toml", flags={"gitops": True}).run().status == "ok"
     assert records(db2) == []
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from uok.adapters.eventlog import EventLog
-from uok.adapters.runner import KernelRunner
 from uok.adapters.spawnfile import read_spawns
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain import events as ev
@@ -18,6 +17,7 @@ from uok.domain.policies.modes import ModeError, resolve_permission_profile
 from tests.helpers import StepClock, plan_toml
 from tests.run_support import assert_turns_closed_once, of_type, read_events
 from tests.test_kernel import Recorded, enter, finish, started
+from uok.bootstrap import build_runner
 
 CMD = ["true"]
 
@@ -190,7 +190,7 @@ def test_end_to_end_a_task_spawns_sub_agents_that_run_before_its_dependents(tmp_
     )
     db = tmp_path / "s.db"
     with SqliteEventStore(db) as store:
-        result = KernelRunner(EventLog(store), tmp_path / "plan.toml", workers=2, flags={"work_mode": "build"}).run()
+        result = build_runner(EventLog(store), tmp_path / "plan.toml", workers=2, flags={"work_mode": "build"}).run()
     assert result.status == "ok" and result.units_failed == 0, result
     k1 = json.loads((tmp_path / "lead-k1.json").read_text())
     k2 = json.loads((tmp_path / "lead-k2.json").read_text())

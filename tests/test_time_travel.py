@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 from uok.adapters.cli.commands.state import view_at
-from uok.adapters.cli.readmodels import ReadModels
+from uok.adapters.readmodels import ReadModels
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.projections import registry
 from uok.projections.runner import fold_from_zero

@@ -7,13 +7,13 @@ import signal
 from pathlib import Path
 
 from uok.adapters.eventlog import EventLog
-from uok.adapters.runner import KernelRunner
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain import events as ev
 from uok.domain.events import KernelExitDeferred, TurnClosed
 from uok.domain.kernel import Kernel
 
 from tests.run_support import assert_turns_closed_once, of_type, read_events, run_id_of, start_run, wait_for
+from uok.bootstrap import build_runner
 
 FLAKY = "import os,sys; p='flaky.marker'; seen=os.path.exists(p); open(p,'a').close(); sys.exit(0 if seen else 1)"
 
@@ -68,7 +68,7 @@ def test_observers_see_every_turn_and_a_raising_observer_never_breaks_the_loop(t
     db = tmp_path / "o.db"
     rec = Recording()
     with SqliteEventStore(db) as store:
-        runner = KernelRunner(EventLog(store), plan, workers=2, turn_observers=[Exploding(), rec])
+        runner = build_runner(EventLog(store), plan, workers=2, turn_observers=[Exploding(), rec])
         result = runner.run()
     assert result.status == "ok" and result.units_failed >= 1  # bad failed twice, its slice check blocked
     events = read_events(db)
@@ -152,7 +152,7 @@ def test_a_run_with_retries_failures_and_a_signal_finishes_every_turn_exactly_on
 def test_a_clean_run_replays_decision_for_decision(tmp_path: Path, demo_plan: Path):
     db = tmp_path / "d.db"
     with SqliteEventStore(db) as store:
-        result = KernelRunner(EventLog(store), demo_plan, workers=2).run()
+        result = build_runner(EventLog(store), demo_plan, workers=2).run()
     events = read_events(db)
     assert_turns_closed_once(events, result.run_id)
     assert replay(events, result.run_id) > 20

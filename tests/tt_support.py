@@ -10,6 +10,7 @@ from uok.adapters.eventlog import EventLog
 from uok.adapters.ndjson_log import import_log
 from uok.adapters.projection_store import SqliteProjectionStore
 from uok.adapters.sqlite_store import SqliteEventStore
+from uok.adapters.stores import open_event_store
 from uok.projections import registry
 from uok.projections.runner import ProjectionRunner
 
@@ -41,17 +42,17 @@ def copy_db(src: Path, dst: Path) -> Path:
 
 
 def open_runner(db: Path, **kw) -> tuple[SqliteEventStore, SqliteProjectionStore, ProjectionRunner]:
-    store = SqliteEventStore(db, synchronous="NORMAL")
+    store = open_event_store(db, synchronous="NORMAL")
     ps = SqliteProjectionStore(store)
     return store, ps, ProjectionRunner(ps, ps, registry.ALL, **kw)
 
 
 def log_of(db: Path) -> EventLog:
-    return EventLog(SqliteEventStore(db))
+    return EventLog(open_event_store(db))
 
 
 def event_rows(db: Path, upto: int | None = None) -> list[tuple]:
-    store = SqliteEventStore(db, readonly=True)
+    store = open_event_store(db, readonly=True)
     try:
         sql = "SELECT position, stream, version, topic, payload, hash FROM events"
         if upto is not None:
@@ -63,7 +64,7 @@ def event_rows(db: Path, upto: int | None = None) -> list[tuple]:
 
 def projection_rows(db: Path) -> dict[str, list[tuple]]:
     """Every projection table's rows, ordered: equal dumps = identical read models."""
-    store = SqliteEventStore(db, readonly=True)
+    store = open_event_store(db, readonly=True)
     try:
         return {
             "state": store.query(

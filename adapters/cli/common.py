@@ -27,17 +27,25 @@ def db_path(args: argparse.Namespace) -> Path:
 
 
 def open_store(args: argparse.Namespace, *, create: bool = False, synchronous: str = "FULL"):
-    """Open the log the command names; a missing log is an error unless
-    ``create`` (only commands that write may create one)."""
-    from uok.adapters.stores import open_event_store
+    """The store of the log the command names, built by the composition
+    root; a missing log is an error unless ``create`` (only commands that
+    write may create one)."""
+    from uok import bootstrap
 
-    return open_event_store(log_target(args), create=create, synchronous=synchronous)
+    return bootstrap.open_store(getattr(args, "db", None), create=create, synchronous=synchronous)
 
 
 def open_log(args: argparse.Namespace, *, create: bool = False, synchronous: str = "FULL"):
-    from uok.adapters.eventlog import EventLog
+    from uok import bootstrap
 
-    return EventLog(open_store(args, create=create, synchronous=synchronous))
+    return bootstrap.open_log(getattr(args, "db", None), create=create, synchronous=synchronous)
+
+
+def read_models(args: argparse.Namespace, **kw):
+    """The read models of the log the command names (a context manager)."""
+    from uok import bootstrap
+
+    return bootstrap.read_models(getattr(args, "db", None), **kw)
 
 
 def refuse_to_replace_a_log(path: Path, option: str) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from uok.adapters.cli.framework import build_parser
 from uok.adapters.eventlog import EventLog
-from uok.adapters.sqlite_store import SqliteEventStore
+from uok.adapters.stores import open_event_store
 from uok.domain import events as ev
 from uok.domain.kernel import Kernel
 
@@ -46,13 +46,13 @@ def subcommands() -> dict[str, argparse.ArgumentParser]:
 
 
 def read_log(db: Path) -> list[tuple[int, ev.Event]]:
-    with SqliteEventStore(db) as store:
+    with open_event_store(db) as store:
         return list(EventLog(store).events())
 
 
 def assert_log_whole(db: Path) -> int:
     """Chain verifies, positions 1..n gapless, (stream, version) unique; returns n."""
-    with SqliteEventStore(db) as store:
+    with open_event_store(db) as store:
         count, _ = store.verify_chain()
         rows = store.query("SELECT position FROM events ORDER BY position")
         assert [r[0] for r in rows] == list(range(1, count + 1)), "positions are not gapless"

@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from uok.adapters.cli.common import read_models
 from uok.adapters.cli.framework import add_command
 from uok.adapters.cli.output import emit
-from uok.adapters.cli.readmodels import ReadModels, read_models
 
 from uok.errors import InputError
 
@@ -67,38 +67,34 @@ def diff(args: argparse.Namespace) -> int:
 
 def _against(args: argparse.Namespace) -> dict:
     from uok.adapters.cli.commands.state import view_at
-    from uok.adapters.stores import open_event_store
     from uok.replay.timetravel import diff_views, first_difference
+
+    from uok import bootstrap
 
     other_path = Path(args.against)
     if not other_path.exists():
         raise InputError(f"no event log at {other_path}")
-    with read_models(args) as a:
-        b_store = open_event_store(other_path)
-        try:
-            b = ReadModels(b_store)
-            a.catch_up()
-            b.catch_up()
-            ha, hb = a.head(), b.head()
-            first = first_difference(a.pstore.hash_at, ha, b.pstore.hash_at, hb)
-            if args.at is not None:
-                a.check_position(args.at, "--at")
-                b.check_position(args.at, "--at (in OTHER_DB)")
-            pa = args.at if args.at is not None else ha
-            pb = args.at if args.at is not None else hb
-            out = diff_views(view_at(a, pa), view_at(b, pb))
-            out["logs"] = {
-                "a": str(a.store.path),
-                "b": str(b_store.path),
-                "head_a": ha,
-                "head_b": hb,
-                "common_history": (first - 1) if first is not None else min(ha, hb),
-                "first_difference": first,
-                "event_a": _topic_at(a.store, first),
-                "event_b": _topic_at(b_store, first),
-            }
-        finally:
-            b_store.close()
+    with read_models(args) as a, bootstrap.read_models(other_path) as b:
+        a.catch_up()
+        b.catch_up()
+        ha, hb = a.head(), b.head()
+        first = first_difference(a.pstore.hash_at, ha, b.pstore.hash_at, hb)
+        if args.at is not None:
+            a.check_position(args.at, "--at")
+            b.check_position(args.at, "--at (in OTHER_DB)")
+        pa = args.at if args.at is not None else ha
+        pb = args.at if args.at is not None else hb
+        out = diff_views(view_at(a, pa), view_at(b, pb))
+        out["logs"] = {
+            "a": str(a.store.path),
+            "b": str(b.store.path),
+            "head_a": ha,
+            "head_b": hb,
+            "common_history": (first - 1) if first is not None else min(ha, hb),
+            "first_difference": first,
+            "event_a": _topic_at(a.store, first),
+            "event_b": _topic_at(b.store, first),
+        }
     return out
 
 

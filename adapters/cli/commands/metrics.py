@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from uok.adapters.cli.common import read_models
 from uok.adapters.cli.framework import add_command
 from uok.adapters.cli.output import emit
-from uok.adapters.cli.readmodels import read_models
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,41 +37,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=metrics)
 
 
-def gather(rm, at: int | None = None, verified: list[int] | None = None):
-    """A :class:`MetricsSnapshot` from the registered read models.
-
-    The hash chain of every event the read models are about to fold is
-    checked first (from the lowest tracked position, or from ``verified[0]``
-    if higher: what an earlier scrape of this process already checked), so
-    metrics are never computed from an altered log (ChainBroken -> exit 3).
-    """
-    from uok.projections import registry
-    from uok.projections.metrics import SOURCES, snapshot
-
-    known = {p.name for p in registry.ALL}
-    names = [n for n in SOURCES if n in known]
-    if at is not None:
-        rm.check_position(at, "--at")
-        rm.store.verify_chain()
-        return snapshot(rm.runner.state_at(at, names), at)
-    status = [st for st in rm.runner.status() if st.name in names]
-    start = min((st.position for st in status), default=0)
-    if verified is not None:
-        start = max(start, min(verified[0], rm.head()))
-    _, _ = rm.store.verify_chain(after=start)
-    lag = {st.name: st.lag for st in status}
-    head = rm.head()
-    snap = snapshot(rm.runner.states(names), head, lag)
-    if verified is not None:
-        verified[0] = head
-    return snap
-
-
 def metrics(args: argparse.Namespace) -> int:
     from uok.adapters.metrics_http import exposition
+    from uok.adapters.readmodels import MetricsSource
 
     with read_models(args) as rm:
-        snap = gather(rm, args.at)
+        source = MetricsSource(rm)
+        snap = source() if args.at is None else source.at(args.at)
     if args.json:
         emit(snap)
     else:

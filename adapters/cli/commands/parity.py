@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
+from uok.adapters.cli.common import read_models
 from uok.adapters.cli.framework import add_command
 from uok.adapters.cli.output import emit
-from uok.adapters.cli.readmodels import read_models
 
 
 def register(sub: argparse._SubParsersAction) -> None:

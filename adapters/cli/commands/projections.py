@@ -8,9 +8,10 @@ import os
 import signal
 import time
 
+from uok.adapters.cli.common import read_models
 from uok.adapters.cli.framework import add_action, add_actions, add_command
 from uok.adapters.cli.output import emit
-from uok.adapters.cli.readmodels import names_or_error, read_models
+from uok.adapters.readmodels import projection_names
 
 from uok.errors import InputError
 
@@ -125,7 +126,7 @@ def _row(s) -> dict:
 
 
 def rebuild(args: argparse.Namespace) -> int:
-    names = names_or_error(args.names)
+    names = projection_names(args.names)
     for opt in ("batch", "snapshot_every"):
         v = getattr(args, opt)
         if v is not None and v <= 0:

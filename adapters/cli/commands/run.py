@@ -94,39 +94,34 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from uok.adapters.runner import KernelRunner, load_plan
+    from uok import bootstrap
 
-    plan = Path(args.plan)
-    load_plan(plan)  # validate before the log is even opened: bad input (exit 2) writes nothing
-    from uok.adapters.chaos import resolve
-    from uok.adapters.config import load_config
-
-    chaos = {"seed": args.chaos, "rate": args.chaos_rate} if getattr(args, "chaos", None) is not None else None
-    if chaos is None and getattr(args, "chaos_rate", None) is not None:
+    chaos = {"seed": args.chaos, "rate": args.chaos_rate} if args.chaos is not None else None
+    if chaos is None and args.chaos_rate is not None:
         raise InputError("--chaos-rate needs --chaos SEED")
-    loaded = load_config(plan, getattr(args, "config", None))  # a bad config writes nothing either
-    resolve(chaos, msgspec.to_builtins(loaded.flags.chaos))  # nor do bad chaos settings
     flags: dict = {}  # run flags, recorded in KernelEntered (uok.adapters.observer.build_turn_hooks)
     if chaos is not None:
         flags["chaos"] = chaos  # uok.adapters.chaos resolves it over [uok.chaos]
-    if getattr(args, "gitops", None):
+    if args.gitops:
         flags["gitops"] = True
         if args.gitops != "config":
             flags["gitops_turn_action"] = args.gitops
-    if getattr(args, "writer_ttl", None) is not None:
+    if args.writer_ttl is not None:
         if not args.writer_ttl > 0:
             raise InputError(f"--writer-ttl must be > 0 seconds, got {args.writer_ttl:g}")
         flags["writer_ttl"] = args.writer_ttl
+    # plan, config, gates and chaos settings are checked before the log is even
+    # opened: bad input (exit 2) writes nothing
+    prepared = bootstrap.prepare_run(Path(args.plan), flags=flags, config=args.config)
     log = open_log(args, create=True, synchronous=args.synchronous)
     try:
         if args.quiet or args.json:
-            runner = KernelRunner(log, plan, workers=args.workers, config=args.config, flags=flags)
-            result = runner.run()
+            result = bootstrap.assemble_runner(log, prepared, workers=args.workers).run()
         else:
             from uok.adapters.cli.progress import RichProgress
 
             progress = RichProgress()
-            runner = KernelRunner(log, plan, workers=args.workers, observer=progress, config=args.config, flags=flags)
+            runner = bootstrap.assemble_runner(log, prepared, workers=args.workers, observer=progress)
             progress.settled_fn = runner.settled_units
             with progress:
                 result = runner.run()

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import signal
 
+from uok.adapters.cli.common import read_models
 from uok.adapters.cli.framework import add_command
-from uok.adapters.cli.readmodels import read_models
 
 from uok.errors import InputError
 
@@ -34,21 +34,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from uok.adapters.cli.commands.metrics import gather
     from uok.adapters.cli.output import err
-    from uok.adapters.metrics_http import MetricsServer
+
+    from uok import bootstrap
 
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port {args.port} is not a port number")
     with read_models(args) as rm:
-        verified = [0]
-        gather(rm, verified=verified)  # fail now (exit 2/3), not at the first scrape, if the log is unusable
         try:
-            server = MetricsServer(
-                lambda: gather(rm, verified=verified),
-                args.host,
-                args.port,
-                on_error=lambda e: err(f"scrape failed: {type(e).__name__}: {e}"),
+            server = bootstrap.metrics_server(
+                rm, args.host, args.port, on_error=lambda e: err(f"scrape failed: {type(e).__name__}: {e}")
             )
         except OSError as e:
             raise InputError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from None

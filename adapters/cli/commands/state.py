@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from uok.adapters.cli.common import print_plans
+from uok.adapters.cli.common import print_plans, read_models
 from uok.adapters.cli.framework import add_command
 from uok.adapters.cli.output import emit
-from uok.adapters.cli.readmodels import read_models
 
 from uok.errors import InputError
 

@@ -28,33 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=status)
 
 
-def snapshot(args: argparse.Namespace) -> dict:
-    """Runs and units by state at the head, from the stored read models
-    (``runs``, ``units``) folded forward to the head: only what was appended
-    since they were last caught up is read, and nothing is written (status
-    must not touch the file, least of all a damaged one)."""
-    from uok.adapters.cli.readmodels import read_models
-    from uok.replay.timetravel import system_view
-
-    with read_models(args) as rm:
-        head = rm.head()
-        view = system_view(rm.runner.state_at(head, ["runs", "units", "turns"]), head)
-    runs = [
-        {
-            "run_id": rid,
-            "plan_id": r["plan_id"],
-            "status": r["status"],
-            "pid": r["pid"],
-            "entered_at": r["entered_at"],
-            "exited_at": r["exited_at"],
-        }
-        for rid, r in view["runs"].items()
-    ]
-    return {"position": head, "runs": runs, "plans": view["plans"]}
-
-
 def status(args: argparse.Namespace) -> int:
-    snap = snapshot(args)
+    from uok import bootstrap
+
+    snap = bootstrap.status(getattr(args, "db", None))
     if args.json:
         emit(snap)
         return 0

@@ -1,0 +1,240 @@
+"""The composition root: the one place uok's parts are built and wired.
+
+Turning a ``--db`` / ``UOK_DB`` value into a store (through the store factory
+:mod:`uok.adapters.stores`), the read models over it, and a run's runner with
+every collaborator it drives (executor, gate host, turn hooks, steering
+poller, chaos) happens here and nowhere else. The CLI's commands, the
+metrics server, the public API (:mod:`uok`) and the tests build through these
+functions; :class:`~uok.adapters.runner.KernelRunner` receives its parts built
+and keeps only the loop (measure -> handle -> append -> act).
+
+Imports are local to each function so that a command pays only for what it
+builds (``uok status`` never imports the runner, the executor or rich).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from uok.adapters.eventlog import EventLog
+    from uok.adapters.executor import CommandExecutor
+    from uok.adapters.gates.host import GateHost
+    from uok.adapters.gates.registry import GateRegistry
+    from uok.adapters.metrics_http import MetricsServer
+    from uok.adapters.observer import TurnObserver
+    from uok.adapters.readmodels import ReadModels
+    from uok.adapters.runner import KernelRunner, RunObserver, RunResult
+    from uok.domain.plan import UnitGraph
+
+Target = str | os.PathLike[str] | None
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------- the log
+
+
+def open_store(target: Target = None, *, create: bool = False, readonly: bool = False, synchronous: str = "FULL"):
+    """The event store ``target`` names (``--db``; None: ``$UOK_DB``, else the
+    nearest ``.uok/events.db`` up from the working directory). A missing log
+    is an :class:`~uok.errors.InputError` unless ``create``."""
+    from uok.adapters.stores import locate_log, open_event_store
+
+    return open_event_store(locate_log(target), create=create, readonly=readonly, synchronous=synchronous)
+
+
+def open_log(target: Target = None, *, create: bool = False, synchronous: str = "FULL") -> EventLog:
+    """:func:`open_store` wrapped in the typed, chain-verifying :class:`EventLog`."""
+    from uok.adapters.eventlog import EventLog
+
+    return EventLog(open_store(target, create=create, synchronous=synchronous))
+
+
+@contextmanager
+def read_models(
+    target: Target = None, *, batch: int | None = None, snapshot_every: int | None = None
+) -> Iterator[ReadModels]:
+    """The read models of the log ``target`` names, closed on exit."""
+    from uok.adapters.readmodels import ReadModels
+
+    store = open_store(target)
+    try:
+        yield ReadModels(store, batch=batch, snapshot_every=snapshot_every)
+    finally:
+        store.close()
+
+
+def status(target: Target = None) -> dict[str, Any]:
+    """Runs and each plan's units by state at the head (what ``uok status --json`` prints)."""
+    with read_models(target) as rm:
+        return rm.status()
+
+
+def metrics_server(
+    rm: ReadModels, host: str = "127.0.0.1", port: int = 9464, *, on_error: Callable[[Exception], None] | None = None
+) -> MetricsServer:
+    """``/metrics`` over HTTP for the read models ``rm``, refreshed per scrape.
+    The log is checked once now, so an unusable log fails here (exit 2/3),
+    not at the first scrape."""
+    from uok.adapters.metrics_http import MetricsServer
+    from uok.adapters.readmodels import MetricsSource
+
+    source = MetricsSource(rm, remember=True)
+    source()
+    return MetricsServer(source, host, port, on_error=on_error)
+
+
+# --------------------------------------------------------------------- a run
+
+
+class PreparedRun(NamedTuple):
+    """A run checked and resolved before any log is touched: bad input
+    (plan, config, gates, chaos settings) fails here and writes nothing."""
+
+    plan_path: Path
+    source: str
+    graph: UnitGraph
+    flags: dict[str, Any]  # recorded in KernelEntered: resolved config ("uok"), "gates", "chaos"
+    gates: GateHost
+    chaos: Any  # uok.adapters.chaos.ChaosSettings, or None
+
+
+def prepare_run(
+    plan_path: str | os.PathLike[str],
+    *,
+    flags: dict[str, Any] | None = None,
+    config: str | os.PathLike[str] | None = None,
+    gates: GateRegistry | None = None,
+    clock: Clock = utc_now,
+) -> PreparedRun:
+    """Read and compile the plan, resolve the config (``--config``, else
+    ``uok.toml`` / ``[tool.uok]``), the gates and the chaos settings."""
+    from uok.adapters.chaos import settings_for_run
+    from uok.adapters.gates.host import setup_gates
+    from uok.adapters.runner import load_plan
+
+    path = Path(plan_path)
+    source, graph = load_plan(path)
+    run_flags = {"turn_closeout": True, **(flags or {})}  # exit waits for turn closeouts (uok.domain.kernel.closeout)
+    host, run_flags = setup_gates(path, run_flags, config=Path(config) if config else None, registry=gates, clock=clock)
+    chaos, run_flags = settings_for_run(run_flags)
+    return PreparedRun(path, source, graph, run_flags, host, chaos)
+
+
+def new_run_id(clock: Clock = utc_now) -> str:
+    return f"r{clock():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def assemble_runner(
+    log: EventLog,
+    prepared: PreparedRun,
+    *,
+    workers: int = 2,
+    clock: Clock = utc_now,
+    run_id: str | None = None,
+    observer: RunObserver | None = None,
+    executor: CommandExecutor | None = None,
+    turn_observers: Sequence[TurnObserver] = (),
+) -> KernelRunner:
+    """The runner of ``prepared`` on ``log`` with every collaborator built:
+    they reach the running loop only through its :class:`RunLoop` port."""
+    from uok.adapters.chaos import ChaosMonkey, NoChaos
+    from uok.adapters.executor import CommandExecutor
+    from uok.adapters.observer import build_turn_hooks
+    from uok.adapters.runner import KernelRunner, RunLoop
+    from uok.adapters.steering import SteeringPoller
+
+    run_id = run_id or new_run_id(clock)
+    loop = RunLoop(run_id, clock)
+    root = prepared.plan_path.parent
+    store_path = getattr(log.store, "path", None)
+    hooks = build_turn_hooks(
+        log=log,
+        flags=prepared.flags,
+        root=root,
+        record=loop.record,
+        clock=clock,
+        run_id=run_id,
+        unit_timeout=lambda unit_id: loop.kernel.nodes[unit_id].timeout,
+        observers=turn_observers,
+        exclude=[Path(store_path)] if store_path else [],
+    )
+    steering = SteeringPoller(log, lambda: loop.kernel, run_id=run_id, step=loop.record, clock=clock)
+    chaos = (
+        NoChaos()
+        if prepared.chaos is None
+        else ChaosMonkey(prepared.chaos, loop, log_dir=Path(store_path).parent if store_path else None)
+    )
+    return KernelRunner(
+        log,
+        prepared.plan_path,
+        prepared.source,
+        graph=prepared.graph,
+        loop=loop,
+        workers=workers,
+        flags=prepared.flags,
+        executor=executor or CommandExecutor(root, redact=prepared.gates.redact),
+        gates=prepared.gates,
+        hooks=hooks,
+        steering=steering,
+        chaos=chaos,
+        observer=observer,
+    )
+
+
+def build_runner(
+    log: EventLog,
+    plan_path: str | os.PathLike[str],
+    *,
+    workers: int = 2,
+    flags: dict[str, Any] | None = None,
+    clock: Clock = utc_now,
+    run_id: str | None = None,
+    observer: RunObserver | None = None,
+    executor: CommandExecutor | None = None,
+    config: str | os.PathLike[str] | None = None,
+    gates: GateRegistry | None = None,
+    turn_observers: Sequence[TurnObserver] = (),
+) -> KernelRunner:
+    """:func:`prepare_run` then :func:`assemble_runner`, on a log already open."""
+    prepared = prepare_run(plan_path, flags=flags, config=config, gates=gates, clock=clock)
+    return assemble_runner(
+        log,
+        prepared,
+        workers=workers,
+        clock=clock,
+        run_id=run_id,
+        observer=observer,
+        executor=executor,
+        turn_observers=turn_observers,
+    )
+
+
+def run_plan(
+    plan_path: str | os.PathLike[str],
+    *,
+    db: Target = None,
+    workers: int = 2,
+    config: str | os.PathLike[str] | None = None,
+    flags: dict[str, Any] | None = None,
+    observer: RunObserver | None = None,
+    synchronous: str = "FULL",
+) -> RunResult:
+    """Run (or resume) a plan on the log ``db`` names, creating it if needed;
+    bad input raises :class:`~uok.errors.InputError` before the log is touched."""
+    prepared = prepare_run(plan_path, flags=flags, config=config)
+    log = open_log(db, create=True, synchronous=synchronous)
+    try:
+        return assemble_runner(log, prepared, workers=workers, observer=observer).run()
+    finally:
+        log.store.close()
