@@ -6,6 +6,10 @@ What a task sees:
   ``shell = true``), with cwd = the plan's directory (or the task's ``cwd``
   below it) and the task's ``env`` added;
 * ``UOK_RUN_ID``, ``UOK_UNIT_ID``, ``UOK_TURN_ID``, ``UOK_ATTEMPT``;
+* ``TRACEPARENT``: W3C trace context naming the run's trace and this
+  execution's span (ids derived from the run and turn ids, see
+  :mod:`uok.adapters.otel.ids`), so an agent's own OpenTelemetry spans join
+  the trace ``uok trace`` exports;
 * ``UOK_SPAWN_FILE``: where the task may append sub-agent requests, one
   JSON object per line (see :mod:`uok.adapters.spawnfile`), and
   ``UOK_WORK_MODE`` / ``UOK_MODEL_MODE`` / ``UOK_PERMISSION_PROFILE`` when
@@ -36,6 +40,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
+from uok.adapters.otel.ids import traceparent
 from uok.adapters.spawnfile import mode_env, read_spawns
 from uok.domain.events import ModelUsage, SpawnRequest
 from uok.domain.plan import UnitNode
@@ -120,6 +125,7 @@ class CommandExecutor:
                 "UOK_ATTEMPT": str(attempt),
                 "UOK_USAGE_FILE": str(usage_file),
                 "UOK_SPAWN_FILE": str(spawn_file),  # sub-agent requests (uok.adapters.spawnfile)
+                "TRACEPARENT": traceparent(run_id, turn_id),  # the turn's execution span (uok.adapters.otel.ids)
                 **mode_env(node),
             }
             cwd = self.root / node.cwd if node.cwd else self.root

@@ -192,6 +192,7 @@ class TimelineFold:
 
     def __init__(self, run_id: str, timeline: RunTimeline | None = None):
         self.timeline = timeline or RunTimeline(run_id=run_id)
+        self.seen = 0  # the position the caller has read the log up to (events of other runs included)
         self._handlers = {
             ev.KernelEntered: self._entered,
             ev.PlanCompiled: self._compiled,

@@ -11,7 +11,9 @@ kind                      exit  raised as (module)
                                 (adapters.chaos), BusError (adapters.bus), ExportError
                                 (adapters.export), QueryRefused / QueryFailed
                                 (adapters.analytics), RunNotFound (replay.replayer),
-                                ForkError (replay.fork)
+                                ForkError (replay.fork), PositionOutsideLog
+                                (adapters.runread), NotFound / BadRequest
+                                (adapters.web)
 :class:`IntegrityFailure`  3    ChainBroken (domain.log.chain), DecodeError and its
                                 UnknownEventError / MalformedEventError (domain.log.codec),
                                 StoreCorruptError / NotAnEventLogError

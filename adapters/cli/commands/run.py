@@ -90,7 +90,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="R",
         help="with --chaos: probability of a fault at each boundary, 0..1 (default 0.2)",
     )
+    p.add_argument(
+        "--otlp-endpoint",
+        metavar="URL",
+        help="stream the run's OpenTelemetry spans to this OTLP/HTTP collector as turns finish "
+        "(the spans `uok trace` exports; needs the 'otel' extra)",
+    )
     p.set_defaults(func=run)
+
+
+def live_tracer(args: argparse.Namespace):
+    if not getattr(args, "otlp_endpoint", None):
+        return None
+    from uok.adapters.cli.commands.ui import extra_module
+
+    return extra_module("uok.adapters.otel.export", "otel").LiveTracer(args.otlp_endpoint)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -113,20 +127,24 @@ def run(args: argparse.Namespace) -> int:
     # plan, config, gates and chaos settings are checked before the log is even
     # opened: bad input (exit 2) writes nothing
     prepared = bootstrap.prepare_run(Path(args.plan), flags=flags, config=args.config)
+    tracer = live_tracer(args)  # --otlp-endpoint: spans streamed as turns finish (uok.adapters.otel.export)
     log = open_log(args, create=True, synchronous=args.synchronous)
     try:
         if args.quiet or args.json:
-            result = bootstrap.assemble_runner(log, prepared, workers=args.workers).run()
+            result = bootstrap.assemble_runner(log, prepared, workers=args.workers, observer=tracer).run()
         else:
             from uok.adapters.cli.progress import RichProgress
 
             progress = RichProgress()
-            runner = bootstrap.assemble_runner(log, prepared, workers=args.workers, observer=progress)
+            observer = tracer.also(progress) if tracer is not None else progress
+            runner = bootstrap.assemble_runner(log, prepared, workers=args.workers, observer=observer)
             progress.settled_fn = runner.settled_units
             with progress:
                 result = runner.run()
     finally:
         log.store.close()
+        if tracer is not None:
+            tracer.close()
     if args.json:
         emit({**msgspec.structs.asdict(result), "exit_code": result.exit_code})
     else:
