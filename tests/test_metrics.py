@@ -4,10 +4,6 @@ parser, counts checked against the log itself; `uok metrics --at P`."""
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
-import urllib.request
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +17,8 @@ from uok.domain.events import GateRun
 from uok.projections.metrics import BOUNDS_MS, Durations, quantile, snapshot
 
 from bench.eventgen import fill
-from tests.conftest import ROOT, json_lines, uok
+from tests.conftest import json_lines, uok
+from tests.served import Served
 
 
 @pytest.fixture(scope="module")
@@ -81,37 +78,16 @@ def check_histogram(got: dict, name: str, label: tuple[str, str], durations_ms: 
         assert len(le) == 1 and buckets[le[0]] == sum(1 for d in durations_ms if d <= ms), (name, label, ms)
 
 
-class Server:
+class Server(Served):
+    """`uok serve` on a free port."""
+
     def __init__(self, db: Path):
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        env.pop("UOK_DB", None)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uok", "serve", "--db", str(db), "--port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=ROOT,
-        )
-        line = self.proc.stdout.readline()
-        assert "serving metrics" in line, (line, self.proc.stderr.read() if self.proc.poll() is not None else "")
-        self.url = line.split(" at ")[1].split()[0]
+        super().__init__("serve", "--db", str(db), ready="serving metrics")
 
     def get(self, path: str = "") -> tuple[int, str, str]:
         url = self.url if not path else self.url.rsplit("/", 1)[0] + path
-        try:
-            with urllib.request.urlopen(url, timeout=30) as r:
-                return r.status, r.headers.get("Content-Type", ""), r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, "", e.read().decode()
-
-    def stop(self) -> int:
-        self.proc.terminate()
-        try:
-            return self.proc.wait(timeout=20)
-        finally:
-            self.proc.stdout.close()
-            self.proc.stderr.close()
+        status, headers, body = self.request(url)
+        return status, headers.get("content-type", "") if status == 200 else "", body
 
 
 def test_serve_over_http_parses_and_matches_the_log(log: Path):

@@ -10,17 +10,14 @@ import pytest
 from uok.domain import events as ev
 
 from tests.conftest import uok
-from tests.run_support import read_events
 from tests.test_web import EXTERNAL
-from tests.ui_support import demo_run
+from tests.ui_support import demo_log
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
-    db = demo_run(root)
-    events = read_events(db)
-    run_id = next(e.run_id for _, e in events if isinstance(e, ev.KernelEntered))
+    db, run_id, events = demo_log(root)
     return root, db, run_id, events
 
 

@@ -9,21 +9,17 @@ import pytest
 from uok.adapters.projection_store import SqliteProjectionStore
 from uok.adapters.runread import PositionOutsideLog, RunReader
 from uok.adapters.sqlite_store import SqliteEventStore
-from uok.domain import events as ev
 from uok.projections import registry
 from uok.projections.runner import ProjectionRunner
 from uok.projections.timeline import TimelineFold
 
-from tests.run_support import read_events
-from tests.ui_support import demo_run
+from tests.ui_support import demo_log
 from uok.errors import InputError
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    db = demo_run(tmp_path_factory.mktemp("timeline"))
-    events = read_events(db)
-    run_id = next(e.run_id for _, e in events if isinstance(e, ev.KernelEntered))
+    db, run_id, events = demo_log(tmp_path_factory.mktemp("timeline"))
     store = SqliteEventStore(db)
     pstore = SqliteProjectionStore(store)
     yield RunReader(store, ProjectionRunner(pstore, pstore, registry.ALL)), run_id, events

@@ -14,7 +14,7 @@ from uok.domain import events as ev
 
 from tests.conftest import uok
 from tests.run_support import read_events, run_id_of, start_run, task_plan, wait_for
-from tests.ui_support import CHROMIUM, CHROMIUM_ARGS, UiServer, demo_run, screenshot_dir
+from tests.ui_support import CHROMIUM, CHROMIUM_ARGS, UiServer, demo_log, screenshot_dir
 
 pytestmark = pytest.mark.e2e
 
@@ -44,9 +44,7 @@ def browser(tmp_path_factory):
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
-    db = demo_run(root)
-    events = read_events(db)
-    run_id = next(e.run_id for _, e in events if isinstance(e, ev.KernelEntered))
+    db, run_id, events = demo_log(root)
     with UiServer(db) as srv:
         yield root, db, run_id, events, srv
 

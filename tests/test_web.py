@@ -16,17 +16,14 @@ from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain import events as ev
 
 from tests.conftest import uok
-from tests.run_support import read_events
-from tests.ui_support import UiServer, demo_run
+from tests.ui_support import UiServer, demo_log
 
 EXTERNAL = re.compile(r"""(?:src|href|action)\s*=\s*["'](?:[a-z]+:)?//|url\(\s*["']?(?:[a-z]+:)?//|@import""", re.I)
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    db = demo_run(tmp_path_factory.mktemp("web"))
-    events = read_events(db)
-    run_id = next(e.run_id for _, e in events if isinstance(e, ev.KernelEntered))
+    db, run_id, events = demo_log(tmp_path_factory.mktemp("web"))
     with UiServer(db) as srv:
         yield srv, db, run_id, events
 
@@ -130,3 +127,17 @@ def test_sigterm_stops_the_server_cleanly(tmp_path: Path, demo):
     with socket.create_connection((host, int(port)), timeout=10):
         pass
     assert srv.stop() == 0
+
+
+def test_every_template_and_asset_is_package_data():
+    """A template or asset left out of [tool.setuptools.package-data] would be
+    missing from the wheel, and the installed web view would break."""
+    import tomllib
+
+    from tests.conftest import ROOT
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    web = ROOT / "adapters" / "web"
+    shipped = {p for pattern in patterns["uok.adapters.web"] for p in web.glob(pattern)}
+    files = {p for p in web.rglob("*") if p.is_file() and p.suffix != ".py" and "__pycache__" not in p.parts}
+    assert files and files <= shipped, sorted(str(p.relative_to(web)) for p in files - shipped)

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-import urllib.request
 from pathlib import Path
 
-from tests.conftest import FIXTURES, ROOT, uok
+from tests.conftest import FIXTURES, uok
+from tests.served import Served
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -35,46 +33,26 @@ def demo_run(root: Path) -> Path:
     return db
 
 
-class UiServer:
-    """`uok ui --port 0` in a subprocess; ``url`` is the address it printed."""
+class UiServer(Served):
+    """`uok ui` on a free port; ``url`` without the trailing slash."""
 
     def __init__(self, db: Path):
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        env.pop("UOK_DB", None)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uok", "ui", "--db", str(db), "--port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=ROOT,
-        )
-        line = self.proc.stdout.readline()
-        assert "serving uok ui" in line, (line, self.proc.stderr.read() if self.proc.poll() is not None else "")
-        self.url = line.split(" at ")[1].split()[0].rstrip("/")
+        super().__init__("ui", "--db", str(db), ready="serving uok ui")
+        self.url = self.url.rstrip("/")
 
     def get(self, path: str, headers: dict | None = None, method: str = "GET") -> tuple[int, dict, str]:
-        req = urllib.request.Request(self.url + path, headers=headers or {}, method=method)
-        try:
-            with urllib.request.urlopen(req, timeout=60) as r:
-                return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read().decode()
+        return self.request(self.url + path, headers, method)
 
-    def stop(self) -> int:
-        self.proc.terminate()
-        try:
-            return self.proc.wait(timeout=30)
-        finally:
-            self.proc.stdout.close()
-            self.proc.stderr.close()
 
-    def __enter__(self) -> UiServer:
-        return self
+def demo_log(root: Path) -> tuple[Path, str, list]:
+    """The demo run's log, its run id and its events."""
+    from uok.domain import events as ev
 
-    def __exit__(self, *exc) -> None:
-        if self.proc.poll() is None:
-            self.stop()
+    from tests.run_support import read_events
+
+    db = demo_run(root)
+    events = read_events(db)
+    return db, next(e.run_id for _, e in events if isinstance(e, ev.KernelEntered)), events
 
 
 def screenshot_dir(tmp_path: Path) -> Path:

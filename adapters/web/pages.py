@@ -9,6 +9,7 @@ serve the live web view (position = the head) and ``uok report``.
 
 from __future__ import annotations
 
+import typing
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,7 @@ from markupsafe import Markup
 from uok.adapters.runread import RunReader
 from uok.adapters.web import svg
 from uok.adapters.web.sections import TURN_SECTIONS, UNIT_SECTIONS
+from uok.domain.events import UnitState
 from uok.projections.timeline import RunTimeline
 
 from uok.errors import InputError
@@ -29,18 +31,7 @@ class NotFound(InputError, LookupError):
     """A run or unit the log does not have (as of the page's position)."""
 
 
-STATE_ORDER = (
-    "running",
-    "claimed",
-    "progress",
-    "queued",
-    "completed",
-    "failed",
-    "blocked",
-    "cancelled",
-    "stale",
-    "runaway-recovered",
-)
+STATE_ORDER = typing.get_args(UnitState)  # the lifecycle's own order: queued, claimed, running, ...
 
 
 def ordered_counts(counts: dict[str, int]) -> list[tuple[str, int]]:
