@@ -54,11 +54,11 @@ _stamp = msgspec.json.Decoder(_Stamp)
 
 
 def _last_event_at(store, run_id: str) -> datetime | None:
-    rows = store.query("SELECT payload FROM events WHERE stream = ? ORDER BY version DESC LIMIT 1", (f"run:{run_id}",))
-    if not rows:
+    last = store.last_of_stream(f"run:{run_id}")
+    if last is None:
         return None
     try:
-        return _stamp.decode(bytes(rows[0][0])).at
+        return _stamp.decode(bytes(last.payload)).at
     except msgspec.DecodeError:
         return None
 
@@ -108,7 +108,7 @@ def gather(
         states = rm.runner.states(["runs", "units", "breakers", "gates"])
         runs = states["runs"]
         probes = probe(runs)
-        report = build_report(runs, probes, now=now, source_path=str(store.path))
+        report = build_report(runs, probes, now=now, source_path=store.location)
         orphaned = {r.run_id: r.detail for r in report.fresh_mismatches}
         here = socket.gethostname()
         open_runs = []

@@ -142,10 +142,10 @@ def rows_from_store(store, first: int, last: int, run_id: str | None) -> Iterato
     (``link``), inlined with the stream/topic prefixes cached: the export's
     hot loop, ~3x faster than calling ``link`` per row."""
     if first > 1:
-        before = store.query("SELECT hash FROM events WHERE position = ?", (first - 1,))
-        if not before:
+        before = store.hash_at(first - 1)
+        if before is None:
             raise ChainBroken(first - 1, "no event before the first one exported")
-        prev = bytes(before[0][0])
+        prev = bytes(before)
     else:
         prev = GENESIS
     expected = first

@@ -205,4 +205,4 @@ def _against_log(path: Path, reader, first: int, last: int, store) -> None:
         while current is not None and current.position < row.position:
             current = next(log, None)
         if current is None or current.position != row.position or bytes(current.hash) != row.hash:
-            raise ChainBroken(row.position, f"the export's event differs from the log's ({store.path})")
+            raise ChainBroken(row.position, f"the export's event differs from the log's ({store.location})")

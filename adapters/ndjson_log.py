@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
-from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain.errors import IntegrityFailure
 from uok.domain.log.store import NewRecord
 
@@ -23,7 +22,7 @@ class ImportMismatch(IntegrityFailure, ValueError):
     """The imported log's hash or position differs from the recorded one."""
 
 
-def export_log(store: SqliteEventStore, out: Path) -> int:
+def export_log(store, out: Path) -> int:
     n = 0
     with open(out, "wb") as f:
         for r in store.read(0):
@@ -51,14 +50,19 @@ def read_lines(path: Path) -> Iterator[dict]:
                 yield orjson.loads(line)
 
 
-def import_log(path: Path, db: Path, *, synchronous: str = "NORMAL") -> SqliteEventStore:
-    """A new log at ``db`` holding exactly the exported events; raises
+def import_log(path: Path, db: Path | str, *, synchronous: str = "NORMAL"):
+    """A new log at ``db`` (a file, or a ``postgresql://`` URL of an empty
+    schema) holding exactly the exported events; raises
     :class:`ImportMismatch` at the first hash that does not match."""
-    if db.exists():
+    from uok.adapters.stores import is_url, open_event_store
+
+    if not is_url(db) and Path(db).exists():
         raise FileExistsError(db)
-    from uok.adapters.stores import open_event_store
 
     store = open_event_store(db, create=True, synchronous=synchronous)
+    if store.head()[0]:
+        store.close()
+        raise FileExistsError(f"{store.location} already holds events")
     try:
         for row in read_lines(path):
             rec = NewRecord(

@@ -20,15 +20,12 @@ whole or not at all, exactly like an append.
 
 from __future__ import annotations
 
-import hashlib
-import struct
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Sequence
 
-import apsw
 import msgspec
-from uok.adapters.sqlite_store import SqliteEventStore, translate
-from uok.domain.log.chain import GENESIS, ChainBroken
-from uok.projections.port import ProjectionConflict, ProjectionWrite, Row, StoredHead
+from uok.adapters.record_source import ChainedRecordSource
+from uok.adapters.sqlite_store import SqliteEventStore
+from uok.projections.port import ProjectionConflict, ProjectionWrite, StoredHead
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS projection_state (
@@ -57,20 +54,18 @@ _SCHEMA = (
         PRIMARY KEY (name, digest))""",
 )
 
-_U64 = struct.Struct(">Q").pack
-_U32 = struct.Struct(">I").pack
 _MANIFEST = msgspec.msgpack.Decoder(dict[str, bytes])
 _IN_CHUNK = 5000  # digests per IN (...) list, well under SQLite's variable limit
 _encode = msgspec.msgpack.encode
 
 
-class SqliteProjectionStore:
-    """:class:`uok.projections.port.RecordSource` and
+class SqliteProjectionStore(ChainedRecordSource):
+    """:class:`uok.projections.port.RecordSource` (reading the log, see
+    :mod:`uok.adapters.record_source`) and
     :class:`uok.projections.port.ProjectionRepository` on one event log file."""
 
     def __init__(self, store: SqliteEventStore, *, verify: bool = True):
-        self.store = store
-        self.verify = verify
+        super().__init__(store, verify=verify)
         self._ready = False
 
     def _has_schema(self) -> bool:
@@ -86,88 +81,6 @@ class SqliteProjectionStore:
                 for statement in _SCHEMA:
                     conn.execute(statement)
             self._ready = True
-
-    # ------------------------------------------------------------------ RecordSource
-    def head(self) -> tuple[int, bytes]:
-        return self.store.head()
-
-    def hash_at(self, position: int) -> bytes | None:
-        rows = self.store.query("SELECT hash FROM events WHERE position = ?", (position,))
-        return rows[0][0] if rows else None
-
-    def scan(
-        self, after: int, upto: int, *, topics: Collection[str] | None = None, page: int = 10_000
-    ) -> Iterator[tuple[int, Sequence[Row]]]:
-        """Rows in consecutive position ranges of ``page``; each range is one
-        short read (no statement stays open between ranges).
-
-        With ``verify`` (the default) every row of the range is read and its
-        chain hash recomputed, anchored at the stored hash of the event
-        before ``after`` (GENESIS at 0); a row that does not match raises
-        :class:`uok.domain.log.chain.ChainBroken`, so no read model is ever folded
-        from an altered log. Rows of unwanted topics are then dropped in
-        Python, still undecoded. Without it, SQLite filters by topic."""
-        if not self.verify:
-            yield from self._scan_unverified(after, upto, topics, page)
-            return
-        wanted = None if topics is None else frozenset(topics)
-        sql = "SELECT position, stream, version, topic, payload, hash FROM events WHERE position > ? AND position <= ? ORDER BY position"
-        prev = GENESIS if after == 0 else self.hash_at(after)
-        if prev is None:
-            raise ChainBroken(after, "the event before the first one read is missing")
-        u64, u32, sha256 = _U64, _U32, hashlib.sha256
-        lo = after
-        while lo < upto:
-            hi = min(lo + page, upto)
-            rows = self._fetch(sql, (lo, hi))
-            out = []
-            expected = lo + 1
-            for pos, stream, version, topic, payload, stored in rows:
-                if pos != expected:
-                    raise ChainBroken(expected, f"expected position {expected}, found {pos} (gap or reorder)")
-                st, tp = stream.encode(), topic.encode()
-                prev = sha256(
-                    b"".join(
-                        (prev, u64(pos), u32(len(st)), st, u64(version), u32(len(tp)), tp, u32(len(payload)), payload)
-                    )
-                ).digest()
-                if prev != stored:
-                    raise ChainBroken(
-                        pos, "stored hash does not match the recomputed hash (the log was altered or damaged)"
-                    )
-                if wanted is None or topic in wanted:
-                    out.append((pos, topic, payload))
-                expected += 1
-            if expected != hi + 1:
-                raise ChainBroken(expected, f"events {expected}..{hi} are missing")
-            yield hi, out
-            lo = hi
-
-    def _fetch(self, sql: str, params: tuple) -> list:
-        with self.store._lock:
-            try:
-                return self.store.connection.execute(sql, params).fetchall()
-            except apsw.Error as e:
-                raise translate(e, self.store.path) from e
-
-    def _scan_unverified(
-        self, after: int, upto: int, topics: Collection[str] | None, page: int
-    ) -> Iterator[tuple[int, Sequence[Row]]]:
-        sql = "SELECT position, topic, payload FROM events WHERE position > ? AND position <= ?"
-        extra: tuple = ()
-        if topics is not None:
-            topics = sorted(set(topics))
-            if not topics:
-                sql += " AND 0"
-            else:
-                sql += f" AND topic IN ({','.join('?' * len(topics))})"
-                extra = tuple(topics)
-        sql += " ORDER BY position"
-        lo = after
-        while lo < upto:
-            hi = min(lo + page, upto)
-            yield hi, self._fetch(sql, (lo, hi, *extra))
-            lo = hi
 
     # ------------------------------------------------------------------ repository
     def heads(self) -> dict[str, StoredHead]:

@@ -16,12 +16,12 @@ from uok.errors import InputError
 
 class ReadModels:
     def __init__(self, store: Any, *, batch: int | None = None, snapshot_every: int | None = None):
-        from uok.adapters.projection_store import SqliteProjectionStore
+        from uok.adapters.log_store import projection_store
         from uok.projections import registry
         from uok.projections.runner import DEFAULT_BATCH, ProjectionRunner, snapshot_interval
 
         self.store = store
-        self.pstore = SqliteProjectionStore(store)
+        self.pstore = projection_store(store)
         self.runner = ProjectionRunner(
             self.pstore,
             self.pstore,

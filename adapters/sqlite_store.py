@@ -194,6 +194,17 @@ class SqliteEventStore:
     def signal(self) -> CommitSignal:
         return self._signal
 
+    @property
+    def location(self) -> str:
+        """The log as shown to people (its path)."""
+        return str(self.path)
+
+    def listen(self):
+        """A :class:`uok.adapters.sqlite_listen.CommitListener` on this file."""
+        from uok.adapters.sqlite_listen import CommitListener
+
+        return CommitListener(self)
+
     def transaction(self) -> _Transaction:
         """``with store.transaction() as conn:`` runs ``BEGIN IMMEDIATE`` …
         ``COMMIT`` under the lock; see :class:`_Transaction`. For other
@@ -323,6 +334,35 @@ class SqliteEventStore:
 
     def count(self) -> int:
         return self.query("SELECT count(*) FROM events")[0][0]
+
+    def last_of_stream(self, stream: str) -> StoredRecord | None:
+        """The stream's latest record (highest version), via UNIQUE(stream, version)."""
+        rows = self.query(f"{_COLUMNS} WHERE stream = ? ORDER BY version DESC LIMIT 1", (stream,))
+        return StoredRecord(*rows[0]) if rows else None
+
+    def hash_at(self, position: int) -> bytes | None:
+        rows = self.query("SELECT hash FROM events WHERE position = ?", (max(min(position, _I64_MAX), -_I64_MAX),))
+        return rows[0][0] if rows else None
+
+    def range_rows(self, lo: int, hi: int, topics: Sequence[str] | None = None) -> list[tuple[Any, ...]]:
+        """Rows ``lo < position <= hi``: all six columns, or (position, topic,
+        payload) of the given topics only (the projection runner's scans)."""
+        if topics is None:
+            return self.query(f"{_COLUMNS} WHERE position > ? AND position <= ? ORDER BY position", (lo, hi))
+        if not topics:
+            return []
+        marks = ",".join("?" * len(topics))
+        return self.query(
+            f"SELECT position, topic, payload FROM events WHERE position > ? AND position <= ? "
+            f"AND topic IN ({marks}) ORDER BY position",
+            (lo, hi, *topics),
+        )
+
+    def integrity_problems(self) -> list[str]:
+        """What ``uok verify`` checks besides the chain: SQLite's
+        ``integrity_check`` (every page, every index against its table)."""
+        problems = [r[0] for r in self.query("PRAGMA integrity_check(20)")]
+        return [] if problems == ["ok"] else [f"SQLite integrity_check failed: {'; '.join(problems[:3])}"]
 
     def verify_chain(self, after: int = 0) -> tuple[int, bytes]:
         """Recompute the chain from ``after`` to the head; ``(count, head hash)``.

@@ -44,7 +44,10 @@ SCHEMES: dict[str, StoreOpener] = {}
 """URL scheme (``postgresql``) -> ``opener(target, *, create, readonly)``;
 filled by the back end's module when it is imported (see :func:`_scheme_opener`)."""
 
-_SCHEME_MODULES: dict[str, str] = {}
+_SCHEME_MODULES: dict[str, str] = {
+    "postgresql": "uok.adapters.postgres.store",
+    "postgres": "uok.adapters.postgres.store",
+}
 """URL scheme -> module that registers its opener in :data:`SCHEMES` on
 import (imported only when a target names that scheme)."""
 

@@ -17,13 +17,12 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+from uok.adapters.log_copy import CopyMismatch, copy_log
 from uok.domain.errors import InputError, IntegrityFailure
 from uok.domain.events import Event, ForkOrigin, KernelEntered, KernelExited, RunForked, RunRecovered
 from uok.domain.log import codec
 from uok.domain.log.store import NewRecord
 from uok.replay.replayer import entered_position
-
-COPY_BATCH = 5000
 
 
 class ForkError(InputError, ValueError):
@@ -72,18 +71,10 @@ def fork_log(parent: Any, child: Any, *, run_id: str, position: int, parent_path
         raise ForkError(f"run {run_id} entered at position {entered}, after --at {position}")
     if child.head()[0] != 0:
         raise ForkError("the fork target already holds events")
-    parent_hash: bytes | None = None
-    batch: list[NewRecord] = []
-    for r in parent.read(0, upto=position):
-        batch.append(NewRecord(stream=r.stream, version=r.version, topic=r.topic, payload=r.payload))
-        parent_hash = r.hash
-        if len(batch) >= COPY_BATCH:
-            _copy(child, batch, r.position, r.hash)
-            batch = []
-    if parent_hash is None:  # head() counted position P, yet reading 1..P gave nothing
-        raise ForkIntegrityError(f"the parent log yields no event up to position {position} (run `uok verify` on it)")
-    if batch:
-        _copy(child, batch, position, parent_hash)
+    try:
+        parent_hash = bytes.fromhex(copy_log(parent, child, upto=position).head_hash)
+    except CopyMismatch as e:
+        raise ForkIntegrityError(str(e)) from None
     opened = open_runs_at(parent, position)
     origin = ForkOrigin(db_path=parent_path, run_id=run_id, position=position, head_hash=parent_hash.hex())
     marker = RunForked(at=now, forked_from=origin, open_runs=opened)
@@ -93,13 +84,3 @@ def fork_log(parent: Any, child: Any, *, run_id: str, position: int, parent_path
         [NewRecord(stream=stream, version=child.stream_version(stream) + 1, topic=topic, payload=payload)]
     )
     return ForkResult(position=position, head_hash=parent_hash.hex(), forked_position=forked_at, open_runs=opened)
-
-
-def _copy(child: Any, batch: list[NewRecord], last_position: int, last_hash: bytes) -> None:
-    positions = child.append(batch)
-    pos, h = child.head()
-    if positions[-1] != last_position or pos != last_position or h != bytes(last_hash):
-        raise ForkIntegrityError(
-            f"copied history differs from the parent at or before position {last_position}: "
-            "the parent's hash chain does not verify (run `uok verify` on it)"
-        )

@@ -41,3 +41,22 @@ def demo_plan(tmp_path: Path) -> Path:
     dst = tmp_path / "plan"
     shutil.copytree(FIXTURES / "plans", dst, ignore=shutil.ignore_patterns("out", "bad"))
     return dst / "demo.toml"
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """This session's own PostgreSQL database (created on first use, dropped at the end)."""
+    from tests.stores import PgServer
+
+    server = PgServer()
+    yield server
+    server.drop()
+
+
+@pytest.fixture(params=["apsw", "postgres"])
+def logs(request, tmp_path: Path):
+    """Log targets on one store kind: the test runs once per store (tests/stores.py)."""
+    from tests.stores import Logs
+
+    server = request.getfixturevalue("pg_server") if request.param == "postgres" else None
+    return Logs(request.param, tmp_path, server)

@@ -1,9 +1,10 @@
-"""The apsw event log: append-only, gapless, hash-chained, multi-process safe,
-and a working eventsourcing persistence module. Real files, real processes."""
+"""The apsw event log's own concerns: its files (private, foreign or
+damaged ones refused), a full disk, and a working eventsourcing persistence
+module. What both stores guarantee (gapless positions, append-only, the
+chain, several processes) is in tests/test_store_contract.py."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import queue
 import sqlite3
@@ -11,7 +12,6 @@ import stat
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from uuid import UUID
 
@@ -24,7 +24,6 @@ from eventsourcing.persistence import IntegrityError, OperationalError, StoredEv
 from eventsourcing.projection import Projection, ProjectionRunner
 from uok.adapters.es_apsw import ApswFactory, ApswTrackingRecorder
 from uok.adapters.sqlite_store import NotAnEventLogError, SqliteEventStore, StoreCorruptError, StoreFullError
-from uok.domain.log.chain import GENESIS, ChainBroken, link
 from uok.domain.log.store import NewRecord
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,61 +40,26 @@ def store(tmp_path: Path):
     s.close()
 
 
+APPENDER = """
+import os, sys, time
+from uok.adapters.sqlite_store import SqliteEventStore
+from uok.domain.log.store import NewRecord
+path, name, n, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+store = SqliteEventStore(path)
+while not os.path.exists(go):
+    time.sleep(0.001)
+for v in range(1, n + 1):
+    store.append([NewRecord(name, v, "Tick/v1", b'{"n": %d}' % v)])
+store.close()
+"""
+
+
 def run_python(code: str, *args: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, env=env, stderr=subprocess.PIPE)
 
 
 # -- append / read -------------------------------------------------------------
-
-
-def test_round_trip_gapless_positions_head_and_stream_version(store: SqliteEventStore) -> None:
-    assert store.head() == (0, GENESIS) and store.count() == 0
-    assert store.append([]) == []
-    assert store.append([rec("a", 1), rec("a", 2), rec("b", 1, topic="Other/v1")]) == [1, 2, 3]
-    assert store.append([rec("a", 3, b"third")]) == [4]
-    rows = list(store.read())
-    assert [r.position for r in rows] == [1, 2, 3, 4]
-    assert (rows[3].stream, rows[3].version, rows[3].topic, rows[3].payload) == ("a", 3, "Thing/v1", b"third")
-    assert store.head() == (4, rows[3].hash)
-    assert (store.stream_version("a"), store.stream_version("b"), store.stream_version("zz")) == (3, 1, 0)
-    assert [r.position for r in store.read(1, upto=3)] == [2, 3]
-    assert [r.position for r in store.read(limit=2)] == [1, 2]
-    assert [r.position for r in store.read(stream="a")] == [1, 2, 4]
-    assert [r.position for r in store.read(topics=["Other/v1"])] == [3]
-
-
-def test_read_streams_across_pages(store: SqliteEventStore) -> None:
-    store.append([rec(f"s{i % 7}", i // 7 + 1) for i in range(2500)])
-    assert [r.position for r in store.read()] == list(range(1, 2501))
-    assert [r.position for r in store.read(990, limit=1500)] == list(range(991, 2491))
-    assert [r.position for r in store.read(stream="s3")] == list(range(4, 2501, 7))
-    assert store.count() == 2500
-
-
-def test_other_connections_see_commits_on_next_call(tmp_path: Path) -> None:
-    path = tmp_path / "x.db"
-    with SqliteEventStore(path) as writer, SqliteEventStore(path, synchronous="normal") as reader:
-        assert reader.head()[0] == 0
-        writer.append([rec("a", 1)])
-        assert reader.head()[0] == 1 and [r.stream for r in reader.read()] == ["a"]
-
-
-def test_threads_share_one_store(store: SqliteEventStore) -> None:
-    def work(n: int) -> None:
-        for v in range(1, 101):
-            store.append([rec(f"t{n}", v)])
-
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert store.count() == 400 and store.head()[0] == 400
-    assert store.verify_chain()[0] == 400
-
-
-# -- integrity -----------------------------------------------------------------
 
 
 def test_conflict_raises_library_integrity_error_and_writes_nothing(store: SqliteEventStore) -> None:
@@ -123,61 +87,6 @@ def test_update_and_delete_refused_through_any_connection(store: SqliteEventStor
         std.execute(statement)
     std.close()
     assert list(store.read()) == before
-
-
-def test_chain_recomputes_and_detects_tampering_at_the_exact_position(store: SqliteEventStore) -> None:
-    store.append([rec(f"s{i % 3}", i // 3 + 1, f'{{"i": {i}}}'.encode()) for i in range(30)])
-    prev = GENESIS
-    for r in store.read():
-        assert link(prev, r.position, r.stream, r.version, r.topic, r.payload) == r.hash
-        prev = r.hash
-    assert store.verify_chain() == (30, prev)
-    assert store.verify_chain(after=10) == (20, prev)
-
-    side = apsw.Connection(str(store.path))
-    side.execute("DROP TRIGGER events_no_update")
-    side.execute("UPDATE events SET payload = ? WHERE position = 17", (b'{"i": 999}',))
-    side.close()
-    with pytest.raises(ChainBroken) as broken:
-        store.verify_chain()
-    assert broken.value.position == 17
-    assert store.verify_chain(after=17)[0] == 13  # a later suffix is still self-consistent
-
-
-# -- several processes -----------------------------------------------------------
-
-APPENDER = """
-import os, sys, time
-from uok.adapters.sqlite_store import SqliteEventStore
-from uok.domain.log.store import NewRecord
-path, name, n, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-store = SqliteEventStore(path)
-while not os.path.exists(go):
-    time.sleep(0.001)
-for v in range(1, n + 1):
-    store.append([NewRecord(name, v, "Tick/v1", b'{"n": %d}' % v)])
-    time.sleep(0.0002)  # a little work between events, as real writers do
-store.close()
-"""
-
-
-def test_two_processes_append_concurrently(tmp_path: Path) -> None:
-    path, go = tmp_path / "shared.db", tmp_path / "go"  # both processes create the file
-    procs = [run_python(APPENDER, str(path), name, "1000", str(go)) for name in ("p1", "p2")]
-    time.sleep(0.3)
-    go.touch()
-    for p in procs:
-        _, err = p.communicate(timeout=60)
-        assert p.returncode == 0, err.decode()
-    with SqliteEventStore(path) as s:
-        rows = list(s.read())
-        assert [r.position for r in rows] == list(range(1, 2001))
-        assert len({(r.stream, r.version) for r in rows}) == 2000
-        assert s.stream_version("p1") == s.stream_version("p2") == 1000
-        assert [r.version for r in rows if r.stream == "p1"] == list(range(1, 1001))
-        switches = sum(a.stream != b.stream for a, b in itertools.pairwise(rows))
-        assert switches > 1, "the two writers never interleaved"
-        assert s.verify_chain()[0] == 2000
 
 
 # -- files ---------------------------------------------------------------------

@@ -18,11 +18,18 @@ def log_target(args: argparse.Namespace):
     return locate_log(getattr(args, "db", None))
 
 
+def shown(target: str | Path) -> str:
+    """A log target as printed: a path, or a URL with its password masked."""
+    from uok.adapters.postgres.target import redact
+
+    return str(target) if isinstance(target, Path) else redact(target)
+
+
 def db_path(args: argparse.Namespace) -> Path:
     """The log's file path (for commands that need the file itself: sql, doctor)."""
     target = log_target(args)
     if not isinstance(target, Path):
-        raise InputError(f"this command needs an event log file, not {target!r}")
+        raise InputError(f"this command needs an event log file, not {shown(target)}")
     return target
 
 

@@ -67,12 +67,13 @@ def diff(args: argparse.Namespace) -> int:
 
 def _against(args: argparse.Namespace) -> dict:
     from uok.adapters.cli.commands.state import view_at
+    from uok.adapters.stores import locate_log
     from uok.replay.timetravel import diff_views, first_difference
 
     from uok import bootstrap
 
-    other_path = Path(args.against)
-    if not other_path.exists():
+    other_path = locate_log(args.against)
+    if isinstance(other_path, Path) and not other_path.exists():
         raise InputError(f"no event log at {other_path}")
     with read_models(args) as a, bootstrap.read_models(other_path) as b:
         a.catch_up()
@@ -86,8 +87,8 @@ def _against(args: argparse.Namespace) -> dict:
         pb = args.at if args.at is not None else hb
         out = diff_views(view_at(a, pa), view_at(b, pb))
         out["logs"] = {
-            "a": str(a.store.path),
-            "b": str(b.store.path),
+            "a": a.store.location,
+            "b": b.store.location,
             "head_a": ha,
             "head_b": hb,
             "common_history": (first - 1) if first is not None else min(ha, hb),

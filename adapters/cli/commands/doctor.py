@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
+from pathlib import Path
 
-from uok.adapters.cli.common import db_path
+from uok.adapters.cli.common import log_target, shown
 from uok.adapters.cli.framework import add_command
 from uok.adapters.cli.output import emit
 
@@ -69,17 +70,17 @@ def doctor(args: argparse.Namespace) -> int:
     from uok.adapters.doctor import gather
     from uok.domain.policies.diagnosis import diagnose
 
-    db = db_path(args)
-    if not db.exists():
+    db = log_target(args)
+    if isinstance(db, Path) and not db.exists():
         raise InputError(f"no event log at {db} (run `uok run PLAN` first, or pass --db)")
-    if db.is_dir():
+    if isinstance(db, Path) and db.is_dir():
         raise InputError(f"{db} is a directory, not an event log")
     facts = gather(db, _now(args.now))
     d = diagnose(facts)
     if args.publish and facts.db_ok:
         _publish(args, d)
     if args.json:
-        emit({"db": str(db), "diagnosis": d, "facts": facts})
+        emit({"db": shown(db), "diagnosis": d, "facts": facts})
         return d.exit_code
     print(f"uok doctor: {d.classification} — {d.summary}")
     if d.live_runs:

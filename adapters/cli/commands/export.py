@@ -58,7 +58,7 @@ def export(args: argparse.Namespace) -> int:
         try:  # an ExportError (empty range, unknown run) exits 2
             m = do_export(store, out, args.format, first=args.first, last=args.last, run_id=args.run)
         except ChainBroken as e:
-            raise IntegrityFailure(f"{store.path}: {e}; nothing exported") from None
+            raise IntegrityFailure(f"{store.location}: {e}; nothing exported") from None
     finally:
         store.close()
     if args.json:

@@ -37,7 +37,7 @@ def parity(args: argparse.Namespace) -> int:
 
     with read_models(args) as rm:
         runs = rm.runner.states(["runs"])["runs"]
-        path = str(rm.store.path)
+        path = rm.store.location
     report = build_report(runs, probe_open_runs(runs), now=datetime.now(UTC), source_path=path)
     if args.json:
         emit(report)

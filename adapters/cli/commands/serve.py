@@ -52,7 +52,7 @@ def serve(args: argparse.Namespace) -> int:
             raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, stop)
-        print(f"serving metrics of {rm.store.path} at {server.url} (Ctrl-C to stop)", flush=True)
+        print(f"serving metrics of {rm.store.location} at {server.url} (Ctrl-C to stop)", flush=True)
         try:
             server.serve_forever()
         except KeyboardInterrupt:

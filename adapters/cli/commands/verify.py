@@ -59,13 +59,13 @@ def verify(args: argparse.Namespace) -> int:
     store = open_store(args)
     try:
         started = time.perf_counter()
-        problems = [r[0] for r in store.query("PRAGMA integrity_check(20)")]
-        if problems != ["ok"]:
-            raise IntegrityFailure(f"{store.path}: SQLite integrity_check failed: {'; '.join(problems[:3])}")
+        problems = store.integrity_problems()
+        if problems:
+            raise IntegrityFailure(f"{store.location}: {'; '.join(problems[:3])}")
         try:
             count, head = store.verify_chain()
         except ChainBroken as exc:
-            raise IntegrityFailure(f"{store.path}: {exc}") from None
+            raise IntegrityFailure(f"{store.location}: {exc}") from None
         elapsed = time.perf_counter() - started
     finally:
         store.close()
@@ -73,7 +73,6 @@ def verify(args: argparse.Namespace) -> int:
     if args.json:
         emit(result)
     else:
-        print(
-            f"ok: {count} events, SQLite integrity ok, hash chain verified to head {head.hex()[:16]}… ({elapsed:.2f}s)"
-        )
+        what = "SQLite integrity ok" if hasattr(store, "path") else "PostgreSQL guards ok"
+        print(f"ok: {count} events, {what}, hash chain verified to head {head.hex()[:16]}… ({elapsed:.2f}s)")
     return 0
