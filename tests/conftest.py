@@ -60,3 +60,12 @@ def logs(request, tmp_path: Path):
 
     server = request.getfixturevalue("pg_server") if request.param == "postgres" else None
     return Logs(request.param, tmp_path, server)
+
+
+@pytest.fixture(scope="module", params=["apsw", "postgres"])
+def module_logs(request, tmp_path_factory):
+    """``logs`` for module-scoped fixtures (logs shared by a module's tests)."""
+    from tests.stores import Logs
+
+    server = request.getfixturevalue("pg_server") if request.param == "postgres" else None
+    return Logs(request.param, tmp_path_factory.mktemp(request.param), server)

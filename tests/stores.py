@@ -110,3 +110,29 @@ class Logs:
         with self.open(source) as src, self.open(target, create=True, synchronous="NORMAL") as dst:
             copy_log(src, dst)
         return target
+
+
+def tamper(target: Path | str, old: bytes, new: bytes) -> None:
+    """Change the first stored payload holding ``old`` (same length) behind
+    the store's back: the bytes of the file, or an UPDATE with the
+    append-only trigger disabled, as an attacker with the server's rights could."""
+    assert len(old) == len(new)
+    if isinstance(target, Path):
+        data = target.read_bytes()
+        i = data.index(old)
+        target.write_bytes(data[:i] + new + data[i + len(old) :])
+        return
+    import psycopg
+    from uok.adapters.postgres.target import PgTarget
+
+    t = PgTarget.parse(target)
+    with psycopg.connect(t.conninfo, autocommit=True) as conn, conn.transaction():
+        conn.execute(f"SET LOCAL search_path = {t.schema}")
+        conn.execute("ALTER TABLE events DISABLE TRIGGER events_no_update")
+        cur = conn.execute(
+            "UPDATE events SET payload = overlay(payload PLACING %s FROM position(%s IN payload)) "
+            "WHERE position = (SELECT min(position) FROM events WHERE position(%s IN payload) > 0)",
+            (new, old, old),
+        )
+        assert cur.rowcount == 1
+        conn.execute("ALTER TABLE events ENABLE TRIGGER events_no_update")

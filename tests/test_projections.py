@@ -1,7 +1,8 @@
-"""The projection runner on real apsw files: tracked positions, batched
-commits, catch-up after more appends, version changes, a different log at
-the same path, snapshots (with a hypothesis property: snapshot + fold ==
-fold from zero), and `uok projections status|rebuild`."""
+"""The projection runner on real logs, apsw files and PostgreSQL schemas
+alike (the ``logs`` fixture): tracked positions, batched commits, catch-up
+after more appends, version changes, a different log at the same path,
+snapshots (with a hypothesis property: snapshot + fold == fold from zero),
+and `uok projections status|rebuild`."""
 
 from __future__ import annotations
 
@@ -20,16 +21,17 @@ from uok.projections.runner import ProjectionRunner, fold_from_zero
 from uok.projections.units import UnitRuntimeProjection
 
 from tests.conftest import uok
-from tests.tt_support import copy_db, fixture_db, generated_db, open_runner, projection_rows
+from tests.tt_support import generated_db, open_runner, projection_rows
 
 
 @pytest.fixture(scope="module")
 def gen20k(tmp_path_factory) -> Path:
+    """A generated apsw log, copied into each test's own log (file or schema)."""
     return generated_db(tmp_path_factory.mktemp("gen"), 20_000)
 
 
-def test_catch_up_tracks_positions_and_equals_a_fold_from_zero(gen20k: Path, tmp_path: Path):
-    db = copy_db(gen20k, tmp_path / "x.db")
+def test_catch_up_tracks_positions_and_equals_a_fold_from_zero(gen20k: Path, logs):
+    db = logs.copy(gen20k)
     store, ps, runner = open_runner(db, batch=3000, snapshot_every=2500)
     head = store.head()[0]
     assert runner.catch_up() == head
@@ -51,8 +53,8 @@ def test_catch_up_tracks_positions_and_equals_a_fold_from_zero(gen20k: Path, tmp
     store2.close()
 
 
-def test_catch_up_folds_only_what_was_appended_since(tmp_path: Path):
-    db = fixture_db("failures", tmp_path)
+def test_catch_up_folds_only_what_was_appended_since(logs):
+    db = logs.fixture("failures")
     store, _ps, runner = open_runner(db)
     before = runner.states()
     head = store.head()[0]
@@ -76,8 +78,8 @@ def test_catch_up_folds_only_what_was_appended_since(tmp_path: Path):
     store.close()
 
 
-def test_a_new_projection_version_is_rebuilt_from_zero(tmp_path: Path):
-    db = fixture_db("demo", tmp_path)
+def test_a_new_projection_version_is_rebuilt_from_zero(logs):
+    db = logs.fixture("demo")
     store, ps, runner = open_runner(db)
     v1 = runner.states()["units"]
 
@@ -93,14 +95,15 @@ def test_a_new_projection_version_is_rebuilt_from_zero(tmp_path: Path):
     store.close()
 
 
-def test_a_different_log_at_the_same_path_is_not_trusted(tmp_path: Path):
+def test_a_different_log_at_the_same_path_is_not_trusted(logs):
     """The stored position names an event hash; another log there resets the model."""
-    db = fixture_db("demo", tmp_path)
+    db = logs.fixture("demo")
     store, ps, runner = open_runner(db)
     runner.catch_up()
     h = ps.heads()["units"]
+    mark = "%s" if logs.is_postgres else "?"
     with store.transaction() as conn:  # simulate: the model claims a hash this log does not have
-        conn.execute("UPDATE projection_state SET hash = X'00' WHERE name = 'units'")
+        conn.execute(f"UPDATE projection_state SET hash = {mark} WHERE name = 'units'", (b"\x00",))
     fresh = ProjectionRunner(ps, ps, registry.ALL)
     assert fresh.states()["units"] == fold_from_zero(ps, registry.ALL, h.position)["units"]
     store.close()
@@ -127,8 +130,8 @@ def test_snapshot_plus_fold_equals_fold_from_zero(seed, events, every, batch, da
         store.close()
 
 
-def test_projections_status_and_rebuild_cli(tmp_path: Path):
-    db = fixture_db("recovery", tmp_path)
+def test_projections_status_and_rebuild_cli(logs):
+    db = logs.fixture("recovery")
     r = uok("projections", "status", "--db", str(db), "--json")
     assert r.returncode == 0, r.stderr
     rows = {p["name"]: p for p in orjson.loads(r.stdout)["projections"]}
@@ -145,14 +148,13 @@ def test_projections_status_and_rebuild_cli(tmp_path: Path):
     assert r.returncode == 0 and orjson.loads(r.stdout)["projections"] == ["units"]
 
 
-def test_rebuild_killed_mid_batch_resumes_and_ends_identical(tmp_path_factory):
+def test_rebuild_killed_mid_batch_resumes_and_ends_identical(tmp_path_factory, logs):
     """kill -9 (SIGKILL, from inside at an exact point) after two committed
     batches and part of the third; running rebuild again resumes from the
     last commit and ends with exactly the read models of an uninterrupted
     rebuild: the same parts, positions, snapshot manifests and blobs."""
-    base = generated_db(tmp_path_factory.mktemp("big"), 120_000, seed=3)
-    tmp = tmp_path_factory.mktemp("kill")
-    killed, clean = copy_db(base, tmp / "killed.db"), copy_db(base, tmp / "clean.db")
+    base = generated_db(tmp_path_factory.getbasetemp() / "big", 120_000, seed=3)
+    killed, clean = logs.copy(base), logs.copy(base)
     args = ("projections", "rebuild", "--batch", "20000", "--snapshot-every", "7000", "--quiet")
     r = uok(*args, "--db", str(killed), env={"UOK_REBUILD_KILL_AFTER_BATCHES": "2"})
     assert r.returncode == -9, (r.returncode, r.stderr)
@@ -168,7 +170,7 @@ def test_rebuild_killed_mid_batch_resumes_and_ends_identical(tmp_path_factory):
     r = uok(*args, "--db", str(clean))
     assert r.returncode == 0, r.stderr
     a, b = projection_rows(killed), projection_rows(clean)
-    assert a["state"] == b["state"] and a["state"][0][4] == 0  # not rebuilding any more
+    assert a["state"] == b["state"] and not a["state"][0][4]  # not rebuilding any more
     assert a["parts"] == b["parts"]
     assert a["snapshots"] == b["snapshots"]
     assert a["blobs"] == b["blobs"]
@@ -178,8 +180,8 @@ def test_rebuild_killed_mid_batch_resumes_and_ends_identical(tmp_path_factory):
     assert projection_rows(killed)["parts"] == b["parts"]
 
 
-def test_state_at_uses_snapshots_it_would_otherwise_refold(gen20k: Path, tmp_path: Path):
-    db = copy_db(gen20k, tmp_path / "x.db")
+def test_state_at_uses_snapshots_it_would_otherwise_refold(gen20k: Path, logs):
+    db = logs.copy(gen20k)
     store, ps, runner = open_runner(db, snapshot_every=1000)
     runner.catch_up()
     rng = random.Random(5)

@@ -11,20 +11,20 @@ import pytest
 import uok.domain.kernel.dispatch as dispatch_module
 import uok.domain.plan.compile as plan_module
 from uok.adapters.eventlog import EventLog
-from uok.adapters.sqlite_store import SqliteEventStore
+from uok.adapters.log_store import open_log_store
 from uok.domain import events as ev
 from uok.domain.kernel import Kernel
 from uok.replay.replayer import replay_run, run_ids
 
 from tests.conftest import uok
 from tests.helpers import StepClock, plan_toml
-from tests.tt_support import FIXTURE_LOGS, fixture_db, generated_db, log_of
+from tests.tt_support import FIXTURE_LOGS, event_rows, generated_db, log_of, projection_rows
 
 
 @pytest.fixture(scope="module")
-def fixtures(tmp_path_factory) -> dict[str, Path]:
-    d = tmp_path_factory.mktemp("fixtures")
-    return {name: fixture_db(name, d) for name in FIXTURE_LOGS}
+def fixtures(module_logs) -> dict[str, Path | str]:
+    """Every fixture log, on apsw and on PostgreSQL (one set per module and store)."""
+    return {name: module_logs.fixture(name) for name in FIXTURE_LOGS}
 
 
 def first_run(db: Path) -> tuple[EventLog, str]:
@@ -50,8 +50,8 @@ def test_every_run_of_every_fixture_log_replays_without_divergence(name: str, fi
     assert r.stdout.count("no divergence") == len(ids)
 
 
-def test_a_generated_kernel_log_replays_without_divergence(tmp_path: Path):
-    log = log_of(generated_db(tmp_path, 8000, seed=11))
+def test_a_generated_kernel_log_replays_without_divergence(tmp_path: Path, logs):
+    log = log_of(logs.copy(generated_db(tmp_path, 8000, seed=11)))
     for rid in run_ids(log):
         assert not replay_run(log, rid).diverged, rid
 
@@ -136,11 +136,11 @@ def test_missing_and_extra_decisions_are_reported(fixtures):
     assert d.position == after_entry  # the slot right after the entry's recorded decisions
 
 
-def _tampered_log(db: Path) -> str:
+def _tampered_log(db: Path | str) -> str:
     """A run whose recorded decision differs from what the kernel decides:
     one UnitTransitioned's reason was changed before it was appended."""
     clock = StepClock()
-    store = SqliteEventStore(db)
+    store = open_log_store(db, create=True)
     log = EventLog(store)
     k = Kernel()
     obs = ev.KernelEntered(
@@ -163,8 +163,8 @@ def _tampered_log(db: Path) -> str:
     return "t1"
 
 
-def test_the_cli_reports_a_divergence_with_exit_3_and_a_field_diff(tmp_path: Path):
-    db = tmp_path / "t.db"
+def test_the_cli_reports_a_divergence_with_exit_3_and_a_field_diff(logs):
+    db = logs.new()
     rid = _tampered_log(db)
     r = uok("replay", rid, "--db", str(db))
     assert r.returncode == 3, r.stdout + r.stderr
@@ -187,11 +187,11 @@ def test_replay_of_an_unknown_run_is_a_usage_error(fixtures):
 
 def test_replay_writes_nothing(fixtures):
     db = fixtures["recovery"]
-    before = db.read_bytes()
+    before = db.read_bytes() if isinstance(db, Path) else (event_rows(db), projection_rows(db))
     log = log_of(db)
     head = log.store.head()
     for rid in run_ids(log):
         replay_run(log, rid)
     assert log.store.head() == head
     log.store.close()
-    assert db.read_bytes() == before
+    assert (db.read_bytes() if isinstance(db, Path) else (event_rows(db), projection_rows(db))) == before

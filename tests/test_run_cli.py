@@ -1,4 +1,6 @@
-"""`uok run` end to end: real plan, real subprocesses, real apsw file."""
+"""`uok run` end to end: real plan, real subprocesses, a real log (the
+kernel's runs, recovery after kill -9 and SIGTERM on an apsw file and on
+PostgreSQL alike; the bad-plan cases check the file's bytes, apsw only)."""
 
 from __future__ import annotations
 
@@ -16,14 +18,14 @@ import pytest
 from tests.conftest import FIXTURES, ROOT, uok
 
 
-def events_json(db: Path) -> list[dict]:
+def events_json(db: Path | str) -> list[dict]:
     r = uok("events", "--db", str(db), "--json")
     assert r.returncode == 0, r.stderr
     return [orjson.loads(line) for line in r.stdout.splitlines()]
 
 
-def test_demo_plan_runs_and_records_everything(demo_plan: Path, tmp_path: Path):
-    db = tmp_path / "x.db"
+def test_demo_plan_runs_and_records_everything(demo_plan: Path, logs):
+    db = logs.new()
     r = uok("run", str(demo_plan), "--db", str(db), "--quiet")
     assert r.returncode == 0, r.stdout + r.stderr
     rows = events_json(db)
@@ -48,8 +50,8 @@ def test_demo_plan_runs_and_records_everything(demo_plan: Path, tmp_path: Path):
     assert len(fails) == 1
 
 
-def test_second_run_of_a_finished_plan_runs_nothing(demo_plan: Path, tmp_path: Path):
-    db = tmp_path / "x.db"
+def test_second_run_of_a_finished_plan_runs_nothing(demo_plan: Path, logs):
+    db = logs.new()
     assert uok("run", str(demo_plan), "--db", str(db), "--quiet").returncode == 0
     before = len(events_json(db))
     r = uok("run", str(demo_plan), "--db", str(db), "--quiet")
@@ -82,8 +84,8 @@ def test_a_bad_plan_does_not_create_a_database(tmp_path: Path):
     assert not db.exists()
 
 
-def test_status_shows_units_by_state(demo_plan: Path, tmp_path: Path):
-    db = tmp_path / "x.db"
+def test_status_shows_units_by_state(demo_plan: Path, logs):
+    db = logs.new()
     uok("run", str(demo_plan), "--db", str(db), "--quiet")
     r = uok("status", "--db", str(db), "--json")
     snap = orjson.loads(r.stdout)
@@ -92,7 +94,7 @@ def test_status_shows_units_by_state(demo_plan: Path, tmp_path: Path):
     assert snap["runs"][0]["status"] == "ok"
 
 
-def test_kill_9_mid_run_then_rerun_recovers_and_completes(tmp_path: Path):
+def test_kill_9_mid_run_then_rerun_recovers_and_completes(tmp_path: Path, logs):
     """kill -9 while units are running: the next run closes the first as
     recovered, runs no completed unit again, and completes the plan."""
     plan_dir = tmp_path / "p"
@@ -106,7 +108,7 @@ def test_kill_9_mid_run_then_rerun_recovers_and_completes(tmp_path: Path):
             for i in range(4)
         )
     )
-    db = tmp_path / "k.db"
+    db = logs.new()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uok", "run", str(plan_dir / "plan.toml"), "--db", str(db), "--quiet"],
@@ -136,22 +138,20 @@ def test_kill_9_mid_run_then_rerun_recovers_and_completes(tmp_path: Path):
     assert starts.count("t2") == 2 and starts.count("t3") == 1
     assert rows[-1]["event"]["type"] == "KernelExited" and rows[-1]["event"]["status"] == "ok"
     # the chain still verifies
-    from uok.adapters.sqlite_store import SqliteEventStore
-
-    store = SqliteEventStore(db)
+    store = logs.open(db)
     count, _ = store.verify_chain()
     assert count == len(rows)
     store.close()
 
 
-def test_sigterm_records_a_terminated_exit(tmp_path: Path):
+def test_sigterm_records_a_terminated_exit(tmp_path: Path, logs):
     plan_dir = tmp_path / "p"
     plan_dir.mkdir()
     (plan_dir / "plan.toml").write_text(
         '[plan]\nid = "s"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'
         f'[[milestones.slices.tasks]]\nid = "long"\ncommand = ["{sys.executable}", "-c", "import time; open(\'started\',\'w\').close(); time.sleep(30)"]\n'
     )
-    db = tmp_path / "s.db"
+    db = logs.new()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uok", "run", str(plan_dir / "plan.toml"), "--db", str(db), "--quiet"],

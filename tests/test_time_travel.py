@@ -8,20 +8,21 @@ from pathlib import Path
 import orjson
 import pytest
 from uok.adapters.cli.commands.state import view_at
+from uok.adapters.log_store import open_log_store
 from uok.adapters.readmodels import ReadModels
-from uok.adapters.sqlite_store import SqliteEventStore
 from uok.projections import registry
 from uok.projections.runner import fold_from_zero
 from uok.projections.units import UnitRuntimeProjection
 from uok.replay.timetravel import diff_views, system_view
 
 from tests.conftest import uok
-from tests.tt_support import fixture_db
+from tests.stores import tamper
 
 
 @pytest.fixture(scope="module")
-def demo_db(tmp_path_factory) -> Path:
-    return fixture_db("demo", tmp_path_factory.mktemp("demo"))
+def demo_db(module_logs) -> Path | str:
+    """The demo fixture log, on apsw and on PostgreSQL (one per module and store)."""
+    return module_logs.fixture("demo")
 
 
 def _json(r) -> dict:
@@ -29,11 +30,11 @@ def _json(r) -> dict:
     return orjson.loads(r.stdout)
 
 
-def test_state_at_every_position_equals_a_rebuild_from_zero(demo_db: Path, monkeypatch):
+def test_state_at_every_position_equals_a_rebuild_from_zero(demo_db, monkeypatch):
     """Through the same code path as the CLI (ReadModels + view_at), with a
     snapshot every 16 events so most positions start from a snapshot."""
     monkeypatch.setenv("UOK_SNAPSHOT_EVERY", "16")
-    store = SqliteEventStore(demo_db)
+    store = open_log_store(demo_db)
     rm = ReadModels(store, snapshot_every=16)
     rm.catch_up()
     head = rm.head()
@@ -44,8 +45,8 @@ def test_state_at_every_position_equals_a_rebuild_from_zero(demo_db: Path, monke
     store.close()
 
 
-def test_uok_state_cli_matches_a_rebuild_from_zero(demo_db: Path, tmp_path: Path):
-    store = SqliteEventStore(demo_db)
+def test_uok_state_cli_matches_a_rebuild_from_zero(demo_db, tmp_path: Path):
+    store = open_log_store(demo_db)
     rm = ReadModels(store)
     head = rm.head()
     picks = [1, 2, 15, head // 2, head - 1, head]
@@ -69,7 +70,7 @@ def test_uok_state_cli_matches_a_rebuild_from_zero(demo_db: Path, tmp_path: Path
     assert text.returncode == 0 and "state at position 20" in text.stdout and "turns in flight (2)" in text.stdout
 
 
-def test_state_for_one_run_and_bad_positions(demo_db: Path):
+def test_state_for_one_run_and_bad_positions(demo_db):
     rid = next(iter(_json(uok("state", "--db", str(demo_db), "--json"))["runs"]))
     v = _json(uok("state", "--run", rid, "--db", str(demo_db), "--json"))
     assert list(v["runs"]) == [rid] and list(v["plans"]) == ["demo"]
@@ -79,7 +80,7 @@ def test_state_for_one_run_and_bad_positions(demo_db: Path):
     assert r.returncode == 2 and "no run 'nosuch'" in r.stderr
 
 
-def test_diff_between_two_positions(demo_db: Path):
+def test_diff_between_two_positions(demo_db):
     d = _json(uok("diff", "14", "22", "--db", str(demo_db), "--json"))
     moved = {u["unit_id"]: (u["from"], u["to"]) for u in d["units"]}
     assert moved == {"flaky": ("queued", "running"), "prepare": ("queued", "running")}
@@ -117,14 +118,13 @@ def test_diff_views_reports_breakers_costs_and_gate_runs():
     assert d["cost_delta"] == {"usd": 0.25, "input_tokens": 20, "output_tokens": 0}
 
 
-def test_an_altered_log_is_refused_not_time_travelled(tmp_path: Path):
-    """One byte of one payload changed on disk (valid SQLite, valid JSON):
-    every read-model command recomputes the chain over what it reads and
-    exits 3 with one line, instead of showing a state made of altered events."""
-    db = fixture_db("failures", tmp_path)
-    data = db.read_bytes()
-    i = data.index(b'"unit_id":"boom"')
-    db.write_bytes(data[:i] + b'"unit_id":"bang"' + data[i + 16 :])
+def test_an_altered_log_is_refused_not_time_travelled(logs):
+    """One byte of one payload changed behind the store's back (valid SQLite
+    or PostgreSQL rows, valid JSON): every read-model command recomputes the
+    chain over what it reads and exits 3 with one line, instead of showing a
+    state made of altered events."""
+    db = logs.fixture("failures")
+    tamper(db, b'"unit_id":"boom"', b'"unit_id":"bang"')
     for args in (
         ["state"],
         ["state", "--at", "60"],

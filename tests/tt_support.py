@@ -6,11 +6,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import msgspec
 from uok.adapters.eventlog import EventLog
+from uok.adapters.log_store import open_log_store, projection_store
 from uok.adapters.ndjson_log import import_log
-from uok.adapters.projection_store import SqliteProjectionStore
-from uok.adapters.sqlite_store import SqliteEventStore
-from uok.adapters.stores import open_event_store
 from uok.projections import registry
 from uok.projections.runner import ProjectionRunner
 
@@ -41,30 +40,25 @@ def copy_db(src: Path, dst: Path) -> Path:
     return dst
 
 
-def open_runner(db: Path, **kw) -> tuple[SqliteEventStore, SqliteProjectionStore, ProjectionRunner]:
-    store = open_event_store(db, synchronous="NORMAL")
-    ps = SqliteProjectionStore(store)
+def open_runner(db: Path | str, **kw):
+    """(store, projection store, runner over every projection) on a file or a postgresql:// log."""
+    store = open_log_store(db, synchronous="NORMAL")
+    ps = projection_store(store)
     return store, ps, ProjectionRunner(ps, ps, registry.ALL, **kw)
 
 
-def log_of(db: Path) -> EventLog:
-    return EventLog(open_event_store(db))
+def log_of(db: Path | str) -> EventLog:
+    return EventLog(open_log_store(db))
 
 
-def event_rows(db: Path, upto: int | None = None) -> list[tuple]:
-    store = open_event_store(db, readonly=True)
-    try:
-        sql = "SELECT position, stream, version, topic, payload, hash FROM events"
-        if upto is not None:
-            return store.query(sql + " WHERE position <= ? ORDER BY position", (upto,))
-        return store.query(sql + " ORDER BY position")
-    finally:
-        store.close()
+def event_rows(db: Path | str, upto: int | None = None) -> list[tuple]:
+    with open_log_store(db, readonly=True) as store:
+        return [msgspec.structs.astuple(r) for r in store.read(0, upto=upto)]
 
 
-def projection_rows(db: Path) -> dict[str, list[tuple]]:
+def projection_rows(db: Path | str) -> dict[str, list[tuple]]:
     """Every projection table's rows, ordered: equal dumps = identical read models."""
-    store = open_event_store(db, readonly=True)
+    store = open_log_store(db, readonly=True)
     try:
         return {
             "state": store.query(

@@ -85,13 +85,17 @@ class PostgresEventStore:
         self.readonly = readonly
         self.sql = _Statements(self.target.schema)
         PgLogOpener(self.target, create=create and not readonly).open()
+        # Every statement of ours names the schema; the search_path is for
+        # people and tests running their own SQL through query().
+        options = f"-c search_path={self.target.schema}"
+        if readonly:  # the server refuses writes too, not only this class
+            options += " -c default_transaction_read_only=on"
         kwargs: dict[str, Any] = {
             "autocommit": True,
             "application_name": "uok",
             "connect_timeout": int(connect_timeout),
+            "options": options,
         }
-        if readonly:  # the server refuses writes too, not only this class
-            kwargs["options"] = "-c default_transaction_read_only=on"
         self._pool = psycopg_pool.ConnectionPool(
             self.target.conninfo,
             min_size=1,
