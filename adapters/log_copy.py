@@ -16,18 +16,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import msgspec
+from uok.domain.errors import InputError, IntegrityFailure
 from uok.domain.log.chain import GENESIS
 from uok.domain.log.store import NewRecord
 
 BATCH = 5000
 
 
-class CopyRefused(ValueError):
-    """The destination holds events that are not a prefix of the source."""
+class CopyRefused(InputError, ValueError):
+    """The destination holds events that are not a prefix of the source (exit 2)."""
 
 
-class CopyMismatch(RuntimeError):
-    """The destination's hashes differ from the source's: the source chain does not verify."""
+class CopyMismatch(IntegrityFailure, RuntimeError):
+    """The destination's hashes differ from the source's: the source chain does not verify (exit 3)."""
 
 
 class CopyResult(msgspec.Struct, frozen=True, kw_only=True):

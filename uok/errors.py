@@ -13,13 +13,17 @@ kind                      exit  raised as (module)
                                 (adapters.analytics), RunNotFound (replay.replayer),
                                 ForkError (replay.fork), PositionOutsideLog
                                 (adapters.runread), NotFound / BadRequest
-                                (adapters.web)
+                                (adapters.web), CopyRefused
+                                (adapters.log_copy), BadTarget / NoEventLogError
+                                (adapters.postgres)
 :class:`IntegrityFailure`  3    ChainBroken (domain.log.chain), DecodeError and its
                                 UnknownEventError / MalformedEventError (domain.log.codec),
                                 StoreCorruptError / NotAnEventLogError
                                 (adapters.sqlite_open), CopyError (adapters.analytics),
                                 ExportInvalid (adapters.export_verify), ImportMismatch
-                                (adapters.ndjson_log), ForkIntegrityError (replay.fork)
+                                (adapters.ndjson_log), ForkIntegrityError (replay.fork),
+                                CopyMismatch (adapters.log_copy), NotAnEventLogError
+                                (adapters.postgres)
 :class:`RuntimeFailure`    1    StoreFullError (adapters.sqlite_open), WriterTokenError
                                 and its TokenAlreadyActive / StaleEpochError
                                 (domain.policies.writer), DeadlockError (domain.plan.graph),
