@@ -16,7 +16,7 @@ delete a temp file of ``disk_mb`` MiB beside the event log),
 ``partial-failure`` (the attempt fails). Every fault is recorded as a
 ``ChaosInjected`` observation BEFORE it takes effect and logged to stderr;
 what a partial failure changes is decided by the kernel from that
-observation (``domain/kernel/chaos.py``), so ``uok replay`` reproduces a chaotic
+observation (``domain/kernel/rules/chaos.py``), so ``uok replay`` reproduces a chaotic
 run with no divergence.
 
 Every fault is recoverable: a partial failure is only injected where the
@@ -47,7 +47,6 @@ import msgspec
 from uok.domain import events as ev
 from uok.domain.errors import InputError
 from uok.domain.events import FAULTS, ChaosInjected, GateRequested
-from uok.domain.kernel import gating
 from uok.domain.policies.gates import retry_budget
 
 MiB = 1024 * 1024
@@ -157,8 +156,8 @@ class ChaosMonkey:
             can_fail = subject.attempt <= retry_budget("execution")
             attempt, turn_id, unit_id, gate_id = subject.attempt, subject.turn_id, subject.unit_id, subject.gate_id
         elif isinstance(subject, (ev.TurnStarted, ev.ExecutionFinished)):
-            rec, node = k.unit(subject.unit_id), k.nodes.get(subject.unit_id)
-            if rec is None or node is None or subject.turn_id not in k.in_flight:
+            rec, node = k.unit(subject.unit_id), k.state.nodes.get(subject.unit_id)
+            if rec is None or node is None or not k.is_in_flight(subject.turn_id):
                 return _identity
             key = (subject.unit_id, rec.attempt, rec.dispatches, "", 0)
             can_fail = rec.attempt < node.retries + 1 and rec.dispatches < node.max_dispatches
@@ -202,17 +201,9 @@ class ChaosMonkey:
 
     def _dropped(self, subject: ev.Event) -> bool:
         k = self.runner.kernel
-        if subject.turn_id not in k.in_flight:
-            return True
         if isinstance(subject, GateRequested):
-            gp = gating.state(k).passes.get(subject.turn_id)
-            return (
-                gp is None
-                or gp.index >= len(gp.gates)
-                or gp.gates[gp.index] != subject.gate_id
-                or gp.attempt != subject.attempt
-            )
-        return False
+            return not k.awaits_gate(subject.turn_id, subject.gate_id, subject.attempt)
+        return not k.is_in_flight(subject.turn_id)
 
     # ---------------------------------------------------------------- applying
 

@@ -84,7 +84,7 @@ class TurnHooks:
                 self._turns.pop(d.turn_id, None)
                 released = self._release(d.turn_id)
                 if self.record is not None and self.clock is not None:
-                    # never swallowed: with turn_closeout the run's exit waits for it (uok.domain.kernel.closeout)
+                    # never swallowed: with turn_closeout the run's exit waits for it (uok.domain.kernel.rules.closeout)
                     self.record(
                         TurnClosed(
                             run_id=self.run_id,

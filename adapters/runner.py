@@ -203,7 +203,9 @@ class KernelRunner:
                 self.chaos.strike("finalize", obs)  # a result is about to be judged
                 self._step(obs)
         except BaseException as exc:  # record the exit in every case (behaviour §1: finally)
-            if self._exit is None and self.run_id in self.kernel.runs:  # nothing to close if the entry never landed
+            if self._exit is None and self.kernel.has_entered(
+                self.run_id
+            ):  # nothing to close if the entry never landed
                 error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 with contextlib.suppress(Exception):
                     self._step(ev.KernelFailed(run_id=self.run_id, at=self.clock(), error=error))
@@ -241,7 +243,7 @@ class KernelRunner:
             self.turn_hooks.on_decision(d)  # writer token, turn observers, gitops (uok.adapters.observer)
             self.gates.note(d)  # warnings the pure gate runner cannot log
             if isinstance(d, ev.TurnStarted):
-                node = self.kernel.nodes[d.unit_id]
+                node = self.kernel.node(d.unit_id)
                 run = self.chaos.strike("dispatch", d) if node.command is not None else None
                 if run is not None:  # None: no command, or a chaos partial failure ended the attempt
                     self._pool.submit(run(self._execute), node, d.turn_id, d.attempt)
@@ -281,23 +283,18 @@ class KernelRunner:
         failed ``handle`` the kernel has folded decisions the log never got. Rebuild it from the
         log, so the ``KernelFailed`` that follows is decided on what was
         recorded (and replays), not on a state no one will ever see again."""
-        old, k = self.kernel, Kernel()
-        k.run_id, k.pid, k.workers, k.flags = old.run_id, old.pid, old.workers, old.flags
-        k.work_mode, k.model_mode = old.work_mode, old.model_mode
+        k = self.kernel.fresh()
         try:
             fold_log(self.log, k)
-        except Exception:  # the log cannot even be read: record nothing more  # noqa: BLE001
-            k.runs.pop(self.run_id, None)
+        except Exception:  # the log cannot even be read: record nothing more (an empty kernel knows no run)  # noqa: BLE001
+            k = self.kernel.fresh()
         self.kernel = k
 
     # -------------------------------------------------------------- helpers
 
     def settled_units(self) -> int:
         """How many of the plan's units are final (for progress displays)."""
-        k = self.kernel
-        if k.graph is None:
-            return 0
-        return sum(1 for n in k.graph.nodes if k.is_final(k.unit(n.id)))
+        return self.kernel.settled_units()
 
     def _probe_open_runs(self, plan_id: str) -> tuple[ev.PidProbe, ...]:
         probes = []

@@ -7,7 +7,7 @@ to ``kernel:<run>`` with topic ``steer`` and payload
 ``SteeringPoller.poll`` runs in the runner's main loop between steps (a
 turn boundary): each unread steering message becomes a ``SteeringReceived``
 observation, stepped through the kernel (which decides ``SteeringApplied``,
-``uok.domain.kernel.steering``). The message's ``MessageRead`` is appended in the same
+``uok.domain.kernel.rules.steering``). The message's ``MessageRead`` is appended in the same
 transaction, just before the observation: a message is applied exactly
 when it is marked read, never one without the other, and the run's
 ``KernelExited`` (which a cancel can trigger) stays its last event. A
@@ -60,7 +60,7 @@ class SteeringPoller:
             kernel = self.kernel()
             if kernel.exited:
                 break
-            if msg.id in kernel.steering.applied:
+            if kernel.steering_applied(msg.id):
                 self.bus.mark_read(self.inbox, msg.id)
                 continue
             command, argument = parse_payload(msg.payload)

@@ -108,7 +108,7 @@ class Generator:
     def _fresh_run_fields(self) -> None:
         fresh = Kernel()
         for name in _PER_RUN_FIELDS:
-            setattr(self.kernel, name, getattr(fresh, name))
+            setattr(self.kernel.state, name, getattr(fresh.state, name))
 
     def step(self, obs: ev.Event) -> list[ev.Event]:
         out = self.kernel.handle(obs)
@@ -193,7 +193,7 @@ class Generator:
     def _track(self, work: dict, decisions: list[ev.Event]) -> None:
         for d in decisions:
             if isinstance(d, ev.TurnStarted):
-                node = self.kernel.nodes.get(d.unit_id)
+                node = self.kernel.state.nodes.get(d.unit_id)
                 if node is not None and node.command is not None:
                     work[(d.turn_id, "", 0)] = d
             elif isinstance(d, GateRequested):

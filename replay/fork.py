@@ -6,7 +6,7 @@ hash of each event depends only on the previous hash and the event's own
 bytes, so the copy has the very same positions and hashes; this is checked,
 not assumed: the copy's head hash must equal the parent's hash at P. Then
 one ``RunForked`` event records where the history came from and detaches
-the runs that were open at P (see :mod:`uok.domain.kernel.forking`). ``uok run PLAN
+the runs that were open at P (see :mod:`uok.domain.kernel.rules.forking`). ``uok run PLAN
 --db FORK`` then continues from that history: its kernel recovers the
 detached runs and carries on, and everything it writes lands after P+1.
 """

@@ -1,7 +1,7 @@
 """Circuit breaker: every transition, table-driven, with injected times.
 
 The policy is pure (``uok.domain.policies.breaker``): times are arguments, state is a
-fold of events. ``Sim`` drives it the way ``uok.domain.kernel.gating`` does: tick at
+fold of events. ``Sim`` drives it the way ``uok.domain.kernel.rules.gating`` does: tick at
 the call's time, admit, record the request, fold the result's GateRun, then
 apply the result's transition, folding every event it emits.
 """

@@ -1,4 +1,4 @@
-"""The kernel's side of the chaos monkey (uok.domain.kernel.chaos): pure decisions
+"""The kernel's side of the chaos monkey (uok.domain.kernel.rules.chaos): pure decisions
 from a recorded ``ChaosInjected``, reproduced exactly on replay."""
 
 from __future__ import annotations

@@ -374,8 +374,7 @@ def test_a_kernel_rebuilt_from_the_log_mid_gate_carries_on():
     d.finish(d.started()[0])
     d.evaluate(d.requested()[0], "fail", "timeout", "slow")  # lint attempt 1 -> retry
     [req] = d.requested()
-    k = Kernel()
-    k.run_id, k.pid, k.workers, k.flags = d.k.run_id, d.k.pid, d.k.workers, d.k.flags
+    k = d.k.fresh()
     for e in d.log:
         k.apply(e)
     obs = GateEvaluated(
@@ -405,7 +404,7 @@ def test_memory_that_cannot_be_computed_is_left_out_and_reported():
     d.finish(d.started()[0])
     d.evaluate(d.requested()[0], "fail", "input", "broken")
     [first] = d.of(GateRun, d.log)
-    d.k.gating.memory[first.fingerprint].runs = None  # a damaged history
+    d.k.state.gates.memory[first.fingerprint].runs = None  # a damaged history
     d.finish(d.started()[0])
     d.evaluate(d.requested()[0], "fail", "input", "broken")
     [run] = d.of(GateRun)

@@ -131,7 +131,7 @@ def test_a_crashed_run_is_recovered_and_its_in_flight_units_requeued():
     assert transitions(out, "b")[:2] == ["stale", "queued"]
     assert transitions(out, "a") == []  # completed: never run again
     assert [t.unit_id for t in started(out)] == ["b"]
-    assert k2.runs["r1"].status == "recovered"
+    assert k2.state.runs["r1"].status == "recovered"
 
 
 def test_a_live_open_run_is_not_recovered():

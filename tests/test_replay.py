@@ -8,8 +8,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-import uok.domain.kernel.dispatch as dispatch_module
 import uok.domain.plan.compile as plan_module
+import uok.domain.plan.graph as graph_module
 from uok.adapters.eventlog import EventLog
 from uok.adapters.log_store import open_log_store
 from uok.domain import events as ev
@@ -67,13 +67,13 @@ def test_a_changed_dispatch_order_is_caught_at_the_first_claim(fixtures, monkeyp
     second = claims[1][1]
     assert second.unit_id != first.unit_id  # two units were dispatched together: order matters
 
-    real = dispatch_module.select_reactive_dispatch_batch
+    real = graph_module.select_reactive_dispatch_batch
 
     def reversed_batch(*args, **kw):
         selected, conflicts = real(*args, **kw)
         return list(reversed(selected)), conflicts
 
-    monkeypatch.setattr(dispatch_module, "select_reactive_dispatch_batch", reversed_batch)
+    monkeypatch.setattr(graph_module, "select_reactive_dispatch_batch", reversed_batch)
     report = replay_run(log, rid)
     assert report.diverged
     d = report.divergence

@@ -30,7 +30,7 @@ CHAIN = plan_toml(("S1", [{"id": "a", "command": CMD}, {"id": "b", "command": CM
 
 def steer(k: Kernel, clock, command: str, argument: str = "", message_id: str = "m1"):
     return k.handle(
-        SteeringReceived(run_id=k.run_id, at=clock(), message_id=message_id, command=command, argument=argument)
+        SteeringReceived(run_id=k.state.run_id, at=clock(), message_id=message_id, command=command, argument=argument)
     )
 
 

@@ -85,7 +85,7 @@ def test_children_inherit_modes_unless_overridden_and_dependents_wait_for_them()
     assert a.lineage == ("lead",) and a.node.depends_on == ("lead",)
     assert a.node.metadata["parent"] == "lead" and a.node.metadata["model_mode"] == "balanced"
     assert sorted(t.unit_id for t in started(out)) == ["lead/lint", "lead/review"]  # "after" waits
-    assert set(k.nodes["after"].depends_on) == {"lead", "lead/lint", "lead/review"}
+    assert set(k.state.nodes["after"].depends_on) == {"lead", "lead/lint", "lead/review"}
     kids = {t.unit_id: t for t in started(out)}
     out = finish(k, kids["lead/lint"], clock)
     assert started(out) == []
@@ -109,7 +109,7 @@ def test_grandchildren_carry_the_lineage_up_to_the_depth_limit():
         lineages.append(s.lineage)
         turn = next(t for t in started(out) if t.unit_id == s.child_unit)
     assert lineages[-1] == ("a", "a/d0", "a/d0/d1", "a/d0/d1/d2")
-    assert {"a", "a/d0", "a/d0/d1", "a/d0/d1/d2", "a/d0/d1/d2/d3"} <= set(k.nodes["z"].depends_on)
+    assert {"a", "a/d0", "a/d0/d1", "a/d0/d1/d2", "a/d0/d1/d2/d3"} <= set(k.state.nodes["z"].depends_on)
 
 
 def test_bad_requests_are_rejected_with_a_reason_and_do_not_stop_the_good_ones():
@@ -139,7 +139,7 @@ def test_a_failed_attempt_spawns_nothing():
     k = Recorded()
     lead = started(enter(k, plan_toml(("S1", [{"id": "lead", "command": CMD}])), clock))[0]
     out = finish(k, lead, clock, exit_code=1, spawns=(SpawnRequest(id="kid", command=("x",)),))
-    assert spawned(out) == [] and "lead/kid" not in k.nodes
+    assert spawned(out) == [] and "lead/kid" not in k.state.nodes
 
 
 def test_children_survive_a_restart_and_are_neither_lost_nor_rerun():
@@ -152,8 +152,8 @@ def test_children_survive_a_restart_and_are_neither_lost_nor_rerun():
     finish(k1, kid_a, clock)  # a completes, b is still running when the kernel dies (no exit recorded)
     k2 = Recorded(k1.log)
     out = enter(k2, src, clock, run_id="r2", pid=2, probes=[ev.PidProbe(run_id="r1", pid=100, alive=False)])
-    assert "lead/a" in k2.nodes and "lead/b" in k2.nodes
-    assert set(k2.nodes["after"].depends_on) == {"lead", "lead/a", "lead/b"}
+    assert "lead/a" in k2.state.nodes and "lead/b" in k2.state.nodes
+    assert set(k2.state.nodes["after"].depends_on) == {"lead", "lead/a", "lead/b"}
     assert [t.unit_id for t in started(out)] == ["lead/b"]  # recovered and retried; a is not run again
     out = finish(k2, started(out)[0], clock)
     assert [t.unit_id for t in started(out)] == ["after"]

@@ -125,7 +125,10 @@ def prepare_run(
 
     path = Path(plan_path)
     source, graph = load_plan(path)
-    run_flags = {"turn_closeout": True, **(flags or {})}  # exit waits for turn closeouts (uok.domain.kernel.closeout)
+    run_flags = {
+        "turn_closeout": True,
+        **(flags or {}),
+    }  # exit waits for turn closeouts (uok.domain.kernel.rules.closeout)
     host, run_flags = setup_gates(path, run_flags, config=Path(config) if config else None, registry=gates, clock=clock)
     chaos, run_flags = settings_for_run(run_flags)
     return PreparedRun(path, source, graph, run_flags, host, chaos)
@@ -165,7 +168,7 @@ def assemble_runner(
         record=loop.record,
         clock=clock,
         run_id=run_id,
-        unit_timeout=lambda unit_id: loop.kernel.nodes[unit_id].timeout,
+        unit_timeout=lambda unit_id: loop.kernel.node(unit_id).timeout,
         observers=turn_observers,
         exclude=[Path(store_path)] if store_path else [],
     )

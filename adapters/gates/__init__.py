@@ -4,5 +4,5 @@
 requested attempt and turns whatever happens into a ``GateEvaluated``
 observation; ``verification`` and ``security`` are the built-in gates. The
 decisions about them (retries, breakers, the unit's outcome) are pure and
-live in ``domain/kernel/gating.py``.
+live in ``domain/kernel/rules/gating.py``.
 """

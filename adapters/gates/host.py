@@ -57,7 +57,7 @@ class GateHost:
 
     def context(self, req: GateRequested, kernel) -> GateContext:
         """The attempt's context: the task's inline options over the config's defaults."""
-        node = kernel.nodes.get(req.unit_id)
+        node = kernel.state.nodes.get(req.unit_id)
         spec = next((s for s in node.gate_specs if s.id == req.gate_id), None) if node else None
         defaults = self.flags.gate.get(req.gate_id)
         if spec is not None and spec.command:
@@ -74,7 +74,7 @@ class GateHost:
             unit_id=req.unit_id,
             gate_id=req.gate_id,
             unit_type=node.unit_type if node else "",
-            plan_id=kernel.graph.plan_id if kernel.graph else "",
+            plan_id=kernel.state.plan_id,
             milestone=node.milestone if node else "",
             slice=node.slice if node else "",
             base_path=str(self.root),

@@ -123,7 +123,7 @@ class ChaosInjected(Event, frozen=True, kw_only=True):
     unit_id: str = ""
     gate_id: str = ""
     magnitude: float = 0.0  # latency: ms; disk/memory stress: MiB; partial failure: 0
-    attempt: int = 0  # the unit's attempt, or the gate's attempt at the gate boundary (uok.domain.kernel.chaos)
+    attempt: int = 0  # the unit's attempt, or the gate's attempt at the gate boundary (uok.domain.kernel.rules.chaos)
 
 
 # --------------------------------------------------------------------------- gitops

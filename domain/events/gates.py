@@ -59,7 +59,7 @@ class GateEvaluated(Event, frozen=True, kw_only=True):
 class GateRequested(Event, frozen=True, kw_only=True):
     """The kernel's decision that a gate must execute now.
 
-    The gate runner's flow is pure (:mod:`uok.domain.kernel.gating`), but executing a gate
+    The gate runner's flow is pure (:mod:`uok.domain.kernel.rules.gating`), but executing a gate
     is a side effect. So the kernel *asks*: it records ``GateRequested`` for
     gate G, attempt N of a turn; the shell sees the decision, runs the gate in
     a worker thread and feeds back a ``GateEvaluated`` observation, which the

@@ -143,7 +143,7 @@ class SpawnRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
     The executor parses the file after the task exits and the requests ride on
     the ``ExecutionFinished`` observation; the kernel decides what to do with
-    them (``uok.domain.kernel.subagents``). A line that does not parse still becomes a
+    them (``uok.domain.kernel.rules.subagents``). A line that does not parse still becomes a
     request, carrying ``error``, so the kernel records *why* it was refused
     instead of the spawn vanishing silently.
     """
@@ -216,7 +216,7 @@ class TurnClosed(Event, frozen=True, kw_only=True):
 
     With the ``turn_closeout`` flag, the run's exit waits for the
     ``TurnClosed`` of every finished turn, so ``KernelExited`` stays the
-    run's last event (uok.domain.kernel.closeout)."""
+    run's last event (uok.domain.kernel.rules.closeout)."""
 
     OBSERVED: ClassVar[bool] = True
 

@@ -1,9 +1,11 @@
 """The kernel: the decision core that turns observations into decisions.
 
-Import the kernel from here (``from uok.domain.kernel import Kernel``); the
-modules inside this package are its internals.
+Import it from here (``from uok.domain.kernel import Kernel``): its state,
+decision context and rules (the modules inside this package) are its
+internals, and nothing outside the package imports them (a test checks).
 """
 
-from uok.domain.kernel.kernel import Kernel, RunInfo, TurnInfo
+from uok.domain.kernel.kernel import Kernel
+from uok.domain.kernel.state import KernelState, RunInfo, TurnInfo
 
-__all__ = ["Kernel", "RunInfo", "TurnInfo"]
+__all__ = ["Kernel", "KernelState", "RunInfo", "TurnInfo"]

@@ -7,81 +7,173 @@ and its decisions in one transaction, then carries out their side effects
 (start a subprocess, kill one). Nothing here reads a clock, a pid, a file or
 a random source: all of that arrives inside observations. Replaying a run is
 therefore just calling ``handle`` again on its recorded observations and
-comparing what comes out (see ``replay/``).
+comparing what comes out (see ``uok.replay``).
 
-The decision rules implemented here:
+The whole kernel is three things:
 
-* recovery (behaviour §1, §7): a run that entered, never exited and whose pid the
-  shell found dead is closed as ``recovered``; its in-flight units go
-  ``stale`` and are re-queued within their retry budget;
-* lifecycle (behaviour §13b) with attempts and dispatch counts taken from the
-  log, and the runaway cap applied to every unit type (behaviour §18);
-* dispatch (behaviour §12): ready units in topological order, no two writers of
-  one file at once, at most ``workers`` in flight, a safety cap on turns;
-* gates (behaviour §2, §9, §10; ``domain/kernel/gating.py``): after a unit's command
-  succeeds, the cost guard and the task's gates decide its outcome.
+* its state, :class:`~uok.domain.kernel.state.KernelState` (explicit, typed);
+* :data:`RULES`, the one table saying which folds and which handler serve
+  each event type, in order (a type may have several folds; they run in the
+  order listed, and determinism depends on that order);
+* the decision context a handler receives
+  (:class:`~uok.domain.kernel.context.Context`), whose composite verbs are
+  wired here (:data:`VERBS`).
+
+The rules themselves live in :mod:`uok.domain.kernel.rules`, one concept per
+module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
-import msgspec
 from uok.domain import events as ev
-from uok.domain.kernel import chaos, coordination, forking, gating
-from uok.domain.kernel.closeout import CloseoutState
-from uok.domain.kernel.dispatch import DispatchRules
-from uok.domain.kernel.steering import SteeringState
-from uok.domain.kernel.subagents import SubagentState, readd_children, spawn_children
-from uok.domain.plan import UnitGraph, UnitNode, compile_plan
-from uok.domain.policies.lifecycle import IN_FLIGHT, TERMINAL, UnitRecord, check_transition
+from uok.domain.kernel.context import Context, Verbs
+from uok.domain.kernel.rules import (
+    chaos,
+    closeout,
+    dispatch,
+    entry,
+    execution,
+    forking,
+    gate_history,
+    gating,
+    outcome,
+    runs,
+    shutdown,
+    steering,
+    subagents,
+)
+from uok.domain.kernel.state import KernelState, RunInfo
+from uok.domain.plan import UnitNode
+from uok.domain.policies.lifecycle import UnitRecord
+
+FoldFn = Callable[[KernelState, Any], None]
+HandleFn = Callable[[Context, Any], None]
 
 
-class RunInfo(msgspec.Struct, kw_only=True):
-    """What the kernel knows about one run from the log."""
+class Fold(NamedTuple):
+    """``fn(state, event)`` folds every recorded ``event`` of this type."""
 
-    run_id: str
-    pid: int
-    entered_at: datetime
-    plan_path: str = ""
-    plan_id: str = ""
-    status: str = "open"  # open | ok | error | terminated | recovered
-    exited_at: datetime | None = None
+    event: type[ev.Event]
+    fn: FoldFn
 
 
-class TurnInfo(msgspec.Struct, kw_only=True):
-    turn_id: str
-    unit_id: str
-    attempt: int
-    started_at: datetime
+class Handle(NamedTuple):
+    """``fn(ctx, observation)`` decides what an observation of this type leads to."""
+
+    event: type[ev.Event]
+    fn: HandleFn
 
 
-class Kernel(DispatchRules):
+def nothing_to_decide(ctx: Context, obs: ev.Event) -> None:
+    """Observations the kernel records but decides nothing about:
+
+    * ``WriterTokenAcquired`` / ``WriterTokenReleased``: the token lifecycle is
+      the shell's (``uok.adapters.writer``); recording them through ``handle``
+      keeps every observation of a run replayable;
+    * ``GitTransactionRecorded``: gitops stages are best effort and never
+      change a decision (a git failure is recorded, the turn carries on);
+    * ``MessageSent`` / ``MessageRead``: the bus is a fold of its own
+      (``uok.projections.inbox``); steering reaches the kernel as
+      ``SteeringReceived``.
+    """
+
+
+RULES: tuple[Fold | Handle, ...] = (
+    # a run enters, compiles its plan, ends
+    Fold(ev.KernelEntered, runs.fold_entered),
+    Handle(ev.KernelEntered, entry.on_entered),
+    Fold(ev.PlanCompiled, runs.fold_plan),
+    Fold(ev.PlanCompiled, subagents.fold_plan),  # the children earlier runs spawned
+    Fold(ev.RunRecovered, runs.fold_recovered),
+    Fold(ev.RunForked, forking.fold_forked),
+    Fold(ev.KernelExited, runs.fold_exited),
+    Fold(ev.KernelExited, closeout.fold_exited),
+    Handle(ev.SignalReceived, shutdown.on_signal),
+    Handle(ev.KernelFailed, shutdown.on_failed),
+    # units and turns
+    Fold(ev.UnitTransitioned, runs.fold_unit),
+    Fold(ev.TurnStarted, runs.fold_turn_started),
+    Fold(ev.ExecutionFinished, subagents.fold_execution),  # spawn requests wait for the turn's end
+    Handle(ev.ExecutionFinished, execution.on_execution),
+    Fold(ev.TurnFinished, runs.fold_turn_finished),
+    Fold(ev.TurnFinished, subagents.fold_turn_finished),
+    Fold(ev.TurnFinished, closeout.fold_turn_finished),
+    Fold(ev.TurnFinished, gate_history.fold_costs),
+    Fold(ev.TurnFinished, gating.fold_turn_finished),
+    Fold(ev.TurnClosed, closeout.fold_closed),
+    Handle(ev.TurnClosed, closeout.on_closed),
+    Fold(ev.KernelExitDeferred, closeout.fold_deferred),
+    # gates, breakers, costs
+    Fold(ev.GateRequested, gate_history.fold_breaker),
+    Fold(ev.GateRequested, gating.fold_requested),
+    Fold(ev.GateRun, gate_history.fold_breaker),
+    Fold(ev.GateRun, gating.fold_result),
+    Fold(ev.GateRun, gate_history.fold_memory),
+    Fold(ev.BreakerTransitioned, gate_history.fold_breaker),
+    Fold(ev.CostRecorded, gate_history.fold_costs),
+    Handle(ev.GateEvaluated, gating.on_evaluated),
+    # steering, sub-agents, chaos
+    Fold(ev.SteeringApplied, steering.fold_applied),
+    Handle(ev.SteeringReceived, steering.on_steering),
+    Fold(ev.SubagentSpawned, subagents.fold_spawned),
+    Handle(ev.ChaosInjected, chaos.on_injected),
+    # recorded, nothing to decide
+    Handle(ev.WriterTokenAcquired, nothing_to_decide),
+    Handle(ev.WriterTokenReleased, nothing_to_decide),
+    Handle(ev.GitTransactionRecorded, nothing_to_decide),
+    Handle(ev.MessageSent, nothing_to_decide),
+    Handle(ev.MessageRead, nothing_to_decide),
+)
+"""Which folds and which handler serve each event type, in order."""
+
+VERBS = Verbs(
+    conclude=outcome.conclude,
+    advance=dispatch.advance,
+    exit=shutdown.exit_run,
+    stop=shutdown.stop,
+)
+"""Which rule implements each composite verb of the decision context."""
+
+
+def _compile(rules: Iterable[Fold | Handle]) -> tuple[dict[type, FoldFn], dict[type, HandleFn]]:
+    """The lookup tables of :data:`RULES`: one fold per type (its folds run
+    in the order listed), one handler per observation type."""
+    folds: dict[type, list[FoldFn]] = {}
+    handlers: dict[type, HandleFn] = {}
+    for rule in rules:
+        if isinstance(rule, Fold):
+            folds.setdefault(rule.event, []).append(rule.fn)
+            continue
+        if not rule.event.OBSERVED:
+            raise TypeError(f"{rule.event.__name__} is a decision: only observations are handled")
+        if rule.event in handlers:
+            raise TypeError(f"{rule.event.__name__} has two handlers")
+        handlers[rule.event] = rule.fn
+    return {t: _in_order(tuple(fns)) for t, fns in folds.items()}, handlers
+
+
+def _in_order(fns: tuple[FoldFn, ...]) -> FoldFn:
+    if len(fns) == 1:
+        return fns[0]  # most types: one call, as cheap as folding gets
+
+    def fold_all(st: KernelState, e: Any) -> None:
+        for fn in fns:
+            fn(st, e)
+
+    return fold_all
+
+
+_FOLDS, _HANDLERS = _compile(RULES)
+
+
+class Kernel:
     """Decision core for one run, fed with the whole log for context."""
 
-    def __init__(self) -> None:
-        self.runs: dict[str, RunInfo] = {}
-        self.units: dict[tuple[str, str], UnitRecord] = {}
-        self.plans: dict[str, UnitGraph] = {}  # latest compiled graph per plan id
-        # the run this kernel drives (set by handle(KernelEntered))
-        self.run_id: str = ""
-        self.pid: int = 0
-        self.graph: UnitGraph | None = None
-        self.nodes: dict[str, UnitNode] = {}
-        self.workers: int = 1
-        self.flags: dict[str, Any] = {}
-        self.iteration: int = 0
-        self.in_flight: dict[str, TurnInfo] = {}  # turn_id -> turn
-        self.exited: bool = False
-        self.work_mode: str = "auto"  # run defaults sub-agents inherit (uok.domain.kernel.subagents)
-        self.model_mode: str = "default"
-        self.steering = SteeringState()  # pause flags per plan, applied messages (uok.domain.kernel.steering)
-        self.subagents = SubagentState()  # spawned children per plan (uok.domain.kernel.subagents)
-        self.closeout = CloseoutState()  # turns the shell has not closed out yet (uok.domain.kernel.closeout)
-        self._out: list[ev.Event] = []
-        self._at: datetime | None = None
+    def __init__(self, state: KernelState | None = None) -> None:
+        self.state = state if state is not None else KernelState()
 
     # ------------------------------------------------------------------ folding
 
@@ -89,50 +181,7 @@ class Kernel(DispatchRules):
         """Fold one recorded event (any run) into the state."""
         fold = _FOLDS.get(type(e))
         if fold is not None:
-            fold(self, e)
-
-    def _fold_entered(self, e: ev.KernelEntered) -> None:
-        self.runs[e.run_id] = RunInfo(run_id=e.run_id, pid=e.pid, entered_at=e.at, plan_path=e.plan_path)
-
-    def _fold_plan(self, e: ev.PlanCompiled) -> None:
-        run = self.runs.get(e.run_id)
-        if run is not None:
-            run.plan_id = e.graph.plan_id
-        self.plans[e.graph.plan_id] = e.graph
-        if e.run_id == self.run_id:
-            self.graph = e.graph
-            self.nodes = {n.id: n for n in e.graph.nodes}
-            readd_children(self)  # sub-agents earlier runs of this plan spawned
-
-    def _fold_exited(self, e: ev.KernelExited) -> None:
-        run = self.runs.get(e.run_id)
-        if run is not None:
-            run.status, run.exited_at = e.status, e.at
-        if e.run_id == self.run_id:
-            self.exited = True
-
-    def _fold_recovered(self, e: ev.RunRecovered) -> None:
-        run = self.runs.get(e.recovered_run)
-        if run is not None:
-            run.status, run.exited_at = "recovered", e.at
-
-    def _fold_unit(self, e: ev.UnitTransitioned) -> None:
-        key = (e.plan_id, e.unit_id)
-        rec = self.units.get(key)
-        if rec is None:
-            rec = self.units[key] = UnitRecord(unit_id=e.unit_id, plan_id=e.plan_id)
-        rec.apply(e)
-
-    def _fold_turn_started(self, e: ev.TurnStarted) -> None:
-        if e.run_id == self.run_id:
-            self.iteration = max(self.iteration, e.iteration)
-            self.in_flight[e.turn_id] = TurnInfo(
-                turn_id=e.turn_id, unit_id=e.unit_id, attempt=e.attempt, started_at=e.at
-            )
-
-    def _fold_turn_finished(self, e: ev.TurnFinished) -> None:
-        if e.run_id == self.run_id:
-            self.in_flight.pop(e.turn_id, None)
+            fold(self.state, e)
 
     @staticmethod
     def folded_topics() -> frozenset[str]:
@@ -140,279 +189,66 @@ class Kernel(DispatchRules):
         Readers skip decoding the rest: folding them would change nothing."""
         return frozenset(f"{cls.__name__}/v{v}" for cls in _FOLDS for v in range(cls.VERSION + 1))
 
-    # ------------------------------------------------------------------ queries
-
-    def open_runs(self) -> list[RunInfo]:
-        return [r for r in self.runs.values() if r.status == "open"]
-
-    def unit(self, unit_id: str) -> UnitRecord | None:
-        if self.graph is None:
-            return None
-        return self.units.get((self.graph.plan_id, unit_id))
-
-    def is_final(self, rec: UnitRecord | None) -> bool:
-        return rec is not None and rec.state == "notified"
-
-    def in_flight_units(self) -> set[str]:
-        return {t.unit_id for t in self.in_flight.values()}
-
     # ------------------------------------------------------------------ deciding
 
     def handle(self, obs: ev.Event) -> list[ev.Event]:
         """Fold an observation and return the decisions it leads to."""
         if not type(obs).OBSERVED:
             raise TypeError(f"handle() takes observations, got decision {type(obs).__name__}")
-        self._out = []
-        self._at = obs.at
         if isinstance(obs, ev.KernelEntered):
-            self.run_id, self.pid = obs.run_id, obs.pid
-            self.workers = obs.workers
-            self.flags = dict(obs.flags)
-            self.work_mode, self.model_mode = obs.work_mode, obs.model_mode
+            self.state.enter(obs)
         self.apply(obs)
         handler = _HANDLERS.get(type(obs))
         if handler is None:
             raise TypeError(f"no decision rule for {type(obs).__name__}")
-        handler(self, obs)
-        out, self._out = self._out, []
-        return out
+        ctx = Context(self.state, obs.at, self.apply, VERBS)
+        handler(ctx, obs)
+        return ctx.decisions
 
-    def emit(self, e: ev.Event) -> None:
-        """Record a decision: fold it now so later rules see it."""
-        self.apply(e)
-        self._out.append(e)
+    # ------------------------------------------------------------------ for the shell
 
-    def _transition(
-        self,
-        unit_id: str,
-        to_state: str,
-        *,
-        plan_id: str | None = None,
-        attempt: int | None = None,
-        dispatches: int | None = None,
-        failure_class: str = "none",
-        reason: str = "",
-        turn_id: str = "",
-    ) -> None:
-        plan_id = plan_id if plan_id is not None else self.graph.plan_id  # type: ignore[union-attr]
-        rec = self.units.get((plan_id, unit_id))
-        from_state = rec.state if rec else ""
-        check_transition(unit_id, from_state, to_state)
-        if to_state == "notified" and rec is not None:
-            # the final step keeps the outcome's failure class and reason
-            failure_class = rec.failure_class if failure_class == "none" else failure_class
-            reason = f"{rec.reason}; {reason}" if rec.reason and reason else (reason or rec.reason)
-        self.emit(
-            ev.UnitTransitioned(
-                run_id=self.run_id,
-                at=self._at,
-                plan_id=plan_id,
-                unit_id=unit_id,
-                from_state=from_state,
-                to_state=to_state,
-                attempt=attempt if attempt is not None else (rec.attempt if rec else 1),
-                dispatches=dispatches if dispatches is not None else (rec.dispatches if rec else 0),
-                failure_class=failure_class,
-                reason=reason,
-                turn_id=turn_id or (rec.turn_id if rec else ""),
-            )
-        )
+    def fresh(self) -> Kernel:
+        """A kernel driving the same run with nothing folded yet. The shell
+        refolds the log into it after a failed append, so what follows is
+        decided on what was recorded."""
+        return Kernel(self.state.driving_the_same_run())
 
-    # -- KernelEntered ------------------------------------------------------
+    def open_runs(self) -> list[RunInfo]:
+        """Runs of the log that entered and never exited (nor were recovered)."""
+        return self.state.open_runs()
 
-    def _on_entered(self, obs: ev.KernelEntered) -> None:
-        for probe in obs.probes:
-            run = self.runs.get(probe.run_id)
-            if run is not None and run.status == "open" and not probe.alive and probe.run_id != obs.run_id:
-                self._recover(run)
-        graph = compile_plan(obs.plan_source, filename=obs.plan_path)
-        self.emit(ev.PlanCompiled(run_id=self.run_id, at=self._at, graph=graph))
-        for node in graph.nodes:
-            rec = self.unit(node.id)
-            if rec is None:
-                self._transition(node.id, "queued", attempt=1, dispatches=0, reason="planned")
-            elif rec.state == "cancelled":
-                self._transition(node.id, "queued", reason="resumed after cancellation")
-        coordination.on_entered(self)  # paused plan, cancelled sub-agents (uok.domain.kernel.coordination)
-        self._advance()
+    def has_entered(self, run_id: str) -> bool:
+        """True if ``run_id``'s ``KernelEntered`` has been folded."""
+        return run_id in self.state.runs
 
-    def _recover(self, run: RunInfo) -> None:
-        stale = sorted(
-            (rec for rec in self.units.values() if rec.run_id == run.run_id and rec.state in IN_FLIGHT),
-            key=lambda r: (r.plan_id, r.unit_id),
-        )
-        self.emit(
-            ev.RunRecovered(
-                run_id=self.run_id,
-                at=self._at,
-                recovered_run=run.run_id,
-                pid=run.pid,
-                stale_units=tuple(r.unit_id for r in stale),
-            )
-        )
-        for rec in stale:
-            reason = f"run {run.run_id} (pid {run.pid}) died while the unit was {rec.state}"
-            self._transition(rec.unit_id, "stale", plan_id=rec.plan_id, reason=reason)
-            self._retry_or_finish(rec, reason=reason)
+    def unit(self, unit_id: str) -> UnitRecord | None:
+        """The lifecycle record of a unit of the driven run's plan."""
+        return self.state.unit(unit_id)
 
-    def _retries_of(self, rec: UnitRecord) -> int:
-        graph = self.plans.get(rec.plan_id)
-        node = next((n for n in graph.nodes if n.id == rec.unit_id), None) if graph else None
-        return node.retries if node is not None else 2
+    def node(self, unit_id: str) -> UnitNode:
+        """A unit of the driven run's plan (children spawned so far included)."""
+        return self.state.nodes[unit_id]
 
-    def _retry_or_finish(self, rec: UnitRecord, *, reason: str) -> bool:
-        """Re-queue a failed/stale unit if its budget allows; else make it final."""
-        retries = self._retries_of(rec)
-        if rec.retry_budget_remaining(retries) > 0:
-            self._transition(
-                rec.unit_id, "queued", plan_id=rec.plan_id, attempt=rec.attempt + 1, reason=f"retry: {reason}"
-            )
-            return True
-        self._transition(rec.unit_id, "notified", plan_id=rec.plan_id, reason="retry budget exhausted")
-        return False
+    @property
+    def exited(self) -> bool:
+        """True once the driven run's ``KernelExited`` was decided."""
+        return self.state.exited
 
-    # -- ExecutionFinished --------------------------------------------------
+    def settled_units(self) -> int:
+        """How many of the plan's units are final (for progress displays)."""
+        st = self.state
+        if st.graph is None:
+            return 0
+        return sum(1 for n in st.graph.nodes if st.is_final(st.unit(n.id)))
 
-    def _on_execution(self, obs: ev.ExecutionFinished) -> None:
-        turn = self.in_flight.get(obs.turn_id)
-        if turn is None or self.exited:
-            return  # a cancelled turn's late report: nothing to decide
-        ok = obs.exit_code == 0 and not obs.timed_out and not obs.error
-        action = "timeout" if obs.timed_out else ("error" if obs.error else f"exit:{obs.exit_code}")
-        self.emit(
-            ev.PhaseResult(
-                run_id=self.run_id,
-                at=self._at,
-                turn_id=turn.turn_id,
-                phase="unit",
-                action=action,
-                data={"duration_ms": obs.duration_ms},
-            )
-        )
-        if gating.cost_guard_stops(self, turn, obs, ok):
-            pass  # the cost guard priced the usage and ended the turn (uok.domain.kernel.gating)
-        elif ok:
-            gating.start_gates(self, turn)  # the task's gates, then the unit's outcome
-        else:
-            fc = "timeout" if obs.timed_out else "execution"
-            if obs.timed_out:
-                reason = f"timed out after {obs.duration_ms} ms"
-            elif obs.error:
-                reason = obs.error
-            else:
-                last = obs.stderr_tail.strip().splitlines()[-1:] or [""]
-                reason = f"exit code {obs.exit_code}" + (f": {last[0][:200]}" if last[0] else "")
-            self._conclude(turn, success=False, failure_class=fc, reason=reason)
-        self._advance()
+    def is_in_flight(self, turn_id: str) -> bool:
+        """True if the turn started and has not finished."""
+        return turn_id in self.state.in_flight
 
-    def _conclude(self, turn: TurnInfo, *, success: bool, failure_class: str = "none", reason: str = "") -> None:
-        """End a turn: the unit's outcome, its retry, the turn-finished record."""
-        rec = self.unit(turn.unit_id)
-        assert rec is not None
-        self.emit(
-            ev.PhaseResult(
-                run_id=self.run_id,
-                at=self._at,
-                turn_id=turn.turn_id,
-                phase="finalize",
-                action="completed" if success else "failed",
-            )
-        )
-        if success:
-            spawn_children(self, turn)  # sub-agents the unit asked for (uok.domain.kernel.subagents)
-            self._transition(turn.unit_id, "completed", turn_id=turn.turn_id)
-            self._transition(turn.unit_id, "notified")
-            status = "completed"
-        else:
-            self._transition(turn.unit_id, "failed", failure_class=failure_class, reason=reason, turn_id=turn.turn_id)
-            retried = self._retry_or_finish(rec, reason=reason)
-            status = "retry" if retried else "failed"
-        self._finish_turn(turn, status, failure_class=failure_class, error=reason)
+    def awaits_gate(self, turn_id: str, gate_id: str, attempt: int) -> bool:
+        """True if the turn is in flight and waits for exactly this gate attempt."""
+        return self.is_in_flight(turn_id) and gating.awaited(self.state, turn_id, gate_id, attempt) is not None
 
-    def _finish_turn(self, turn: TurnInfo, status: str, *, failure_class: str = "none", error: str = "") -> None:
-        """The one ``TurnFinished`` every turn ends with, on every path."""
-        self.emit(
-            ev.TurnFinished(
-                run_id=self.run_id,
-                at=self._at,
-                turn_id=turn.turn_id,
-                unit_id=turn.unit_id,
-                status=status,
-                failure_class=failure_class,
-                error=error,
-                started_at=turn.started_at,
-            )
-        )
-
-    # -- signals and failures -----------------------------------------------
-
-    def _on_signal(self, obs: ev.SignalReceived) -> None:
-        self._stop(status="terminated", error=f"received {obs.signal}")
-
-    def _on_failed(self, obs: ev.KernelFailed) -> None:
-        self._stop(status="error", error=obs.error)
-
-    def _stop(self, *, status: str, error: str) -> None:
-        if self.exited:
-            return
-        for turn in sorted(self.in_flight.values(), key=lambda t: t.turn_id):
-            rec = self.unit(turn.unit_id)
-            if rec is not None and rec.state in IN_FLIGHT:
-                self._transition(turn.unit_id, "cancelled", reason=error, turn_id=turn.turn_id)
-            self._finish_turn(turn, "stopped", failure_class="unknown" if status == "error" else "none", error=error)
-        self._exit(status, error)
-
-    def _exit(self, status: str, error: str = "") -> None:
-        if coordination.defer_exit(self, status, error):  # turns still closing (uok.domain.kernel.closeout)
-            return
-        completed = failed = 0
-        if self.graph is not None:
-            for node in self.graph.nodes:
-                rec = self.unit(node.id)
-                if rec is None:
-                    continue
-                if rec.outcome == "completed":
-                    completed += 1
-                elif rec.outcome in TERMINAL and rec.notified:
-                    failed += 1
-        self.emit(
-            ev.KernelExited(
-                run_id=self.run_id,
-                at=self._at,
-                status=status,
-                pid=self.pid,
-                error=error,
-                units_completed=completed,
-                units_failed=failed,
-            )
-        )
-
-
-_FOLDS: dict[type, Callable[[Kernel, Any], None]] = {
-    ev.KernelEntered: Kernel._fold_entered,
-    ev.PlanCompiled: Kernel._fold_plan,
-    ev.KernelExited: Kernel._fold_exited,
-    ev.RunRecovered: Kernel._fold_recovered,
-    ev.UnitTransitioned: Kernel._fold_unit,
-    ev.TurnStarted: Kernel._fold_turn_started,
-    ev.TurnFinished: Kernel._fold_turn_finished,
-}
-
-_HANDLERS: dict[type, Callable[[Kernel, Any], None]] = {
-    ev.KernelEntered: Kernel._on_entered,
-    ev.ExecutionFinished: Kernel._on_execution,
-    ev.SignalReceived: Kernel._on_signal,
-    ev.KernelFailed: Kernel._on_failed,
-}
-
-# bus, steering, writer-token, gitops and sub-agent rules (uok.domain.kernel.coordination)
-coordination.register(_FOLDS, _HANDLERS)
-
-# gate runner, breakers, cost guard (uok.domain.kernel.gating)
-gating.install(_FOLDS, _HANDLERS)
-
-# a fork detaches the runs open at its point (uok.domain.kernel.forking)
-forking.install(_FOLDS)
-
-# what a chaos injection decides: a partial failure fails the attempt (uok.domain.kernel.chaos)
-chaos.install(_FOLDS, _HANDLERS)
+    def steering_applied(self, message_id: str) -> bool:
+        """True if a steering message was applied already (a duplicate is ignored)."""
+        return message_id in self.state.steering.applied

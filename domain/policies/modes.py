@@ -4,7 +4,7 @@ A unit runs under three modes. The run sets the defaults (``KernelEntered``
 carries ``work_mode`` and ``model_mode``; the ``permission_profile`` flag
 sets the profile), a plan task may override them in its ``metadata``, and a
 sub-agent inherits its parent's effective modes unless its spawn request
-overrides them (``uok.domain.kernel.subagents``).
+overrides them (``uok.domain.kernel.rules.subagents``).
 
 Permission profiles are ordered ``restricted < standard < trusted``
 (behaviour §5 ``resolvePermissionProfile``). A sub-agent may narrow its parent's

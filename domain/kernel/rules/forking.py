@@ -11,17 +11,12 @@ own events.
 
 from __future__ import annotations
 
-from typing import Any
+from uok.domain import events as ev
+from uok.domain.kernel.state import KernelState
 
-from uok.domain.events import RunForked
 
-
-def fold_forked(k: Any, e: RunForked) -> None:
+def fold_forked(st: KernelState, e: ev.RunForked) -> None:
     for run_id in e.open_runs:
-        run = k.runs.get(run_id)
+        run = st.runs.get(run_id)
         if run is not None and run.status == "open":
             run.pid = 0
-
-
-def install(folds: dict[type, Any]) -> None:
-    folds.setdefault(RunForked, fold_forked)

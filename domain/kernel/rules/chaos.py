@@ -1,6 +1,6 @@
 """What the kernel decides when the chaos monkey strikes (behaviour §15).
 
-The chaos monkey (``adapters/chaos.py``) is opt-in and seeded; its random
+The chaos monkey (``uok.adapters.chaos``) is opt-in and seeded; its random
 source lives in the shell. Every fault it injects is recorded as a
 ``ChaosInjected`` observation *before* the fault takes effect, and the
 kernel decides from that observation alone, so replaying a chaotic run
@@ -25,54 +25,41 @@ is not the one being waited for) decides nothing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from uok.domain import events as ev
-from uok.domain.events import ChaosInjected, GateEvaluated
-from uok.domain.kernel import gating
-
-if TYPE_CHECKING:  # pragma: no cover
-    from uok.domain.kernel.kernel import Kernel
+from uok.domain.kernel.context import Context
+from uok.domain.kernel.rules import gating
 
 FAILURE_CLASS = "execution"
 
 
-def reason(obs: ChaosInjected) -> str:
+def reason(obs: ev.ChaosInjected) -> str:
     where = f"gate {obs.gate_id} attempt {obs.attempt}" if obs.gate_id else f"{obs.boundary} of attempt {obs.attempt}"
     return f"chaos monkey: injected partial failure at {where} (seed {obs.seed}, injection #{obs.sequence})"
 
 
-def on_injected(k: Kernel, obs: ChaosInjected) -> None:
+def on_injected(ctx: Context, obs: ev.ChaosInjected) -> None:
     """The decision rule for ``ChaosInjected``."""
-    if obs.fault != "partial-failure" or k.exited or obs.run_id != k.run_id:
+    st = ctx.state
+    if obs.fault != "partial-failure" or st.exited or obs.run_id != st.run_id:
         return
-    turn = k.in_flight.get(obs.turn_id)
+    turn = st.in_flight.get(obs.turn_id)
     if turn is None:
         return
     if obs.gate_id:
-        _fail_gate_attempt(k, obs)
+        _fail_gate_attempt(ctx, obs)
         return
-    k.emit(
-        ev.PhaseResult(
-            run_id=k.run_id,
-            at=k._at,
-            turn_id=turn.turn_id,
-            phase="unit",
-            action="chaos",
-            data={"fault": obs.fault, "boundary": obs.boundary, "sequence": obs.sequence},
-        )
-    )
-    k._conclude(turn, success=False, failure_class=FAILURE_CLASS, reason=reason(obs))
-    k._advance()
+    ctx.phase(turn.turn_id, "unit", "chaos", {"fault": obs.fault, "boundary": obs.boundary, "sequence": obs.sequence})
+    ctx.conclude(turn, success=False, failure_class=FAILURE_CLASS, reason=reason(obs))
+    ctx.advance()
 
 
-def _fail_gate_attempt(k: Kernel, obs: ChaosInjected) -> None:
-    gp = gating.state(k).passes.get(obs.turn_id)
-    if gp is None or gp.index >= len(gp.gates) or gp.gates[gp.index] != obs.gate_id or gp.attempt != obs.attempt:
+def _fail_gate_attempt(ctx: Context, obs: ev.ChaosInjected) -> None:
+    gp = gating.awaited(ctx.state, obs.turn_id, obs.gate_id, obs.attempt)
+    if gp is None:
         return  # not the attempt being waited for
     gating.on_evaluated(
-        k,
-        GateEvaluated(
+        ctx,
+        ev.GateEvaluated(
             run_id=obs.run_id,
             at=obs.at,
             turn_id=obs.turn_id,
@@ -85,8 +72,3 @@ def _fail_gate_attempt(k: Kernel, obs: ChaosInjected) -> None:
             rationale=reason(obs),
         ),
     )
-
-
-def install(folds: dict[type, Any], handlers: dict[type, Any]) -> None:
-    """Add the chaos decision rule to the kernel's tables (nothing to fold)."""
-    handlers[ChaosInjected] = on_injected

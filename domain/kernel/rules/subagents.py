@@ -1,7 +1,7 @@
 """Sub-agents: units started by a unit, inheriting its modes (seed:
 ``subagent-inheritance``).
 
-A running unit asks for children through its spawn file (``uok.domain.events``).
+A running unit asks for children through its spawn file (:class:`uok.domain.events.SpawnRequest`).
 When the parent's turn completes, the kernel (pure) turns each acceptable
 request into a child unit:
 
@@ -31,11 +31,12 @@ finds in the log, so a restart neither forgets nor re-runs them.
 from __future__ import annotations
 
 import posixpath
-from typing import TYPE_CHECKING
 
 import msgspec
 from uok.domain import events as ev
 from uok.domain.events import SpawnRequest, SubagentSpawned
+from uok.domain.kernel.context import Context
+from uok.domain.kernel.state import KernelState, TurnInfo
 from uok.domain.plan import DEFAULT_RETRIES, ID_PATTERN, RUNAWAY_HEADROOM, UnitNode
 from uok.domain.policies.modes import (
     DEFAULT_MODEL_MODE,
@@ -48,71 +49,64 @@ from uok.domain.policies.modes import (
     resolve_permission_profile,
 )  # fmt: skip
 
-if TYPE_CHECKING:  # pragma: no cover
-    from uok.domain.kernel.kernel import Kernel, TurnInfo
-
 MAX_CHILDREN_PER_TURN = 16
 MAX_DEPTH = 4  # a planned unit is depth 0, its children depth 1, … at most depth 4
 
 
-class SubagentState(msgspec.Struct, kw_only=True):
-    spawned: dict[str, list[UnitNode]] = {}  # plan id -> child nodes in spawn order
-    pending: dict[str, tuple[SpawnRequest, ...]] = {}  # turn id -> requests awaiting its conclusion
-
-
-def run_defaults(k: Kernel) -> dict[str, str]:
+def run_defaults(st: KernelState) -> dict[str, str]:
     return {
-        "work_mode": resolve_mode(getattr(k, "work_mode", None), DEFAULT_WORK_MODE),
-        "model_mode": resolve_mode(getattr(k, "model_mode", None), DEFAULT_MODEL_MODE),
-        "permission_profile": resolve_permission_profile(k.flags.get("permission_profile")),
+        "work_mode": resolve_mode(st.work_mode, DEFAULT_WORK_MODE),
+        "model_mode": resolve_mode(st.model_mode, DEFAULT_MODEL_MODE),
+        "permission_profile": resolve_permission_profile(st.flags.get("permission_profile")),
     }
 
 
 # ------------------------------------------------------------------ folds
 
 
-def fold_execution(k: Kernel, e: ev.ExecutionFinished) -> None:
+def fold_execution(st: KernelState, e: ev.ExecutionFinished) -> None:
     """Keep a turn's spawn requests until the turn concludes."""
-    if e.spawns and e.run_id == k.run_id and e.turn_id in k.in_flight:
-        k.subagents.pending[e.turn_id] = e.spawns
+    if e.spawns and e.run_id == st.run_id and e.turn_id in st.in_flight:
+        st.subagents.pending[e.turn_id] = e.spawns
 
 
-def fold_turn_finished(k: Kernel, e: ev.TurnFinished) -> None:
-    k.subagents.pending.pop(e.turn_id, None)
+def fold_turn_finished(st: KernelState, e: ev.TurnFinished) -> None:
+    st.subagents.pending.pop(e.turn_id, None)
 
 
-def fold_spawned(k: Kernel, e: SubagentSpawned) -> None:
+def fold_spawned(st: KernelState, e: SubagentSpawned) -> None:
     if e.node is None or not e.plan_id:
         return
-    children = k.subagents.spawned.setdefault(e.plan_id, [])
+    children = st.subagents.spawned.setdefault(e.plan_id, [])
     if all(c.id != e.node.id for c in children):
         children.append(e.node)
-    if k.graph is not None and k.graph.plan_id == e.plan_id:
-        _add_child(k, e.node)
+    if st.graph is not None and st.graph.plan_id == e.plan_id:
+        _add_child(st, e.node)
 
 
-def readd_children(k: Kernel) -> None:
-    """After the run's plan is compiled: put back the children earlier runs spawned."""
-    if k.graph is None:
+def fold_plan(st: KernelState, e: ev.PlanCompiled) -> None:
+    """The driven run's plan was compiled: put back the children earlier runs spawned."""
+    if e.run_id != st.run_id or st.graph is None:
         return
-    for node in k.subagents.spawned.get(k.graph.plan_id, ()):
-        _add_child(k, node)
+    for node in st.subagents.spawned.get(st.graph.plan_id, ()):
+        _add_child(st, node)
 
 
-def requeue_cancelled_children(k: Kernel) -> None:
+def requeue_cancelled_children(ctx: Context) -> None:
     """Children a signal left ``cancelled`` resume, like planned units do."""
-    if k.graph is None:
+    st = ctx.state
+    if st.graph is None:
         return
-    for node in k.subagents.spawned.get(k.graph.plan_id, ()):
-        rec = k.unit(node.id)
+    for node in st.subagents.spawned.get(st.graph.plan_id, ()):
+        rec = st.unit(node.id)
         if rec is not None and rec.state == "cancelled":
-            k._transition(node.id, "queued", reason="resumed after cancellation")
+            ctx.transition(node.id, "queued", reason="resumed after cancellation")
 
 
-def _add_child(k: Kernel, child: UnitNode) -> None:
-    graph = k.graph
+def _add_child(st: KernelState, child: UnitNode) -> None:
+    graph = st.graph
     assert graph is not None
-    if child.id in k.nodes:
+    if child.id in st.nodes:
         return
     parent = child.metadata.get("parent", "")
     # the parent's dependents now wait for the child too; its other children (siblings) do not
@@ -131,43 +125,35 @@ def _add_child(k: Kernel, child: UnitNode) -> None:
         if unit_id == parent or unit_id.startswith(parent + "/"):
             at = i + 1
     order.insert(at, child.id)
-    k.graph = msgspec.structs.replace(graph, nodes=nodes, order=tuple(order))
-    k.nodes = {n.id: n for n in nodes}
-    k.plans[graph.plan_id] = k.graph
+    st.graph = msgspec.structs.replace(graph, nodes=nodes, order=tuple(order))
+    st.nodes = {n.id: n for n in nodes}
+    st.plans[graph.plan_id] = st.graph
 
 
 # ------------------------------------------------------------------ decisions
 
 
-def spawn_children(k: Kernel, turn: TurnInfo) -> None:
+def spawn_children(ctx: Context, turn: TurnInfo) -> None:
     """Called as a parent's turn completes successfully: add its children."""
-    requests = k.subagents.pending.pop(turn.turn_id, ())
-    if not requests or k.graph is None:
+    st = ctx.state
+    requests = st.subagents.pending.pop(turn.turn_id, ())
+    if not requests or st.graph is None:
         return
-    parent = k.nodes[turn.unit_id]
-    parent_modes = node_modes(parent.metadata, run_defaults(k))
+    parent = st.nodes[turn.unit_id]
+    parent_modes = node_modes(parent.metadata, run_defaults(st))
     lineage = (*_lineage(parent), parent.id)
     accepted = 0
     seen: set[str] = set()
     for req in requests:
         child_id = f"{parent.id}/{req.id}"
-        problem = _problem(k, req, child_id, seen, lineage, accepted, parent_modes)
+        problem = _problem(st, req, child_id, seen, lineage, accepted, parent_modes)
         if problem is None:
             try:
                 modes, overrides = _inherit(parent_modes, req)
             except ModeError as exc:
                 problem = str(exc)
         if problem is not None:
-            k.emit(
-                ev.PhaseResult(
-                    run_id=k.run_id,
-                    at=k._at,
-                    turn_id=turn.turn_id,
-                    phase="unit",
-                    action="spawn-rejected",
-                    data={"id": req.id, "reason": problem},
-                )
-            )
+            ctx.phase(turn.turn_id, "unit", "spawn-rejected", {"id": req.id, "reason": problem})
             continue
         seen.add(child_id)
         accepted += 1
@@ -190,13 +176,13 @@ def spawn_children(k: Kernel, turn: TurnInfo) -> None:
             env={**parent.env, **req.env},
             metadata={**modes, "parent": parent.id, "lineage": list(lineage), "spawned_by_turn": turn.turn_id},
         )
-        k.emit(
+        ctx.emit(
             SubagentSpawned(
-                run_id=k.run_id,
-                at=k._at,
+                run_id=ctx.run_id,
+                at=ctx.at,
                 parent_unit=parent.id,
                 child_unit=child_id,
-                plan_id=k.graph.plan_id,
+                plan_id=st.graph.plan_id,
                 turn_id=turn.turn_id,
                 lineage=lineage,
                 overrides=overrides,
@@ -204,7 +190,7 @@ def spawn_children(k: Kernel, turn: TurnInfo) -> None:
                 **modes,
             )
         )
-        k._transition(child_id, "queued", attempt=1, dispatches=0, reason=f"spawned by {parent.id}")
+        ctx.transition(child_id, "queued", attempt=1, dispatches=0, reason=f"spawned by {parent.id}")
 
 
 def _lineage(node: UnitNode) -> tuple[str, ...]:
@@ -226,7 +212,7 @@ def _inherit(parent: dict[str, str], req: SpawnRequest) -> tuple[dict[str, str],
 
 
 def _problem(
-    k: Kernel,
+    st: KernelState,
     req: SpawnRequest,
     child_id: str,
     seen: set[str],
@@ -238,7 +224,7 @@ def _problem(
         return req.error
     if not ID_PATTERN.fullmatch(req.id):
         return f"id {req.id!r} must match {ID_PATTERN.pattern}"
-    if child_id in k.nodes or child_id in seen:
+    if child_id in st.nodes or child_id in seen:
         return f"unit {child_id} exists already"
     if not req.command or not all(isinstance(a, str) and a for a in req.command):
         return "command must be a non-empty array of non-empty strings"

@@ -24,117 +24,111 @@ duplicate delivery is answered with an ``ignored`` outcome.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import msgspec
 from uok.domain import events as ev
-from uok.domain.events import COMMANDS, SteeringApplied, SteeringReceived
-
-if TYPE_CHECKING:  # pragma: no cover
-    from uok.domain.kernel.kernel import Kernel
+from uok.domain.kernel.context import Context
+from uok.domain.kernel.state import KernelState
 
 
-class SteeringState(msgspec.Struct, kw_only=True):
-    paused: dict[str, str] = {}  # plan id -> run that paused it
-    applied: set[str] = msgspec.field(default_factory=set)  # message ids already applied
+def is_paused(st: KernelState) -> bool:
+    return st.graph is not None and st.graph.plan_id in st.steering.paused
 
 
-def is_paused(k: Kernel) -> bool:
-    return k.graph is not None and k.graph.plan_id in k.steering.paused
-
-
-def fold_applied(k: Kernel, e: SteeringApplied) -> None:
+def fold_applied(st: KernelState, e: ev.SteeringApplied) -> None:
     if e.message_id:
-        k.steering.applied.add(e.message_id)
+        st.steering.applied.add(e.message_id)
     if e.paused is not None and e.plan_id:
         if e.paused:
-            k.steering.paused.setdefault(e.plan_id, e.run_id)
+            st.steering.paused.setdefault(e.plan_id, e.run_id)
         else:
-            k.steering.paused.pop(e.plan_id, None)
+            st.steering.paused.pop(e.plan_id, None)
 
 
-def on_entered(k: Kernel) -> None:
+def on_entered(ctx: Context) -> None:
     """A new run of a paused plan starts paused: record it, so the operator
     sees why nothing is dispatched and which run id to resume."""
-    if not is_paused(k):
+    st = ctx.state
+    if not is_paused(st):
         return
-    plan_id = k.graph.plan_id  # type: ignore[union-attr]
-    since = k.steering.paused[plan_id]
+    plan_id = st.plan_id
+    since = st.steering.paused[plan_id]
     _applied(
-        k,
+        ctx,
         message_id="",
         command="pause",
         paused=True,
         outcome=f"plan {plan_id} was paused by run {since}; this run dispatches nothing until "
-        f"`uok steer {k.run_id} resume`",
+        f"`uok steer {ctx.run_id} resume`",
     )
 
 
-def on_steering(k: Kernel, obs: SteeringReceived) -> None:
+def on_steering(ctx: Context, obs: ev.SteeringReceived) -> None:
+    st = ctx.state
+
     def reply(outcome: str, paused: bool | None = None) -> None:
         _applied(
-            k, message_id=obs.message_id, command=obs.command, argument=obs.argument, outcome=outcome, paused=paused
+            ctx, message_id=obs.message_id, command=obs.command, argument=obs.argument, outcome=outcome, paused=paused
         )
 
-    if obs.message_id and obs.message_id in k.steering.applied:
+    if obs.message_id and obs.message_id in st.steering.applied:
         reply("ignored: message already applied")
         return
-    if k.exited or k.graph is None:
+    if st.exited or st.graph is None:
         reply("ignored: the run has ended")
         return
     cmd = obs.command
     if cmd == "pause":
-        if is_paused(k):
+        if is_paused(st):
             reply("already paused", paused=True)
         else:
-            running = len(k.in_flight)
+            running = len(st.in_flight)
             reply(f"paused: no new unit will be dispatched; {running} running unit(s) will finish", paused=True)
     elif cmd == "resume":
-        reply("resumed" if is_paused(k) else "not paused: nothing to resume", paused=False)
-        k._advance()
+        reply("resumed" if is_paused(st) else "not paused: nothing to resume", paused=False)
+        ctx.advance()
     elif cmd == "cancel":
-        reply(_cancel(k, obs.argument, obs.message_id))
-        k._advance()
+        reply(_cancel(ctx, obs.argument, obs.message_id))
+        ctx.advance()
     elif cmd == "note":
         reply("noted")
     else:
-        reply(f"ignored: unknown command {cmd!r} (expected one of {', '.join(COMMANDS)})")
+        reply(f"ignored: unknown command {cmd!r} (expected one of {', '.join(ev.COMMANDS)})")
 
 
-def _cancel(k: Kernel, unit_id: str, message_id: str) -> str:
-    plan_id = k.graph.plan_id  # type: ignore[union-attr]
-    if unit_id not in k.nodes:
+def _cancel(ctx: Context, unit_id: str, message_id: str) -> str:
+    st = ctx.state
+    plan_id = st.plan_id
+    if unit_id not in st.nodes:
         return f"ignored: plan {plan_id} has no unit {unit_id!r}"
-    rec = k.unit(unit_id)
-    if rec is None or k.is_final(rec):
+    rec = st.unit(unit_id)
+    if rec is None or st.is_final(rec):
         return f"ignored: unit {unit_id} already ended {rec.outcome if rec else 'unplanned'}"
     reason = f"cancelled by operator (steering message {message_id})" if message_id else "cancelled by operator"
-    turn = next((t for t in k.in_flight.values() if t.unit_id == unit_id), None)
+    turn = next((t for t in st.in_flight.values() if t.unit_id == unit_id), None)
     if turn is not None:
-        k._transition(unit_id, "cancelled", reason=reason, turn_id=turn.turn_id)  # the shell kills the process
-        k.emit(ev.PhaseResult(run_id=k.run_id, at=k._at, turn_id=turn.turn_id, phase="finalize", action="cancelled"))
-        k._finish_turn(turn, "stopped", error=reason)
-        k._transition(unit_id, "notified")
+        ctx.transition(unit_id, "cancelled", reason=reason, turn_id=turn.turn_id)  # the shell kills the process
+        ctx.phase(turn.turn_id, "finalize", "cancelled")
+        ctx.finish_turn(turn, "stopped", error=reason)
+        ctx.transition(unit_id, "notified")
         return f"cancelled running unit {unit_id} (turn {turn.turn_id}); its process is killed"
     if rec.state == "queued":
-        k._transition(unit_id, "cancelled", reason=reason)
-        k._transition(unit_id, "notified")
+        ctx.transition(unit_id, "cancelled", reason=reason)
+        ctx.transition(unit_id, "notified")
         return f"cancelled queued unit {unit_id}"
     return f"ignored: unit {unit_id} is {rec.state}, which cannot be cancelled"
 
 
 def _applied(
-    k: Kernel, *, message_id: str, command: str, outcome: str, argument: str = "", paused: bool | None = None
+    ctx: Context, *, message_id: str, command: str, outcome: str, argument: str = "", paused: bool | None = None
 ) -> None:
-    k.emit(
-        SteeringApplied(
-            run_id=k.run_id,
-            at=k._at,
+    ctx.emit(
+        ev.SteeringApplied(
+            run_id=ctx.run_id,
+            at=ctx.at,
             message_id=message_id,
             command=command,
             argument=argument,
             outcome=outcome,
-            plan_id=k.graph.plan_id if k.graph is not None else "",
+            plan_id=ctx.state.plan_id,
             paused=paused,
         )
     )

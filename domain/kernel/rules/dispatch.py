@@ -1,0 +1,153 @@
+"""Dispatch (behaviour §12): which units start now, which can never start, when a
+run is done.
+
+Rules, all deterministic and taken from the folded log:
+
+* a unit is *ready* when it is queued, not in flight, and every dependency
+  in the plan has completed; ready units are taken in the graph's
+  topological order (ties broken by plain string order);
+* a batch never holds two writers of one file, nor a writer of a file that
+  a unit in flight writes (``select_reactive_dispatch_batch``), and never
+  exceeds the free workers;
+* a queued unit whose dependency ended final but not completed is
+  ``blocked``;
+* a unit dispatched ``max_dispatches`` times is ``runaway-recovered``
+  instead of dispatched again, for every unit type (behaviour §18);
+* more than ``max_iterations`` turns in one run (default 500) stops the run
+  (behaviour §1: "possible runaway");
+* nothing in flight and nothing ready while units remain is a deadlock:
+  they are blocked and the run exits ``error``;
+* nothing is dispatched while the plan is paused (``rules.steering``) or
+  the run's exit waits for turns to close (``rules.closeout``).
+"""
+
+from __future__ import annotations
+
+from uok.domain import events as ev
+from uok.domain.kernel.context import Context
+from uok.domain.kernel.rules import closeout, gating, steering
+from uok.domain.kernel.state import KernelState
+from uok.domain.plan import UnitNode
+from uok.domain.plan import graph as plan_graph
+from uok.domain.policies.lifecycle import UnitRecord
+
+MAX_LOOP_ITERATIONS = 500
+
+
+def advance(ctx: Context) -> None:
+    """Dispatch what can run, settle what can never run, exit when done."""
+    st = ctx.state
+    if st.exited or st.graph is None:
+        return
+    while True:
+        _block_unreachable(ctx)
+        if not _dispatch(ctx):
+            break
+    if not st.in_flight:
+        remaining = [n.id for n in st.graph.nodes if not st.is_final(st.unit(n.id))]
+        if not remaining:
+            ctx.exit("ok")
+        elif not ready_units(st):
+            for unit_id in remaining:
+                ctx.transition(unit_id, "blocked", reason="deadlock: no ready unit and nothing in flight")
+                ctx.transition(unit_id, "notified")
+            ctx.exit("error", "Execution graph deadlock detected: no ready nodes and graph not complete")
+
+
+def ready_units(st: KernelState) -> list[str]:
+    """Queued units, not in flight, whose dependencies all completed, in the graph's order."""
+    assert st.graph is not None
+    ready = []
+    busy = st.in_flight_units()
+    for unit_id in st.graph.order:
+        rec = st.unit(unit_id)
+        if rec is None or rec.state != "queued" or unit_id in busy:
+            continue
+        if all(_completed(st, d) for d in st.nodes[unit_id].depends_on if d in st.nodes):
+            ready.append(unit_id)
+    return ready
+
+
+def _completed(st: KernelState, unit_id: str) -> bool:
+    rec = st.unit(unit_id)
+    return rec is not None and rec.outcome == "completed"
+
+
+def _block_unreachable(ctx: Context) -> None:
+    st = ctx.state
+    assert st.graph is not None
+    changed = True
+    while changed:
+        changed = False
+        for unit_id in st.graph.order:
+            rec = st.unit(unit_id)
+            if rec is None or rec.state != "queued":
+                continue
+            for dep in st.nodes[unit_id].depends_on:
+                drec = st.unit(dep)
+                if dep in st.nodes and drec is not None and st.is_final(drec) and drec.outcome != "completed":
+                    ctx.transition(unit_id, "blocked", reason=f"dependency {dep} ended {drec.outcome}")
+                    ctx.transition(unit_id, "notified")
+                    changed = True
+                    break
+
+
+def _held(st: KernelState) -> bool:
+    """True while dispatch is held: paused by config or by steering, or the run is exiting."""
+    return bool(st.flags.get("paused")) or steering.is_paused(st) or closeout.exit_pending(st)
+
+
+def _dispatch(ctx: Context) -> bool:
+    """Dispatch one batch; True if anything changed (so try again)."""
+    st = ctx.state
+    assert st.graph is not None
+    if _held(st):
+        return False
+    free = st.workers - len(st.in_flight)
+    ready = ready_units(st)
+    if free <= 0 or not ready:
+        return False
+    in_flight_outputs = {w for u in st.in_flight_units() for w in st.nodes[u].writes}
+    selected, _conflicts = plan_graph.select_reactive_dispatch_batch(st.graph.nodes, ready, free, in_flight_outputs)
+    changed = False
+    for unit_id in selected:
+        node, rec = st.nodes[unit_id], st.unit(unit_id)
+        assert rec is not None
+        if rec.dispatches >= node.max_dispatches:
+            ctx.transition(
+                unit_id,
+                "runaway-recovered",
+                reason=f"dispatched {rec.dispatches} times, cap is {node.max_dispatches}",
+            )
+            ctx.transition(unit_id, "notified")
+            changed = True
+            continue
+        if st.iteration >= int(st.flags.get("max_iterations", MAX_LOOP_ITERATIONS)):
+            ctx.stop(status="error", error=f"Safety: loop exceeded {st.iteration} iterations — possible runaway")
+            return False
+        _start_turn(ctx, node, rec)
+        changed = True
+    return changed
+
+
+def _start_turn(ctx: Context, node: UnitNode, rec: UnitRecord) -> None:
+    st = ctx.state
+    iteration = st.iteration + 1
+    turn_id = f"{ctx.run_id}:{iteration}"
+    ctx.transition(node.id, "claimed", dispatches=rec.dispatches + 1, turn_id=turn_id)
+    ctx.emit(
+        ev.TurnStarted(
+            run_id=ctx.run_id,
+            at=ctx.at,
+            turn_id=turn_id,
+            iteration=iteration,
+            unit_id=node.id,
+            unit_type=node.unit_type,
+            attempt=rec.attempt,
+        )
+    )
+    ctx.transition(node.id, "running", turn_id=turn_id)
+    ctx.phase(turn_id, "dispatch", "dispatched", {"attempt": rec.attempt})
+    if node.command is None:
+        ctx.phase(turn_id, "unit", "noop")
+        gating.start_gates(ctx, st.in_flight[turn_id])

@@ -1,0 +1,337 @@
+"""The gate runner as pure decisions (behaviour §2).
+
+A turn whose command succeeded is not done yet: the gates its task lists
+run first, in order, and the unit's outcome follows them. Executing a gate
+is a side effect, so the kernel only *decides*:
+
+1. the cost guard may already have ended the turn (``rules.pricing``);
+2. for each listed gate, in order:
+
+   * disabled by config → ``GateRun`` ``skip``;
+   * not registered (``KernelEntered.flags["gates"]`` lists what the shell
+     can execute) → ``GateRun`` ``manual-attention``/``unknown``,
+     "Gate <id> not registered": fail-closed, the unit is ``blocked``;
+   * its breaker refuses the call (:mod:`uok.domain.policies.breaker`;
+     time-based transitions are applied first, at the observation's time) →
+     short-circuited ``GateRun`` ``fail``/``policy``, "circuit open until …";
+   * otherwise ``GateRequested`` attempt N; the shell runs it and answers
+     with ``GateEvaluated``, which :func:`on_evaluated` judges with the retry
+     matrix (:func:`uok.domain.policies.gates.judge`) into a ``GateRun``
+     (``retry`` → request attempt N+1), then feeds the final result to the
+     breaker.
+
+3. all gates pass (or skip) → the unit completes; a final ``fail`` → the
+   unit fails with the gate's failure class (its own retry budget applies,
+   except for ``policy``); ``manual-attention`` → the unit is ``blocked``.
+
+A non-pass ``GateRun`` carries a fingerprint and, when the same gate failed
+the same way before, a ``GateMemory`` folded from the earlier ``GateRun``
+events (``rules.gate_history``). Everything here is a function of the
+folded log and the observation being handled, so replay reproduces it.
+"""
+
+from __future__ import annotations
+
+from uok.domain import events as ev
+from uok.domain.config import recorded_flags
+from uok.domain.kernel.context import Context
+from uok.domain.kernel.rules.gate_history import memory_for
+from uok.domain.kernel.state import GatePass, GateState, KernelState, TurnInfo
+from uok.domain.policies import breaker as brk
+from uok.domain.policies.costs import CostTable
+from uok.domain.policies.gates import NO_UNIT_RETRY, fingerprint, judge
+
+# --------------------------------------------------------------------------- settings
+
+
+def settings(st: KernelState) -> GateState:
+    """The gate state with the driven run's resolved flags and cost table loaded."""
+    gates = st.gates
+    if gates.flags_run != st.run_id:
+        gates.flags = recorded_flags(st.flags)
+        gates.table = CostTable.with_overrides(gates.flags.cost_guard.table_rows)
+        gates.flags_run = st.run_id
+    return gates
+
+
+def registered(st: KernelState) -> dict[str, str]:
+    """Gate id -> type of the gates the shell can execute (recorded in ``KernelEntered.flags``)."""
+    raw = st.flags.get("gates") or {}
+    if isinstance(raw, dict):
+        return {str(g): str(t) for g, t in raw.items()}
+    return {str(g): "unknown" for g in raw}
+
+
+# --------------------------------------------------------------------------- folds
+
+
+def pass_for(st: KernelState, turn_id: str, unit_id: str, gate_id: str) -> GatePass | None:
+    """The driven run's pass for a turn, if ``gate_id`` is one of its gates."""
+    passes = st.gates.passes
+    gp = passes.get(turn_id)
+    if gp is None:
+        node = st.nodes.get(unit_id)
+        if node is None or gate_id not in node.gates or turn_id not in st.in_flight:
+            return None
+        gp = passes[turn_id] = GatePass(turn_id=turn_id, unit_id=unit_id, gates=node.gates)
+    return gp if gate_id in gp.gates else None
+
+
+def awaited(st: KernelState, turn_id: str, gate_id: str, attempt: int) -> GatePass | None:
+    """The turn's pass if it waits for exactly this gate attempt (else None)."""
+    gp = st.gates.passes.get(turn_id)
+    if gp is None or gp.index >= len(gp.gates) or gp.gates[gp.index] != gate_id or gp.attempt != attempt:
+        return None
+    return gp
+
+
+def fold_result(st: KernelState, e: ev.GateRun) -> None:
+    """A final result of the driven run: this gate is done, the next one is due."""
+    if e.run_id == st.run_id and e.outcome != "retry":
+        gp = pass_for(st, e.turn_id, e.unit_id, e.gate_id)
+        if gp is not None:
+            gp.ran.append(f"{e.gate_id}:{'short-circuited' if e.short_circuited else e.outcome}")
+            gp.index, gp.attempt = gp.gates.index(e.gate_id) + 1, 0
+
+
+def fold_requested(st: KernelState, e: ev.GateRequested) -> None:
+    if e.run_id == st.run_id:
+        gp = pass_for(st, e.turn_id, e.unit_id, e.gate_id)
+        if gp is not None:
+            gp.index, gp.attempt, gp.gate_type = gp.gates.index(e.gate_id), e.attempt, e.gate_type
+
+
+def fold_turn_finished(st: KernelState, e: ev.TurnFinished) -> None:
+    st.gates.passes.pop(e.turn_id, None)
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+def record_run(
+    ctx: Context,
+    turn: TurnInfo,
+    gate_id: str,
+    gate_type: str,
+    *,
+    attempt: int,
+    max_attempts: int,
+    outcome: str,
+    failure_class: str,
+    rationale: str,
+    retryable: bool = False,
+    findings: tuple[ev.Finding, ...] = (),
+    duration_ms: int = 0,
+    short_circuited: bool = False,
+    breaker_state: str = "",
+) -> ev.GateRun:
+    """Decide a ``GateRun``; a non-pass carries its fingerprint and memory."""
+    fp, memory, memory_error = "", None, ""
+    if outcome not in ("pass", "skip"):
+        fp = fingerprint(gate_id, failure_class, rationale)
+        try:
+            memory = memory_for(ctx.state.gates, fp)
+        except Exception as exc:  # degrade: the result stands without its history  # noqa: BLE001
+            memory_error = f"{type(exc).__name__}: {exc}"
+    run = ev.GateRun(
+        run_id=ctx.run_id,
+        at=ctx.at,
+        turn_id=turn.turn_id,
+        unit_id=turn.unit_id,
+        gate_id=gate_id,
+        gate_type=gate_type,
+        attempt=attempt,
+        max_attempts=max_attempts,
+        outcome=outcome,
+        failure_class=failure_class,
+        retryable=retryable,
+        rationale=rationale,
+        findings=findings,
+        duration_ms=duration_ms,
+        short_circuited=short_circuited,
+        fingerprint=fp,
+        memory=memory,
+        breaker_state=breaker_state,
+        memory_error=memory_error,
+    )
+    ctx.emit(run)
+    return run
+
+
+def start_gates(ctx: Context, turn: TurnInfo) -> None:
+    """The unit's command succeeded (or it has none): run its gates, or complete it."""
+    node = ctx.state.nodes[turn.unit_id]
+    if not node.gates:
+        ctx.conclude(turn, success=True)
+        return
+    gp = pass_for(ctx.state, turn.turn_id, turn.unit_id, node.gates[0])
+    assert gp is not None
+    _next_gate(ctx, turn, gp)
+
+
+def _next_gate(ctx: Context, turn: TurnInfo, gp: GatePass) -> None:
+    st = ctx.state
+    gates = settings(st)
+    known = registered(st)
+    while gp.index < len(gp.gates):
+        gid = gp.gates[gp.index]
+        enabled, key = gates.flags.gate_enabled(gid)
+        gtype = known.get(gid, "unknown")
+        if not enabled:
+            record_run(
+                ctx,
+                turn,
+                gid,
+                gtype,
+                attempt=1,
+                max_attempts=1,
+                outcome="skip",
+                failure_class="none",
+                rationale=f"disabled by {key} = false",
+            )
+            continue  # the fold of that GateRun moved gp.index on
+        if gid not in known:
+            record_run(
+                ctx,
+                turn,
+                gid,
+                "unknown",
+                attempt=1,
+                max_attempts=1,
+                outcome="manual-attention",
+                failure_class="unknown",
+                rationale=f"Gate {gid} not registered",
+            )
+            return _finish(ctx, turn, gp, "manual-attention", "manual-attention", f"Gate {gid} not registered")
+        bstate, probe = "", False
+        if gates.flags.breakers.enabled:
+            policy = gates.flags.breaker_policy(gid)
+            rec = gates.breakers.get(gid)
+            moved = brk.tick(rec, policy, ctx.at, run_id=ctx.run_id)
+            if moved is not None:
+                ctx.emit(moved)
+            admitted, probe = brk.admit(rec, policy)
+            bstate = rec.state
+            if not admitted:
+                why = brk.short_circuit_reason(rec)
+                record_run(
+                    ctx,
+                    turn,
+                    gid,
+                    gtype,
+                    attempt=1,
+                    max_attempts=1,
+                    outcome="fail",
+                    failure_class="policy",
+                    rationale=why,
+                    short_circuited=True,
+                    breaker_state=bstate,
+                )
+                return _finish(ctx, turn, gp, "fail", "policy", f"gate {gid}: {why}")
+        ctx.emit(
+            ev.GateRequested(
+                run_id=ctx.run_id,
+                at=ctx.at,
+                turn_id=turn.turn_id,
+                unit_id=turn.unit_id,
+                gate_id=gid,
+                gate_type=gtype,
+                attempt=1,
+                probe=probe,
+                breaker_state=bstate,
+            )
+        )
+        return None
+    return _finish(ctx, turn, gp, "pass", "none", "")
+
+
+def on_evaluated(ctx: Context, obs: ev.GateEvaluated) -> None:
+    """Judge one gate attempt the shell executed."""
+    st = ctx.state
+    turn = st.in_flight.get(obs.turn_id)
+    if turn is None or st.exited:
+        return  # the turn was cancelled or the run is over: nothing to decide
+    gates = settings(st)
+    gp = awaited(st, obs.turn_id, obs.gate_id, obs.attempt)
+    if gp is None:
+        return  # not the attempt we are waiting for (a duplicate or a stale report)
+    j = judge(obs.outcome, obs.failure_class, obs.attempt)
+    bstate, was_probe, policy = "", False, None
+    if gates.flags.breakers.enabled:
+        policy = gates.flags.breaker_policy(obs.gate_id)
+        rec = gates.breakers.get(obs.gate_id)
+        moved = brk.tick(rec, policy, ctx.at, run_id=ctx.run_id)
+        if moved is not None:
+            ctx.emit(moved)
+        bstate, was_probe = rec.state, obs.turn_id in rec.probe_turns
+    record_run(
+        ctx,
+        turn,
+        obs.gate_id,
+        gp.gate_type,
+        attempt=obs.attempt,
+        max_attempts=j.max_attempts,
+        outcome=j.outcome,
+        failure_class=j.failure_class,
+        retryable=j.retryable,
+        rationale=obs.rationale,
+        findings=obs.findings,
+        duration_ms=obs.duration_ms,
+        breaker_state=bstate,
+    )
+    if j.retryable:
+        ctx.emit(
+            ev.GateRequested(
+                run_id=ctx.run_id,
+                at=ctx.at,
+                turn_id=turn.turn_id,
+                unit_id=turn.unit_id,
+                gate_id=obs.gate_id,
+                gate_type=gp.gate_type,
+                attempt=obs.attempt + 1,
+                breaker_state=bstate,
+            )
+        )
+        return
+    if policy is not None:
+        moved = brk.on_result(
+            gates.breakers.get(obs.gate_id), policy, j.outcome, ctx.at, run_id=ctx.run_id, was_probe=was_probe
+        )
+        if moved is not None:
+            ctx.emit(moved)
+    if j.outcome in ("pass", "skip"):
+        _next_gate(ctx, turn, gp)  # the GateRun's fold moved gp.index on
+    elif j.outcome == "manual-attention":
+        _finish(ctx, turn, gp, "manual-attention", j.failure_class, f"gate {obs.gate_id}: {obs.rationale}")
+    else:
+        _finish(ctx, turn, gp, "fail", j.failure_class, f"gate {obs.gate_id} failed: {obs.rationale}")
+    if turn.turn_id not in st.in_flight:
+        ctx.advance()  # a concluded turn frees a worker, a retried unit is ready again
+
+
+def _finish(ctx: Context, turn: TurnInfo, gp: GatePass, outcome: str, failure_class: str, reason: str) -> None:
+    action = {"pass": "gates-passed", "fail": "gate-failed", "manual-attention": "gate-blocked"}[outcome]
+    ctx.phase(turn.turn_id, "guard", action, {"gates": list(gp.ran)})
+    conclude(ctx, turn, outcome, failure_class, reason)
+
+
+def conclude(ctx: Context, turn: TurnInfo, outcome: str, failure_class: str, reason: str) -> None:
+    """End a gated turn. ``pass`` → the kernel's own success path; a failure
+    of class ``policy`` → failed without retry; ``manual-attention`` →
+    blocked (a person must look)."""
+    if outcome == "pass":
+        ctx.conclude(turn, success=True)
+        return
+    if outcome == "fail" and failure_class not in NO_UNIT_RETRY:
+        ctx.conclude(turn, success=False, failure_class=failure_class, reason=reason)
+        return
+    to_state = "blocked" if outcome == "manual-attention" else "failed"
+    ctx.phase(turn.turn_id, "finalize", to_state)
+    ctx.transition(turn.unit_id, to_state, failure_class=failure_class, reason=reason, turn_id=turn.turn_id)
+    ctx.transition(
+        turn.unit_id,
+        "notified",
+        reason="not retried: "
+        + ("needs manual attention" if to_state == "blocked" else f"{failure_class} failures are not retried"),
+    )
+    ctx.finish_turn(turn, "failed", failure_class=failure_class, error=reason)

@@ -1,0 +1,49 @@
+"""A turn's conclusion and a unit's retry budget.
+
+A turn ends with the unit's outcome (``completed → notified``, or
+``failed`` and then a retry or ``notified``), a ``PhaseResult`` of phase
+``finalize`` and the turn's ``TurnFinished``. A successful turn first
+turns the sub-agents its unit asked for into units (``rules.subagents``).
+Attempts are counted from the log (behaviour §13b), so a restart never resets
+a budget.
+"""
+
+from __future__ import annotations
+
+from uok.domain.kernel.context import Context
+from uok.domain.kernel.rules.subagents import spawn_children
+from uok.domain.kernel.state import KernelState, TurnInfo
+from uok.domain.plan import DEFAULT_RETRIES
+from uok.domain.policies.lifecycle import UnitRecord
+
+
+def conclude(ctx: Context, turn: TurnInfo, success: bool, failure_class: str = "none", reason: str = "") -> None:
+    """End a turn: the unit's outcome, its retry, the turn-finished record."""
+    rec = ctx.state.unit(turn.unit_id)
+    assert rec is not None
+    ctx.phase(turn.turn_id, "finalize", "completed" if success else "failed")
+    if success:
+        spawn_children(ctx, turn)  # sub-agents the unit asked for
+        ctx.transition(turn.unit_id, "completed", turn_id=turn.turn_id)
+        ctx.transition(turn.unit_id, "notified")
+        status = "completed"
+    else:
+        ctx.transition(turn.unit_id, "failed", failure_class=failure_class, reason=reason, turn_id=turn.turn_id)
+        retried = retry_or_finish(ctx, rec, reason=reason)
+        status = "retry" if retried else "failed"
+    ctx.finish_turn(turn, status, failure_class=failure_class, error=reason)
+
+
+def retries_of(st: KernelState, rec: UnitRecord) -> int:
+    graph = st.plans.get(rec.plan_id)
+    node = next((n for n in graph.nodes if n.id == rec.unit_id), None) if graph else None
+    return node.retries if node is not None else DEFAULT_RETRIES
+
+
+def retry_or_finish(ctx: Context, rec: UnitRecord, *, reason: str) -> bool:
+    """Re-queue a failed/stale unit if its budget allows; else make it final."""
+    if rec.retry_budget_remaining(retries_of(ctx.state, rec)) > 0:
+        ctx.transition(rec.unit_id, "queued", plan_id=rec.plan_id, attempt=rec.attempt + 1, reason=f"retry: {reason}")
+        return True
+    ctx.transition(rec.unit_id, "notified", plan_id=rec.plan_id, reason="retry budget exhausted")
+    return False

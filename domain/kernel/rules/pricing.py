@@ -1,0 +1,67 @@
+"""The cost guard as a kernel rule (behaviour §9): price a turn's reported usage
+(``CostRecorded``, one row per model) and judge it (``GateRun``
+``cost-guard``). A violation fails the unit with failure class ``policy``
+and no retry. The pricing and the limits are :mod:`uok.domain.policies.cost_guard`."""
+
+from __future__ import annotations
+
+from uok.domain import events as ev
+from uok.domain.kernel.context import Context
+from uok.domain.kernel.rules import gating
+from uok.domain.kernel.state import TurnInfo
+from uok.domain.policies import cost_guard
+
+
+def cost_guard_stops(ctx: Context, turn: TurnInfo, obs: ev.ExecutionFinished, ok: bool) -> bool:
+    """Price the turn's usage and judge it; True if the guard ended the turn."""
+    if not obs.usage:
+        return False
+    gates = gating.settings(ctx.state)
+    if not (gates.flags.enabled and gates.flags.cost_guard.enabled):
+        return False
+    plan_id = ctx.state.plan_id
+    rows = cost_guard.price(
+        gates.table,
+        obs.usage,
+        run_id=ctx.run_id,
+        at=ctx.at,
+        turn_id=turn.turn_id,
+        unit_id=turn.unit_id,
+        plan_id=plan_id,
+    )
+    for row in rows:
+        ctx.emit(row)
+    verdict = cost_guard.check(
+        gates.costs,
+        gates.table,
+        gates.flags.cost_guard,
+        rows,
+        plan_id=plan_id,
+        unit_id=turn.unit_id,
+        now=ctx.at,
+        turn_failed=not ok,
+    )
+    findings = tuple(
+        ev.Finding(
+            kind="cost",
+            message=f"{r.model}: {r.input_tokens} in, {r.output_tokens} out, "
+            f"${r.cost_usd:.6f}" + ("" if r.priced else " (unpriced)"),
+        )
+        for r in rows
+    )
+    gating.record_run(
+        ctx,
+        turn,
+        cost_guard.GATE_ID,
+        cost_guard.GATE_TYPE,
+        attempt=1,
+        max_attempts=1,
+        outcome="pass" if verdict.ok else "fail",
+        failure_class="none" if verdict.ok else "policy",
+        rationale=verdict.rationale,
+        findings=findings,
+    )
+    if verdict.ok:
+        return False
+    gating.conclude(ctx, turn, "fail", "policy", f"cost guard: {verdict.rationale}")
+    return True

@@ -1,0 +1,167 @@
+"""Everything the kernel knows, in one typed place.
+
+The state is a fold of the log (every run's events, so retry budgets,
+breakers, cost windows and pause flags survive restarts) plus the inputs
+of the run this kernel drives, taken from its ``KernelEntered``. The rules
+in :mod:`uok.domain.kernel.rules` read and fold into it; nothing else
+writes it. Grouped by concern: the driven run, runs and units of the whole
+log, and one sub-state per rule family (steering, sub-agents, closeout,
+gates).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from uok.domain.config import Flags
+from uok.domain.events import KernelEntered, SpawnRequest
+from uok.domain.plan import UnitGraph, UnitNode
+from uok.domain.policies.breaker import BreakerBook
+from uok.domain.policies.cost_guard import CostLedger
+from uok.domain.policies.costs import CostTable
+from uok.domain.policies.lifecycle import UnitRecord
+
+
+class RunInfo(msgspec.Struct, kw_only=True):
+    """What the kernel knows about one run from the log."""
+
+    run_id: str
+    pid: int
+    entered_at: datetime
+    plan_path: str = ""
+    plan_id: str = ""
+    status: str = "open"  # open | ok | error | terminated | recovered
+    exited_at: datetime | None = None
+
+
+class TurnInfo(msgspec.Struct, kw_only=True):
+    """A turn of the driven run that started and has not finished."""
+
+    turn_id: str
+    unit_id: str
+    attempt: int
+    started_at: datetime
+
+
+class SteeringState(msgspec.Struct, kw_only=True):
+    """Pause flags per plan and the steering messages already applied (rules.steering)."""
+
+    paused: dict[str, str] = {}  # plan id -> run that paused it
+    applied: set[str] = msgspec.field(default_factory=set)  # message ids already applied
+
+
+class SubagentState(msgspec.Struct, kw_only=True):
+    """Children spawned per plan, and requests waiting for their turn to end (rules.subagents)."""
+
+    spawned: dict[str, list[UnitNode]] = {}  # plan id -> child nodes in spawn order
+    pending: dict[str, tuple[SpawnRequest, ...]] = {}  # turn id -> requests awaiting its conclusion
+
+
+class CloseoutState(msgspec.Struct, kw_only=True):
+    """Turns the shell has not closed out yet, and the exit waiting for them (rules.closeout)."""
+
+    closing: set[str] = msgspec.field(default_factory=set)
+    pending: tuple[str, str] | None = None  # (status, error) of the deferred exit
+
+
+class MemoryEntry(msgspec.Struct, kw_only=True):
+    """Earlier non-passing results of one failure fingerprint (memory enrichment)."""
+
+    gate_id: str
+    count: int = 0
+    first_seen: Any = None
+    last_seen: Any = None
+    runs: list[str] = []
+
+
+class GatePass(msgspec.Struct, kw_only=True):
+    """One turn's progress through its gates."""
+
+    turn_id: str
+    unit_id: str
+    gates: tuple[str, ...]
+    index: int = 0
+    attempt: int = 0  # attempt in flight; 0 = none
+    gate_type: str = ""
+    ran: list[str] = []
+
+
+class GateState(msgspec.Struct, kw_only=True):
+    """Breakers, failure memory and spend (folded from every run), the driven
+    run's gate passes, and its resolved flags and cost table (rules.gating)."""
+
+    breakers: BreakerBook = msgspec.field(default_factory=BreakerBook)
+    memory: dict[str, MemoryEntry] = {}
+    costs: CostLedger = msgspec.field(default_factory=CostLedger)
+    passes: dict[str, GatePass] = {}
+    flags: Flags = msgspec.field(default_factory=Flags)
+    table: CostTable = msgspec.field(default_factory=CostTable)
+    flags_run: str | None = None  # the run whose recorded flags ``flags`` holds
+
+
+class KernelState(msgspec.Struct, kw_only=True):
+    """The kernel's state: the driven run, the log's runs and units, and the rules' sub-states."""
+
+    # the run this kernel drives (set from its KernelEntered)
+    run_id: str = ""
+    pid: int = 0
+    workers: int = 1
+    flags: dict[str, Any] = {}
+    work_mode: str = "auto"  # run defaults sub-agents inherit (rules.subagents)
+    model_mode: str = "default"
+    graph: UnitGraph | None = None
+    nodes: dict[str, UnitNode] = {}
+    iteration: int = 0
+    in_flight: dict[str, TurnInfo] = {}  # turn_id -> turn
+    exited: bool = False
+    # folded from every run in the log
+    runs: dict[str, RunInfo] = {}
+    units: dict[tuple[str, str], UnitRecord] = {}
+    plans: dict[str, UnitGraph] = {}  # latest compiled graph per plan id
+    # the rules' own state
+    steering: SteeringState = msgspec.field(default_factory=SteeringState)
+    subagents: SubagentState = msgspec.field(default_factory=SubagentState)
+    closeout: CloseoutState = msgspec.field(default_factory=CloseoutState)
+    gates: GateState = msgspec.field(default_factory=GateState)
+
+    def enter(self, e: KernelEntered) -> None:
+        """Take the driven run's inputs from its ``KernelEntered``."""
+        self.run_id, self.pid, self.workers = e.run_id, e.pid, e.workers
+        self.flags = dict(e.flags)
+        self.work_mode, self.model_mode = e.work_mode, e.model_mode
+
+    def driving_the_same_run(self) -> KernelState:
+        """An empty state for the run this one drives (nothing folded yet)."""
+        return KernelState(
+            run_id=self.run_id,
+            pid=self.pid,
+            workers=self.workers,
+            flags=self.flags,
+            work_mode=self.work_mode,
+            model_mode=self.model_mode,
+        )
+
+    # ------------------------------------------------------------------ queries
+
+    def open_runs(self) -> list[RunInfo]:
+        return [r for r in self.runs.values() if r.status == "open"]
+
+    def unit(self, unit_id: str) -> UnitRecord | None:
+        """The record of a unit of the driven run's plan."""
+        if self.graph is None:
+            return None
+        return self.units.get((self.graph.plan_id, unit_id))
+
+    @staticmethod
+    def is_final(rec: UnitRecord | None) -> bool:
+        return rec is not None and rec.state == "notified"
+
+    def in_flight_units(self) -> set[str]:
+        return {t.unit_id for t in self.in_flight.values()}
+
+    @property
+    def plan_id(self) -> str:
+        """The driven run's plan id ("" before its plan is compiled)."""
+        return self.graph.plan_id if self.graph is not None else ""
