@@ -51,7 +51,7 @@ class PgLogOpener:
             raise NotAnEventLogError(
                 f"PostgreSQL {conn.info.server_version // 10000} is too old for uok (14 or newer) ({self.target.display})"
             )
-        encoding = conn.execute("SHOW server_encoding").fetchone()[0]
+        encoding = conn.execute("SHOW server_encoding").fetchall()[0][0]
         if encoding.upper() not in ("UTF8", "UTF-8"):
             raise NotAnEventLogError(
                 f"database encoding is {encoding}, uok needs UTF8 (its hash chain hashes UTF-8 text) "

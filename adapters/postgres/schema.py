@@ -55,7 +55,7 @@ def channel(schema: str) -> str:
     return "uok_" + hashlib.sha256(schema.encode()).hexdigest()[:24]
 
 
-def ddl(schema: str) -> list[sql.Composable]:
+def ddl(schema: str) -> list[sql.Composed]:
     s = sql.Identifier(schema)
     fmt = {"s": s, "genesis": sql.Literal(GENESIS), "channel": sql.Literal(channel(schema))}
     fmt["lock"] = sql.SQL("{}, hashtext({})").format(sql.Literal(LOCK_CLASS), sql.Literal(schema))
@@ -135,7 +135,7 @@ def ddl(schema: str) -> list[sql.Composable]:
         """INSERT INTO {s}.uok_meta (key, value) VALUES ('application', 'uok event log')
            ON CONFLICT (key) DO NOTHING""",
     ]
-    out: list[sql.Composable] = [sql.SQL(t).format(**fmt) for t in statements]
+    out: list[sql.Composed] = [sql.SQL(t).format(**fmt) for t in statements]
     out.append(
         sql.SQL(
             "INSERT INTO {s}.uok_meta (key, value) VALUES ('schema_version', {v}) ON CONFLICT (key) DO NOTHING"
@@ -144,7 +144,7 @@ def ddl(schema: str) -> list[sql.Composable]:
     return out
 
 
-def install_lock(schema: str) -> sql.Composable:
+def install_lock(schema: str) -> sql.Composed:
     """Serialises concurrent installers of one schema (CREATE ... IF NOT EXISTS races otherwise)."""
     return sql.SQL("SELECT pg_advisory_xact_lock({}, hashtext({}))").format(
         sql.Literal(INSTALL_CLASS), sql.Literal(schema)

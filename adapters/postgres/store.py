@@ -146,7 +146,7 @@ class PostgresEventStore:
         with self.connection() as conn, conn.transaction():
             yield conn
 
-    def query(self, statement: sql.Composable | str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def query(self, statement: sql.Composed | str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """All rows of one statement (``%s`` placeholders)."""
         with self.connection() as conn:
             return conn.execute(statement, params, prepare=True).fetchall()
@@ -171,10 +171,10 @@ class PostgresEventStore:
         try:
             with self._pool.connection() as conn:
                 if then is None:
-                    first = conn.execute(self.sql.append, params, prepare=True).fetchone()[0]
+                    first = conn.execute(self.sql.append, params, prepare=True).fetchall()[0][0]
                 else:
                     with conn.transaction():
-                        first = conn.execute(self.sql.append, params, prepare=True).fetchone()[0]
+                        first = conn.execute(self.sql.append, params, prepare=True).fetchall()[0][0]
                         then(conn)
         except psycopg.errors.UniqueViolation as e:
             raise self._conflict(records) or translate(e, self.target) from None
@@ -210,7 +210,8 @@ class PostgresEventStore:
     ) -> Iterator[StoredRecord]:
         """Records with ``after < position <= upto`` in position order, in
         pages (keyset on position): no statement stays open between pages."""
-        where, params = ["position > %s"], []
+        where = ["position > %s"]
+        params: list[Any] = []
         if upto is not None:
             where.append("position <= %s")
             params.append(_clamp(upto))
@@ -224,7 +225,7 @@ class PostgresEventStore:
         return self._pages(statement, params, _clamp(after), limit, StoredRecord)
 
     def _pages(
-        self, statement: sql.Composable, params: list[Any], after: int, limit: int | None, make: Callable | None
+        self, statement: sql.Composed, params: list[Any], after: int, limit: int | None, make: Callable | None
     ) -> Iterator[Any]:
         remaining = limit
         while remaining is None or remaining > 0:
@@ -277,9 +278,10 @@ class PostgresEventStore:
         """Recompute the chain from ``after`` to the head; ``(count, head hash)``."""
         prev = GENESIS
         if after > 0:
-            prev = self.hash_at(after)
-            if prev is None:
+            at = self.hash_at(after)
+            if at is None:
                 raise ChainBroken(after, "no event at the starting position")
+            prev = at
         statement = self.sql.columns + sql.SQL(" WHERE position > %s ORDER BY position LIMIT %s")
         return verify(self._pages(statement, [], after, None, None), prev, after + 1)
 
