@@ -65,11 +65,15 @@ def _last_event_at(store, run_id: str) -> datetime | None:
 
 def _timeouts(store) -> dict[tuple[str, str], float]:
     """(plan_id, unit_id) -> task timeout, from each plan's latest PlanCompiled."""
+    from uok.domain.events import PlanCompiled
     from uok.domain.log import codec
 
     out: dict[tuple[str, str], float] = {}
     for r in store.read(0, topics=["PlanCompiled/v1"]):
-        graph = codec.decode(r.topic, r.payload).graph
+        compiled = codec.decode(r.topic, r.payload)
+        if not isinstance(compiled, PlanCompiled):
+            continue
+        graph = compiled.graph
         for node in graph.nodes:
             out[(graph.plan_id, node.id)] = float(node.timeout)
     return out

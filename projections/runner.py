@@ -24,7 +24,7 @@ committed state, if that is closer), folded forward to P.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -341,7 +341,7 @@ def fold_range(source: RecordSource, temps: list[Live], position: int, page: int
                     t.fold(pos, e)
 
 
-def snapshot_interval(env: dict[str, str] | None = None) -> int:
+def snapshot_interval(env: Mapping[str, str] | None = None) -> int:
     """The snapshot interval: ``UOK_SNAPSHOT_EVERY`` if set (the shell passes
     its environment in), else the default."""
     raw = (env or {}).get("UOK_SNAPSHOT_EVERY", "")

@@ -37,6 +37,14 @@ gets a single name. ``uok.bootstrap`` is the composition root behind this API.
 from __future__ import annotations
 
 from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # what the lazy attributes are, for type checkers and editors
+    from uok.adapters.runner import RunResult
+    from uok.bootstrap import open_log, read_models, run_plan, status
+    from uok.errors import InputError, IntegrityFailure, RuntimeFailure, UokError
+
+    __version__: str
 
 _EXPORTS = {
     "run_plan": "uok.bootstrap",

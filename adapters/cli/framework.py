@@ -20,6 +20,7 @@ import re
 import sys
 import textwrap
 from collections.abc import Sequence
+from typing import Any
 
 from uok.adapters.cli.registry import COMMANDS
 
@@ -96,7 +97,7 @@ def add_command(
     """The parser of command ``name`` (registered in :data:`COMMANDS`),
     with its summary, description, examples and (``log``) ``--db``."""
     info = COMMANDS[name]
-    kwargs = {} if info.hidden else {"help": info.summary}
+    kwargs: dict[str, Any] = {} if info.hidden else {"help": info.summary}
     parser = sub.add_parser(
         name,
         description=textwrap.dedent(description).strip() + "\n",

@@ -6,8 +6,10 @@ Elsewhere (CI, pipes) rich degrades to the plain lines.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from uok.domain import events as ev
 
 _STYLE = {
@@ -21,7 +23,7 @@ _STYLE = {
 
 
 class RichProgress:
-    def __init__(self, console: Console | None = None, settled: callable | None = None):
+    def __init__(self, console: Console | None = None, settled: Callable[[], int] | None = None):
         """``settled()`` returns how many of the plan's units are final now
         (including those finished by earlier runs)."""
         self.console = console or Console(stderr=True)
@@ -34,7 +36,7 @@ class RichProgress:
             console=self.console,
             transient=False,
         )
-        self.task = None
+        self.task: TaskID | None = None
         self.running: set[str] = set()
         self.settled_fn = settled or (lambda: 0)
 
