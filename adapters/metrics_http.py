@@ -254,7 +254,7 @@ class MetricsServer:
     @property
     def url(self) -> str:
         host = self.httpd.server_address[0]
-        return f"http://{host}:{self.port}/metrics"
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{self.port}/metrics"
 
     def serve_forever(self) -> None:
         self.httpd.serve_forever(poll_interval=0.2)

@@ -17,6 +17,7 @@ every bar of a timeline can link to the log as of its start or finish.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -193,7 +194,7 @@ class TimelineFold:
     def __init__(self, run_id: str, timeline: RunTimeline | None = None):
         self.timeline = timeline or RunTimeline(run_id=run_id)
         self.seen = 0  # the position the caller has read the log up to (events of other runs included)
-        self._handlers = {
+        self._handlers: dict[type[ev.Event], Callable[[int, Any], None]] = {
             ev.KernelEntered: self._entered,
             ev.PlanCompiled: self._compiled,
             ev.TurnStarted: self._turn_started,
@@ -220,7 +221,7 @@ class TimelineFold:
         if handler is None:
             return
         if type(e) is ev.RunRecovered:
-            if e.recovered_run != t.run_id:  # type: ignore[attr-defined]
+            if e.recovered_run != t.run_id:
                 return
         elif e.run_id != t.run_id:
             return
