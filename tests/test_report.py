@@ -10,6 +10,7 @@ import pytest
 from uok.domain import events as ev
 
 from tests.conftest import uok
+from tests.run_support import read_events
 from tests.test_web import EXTERNAL
 from tests.ui_support import demo_log
 
@@ -59,3 +60,24 @@ def test_report_refuses_what_it_must(demo, tmp_path: Path):
     assert r.returncode == 2 and "outside the log" in r.stderr
     r = uok("report", run_id, "--db", str(db), "--html", str(tmp_path))
     assert r.returncode == 2 and "is a directory" in r.stderr
+
+
+def test_chaos_injections_are_marked_on_the_timeline(tmp_path: Path):
+    import shutil
+
+    from tests.conftest import FIXTURES
+
+    shutil.copytree(FIXTURES / "plans", tmp_path / "plan", ignore=shutil.ignore_patterns("out", "bad"))
+    db = tmp_path / "events.db"
+    r = uok(
+        "run", str(tmp_path / "plan" / "demo.toml"), "--db", str(db), "--quiet", "--chaos", "7", "--chaos-rate", "0.5"
+    )
+    assert r.returncode in (0, 1), r.stderr  # a partial failure may exhaust a unit's retries
+    events = read_events(db)
+    chaos = [e for _, e in events if isinstance(e, ev.ChaosInjected)]
+    assert chaos, "seed 7 at rate 0.5 injects faults"
+    out = uok("report", "latest", "--db", str(db), "--html", "-")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count('class="mark chaos"') == len(chaos)
+    assert out.stdout.count('class="bar ') == sum(1 for _, e in events if isinstance(e, ev.TurnStarted))
+    assert out.stdout == uok("report", "latest", "--db", str(db), "--html", "-").stdout

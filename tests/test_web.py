@@ -74,6 +74,14 @@ def test_time_travel_and_its_errors(demo):
     assert status == 200 and re.search(r'data-unit="flaky">.*?running.*?failed', body, re.S)
 
 
+def test_runs_filter_by_status_and_plan(demo):
+    srv, _db, run_id, _ = demo
+    assert f'data-run="{run_id}"' in srv.get("/?status=ok&plan=demo")[2]
+    body = srv.get("/?status=error")[2]
+    assert f'data-run="{run_id}"' not in body and "No run matches" in body
+    assert f'data-run="{run_id}"' not in srv.get("/?plan=other")[2]
+
+
 def test_sql_box_is_read_only(demo):
     srv, *_ = demo
     status, _, body = srv.get("/sql?q=" + urllib.request.quote("DELETE FROM events"))

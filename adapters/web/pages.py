@@ -42,6 +42,10 @@ def ordered_counts(counts: dict[str, int]) -> list[tuple[str, int]]:
 # --------------------------------------------------------------------------- runs
 
 
+RUNS_SHOWN = 200
+"""The runs list shows the newest this many (of those the filters match)."""
+
+
 def runs_page(reader: RunReader, position: int, *, status: str = "", plan: str = "") -> dict[str, Any]:
     states = reader.states(position, ["runs", "units", "costs", "turns"])
     units_of_run: dict[str, Counter[str]] = {}
@@ -68,7 +72,8 @@ def runs_page(reader: RunReader, position: int, *, status: str = "", plan: str =
     plans = sorted({r["run"].plan_id for r in rows if r["run"].plan_id})
     shown = [r for r in rows if (not status or r["run"].status == status) and (not plan or r["run"].plan_id == plan)]
     return {
-        "rows": shown,
+        "rows": shown[:RUNS_SHOWN],
+        "matching": len(shown),
         "total": len(rows),
         "statuses": statuses,
         "plans": plans,
@@ -186,13 +191,18 @@ def report_units(reader: RunReader, loaded: LoadedRun, href: Href) -> list[dict[
 # --------------------------------------------------------------------------- the system
 
 
+DIFF_UNIT_ROWS = 500
+"""A diff page lists at most this many units (a diff across a long history
+can move tens of thousands; ``uok diff A B --json`` lists them all)."""
+
+
 def diff_page(reader: RunReader, a: int, b: int, run: str | None = None) -> dict[str, Any]:
     from uok.replay.timetravel import diff_views, is_empty, system_view
 
     va = system_view(reader.states(a), a, run=run)
     vb = system_view(reader.states(b), b, run=run)
     d = diff_views(va, vb)
-    return {"a": a, "b": b, "diff": d, "empty": is_empty(d), "run_filter": run or ""}
+    return {"a": a, "b": b, "diff": d, "empty": is_empty(d), "run_filter": run or "", "unit_rows": DIFF_UNIT_ROWS}
 
 
 def breakers_page(reader: RunReader, position: int) -> dict[str, Any]:
