@@ -37,9 +37,15 @@ class Served:
             return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read().decode()
 
     def stop(self) -> int:
+        """SIGTERM and its exit code; a server that ignores it is killed
+        (never left running) and the test fails."""
         self.proc.terminate()
         try:
             return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("the server did not stop on SIGTERM within 30 s") from None
         finally:
             self.proc.stdout.close()
             self.proc.stderr.close()
