@@ -71,6 +71,28 @@ class Subscription:
 
     def __init__(self, log: EventLog, agent: str, after: int):
         self.log, self.agent, self.position = log, agent, after
+        self._listener = None
+
+    def wait(self, timeout: float | None = None) -> list[Message]:
+        """Like :meth:`poll`, but blocks until a message for the agent arrives
+        or ``timeout`` seconds pass (then ``[]``). Woken by the store's commit
+        listener: LISTEN/NOTIFY on PostgreSQL, no polling loop."""
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if self._listener is None:
+            self._listener = self.log.store.listen()  # before the first poll: no commit is missed
+        while True:
+            got = self.poll()
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if got or (remaining is not None and remaining <= 0):
+                return got
+            self._listener.wait(self.position, timeout=remaining)
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
 
     def poll(self) -> list[Message]:
         """Messages to the agent appended since the last poll, in log order."""

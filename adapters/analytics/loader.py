@@ -8,7 +8,8 @@ only the events after it.
 
 The hot path avoids Python objects per event wherever it can:
 
-* a reader thread pulls pages of rows from SQLite (apsw) and turns each page
+* a reader thread pulls pages of rows from the log (SQLite through apsw, or
+  any other store, :mod:`uok.adapters.analytics.sources`) and turns each page
   into an Arrow record batch: payloads and hashes are joined into one
   buffer each instead of being converted value by value (``pa.array`` of
   ``bytes`` costs ~1 µs per value; the buffers cost ~0.15);
@@ -37,6 +38,7 @@ from __future__ import annotations
 import array
 import contextlib
 import gc
+import hashlib
 import itertools
 import os
 import queue
@@ -49,23 +51,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-import apsw
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-from uok.adapters.analytics import schema
+from uok.adapters.analytics import schema, sources
 from uok.domain.errors import IntegrityFailure
 from uok.domain.log.chain import GENESIS, ChainBroken
 
-PAGE_ROWS = 5_000  # rows per SQLite statement (and per Arrow batch)
+PAGE_ROWS = 5_000  # rows per statement of the log (and per Arrow batch)
 CHUNK_ROWS = 100_000  # rows per INSERT (Arrow table handed to DuckDB)
 COMMIT_ROWS = 2_000_000  # rows per DuckDB transaction (commits are costly: fewer is faster)
 _LOCK_WAIT_S = 30.0  # how long to wait for another process holding the copy
 
-_READ = (
-    "SELECT position, stream, version, topic, payload, hash FROM events "
-    "WHERE position > ? AND position <= ? ORDER BY position LIMIT ?"
-)
 _NAMES = ["position", "stream", "version", "topic", "payload", "hash"]
 
 
@@ -86,9 +83,14 @@ class RefreshResult:
     materialize_seconds: float
 
 
-def default_path(db: Path) -> Path:
-    """The copy lives beside the log: ``<db>.duckdb``."""
-    return db.with_name(db.name + ".duckdb")
+def default_path(db: Path | str) -> Path:
+    """The copy lives beside a log file: ``<db>.duckdb``. A PostgreSQL log's
+    copy is ``.uok/pg-<digest of its URL without the password>.duckdb`` in
+    the working directory (the tracked hash catches a different log there)."""
+    if isinstance(db, Path):
+        return db.with_name(db.name + ".duckdb")
+    digest = hashlib.sha256(sources.label(db).encode()).hexdigest()[:16]
+    return Path(".uok") / f"pg-{digest}.duckdb"
 
 
 @contextlib.contextmanager
@@ -191,19 +193,18 @@ def rows_to_batch(rows: list[tuple], prev: bytes, expected: int) -> pa.RecordBat
     )
 
 
-def _read_pages(db: Path, after: int, prev: bytes, upto: int, out: queue.Queue, stop: threading.Event) -> None:
+def _read_pages(db: Path | str, after: int, prev: bytes, upto: int, out: queue.Queue, stop: threading.Event) -> None:
     """Reader thread: lists of Arrow batches (~CHUNK_ROWS rows each) of the
     rows ``after < position <= upto`` (``prev`` is the hash at ``after``),
     then ``None``; an exception is passed on instead. All the Python-heavy
     work happens here."""
     try:
-        conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
+        source = sources.open_rows(db)
         try:
-            conn.set_busy_timeout(10_000)
             batches: list[pa.RecordBatch] = []
             pending = 0
             while after < upto and not stop.is_set():
-                rows = conn.execute(_READ, (after, upto, PAGE_ROWS)).fetchall()
+                rows = source.page(after, upto, PAGE_ROWS)
                 if not rows:
                     raise ChainBroken(after + 1, f"the log ends at {after}, before its head {upto}")
                 batches.append(rows_to_batch(rows, prev, after + 1))
@@ -215,22 +216,19 @@ def _read_pages(db: Path, after: int, prev: bytes, upto: int, out: queue.Queue, 
             if batches:
                 out.put(batches)
         finally:
-            conn.close()
+            source.close()
         out.put(None)
     except BaseException as e:  # handed to the main thread, which re-raises  # noqa: BLE001
         out.put(e)
 
 
-def _log_head(db: Path, position: int) -> tuple[int, bytes | None]:
+def _log_head(db: Path | str, position: int) -> tuple[int, bytes | None]:
     """(head position of the log, hash of the event at ``position`` or None)."""
-    conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
+    source = sources.open_rows(db)
     try:
-        conn.set_busy_timeout(10_000)
-        head = cast(int, conn.execute("SELECT max(position) FROM events").fetchall()[0][0] or 0)
-        rows = conn.execute("SELECT hash FROM events WHERE position = ?", (position,)).fetchall() if position else []
-        return head, (bytes(cast(bytes, rows[0][0])) if rows else None)
+        return source.head(position)
     finally:
-        conn.close()
+        source.close()
 
 
 # --------------------------------------------------------------------- the copy
@@ -254,12 +252,12 @@ def _drop_everything(duck: duckdb.DuckDBPyConnection) -> None:
         duck.execute(f'DROP TABLE IF EXISTS "{name}"')
 
 
-def _create(duck: duckdb.DuckDBPyConnection, source: Path) -> None:
+def _create(duck: duckdb.DuckDBPyConnection, source: Path | str) -> None:
     duck.execute("BEGIN")
     _drop_everything(duck)
     for ddl in schema.all_ddl():
         duck.execute(ddl)
-    duck.execute("INSERT INTO _uok_copy VALUES (?, 0, ?, ?)", [schema.SCHEMA_VERSION, b"", str(source)])
+    duck.execute("INSERT INTO _uok_copy VALUES (?, 0, ?, ?)", [schema.SCHEMA_VERSION, b"", sources.label(source)])
     duck.execute("COMMIT")
 
 
@@ -306,13 +304,14 @@ def materialize(duck: duckdb.DuckDBPyConnection, tables: AbstractSet[str] | str 
     return added
 
 
-def refresh(db: Path, copy: Path | None = None, *, typed: AbstractSet[str] | str = frozenset()) -> RefreshResult:
+def refresh(db: Path | str, copy: Path | None = None, *, typed: AbstractSet[str] | str = frozenset()) -> RefreshResult:
     """Bring the copy of ``db`` up to the log's head, then catch up the
     typed tables named in ``typed`` (``"all"`` for every one); returns what
     it did."""
     started = time.perf_counter()
-    db = Path(db)
+    db = db if isinstance(db, str) and sources.is_url(db) else Path(db)
     copy = Path(copy) if copy is not None else default_path(db)
+    copy.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with private_files():
         # no Python replacement scans: DuckDB sees only the tables we register
         duck = connect(copy, read_only=False, config={"python_enable_replacements": False})
@@ -328,8 +327,8 @@ def refresh(db: Path, copy: Path | None = None, *, typed: AbstractSet[str] | str
                 rebuilt, position, tracked_hash = "", tracked[1], tracked[2]
             try:
                 head, hash_at = _log_head(db, position)
-            except apsw.Error as e:
-                raise CopyError(f"could not read the event log {db}: {e}") from e
+            except sources.READ_ERRORS as e:
+                raise CopyError(f"could not read the event log {sources.label(db)}: {e}") from e
             if not rebuilt and position and (position > head or hash_at != tracked_hash):
                 rebuilt = "the log no longer matches the copy"
             if rebuilt:
@@ -347,7 +346,7 @@ def refresh(db: Path, copy: Path | None = None, *, typed: AbstractSet[str] | str
             duck.close()
 
 
-def _load(duck: duckdb.DuckDBPyConnection, db: Path, after: int, prev: bytes, upto: int) -> int:
+def _load(duck: duckdb.DuckDBPyConnection, db: Path | str, after: int, prev: bytes, upto: int) -> int:
     if upto <= after:
         return 0
     q: queue.Queue = queue.Queue(maxsize=4)
@@ -369,7 +368,7 @@ def _load(duck: duckdb.DuckDBPyConnection, db: Path, after: int, prev: bytes, up
             if isinstance(item, ChainBroken):
                 raise item
             if isinstance(item, BaseException):
-                raise CopyError(f"could not read the event log {db}: {item}") from item
+                raise CopyError(f"could not read the event log {sources.label(db)}: {item}") from item
             if item is not None:
                 n, last, last_hash = _load_chunk(duck, item)
                 loaded += n

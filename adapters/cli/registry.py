@@ -50,6 +50,7 @@ COMMANDS: dict[str, CommandInfo] = {
     "parity": CommandInfo("parity", "kernel enter/exit parity: matched, in progress, orphaned, historical mismatches"),
     "replay": CommandInfo("replay", "re-drive the kernel over a recorded run; report the first divergence"),
     "fork": CommandInfo("fork", "copy a run's history up to a position into a new log"),
+    "copy": CommandInfo("copy", "copy a whole log between stores (SQLite <-> PostgreSQL), positions and hashes kept"),
     "sql": CommandInfo("sql", "query the event history with SQL (DuckDB, read-only)"),
     "export": CommandInfo("export", "audit export (jsonl/parquet/csv) with hashes and a manifest"),
     "metrics": CommandInfo("metrics", "print Prometheus metrics (gates, breakers, units, turns, costs, bus, lag)"),

@@ -23,11 +23,18 @@ def register(sub: argparse._SubParsersAction) -> None:
             uok events
             uok events --after 100 --run r20260101120000-abc123
             uok events --json | jq -c 'select(.topic | startswith("UnitTransitioned"))'
+            uok events --follow --db 'postgresql://uok@db.internal/uok'
         """,
     )
     p.add_argument("--run", metavar="ID", help="only events authored by this run")
     p.add_argument("--after", type=int, default=0, metavar="P", help="only events after position P")
     p.add_argument("--json", action="store_true", help="NDJSON: one object per event")
+    p.add_argument(
+        "--follow",
+        "-f",
+        action="store_true",
+        help="keep printing events as they are committed, until Ctrl-C (PostgreSQL: woken by LISTEN/NOTIFY)",
+    )
     p.set_defaults(func=events)
 
 
@@ -36,7 +43,13 @@ def events(args: argparse.Namespace) -> int:
 
     log = open_log(args)
     out = sys.stdout.buffer
-    for r in log.records(args.after):
+    if args.follow:
+        from uok.adapters.follow import follow
+
+        records = follow(log, args.after)
+    else:
+        records = log.records(args.after)
+    for r in records:
         if args.run is not None and codec.decode(r.topic, r.payload).run_id != args.run:
             continue
         if args.json:
@@ -58,6 +71,8 @@ def events(args: argparse.Namespace) -> int:
             out.write(
                 f"{r.position:>7} {e.at.isoformat(timespec='milliseconds')} {type(e).__name__:<20} {summary(e)}\n".encode()
             )
+        if args.follow:
+            out.flush()
     return 0
 
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import orjson
-from uok.adapters.cli.common import db_path, open_store, refuse_to_replace_a_log
+from uok.adapters.cli.common import log_target, open_store, refuse_to_replace_a_log, shown
 from uok.adapters.cli.framework import add_command
 from uok.adapters.cli.output import err
 
@@ -76,14 +76,14 @@ def sql(args: argparse.Namespace) -> int:
         raise InputError(f"query refused: {e}") from None
     from uok.domain.log.chain import ChainBroken
 
-    db = db_path(args)
-    open_store(args).close()  # a missing, foreign or damaged file fails here, with the usual message
+    db = log_target(args)  # a file, or a postgresql:// URL (its copy: .uok/pg-<digest>.duckdb)
+    open_store(args).close()  # a missing, foreign or damaged log fails here, with the usual message
     copy = Path(args.copy) if args.copy else analytics.default_path(db)
     refuse_to_replace_a_log(copy, "--copy")  # DuckDB must never open the SQLite log as its copy
     try:
         r = analytics.refresh(db, copy, typed=analytics.schema.typed_needed(relations))
     except ChainBroken as e:
-        raise IntegrityFailure(f"{db}: {e}; nothing was queried (see `uok verify`)") from None
+        raise IntegrityFailure(f"{shown(db)}: {e}; nothing was queried (see `uok verify`)") from None
     except analytics.CopyError as e:
         raise IntegrityFailure(f"{e} (check the log with `uok verify`)") from None
     except (duckdb.Error, OSError) as e:  # the copy's file: permissions, disk, a foreign file at that path
