@@ -1,0 +1,151 @@
+"""Append throughput of the PostgreSQL event log against the apsw one,
+with 1, 2 and 4 concurrent writer processes, in the same run.
+
+    python bench/postgres.py [--events N] [--repeat R] [--url URL]
+
+Every writer is its own process with its own store (as several hosts
+would be), appending to its own streams; all start together on a barrier.
+The rate is all events over the wall time from the barrier to the last
+writer's last commit (each writer appends one warm-up event before the
+barrier: connections open, statements prepared). Each configuration runs ``R`` times, apsw and
+PostgreSQL interleaved (apsw, pg, apsw, pg ...) so machine noise falls on
+both alike; the median is reported. Transactions of 1 event (one commit
+each: the latency-bound case) and of 100 events (a run's bursts). Payloads
+are ~200 bytes of JSON.
+
+Durability is the default of each: SQLite WAL with ``synchronous=FULL``
+(an fsync per commit), PostgreSQL with ``synchronous_commit=on`` (a WAL
+flush per commit). PostgreSQL is the server at ``--url`` (default
+``$UOK_TEST_PG`` or ``postgresql://postgres@127.0.0.1:5432/postgres``):
+the bench creates its own database there and drops it at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import psycopg
+from uok.domain.log.store import NewRecord
+
+from bench.append import payload
+
+WRITERS = (1, 2, 4)
+BATCHES = (1, 100)
+
+
+def _writer(target: str, name: str, n: int, batch: int, ready, go, out) -> None:
+    from uok.adapters.stores import open_event_store
+
+    store = open_event_store(target, create=True)
+    records = [NewRecord(f"{name}-{i // 10}", i % 10 + 1, "UnitProgressed/v1", payload(i)) for i in range(n)]
+    work = [records[i : i + batch] for i in range(0, n, batch)]
+    store.append([NewRecord(f"{name}-warm-up", 1, "UnitProgressed/v1", payload(0))])  # connections, statements
+    ready.wait()
+    go.wait()
+    start = time.perf_counter()
+    for b in work:
+        store.append(b)
+    out.put((start, time.perf_counter()))
+    store.close()
+
+
+def run_once(target: str, writers: int, per_writer: int, batch: int) -> float:
+    """Events per second of ``writers`` processes appending ``per_writer`` each."""
+    ctx = mp.get_context("spawn")
+    ready, go, out = ctx.Barrier(writers + 1), ctx.Event(), ctx.Queue()
+    from uok.adapters.stores import open_event_store
+
+    open_event_store(target, create=True).close()  # created once, not raced by the writers
+    procs = [
+        ctx.Process(target=_writer, args=(target, f"w{k}", per_writer, batch, ready, go, out)) for k in range(writers)
+    ]
+    for p in procs:
+        p.start()
+    ready.wait()
+    go.set()
+    spans = [out.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        if p.exitcode != 0:
+            raise RuntimeError(f"a writer exited with {p.exitcode}")
+    with open_event_store(target) as store:
+        count, _ = store.verify_chain()
+    total = writers * per_writer
+    if count != total + writers:  # + one warm-up event per writer, before the barrier
+        raise RuntimeError(f"expected {total + writers} events, the log holds {count}")
+    return total / (max(e for _, e in spans) - min(s for s, _ in spans))
+
+
+class Server:
+    """A database of the bench's own on the PostgreSQL server, dropped at the end."""
+
+    def __init__(self, admin: str):
+        self.admin = admin
+        self.dbname = f"uok_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {self.dbname} ENCODING 'UTF8' TEMPLATE template0")
+            self.version = conn.execute("SHOW server_version").fetchone()[0]
+            self.sync = conn.execute("SHOW synchronous_commit").fetchone()[0]
+        self.url = urlunsplit(urlsplit(admin)._replace(path="/" + self.dbname))
+
+    def target(self) -> str:
+        return f"{self.url}?schema=b_{uuid.uuid4().hex[:10]}"
+
+    def drop(self) -> None:
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {self.dbname} WITH (FORCE)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=4000, help="events per writer at 100/txn (default 4000)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per configuration, median reported (default 3)")
+    default_url = os.environ.get("UOK_TEST_PG") or "postgresql://postgres@127.0.0.1:5432/postgres"
+    parser.add_argument("--url", default=default_url, help="PostgreSQL server to create the bench database on")
+    args = parser.parse_args(argv)
+    began = time.perf_counter()
+    server = Server(args.url)
+    import apsw
+
+    print(
+        f"python {sys.version.split()[0]}, SQLite {apsw.sqlite_lib_version()} (apsw, WAL, synchronous=FULL), "
+        f"PostgreSQL {server.version} (synchronous_commit={server.sync}), psycopg {psycopg.__version__}, "
+        f"{os.cpu_count()} cpus"
+    )
+    header = f"{'writers':>7} {'events/txn':>10} {'events':>8} {'apsw ev/s':>11} {'postgres ev/s':>14} {'pg/apsw':>8}"
+    print(header)
+    print("-" * len(header))
+    try:
+        with tempfile.TemporaryDirectory(prefix="uok-bench-pg-") as tmp:
+            for batch in BATCHES:
+                per_writer = args.events if batch == 100 else max(50, args.events // 10)
+                for writers in WRITERS:
+                    rates: dict[str, list[float]] = {"apsw": [], "postgres": []}
+                    for r in range(args.repeat):  # interleaved: apsw, pg, apsw, pg ...
+                        rates["apsw"].append(
+                            run_once(str(Path(tmp) / f"w{writers}-b{batch}-{r}.db"), writers, per_writer, batch)
+                        )
+                        rates["postgres"].append(run_once(server.target(), writers, per_writer, batch))
+                    a, p = statistics.median(rates["apsw"]), statistics.median(rates["postgres"])
+                    print(
+                        f"{writers:>7} {batch:>10} {writers * per_writer:>8} {a:>11,.0f} {p:>14,.0f} {p / a:>7.2f}x",
+                        flush=True,
+                    )
+    finally:
+        server.drop()
+    print(f"(total {time.perf_counter() - began:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()
