@@ -253,3 +253,20 @@ def test_listen_wakes_on_commits_of_this_and_other_processes(logs) -> None:
         assert proc.wait(timeout=60) == 0
         if logs.is_postgres:  # woken by NOTIFY, not by re-reading the head in a loop
             assert listener.notifications >= 2
+
+
+def test_a_listener_closed_from_another_thread_releases_its_waiter(logs) -> None:
+    """A web page's live stream is closed while its wait blocks in a worker thread."""
+    target = logs.new()
+    with logs.open(target, create=True) as store:
+        listener = store.listen()
+        result: list[int] = []
+        waiter = threading.Thread(target=lambda: result.append(listener.wait(0, timeout=60)))
+        started = time.monotonic()
+        waiter.start()
+        while waiter.is_alive() and time.monotonic() - started < 0.3:  # let it block
+            time.sleep(0.01)
+        listener.close()
+        waiter.join(timeout=30)
+        assert not waiter.is_alive() and result == [0]
+        assert time.monotonic() - started < 15  # released by close, not by its 60 s timeout

@@ -16,6 +16,7 @@ lost.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -26,14 +27,22 @@ from uok.adapters.postgres.opener import connect
 from uok.adapters.postgres.schema import channel
 
 _TICK_S = 1.0  # longest uninterrupted block, so close() from another thread is noticed
+_CLOSING = "closing"  # NOTIFY payload close() sends to wake its own blocked waiter
 
 
 class CommitListener:
+    """One LISTEN connection. ``wait`` may block in one thread while another
+    calls ``close``: libpq connections must not be closed under a thread
+    using them, so ``close`` sets a flag, wakes the waiter with a NOTIFY and
+    closes the connection only once the waiter has let go of it."""
+
     def __init__(self, store) -> None:
         self.store = store
+        self._channel = channel(store.target.schema)
         self._conn = connect(store.target)
-        self._conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel(store.target.schema))))
+        self._conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
         self._closed = threading.Event()
+        self._using = threading.Lock()  # held while a thread reads the connection
         self.notifications = 0  # how many NOTIFYs woke this listener (tests check it is not polling)
 
     def wait(self, after: int, timeout: float | None = None) -> int:
@@ -50,17 +59,29 @@ class CommitListener:
             self._block(remaining)
 
     def _block(self, seconds: float) -> None:
-        try:
-            for _ in self._conn.notifies(timeout=seconds, stop_after=1):
-                self.notifications += 1
-        except psycopg.Error as e:
-            if not self._closed.is_set():
+        with self._using:
+            if self._closed.is_set():
+                return
+            try:
+                for note in self._conn.notifies(timeout=seconds, stop_after=1):
+                    if note.payload != _CLOSING:
+                        self.notifications += 1
+            except psycopg.Error as e:
                 raise translate(e, self.store.target, "lost the LISTEN connection") from None
 
     def close(self) -> None:
-        if not self._closed.is_set():
-            self._closed.set()
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        if not self._using.acquire(blocking=False):  # a waiter holds the connection: wake it
+            with contextlib.suppress(Exception):
+                self.store.query("SELECT pg_notify(%s, %s)", (self._channel, _CLOSING))
+            if not self._using.acquire(timeout=_TICK_S + 5):
+                return  # the waiter is stuck in the server: leave it the connection rather than crash libpq
+        try:
             self._conn.close()
+        finally:
+            self._using.release()
 
     def __enter__(self) -> CommitListener:
         return self

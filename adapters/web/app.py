@@ -19,7 +19,6 @@ only reads the head.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ from uok.domain.log.chain import ChainBroken
 
 from uok.errors import InputError
 
-POLL_SECONDS = 0.25
+POLL_SECONDS = 5.0  # longest wait for a commit before looking again (woken at once by one)
 """How often the event stream looks at the log's head (SQLite has no
 cross-process notification; a look is one indexed query)."""
 
@@ -229,13 +228,19 @@ class WebView:
             return JSONResponse({"error": str(e)}, status_code=400)
 
         async def positions():
+            # Woken by the store's commit listener (LISTEN/NOTIFY on
+            # PostgreSQL); ``poll`` bounds each blocking wait so a closed
+            # page releases its thread soon.
             seen = after
-            while True:
-                head = await run_in_threadpool(self.reader.head)
-                if head != seen:
-                    seen = head
-                    yield {"event": "position", "data": str(head)}
-                await asyncio.sleep(self.poll)
+            listener = await run_in_threadpool(self.reader.store.listen)
+            try:
+                while True:
+                    head = await run_in_threadpool(listener.wait, seen, self.poll)
+                    if head != seen:
+                        seen = head
+                        yield {"event": "position", "data": str(head)}
+            finally:
+                listener.close()
 
         return EventSourceResponse(positions(), ping=10, headers={"Cache-Control": "no-store"})
 

@@ -149,14 +149,17 @@ def _wait(log, run_id: str, message_id: str, after: int, seconds: float) -> str 
 
     topics = (codec.topic_of(SteeringApplied), codec.topic_of(KernelExited))
     deadline = time.monotonic() + seconds
-    while True:
-        for r in log.store.read(after, topics=topics):
-            after = r.position
-            e = codec.decode(r.topic, r.payload)
-            if isinstance(e, SteeringApplied) and e.message_id == message_id:
-                return e.outcome
-            if isinstance(e, KernelExited) and e.run_id == run_id:
-                return f"not applied: the run ended ({e.status}) first"
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(0.05)
+    with log.store.listen() as listener:  # woken by each commit (LISTEN/NOTIFY on PostgreSQL)
+        while True:
+            head = log.store.head()[0]
+            for r in log.store.read(after, upto=head, topics=topics):
+                e = codec.decode(r.topic, r.payload)
+                if isinstance(e, SteeringApplied) and e.message_id == message_id:
+                    return e.outcome
+                if isinstance(e, KernelExited) and e.run_id == run_id:
+                    return f"not applied: the run ended ({e.status}) first"
+            after = head
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            listener.wait(after, timeout=remaining)
