@@ -33,7 +33,6 @@ seed injects do not depend on thread timing, and ``random`` never enters
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import sys
@@ -45,8 +44,9 @@ from typing import Any
 
 import msgspec
 from uok.domain import events as ev
+from uok.domain.config import ChaosSettings, ConfigError, parse_settings, recorded_settings
 from uok.domain.errors import InputError
-from uok.domain.events import FAULTS, ChaosInjected, GateRequested
+from uok.domain.events import ChaosInjected, GateRequested
 from uok.domain.policies.gates import retry_budget
 
 MiB = 1024 * 1024
@@ -57,60 +57,21 @@ class ChaosSettingsError(InputError, ValueError):
     """A chaos setting that must not be used (exit 2, nothing written)."""
 
 
-class ChaosSettings(msgspec.Struct, frozen=True, kw_only=True):
-    seed: int
-    rate: float = 0.2
-    faults: tuple[str, ...] = FAULTS
-    max_latency_ms: float = 250.0
-    disk_mb: float = 8.0
-    memory_mb: float = 32.0
-    disk_dir: str = ""  # where disk stress writes; "" = beside the event log
+_CLI_OPTIONS = {"uok.chaos.seed": "chaos seed (--chaos)", "uok.chaos.rate": "chaos rate (--chaos-rate)"}
 
 
-_OPTION_KEYS = {"seed", "rate", "faults", "max_latency_ms", "disk_mb", "memory_mb", "disk_dir"}
-
-
-def resolve(cli: dict[str, Any] | None, config: dict[str, Any] | None) -> ChaosSettings | None:
-    """The run's chaos settings: ``--chaos``/``--chaos-rate`` over the config's
-    ``[uok.chaos]`` (``{"enabled": .., "options": {..}}``); None when off."""
-    config = config or {}
-    options = dict(config.get("options") or {})
-    enabled = bool(config.get("enabled", False))
+def resolve(cli: dict[str, Any] | None, config: ChaosSettings) -> ChaosSettings | None:
+    """The run's chaos settings: ``--chaos``/``--chaos-rate`` (``cli``) over
+    the config's ``[uok.chaos]`` (validated by its schema); None when off."""
     if cli and cli.get("seed") is not None:
-        enabled = True
-        options.update({k: v for k, v in cli.items() if v is not None})
-    if not enabled:
+        merged = {**msgspec.to_builtins(config), "enabled": True, **{k: v for k, v in cli.items() if v is not None}}
+        try:
+            config = parse_settings({"chaos": merged}).chaos
+        except ConfigError as exc:
+            raise ChaosSettingsError(f"{_CLI_OPTIONS.get(exc.key, exc.key)}: {exc.problem}") from None
+    if not config.enabled:
         return None
-    unknown = set(options) - _OPTION_KEYS
-    if unknown:
-        raise ChaosSettingsError(
-            f"uok.chaos.{sorted(unknown)[0]}: unknown key (allowed: {', '.join(sorted(_OPTION_KEYS))})"
-        )
-    seed = options.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ChaosSettingsError(f"chaos seed must be an integer >= 0, got {seed!r}")
-    rate = options.get("rate", 0.2)
-    if not _number(rate) or not 0 <= rate <= 1:
-        raise ChaosSettingsError(f"chaos rate must be a number between 0 and 1, got {rate!r}")
-    faults = options.get("faults", list(FAULTS))
-    if not isinstance(faults, (list, tuple)) or not faults or any(f not in FAULTS for f in faults):
-        raise ChaosSettingsError(f"uok.chaos.faults must be a non-empty list of {', '.join(FAULTS)}, got {faults!r}")
-    for key in ("max_latency_ms", "disk_mb", "memory_mb"):
-        if key in options and (not _number(options[key]) or options[key] < 0):
-            raise ChaosSettingsError(f"uok.chaos.{key} must be a number >= 0, got {options[key]!r}")
-    if not isinstance(options.get("disk_dir", ""), str):
-        raise ChaosSettingsError("uok.chaos.disk_dir must be a string")
-    return ChaosSettings(
-        seed=seed,
-        rate=float(rate),
-        faults=tuple(dict.fromkeys(faults)),
-        **{k: float(options[k]) for k in ("max_latency_ms", "disk_mb", "memory_mb") if k in options},
-        disk_dir=options.get("disk_dir", ""),
-    )
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return msgspec.structs.replace(config, faults=tuple(dict.fromkeys(config.faults)))
 
 
 def _identity(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -269,9 +230,9 @@ def settings_for_run(flags: dict[str, Any]) -> tuple[ChaosSettings | None, dict[
     ``flags["chaos"]`` over the config's ``[uok.chaos]`` (``flags["uok"]``),
     and the flags to record in ``KernelEntered`` (``flags["chaos"]`` = the
     resolved settings). Bad settings raise :class:`ChaosSettingsError` (exit 2)."""
-    uok = flags.get("uok") if isinstance(flags.get("uok"), dict) else {}
+    config, _rows = recorded_settings(flags.get("uok"))  # as setup_gates recorded them
     cli = flags.get("chaos") if isinstance(flags.get("chaos"), dict) else None
-    settings = resolve(cli, uok.get("chaos"))
+    settings = resolve(cli, config.chaos)
     if settings is None:
         return None, {k: v for k, v in flags.items() if k != "chaos"}
     return settings, {**flags, "chaos": msgspec.to_builtins(settings)}

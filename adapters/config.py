@@ -5,11 +5,13 @@ with ``[tool.uok]`` in the plan's directory; else the same in the working
 directory; else no file (every default applies). In ``uok.toml`` the
 settings may sit under ``[uok]`` or at the top level.
 
+The schema is :class:`uok.domain.config.Settings` (msgspec Structs).
 Validation is all-or-nothing and happens before the event log is opened: a
-bad file is a :class:`ConfigFileError` (exit 2) naming the file and the key
-(``uok.gitops.turn_action: must be one of …``), and nothing is written.
-The resolved :class:`~uok.domain.config.Flags`, including the rows of a cost
-table override, are then recorded in ``KernelEntered.flags["uok"]``.
+bad file (an unknown section or key, a wrong type, a value outside its
+constraints) is a :class:`ConfigFileError` (exit 2) naming the file and the
+dotted key (``uok.gitops.turn_action: must be one of …``), and nothing is
+written. The settings, with the rows of a cost table override, are then
+recorded in ``KernelEntered.flags["uok"]`` (:func:`uok.domain.config.recorded`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from uok.domain.config import ConfigError, Flags, resolve_flags
+from uok.domain.config import ConfigError, Settings, parse_settings, recorded_settings
 from uok.domain.errors import InputError
 from uok.domain.policies.costs import CostTable, CostTableError
 
@@ -30,8 +32,9 @@ class ConfigFileError(InputError):
 
 
 class LoadedConfig(msgspec.Struct, frozen=True):
-    flags: Flags
+    settings: Settings
     path: str = ""  # the file it came from ("" = defaults)
+    cost_rows: tuple[dict[str, Any], ...] = ()  # rows of the cost table override, if any
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -99,8 +102,9 @@ def read_cost_table(path: Path) -> list[dict[str, Any]]:
 def load_config(
     plan_path: Path, explicit: Path | None = None, *, cwd: Path | None = None, override: dict[str, Any] | None = None
 ) -> LoadedConfig:
-    """Find, read and resolve the config for a run. ``override`` (a ``uok``
-    table given programmatically) replaces the file's table."""
+    """Find, read and validate the config for a run. ``override`` (a ``uok``
+    table given programmatically) replaces the file's table; it may also be
+    the settings an earlier run recorded (``KernelEntered.flags["uok"]``)."""
     path = Path(explicit) if explicit is not None else find_config(plan_path, cwd)
     if explicit is not None and not path.is_file():
         raise ConfigFileError(f"{path}: no such config file")
@@ -110,28 +114,31 @@ def load_config(
     if override is not None:
         table = override
     try:
-        flags = resolve_flags(table)
+        settings = parse_settings(table)
     except ConfigError as exc:
-        flags = _already_resolved(override)  # e.g. the flags a recorded run carried
-        if flags is None:
+        again = _as_recorded(override)  # e.g. the settings a recorded run carried
+        if again is None:
             where = f"{path}: " if path is not None and override is None else ""
             raise ConfigFileError(f"{where}{exc}") from None
-        return LoadedConfig(flags=flags, path="")
-    if flags.cost_guard.table:
+        return again
+    rows: list[dict[str, Any]] = []
+    if settings.cost_guard.table:
         base = path.parent if path is not None else Path(plan_path).parent
-        table_path = Path(flags.cost_guard.table)
+        table_path = Path(settings.cost_guard.table)
         if not table_path.is_absolute():
             table_path = base / table_path
-        flags.cost_guard.table_rows = read_cost_table(table_path)
-    return LoadedConfig(flags=flags, path=str(path) if path is not None else "")
+        rows = read_cost_table(table_path)
+    return LoadedConfig(settings=settings, path=str(path) if path is not None else "", cost_rows=tuple(rows))
 
 
-def _already_resolved(override: dict[str, Any] | None) -> Flags | None:
-    """``override`` as resolved flags (``KernelEntered.flags["uok"]`` of an
-    earlier run), or None if it is not that shape."""
-    if override is None or set(override) != set(Flags.__struct_fields__):
-        return None  # resolved flags list every field; a hand-written table does not
+def _as_recorded(override: dict[str, Any] | None) -> LoadedConfig | None:
+    """``override`` read as the settings an earlier run recorded, or None if
+    it is not that shape (recorded settings carry the cost table rows)."""
+    cost_guard = override.get("cost_guard") if override is not None else None
+    if not isinstance(cost_guard, dict) or "table_rows" not in cost_guard:
+        return None  # a hand-written table: its error stands
     try:
-        return msgspec.convert(override, Flags)
-    except msgspec.ValidationError:
+        settings, rows = recorded_settings(override)
+    except ConfigError:
         return None
+    return LoadedConfig(settings=settings, cost_rows=tuple(rows))

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from uok.adapters.writer import Token, WriterTokens
 from uok.domain import events as ev
+from uok.domain.config import recorded_settings
 from uok.domain.events import TurnClosed
 from uok.domain.policies.writer import DEFAULT_TTL_SECONDS
 
@@ -155,10 +156,10 @@ def build_turn_hooks(
     ttl = float(flags.get("writer_ttl", DEFAULT_TTL_SECONDS))
     writer = WriterTokens(log, clock=clock, record=record, run_id=run_id, default_ttl=ttl)
     chain: list[TurnObserver] = []
-    config = flags.get("uok", {}).get("gitops", {}) if isinstance(flags.get("uok"), dict) else {}
-    if flags.get("gitops") is True and config.get("enabled", True) is not False:
+    config = recorded_settings(flags.get("uok"))[0].gitops  # [uok.gitops], typed
+    if flags.get("gitops") is True and config.enabled:
         timeout = float(flags.get("gitops_timeout", DEFAULT_TIMEOUT))
-        action = str(flags.get("gitops_turn_action") or config.get("turn_action") or "status-only")
+        action = str(flags.get("gitops_turn_action") or config.turn_action)
         if is_git_work_tree(root, timeout):
             chain.append(
                 GitOps(root, record=record, clock=clock, run_id=run_id, timeout=timeout, action=action, exclude=exclude)

@@ -398,7 +398,7 @@ def test_memory_that_cannot_be_computed_is_left_out_and_reported():
 
     from uok.adapters.gates.host import GateHost
     from uok.adapters.gates.registry import GateRegistry
-    from uok.domain.config import Flags
+    from uok.domain.config import Settings
 
     d = Driver(plan_toml(("S1", [{"id": "a", "command": CMD, "retries": 2, "gates": ["verification"]}])))
     d.finish(d.started()[0])
@@ -410,7 +410,7 @@ def test_memory_that_cannot_be_computed_is_left_out_and_reported():
     [run] = d.of(GateRun)
     assert run.memory is None and run.memory_error.startswith("TypeError")
     assert run.outcome == "fail"  # the result itself stands
-    host = GateHost(GateRegistry(), ".", Flags(), clock=d.clock)
+    host = GateHost(GateRegistry(), ".", Settings(), clock=d.clock)
     records = []
     handler = logging.Handler()
     handler.emit = records.append

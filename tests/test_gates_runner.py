@@ -16,7 +16,7 @@ from uok.adapters.gates.registry import GateRegistry, default_registry
 from uok.adapters.gates.verification import VerificationGate
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain import events as ev
-from uok.domain.config import Flags
+from uok.domain.config import Settings
 from uok.domain.events import BreakerTransitioned, GateEvaluated, GateRequested, GateRun
 from uok.domain.policies.gates import GateContext, GateResult, GateValidationError
 from uok.projections.base import fold
@@ -69,7 +69,7 @@ def test_register_validates_and_replaces_the_same_id():
 
 
 def _host(reg, **kw):
-    return GateHost(reg, Path("."), Flags(), clock=StepClock(), **kw)
+    return GateHost(reg, Path("."), Settings(), clock=StepClock(), **kw)
 
 
 def _req(gid, attempt=1):

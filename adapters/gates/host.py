@@ -25,7 +25,7 @@ from pathlib import Path
 import msgspec
 from uok.adapters.gates.deadline import call_with_deadline
 from uok.adapters.gates.registry import GateRegistry
-from uok.domain.config import Flags
+from uok.domain.config import Settings, recorded
 from uok.domain.events import Finding, GateEvaluated, GateRequested, GateRun
 from uok.domain.policies.gates import GateContext, GateResult
 
@@ -42,7 +42,7 @@ class GateHost:
         self,
         registry: GateRegistry,
         root: Path,
-        flags: Flags,
+        settings: Settings,
         *,
         redact: Callable[[str], str] = lambda s: s,
         clock: Callable[[], datetime],
@@ -51,7 +51,7 @@ class GateHost:
         self.registry = registry
         self.grace = grace
         self.root = Path(root)
-        self.flags = flags
+        self.settings = settings
         self.redact = redact
         self.clock = clock
 
@@ -59,7 +59,7 @@ class GateHost:
         """The attempt's context: the task's inline options over the config's defaults."""
         node = kernel.state.nodes.get(req.unit_id)
         spec = next((s for s in node.gate_specs if s.id == req.gate_id), None) if node else None
-        defaults = self.flags.gate.get(req.gate_id)
+        defaults = self.settings.gate.get(req.gate_id)
         if spec is not None and spec.command:
             command, shell = spec.command, spec.shell
         elif defaults is not None and defaults.command:
@@ -183,9 +183,9 @@ def setup_gates(
 
     override = flags.get("uok") if isinstance(flags.get("uok"), dict) else None
     loaded = load_config(Path(plan_path), config, override=override)
-    registry = registry if registry is not None else default_registry(loaded.flags)
-    out = {**flags, "uok": msgspec.to_builtins(loaded.flags), "gates": registry.types()}
+    registry = registry if registry is not None else default_registry(loaded.settings)
+    out = {**flags, "uok": recorded(loaded.settings, loaded.cost_rows), "gates": registry.types()}
     if loaded.path:
         out["config_path"] = loaded.path
-    host = GateHost(registry, Path(plan_path).parent, loaded.flags, redact=redact, clock=clock)
+    host = GateHost(registry, Path(plan_path).parent, loaded.settings, redact=redact, clock=clock)
     return host, out

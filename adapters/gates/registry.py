@@ -10,7 +10,7 @@ gate a task lists can run at all (an unknown id is fail-closed:
 
 from __future__ import annotations
 
-from uok.domain.config import Flags
+from uok.domain.config import Settings
 from uok.domain.policies.gates import Gate, validate_gate
 
 
@@ -38,15 +38,17 @@ class GateRegistry:
         return gate_id in self._gates
 
 
-def default_registry(flags: Flags | None = None) -> GateRegistry:
+def default_registry(settings: Settings | None = None) -> GateRegistry:
     """The built-in gates: ``verification`` and ``security``."""
     from uok.adapters.gates.security import SecurityGate
     from uok.adapters.gates.verification import VerificationGate
 
-    flags = flags or Flags()
+    settings = settings or Settings()
     return GateRegistry(
         [
             VerificationGate(),
-            SecurityGate(timeout_seconds=flags.security_guard.timeout_seconds, files=tuple(flags.security_guard.files)),
+            SecurityGate(
+                timeout_seconds=settings.security_guard.timeout_seconds, files=tuple(settings.security_guard.files)
+            ),
         ]
     )

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from uok.domain.config import Flags
+from uok.domain.config import RunFlags, run_flags
 from uok.domain.events import KernelEntered, SpawnRequest
 from uok.domain.plan import UnitGraph, UnitNode
 from uok.domain.policies.breaker import BreakerBook
@@ -89,16 +89,13 @@ class GatePass(msgspec.Struct, kw_only=True):
 
 
 class GateState(msgspec.Struct, kw_only=True):
-    """Breakers, failure memory and spend (folded from every run), the driven
-    run's gate passes, and its resolved flags and cost table (rules.gating)."""
+    """Breakers, failure memory and spend (folded from every run), and the
+    driven run's gate passes (rules.gating)."""
 
     breakers: BreakerBook = msgspec.field(default_factory=BreakerBook)
     memory: dict[str, MemoryEntry] = {}
     costs: CostLedger = msgspec.field(default_factory=CostLedger)
     passes: dict[str, GatePass] = {}
-    flags: Flags = msgspec.field(default_factory=Flags)
-    table: CostTable = msgspec.field(default_factory=CostTable)
-    flags_run: str | None = None  # the run whose recorded flags ``flags`` holds
 
 
 class KernelState(msgspec.Struct, kw_only=True):
@@ -108,7 +105,8 @@ class KernelState(msgspec.Struct, kw_only=True):
     run_id: str = ""
     pid: int = 0
     workers: int = 1
-    flags: dict[str, Any] = {}
+    flags: RunFlags = msgspec.field(default_factory=RunFlags)  # KernelEntered.flags, typed once
+    cost_table: CostTable = msgspec.field(default_factory=CostTable)  # bundled rows + the run's overrides
     work_mode: str = "auto"  # run defaults sub-agents inherit (rules.subagents)
     model_mode: str = "default"
     graph: UnitGraph | None = None
@@ -127,9 +125,11 @@ class KernelState(msgspec.Struct, kw_only=True):
     gates: GateState = msgspec.field(default_factory=GateState)
 
     def enter(self, e: KernelEntered) -> None:
-        """Take the driven run's inputs from its ``KernelEntered``."""
+        """Take the driven run's inputs from its ``KernelEntered``: the one
+        place its recorded flags are read and typed."""
         self.run_id, self.pid, self.workers = e.run_id, e.pid, e.workers
-        self.flags = dict(e.flags)
+        self.flags = run_flags(e.flags)
+        self.cost_table = CostTable.with_overrides(list(self.flags.cost_rows))
         self.work_mode, self.model_mode = e.work_mode, e.model_mode
 
     def driving_the_same_run(self) -> KernelState:
@@ -139,6 +139,7 @@ class KernelState(msgspec.Struct, kw_only=True):
             pid=self.pid,
             workers=self.workers,
             flags=self.flags,
+            cost_table=self.cost_table,
             work_mode=self.work_mode,
             model_mode=self.model_mode,
         )

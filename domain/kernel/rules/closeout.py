@@ -30,11 +30,9 @@ from uok.domain import events as ev
 from uok.domain.kernel.context import Context
 from uok.domain.kernel.state import KernelState
 
-FLAG = "turn_closeout"
-
 
 def enabled(st: KernelState) -> bool:
-    return st.flags.get(FLAG) is True
+    return st.flags.turn_closeout
 
 
 def exit_pending(st: KernelState) -> bool:

@@ -13,7 +13,8 @@ Rules, all deterministic and taken from the folded log:
   ``blocked``;
 * a unit dispatched ``max_dispatches`` times is ``runaway-recovered``
   instead of dispatched again, for every unit type (behaviour §18);
-* more than ``max_iterations`` turns in one run (default 500) stops the run
+* more than ``max_iterations`` turns in one run (a run flag, default
+  ``uok.domain.config.MAX_ITERATIONS`` = 500) stops the run
   (behaviour §1: "possible runaway");
 * nothing in flight and nothing ready while units remain is a deadlock:
   they are blocked and the run exits ``error``;
@@ -30,8 +31,6 @@ from uok.domain.kernel.state import KernelState
 from uok.domain.plan import UnitNode
 from uok.domain.plan import graph as plan_graph
 from uok.domain.policies.lifecycle import UnitRecord
-
-MAX_LOOP_ITERATIONS = 500
 
 
 def advance(ctx: Context) -> None:
@@ -94,7 +93,7 @@ def _block_unreachable(ctx: Context) -> None:
 
 def _held(st: KernelState) -> bool:
     """True while dispatch is held: paused by config or by steering, or the run is exiting."""
-    return bool(st.flags.get("paused")) or steering.is_paused(st) or closeout.exit_pending(st)
+    return st.flags.paused or steering.is_paused(st) or closeout.exit_pending(st)
 
 
 def _dispatch(ctx: Context) -> bool:
@@ -122,7 +121,7 @@ def _dispatch(ctx: Context) -> bool:
             ctx.transition(unit_id, "notified")
             changed = True
             continue
-        if st.iteration >= int(st.flags.get("max_iterations", MAX_LOOP_ITERATIONS)):
+        if st.iteration >= st.flags.max_iterations:
             ctx.stop(status="error", error=f"Safety: loop exceeded {st.iteration} iterations — possible runaway")
             return False
         _start_turn(ctx, node, rec)

@@ -8,7 +8,7 @@ is a side effect, so the kernel only *decides*:
 2. for each listed gate, in order:
 
    * disabled by config → ``GateRun`` ``skip``;
-   * not registered (``KernelEntered.flags["gates"]`` lists what the shell
+   * not registered (``KernelEntered.flags["gates"]``, typed in ``state.flags.gates``, lists what the shell
      can execute) → ``GateRun`` ``manual-attention``/``unknown``,
      "Gate <id> not registered": fail-closed, the unit is ``blocked``;
    * its breaker refuses the call (:mod:`uok.domain.policies.breaker`;
@@ -33,34 +33,11 @@ folded log and the observation being handled, so replay reproduces it.
 from __future__ import annotations
 
 from uok.domain import events as ev
-from uok.domain.config import recorded_flags
 from uok.domain.kernel.context import Context
 from uok.domain.kernel.rules.gate_history import memory_for
-from uok.domain.kernel.state import GatePass, GateState, KernelState, TurnInfo
+from uok.domain.kernel.state import GatePass, KernelState, TurnInfo
 from uok.domain.policies import breaker as brk
-from uok.domain.policies.costs import CostTable
 from uok.domain.policies.gates import NO_UNIT_RETRY, fingerprint, judge
-
-# --------------------------------------------------------------------------- settings
-
-
-def settings(st: KernelState) -> GateState:
-    """The gate state with the driven run's resolved flags and cost table loaded."""
-    gates = st.gates
-    if gates.flags_run != st.run_id:
-        gates.flags = recorded_flags(st.flags)
-        gates.table = CostTable.with_overrides(gates.flags.cost_guard.table_rows)
-        gates.flags_run = st.run_id
-    return gates
-
-
-def registered(st: KernelState) -> dict[str, str]:
-    """Gate id -> type of the gates the shell can execute (recorded in ``KernelEntered.flags``)."""
-    raw = st.flags.get("gates") or {}
-    if isinstance(raw, dict):
-        return {str(g): str(t) for g, t in raw.items()}
-    return {str(g): "unknown" for g in raw}
-
 
 # --------------------------------------------------------------------------- folds
 
@@ -171,11 +148,10 @@ def start_gates(ctx: Context, turn: TurnInfo) -> None:
 
 def _next_gate(ctx: Context, turn: TurnInfo, gp: GatePass) -> None:
     st = ctx.state
-    gates = settings(st)
-    known = registered(st)
+    settings, known = st.flags.settings, st.flags.gates
     while gp.index < len(gp.gates):
         gid = gp.gates[gp.index]
-        enabled, key = gates.flags.gate_enabled(gid)
+        enabled, key = settings.gate_enabled(gid)
         gtype = known.get(gid, "unknown")
         if not enabled:
             record_run(
@@ -204,9 +180,9 @@ def _next_gate(ctx: Context, turn: TurnInfo, gp: GatePass) -> None:
             )
             return _finish(ctx, turn, gp, "manual-attention", "manual-attention", f"Gate {gid} not registered")
         bstate, probe = "", False
-        if gates.flags.breakers.enabled:
-            policy = gates.flags.breaker_policy(gid)
-            rec = gates.breakers.get(gid)
+        if settings.breakers.enabled:
+            policy = settings.breaker_policy(gid)
+            rec = st.gates.breakers.get(gid)
             moved = brk.tick(rec, policy, ctx.at, run_id=ctx.run_id)
             if moved is not None:
                 ctx.emit(moved)
@@ -251,15 +227,15 @@ def on_evaluated(ctx: Context, obs: ev.GateEvaluated) -> None:
     turn = st.in_flight.get(obs.turn_id)
     if turn is None or st.exited:
         return  # the turn was cancelled or the run is over: nothing to decide
-    gates = settings(st)
+    settings = st.flags.settings
     gp = awaited(st, obs.turn_id, obs.gate_id, obs.attempt)
     if gp is None:
         return  # not the attempt we are waiting for (a duplicate or a stale report)
     j = judge(obs.outcome, obs.failure_class, obs.attempt)
     bstate, was_probe, policy = "", False, None
-    if gates.flags.breakers.enabled:
-        policy = gates.flags.breaker_policy(obs.gate_id)
-        rec = gates.breakers.get(obs.gate_id)
+    if settings.breakers.enabled:
+        policy = settings.breaker_policy(obs.gate_id)
+        rec = st.gates.breakers.get(obs.gate_id)
         moved = brk.tick(rec, policy, ctx.at, run_id=ctx.run_id)
         if moved is not None:
             ctx.emit(moved)
@@ -295,7 +271,7 @@ def on_evaluated(ctx: Context, obs: ev.GateEvaluated) -> None:
         return
     if policy is not None:
         moved = brk.on_result(
-            gates.breakers.get(obs.gate_id), policy, j.outcome, ctx.at, run_id=ctx.run_id, was_probe=was_probe
+            st.gates.breakers.get(obs.gate_id), policy, j.outcome, ctx.at, run_id=ctx.run_id, was_probe=was_probe
         )
         if moved is not None:
             ctx.emit(moved)

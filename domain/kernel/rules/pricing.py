@@ -16,12 +16,13 @@ def cost_guard_stops(ctx: Context, turn: TurnInfo, obs: ev.ExecutionFinished, ok
     """Price the turn's usage and judge it; True if the guard ended the turn."""
     if not obs.usage:
         return False
-    gates = gating.settings(ctx.state)
-    if not (gates.flags.enabled and gates.flags.cost_guard.enabled):
+    st = ctx.state
+    settings = st.flags.settings
+    if not (settings.enabled and settings.cost_guard.enabled):
         return False
-    plan_id = ctx.state.plan_id
+    plan_id = st.plan_id
     rows = cost_guard.price(
-        gates.table,
+        st.cost_table,
         obs.usage,
         run_id=ctx.run_id,
         at=ctx.at,
@@ -32,9 +33,9 @@ def cost_guard_stops(ctx: Context, turn: TurnInfo, obs: ev.ExecutionFinished, ok
     for row in rows:
         ctx.emit(row)
     verdict = cost_guard.check(
-        gates.costs,
-        gates.table,
-        gates.flags.cost_guard,
+        st.gates.costs,
+        st.cost_table,
+        settings.cost_guard,
         rows,
         plan_id=plan_id,
         unit_id=turn.unit_id,

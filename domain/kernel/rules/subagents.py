@@ -57,7 +57,7 @@ def run_defaults(st: KernelState) -> dict[str, str]:
     return {
         "work_mode": resolve_mode(st.work_mode, DEFAULT_WORK_MODE),
         "model_mode": resolve_mode(st.model_mode, DEFAULT_MODEL_MODE),
-        "permission_profile": resolve_permission_profile(st.flags.get("permission_profile")),
+        "permission_profile": resolve_permission_profile(st.flags.permission_profile),
     }
 
 
