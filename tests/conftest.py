@@ -10,6 +10,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
+TIERS = ("unit", "integration", "e2e", "reliability")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test carries the marker of its tier, from the folder it lives
+    in (tests/unit, tests/integration, tests/e2e, tests/reliability), so
+    `-m unit` or `-m "not reliability"` select by tier with nothing to
+    remember in each file."""
+    for item in items:
+        tier = item.path.parent.name
+        if tier in TIERS:
+            item.add_marker(tier)
 
 
 def uok(

@@ -24,7 +24,7 @@ HEADER = """\
 # uok command line
 
 <!-- Generated from the parser by `uok cli-reference --out docs/cli.md`; do not edit by hand.
-     tests/test_cli.py fails when this file is not current. -->
+     tests/e2e/test_cli.py fails when this file is not current. -->
 
 Every command takes `--db PATH`, before or after the command name. Without it
 the log is `$UOK_DB`, else the nearest `.uok/events.db` in the working

@@ -7,7 +7,7 @@ when that command runs or its own ``--help`` is asked for.
 
 To add a command: write ``uok/adapters/cli/commands/<name>.py`` with a
 ``register(sub)`` that calls :func:`uok.adapters.cli.framework.add_command`,
-and add one line below. ``tests/test_cli.py`` checks every entry (it has
+and add one line below. ``tests/e2e/test_cli.py`` checks every entry (it has
 examples in its ``--help``, its module imports nothing heavy) and
 ``docs/cli.md`` is regenerated from the parser (``uok cli-reference``).
 """

@@ -19,8 +19,8 @@ from uok.domain import events as ev
 from uok.projections.metrics import execution_outcome, turn_ms
 
 from tests.conftest import uok
+from tests.integration.test_metrics import Server, check_histogram, samples
 from tests.run_support import read_events
-from tests.test_metrics import Server, check_histogram, samples
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BEHAVIOUR = ROOT / "docs" / "behaviour.md"
 SOURCES = ("domain", "adapters", "projections", "replay", "uok", "tests", "bench", "fixtures", "docs")
 TOP_FILES = ("README.md", "CHANGELOG.md", "CONTRIBUTING.md", "pyproject.toml")

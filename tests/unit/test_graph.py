@@ -24,7 +24,7 @@ from uok.domain.plan.graph import (
     topological_order,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def N(id: str, *deps: str, writes: tuple[str, ...] = ()) -> Node:

@@ -8,7 +8,9 @@ import re
 import tomllib
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import TIERS
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _pyproject() -> dict:
@@ -30,3 +32,9 @@ def test_the_licence_file_is_the_licence_the_metadata_declares():
     declared = _pyproject()["project"]["license"]["text"]
     assert declared == "MIT"
     assert (ROOT / "LICENSE").read_text().startswith("MIT License\n")
+
+
+def test_every_test_module_lives_in_a_tier_folder():
+    """The tier of a test is the folder it lives in (its marker follows from it)."""
+    stray = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").rglob("test_*.py") if p.parent.name not in TIERS)
+    assert not stray, f"test modules outside tests/unit, tests/integration, tests/e2e, tests/reliability: {stray}"

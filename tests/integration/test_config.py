@@ -1,7 +1,7 @@
 """The config file (behaviour §5): its schema (msgspec Structs), errors that
 name the dotted key, discovery, and the settings a run records, including
 the shape logs written before the schema was typed carry.
-(What each section changes is shown in tests/test_config_effects.py.)"""
+(What each section changes is shown in tests/integration/test_config_effects.py.)"""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from uok.domain.config import (
 
 from tests.conftest import uok
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PLAN = (
     '[plan]\nid = "cfg"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'
     '[[milestones.slices.tasks]]\nid = "a"\ncommand = ["true"]\ngates = ["verification"]\n'

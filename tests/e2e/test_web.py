@@ -1,4 +1,4 @@
-"""`uok ui` over real HTTP on 127.0.0.1 (no browser: tests/test_ui_browser.py
+"""`uok ui` over real HTTP on 127.0.0.1 (no browser: tests/e2e/test_ui_browser.py
 drives Chromium): every page, time travel parameters, errors, the event
 stream, /metrics, the SQL box, and that nothing is fetched from elsewhere."""
 

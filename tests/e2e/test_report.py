@@ -1,5 +1,5 @@
 """`uok report RUN --html FILE`: one self-contained file, byte-identical for
-the same log (Chromium opening it offline: tests/test_ui_browser.py)."""
+the same log (Chromium opening it offline: tests/e2e/test_ui_browser.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from uok.domain import events as ev
 
 from tests.conftest import uok
+from tests.e2e.test_web import EXTERNAL
 from tests.run_support import read_events
-from tests.test_web import EXTERNAL
 from tests.ui_support import demo_log
 
 

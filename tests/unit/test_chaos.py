@@ -8,7 +8,7 @@ from uok.domain.events import ChaosInjected, GateRequested, GateRun
 from uok.domain.kernel import Kernel
 
 from tests.helpers import plan_toml
-from tests.test_gates_kernel import Driver, unit_states
+from tests.unit.test_gates_kernel import Driver, unit_states
 
 CMD = ["true"]
 

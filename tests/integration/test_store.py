@@ -1,7 +1,7 @@
 """The apsw event log's own concerns: its files (private, foreign or
 damaged ones refused), a full disk, and a working eventsourcing persistence
 module. What both stores guarantee (gapless positions, append-only, the
-chain, several processes) is in tests/test_store_contract.py."""
+chain, several processes) is in tests/integration/test_store_contract.py."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from uok.adapters.es_apsw import ApswFactory, ApswTrackingRecorder
 from uok.adapters.sqlite_store import NotAnEventLogError, SqliteEventStore, StoreCorruptError, StoreFullError
 from uok.domain.log.store import NewRecord
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def rec(stream: str, version: int, payload: bytes = b'{"x": 1}', topic: str = "Thing/v1") -> NewRecord:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = sorted((ROOT / "domain").rglob("*.py"))
 
 FORBIDDEN_PACKAGES = {"adapters", "projections", "replay"}

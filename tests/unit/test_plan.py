@@ -10,7 +10,7 @@ import pytest
 from uok.domain.plan import PlanError, UnitGraph, UnitNode, compile_plan, index
 from uok.domain.plan.graph import FileConflict
 
-PLANS = Path(__file__).resolve().parent.parent / "fixtures" / "plans"
+PLANS = Path(__file__).resolve().parents[2] / "fixtures" / "plans"
 
 
 def compile_text(text: str, filename: str = "plans/x.toml") -> UnitGraph:
