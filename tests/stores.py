@@ -48,6 +48,7 @@ class PgServer:
         self.dbname = f"uok_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         try:
             with psycopg.connect(self.admin, autocommit=True, connect_timeout=10) as conn:
+                _drop_orphans(conn)
                 conn.execute(f"CREATE DATABASE \"{self.dbname}\" ENCODING 'UTF8' TEMPLATE template0")
         except psycopg.Error as e:
             pytest.fail(
@@ -65,6 +66,14 @@ class PgServer:
 
         with psycopg.connect(self.admin, autocommit=True, connect_timeout=10) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
+
+
+def _drop_orphans(conn) -> None:
+    """Drop the databases of test sessions that died without dropping theirs
+    (``uok_test_<pid>_...`` whose process is gone from this machine)."""
+    for (name,) in conn.execute("SELECT datname FROM pg_database WHERE datname ~ '^uok_test_[0-9]+_'").fetchall():
+        if not Path(f"/proc/{name.split('_')[2]}").exists():
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class Logs:
