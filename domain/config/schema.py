@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import msgspec
-from uok.domain.events import FAULTS
+from uok.domain.events import FAULTS, Fault
 from uok.domain.policies.breaker import BreakerPolicy
 
 FLOAT_MAX = float.fromhex("0x1.fffffffffffffp+1023")  # the largest finite float: "<= FLOAT_MAX" means finite
@@ -40,8 +40,6 @@ Name = Annotated[str, msgspec.Meta(min_length=1)]
 
 TurnAction = Literal["commit", "snapshot", "status-only"]
 TURN_ACTIONS: tuple[str, ...] = ("commit", "snapshot", "status-only")
-Fault = Literal["latency", "partial-failure", "disk-stress", "memory-stress"]
-assert tuple(Fault.__args__) == FAULTS  # type: ignore[attr-defined]  # one list of faults
 
 
 class Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -126,7 +124,7 @@ class ChaosSettings(Section):
     enabled: bool = False
     seed: Count = 0
     rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.2  # probability of a fault per boundary
-    faults: Annotated[tuple[Fault, ...], msgspec.Meta(min_length=1)] = FAULTS  # type: ignore[assignment]
+    faults: Annotated[tuple[Fault, ...], msgspec.Meta(min_length=1)] = FAULTS
     max_latency_ms: NonNegative = 250.0  # latency: sleep U(0, max)
     disk_mb: NonNegative = 8.0  # disk stress: write, fsync and delete a temp file this big
     memory_mb: NonNegative = 32.0  # memory stress: allocate, touch and free this much

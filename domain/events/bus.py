@@ -9,7 +9,7 @@ and writes nothing.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args
 
 from uok.domain.events.base import Event
 from uok.domain.plan import UnitNode
@@ -106,7 +106,8 @@ class SubagentSpawned(Event, frozen=True, kw_only=True):
 
 # --------------------------------------------------------------------------- chaos
 
-FAULTS = ("latency", "partial-failure", "disk-stress", "memory-stress")
+Fault = Literal["latency", "partial-failure", "disk-stress", "memory-stress"]
+FAULTS: tuple[Fault, ...] = get_args(Fault)
 BOUNDARIES = ("dispatch", "gate", "finalize")
 
 

@@ -228,6 +228,6 @@ class TurnClosed(Event, frozen=True, kw_only=True):
 class KernelExitDeferred(Event, frozen=True, kw_only=True):
     """The kernel would exit with ``status`` but turns are still closing."""
 
-    status: str
+    status: KernelStatus
     error: str = ""
     waiting_for: tuple[str, ...] = ()

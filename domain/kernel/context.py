@@ -26,10 +26,10 @@ from uok.domain.policies.lifecycle import check_transition
 class Verbs:
     """The composite verbs of a :class:`Context`, each implemented by a rule."""
 
-    conclude: Callable[[Context, TurnInfo, bool, str, str], None]
+    conclude: Callable[[Context, TurnInfo, bool, ev.FailureClass, str], None]
     advance: Callable[[Context], None]
-    exit: Callable[[Context, str, str], None]
-    stop: Callable[[Context, str, str], None]
+    exit: Callable[[Context, ev.KernelStatus, str], None]
+    stop: Callable[[Context, ev.KernelStatus, str], None]
 
 
 class Context:
@@ -54,7 +54,7 @@ class Context:
         self._fold(e)
         self.decisions.append(e)
 
-    def phase(self, turn_id: str, phase: str, action: str, data: dict[str, Any] | None = None) -> None:
+    def phase(self, turn_id: str, phase: ev.TurnPhase, action: str, data: dict[str, Any] | None = None) -> None:
         """Record a ``PhaseResult`` of a turn."""
         self.emit(
             ev.PhaseResult(run_id=self.run_id, at=self.at, turn_id=turn_id, phase=phase, action=action, data=data or {})
@@ -63,12 +63,12 @@ class Context:
     def transition(
         self,
         unit_id: str,
-        to_state: str,
+        to_state: ev.UnitState,
         *,
         plan_id: str | None = None,
         attempt: int | None = None,
         dispatches: int | None = None,
-        failure_class: str = "none",
+        failure_class: ev.FailureClass = "none",
         reason: str = "",
         turn_id: str = "",
     ) -> None:
@@ -99,7 +99,9 @@ class Context:
             )
         )
 
-    def finish_turn(self, turn: TurnInfo, status: str, *, failure_class: str = "none", error: str = "") -> None:
+    def finish_turn(
+        self, turn: TurnInfo, status: ev.TurnStatus, *, failure_class: ev.FailureClass = "none", error: str = ""
+    ) -> None:
         """The one ``TurnFinished`` every turn ends with, on every path."""
         self.emit(
             ev.TurnFinished(
@@ -116,7 +118,9 @@ class Context:
 
     # ------------------------------------------------------------------ composite verbs
 
-    def conclude(self, turn: TurnInfo, *, success: bool, failure_class: str = "none", reason: str = "") -> None:
+    def conclude(
+        self, turn: TurnInfo, *, success: bool, failure_class: ev.FailureClass = "none", reason: str = ""
+    ) -> None:
         """End a turn: the unit's outcome, its retry, the turn-finished record (rules.outcome)."""
         self._verbs.conclude(self, turn, success, failure_class, reason)
 
@@ -124,10 +128,10 @@ class Context:
         """Dispatch what can run, settle what never can, exit when done (rules.dispatch)."""
         self._verbs.advance(self)
 
-    def exit(self, status: str, error: str = "") -> None:
+    def exit(self, status: ev.KernelStatus, error: str = "") -> None:
         """End the run with ``KernelExited``, or defer it while turns are closing (rules.closeout)."""
         self._verbs.exit(self, status, error)
 
-    def stop(self, *, status: str, error: str) -> None:
+    def stop(self, *, status: ev.KernelStatus, error: str) -> None:
         """Cancel what runs and exit (a signal, a failure, the loop cap; rules.closeout)."""
         self._verbs.stop(self, status, error)

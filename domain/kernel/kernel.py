@@ -138,11 +138,11 @@ VERBS = Verbs(
 """Which rule implements each composite verb of the decision context."""
 
 
-def _compile(rules: Iterable[Fold | Handle]) -> tuple[dict[type, FoldFn], dict[type, HandleFn]]:
+def _compile(rules: Iterable[Fold | Handle]) -> tuple[dict[type[ev.Event], FoldFn], dict[type[ev.Event], HandleFn]]:
     """The lookup tables of :data:`RULES`: one fold per type (its folds run
     in the order listed), one handler per observation type."""
-    folds: dict[type, list[FoldFn]] = {}
-    handlers: dict[type, HandleFn] = {}
+    folds: dict[type[ev.Event], list[FoldFn]] = {}
+    handlers: dict[type[ev.Event], HandleFn] = {}
     for rule in rules:
         if isinstance(rule, Fold):
             folds.setdefault(rule.event, []).append(rule.fn)

@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 from uok.domain.config import RunFlags, run_flags
-from uok.domain.events import KernelEntered, SpawnRequest
+from uok.domain.events import KernelEntered, KernelStatus, SpawnRequest
 from uok.domain.plan import UnitGraph, UnitNode
 from uok.domain.policies.breaker import BreakerBook
 from uok.domain.policies.cost_guard import CostLedger
@@ -63,7 +63,7 @@ class CloseoutState(msgspec.Struct, kw_only=True):
     """Turns the shell has not closed out yet, and the exit waiting for them (rules.closeout)."""
 
     closing: set[str] = msgspec.field(default_factory=set)
-    pending: tuple[str, str] | None = None  # (status, error) of the deferred exit
+    pending: tuple[KernelStatus, str] | None = None  # (status, error) of the deferred exit
 
 
 class MemoryEntry(msgspec.Struct, kw_only=True):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Iterable
 
 from uok.domain.errors import IntegrityFailure
 
@@ -63,7 +64,9 @@ class ChainBroken(IntegrityFailure):
         self.reason = reason
 
 
-def verify(rows, start_prev: bytes = GENESIS, start_position: int = 1) -> tuple[int, bytes]:
+def verify(
+    rows: Iterable[tuple[int, str, int, str, bytes, bytes]], start_prev: bytes = GENESIS, start_position: int = 1
+) -> tuple[int, bytes]:
     """Recompute the chain over ``rows`` of (position, stream, version, topic, payload, hash).
 
     Returns ``(count, head_hash)``; raises :class:`ChainBroken` at the first

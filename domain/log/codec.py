@@ -24,7 +24,7 @@ Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
 _UPCASTERS: dict[tuple[str, int], Upcaster] = {}
 _CLASSES: dict[str, type[Event]] = {}
-_DECODERS: dict[str, msgspec.json.Decoder] = {}
+_DECODERS: dict[str, msgspec.json.Decoder[Event]] = {}
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -43,7 +43,7 @@ class MalformedEventError(DecodeError):
     """The payload is not a valid encoding of the event its topic names."""
 
 
-def _walk(cls: type) -> Iterable[type]:
+def _walk(cls: type[Event]) -> Iterable[type[Event]]:
     for sub in cls.__subclasses__():
         yield sub
         yield from _walk(sub)

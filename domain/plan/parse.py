@@ -163,6 +163,7 @@ class _Parser:
         specs: list[GateSpec] = []
         for i, g in enumerate(value):
             where = f"gates[{i}]"
+            gid: object
             if isinstance(g, str):
                 gid = g
             elif isinstance(g, dict):

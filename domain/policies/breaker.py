@@ -29,7 +29,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import msgspec
-from uok.domain.events import BreakerTransitioned, GateRequested, GateRun
+from uok.domain.events import BreakerState, BreakerTransitioned, GateRequested, GateRun
 
 GAUGE = {"closed": 0, "half-open": 1, "open": 2}
 FAILED_OUTCOMES = frozenset({"fail", "manual-attention"})
@@ -50,7 +50,7 @@ class BreakerRecord(msgspec.Struct, kw_only=True):
     """One gate's breaker, as folded from the log (mutable while folding)."""
 
     gate_id: str
-    state: str = "closed"
+    state: BreakerState = "closed"
     streak: int = 0
     consecutive_failures: int = 0
     open_until: datetime | None = None
@@ -136,7 +136,7 @@ def apply(book: BreakerBook, event: object, position: int = 0) -> BreakerBook:
 
 def _transition(
     rec: BreakerRecord,
-    to_state: str,
+    to_state: BreakerState,
     at: datetime,
     *,
     streak: int,
@@ -149,8 +149,8 @@ def _transition(
         run_id=run_id,
         at=at,
         gate_id=rec.gate_id,
-        from_state=rec.state,  # type: ignore[arg-type]
-        to_state=to_state,  # type: ignore[arg-type]
+        from_state=rec.state,
+        to_state=to_state,
         streak=streak,
         consecutive_failures=failures,
         open_until=at + policy.open_for(streak) if to_state == "open" else None,

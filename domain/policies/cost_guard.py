@@ -58,7 +58,7 @@ class CostLedger(msgspec.Struct, kw_only=True):
             if e.model not in models:
                 models.append(e.model)
         elif isinstance(e, TurnFinished):
-            models = self.turn_models.pop(e.turn_id, None)
+            models = self.turn_models.pop(e.turn_id, [])
             if models and e.status in FAILED_TURN:
                 self.failures.extend(FailureEntry(e.at, m) for m in models)
 

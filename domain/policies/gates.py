@@ -23,16 +23,16 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 import msgspec
 from uok.domain.errors import InputError
-from uok.domain.events import Finding
+from uok.domain.events import FailureClass, Finding, GateOutcome
 from uok.domain.plan import GateSpec  # noqa: F401  (defined beside the plan, re-exported here)
 
 EvaluatedOutcome = Literal["pass", "fail", "skip", "manual-attention"]
 
-RETRY_MATRIX: dict[str, int] = {
+RETRY_MATRIX: dict[FailureClass, int] = {
     "none": 0,
     "policy": 0,
     "input": 0,
@@ -54,9 +54,18 @@ verdict (open breaker, cost ceiling, a secret in the output) will not
 change by running the same work again."""
 
 
+FAILURE_CLASSES: dict[str, FailureClass] = {c: c for c in get_args(FailureClass)}
+"""The vocabulary of failure classes (behaviour §4), by name."""
+
+
+def failure_class_of(name: str) -> FailureClass:
+    """``name`` as a failure class; ``unknown`` if it is not one."""
+    return FAILURE_CLASSES.get(name, "unknown")
+
+
 def retry_budget(failure_class: str) -> int:
     """Extra attempts for a failure class (0 for unknown classes)."""
-    return RETRY_MATRIX.get(failure_class, 0)
+    return RETRY_MATRIX[failure_class_of(failure_class)]
 
 
 class GateContext(msgspec.Struct, frozen=True, kw_only=True):
@@ -121,29 +130,28 @@ def validate_gate(gate: object) -> None:
         raise GateValidationError(f"gate {gid!r}: execute must be callable (execute(context, attempt) -> GateResult)")
 
 
-def normalise_failure_class(outcome: str, failure_class: str) -> str:
+def normalise_failure_class(outcome: str, failure_class: str) -> FailureClass:
     """The class to record: ``none`` for a pass; ``unknown`` for a failure
     without one, or with a class outside the vocabulary (unit and turn
     events only hold the classes of behaviour §4)."""
-    if failure_class and failure_class not in RETRY_MATRIX:
-        failure_class = "unknown"
     if outcome == "pass":
         return "none"
-    if outcome == "skip":
-        return failure_class or "none"
-    return failure_class if failure_class and failure_class != "none" else "unknown"
+    if not failure_class:
+        return "none" if outcome == "skip" else "unknown"
+    fc = failure_class_of(failure_class)
+    return "unknown" if fc == "none" and outcome != "skip" else fc
 
 
 class Judgement(msgspec.Struct, frozen=True, kw_only=True):
     """The runner's verdict on one attempt."""
 
-    outcome: str  # pass | fail | skip | manual-attention | retry
-    failure_class: str
+    outcome: GateOutcome
+    failure_class: FailureClass
     retryable: bool
     max_attempts: int
 
 
-def judge(outcome: str, failure_class: str, attempt: int) -> Judgement:
+def judge(outcome: EvaluatedOutcome, failure_class: str, attempt: int) -> Judgement:
     """Apply the retry matrix to one attempt's result.
 
     ``retryable = outcome not in (pass, skip) and attempt <= budget``; the

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import msgspec
 from uok.domain.errors import RuntimeFailure
-from uok.domain.events import UnitTransitioned
+from uok.domain.events import FailureClass, UnitTransitioned
 
 TERMINAL = frozenset({"completed", "failed", "blocked", "cancelled", "stale", "runaway-recovered"})
 IN_FLIGHT = frozenset({"claimed", "running", "progress"})
@@ -61,7 +61,7 @@ class UnitRecord(msgspec.Struct, kw_only=True, array_like=True, gc=False):
     notified: bool = False
     attempt: int = 0
     dispatches: int = 0
-    failure_class: str = "none"
+    failure_class: FailureClass = "none"
     reason: str = ""
     turn_id: str = ""  # the last turn that moved the unit
     run_id: str = ""

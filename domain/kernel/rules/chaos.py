@@ -29,7 +29,7 @@ from uok.domain import events as ev
 from uok.domain.kernel.context import Context
 from uok.domain.kernel.rules import gating
 
-FAILURE_CLASS = "execution"
+FAILURE_CLASS: ev.FailureClass = "execution"
 
 
 def reason(obs: ev.ChaosInjected) -> str:

@@ -59,7 +59,7 @@ def fold_exited(st: KernelState, e: ev.KernelExited) -> None:
         st.closeout.pending = None
 
 
-def defer_exit(ctx: Context, status: str, error: str) -> bool:
+def defer_exit(ctx: Context, status: ev.KernelStatus, error: str) -> bool:
     """True if the run's exit must wait for turns still closing (deciding
     ``KernelExitDeferred`` the first time it does)."""
     st = ctx.state

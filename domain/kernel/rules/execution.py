@@ -21,7 +21,7 @@ def on_execution(ctx: Context, obs: ev.ExecutionFinished) -> None:
     elif ok:
         gating.start_gates(ctx, turn)  # the task's gates, then the unit's outcome
     else:
-        fc = "timeout" if obs.timed_out else "execution"
+        fc: ev.FailureClass = "timeout" if obs.timed_out else "execution"
         if obs.timed_out:
             reason = f"timed out after {obs.duration_ms} ms"
         elif obs.error:

@@ -32,12 +32,16 @@ folded log and the observation being handled, so replay reproduces it.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from uok.domain import events as ev
 from uok.domain.kernel.context import Context
 from uok.domain.kernel.rules.gate_history import memory_for
 from uok.domain.kernel.state import GatePass, KernelState, TurnInfo
 from uok.domain.policies import breaker as brk
 from uok.domain.policies.gates import NO_UNIT_RETRY, fingerprint, judge
+
+Ending = Literal["pass", "fail", "manual-attention"]  # how a turn's gates end
 
 # --------------------------------------------------------------------------- folds
 
@@ -93,7 +97,7 @@ def record_run(
     *,
     attempt: int,
     max_attempts: int,
-    outcome: str,
+    outcome: ev.GateOutcome,
     failure_class: str,
     rationale: str,
     retryable: bool = False,
@@ -285,13 +289,15 @@ def on_evaluated(ctx: Context, obs: ev.GateEvaluated) -> None:
         ctx.advance()  # a concluded turn frees a worker, a retried unit is ready again
 
 
-def _finish(ctx: Context, turn: TurnInfo, gp: GatePass, outcome: str, failure_class: str, reason: str) -> None:
+def _finish(
+    ctx: Context, turn: TurnInfo, gp: GatePass, outcome: Ending, failure_class: ev.FailureClass, reason: str
+) -> None:
     action = {"pass": "gates-passed", "fail": "gate-failed", "manual-attention": "gate-blocked"}[outcome]
     ctx.phase(turn.turn_id, "guard", action, {"gates": list(gp.ran)})
     conclude(ctx, turn, outcome, failure_class, reason)
 
 
-def conclude(ctx: Context, turn: TurnInfo, outcome: str, failure_class: str, reason: str) -> None:
+def conclude(ctx: Context, turn: TurnInfo, outcome: Ending, failure_class: ev.FailureClass, reason: str) -> None:
     """End a gated turn. ``pass`` → the kernel's own success path; a failure
     of class ``policy`` → failed without retry; ``manual-attention`` →
     blocked (a person must look)."""
@@ -301,7 +307,7 @@ def conclude(ctx: Context, turn: TurnInfo, outcome: str, failure_class: str, rea
     if outcome == "fail" and failure_class not in NO_UNIT_RETRY:
         ctx.conclude(turn, success=False, failure_class=failure_class, reason=reason)
         return
-    to_state = "blocked" if outcome == "manual-attention" else "failed"
+    to_state: ev.UnitState = "blocked" if outcome == "manual-attention" else "failed"
     ctx.phase(turn.turn_id, "finalize", to_state)
     ctx.transition(turn.unit_id, to_state, failure_class=failure_class, reason=reason, turn_id=turn.turn_id)
     ctx.transition(

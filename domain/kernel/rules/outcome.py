@@ -10,6 +10,7 @@ a budget.
 
 from __future__ import annotations
 
+from uok.domain import events as ev
 from uok.domain.kernel.context import Context
 from uok.domain.kernel.rules.subagents import spawn_children
 from uok.domain.kernel.state import KernelState, TurnInfo
@@ -17,11 +18,14 @@ from uok.domain.plan import DEFAULT_RETRIES
 from uok.domain.policies.lifecycle import UnitRecord
 
 
-def conclude(ctx: Context, turn: TurnInfo, success: bool, failure_class: str = "none", reason: str = "") -> None:
+def conclude(
+    ctx: Context, turn: TurnInfo, success: bool, failure_class: ev.FailureClass = "none", reason: str = ""
+) -> None:
     """End a turn: the unit's outcome, its retry, the turn-finished record."""
     rec = ctx.state.unit(turn.unit_id)
     assert rec is not None
     ctx.phase(turn.turn_id, "finalize", "completed" if success else "failed")
+    status: ev.TurnStatus
     if success:
         spawn_children(ctx, turn)  # sub-agents the unit asked for
         ctx.transition(turn.unit_id, "completed", turn_id=turn.turn_id)

@@ -24,7 +24,7 @@ def on_failed(ctx: Context, obs: ev.KernelFailed) -> None:
     ctx.stop(status="error", error=obs.error)
 
 
-def stop(ctx: Context, status: str, error: str) -> None:
+def stop(ctx: Context, status: ev.KernelStatus, error: str) -> None:
     st = ctx.state
     if st.exited:
         return
@@ -36,7 +36,7 @@ def stop(ctx: Context, status: str, error: str) -> None:
     ctx.exit(status, error)
 
 
-def exit_run(ctx: Context, status: str, error: str = "") -> None:
+def exit_run(ctx: Context, status: ev.KernelStatus, error: str = "") -> None:
     if defer_exit(ctx, status, error):  # turns still closing
         return
     st = ctx.state
