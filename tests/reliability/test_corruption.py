@@ -54,6 +54,7 @@ ARGS = {
     "sql": lambda plan, tmp: ["SELECT count(*) FROM events", "--copy", str(tmp / "copy.duckdb")],
     "fork": lambda plan, tmp: [RUN_ID[0], "--at", "500", "--out", str(tmp / "fork.db")],  # past the damaged rows
     "diff": lambda plan, tmp: ["1", "2"],
+    "trace": lambda plan, tmp: [RUN_ID[0], "--out", str(tmp / "trace.json")],
 }
 READ_ONLY = {"status", "events", "verify", "replay", "sql", "breakers"}
 """Commands that only read: they must not even touch a damaged file. (Others
