@@ -37,7 +37,7 @@ from uok.adapters.eventlog import EventLog
 from uok.domain.errors import InputError
 from uok.domain.events import MessageRead, MessageSent
 from uok.domain.log import codec
-from uok.domain.log.store import StoredRecord
+from uok.domain.log.store import CommitListener, StoredRecord
 from uok.projections.inbox import DEFAULT_RETENTION, InboxProjection, InboxState, Message, message_of
 
 Clock = Callable[[], datetime]
@@ -71,7 +71,7 @@ class Subscription:
 
     def __init__(self, log: EventLog, agent: str, after: int):
         self.log, self.agent, self.position = log, agent, after
-        self._listener = None
+        self._listener: CommitListener | None = None
 
     def wait(self, timeout: float | None = None) -> list[Message]:
         """Like :meth:`poll`, but blocks until a message for the agent arrives

@@ -1,7 +1,8 @@
 """The event store port: what the kernel needs from an append-only log.
 
-Adapters implement it (``uok.adapters.sqlite_store`` on apsw today, PostgreSQL
-later). The domain only depends on this shape, never on a driver.
+Adapters implement it (``uok.adapters.sqlite_store`` on apsw,
+``uok.adapters.postgres`` on PostgreSQL). The domain only depends on this
+shape, never on a driver.
 """
 
 from __future__ import annotations
@@ -33,6 +34,21 @@ class StoredRecord(msgspec.Struct, frozen=True):
     hash: bytes
 
 
+class CommitListener(Protocol):
+    """Wakes a reader when the log grows: LISTEN/NOTIFY on PostgreSQL; on
+    SQLite the in-process commit signal, and polling for other processes."""
+
+    def wait(self, after: int, timeout: float | None = None) -> int:
+        """The head once it is past ``after``; the head as it is when
+        ``timeout`` seconds ran out or the listener was closed."""
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> CommitListener: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
 class EventStorePort(Protocol):
     def append(self, records: Sequence[NewRecord]) -> list[int]:
         """Append all records in ONE transaction and return their positions.
@@ -58,5 +74,9 @@ class EventStorePort(Protocol):
 
     def stream_version(self, stream: str) -> int:
         """Highest version recorded in ``stream``; 0 if none."""
+
+    def listen(self) -> CommitListener:
+        """A listener for commits to this log (open it before reading, so
+        that no commit between the read and the wait is missed)."""
 
     def close(self) -> None: ...
