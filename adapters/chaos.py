@@ -160,7 +160,7 @@ class ChaosMonkey:
             return _identity
         return lambda fn: _after(self.apply, obs, fn)
 
-    def _dropped(self, subject: ev.Event) -> bool:
+    def _dropped(self, subject: GateRequested | ev.TurnStarted | ev.ExecutionFinished) -> bool:
         k = self.runner.kernel
         if isinstance(subject, GateRequested):
             return not k.awaits_gate(subject.turn_id, subject.gate_id, subject.attempt)

@@ -105,9 +105,13 @@ def load_config(
     """Find, read and validate the config for a run. ``override`` (a ``uok``
     table given programmatically) replaces the file's table; it may also be
     the settings an earlier run recorded (``KernelEntered.flags["uok"]``)."""
-    path = Path(explicit) if explicit is not None else find_config(plan_path, cwd)
-    if explicit is not None and not path.is_file():
-        raise ConfigFileError(f"{path}: no such config file")
+    path: Path | None
+    if explicit is not None:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigFileError(f"{path}: no such config file")
+    else:
+        path = find_config(plan_path, cwd)
     table: dict[str, Any] = {}
     if path is not None:
         table = _uok_table(path) or {}

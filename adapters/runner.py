@@ -238,6 +238,12 @@ class KernelRunner:
             self.observer.on_events([obs, *decisions])
         self._effects(decisions)
 
+    def _workers(self) -> ThreadPoolExecutor:
+        """The pool ``run`` started: commands and gates run there, off the main loop."""
+        if self._pool is None:
+            raise RuntimeError("the runner's worker pool is used before run() started it")
+        return self._pool
+
     def _effects(self, decisions: list[ev.Event]) -> None:
         for d in decisions:
             self.turn_hooks.on_decision(d)  # writer token, turn observers, gitops (uok.adapters.observer)
@@ -246,13 +252,13 @@ class KernelRunner:
                 node = self.kernel.node(d.unit_id)
                 run = self.chaos.strike("dispatch", d) if node.command is not None else None
                 if run is not None:  # None: no command, or a chaos partial failure ended the attempt
-                    self._pool.submit(run(self._execute), node, d.turn_id, d.attempt)
+                    self._workers().submit(run(self._execute), node, d.turn_id, d.attempt)
             elif isinstance(d, ev.UnitTransitioned) and d.to_state == "cancelled" and d.turn_id:
                 self.executor.cancel(d.turn_id)
             elif isinstance(d, GateRequested) and d.run_id == self.run_id:  # run a gate off the main loop
                 run = self.chaos.strike("gate", d)
                 if run is not None:
-                    self._pool.submit(run(self._gate), d, self.gates.context(d, self.kernel))
+                    self._workers().submit(run(self._gate), d, self.gates.context(d, self.kernel))
             elif isinstance(d, ev.KernelExited) and d.run_id == self.run_id:
                 self._exit = d
 
