@@ -10,8 +10,8 @@ is the previous row's ``hash``, and the manifest names the hash before the
 first row (the genesis value when the range starts at 1) and the last.
 
 Exports are deterministic: the same range of the same log gives the same
-bytes (no export time anywhere, fixed Parquet writer settings, fixed row
-group size), so two exports can be compared with ``cmp`` or a digest. The
+bytes (no export time anywhere, fixed Parquet writer settings, one writer
+thread, fixed row group size), so two exports can be compared with ``cmp`` or a digest. The
 export refuses to write a range whose chain does not verify. Files are
 written 0600 to a temporary name and renamed, so a reader never sees half
 an export.
@@ -31,8 +31,6 @@ from pathlib import Path
 
 import msgspec
 import orjson
-import pyarrow as pa
-import pyarrow.parquet as pq
 from uok.domain.errors import InputError
 from uok.domain.log.chain import GENESIS, ChainBroken
 
@@ -48,17 +46,16 @@ CHAIN_LAYOUT = (
     "stream, topic and payload as UTF-8 bytes; prev_hash of position 1 is the genesis value"
 )
 
-_ARROW_SCHEMA = pa.schema(
-    [
-        ("position", pa.int64()),
-        ("stream", pa.string()),
-        ("version", pa.int64()),
-        ("topic", pa.string()),
-        ("payload", pa.string()),
-        ("hash", pa.string()),
-        ("prev_hash", pa.string()),
-    ]
-)
+PARQUET_COLUMNS = {
+    "position": "BIGINT",
+    "stream": "VARCHAR",
+    "version": "BIGINT",
+    "topic": "VARCHAR",
+    "payload": "VARCHAR",
+    "hash": "VARCHAR",
+    "prev_hash": "VARCHAR",
+}
+"""The Parquet file's columns and their types (int64 and UTF-8 strings)."""
 
 
 class ExportError(InputError):
@@ -219,38 +216,45 @@ def _write_csv(f, rows: Iterator[Row]) -> None:
     text.detach()
 
 
-def _write_parquet(f, rows: Iterator[Row]) -> None:
-    # Every setting that could vary is pinned, so equal rows give equal bytes.
-    writer = pq.ParquetWriter(
-        f,
-        _ARROW_SCHEMA,
-        compression="zstd",
-        compression_level=3,
-        use_dictionary=["stream", "topic"],
-        write_statistics=True,
-        version="2.6",
-        data_page_version="1.0",
-        store_schema=True,
-    )
-    cols: dict[str, list] = {c: [] for c in COLUMNS}
+def _write_parquet(path: Path, rows: Iterator[Row]) -> None:
+    """DuckDB writes the Parquet file itself (no pyarrow): the rows are
+    staged as JSON lines (exact strings, whatever they hold) in a private
+    temporary file beside ``path``, then copied in position order. Every
+    setting that could vary is pinned, and one thread writes, so equal rows
+    give equal bytes."""
+    import duckdb
 
-    def flush() -> None:
-        if cols["position"]:
-            writer.write_table(pa.table(cols, schema=_ARROW_SCHEMA), row_group_size=PARQUET_ROW_GROUP)
-            for v in cols.values():
-                v.clear()
+    fd, stage = _private_temp(path.with_name(path.name + ".rows"))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            _write_jsonl(f, rows)
+        columns = "{" + ", ".join(f"'{c}': '{t}'" for c, t in PARQUET_COLUMNS.items()) + "}"
+        old = os.umask(0o077)
+        try:
+            con = duckdb.connect(config={"threads": 1, "preserve_insertion_order": True})
+            try:
+                con.execute(
+                    f"COPY (SELECT {', '.join(COLUMNS)} FROM read_json(?, format = 'newline_delimited', "
+                    f"columns = {columns}, maximum_object_size = 1073741824) ORDER BY position) "
+                    f"TO '{_sql_path(path)}' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 3, "
+                    f"ROW_GROUP_SIZE {PARQUET_ROW_GROUP})",
+                    [str(stage)],
+                )
+            finally:
+                con.close()
+        finally:
+            os.umask(old)
+        os.chmod(path, 0o600)
+    finally:
+        stage.unlink(missing_ok=True)
 
-    for row in rows:
-        d = row.as_dict()
-        for c in COLUMNS:
-            cols[c].append(d[c])
-        if len(cols["position"]) >= PARQUET_ROW_GROUP:
-            flush()
-    flush()
-    writer.close()
+
+def _sql_path(path: Path) -> str:
+    """A path as a SQL string literal's contents (COPY TO takes no parameter)."""
+    return str(path).replace("'", "''")
 
 
-_WRITERS: dict[str, Callable] = {"jsonl": _write_jsonl, "csv": _write_csv, "parquet": _write_parquet}
+_WRITERS: dict[str, Callable] = {"jsonl": _write_jsonl, "csv": _write_csv}
 
 
 class _Tally:
@@ -284,10 +288,15 @@ def export(
     tally = _Tally(rows_from_store(store, first, last, run_id))
     fd, tmp = _private_temp(out)
     try:
-        with os.fdopen(fd, "wb") as f:
-            _WRITERS[fmt](f, iter(tally))
-            f.flush()
-            os.fsync(f.fileno())
+        if fmt == "parquet":
+            os.close(fd)
+            _write_parquet(tmp, iter(tally))
+            _fsync(tmp)
+        else:
+            with os.fdopen(fd, "wb") as f:
+                _WRITERS[fmt](f, iter(tally))
+                f.flush()
+                os.fsync(f.fileno())
         if tally.first is None or tally.last is None:
             raise ExportError(f"no events of run {run_id!r} in {first}..{last}" if run_id else "nothing to export")
         manifest = Manifest(
@@ -312,6 +321,14 @@ def export(
         f.write(msgspec.json.format(msgspec.json.encode(manifest), indent=2) + b"\n")
     os.replace(mtmp, manifest_path(out))
     return manifest
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def file_sha256(path: Path) -> str:

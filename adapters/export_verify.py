@@ -28,7 +28,6 @@ from pathlib import Path
 
 import msgspec
 import orjson
-import pyarrow.parquet as pq
 from uok.adapters.export import COLUMNS, FORMAT_VERSION, Manifest, Row, file_sha256, manifest_path, run_of
 from uok.domain.errors import IntegrityFailure
 from uok.domain.log.chain import ChainBroken, link
@@ -121,23 +120,34 @@ def _csv(path: Path) -> Iterator[Row]:
 
 
 def _parquet(path: Path) -> Iterator[Row]:
+    """Rows of a Parquet export, read by DuckDB (no pyarrow) in file order,
+    a page at a time; a damaged file is unreadable at the rows it spoils."""
+    import duckdb
+
+    con = duckdb.connect(config={"threads": 1, "preserve_insertion_order": True})
     try:
-        pf = pq.ParquetFile(path)
-    except Exception as e:  # pyarrow raises several types for a damaged footer  # noqa: BLE001
-        raise _Unreadable("file", f"not a readable Parquet file: {e}") from None
-    for g in range(pf.num_row_groups):
         try:
-            table = pf.read_row_group(g)
-        except Exception as e:  # noqa: BLE001
-            stats = pf.metadata.row_group(g).column(0).statistics
-            span = (
-                f"positions {stats.min}..{stats.max}"
-                if stats is not None and stats.has_min_max
-                else "unknown positions"
-            )
-            raise _Unreadable(f"row group {g} ({span})", str(e)) from None
-        for d in table.to_pylist():
-            yield _row(d, f"row group {g}")
+            columns = [r[0] for r in con.execute("SELECT name FROM parquet_schema(?)", [str(path)]).fetchall()]
+        except duckdb.Error as e:
+            raise _Unreadable("file", f"not a readable Parquet file: {_first_line(e)}") from None
+        if not set(COLUMNS) <= set(columns):
+            raise _Unreadable("file", f"columns are {columns[1:]}, expected {list(COLUMNS)}")
+        n = 0
+        try:
+            cur = con.execute(f"SELECT {', '.join(COLUMNS)} FROM read_parquet(?)", [str(path)])
+            while page := cur.fetchmany(5_000):
+                for values in page:
+                    n += 1
+                    yield _row(dict(zip(COLUMNS, values, strict=True)), f"row {n}")
+        except duckdb.Error as e:
+            raise _Unreadable(f"after row {n}", _first_line(e)) from None
+    finally:
+        con.close()
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 _READERS = {"jsonl": _jsonl, "csv": _csv, "parquet": _parquet}

@@ -18,8 +18,8 @@ from typing import Any, Protocol, cast
 import apsw
 from eventsourcing.persistence import PersistenceError
 
-_READ = (
-    "SELECT position, stream, version, topic, payload, hash FROM events "
+_READ = (  # streams and topics as their UTF-8 bytes: the loader joins them into Arrow buffers
+    "SELECT position, CAST(stream AS BLOB), version, CAST(topic AS BLOB), payload, hash FROM events "
     "WHERE position > ? AND position <= ? ORDER BY position LIMIT ?"
 )
 

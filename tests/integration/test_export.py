@@ -9,8 +9,8 @@ import shutil
 from pathlib import Path
 
 import apsw
+import duckdb
 import orjson
-import pyarrow.parquet as pq
 import pytest
 from uok.adapters.export import export, manifest_path
 from uok.adapters.export_verify import ExportInvalid, verify_export
@@ -92,12 +92,13 @@ def test_one_changed_byte_in_a_csv_export_is_named(log: Path, tmp_path: Path):
 def test_changed_event_in_a_parquet_export_is_named(log: Path, tmp_path: Path):
     out = tmp_path / "e.parquet"
     assert uok("export", "--db", str(log), "--format", "parquet", "--out", str(out)).returncode == 0
-    t = pq.read_table(out).to_pylist()
-    t[41]["payload"] = t[41]["payload"].replace('"type"', '"TYPE"')
-    import pyarrow as pa
-    from uok.adapters.export import _ARROW_SCHEMA
-
-    pq.write_table(pa.Table.from_pylist(t, schema=_ARROW_SCHEMA), out)
+    con = duckdb.connect()  # rewrite the file with one payload changed, as a tamperer would
+    con.execute("CREATE TABLE t AS SELECT * FROM read_parquet(?)", [str(out)])
+    assert con.execute("SELECT position FROM t LIMIT 1 OFFSET 41").fetchall() == [(42,)]
+    con.execute("UPDATE t SET payload = replace(payload, '\"type\"', '\"TYPE\"') WHERE position = 42")
+    out.unlink()
+    con.execute(f"COPY (SELECT * FROM t ORDER BY position) TO '{out}' (FORMAT parquet)")
+    con.close()
     with pytest.raises(ChainBroken) as e:
         verify_export(out)
     assert e.value.position == 42
