@@ -318,10 +318,14 @@ def _load_chunk(duck: duckdb.DuckDBPyConnection, batches: list[Batch]) -> tuple[
     chunk = na.Array(CArrayStream.from_c_arrays([b.array for b in batches], _C_SCHEMA))
     first, last = batches[0].first, batches[-1].last
     try:
+        # registered afresh for each statement: DuckDB before 2.0 takes one
+        # Arrow stream per registration and cannot scan it twice
         duck.register("chunk", chunk)
         broken = duck.execute(_VERIFY).fetchall()[0][0]
         if broken is not None:
             raise ChainBroken(broken, "stored hash does not match the recomputed hash (the log was altered or damaged)")
+        duck.unregister("chunk")
+        duck.register("chunk", chunk)
         duck.execute(f"INSERT INTO raw_events SELECT {', '.join(_NAMES)} FROM chunk")
     except duckdb.Error as e:
         raise CopyError(f"could not load events {first}..{last} into the analytical copy: {e}") from e
