@@ -12,7 +12,7 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 COMMAND = re.compile(r"python3 -m venv \.venv && \.venv/bin/pip install .* && \.venv/bin/pytest -q")
 
 
