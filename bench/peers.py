@@ -151,7 +151,8 @@ def child_uok(work: Path, lengths: list[int], timed) -> dict:
     plan = work / "plan.toml"
     plan.write_text(uok_plan(lengths), encoding="utf-8")
     db = work / "events.db"
-    prepared = bootstrap.prepare_run(plan)
+    # the runaway cap (500 turns per run, behaviour §5) would stop a 1,000-step chain
+    prepared = bootstrap.prepare_run(plan, flags={"max_iterations": 10 * sum(lengths) + 100})
     log = bootstrap.open_log(str(db), create=True, synchronous="FULL")
     runner = bootstrap.assemble_runner(log, prepared, workers=min(len(lengths), UOK_MAX_WORKERS))
     before = db_bytes(db)
