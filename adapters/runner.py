@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from uok.adapters.chaos import ChaosMonkey, NoChaos
     from uok.adapters.executor import CommandExecutor
     from uok.adapters.gates.host import GateHost
+    from uok.adapters.kernel_checkpoint import RunCheckpoints
     from uok.adapters.observer import TurnHooks
     from uok.adapters.steering import SteeringPoller
 
@@ -148,8 +149,10 @@ class KernelRunner:
         steering: SteeringPoller,
         chaos: NoChaos | ChaosMonkey,
         observer: RunObserver | None = None,
+        checkpoints: RunCheckpoints | None = None,
     ):
         self.log = log
+        self.checkpoints = checkpoints  # start from the durable kernel snapshot (uok.adapters.kernel_checkpoint)
         self.plan_path = Path(plan_path)
         self.plan_source = plan_source
         self.plan_id = graph.plan_id
@@ -173,7 +176,10 @@ class KernelRunner:
     # -------------------------------------------------------------- main loop
 
     def run(self) -> RunResult:
-        fold_log(self.log, self.kernel)
+        if self.checkpoints is not None:
+            self.kernel = self.checkpoints.restore()  # the snapshot, then only the events after it
+        else:
+            fold_log(self.log, self.kernel)
         probes = self._probe_open_runs(self.plan_id)
         entered = ev.KernelEntered(
             run_id=self.run_id,
@@ -216,6 +222,8 @@ class KernelRunner:
             self.gates.cancel_all()
             self.turn_hooks.release_all()
             self._pool.shutdown(wait=True, cancel_futures=True)
+            if self.checkpoints is not None:
+                self.checkpoints.after_run()  # snapshot and read models current for the next command
         x = self._exit
         return RunResult(
             run_id=self.run_id,

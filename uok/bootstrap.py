@@ -153,7 +153,9 @@ def assemble_runner(
     they reach the running loop only through its :class:`RunLoop` port."""
     from uok.adapters.chaos import ChaosMonkey, NoChaos
     from uok.adapters.executor import CommandExecutor
+    from uok.adapters.kernel_checkpoint import RunCheckpoints
     from uok.adapters.observer import build_turn_hooks
+    from uok.adapters.readmodels import ReadModels
     from uok.adapters.runner import KernelRunner, RunLoop
     from uok.adapters.steering import SteeringPoller
 
@@ -192,6 +194,7 @@ def assemble_runner(
         steering=steering,
         chaos=chaos,
         observer=observer,
+        checkpoints=RunCheckpoints(log, read_models=ReadModels(log.store)),
     )
 
 

@@ -1,0 +1,129 @@
+"""A run starts from the kernel's durable snapshot and the verified chain
+prefix, and leaves both (and the read models) current when it ends.
+
+What is stored (through the projection repository, so it works on SQLite
+and PostgreSQL alike, beside the read models, under the name ``kernel``):
+
+* the snapshot's parts (:mod:`uok.domain.kernel.snapshot`), written only
+  where they changed;
+* its head: the position P it was folded up to, the chain hash of the event
+  at P, and the snapshot format's version.
+
+The head is also the record of the verified chain prefix: a snapshot is
+only ever written from a fold that recomputed every hash up to P (from
+GENESIS, or from an earlier such prefix). A start checks the stored hash at
+P against the recorded one (a different log at the same path, or a log
+rewritten before P, is folded from zero), then reads and verifies only the
+events after P, anchored at that hash. ``uok verify`` still recomputes the
+whole chain.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from uok.adapters.eventlog import EventLog
+from uok.domain.kernel import Kernel, KernelState
+from uok.domain.kernel import snapshot as ksnap
+from uok.projections.port import ProjectionConflict, ProjectionWrite
+
+NAME = "kernel"
+SAVE_AFTER = 2_000
+"""A start that folded at least this many events writes a snapshot at once
+(a run that crashes later still leaves the next start little to fold)."""
+
+
+class KernelCheckpoint:
+    """Restores a kernel folded up to the head, and snapshots one."""
+
+    def __init__(self, log: EventLog, repo: Any, *, save_after: int = SAVE_AFTER):
+        self.log, self.repo, self.save_after = log, repo, save_after
+        self._stored: dict[str, bytes] = {}  # part key -> digest, as stored
+        self._position = 0  # where the stored snapshot is (0: none)
+        self._version: int | None = None
+
+    def restore(self) -> tuple[Kernel, int]:
+        """A kernel (no run entered) holding the fold of the log up to the
+        head, and that head's position; only events after the stored
+        snapshot are read (and their chain hashes checked)."""
+        state, base = self._load()
+        kernel = Kernel(state)
+        upto = self.log.store.head()[0]
+        apply = kernel.apply
+        for _, e in self.log.events(after=base, upto=upto, only=Kernel.folded_topics()):
+            apply(e)
+        return kernel, upto
+
+    def _load(self) -> tuple[KernelState, int]:
+        head = self.repo.heads().get(NAME)
+        self._version = head.version if head is not None else None
+        self._stored, self._position = {}, 0
+        if head is None or head.version != ksnap.VERSION or head.position <= 0:
+            return KernelState(), 0
+        if self.repo.hash_at(head.position) != head.hash:  # another log, or one rewritten before P
+            return KernelState(), 0
+        stored = self.repo.load_parts(NAME)
+        if ksnap.CORE not in stored:
+            return KernelState(), 0
+        self._stored = {k: d for k, (d, _data) in stored.items()}
+        self._position = head.position
+        return ksnap.restore({k: data for k, (_d, data) in stored.items()}), head.position
+
+    def save(self, kernel: Kernel, position: int) -> bool:
+        """Snapshot ``kernel`` (which must hold the fold up to ``position``
+        and drive no run) unless a snapshot at or past it is stored. Returns
+        True if one was written; a concurrent writer's newer one wins."""
+        if position <= self._position:
+            return False
+        parts, count = ksnap.changed_parts(kernel.state, self._stored)
+        hash_ = self.repo.hash_at(position) or b""
+        if self._version != ksnap.VERSION:
+            self.repo.reset(NAME, ksnap.VERSION, rebuilding=False)
+            self._version, self._position = ksnap.VERSION, 0
+        write = ProjectionWrite(
+            name=NAME,
+            version=ksnap.VERSION,
+            expected_position=self._position,
+            position=position,
+            hash=hash_,
+            rebuilding=False,
+            parts=parts,
+            part_count=count,
+        )
+        try:
+            self.repo.commit([write])
+        except ProjectionConflict:
+            return False
+        self._stored.update({k: d for k, (d, _data) in parts.items()})
+        self._position = position
+        return True
+
+
+class RunCheckpoints:
+    """What a run does with the durable snapshot and the read models: start
+    from the snapshot; at the end, advance the snapshot and catch the read
+    models up over what the run appended, so ``uok status`` reads nothing
+    old. Both end steps are bookkeeping: a failure there never changes the
+    run's result (the next command folds forward from where they are)."""
+
+    def __init__(self, log: EventLog, *, read_models: Any = None, save_after: int = SAVE_AFTER):
+        from uok.adapters.log_store import projection_store
+
+        self.log = log
+        self.checkpoint = KernelCheckpoint(log, projection_store(log.store), save_after=save_after)
+        self.read_models = read_models
+
+    def restore(self) -> Kernel:
+        kernel, position = self.checkpoint.restore()
+        if position - self.checkpoint._position >= self.checkpoint.save_after:
+            self.checkpoint.save(kernel, position)
+        return kernel
+
+    def after_run(self) -> None:
+        with contextlib.suppress(Exception):
+            kernel, position = self.checkpoint.restore()
+            self.checkpoint.save(kernel, position)
+        if self.read_models is not None:
+            with contextlib.suppress(Exception):
+                self.read_models.catch_up()

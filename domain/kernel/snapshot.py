@@ -1,0 +1,292 @@
+"""The kernel's state as snapshot parts, restored lazily, plan by plan.
+
+Why: a kernel is the fold of the WHOLE log (retry budgets, breakers, cost
+windows and pause flags survive restarts), so a start that folds from zero
+costs in proportion to the history. A snapshot taken at position P lets a
+start fold only the events after P. On a long history most of the state
+is the units and compiled graphs of plans that will never run again (on the
+1M-event benchmark log: 1,421 graphs and 62,524 unit records, ~21 MB
+encoded, seconds to decode), so the state is cut into
+
+* ``core``: everything but the per-plan data (runs, breakers, failure
+  memory, spend, steering, closeout …), and
+* one part per plan (``plan:<id>``): its latest compiled graph, its units'
+  records and the sub-agents spawned into it,
+
+and a restored state decodes a plan's part only when something looks that
+plan up (:class:`PlanParts`). A part never looked up is never decoded and,
+when the next snapshot is written, is kept as it was stored.
+
+Only the fold of recorded events is snapshot, never a run a kernel drives:
+a snapshot is taken from a kernel that has not entered a run (``run_id ==
+""``) and restoring one yields such a kernel. The gate settings cached for
+the driven run (``GateState.flags``/``table``/``flags_run``) are left out;
+the gate rules recompute them from the run's flags when it needs them.
+
+Bump :data:`VERSION` whenever the state's shape or a fold changes: a
+stored snapshot of another version is ignored, the kernel is folded from
+zero and snapshot anew.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import msgspec
+from uok.domain.config import Flags
+from uok.domain.kernel.state import KernelState
+from uok.domain.plan import UnitGraph, UnitNode
+from uok.domain.policies.costs import CostTable
+from uok.domain.policies.lifecycle import UnitRecord
+
+VERSION = 1
+CORE = "core"
+PLAN_PREFIX = "plan:"
+
+Parts = dict[str, tuple[bytes, bytes]]  # part key -> (digest, encoding)
+
+
+class PlanPart(msgspec.Struct, kw_only=True, array_like=True):
+    """Everything the kernel holds about one plan."""
+
+    graph: UnitGraph | None = None
+    units: dict[str, UnitRecord] = {}
+    spawned: list[UnitNode] = []
+
+
+def _enc_hook(obj: Any) -> Any:
+    if isinstance(obj, CostTable):  # the driven run's table: never part of a snapshot
+        return None
+    raise NotImplementedError(f"cannot snapshot a {type(obj).__name__}")
+
+
+def _dec_hook(typ: type, obj: Any) -> Any:
+    if typ is CostTable:
+        return CostTable()
+    raise NotImplementedError(f"cannot restore a {typ.__name__}")
+
+
+_ENC = msgspec.msgpack.Encoder(enc_hook=_enc_hook)
+_CORE = msgspec.msgpack.Decoder(KernelState, dec_hook=_dec_hook)
+_PLAN = msgspec.msgpack.Decoder(PlanPart)
+
+
+def digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+# ---------------------------------------------------------------- lazy restore
+
+
+class PlanParts:
+    """The encoded plan parts a restored state has not decoded yet. Looking
+    up anything of a plan (a unit, its graph, its children) decodes that
+    plan's part into the three dicts first, so every fold and every rule
+    sees exactly the state a fold from zero would hold."""
+
+    def __init__(self, state: KernelState, pending: dict[str, bytes]):
+        self.state, self.pending = state, pending
+
+    def load(self, plan_id: str) -> None:
+        data = self.pending.pop(plan_id, None)
+        if data is None:
+            return
+        part = _PLAN.decode(data)
+        st = self.state
+        if part.graph is not None:
+            dict.__setitem__(st.plans, plan_id, part.graph)
+        for unit_id, rec in part.units.items():
+            dict.__setitem__(st.units, (plan_id, unit_id), rec)
+        if part.spawned:
+            dict.__setitem__(st.subagents.spawned, plan_id, part.spawned)
+
+    def load_all(self) -> None:
+        for plan_id in list(self.pending):
+            self.load(plan_id)
+
+
+class _LazyDict(dict):
+    """A dict whose entries of a plan are decoded on the first look-up of
+    that plan; whole-dict reads (iteration, values, len) decode every plan."""
+
+    __slots__ = ("_parts",)
+    _plan_of: Callable[[Any], str]
+
+    def __init__(self, parts: PlanParts):
+        super().__init__()
+        self._parts = parts
+
+    def _ready(self, key: Any) -> None:
+        if self._parts.pending:
+            self._parts.load(self._plan_of(key))
+
+    def _all(self) -> None:
+        if self._parts.pending:
+            self._parts.load_all()
+
+    def __getitem__(self, key):
+        self._ready(key)
+        return dict.__getitem__(self, key)
+
+    def __setitem__(self, key, value):
+        self._ready(key)
+        dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key):
+        self._ready(key)
+        dict.__delitem__(self, key)
+
+    def __contains__(self, key):
+        self._ready(key)
+        return dict.__contains__(self, key)
+
+    def get(self, key, default=None):
+        self._ready(key)
+        return dict.get(self, key, default)
+
+    def setdefault(self, key, default=None):
+        self._ready(key)
+        return dict.setdefault(self, key, default)
+
+    def pop(self, key, *default):
+        self._ready(key)
+        return dict.pop(self, key, *default)
+
+    def __iter__(self) -> Iterator:
+        self._all()
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        self._all()
+        return dict.__len__(self)
+
+    def keys(self):
+        self._all()
+        return dict.keys(self)
+
+    def values(self):
+        self._all()
+        return dict.values(self)
+
+    def items(self):
+        self._all()
+        return dict.items(self)
+
+    def copy(self) -> dict:
+        self._all()
+        return dict(dict.items(self))
+
+    def __eq__(self, other: object) -> bool:
+        self._all()
+        if isinstance(other, _LazyDict):
+            other._all()
+        return dict.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __repr__(self) -> str:
+        self._all()
+        return dict.__repr__(self)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class _LazyUnits(_LazyDict):
+    __slots__ = ()
+
+    @staticmethod
+    def _plan_of(key: tuple[str, str]) -> str:
+        return key[0]
+
+
+class _LazyByPlan(_LazyDict):
+    __slots__ = ()
+
+    @staticmethod
+    def _plan_of(key: str) -> str:
+        return key
+
+
+def restore(parts: Mapping[str, bytes]) -> KernelState:
+    """The state a snapshot's parts describe; plan parts decoded on demand."""
+    state = _CORE.decode(parts[CORE])
+    state.gates.flags_run = None  # the driven run's settings are recomputed on first use
+    pending = {k[len(PLAN_PREFIX) :]: v for k, v in parts.items() if k.startswith(PLAN_PREFIX)}
+    lazy = PlanParts(state, pending)
+    state.units = _LazyUnits(lazy)
+    state.plans = _LazyByPlan(lazy)
+    state.subagents.spawned = _LazyByPlan(lazy)
+    return state
+
+
+def materialize(state: KernelState) -> KernelState:
+    """Decode every plan part still pending (for comparisons and tests)."""
+    units = state.units
+    if isinstance(units, _LazyDict):
+        units._all()
+    return state
+
+
+# ---------------------------------------------------------------- taking one
+
+
+def _pending(state: KernelState) -> dict[str, bytes]:
+    units = state.units
+    return units._parts.pending if isinstance(units, _LazyDict) else {}
+
+
+def changed_parts(state: KernelState, stored: Mapping[str, bytes]) -> tuple[Parts, int]:
+    """The parts of ``state`` whose encoding differs from ``stored`` (part
+    key -> digest of what is stored), and how many parts the state has.
+    Plans still pending (never decoded) are unchanged by construction."""
+    if state.run_id:
+        raise ValueError("a snapshot is of the log's fold, not of a driven run (run_id must be empty)")
+    enc = _ENC.encode
+    core = msgspec.structs.replace(
+        state,
+        units={},
+        plans={},
+        subagents=msgspec.structs.replace(state.subagents, spawned={}),
+        gates=msgspec.structs.replace(state.gates, flags=Flags(), table=CostTable(), flags_run=None),
+    )
+    out: Parts = {}
+    data = enc(core)
+    d = digest(data)
+    if stored.get(CORE) != d:
+        out[CORE] = (d, data)
+    by_plan: dict[str, PlanPart] = {}
+    for plan_id, graph in dict.items(state.plans):
+        by_plan[plan_id] = PlanPart(graph=graph, units={})
+    for (plan_id, unit_id), rec in dict.items(state.units):
+        part = by_plan.get(plan_id)
+        if part is None:
+            part = by_plan[plan_id] = PlanPart(units={})
+        part.units[unit_id] = rec
+    for plan_id, children in dict.items(state.subagents.spawned):
+        part = by_plan.get(plan_id)
+        if part is None:
+            part = by_plan[plan_id] = PlanPart(units={})
+        part.spawned = children
+    for plan_id, part in by_plan.items():
+        data = enc(part)
+        d = digest(data)
+        key = PLAN_PREFIX + plan_id
+        if stored.get(key) != d:
+            out[key] = (d, data)
+    return out, 1 + len(by_plan) + len(_pending(state).keys() - by_plan.keys())
+
+
+__all__ = [
+    "CORE",
+    "PLAN_PREFIX",
+    "VERSION",
+    "PlanPart",
+    "PlanParts",
+    "changed_parts",
+    "digest",
+    "materialize",
+    "restore",
+]
