@@ -37,6 +37,7 @@ class Live:
         "committed",
         "encoded",
         "key",
+        "lazy",
         "name",
         "new_part",
         "parts",
@@ -62,6 +63,7 @@ class Live:
         self.rebuilding = rebuilding
         self.snaps: list[SnapshotWrite] = []
         self.shared: dict[str, bytes] = {}  # parts borrowed from a cache: copied (decoded) before a fold
+        self.lazy: dict[str, bytes] = {}  # stored parts not decoded yet: decoded when a fold touches them
         # a partitioned projection's own parts, or the whole state as one part
         self.key: Callable[[Event], str | None]
         self.apply_part: Callable[[Any, int, Event], Any]
@@ -81,8 +83,11 @@ class Live:
 
     # -- loading and reading -------------------------------------------------
     def load(self, stored: dict[str, tuple[bytes, bytes]]) -> None:
-        dec = self._dec
-        self.parts = {k: dec(data) for k, (_d, data) in stored.items()}
+        """Take the stored parts; each is decoded when a fold first touches
+        it (or the state is read), so catching up a large read model over a
+        few new events decodes the few parts they touch, not all of them."""
+        self.parts = {}
+        self.lazy = {k: data for k, (_d, data) in stored.items()}
         self.encoded = dict(stored)
         self.unsnapped = set(stored)  # their blobs may predate the last snapshot: re-offer them
 
@@ -96,6 +101,11 @@ class Live:
         self.shared[key] = data
 
     def state(self) -> Any:
+        if self.lazy:
+            dec, parts = self._dec, self.parts
+            for k, data in self.lazy.items():
+                parts[k] = dec(data)
+            self.lazy = {}
         if isinstance(self.proj, PartitionedProjection):
             return self.parts
         part = self.parts.get(SINGLE)
@@ -107,6 +117,11 @@ class Live:
         if k is None:
             return
         parts = self.parts
+        if self.lazy:
+            for kk in (k,) if k.__class__ is str else k:
+                data = self.lazy.pop(kk, None)
+                if data is not None:
+                    parts[kk] = self._dec(data)
         if self.shared:
             for kk in (k,) if k.__class__ is str else k:
                 data = self.shared.pop(kk, None)
@@ -150,7 +165,7 @@ class Live:
             hash=hash_,
             rebuilding=self.rebuilding and not finished,
             parts={k: self.encoded[k] for k in self.unsaved},
-            part_count=len(self.parts),
+            part_count=len(self.parts.keys() | self.lazy.keys()),
             snapshots=tuple(self.snaps),
         )
         return w

@@ -19,7 +19,6 @@ from uok.adapters.eventlog import EventLog
 from uok.adapters.kernel_checkpoint import NAME, KernelCheckpoint
 from uok.adapters.log_store import open_log_store, projection_store
 from uok.adapters.runner import fold_log
-from uok.domain.config import Flags
 from uok.domain.kernel import Kernel, KernelState
 from uok.domain.kernel import snapshot as ksnap
 from uok.domain.log import codec
@@ -32,11 +31,11 @@ _TABLE = CostTable()
 
 
 def comparable(state: KernelState) -> KernelState:
-    """The state with the driven run's cached gate settings (never part of a
-    snapshot, recomputed on use) set alike, every plan part decoded."""
+    """The state with every plan part decoded and the cost table (a plain
+    object, compared by identity) set alike: a kernel that drives no run
+    holds the bundled table."""
     ksnap.materialize(state)
-    gates = msgspec.structs.replace(state.gates, flags=Flags(), table=_TABLE, flags_run=None)
-    return msgspec.structs.replace(state, gates=gates)
+    return msgspec.structs.replace(state, cost_table=_TABLE)
 
 
 def folded(events: list, upto: int | None = None, kernel: Kernel | None = None, start: int = 0) -> Kernel:

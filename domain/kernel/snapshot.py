@@ -20,8 +20,8 @@ when the next snapshot is written, is kept as it was stored.
 Only the fold of recorded events is snapshot, never a run a kernel drives:
 a snapshot is taken from a kernel that has not entered a run (``run_id ==
 ""``) and restoring one yields such a kernel. The gate settings cached for
-the driven run (``GateState.flags``/``table``/``flags_run``) are left out;
-the gate rules recompute them from the run's flags when it needs them.
+the driven run (``KernelState.flags``, ``cost_table``) are left at their
+defaults; entering a run sets them from its ``KernelEntered``.
 
 Bump :data:`VERSION` whenever the state's shape or a fold changes: a
 stored snapshot of another version is ignored, the kernel is folded from
@@ -35,7 +35,6 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import msgspec
-from uok.domain.config import Flags
 from uok.domain.kernel.state import KernelState
 from uok.domain.plan import UnitGraph, UnitNode
 from uok.domain.policies.costs import CostTable
@@ -213,7 +212,6 @@ class _LazyByPlan(_LazyDict):
 def restore(parts: Mapping[str, bytes]) -> KernelState:
     """The state a snapshot's parts describe; plan parts decoded on demand."""
     state = _CORE.decode(parts[CORE])
-    state.gates.flags_run = None  # the driven run's settings are recomputed on first use
     pending = {k[len(PLAN_PREFIX) :]: v for k, v in parts.items() if k.startswith(PLAN_PREFIX)}
     lazy = PlanParts(state, pending)
     state.units = _LazyUnits(lazy)
@@ -250,7 +248,7 @@ def changed_parts(state: KernelState, stored: Mapping[str, bytes]) -> tuple[Part
         units={},
         plans={},
         subagents=msgspec.structs.replace(state.subagents, spawned={}),
-        gates=msgspec.structs.replace(state.gates, flags=Flags(), table=CostTable(), flags_run=None),
+        cost_table=CostTable(),
     )
     out: Parts = {}
     data = enc(core)
