@@ -15,7 +15,9 @@ encoded, seconds to decode), so the state is cut into
 
 and a restored state decodes a plan's part only when something looks that
 plan up (:class:`PlanParts`). A part never looked up is never decoded and,
-when the next snapshot is written, is kept as it was stored.
+when the next snapshot is written, is kept as it was stored. Plan parts are
+stored zlib-compressed (level 1: ~6x smaller on that log, so a start reads
+~4 MB instead of ~22 MB; a part is decompressed only when decoded).
 
 Only the fold of recorded events is snapshot, never a run a kernel drives:
 a snapshot is taken from a kernel that has not entered a run (``run_id ==
@@ -31,6 +33,7 @@ zero and snapshot anew.
 from __future__ import annotations
 
 import hashlib
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -92,7 +95,7 @@ class PlanParts:
         data = self.pending.pop(plan_id, None)
         if data is None:
             return
-        part = _PLAN.decode(data)
+        part = _PLAN.decode(zlib.decompress(data))
         st = self.state
         if part.graph is not None:
             dict.__setitem__(st.plans, plan_id, part.graph)
@@ -269,11 +272,11 @@ def changed_parts(state: KernelState, stored: Mapping[str, bytes]) -> tuple[Part
             part = by_plan[plan_id] = PlanPart(units={})
         part.spawned = children
     for plan_id, part in by_plan.items():
-        data = enc(part)
-        d = digest(data)
+        raw = enc(part)
+        d = digest(raw)  # of the encoding, so an unchanged part is known before compressing it
         key = PLAN_PREFIX + plan_id
         if stored.get(key) != d:
-            out[key] = (d, data)
+            out[key] = (d, zlib.compress(raw, 1))
     return out, 1 + len(by_plan) + len(_pending(state).keys() - by_plan.keys())
 
 
