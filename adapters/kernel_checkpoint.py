@@ -21,6 +21,7 @@ whole chain.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from uok.adapters.eventlog import EventLog
@@ -114,12 +115,12 @@ class RunCheckpoints:
     end step is bookkeeping: a failure there never changes the run's
     result (the next command folds forward from where they are)."""
 
-    def __init__(self, log: EventLog, *, read_models: Any = None, save_after: int = SAVE_AFTER):
+    def __init__(self, log: EventLog, *, read_models: Callable[[], Any] | None = None, save_after: int = SAVE_AFTER):
         from uok.adapters.log_store import projection_store
 
         self.log = log
         self.checkpoint = KernelCheckpoint(log, projection_store(log.store), save_after=save_after)
-        self.read_models = read_models
+        self.read_models = read_models  # built at the end: a run's start imports no projection
 
     def restore(self) -> Kernel:
         kernel, position = self.checkpoint.restore()
@@ -130,4 +131,4 @@ class RunCheckpoints:
     def after_run(self) -> None:
         if self.read_models is not None:
             with contextlib.suppress(Exception):
-                self.read_models.catch_up()
+                self.read_models().catch_up()

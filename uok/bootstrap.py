@@ -155,7 +155,6 @@ def assemble_runner(
     from uok.adapters.executor import CommandExecutor
     from uok.adapters.kernel_checkpoint import RunCheckpoints
     from uok.adapters.observer import build_turn_hooks
-    from uok.adapters.readmodels import ReadModels
     from uok.adapters.runner import KernelRunner, RunLoop
     from uok.adapters.steering import SteeringPoller
 
@@ -194,8 +193,14 @@ def assemble_runner(
         steering=steering,
         chaos=chaos,
         observer=observer,
-        checkpoints=RunCheckpoints(log, read_models=ReadModels(log.store)),
+        checkpoints=RunCheckpoints(log, read_models=lambda: _read_models_of(log.store)),
     )
+
+
+def _read_models_of(store: Any) -> ReadModels:
+    from uok.adapters.readmodels import ReadModels
+
+    return ReadModels(store)
 
 
 def build_runner(
