@@ -25,7 +25,7 @@ from uok.domain.log import codec
 from uok.domain.policies.costs import CostTable
 
 from bench.kernel_log import generate
-from tests.tt_support import LOGS
+from tests.tt_support import FIXTURE_LOGS, LOGS
 
 _TABLE = CostTable()
 
@@ -96,7 +96,7 @@ def test_a_snapshot_restored_and_folded_forward_equals_the_fold_from_zero(genera
     assert comparable(folded(events, kernel=k, start=q).state) == whole
 
 
-@pytest.mark.parametrize("name", ["demo", "recovery", "failures"])
+@pytest.mark.parametrize("name", FIXTURE_LOGS)
 def test_fixture_logs_snapshot_at_every_position(name):
     events = fixture_events(name)
     whole = comparable(folded(events).state)
