@@ -55,6 +55,8 @@ def lock(session: nox.Session) -> None:
         EXTRAS,
         "--extra",
         "dev",
+        "--extra",
+        "bench",  # bench/peers.py's peers: pinned too, though CI does not install them
         "--python-version",
         "3.11",
         "--custom-compile-command",
