@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import random
 import signal
+import sqlite3
 import sys
 import time
 from collections import Counter
@@ -56,6 +57,27 @@ def write_plan(root: Path, rng: random.Random) -> Path:
     return plan
 
 
+def entries(db: Path) -> int:
+    """How many runs have entered the log so far (0 before it exists)."""
+    if not db.exists():
+        return 0
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        return con.execute("SELECT count(*) FROM events WHERE topic LIKE 'KernelEntered/%'").fetchone()[0]
+    except sqlite3.OperationalError:  # the file exists but its schema is not written yet
+        return 0
+    finally:
+        con.close()
+
+
+def wait_until_entered(db: Path, before: int, proc, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while entries(db) <= before:
+        assert proc.poll() is None, f"uok run exited ({proc.returncode}) before entering: {proc.communicate()}"
+        assert time.monotonic() < deadline, "uok run did not enter within the timeout"
+        time.sleep(0.01)
+
+
 def completed_units(events: list[tuple[int, ev.Event]]) -> set[str]:
     return {e.unit_id for _, e in events if isinstance(e, ev.UnitTransitioned) and e.to_state == "completed"}
 
@@ -69,8 +91,13 @@ def test_fifty_kill_9s_lose_nothing_and_rerun_nothing(tmp_path: Path):
     done_before: set[str] = set()
     kills_mid_run = kills_mid_plan = 0
     for cycle in range(KILLS):
+        entered = entries(db)
         proc = spawn_run(plan, db, "--workers", "2")
-        time.sleep(rng.uniform(0.12, 0.55))
+        # the kill lands at a seeded moment after the run has entered (an
+        # observed fact), not at a fixed time after the spawn: on a busy
+        # machine start-up alone can outlast any fixed window
+        wait_until_entered(db, entered, proc)
+        time.sleep(rng.uniform(0.0, 0.25))
         if proc.poll() is None:
             kills_mid_run += 1
         proc.send_signal(signal.SIGKILL)
