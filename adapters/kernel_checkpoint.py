@@ -24,6 +24,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 from uok.adapters.eventlog import EventLog
 from uok.domain.kernel import Kernel, KernelState
 from uok.domain.kernel import snapshot as ksnap
@@ -59,18 +60,22 @@ class KernelCheckpoint:
 
     def _load(self) -> tuple[KernelState, int]:
         head = self.repo.heads().get(NAME)
-        self._version = head.version if head is not None else None
         self._stored, self._position = {}, 0
+        self._version = None  # a snapshot not used is replaced whole by the next save
         if head is None or head.version != ksnap.VERSION or head.position <= 0:
             return KernelState(), 0
         if self.repo.hash_at(head.position) != head.hash:  # another log, or one rewritten before P
             return KernelState(), 0
         stored = self.repo.load_parts(NAME)
-        if ksnap.CORE not in stored:
+        if not ksnap.intact(stored):  # damaged bytes: the log, not the snapshot, is the truth
+            return KernelState(), 0
+        try:
+            state = ksnap.restore({k: data for k, (_d, data) in stored.items()})
+        except (msgspec.DecodeError, ValueError, TypeError):  # a core this uok cannot read
             return KernelState(), 0
         self._stored = {k: d for k, (d, _data) in stored.items()}
-        self._position = head.position
-        return ksnap.restore({k: data for k, (_d, data) in stored.items()}), head.position
+        self._position, self._version = head.position, head.version
+        return state, head.position
 
     @property
     def position(self) -> int:

@@ -187,3 +187,43 @@ def test_a_snapshot_of_another_log_is_ignored_and_the_log_folded_from_zero(logs)
         )
         kernel, _ = KernelCheckpoint(log, projection_store(store)).restore()
         assert comparable(kernel.state) == comparable(reference.state)
+
+
+def test_a_damaged_snapshot_part_is_never_folded_on_and_the_next_save_replaces_it(logs):
+    target = logs.fixture("recovery")
+    with logs.open(target) as store:
+        log = EventLog(store)
+        reference = Kernel()
+        fold_log(log, reference)
+        cp = KernelCheckpoint(log, projection_store(store), save_after=1)
+        kernel, head = cp.restore()
+        assert cp.save(kernel, head)
+        repo = projection_store(store)
+        stored = repo.load_parts(NAME)
+        key = next(k for k in stored if k.startswith(ksnap.PLAN_PREFIX))
+        digest, data = stored[key]
+        damaged = bytes([data[0] ^ 0xFF]) + data[1:]
+        from uok.projections.port import ProjectionWrite
+
+        repo.commit(
+            [
+                ProjectionWrite(
+                    name=NAME,
+                    version=ksnap.VERSION,
+                    expected_position=head,
+                    position=head,
+                    hash=store.hash_at(head),
+                    rebuilding=False,
+                    parts={key: (digest, damaged)},
+                    part_count=len(stored),
+                )
+            ]
+        )
+        again = KernelCheckpoint(log, projection_store(store))
+        kernel2, _ = again.restore()
+        assert again.position == 0  # not used
+        assert comparable(kernel2.state) == comparable(reference.state)
+        assert again.save(kernel2, head)  # replaced whole
+        assert ksnap.intact(projection_store(store).load_parts(NAME))
+        kernel3, _ = KernelCheckpoint(log, projection_store(store)).restore()
+        assert comparable(kernel3.state) == comparable(reference.state)
