@@ -5,24 +5,23 @@ msgspec JSON (which keeps datetimes, tuples and nested Structs typed, unlike
 a generic JSON transcoder). Decoding picks a typed decoder by topic, so
 reading a million events costs one dict lookup and one msgspec decode each.
 
-When an event's shape changes: bump its ``VERSION`` and register an
-upcaster ``(name, old_version) -> fn(dict) -> dict`` that turns the old
-payload into the next version's. Old logs then decode into today's Structs.
+When an event's shape changes: bump its ``VERSION`` and add an upcaster
+``(name, old_version) -> fn(dict) -> dict`` to :mod:`uok.domain.log.upcasters`
+that turns the old payload into the next version's. Old logs then decode
+into today's Structs. (:func:`register_upcaster` adds one at run time.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import msgspec
 from uok.domain import events as _events
 from uok.domain.errors import IntegrityFailure
 from uok.domain.events import Event
+from uok.domain.log.upcasters import UPCASTERS, Upcaster
 
-Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
-
-_UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+_UPCASTERS: dict[tuple[str, int], Upcaster] = dict(UPCASTERS)  # the table, plus any registered at run time
 _CLASSES: dict[str, type[Event]] = {}
 _DECODERS: dict[str, msgspec.json.Decoder[Event]] = {}
 _ENCODER = msgspec.json.Encoder()
