@@ -19,17 +19,6 @@ from typing import Any, Protocol
 from uok.domain.log.store import EventStorePort, StoredRecord
 
 
-class CommitListener(Protocol):
-    def wait(self, after: int, timeout: float | None = None) -> int:
-        """The head once it is past ``after``, or the head when ``timeout`` ran out."""
-
-    def close(self) -> None: ...
-
-    def __enter__(self) -> CommitListener: ...
-
-    def __exit__(self, *exc: object) -> None: ...
-
-
 class LogStore(EventStorePort, Protocol):
     @property
     def location(self) -> str:
@@ -53,8 +42,6 @@ class LogStore(EventStorePort, Protocol):
     def integrity_problems(self) -> list[str]:
         """Damage the store can see besides the chain (empty: none)."""
 
-    def listen(self) -> CommitListener: ...
-
 
 def is_url(target: str | os.PathLike[str]) -> bool:
     from uok.adapters.stores import is_url as _is_url
@@ -72,7 +59,7 @@ def open_log_store(
     return open_event_store(target, create=create, readonly=readonly, synchronous=synchronous)
 
 
-def projection_store(store: LogStore, *, verify: bool = True):
+def projection_store(store: EventStorePort, *, verify: bool = True) -> Any:
     """The projection store beside ``store`` (same file, or same schema)."""
     from uok.adapters.sqlite_store import SqliteEventStore
 
@@ -81,5 +68,8 @@ def projection_store(store: LogStore, *, verify: bool = True):
 
         return SqliteProjectionStore(store, verify=verify)
     from uok.adapters.postgres.projections import PostgresProjectionStore
+    from uok.adapters.postgres.store import PostgresEventStore
 
-    return PostgresProjectionStore(store, verify=verify)
+    if isinstance(store, PostgresEventStore):
+        return PostgresProjectionStore(store, verify=verify)
+    raise TypeError(f"no projection store for a {type(store).__name__}")

@@ -37,7 +37,10 @@ from __future__ import annotations
 import hashlib
 import zlib
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from _collections_abc import dict_items, dict_keys, dict_values
 
 import msgspec
 from uok.domain.kernel.state import KernelState
@@ -111,7 +114,7 @@ class PlanParts:
             self.load(plan_id)
 
 
-class _LazyDict(dict):
+class _LazyDict(dict[Any, Any]):
     """A dict whose entries of a plan are decoded on the first look-up of
     that plan; whole-dict reads (iteration, values, len) decode every plan."""
 
@@ -130,35 +133,35 @@ class _LazyDict(dict):
         if self._parts.pending:
             self._parts.load_all()
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: Any) -> Any:
         self._ready(key)
         return dict.__getitem__(self, key)
 
-    def __setitem__(self, key, value):
+    def __setitem__(self, key: Any, value: Any) -> None:
         self._ready(key)
         dict.__setitem__(self, key, value)
 
-    def __delitem__(self, key):
+    def __delitem__(self, key: Any) -> None:
         self._ready(key)
         dict.__delitem__(self, key)
 
-    def __contains__(self, key):
+    def __contains__(self, key: object) -> bool:
         self._ready(key)
         return dict.__contains__(self, key)
 
-    def get(self, key, default=None):
+    def get(self, key: Any, default: Any = None) -> Any:
         self._ready(key)
         return dict.get(self, key, default)
 
-    def setdefault(self, key, default=None):
+    def setdefault(self, key: Any, default: Any = None) -> Any:
         self._ready(key)
         return dict.setdefault(self, key, default)
 
-    def pop(self, key, *default):
+    def pop(self, key: Any, *default: Any) -> Any:
         self._ready(key)
         return dict.pop(self, key, *default)
 
-    def __iter__(self) -> Iterator:
+    def __iter__(self) -> Iterator[Any]:
         self._all()
         return dict.__iter__(self)
 
@@ -166,19 +169,19 @@ class _LazyDict(dict):
         self._all()
         return dict.__len__(self)
 
-    def keys(self):
+    def keys(self) -> dict_keys[Any, Any]:
         self._all()
         return dict.keys(self)
 
-    def values(self):
+    def values(self) -> dict_values[Any, Any]:
         self._all()
         return dict.values(self)
 
-    def items(self):
+    def items(self) -> dict_items[Any, Any]:
         self._all()
         return dict.items(self)
 
-    def copy(self) -> dict:
+    def copy(self) -> dict[Any, Any]:
         self._all()
         return dict(dict.items(self))
 
@@ -195,7 +198,7 @@ class _LazyDict(dict):
         self._all()
         return dict.__repr__(self)
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
 
 class _LazyUnits(_LazyDict):
