@@ -38,3 +38,13 @@ def test_every_test_module_lives_in_a_tier_folder():
     """The tier of a test is the folder it lives in (its marker follows from it)."""
     stray = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").rglob("test_*.py") if p.parent.name not in TIERS)
     assert not stray, f"test modules outside tests/unit, tests/integration, tests/e2e, tests/reliability: {stray}"
+
+
+def test_every_path_contributing_md_names_exists():
+    """The recipes point at real files: a path that moved makes them lie."""
+    text = (ROOT / "CONTRIBUTING.md").read_text()
+    named = set(re.findall(r"`((?:[\w.-]+/)+[\w.-]*)`", text)) | set(re.findall(r"\]\(([\w./-]+)\)", text))
+    paths = {p for p in named if "<" not in p and not p.startswith(("http", "uok/adapters/cli/commands/<"))}
+    assert len(paths) > 20, paths
+    missing = sorted(p for p in paths if not (ROOT / p).exists())
+    assert not missing, f"CONTRIBUTING.md names paths that do not exist: {missing}"
