@@ -81,3 +81,14 @@ def test_the_check_finds_what_it_must():
 def test_every_module_path_in_behaviour_md_exists():
     missing = sorted({p for p in MODULE_PATH.findall(BEHAVIOUR.read_text()) if not (ROOT / p).exists()})
     assert not missing, f"docs/behaviour.md names paths that do not exist: {missing}"
+
+
+def test_every_test_module_behaviour_md_names_exists():
+    """§17 maps the seed's tests to uok's by module name; a renamed module
+    must be renamed there too."""
+    named = set(re.findall(r"`(test_\w+\.py)`", BEHAVIOUR.read_text()))
+    present = {p.name for p in (ROOT / "tests").rglob("test_*.py")}
+    assert len(named) > 20, named
+    assert not sorted(named - present), (
+        f"docs/behaviour.md names test modules that do not exist: {sorted(named - present)}"
+    )
