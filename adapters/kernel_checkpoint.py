@@ -112,6 +112,14 @@ class KernelCheckpoint:
         return True
 
 
+CATCH_UP_LIMIT = 200_000
+"""A run's end catches the read models up only if none lags further behind
+than this: the events of the run and of a few before it. Read models never
+built on a long log (or left far behind) are not rebuilt at the end of a
+run, which would keep it waiting for minutes; ``uok projections rebuild``
+(or ``uok ui``) builds them, and every run keeps them current from then on."""
+
+
 class RunCheckpoints:
     """What a run does with the durable snapshot and the read models: it
     starts from the snapshot (writing a new one when the start had to fold
@@ -134,6 +142,9 @@ class RunCheckpoints:
         return kernel
 
     def after_run(self) -> None:
-        if self.read_models is not None:
-            with contextlib.suppress(Exception):
-                self.read_models().catch_up()
+        if self.read_models is None:
+            return
+        with contextlib.suppress(Exception):
+            rm = self.read_models()
+            if max((st.lag for st in rm.runner.status()), default=0) <= CATCH_UP_LIMIT:
+                rm.catch_up()

@@ -227,3 +227,26 @@ def test_a_damaged_snapshot_part_is_never_folded_on_and_the_next_save_replaces_i
         assert ksnap.intact(projection_store(store).load_parts(NAME))
         kernel3, _ = KernelCheckpoint(log, projection_store(store)).restore()
         assert comparable(kernel3.state) == comparable(reference.state)
+
+
+def test_a_run_leaves_the_read_models_current_unless_they_were_far_behind(tmp_path, monkeypatch):
+    from uok.adapters import kernel_checkpoint
+
+    from uok import bootstrap
+
+    plan = tmp_path / "plan.toml"
+    plan.write_text(
+        '[plan]\nid = "p"\n[[milestones]]\nid = "M"\n[[milestones.slices]]\nid = "S"\n'
+        '[[milestones.slices.tasks]]\nid = "t"\ncommand = ["true"]\n'
+    )
+    db = tmp_path / "ev.db"
+
+    def lags() -> set[int]:
+        with bootstrap.read_models(db) as rm:
+            return {st.lag for st in rm.runner.status()}
+
+    assert bootstrap.run_plan(plan, db=db).exit_code == 0
+    assert lags() == {0}  # built and current: `uok status` folds nothing
+    monkeypatch.setattr(kernel_checkpoint, "CATCH_UP_LIMIT", 2)
+    assert bootstrap.run_plan(plan, db=db).exit_code == 0  # nothing left to do: it appends 3 events
+    assert lags() == {3}  # further behind than the limit: left where they were
