@@ -20,7 +20,9 @@
 * ``conversation(a, b)`` reads the log (not the bounded read model), so it
   is complete.
 
-Bus messages written outside a run carry ``run_id = ""``.
+Bus messages written outside a run carry ``run_id = ""``; a task's carry its
+run and turn (``uok bus`` reads them from the task's ``UOK_RUN_ID`` and
+``UOK_TURN_ID``).
 """
 
 from __future__ import annotations
@@ -109,10 +111,21 @@ class Subscription:
 
 
 class MessageBus:
-    def __init__(self, log: EventLog, *, clock: Clock = utc_now, retention: int = DEFAULT_RETENTION, run_id: str = ""):
+    def __init__(
+        self,
+        log: EventLog,
+        *,
+        clock: Clock = utc_now,
+        retention: int = DEFAULT_RETENTION,
+        run_id: str = "",
+        turn_id: str = "",
+    ):
+        """``run_id`` / ``turn_id``: the run (and turn) the messages this bus
+        writes belong to: a run's shell, or a task of that run."""
         self.log = log
         self.clock = clock
         self.run_id = run_id
+        self.turn_id = turn_id
         self.projection = InboxProjection(retention)
         self.state: InboxState = self.projection.initial()
         self.position = 0
@@ -162,6 +175,7 @@ class MessageBus:
                     topic=topic,
                     payload=dict(payload or {}),
                     dedupe_key=key,
+                    turn_id=self.turn_id,
                 )
             ]
         )

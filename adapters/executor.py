@@ -1,11 +1,18 @@
 """Runs a unit's command as a subprocess: the kernel's only hands.
 
-What a task sees:
+What a task sees (the full contract is docs/tasks.md):
 
 * its argv run without a shell (a shell only when the plan says
   ``shell = true``), with cwd = the plan's directory (or the task's ``cwd``
   below it) and the task's ``env`` added;
-* ``UOK_RUN_ID``, ``UOK_UNIT_ID``, ``UOK_TURN_ID``, ``UOK_ATTEMPT``;
+* ``UOK_DB``: the event log the run records into (a path or a URL), so
+  ``uok bus``, ``uok progress`` and every other ``uok`` command the task
+  runs use the run's own log; ``UOK_RUN_ID``, ``UOK_PLAN_ID``,
+  ``UOK_UNIT_ID``, ``UOK_TURN_ID``, ``UOK_ATTEMPT``;
+* ``UOK_FEEDBACK_FILE``: a JSON file saying what earlier attempts of this
+  unit left (failure class, reason, gate results, output tails) and the
+  operator's notes (schema: :mod:`uok.adapters.feedback`); it is rewritten
+  when a note for the unit arrives while the task runs;
 * ``TRACEPARENT``: W3C trace context naming the run's trace and this
   execution's span (ids derived from the run and turn ids, see
   :mod:`uok.adapters.otel.ids`), so an agent's own OpenTelemetry spans join
@@ -17,12 +24,19 @@ What a task sees:
 * ``UOK_USAGE_FILE``: a path where the task may append one JSON object per
   line to report model usage, e.g.
   ``{"model": "claude-sonnet-4-6", "input_tokens": 1200, "output_tokens": 300}``.
-  Malformed lines are ignored (and counted in the execution's ``error``-free
-  report as not usable); the cost guard prices what is reported.
+  Malformed lines are ignored; the cost guard prices what is reported.
 
-The child runs in its own process group so a timeout or a cancel kills the
-whole tree, and it is told to die with the kernel (Linux ``PR_SET_PDEATHSIG``)
-so ``kill -9`` of ``uok run`` leaves no orphan still writing files.
+Its stdout and stderr are streamed to files (:mod:`uok.adapters.turnlogs`),
+redacted as they are written (:mod:`uok.adapters.outputsink`); the runner's
+memory does not grow with the output. Their size and SHA-256 ride on the
+``ExecutionFinished`` observation, with the last 4 KiB of each.
+
+The child runs in its own process group so a timeout or a cancel reaches
+the whole tree, gracefully (``SIGTERM``, a grace period, ``SIGKILL``: see
+:mod:`uok.adapters.taskprocess`), and it is told to die with the kernel
+(Linux ``PR_SET_PDEATHSIG``) so ``kill -9`` of ``uok run`` leaves no orphan
+still writing files; grandchildren the kill -9 left behind are ended by the
+next start (:mod:`uok.adapters.orphans`).
 """
 
 from __future__ import annotations
@@ -31,22 +45,32 @@ import contextlib
 import ctypes
 import functools
 import os
+import selectors
 import signal
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import msgspec
 from uok.adapters.otel.ids import traceparent
+from uok.adapters.outputsink import TAIL_BYTES, OutputSink
 from uok.adapters.spawnfile import mode_env, read_spawns
-from uok.domain.events import ModelUsage, SpawnRequest
+from uok.adapters.taskprocess import TaskProcess
+from uok.adapters.turnlogs import LogsDir, TurnFiles
+from uok.domain.config import TaskSettings
+from uok.domain.events import ModelUsage, OutputLog, SpawnRequest, StopRecord
 from uok.domain.plan import UnitNode
 
-TAIL_BYTES = 4096
+__all__ = ["TAIL_BYTES", "CommandExecutor", "ExecutionOutcome", "Started", "read_usage"]
+
 _PR_SET_PDEATHSIG = 1
+_CHUNK = 64 * 1024
+_TICK = 0.25  # longest sleep of a turn's loop: how late a pending SIGKILL or a progress report may be
+_LEFTOVER_WAIT = 1.0  # after the leader exits, how long its group may keep the pipes open
 
 
 class ExecutionOutcome(msgspec.Struct, frozen=True):
@@ -61,6 +85,19 @@ class ExecutionOutcome(msgspec.Struct, frozen=True):
     stderr_tail: str = ""
     usage: tuple[ModelUsage, ...] = ()
     spawns: tuple[SpawnRequest, ...] = ()
+    stdout_log: OutputLog | None = None
+    stderr_log: OutputLog | None = None
+    stop: StopRecord | None = None
+
+
+class Started(NamedTuple):
+    """A task's process has started: what the runner records about it."""
+
+    turn_id: str
+    unit_id: str
+    pid: int
+    pgid: int
+    files: TurnFiles
 
 
 def _die_with_parent(parent: int | None = None) -> None:  # runs in the child between fork and exec
@@ -69,18 +106,6 @@ def _die_with_parent(parent: int | None = None) -> None:  # runs in the child be
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if parent is not None and os.getppid() != parent:
         os._exit(137)  # the kernel died (kill -9) between fork and prctl: never run orphaned
-
-
-def _tail(data: bytes, limit: int = TAIL_BYTES) -> str:
-    return data[-limit:].decode("utf-8", errors="replace")
-
-
-REDACT_WINDOW = 16 * 1024
-"""Redaction looks at this much of the output's end, not just the stored
-tail: a private key that starts before the tail and ends inside it would
-otherwise reach the log as bare base64 lines no pattern recognises. 16 KiB
-covers an 8192-bit RSA key (~6.5 KB of PEM) with room to spare, for
-~25 ms of scanning on a task that printed that much."""
 
 
 def read_usage(path: Path) -> tuple[ModelUsage, ...]:
@@ -99,20 +124,59 @@ def read_usage(path: Path) -> tuple[ModelUsage, ...]:
 
 
 class CommandExecutor:
-    """Executes units; one instance serves all worker threads of a run."""
+    """Executes units; one instance serves all worker threads of a run.
 
-    def __init__(self, root: Path, *, redact: Callable[[str], str] | None = None, env: dict[str, str] | None = None):
+    ``logs``: where turns' files go (default: a temporary directory, for a
+    bare executor); ``db``: the log target tasks are told about (``UOK_DB``);
+    ``tasks``: the run's ``[uok.tasks]`` settings (grace period, heartbeat)."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        redact: Callable[[str], str] | None = None,
+        env: dict[str, str] | None = None,
+        logs: LogsDir | None = None,
+        db: str = "",
+        plan_id: str = "",
+        tasks: TaskSettings | None = None,
+    ):
         self.root = Path(root)
         self.redact = redact or (lambda s: s)
         self.base_env = dict(os.environ if env is None else env)
-        self._procs: dict[str, subprocess.Popen] = {}
-        self._cancelled: set[str] = set()
+        self.logs = logs or LogsDir(Path(tempfile.mkdtemp(prefix="uok-logs-")))
+        self.db, self.plan_id = db, plan_id
+        self.tasks = tasks or TaskSettings()
+        self._tasks: dict[str, TaskProcess] = {}
+        self._stopped: dict[str, str] = {}  # turn id -> why, for a stop asked before the process started
         self._lock = threading.Lock()
 
-    def execute(self, node: UnitNode, *, run_id: str, turn_id: str, attempt: int) -> ExecutionOutcome:
-        """Run the unit's command to completion (or timeout); never raises."""
+    # ------------------------------------------------------------------ running
+
+    def files(self, run_id: str, unit_id: str, turn_id: str) -> TurnFiles:
+        return self.logs.turn(run_id, unit_id, turn_id)
+
+    def execute(
+        self,
+        node: UnitNode,
+        *,
+        run_id: str,
+        turn_id: str,
+        attempt: int,
+        feedback: Mapping[str, Any] | None = None,
+        on_start: Callable[[Started], None] | None = None,
+        on_progress: Callable[[str], None] | None = None,
+    ) -> ExecutionOutcome:
+        """Run the unit's command to completion (or until it is stopped); never raises.
+
+        ``feedback`` is written to the feedback file before the task starts;
+        ``on_start`` hears of the process as soon as it exists; ``on_progress``
+        receives each line the task appends to its progress file."""
         assert node.command is not None
         started = time.monotonic()
+        self.logs.prepare(run_id)
+        files = self.files(run_id, node.id, turn_id)
+        _write_json(files.feedback, feedback or {})
         with tempfile.TemporaryDirectory(prefix="uok-usage-") as tmp:
             usage_file = Path(tmp) / "usage.jsonl"
             spawn_file = Path(tmp) / "spawn.jsonl"
@@ -120,76 +184,230 @@ class CommandExecutor:
                 **self.base_env,
                 **node.env,
                 "UOK_RUN_ID": run_id,
+                "UOK_PLAN_ID": self.plan_id,
                 "UOK_UNIT_ID": node.id,
                 "UOK_TURN_ID": turn_id,
                 "UOK_ATTEMPT": str(attempt),
+                "UOK_FEEDBACK_FILE": str(files.feedback),
                 "UOK_USAGE_FILE": str(usage_file),
                 "UOK_SPAWN_FILE": str(spawn_file),  # sub-agent requests (uok.adapters.spawnfile)
                 "TRACEPARENT": traceparent(run_id, turn_id),  # the turn's execution span (uok.adapters.otel.ids)
                 **mode_env(node),
             }
-            cwd = self.root / node.cwd if node.cwd else self.root
-            args = node.command[0] if node.shell else list(node.command)
+            if self.db:
+                env["UOK_DB"] = self.db
+            out = OutputSink(files.stdout, self.redact)
+            err = OutputSink(files.stderr, self.redact)
             try:
-                proc = subprocess.Popen(
-                    args,
-                    shell=node.shell,
-                    cwd=cwd,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    start_new_session=True,
-                    preexec_fn=functools.partial(_die_with_parent, os.getpid()),  # noqa: PLW1509 (removed by the spawn rework)
-                )
-            except OSError as exc:
-                return ExecutionOutcome(
-                    exit_code=None,
-                    duration_ms=int((time.monotonic() - started) * 1000),
-                    error=f"cannot start {node.command[0]!r}: {exc.strerror or exc}",
-                )
-            with self._lock:
-                self._procs[turn_id] = proc
-            timed_out = False
-            try:
-                out, err = proc.communicate(timeout=node.timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                self._kill(proc)
-                out, err = proc.communicate()
+                code, error, timed_out, stop = self._run(node, env, turn_id, out, err, on_start, on_progress, files)
             finally:
-                with self._lock:
-                    self._procs.pop(turn_id, None)
+                kept_out, kept_err = out.close(), err.close()
             return ExecutionOutcome(
-                exit_code=proc.returncode,
+                exit_code=code,
                 duration_ms=int((time.monotonic() - started) * 1000),
                 timed_out=timed_out,
-                stdout_tail=self._redacted_tail(out),
-                stderr_tail=self._redacted_tail(err),
+                error=error,
+                stdout_tail=kept_out.tail,
+                stderr_tail=kept_err.tail,
                 usage=read_usage(usage_file),
                 spawns=read_spawns(spawn_file),
+                stdout_log=OutputLog(path=self.logs.record(kept_out.path), size=kept_out.size, sha256=kept_out.sha256),
+                stderr_log=OutputLog(path=self.logs.record(kept_err.path), size=kept_err.size, sha256=kept_err.sha256),
+                stop=stop,
             )
 
-    def _redacted_tail(self, data: bytes) -> str:
-        """The last TAIL_BYTES of the output, redacted with REDACT_WINDOW of context."""
-        redacted = self.redact(_tail(data, REDACT_WINDOW)).encode("utf-8", errors="replace")
-        return _tail(redacted)
+    def _run(self, node, env, turn_id, out, err, on_start, on_progress, files):
+        """Start the task and pump its output until it has exited and its pipes closed.
+        Returns (exit code, error, timed out, stop record)."""
+        cwd = self.root / node.cwd if node.cwd else self.root
+        args = node.command[0] if node.shell else list(node.command)
+        with self._lock:
+            stopped_before = self._stopped.pop(turn_id, None)
+        if stopped_before is not None:
+            return None, f"not started: {stopped_before}", False, StopRecord(reason=stopped_before)
+        try:
+            proc = subprocess.Popen(
+                args,
+                shell=node.shell,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                preexec_fn=functools.partial(_die_with_parent, os.getpid()),  # noqa: PLW1509 (removed by the spawn rework)
+            )
+        except OSError as exc:
+            return None, f"cannot start {node.command[0]!r}: {exc.strerror or exc}", False, None
+        grace = node.grace if node.grace is not None else self.tasks.grace_seconds
+        heartbeat = node.heartbeat if node.heartbeat is not None else self.tasks.heartbeat_seconds
+        task = TaskProcess(proc, grace)
+        with self._lock:
+            self._tasks[turn_id] = task
+            late_stop = self._stopped.pop(turn_id, None)
+        if late_stop is not None:
+            task.stop(late_stop)
+        try:
+            if on_start is not None:
+                on_start(Started(turn_id, node.id, proc.pid, task.pgid, files))
+            timed_out = _pump(proc, task, out, err, node.timeout, heartbeat, files.progress, on_progress)
+        finally:
+            with self._lock:
+                self._tasks.pop(turn_id, None)
+        return proc.returncode, "", timed_out, task.record()
 
-    @staticmethod
-    def _kill(proc: subprocess.Popen) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
+    # ------------------------------------------------------------------ stopping
+
+    def stop(self, turn_id: str, reason: str = "cancel", *, grace: float | None = None) -> None:
+        """Stop a running turn gracefully: ``SIGTERM`` to its process group,
+        ``SIGKILL`` after the grace period (the task's, else the run's). A
+        second call kills at once. A turn whose process has not started yet
+        never starts. Returns at once; the turn's ``ExecutionFinished``
+        reports the stop when the process is gone."""
+        with self._lock:
+            task = self._tasks.get(turn_id)
+            if task is None:
+                self._stopped[turn_id] = reason
+        if task is not None:
+            task.stop(reason, grace=grace)
 
     def cancel(self, turn_id: str) -> None:
-        """Kill a running turn's process group (a cancel or the kernel stopping)."""
+        """An operator's (or the kernel's) cancel of one turn: a graceful stop."""
+        self.stop(turn_id, "cancel")
+
+    def stop_all(self, reason: str = "shutdown") -> None:
+        """Stop every running turn gracefully (a second call: at once)."""
         with self._lock:
-            proc = self._procs.get(turn_id)
-            self._cancelled.add(turn_id)
-        if proc is not None:
-            self._kill(proc)
+            turns = list(self._tasks)
+        for turn_id in turns:
+            self.stop(turn_id, reason)
 
     def cancel_all(self) -> None:
+        self.stop_all("shutdown")
+
+    def kill_all(self) -> None:
+        """Kill every running turn now (the runner is going down)."""
         with self._lock:
-            turns = list(self._procs)
-        for turn_id in turns:
-            self.cancel(turn_id)
+            tasks = list(self._tasks.values())
+        for task in tasks:
+            task.kill("shutdown")
+
+    def update_feedback(self, run_id: str, unit_id: str, turn_id: str, feedback: Mapping[str, Any]) -> None:
+        """Replace a running turn's feedback file (a note arrived for it)."""
+        if self.running(turn_id):
+            _write_json(self.files(run_id, unit_id, turn_id).feedback, feedback)
+
+    def running(self, turn_id: str) -> bool:
+        with self._lock:
+            return turn_id in self._tasks
+
+    def running_turns(self) -> list[str]:
+        with self._lock:
+            return list(self._tasks)
+
+
+def _pump(
+    proc,
+    task: TaskProcess,
+    out: OutputSink,
+    err: OutputSink,
+    timeout: float,
+    heartbeat: float | None,
+    progress: Path,
+    on_progress,
+) -> bool:
+    """Move the task's output into its sinks until the leader has exited and
+    both pipes are closed, enforcing the timeout, the heartbeat and any stop
+    asked for meanwhile. Returns whether it timed out (or fell silent)."""
+    started = last_activity = time.monotonic()
+    deadline = started + timeout
+    reader = _ProgressReader(progress, on_progress)
+    leader_exit: float | None = None
+    timed_out = False
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ, out)
+        sel.register(proc.stderr, selectors.EVENT_READ, err)
+        while True:
+            now = time.monotonic()
+            task.enforce(now)
+            if not task.stopping:
+                if now >= deadline:
+                    timed_out = True
+                    task.stop("timeout", now=now)
+                elif heartbeat and now - last_activity >= heartbeat:
+                    timed_out = True
+                    task.stop("heartbeat", now=now)
+            if proc.poll() is not None:
+                if not sel.get_map():
+                    break
+                leader_exit = leader_exit or now
+                if now - leader_exit >= _LEFTOVER_WAIT and not task.stopping:
+                    task.end_leftovers()  # background jobs still hold the pipes
+                if now - leader_exit >= _LEFTOVER_WAIT + task.grace + 2 * _TICK:
+                    break  # the pipes are held by a process outside the group: stop reading
+            wait = _TICK
+            if not task.stopping:
+                wait = min(wait, max(0.0, deadline - now))
+            if sel.get_map():
+                for key, _ in sel.select(wait):
+                    data = os.read(key.fd, _CHUNK)
+                    if data:
+                        key.data.write(data)
+                        last_activity = time.monotonic()
+                    else:
+                        sel.unregister(key.fileobj)
+            else:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(wait)  # pipes closed, leader still running
+            if reader.poll():
+                last_activity = time.monotonic()
+    reader.poll()
+    proc.stdout.close()
+    proc.stderr.close()
+    proc.wait()
+    return timed_out
+
+
+class _ProgressReader:
+    """Complete lines appended to a task's progress file, handed over once each."""
+
+    MAX_LINE = 4096
+
+    def __init__(self, path: Path, on_line: Callable[[str], None] | None):
+        self.path, self.on_line = path, on_line
+        self.offset = 0
+        self._checked = 0.0
+
+    def poll(self) -> bool:
+        """True if the task reported something since the last call."""
+        if self.on_line is None:
+            return False
+        now = time.monotonic()
+        if now - self._checked < _TICK:
+            return False
+        self._checked = now
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            return False
+        if size <= self.offset:
+            return False
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            data = f.read(min(size - self.offset, 64 * 1024))
+        end = data.rfind(b"\n") + 1
+        if end == 0:
+            return False
+        self.offset += end
+        for line in data[:end].splitlines():
+            text = line.decode("utf-8", errors="replace").strip()[: self.MAX_LINE]
+            if text:
+                self.on_line(text)
+        return True
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    """Write atomically: a task polling the file never reads half of it."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(msgspec.json.format(msgspec.json.encode(data), indent=2) + b"\n")
+    os.replace(tmp, path)

@@ -64,6 +64,10 @@ class TurnHooks:
         self.owner = owner
         self.tokens: dict[str, Token] = {}  # turn id -> its token, while the turn runs
         self._turns: dict[str, ev.TurnStarted] = {}
+        self.linger: Callable[[str], bool] = lambda _turn_id: False
+        """Whether a finished turn's process is still running (a stopped task
+        in its grace period): its closeout waits for :meth:`close_lingering`."""
+        self._lingering: dict[str, ev.TurnFinished] = {}
 
     def on_decision(self, d: ev.Event) -> None:
         if isinstance(d, ev.TurnStarted):
@@ -78,23 +82,35 @@ class TurnHooks:
                 data.update(unit_id=turn.unit_id, unit_type=turn.unit_type)
             self._notify("on_phase_result", d.phase, d.action, data)
         elif isinstance(d, ev.TurnFinished):
-            errors = released = 0
-            try:
-                errors = self._notify("on_turn_result", d)
-            finally:
-                self._turns.pop(d.turn_id, None)
-                released = self._release(d.turn_id)
-                if self.record is not None and self.clock is not None:
-                    # never swallowed: with turn_closeout the run's exit waits for it (uok.domain.kernel.rules.closeout)
-                    self.record(
-                        TurnClosed(
-                            run_id=self.run_id,
-                            at=self.clock(),
-                            turn_id=d.turn_id,
-                            token_released=bool(released),
-                            observer_errors=errors,
-                        )
+            if self.linger(d.turn_id):  # its process still runs: the token stays held, the run waits
+                self._lingering[d.turn_id] = d
+                return
+            self._close(d)
+
+    def close_lingering(self, turn_id: str) -> None:
+        """The process of a turn that finished while it still ran is gone: close the turn out."""
+        d = self._lingering.pop(turn_id, None)
+        if d is not None:
+            self._close(d)
+
+    def _close(self, d: ev.TurnFinished) -> None:
+        errors = released = 0
+        try:
+            errors = self._notify("on_turn_result", d)
+        finally:
+            self._turns.pop(d.turn_id, None)
+            released = self._release(d.turn_id)
+            if self.record is not None and self.clock is not None:
+                # never swallowed: with turn_closeout the run's exit waits for it (uok.domain.kernel.rules.closeout)
+                self.record(
+                    TurnClosed(
+                        run_id=self.run_id,
+                        at=self.clock(),
+                        turn_id=d.turn_id,
+                        token_released=bool(released),
+                        observer_errors=errors,
                     )
+                )
 
     def release_all(self) -> None:
         """Give back every token still held (the runner's ``finally``)."""

@@ -39,6 +39,7 @@ from uok.domain.plan.graph import clamp_workers
 if TYPE_CHECKING:
     from uok.adapters.chaos import ChaosMonkey, NoChaos
     from uok.adapters.executor import CommandExecutor
+    from uok.adapters.feedback import FeedbackIndex
     from uok.adapters.gates.host import GateHost
     from uok.adapters.kernel_checkpoint import RunCheckpoints
     from uok.adapters.observer import TurnHooks
@@ -67,9 +68,15 @@ class RunResult(msgspec.Struct, frozen=True):
     units_completed: int
     units_failed: int
     error: str = ""
+    signal: str = ""  # the signal that ended a 'terminated' run (SIGINT, SIGTERM)
 
     @property
     def exit_code(self) -> int:
+        """0 ok; 128 + the signal's number for a run a signal ended (130 for
+        Ctrl-C, 143 for SIGTERM); 1 otherwise."""
+        if self.status == "terminated" and self.signal:
+            with contextlib.suppress(KeyError):
+                return 128 + signal.Signals[self.signal].value
         if self.status != "ok":
             return 1
         return 1 if self.units_failed else 0
@@ -144,6 +151,7 @@ class KernelRunner:
         workers: int,
         flags: dict[str, Any],
         executor: CommandExecutor,
+        feedback: FeedbackIndex,
         gates: GateHost,
         hooks: TurnHooks,
         steering: SteeringPoller,
@@ -164,6 +172,7 @@ class KernelRunner:
         self.observer = observer
         self.kernel = Kernel()
         self.executor = executor
+        self.feedback = feedback  # what earlier attempts left, for each task's feedback file
         self.gates = gates
         self.turn_hooks = hooks
         self.steering = steering
@@ -171,6 +180,10 @@ class KernelRunner:
         self._results: queue.Queue[ev.Event] = queue.Queue()
         self._pool: ThreadPoolExecutor | None = None
         self._exit: ev.KernelExited | None = None
+        self._signal = ""  # the first signal received
+        # turns whose ExecutionFinished the loop has not stepped yet -> (unit id, attempt)
+        self._executing: dict[str, tuple[str, int]] = {}
+        hooks.linger = self._executing.__contains__  # a stopped turn closes out when its process is gone
         loop.bind(self)
 
     # -------------------------------------------------------------- main loop
@@ -206,8 +219,7 @@ class KernelRunner:
                     obs = self._results.get(timeout=0.2)
                 except queue.Empty:
                     continue
-                self.chaos.strike("finalize", obs)  # a result is about to be judged
-                self._step(obs)
+                self._received(obs)
         except BaseException as exc:  # record the exit in every case (behaviour §1: finally)
             if self._exit is None and self.kernel.has_entered(
                 self.run_id
@@ -231,7 +243,22 @@ class KernelRunner:
             units_completed=x.units_completed,
             units_failed=x.units_failed,
             error=x.error,
+            signal=self._signal if x.status == "terminated" else "",
         )
+
+    def _received(self, obs: ev.Event) -> None:
+        """Step what a worker (or a signal handler) reported."""
+        if isinstance(obs, ev.SignalReceived):
+            if self._signal:  # asked twice (a second Ctrl-C): the grace period is over
+                self.executor.kill_all()
+            self._signal = self._signal or obs.signal
+        execution = isinstance(obs, ev.ExecutionFinished)
+        if execution:
+            self._executing.pop(obs.turn_id, None)
+        self.chaos.strike("finalize", obs)  # a result is about to be judged
+        self._step(obs)
+        if execution:
+            self.turn_hooks.close_lingering(obs.turn_id)  # a stopped turn's process is gone now
 
     def _step(self, obs: ev.Event, *, prior: Sequence[ev.Event] = ()) -> None:
         """``prior``: observations the kernel decides nothing about, appended
@@ -260,22 +287,29 @@ class KernelRunner:
                 node = self.kernel.node(d.unit_id)
                 run = self.chaos.strike("dispatch", d) if node.command is not None else None
                 if run is not None:  # None: no command, or a chaos partial failure ended the attempt
-                    self._workers().submit(run(self._execute), node, d.turn_id, d.attempt)
+                    self._executing[d.turn_id] = (node.id, d.attempt)
+                    feedback = self._feedback(node.id, d.turn_id, d.attempt)  # read on this thread: the log's reader
+                    self._workers().submit(run(self._execute), node, d.turn_id, d.attempt, feedback)
             elif isinstance(d, ev.UnitTransitioned) and d.to_state == "cancelled" and d.turn_id:
-                self.executor.cancel(d.turn_id)
+                why = "shutdown" if self._signal else "cancel"
+                self.executor.stop(d.turn_id, why)  # graceful: SIGTERM, grace, SIGKILL (uok.adapters.taskprocess)
             elif isinstance(d, GateRequested) and d.run_id == self.run_id:  # run a gate off the main loop
                 run = self.chaos.strike("gate", d)
                 if run is not None:
                     self._workers().submit(run(self._gate), d, self.gates.context(d, self.kernel))
             elif isinstance(d, ev.KernelExited) and d.run_id == self.run_id:
                 self._exit = d
+            elif isinstance(d, ev.SteeringApplied) and d.command == "note":
+                self._notes_arrived()
 
     def _gate(self, req: GateRequested, ctx) -> None:
         self._results.put(self.gates.evaluate(req, ctx))  # never raises (uok.adapters.gates.host)
 
-    def _execute(self, node, turn_id: str, attempt: int) -> None:
+    def _execute(self, node, turn_id: str, attempt: int, feedback: dict[str, Any]) -> None:
         try:
-            out: ExecutionOutcome = self.executor.execute(node, run_id=self.run_id, turn_id=turn_id, attempt=attempt)
+            out: ExecutionOutcome = self.executor.execute(
+                node, run_id=self.run_id, turn_id=turn_id, attempt=attempt, feedback=feedback
+            )
             # ExecutionOutcome's fields are exactly the measured part of the event
             obs = ev.ExecutionFinished(
                 run_id=self.run_id, at=self.clock(), turn_id=turn_id, unit_id=node.id, **msgspec.structs.asdict(out)
@@ -291,6 +325,18 @@ class KernelRunner:
                 error=f"executor error: {exc}",
             )
         self._results.put(obs)
+
+    def _feedback(self, unit_id: str, turn_id: str, attempt: int) -> dict[str, Any]:
+        """What the task's feedback file holds (uok.adapters.feedback)."""
+        return self.feedback.feedback(
+            plan_id=self.plan_id, run_id=self.run_id, unit_id=unit_id, turn_id=turn_id, attempt=attempt
+        )
+
+    def _notes_arrived(self) -> None:
+        """A note was applied: running tasks see it in their feedback files now."""
+        for turn_id, (unit_id, attempt) in list(self._executing.items()):
+            data = self._feedback(unit_id, turn_id, attempt)
+            self.executor.update_feedback(self.run_id, unit_id, turn_id, data)
 
     def _resync(self) -> None:
         """After a failed append (disk full, I/O error, a racing writer) or a

@@ -31,10 +31,15 @@ from uok.domain.events import COMMANDS, STEER_TOPIC, MessageRead, SteeringReceiv
 __all__ = ["COMMANDS", "SteeringPoller", "send_steering"]
 
 
-def send_steering(bus: MessageBus, run_id: str, command: str, argument: str = "", *, sender: str = "operator") -> str:
+def send_steering(
+    bus: MessageBus, run_id: str, command: str, argument: str = "", *, sender: str = "operator", unit: str = ""
+) -> str:
+    """``unit``: for a note, the unit it is for (its next attempt's feedback
+    file holds it, uok.adapters.feedback); empty: the whole run."""
     if command not in COMMANDS:
         raise ValueError(f"unknown steering command {command!r} (expected one of {', '.join(COMMANDS)})")
-    return bus.send(sender, kernel_inbox(run_id), STEER_TOPIC, {"command": command, "argument": argument})
+    payload = {"command": command, "argument": argument, **({"unit": unit} if unit else {})}
+    return bus.send(sender, kernel_inbox(run_id), STEER_TOPIC, payload)
 
 
 class SteeringPoller:

@@ -38,6 +38,8 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
     position: int
     dedupe_key: str = ""
     read_at: datetime | None = None
+    run_id: str = ""  # the run and turn of the task that sent it ("" from outside a run)
+    turn_id: str = ""
 
     @property
     def unread(self) -> bool:
@@ -73,6 +75,8 @@ def message_of(position: int, e: MessageSent) -> Message:
         sent_at=e.at,
         position=position,
         dedupe_key=e.dedupe_key,
+        run_id=e.run_id,
+        turn_id=e.turn_id,
     )
 
 

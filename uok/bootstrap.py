@@ -154,14 +154,17 @@ def assemble_runner(
     from uok.adapters.chaos import ChaosMonkey, NoChaos
     from uok.adapters.executor import CommandExecutor
     from uok.adapters.kernel_checkpoint import RunCheckpoints
+    from uok.adapters.feedback import FeedbackIndex
     from uok.adapters.observer import build_turn_hooks
     from uok.adapters.runner import KernelRunner, RunLoop
     from uok.adapters.steering import SteeringPoller
+    from uok.adapters.turnlogs import LogsDir
 
     run_id = run_id or new_run_id(clock)
     loop = RunLoop(run_id, clock)
     root = prepared.plan_path.parent
     store_path = getattr(log.store, "path", None)
+    logs = LogsDir.for_store(log.store, plan_dir=root)
     hooks = build_turn_hooks(
         log=log,
         flags=prepared.flags,
@@ -171,7 +174,7 @@ def assemble_runner(
         run_id=run_id,
         unit_timeout=lambda unit_id: loop.kernel.node(unit_id).timeout,
         observers=turn_observers,
-        exclude=[Path(store_path)] if store_path else [],
+        exclude=[*([Path(store_path)] if store_path else []), logs.root],  # never commit the log or the outputs
     )
     steering = SteeringPoller(log, lambda: loop.kernel, run_id=run_id, step=loop.record, clock=clock)
     chaos = (
@@ -187,7 +190,16 @@ def assemble_runner(
         loop=loop,
         workers=workers,
         flags=prepared.flags,
-        executor=executor or CommandExecutor(root, redact=prepared.gates.redact),
+        executor=executor
+        or CommandExecutor(
+            root,
+            redact=prepared.gates.redact,  # the run's one redaction pass (uok.adapters.secrets)
+            logs=logs,
+            db=task_log_target(log.store),
+            plan_id=prepared.graph.plan_id,
+            tasks=task_settings(prepared.flags),
+        ),
+        feedback=FeedbackIndex(log, logs),
         gates=prepared.gates,
         hooks=hooks,
         steering=steering,
@@ -201,6 +213,33 @@ def _read_models_of(store: Any) -> ReadModels:
     from uok.adapters.readmodels import ReadModels
 
     return ReadModels(store)
+def task_log_target(store: Any) -> str:
+    """What a task is told its log is (``UOK_DB``): the SQLite file's absolute
+    path, or the PostgreSQL URL (with its schema) the run opened."""
+    path = getattr(store, "path", None)
+    if path is not None:
+        return str(path)
+    target = getattr(store, "target", None)
+    conninfo = getattr(target, "conninfo", "")
+    if not conninfo:
+        return ""
+    schema = getattr(target, "schema", "public")
+    if schema == "public":
+        return conninfo
+    return f"{conninfo}{'&' if '?' in conninfo else '?'}schema={schema}"
+
+
+def task_settings(flags: dict[str, Any]) -> Any:
+    """The run's ``[uok.tasks]`` settings, with ``uok run --grace`` over the config's."""
+    import msgspec
+
+    from uok.domain.config import recorded_settings
+
+    tasks = recorded_settings(flags.get("uok"))[0].tasks
+    grace = flags.get("grace_period")
+    if isinstance(grace, int | float) and not isinstance(grace, bool):
+        tasks = msgspec.structs.replace(tasks, grace_seconds=float(grace))
+    return tasks
 
 
 def build_runner(

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Terminal unit states (uok.domain.policies.lifecycle.TERMINAL), spelled out for SQL.
 _TERMINAL = "('completed','failed','blocked','cancelled','stale','runaway-recovered')"
@@ -147,6 +147,14 @@ TYPED: tuple[Typed, ...] = (
             _c("timed_out", "BOOLEAN"),
             _c("error"),
             _c("usage", "JSON"),
+            _c("stdout_path", path="stdout_log.path"),
+            _c("stdout_bytes", "BIGINT", "stdout_log.size"),
+            _c("stdout_sha256", path="stdout_log.sha256"),
+            _c("stderr_path", path="stderr_log.path"),
+            _c("stderr_bytes", "BIGINT", "stderr_log.size"),
+            _c("stderr_sha256", path="stderr_log.sha256"),
+            _c("stop_reason", path="stop.reason"),
+            _c("stop_signals", "JSON", "stop.signals"),
         ),
     ),
     Typed(
@@ -212,6 +220,7 @@ TYPED: tuple[Typed, ...] = (
             _c("topic"),
             _c("payload", "JSON"),
             _c("dedupe_key"),
+            _c("turn_id"),
         ),
     ),
     Typed("MessageRead", "message_read", (*_BASE, _c("message_id"), _c("reader"))),
@@ -365,7 +374,7 @@ VIEWS: dict[str, str] = {
         WITH r AS (
             SELECT message_id, min(ts) AS read_at, arg_min(reader, position) AS read_by, count(*) AS reads
             FROM ev_message_read GROUP BY message_id)
-        SELECT s.message_id, s.run_id, s.sender, s.recipient, s.topic, s.payload, s.dedupe_key,
+        SELECT s.message_id, s.run_id, s.turn_id, s.sender, s.recipient, s.topic, s.payload, s.dedupe_key,
                s.ts AS sent_at, r.read_at, r.read_by, coalesce(r.reads, 0) AS reads,
                r.read_at IS NOT NULL AS is_read, s.position
         FROM ev_message_sent s LEFT JOIN r ON r.message_id = s.message_id""",

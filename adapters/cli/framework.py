@@ -194,7 +194,10 @@ def command_in(argv: Sequence[str]) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(command_in(argv)).parse_args(argv)
+    parser = build_parser(command_in(argv))
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        _take_trailing_words(parser, args, extra)
     try:
         return int(args.func(args) or 0)
     except BrokenPipeError:  # `uok events | head`: the reader left, nothing is wrong
@@ -202,6 +205,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except BaseException as exc:  # every failure is reported by class in report()  # noqa: BLE001
         return report(exc)
+
+
+def _take_trailing_words(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: list[str]) -> None:
+    """Words after an option (``uok steer RUN note --unit U some text``): argparse
+    gives a ``nargs="*"`` positional only the words before the option. A
+    command names that positional with ``set_defaults(trailing_words=DEST)``
+    to receive the rest; anything else left over is an error, as usual."""
+    dest = getattr(args, "trailing_words", None)
+    if dest is None or any(word.startswith("-") for word in extra):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    setattr(args, dest, [*getattr(args, dest), *extra])
 
 
 def report(exc: BaseException) -> int:

@@ -39,6 +39,7 @@ COMMANDS: dict[str, CommandInfo] = {
     "run": CommandInfo("run", "run a plan (TOML) through the kernel"),
     "status": CommandInfo("status", "runs and units by state"),
     "events": CommandInfo("events", "print the event log"),
+    "logs": CommandInfo("logs", "a task's kept output (stdout, stderr) by unit, run or turn; --follow"),
     "verify": CommandInfo("verify", "deep integrity check: SQLite integrity_check and the hash chain"),
     "breakers": CommandInfo("breakers", "circuit breaker of every gate"),
     "bus": CommandInfo("bus", "durable messages between agents"),

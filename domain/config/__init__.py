@@ -23,6 +23,7 @@ from uok.domain.config.schema import (
     GitopsSettings,
     SecurityGuardSettings,
     Settings,
+    TaskSettings,
 )
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "RunFlags",
     "SecurityGuardSettings",
     "Settings",
+    "TaskSettings",
     "parse_settings",
     "recorded",
     "recorded_settings",

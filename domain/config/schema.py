@@ -17,7 +17,8 @@ Every section changes something, and a test shows what:
 * ``[uok.security_guard]``: the security gate's switch, timeout and extra files;
 * ``[uok.gate.<id>]``: one gate's defaults (command, timeout, files, breaker);
 * ``[uok.gitops]``: a veto on ``uok run --gitops`` and its turn action;
-* ``[uok.chaos]``: the chaos monkey, off by default.
+* ``[uok.chaos]``: the chaos monkey, off by default;
+* ``[uok.tasks]``: how tasks are stopped (grace period) and watched (heartbeat).
 
 Every feature is on unless switched off, except chaos and gitops, which
 act only when asked for.
@@ -131,6 +132,13 @@ class ChaosSettings(Section):
     disk_dir: str = ""  # where disk stress writes ("" = beside the event log)
 
 
+class TaskSettings(Section):
+    """``[uok.tasks]``: how the shell stops and watches tasks (``uok.adapters.taskprocess``)."""
+
+    grace_seconds: NonNegative = 10.0  # SIGTERM, then this long, then SIGKILL; a task's own ``grace`` wins
+    heartbeat_seconds: Positive | None = None  # a task silent this long is stopped; a task's ``heartbeat`` wins
+
+
 class Settings(Section):
     """``[uok]``: the whole file."""
 
@@ -141,6 +149,7 @@ class Settings(Section):
     security_guard: SecurityGuardSettings = msgspec.field(default_factory=SecurityGuardSettings)
     gitops: GitopsSettings = msgspec.field(default_factory=GitopsSettings)
     chaos: ChaosSettings = msgspec.field(default_factory=ChaosSettings)
+    tasks: TaskSettings = msgspec.field(default_factory=TaskSettings)
     gate: dict[str, GateDefaults] = {}
 
     def breaker_policy(self, gate_id: str) -> BreakerPolicy:

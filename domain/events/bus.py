@@ -18,6 +18,9 @@ from uok.domain.plan import UnitNode
 
 
 class MessageSent(Event, frozen=True, kw_only=True):
+    """A message on the bus. One a task sends carries the task's run
+    (``run_id``) and turn (``turn_id``); one sent from outside a run, neither."""
+
     OBSERVED: ClassVar[bool] = True
 
     message_id: str
@@ -26,6 +29,7 @@ class MessageSent(Event, frozen=True, kw_only=True):
     topic: str = ""
     payload: dict[str, Any] = {}
     dedupe_key: str = ""
+    turn_id: str = ""
 
     def stream(self) -> str:
         return f"msg:{self.message_id}"

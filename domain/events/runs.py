@@ -170,8 +170,33 @@ class ModelUsage(msgspec.Struct, frozen=True):
     output_tokens: int = 0
 
 
+class OutputLog(msgspec.Struct, frozen=True, kw_only=True):
+    """One stream of a turn's output as kept on disk, redacted as it was
+    written: the file's path, its size and the SHA-256 of exactly those
+    bytes, so an audit can vouch for the file (``uok logs`` shows it)."""
+
+    path: str  # relative to the event log's directory, or absolute (see uok.adapters.turnlogs)
+    size: int
+    sha256: str
+
+
+class StopRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """How the shell stopped a task it did not let finish: why, which
+    signals reached its process group (``SIGTERM``, then ``SIGKILL`` if it
+    outlived its grace period), and the grace period it was given."""
+
+    reason: str  # timeout | heartbeat | cancel | shutdown | leftovers
+    signals: tuple[str, ...] = ()
+    grace_s: float = 0.0
+
+
 class ExecutionFinished(Event, frozen=True, kw_only=True):
-    """The executor's report of one unit attempt: observed, never decided."""
+    """The executor's report of one unit attempt: observed, never decided.
+
+    ``stdout_log`` / ``stderr_log`` (absent in logs written before output
+    was kept) name the files holding the whole redacted output; the tails
+    are its last 4 KiB. ``stop`` says how the shell stopped the task, when
+    it did."""
 
     OBSERVED: ClassVar[bool] = True
 
@@ -185,6 +210,9 @@ class ExecutionFinished(Event, frozen=True, kw_only=True):
     stderr_tail: str = ""
     usage: tuple[ModelUsage, ...] = ()
     spawns: tuple[SpawnRequest, ...] = ()  # sub-agents the unit asked for (uok.domain.events)
+    stdout_log: OutputLog | None = None
+    stderr_log: OutputLog | None = None
+    stop: StopRecord | None = None
 
 
 class TurnStarted(Event, frozen=True, kw_only=True):

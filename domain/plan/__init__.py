@@ -40,6 +40,10 @@ Format
                                     # gate ids or inline tables (id, command, shell, timeout, files), default []
         cwd = "sub/dir"             # optional, relative to the plan root
         env = { KEY = "value" }     # optional, str -> str
+        grace = 10                  # seconds between SIGTERM and SIGKILL when the task is stopped
+                                    # (timeout, cancel, Ctrl-C); default: the run's grace_period, 10
+        heartbeat = 120             # optional: a task silent this long (no output, no progress
+                                    # report) is stopped and fails as timed out
         [milestones.slices.tasks.metadata]  # optional, free-form, JSON-able values
         owner = "alice"
 

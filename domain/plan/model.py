@@ -57,6 +57,8 @@ class UnitNode(msgspec.Struct, frozen=True, kw_only=True):
     cwd: str | None = None
     env: dict[str, str] = {}
     metadata: dict[str, Any] = {}
+    grace: float | None = None  # seconds between SIGTERM and SIGKILL when stopped; None: the run's
+    heartbeat: float | None = None  # seconds of silence (no output, no progress) after which it is stopped
 
 
 class UnitGraph(msgspec.Struct, frozen=True, kw_only=True):

@@ -43,6 +43,8 @@ _TASK_KEYS = frozenset(
         "cwd",
         "env",
         "metadata",
+        "grace",
+        "heartbeat",
     }
 )
 
@@ -293,6 +295,13 @@ class _Parser:
                 f"max_dispatches must be an integer >= retries + 1 ({retries + 1}), got {max_dispatches!r}", tid
             )
 
+        grace = t.get("grace")
+        if grace is not None and not (_is_number(grace) and math.isfinite(grace) and grace >= 0):
+            raise self.fail(f"grace must be a number of seconds >= 0, got {grace!r}", tid)
+        heartbeat = t.get("heartbeat")
+        if heartbeat is not None and not (_is_number(heartbeat) and math.isfinite(heartbeat) and heartbeat > 0):
+            raise self.fail(f"heartbeat must be a number of seconds > 0, got {heartbeat!r}", tid)
+
         deps = self.strings(t["depends_on"], "depends_on", tid) if "depends_on" in t else None
         writes = tuple(self.path(w, "writes", tid) for w in self.strings(t.get("writes", []), "writes", tid))
         if len(set(writes)) != len(writes):
@@ -330,5 +339,7 @@ class _Parser:
             cwd=cwd,
             env=dict(env),
             metadata=dict(metadata),
+            grace=float(grace) if grace is not None else None,
+            heartbeat=float(heartbeat) if heartbeat is not None else None,
         )
         return _Task(node=node, explicit_deps=deps)

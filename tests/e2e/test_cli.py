@@ -175,7 +175,7 @@ def test_run_json_prints_the_result(tmp_path: Path, demo_plan: Path):
     assert len(lines) == 1
     result = lines[0]
     assert result["status"] == "ok" and result["units_completed"] == 12 and result["exit_code"] == 0
-    assert set(result) == {"run_id", "status", "units_completed", "units_failed", "error", "exit_code"}
+    assert set(result) == {"run_id", "status", "units_completed", "units_failed", "error", "signal", "exit_code"}
 
 
 JSON_COMMANDS = [

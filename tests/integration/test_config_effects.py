@@ -243,3 +243,29 @@ def test_chaos_from_the_config_and_the_command_line():
     assert flags["chaos"] == msgspec.to_builtins(resolved)  # what KernelEntered records
     resolved, _ = chaos("[uok.chaos]\nrate = 0.1\n", {"seed": 3, "rate": None})
     assert (resolved.seed, resolved.rate) == (3, 0.1)  # --chaos SEED turns it on, the file's rate stays
+
+
+def test_tasks_grace_and_heartbeat(tmp_path: Path):
+    """[uok.tasks]: the grace period a stopped task gets, and the heartbeat that stops a silent one."""
+    import sys
+
+    from uok.adapters.executor import CommandExecutor
+    from uok.domain.plan import UnitNode
+
+    def execute(toml: str, src: str, **node):
+        executor = CommandExecutor(tmp_path, tasks=settings(toml).tasks)
+        unit = UnitNode(
+            id="t", kind="unit", unit_type="execute-task", milestone="M", slice="S", command=(sys.executable, "-c", src)
+        )
+        return executor.execute(msgspec.structs.replace(unit, **node), run_id="r", turn_id="r:1", attempt=1)
+
+    stubborn = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(60)"
+    )
+    out = execute("[uok.tasks]\ngrace_seconds = 0.2\n", stubborn, timeout=0.5)
+    assert out.stop == ev.StopRecord(reason="timeout", signals=("SIGTERM", "SIGKILL"), grace_s=0.2)
+    silent = "import time; print('one line', flush=True); time.sleep(60)"
+    out = execute("[uok.tasks]\nheartbeat_seconds = 0.5\n", silent, timeout=60)
+    assert out.timed_out and out.stop.reason == "heartbeat" and out.duration_ms < 30_000
+    out = execute("[uok.tasks]\nheartbeat_seconds = 0.5\n", silent, timeout=1.5, heartbeat=120.0, grace=0.0)
+    assert out.stop.reason == "timeout" and out.duration_ms >= 1500  # the task's own heartbeat wins over the file's

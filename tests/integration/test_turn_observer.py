@@ -137,7 +137,7 @@ def test_a_run_with_retries_failures_and_a_signal_finishes_every_turn_exactly_on
 
     wait_for(settled, what="flaky retried, bad failed twice, long running")
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=20) == 1
+    assert proc.wait(timeout=20) == 143  # 128 + SIGTERM: a run a signal ended
     events = read_events(db)
     assert assert_turns_closed_once(events, run_id) == 6  # flaky x2, bad x2, long, complete-slice:M1/S1
     fin = {e.unit_id: e.status for _, e in of_type(events, ev.TurnFinished)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 import orjson
 from uok.adapters.cli.common import open_log
@@ -20,6 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             A durable inter-agent mailbox. Every message is an event in the log (MessageSent,
             MessageRead); inboxes are folds of those events, so every call sees what other
             processes sent.
+
+            Inside a task uok runs, the log is the run's own ($UOK_DB is set for the task) and a
+            message the task sends carries its run and turn ids ($UOK_RUN_ID, $UOK_TURN_ID).
         """,
         examples="""
             uok bus send planner worker-1 --topic task '{"unit": "build"}'
@@ -134,7 +138,10 @@ def _bus(args: argparse.Namespace, *, create: bool = False, retention: int = 200
         raise InputError(f"--retention must be >= 1, got {retention}")
     log = open_log(args, create=create)
     log.store.verify_chain()  # a damaged log raises ChainBroken: exit 3, like every reading command
-    return MessageBus(log, retention=retention)
+    # inside a task, what it sends carries its run and turn (uok.adapters.executor sets these)
+    return MessageBus(
+        log, retention=retention, run_id=os.environ.get("UOK_RUN_ID", ""), turn_id=os.environ.get("UOK_TURN_ID", "")
+    )
 
 
 def _msg(m) -> dict:
@@ -148,6 +155,8 @@ def _msg(m) -> dict:
         "read_at": m.read_at.isoformat() if m.read_at else None,
         "position": m.position,
         "dedupe_key": m.dedupe_key,
+        "run_id": m.run_id,
+        "turn_id": m.turn_id,
     }
 
 

@@ -27,8 +27,13 @@ def register(sub: argparse._SubParsersAction) -> None:
             directory or a parent; if there is none, .uok/events.db is created in the working
             directory (with a .gitignore, so it is never committed).
 
+            Ctrl-C (SIGINT) or SIGTERM stops the run gracefully: each running task's process
+            group gets SIGTERM, then SIGKILL after its grace period (--grace); a second Ctrl-C
+            kills at once. Every task's stdout and stderr are kept (`uok logs`).
+
             Exit codes: 0 all units completed; 1 some unit failed, was blocked, or the run ended
-            in error; 2 bad plan or usage (nothing written); 3 integrity failure.
+            in error; 2 bad plan or usage (nothing written); 3 integrity failure; 130 stopped by
+            Ctrl-C (143 by SIGTERM).
         """,
         examples="""
             uok run fixtures/plans/demo.toml
@@ -50,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--json",
         action="store_true",
-        help="print the run's result as one JSON object (run_id, status, units_completed, units_failed, "
+        help="print the run's result as one JSON object (run_id, status, units_completed, units_failed, signal, "
         "error, exit_code); no progress display",
     )
     p.add_argument(
@@ -75,6 +80,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         metavar="SECONDS",
         help="writer-token TTL after which a dead holder's token is reclaimed (default 300)",
+    )
+    p.add_argument(
+        "--grace",
+        type=float,
+        metavar="SECONDS",
+        help="grace period of a stopped task (timeout, cancel, Ctrl-C): SIGTERM to its process group, "
+        "SECONDS to exit, then SIGKILL (default 10; a task's own 'grace' wins; see docs/tasks.md)",
     )
     p.add_argument(
         "--chaos",
@@ -124,6 +136,10 @@ def run(args: argparse.Namespace) -> int:
         if not args.writer_ttl > 0:
             raise InputError(f"--writer-ttl must be > 0 seconds, got {args.writer_ttl:g}")
         flags["writer_ttl"] = args.writer_ttl
+    if args.grace is not None:
+        if not (args.grace >= 0 and args.grace != float("inf")):
+            raise InputError(f"--grace must be a number of seconds >= 0, got {args.grace:g}")
+        flags["grace_period"] = args.grace
     # plan, config, gates and chaos settings are checked before the log is even
     # opened: bad input (exit 2) writes nothing
     prepared = bootstrap.prepare_run(Path(args.plan), flags=flags, config=args.config)

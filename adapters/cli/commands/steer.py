@@ -24,7 +24,11 @@ boundary (within about 0.2 s while it waits for units) and records what it did.
   resume        dispatch again.
   cancel UNIT   a queued unit is cancelled; a running one is killed and its
                 turn ends 'stopped'. Final: its dependents are blocked.
-  note TEXT     record a note in the run's log.
+  note TEXT     a note to the run's tasks: it is written into the feedback file
+                (UOK_FEEDBACK_FILE, docs/tasks.md) of every task that starts
+                from now on and of those running now. With --unit U, only
+                unit U's. A note to a run that has ended is kept for the next
+                attempt (`uok retry`).
 
 Exit codes: 0 sent (and, unless --wait 0, applied); 2 unknown or finished run,
 bad command; 3 damaged log.
@@ -40,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             uok steer r20260101120000-abc123 pause
             uok steer r20260101120000-abc123 cancel build-docs
             uok steer r20260101120000-abc123 note "switching to the new API" --wait 0
+            uok steer r20260101120000-abc123 note --unit build "the tests need a network: use the mock"
             uok steer r20260101120000-abc123 resume --json
         """,
     )
@@ -47,6 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     # not `choices=`: a damaged log must be reported (exit 3) before the words are judged
     p.add_argument("command", metavar="COMMAND", help="pause | resume | cancel | note")
     p.add_argument("argument", metavar="ARG", nargs="*", help="UNIT for cancel, TEXT for note")
+    p.add_argument("--unit", metavar="U", help="note only: the unit the note is for (default: every unit)")
     p.add_argument(
         "--wait",
         type=float,
@@ -57,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--json", action="store_true", help="one JSON object: run_id, message_id, command, argument, outcome"
     )
-    p.set_defaults(func=steer)
+    p.set_defaults(func=steer, trailing_words="argument")
 
 
 def steer(args: argparse.Namespace) -> int:
@@ -76,10 +82,17 @@ def steer(args: argparse.Namespace) -> int:
             raise InputError("note needs a TEXT")
         if command in ("pause", "resume") and argument:
             raise InputError(f"{command} takes no argument")
-        _check_running(log, args.run_id)
+        if args.unit is not None and command != "note":
+            raise InputError("--unit goes with note only")
+        ended = _check_running(log, args.run_id, unit=args.unit, finished_ok=command == "note")
         head = log.store.head()[0]
-        message_id = send_steering(MessageBus(log), args.run_id, command, argument)
-        outcome = _wait(log, args.run_id, message_id, head, args.wait) if args.wait > 0 else None
+        message_id = send_steering(MessageBus(log), args.run_id, command, argument, unit=args.unit or "")
+        if ended:
+            outcome: str | None = (
+                f"kept for the next attempt{' of ' + args.unit if args.unit else ''} (the run has ended)"
+            )
+        else:
+            outcome = _wait(log, args.run_id, message_id, head, args.wait) if args.wait > 0 else None
     finally:
         log.store.close()
     if args.json:
@@ -103,32 +116,47 @@ def steer(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_running(log, run_id: str) -> None:
-    """Exit 2 unless ``run_id`` entered, has not exited, and (on this host) its pid lives."""
+def _check_running(log, run_id: str, *, unit: str | None = None, finished_ok: bool = False) -> bool:
+    """Exit 2 unless ``run_id`` entered, has not exited, and (on this host) its pid lives,
+    and ``unit`` (if given) is one of its plan's. With ``finished_ok`` a run
+    that has ended is accepted: returns True for it (a note kept for later)."""
     from uok.adapters.probes import pid_alive
     from uok.domain import events as ev
     from uok.domain.log import codec
 
     entered: ev.KernelEntered | None = None
     plan_id = ""
+    units: set[str] = set()
+    exited: ev.KernelExited | None = None
     for r in log.store.read(0, stream=f"run:{run_id}"):
         e = codec.decode(r.topic, r.payload)
         if isinstance(e, ev.KernelEntered):
             entered = e
         elif isinstance(e, ev.PlanCompiled):
             plan_id = e.graph.plan_id
+            units = {n.id for n in e.graph.nodes}
         elif isinstance(e, ev.KernelExited):
-            raise InputError(
-                f"run {run_id} has finished ({e.status} at {e.at:%Y-%m-%d %H:%M:%S}); only a running run can be steered"
-            )
+            exited = e
     if entered is None:
         raise InputError(f"unknown run {run_id!r} (`uok status` lists the runs in this log)")
+    if unit is not None and unit not in units:
+        raise InputError(f"plan {plan_id or '?'} of run {run_id} has no unit {unit!r}")
+    if exited is not None:
+        if finished_ok:
+            return True
+        raise InputError(
+            f"run {run_id} has finished ({exited.status} at {exited.at:%Y-%m-%d %H:%M:%S}); "
+            "only a running run can be steered"
+        )
     if (not entered.host or entered.host == socket.gethostname()) and not pid_alive(entered.pid):
+        if finished_ok:
+            return True
         hint = _open_runs_hint(log, plan_id, run_id)
         raise InputError(
             f"run {run_id} is not running: its process (pid {entered.pid}) is gone; "
             f"the next `uok run` of plan {plan_id or '?'} recovers it{hint}"
         )
+    return False
 
 
 def _open_runs_hint(log, plan_id: str, run_id: str) -> str:
