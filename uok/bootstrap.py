@@ -153,8 +153,8 @@ def assemble_runner(
     they reach the running loop only through its :class:`RunLoop` port."""
     from uok.adapters.chaos import ChaosMonkey, NoChaos
     from uok.adapters.executor import CommandExecutor
-    from uok.adapters.kernel_checkpoint import RunCheckpoints
     from uok.adapters.feedback import FeedbackIndex
+    from uok.adapters.kernel_checkpoint import RunCheckpoints
     from uok.adapters.observer import build_turn_hooks
     from uok.adapters.runner import KernelRunner, RunLoop
     from uok.adapters.steering import SteeringPoller
@@ -213,6 +213,8 @@ def _read_models_of(store: Any) -> ReadModels:
     from uok.adapters.readmodels import ReadModels
 
     return ReadModels(store)
+
+
 def task_log_target(store: Any) -> str:
     """What a task is told its log is (``UOK_DB``): the SQLite file's absolute
     path, or the PostgreSQL URL (with its schema) the run opened."""
