@@ -252,13 +252,13 @@ class KernelRunner:
             if self._signal:  # asked twice (a second Ctrl-C): the grace period is over
                 self.executor.kill_all()
             self._signal = self._signal or obs.signal
-        execution = isinstance(obs, ev.ExecutionFinished)
-        if execution:
-            self._executing.pop(obs.turn_id, None)
+        finished = obs.turn_id if isinstance(obs, ev.ExecutionFinished) else None
+        if finished is not None:
+            self._executing.pop(finished, None)
         self.chaos.strike("finalize", obs)  # a result is about to be judged
         self._step(obs)
-        if execution:
-            self.turn_hooks.close_lingering(obs.turn_id)  # a stopped turn's process is gone now
+        if finished is not None:
+            self.turn_hooks.close_lingering(finished)  # a stopped turn's process is gone now
 
     def _step(self, obs: ev.Event, *, prior: Sequence[ev.Event] = ()) -> None:
         """``prior``: observations the kernel decides nothing about, appended
