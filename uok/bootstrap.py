@@ -151,6 +151,7 @@ def assemble_runner(
 ) -> KernelRunner:
     """The runner of ``prepared`` on ``log`` with every collaborator built:
     they reach the running loop only through its :class:`RunLoop` port."""
+    from uok.adapters.changeset import attach_tracker
     from uok.adapters.chaos import ChaosMonkey, NoChaos
     from uok.adapters.executor import CommandExecutor
     from uok.adapters.feedback import FeedbackIndex
@@ -165,6 +166,15 @@ def assemble_runner(
     root = prepared.plan_path.parent
     store_path = getattr(log.store, "path", None)
     logs = LogsDir.for_store(log.store, plan_dir=root)
+    exclude = [*([Path(store_path)] if store_path else []), logs.root]  # never commit the log or the outputs
+    tracker = attach_tracker(  # what each turn really changed, for the security gate (uok.adapters.changeset)
+        root,
+        registry=prepared.gates.registry,
+        gate_types=prepared.flags.get("gates", {}),
+        node=lambda unit_id: loop.kernel.node(unit_id),  # noqa: PLW0108 (the kernel of the moment: rebuilt after a failed append)
+        graph_gates=[n.gates for n in prepared.graph.nodes],
+        exclude=exclude,
+    )
     hooks = build_turn_hooks(
         log=log,
         flags=prepared.flags,
@@ -173,8 +183,8 @@ def assemble_runner(
         clock=clock,
         run_id=run_id,
         unit_timeout=lambda unit_id: loop.kernel.node(unit_id).timeout,
-        observers=turn_observers,
-        exclude=[*([Path(store_path)] if store_path else []), logs.root],  # never commit the log or the outputs
+        observers=[*turn_observers, *([tracker] if tracker else [])],
+        exclude=exclude,
     )
     steering = SteeringPoller(log, lambda: loop.kernel, run_id=run_id, step=loop.record, clock=clock)
     chaos = (

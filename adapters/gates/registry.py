@@ -48,7 +48,10 @@ def default_registry(settings: Settings | None = None) -> GateRegistry:
         [
             VerificationGate(),
             SecurityGate(
-                timeout_seconds=settings.security_guard.timeout_seconds, files=tuple(settings.security_guard.files)
+                timeout_seconds=settings.security_guard.timeout_seconds,
+                files=tuple(settings.security_guard.files),
+                unscannable=settings.security_guard.unscannable,
+                max_file_bytes=settings.security_guard.max_file_bytes,
             ),
         ]
     )

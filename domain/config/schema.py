@@ -92,6 +92,8 @@ class SecurityGuardSettings(Section):
     enabled: bool = True  # false: the security gate is recorded as skip
     timeout_seconds: Positive = 30.0
     files: list[Name] = []  # scanned for every task that lists the security gate
+    unscannable: Literal["fail", "skip"] = "fail"  # a changed file the scanner cannot read: never a pass
+    max_file_bytes: PositiveInt = 5 * 1024 * 1024  # larger files are unscannable
 
 
 class GitopsSettings(Section):

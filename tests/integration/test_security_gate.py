@@ -142,18 +142,40 @@ def test_the_gate_passes_clean_files_and_skips_when_there_is_nothing_to_scan(tmp
     assert r.outcome == "fail" and r.failure_class == "policy" and r.findings[0].file == "cfg.ini"
 
 
-def test_a_scanner_that_cannot_be_imported_is_a_recorded_skip_not_a_pass(tmp_path: Path, monkeypatch):
+def test_a_scanner_that_cannot_be_imported_fails_closed_or_skips_by_config_never_passes(tmp_path: Path, monkeypatch):
     (tmp_path / "x.txt").write_text(f"{FAKE_KEY}\n")
     monkeypatch.setitem(sys.modules, "detect_secrets.core", None)  # import detect_secrets.core -> ImportError
     r = SecurityGate().execute(ctx(tmp_path, writes=["x.txt"]), 1)
-    assert r.outcome == "skip" and "could not run" in r.rationale and "detect-secrets is not importable" in r.rationale
+    assert r.outcome == "fail" and "could not run" in r.rationale and "detect-secrets is not importable" in r.rationale
+    r = SecurityGate(unscannable="skip").execute(ctx(tmp_path, writes=["x.txt"]), 1)
+    assert r.outcome == "skip" and "detect-secrets is not importable" in r.rationale
     # redaction still applies the strict patterns without detect-secrets
     assert FAKE_KEY not in redact(f"k {FAKE_KEY}")
 
 
-def test_a_scanner_that_times_out_is_a_recorded_skip(tmp_path: Path):
+def test_a_scanner_that_times_out_fails_closed(tmp_path: Path):
     (tmp_path / "x.txt").write_text("hello\n")
     with secrets._LOCK:  # another scan holds the scanner: this one cannot finish in time
         r = SecurityGate(timeout_seconds=0.2).execute(ctx(tmp_path, writes=["x.txt"]), 1)
-    assert r.outcome == "skip" and r.failure_class == "timeout"
+    assert r.outcome == "fail" and r.failure_class == "timeout"
     assert "did not finish within 0.2 s" in r.rationale and "NOT scanned" in r.rationale
+
+
+def test_an_oversized_or_unreadable_file_is_never_a_pass(tmp_path: Path):
+    (tmp_path / "big.txt").write_bytes(b"a" * 2048)
+    (tmp_path / "link").symlink_to("/etc/hostname")
+    r = SecurityGate(max_file_bytes=1024).execute(ctx(tmp_path, writes=["big.txt"]), 1)
+    assert r.outcome == "fail" and r.failure_class == "policy"
+    assert "big.txt: 2048 bytes, larger than the scan limit of 1024" in r.rationale
+    r = SecurityGate(max_file_bytes=1024, unscannable="skip").execute(ctx(tmp_path, writes=["big.txt"]), 1)
+    assert r.outcome == "skip" and "could not be scanned" in r.rationale
+    r = SecurityGate().execute(ctx(tmp_path, writes=["link"]), 1)
+    assert r.outcome == "fail" and "symbolic link" in r.rationale
+    assert SecurityGate().execute(ctx(tmp_path, writes=["big.txt"]), 1).outcome == "pass"  # under the default limit
+
+
+def test_a_key_inside_a_binary_file_is_found(tmp_path: Path):
+    (tmp_path / "blob.bin").write_bytes(b"\0\x01\x02" * 100 + FAKE_KEY.encode() + b"\0" * 50)
+    r = SecurityGate().execute(ctx(tmp_path, writes=["blob.bin"]), 1)
+    assert r.outcome == "fail" and r.findings[0].kind == "AWS Access Key" and r.findings[0].file == "blob.bin"
+    assert FAKE_KEY not in r.rationale
