@@ -21,6 +21,8 @@ What a task sees (the full contract is docs/tasks.md):
   JSON object per line (see :mod:`uok.adapters.spawnfile`), and
   ``UOK_WORK_MODE`` / ``UOK_MODEL_MODE`` / ``UOK_PERMISSION_PROFILE`` when
   the unit's metadata sets them (always, for sub-agents);
+* ``UOK_PROMPT_FILE``: for a task written as a Markdown file, a file
+  holding its body (the task's prompt, :mod:`uok.domain.plan.taskfiles`);
 * ``UOK_USAGE_FILE``: a path where the task may append one JSON object per
   line to report model usage, e.g.
   ``{"model": "claude-sonnet-4-6", "input_tokens": 1200, "output_tokens": 300}``.
@@ -196,6 +198,10 @@ class CommandExecutor:
             }
             if self.db:
                 env["UOK_DB"] = self.db
+            if node.body:  # a Markdown task's prompt (uok.domain.plan.taskfiles)
+                prompt = files.feedback.with_name(files.feedback.name.removesuffix(".feedback.json") + ".prompt.md")
+                prompt.write_text(node.body, encoding="utf-8")
+                env["UOK_PROMPT_FILE"] = str(prompt)
             out = OutputSink(files.stdout, self.redact)
             err = OutputSink(files.stderr, self.redact)
             try:

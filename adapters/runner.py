@@ -33,7 +33,7 @@ from uok.domain import events as ev
 from uok.domain.errors import InputError
 from uok.domain.events import GateRequested
 from uok.domain.kernel import Kernel
-from uok.domain.plan import PlanError, UnitGraph, compile_plan
+from uok.domain.plan import UnitGraph
 from uok.domain.plan.graph import clamp_workers
 
 if TYPE_CHECKING:
@@ -83,17 +83,12 @@ class RunResult(msgspec.Struct, frozen=True):
 
 
 def load_plan(path: Path) -> tuple[str, UnitGraph]:
-    """Read and compile a plan; every problem becomes a UsageError."""
-    try:
-        source = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such plan file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read plan: {exc}") from None
-    try:
-        return source, compile_plan(source, filename=str(path))
-    except PlanError as exc:
-        raise UsageError(str(exc)) from None
+    """Read and compile a plan (with its Markdown task files,
+    :mod:`uok.adapters.planfiles`); every problem is bad input (exit 2)."""
+    from uok.adapters.planfiles import load_plan_sources
+
+    sources, graph = load_plan_sources(path)
+    return sources.source, graph
 
 
 def fold_log(log: EventLog, kernel: Kernel) -> None:
@@ -158,11 +153,15 @@ class KernelRunner:
         chaos: NoChaos | ChaosMonkey,
         observer: RunObserver | None = None,
         checkpoints: RunCheckpoints | None = None,
+        plan_files: dict[str, str] | None = None,
+        plan_globs: dict[str, tuple[str, ...]] | None = None,
     ):
         self.log = log
         self.checkpoints = checkpoints  # start from the durable kernel snapshot (uok.adapters.kernel_checkpoint)
         self.plan_path = Path(plan_path)
         self.plan_source = plan_source
+        self.plan_files = plan_files or {}  # Markdown task files, recorded with the plan
+        self.plan_globs = plan_globs or {}
         self.plan_id = graph.plan_id
         self.workers = clamp_workers(workers)
         self.flags = flags  # resolved, recorded in KernelEntered
@@ -201,6 +200,8 @@ class KernelRunner:
             host=socket.gethostname(),
             plan_path=str(self.plan_path),
             plan_source=self.plan_source,
+            plan_files=self.plan_files,
+            plan_globs=self.plan_globs,
             workers=self.workers,
             flags=self.flags,
             work_mode=str(self.flags.get("work_mode", "auto")),

@@ -107,6 +107,8 @@ class PreparedRun(NamedTuple):
     flags: dict[str, Any]  # recorded in KernelEntered: resolved config ("uok"), "gates", "chaos"
     gates: GateHost
     chaos: Any  # uok.adapters.chaos.ChaosSettings, or None
+    files: dict[str, str] = {}  # the Markdown task files the plan names (uok.adapters.planfiles)
+    globs: dict[str, tuple[str, ...]] = {}
 
 
 def prepare_run(
@@ -121,17 +123,17 @@ def prepare_run(
     ``uok.toml`` / ``[tool.uok]``), the gates and the chaos settings."""
     from uok.adapters.chaos import settings_for_run
     from uok.adapters.gates.host import setup_gates
-    from uok.adapters.runner import load_plan
+    from uok.adapters.planfiles import load_plan_sources
 
     path = Path(plan_path)
-    source, graph = load_plan(path)
+    sources, graph = load_plan_sources(path)
     run_flags = {
         "turn_closeout": True,
         **(flags or {}),
     }  # exit waits for turn closeouts (uok.domain.kernel.rules.closeout)
     host, run_flags = setup_gates(path, run_flags, config=Path(config) if config else None, registry=gates, clock=clock)
     chaos, run_flags = settings_for_run(run_flags)
-    return PreparedRun(path, source, graph, run_flags, host, chaos)
+    return PreparedRun(path, sources.source, graph, run_flags, host, chaos, sources.files, sources.globs)
 
 
 def new_run_id(clock: Clock = utc_now) -> str:
@@ -216,6 +218,8 @@ def assemble_runner(
         chaos=chaos,
         observer=observer,
         checkpoints=RunCheckpoints(log, read_models=lambda: _read_models_of(log.store)),
+        plan_files=prepared.files,
+        plan_globs=prepared.globs,
     )
 
 

@@ -71,6 +71,8 @@ class KernelEntered(Event, frozen=True, kw_only=True):
     work_mode: str = "auto"
     model_mode: str = "default"
     probes: tuple[PidProbe, ...] = ()
+    plan_files: dict[str, str] = {}  # the Markdown task files the plan names: path -> text
+    plan_globs: dict[str, tuple[str, ...]] = {}  # a slice's task_files glob -> the files it matched
 
 
 class KernelFailed(Event, frozen=True, kw_only=True):

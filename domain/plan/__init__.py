@@ -47,6 +47,15 @@ Format
         [milestones.slices.tasks.metadata]  # optional, free-form, JSON-able values
         owner = "alice"
 
+        [[milestones.slices.tasks]]
+        file = "tasks/review.md"    # a task as a Markdown file: its fields in a frontmatter
+                                    # block, its prompt in the body (uok.domain.plan.taskfiles)
+
+      [[milestones.slices]]
+      id = "S2"
+      task_files = "tasks/S2/*.md"  # a glob (or an array of globs): one task per file, in
+                                    # name order, after the slice's listed tasks
+
 A task without ``command`` is a no-op unit that succeeds at once. Ids
 (plan, milestone, slice, task) match ``[A-Za-z0-9_][A-Za-z0-9_.-]*``, so
 they never collide with the generated ``complete-slice:<M>/<S>`` ids and

@@ -6,6 +6,7 @@ the file conflicts). The plan file format is documented in
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping, Sequence
 
 import msgspec
 from uok.domain.plan.graph import CycleError, detect_file_conflicts, topological_order
@@ -18,13 +19,23 @@ from uok.domain.plan.model import (
 from uok.domain.plan.parse import _Parser
 
 
-def compile_plan(source: str, *, filename: str) -> UnitGraph:
-    """Parse, validate and compile a plan; raise :class:`PlanError` on any problem."""
+def compile_plan(
+    source: str,
+    *,
+    filename: str,
+    files: Mapping[str, str] | None = None,
+    globs: Mapping[str, Sequence[str]] | None = None,
+) -> UnitGraph:
+    """Parse, validate and compile a plan; raise :class:`PlanError` on any problem.
+
+    ``files`` and ``globs`` are the Markdown task files the plan names, as the
+    shell read them (path -> text) and globbed them (``task_files`` pattern ->
+    paths): see :mod:`uok.domain.plan.taskfiles`."""
     try:
         doc = tomllib.loads(source)
     except tomllib.TOMLDecodeError as exc:
         raise PlanError(filename, f"malformed TOML: {exc}") from None
-    parser = _Parser(filename)
+    parser = _Parser(filename, files, globs)
     plan_id, title, milestones = parser.plan(doc)
 
     all_tasks = {t.node.id for _, slices in milestones for _, _, tasks in slices for t in tasks}

@@ -18,6 +18,7 @@ from uok.domain.plan.graph import FileConflict
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_RETRIES = 2
 RUNAWAY_HEADROOM = 6  # default max_dispatches = retries + this
+TASK_FILE_KEYS = frozenset({"file"})  # a plan's task table naming a Markdown task file holds only this
 ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
@@ -59,6 +60,9 @@ class UnitNode(msgspec.Struct, frozen=True, kw_only=True):
     metadata: dict[str, Any] = {}
     grace: float | None = None  # seconds between SIGTERM and SIGKILL when stopped; None: the run's
     heartbeat: float | None = None  # seconds of silence (no output, no progress) after which it is stopped
+    body: str = ""  # a Markdown task file's body: the task's prompt (UOK_PROMPT_FILE)
+    body_sha256: str = ""  # its hash: an edited prompt is a changed task
+    source_file: str = ""  # the Markdown task file it came from, relative to the plan root
 
 
 class UnitGraph(msgspec.Struct, frozen=True, kw_only=True):

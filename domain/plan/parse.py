@@ -9,25 +9,29 @@ from __future__ import annotations
 
 import math
 import posixpath
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import PurePath, PureWindowsPath
 from typing import Any
 
+import msgspec
 from uok.domain.plan.model import (
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
     ID_PATTERN,
     RUNAWAY_HEADROOM,
+    TASK_FILE_KEYS,
     GateSpec,
     PlanError,
     UnitNode,
 )  # fmt: skip
+from uok.domain.plan.taskfiles import line_of_problem, parse_task_file
 
 _TOP_KEYS = frozenset({"plan", "milestones"})
 _PLAN_KEYS = frozenset({"id", "title", "allow_outside_root"})
 _MILESTONE_KEYS = frozenset({"id", "title", "slices"})
-_SLICE_KEYS = frozenset({"id", "title", "tasks"})
+_SLICE_KEYS = frozenset({"id", "title", "tasks", "task_files"})
 _TASK_KEYS = frozenset(
     {
         "id",
@@ -86,9 +90,16 @@ def _is_number(value: object) -> bool:
 class _Parser:
     """Validates the decoded TOML; every check raises a PlanError at once."""
 
-    def __init__(self, filename: str):
+    def __init__(
+        self,
+        filename: str,
+        files: Mapping[str, str] | None = None,
+        globs: Mapping[str, Sequence[str]] | None = None,
+    ):
         self.file = filename
         self.allow_outside_root = False
+        self.files = files or {}  # task file (normalised path) -> text, as the shell read it
+        self.globs = globs or {}  # task_files pattern -> the files it matched, as the shell globbed
 
     def fail(self, problem: str, task: str | None = None) -> PlanError:
         return PlanError(self.file, problem, task)
@@ -130,7 +141,7 @@ class _Parser:
                 raise self.fail(f"{key} lists '{v}' twice", task)
         return tuple(value)
 
-    def path(self, value: str, key: str, task: str) -> str:
+    def path(self, value: str, key: str, task: str | None) -> str:
         if "\0" in value:
             raise self.fail(f"{key} path {value!r} contains a NUL byte", task)
         absolute = value.startswith(("/", "\\")) or bool(PureWindowsPath(value).drive)
@@ -250,14 +261,56 @@ class _Parser:
                 s_title = self.string(s, "title", s_where)
                 tasks = []
                 for t_pos, t in enumerate(self.array_of_tables(s.get("tasks", []), "milestones.slices.tasks"), 1):
+                    if "file" in t:
+                        self.keys(t, TASK_FILE_KEYS, f"{s_where}task #{t_pos}: ")
+                        tasks.append(self.file_task(t["file"], mid, sid, seen_tasks))
+                        continue
                     tid = self.ident(t.get("id"), f"{s_where}task #{t_pos}: id")
                     if tid in seen_tasks:
                         raise self.fail("duplicate task id (task ids are unique across the plan)", tid)
                     seen_tasks.add(tid)
                     tasks.append(self.task(t, tid, mid, sid))
+                for pattern in self.patterns(s.get("task_files"), s_where):
+                    for path in self.globs.get(pattern, ()):
+                        tasks.append(self.file_task(path, mid, sid, seen_tasks))
                 slices.append((sid, s_title, tasks))
             milestones.append((mid, slices))
         return plan_id, title, milestones
+
+    def patterns(self, value: object, where: str) -> list[str]:
+        """A slice's ``task_files``: one glob or an array of globs."""
+        if value is None:
+            return []
+        items = value if isinstance(value, list) else [value]
+        if not items or not all(isinstance(v, str) and v for v in items):
+            raise self.fail(f"{where}task_files must be a glob (string) or an array of globs")
+        return list(items)
+
+    def file_task(self, ref: object, mid: str, sid: str, seen: set[str]) -> _Task:
+        """A task whose fields are the frontmatter of a Markdown file and whose
+        prompt is its body (:mod:`uok.domain.plan.taskfiles`); errors name the
+        task file and the line."""
+        if not isinstance(ref, str) or not ref:
+            raise self.fail(f"file must be a task file's path, got {_type_name(ref)}")
+        rel = self.path(ref, "file", None)
+        text = self.files.get(rel)
+        if text is None:
+            raise self.fail(f"task file '{rel}' was not read (no such file?)")
+        tf = parse_task_file(rel, text)
+        fields = dict(tf.fields)
+        fields.setdefault("id", PurePath(rel).stem)
+        sub = _Parser(tf.path)
+        sub.allow_outside_root = self.allow_outside_root
+        try:
+            tid = sub.ident(fields.get("id"), "id")
+            if tid in seen:
+                raise sub.fail("duplicate task id (task ids are unique across the plan)", tid)
+            task = sub.task(fields, tid, mid, sid)
+        except PlanError as exc:
+            raise PlanError(line_of_problem(tf, exc.problem), exc.problem, exc.task) from None
+        seen.add(tid)
+        node = msgspec.structs.replace(task.node, body=tf.body, body_sha256=tf.body_sha256, source_file=rel)
+        return _Task(node=node, explicit_deps=task.explicit_deps)
 
     def task(self, t: dict[str, Any], tid: str, mid: str, sid: str) -> _Task:
         self.keys(t, _TASK_KEYS, "", tid)

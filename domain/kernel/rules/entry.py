@@ -17,7 +17,7 @@ def on_entered(ctx: Context, obs: ev.KernelEntered) -> None:
         run = st.runs.get(probe.run_id)
         if run is not None and run.status == "open" and not probe.alive and probe.run_id != obs.run_id:
             recover(ctx, run)
-    graph = compile_plan(obs.plan_source, filename=obs.plan_path)
+    graph = compile_plan(obs.plan_source, filename=obs.plan_path, files=obs.plan_files, globs=obs.plan_globs)
     ctx.emit(ev.PlanCompiled(run_id=ctx.run_id, at=ctx.at, graph=graph))
     for node in graph.nodes:
         rec = st.unit(node.id)
