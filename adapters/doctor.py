@@ -156,6 +156,11 @@ def gather(
             )
             for m in report.historical_mismatches
         ]
+        past += [  # runs that exited cleanly with units that did not complete: the work is not done
+            dx.PastMismatch(run_id=rid, status="failed", plan_path=r.plan_path, at=r.entered_at, detail=r.error)
+            for rid, r in runs.items()
+            if r.status == "failed"
+        ]
         oks = [r.entered_at for r in runs.values() if r.status == "ok" and r.entered_at is not None]
         breakers = [
             dx.OpenBreaker(gate_id=g, state=rec.state, open_until=rec.open_until, reason=rec.reason)

@@ -357,6 +357,10 @@ class KernelRunner:
         """How many of the plan's units are final (for progress displays)."""
         return self.kernel.settled_units()
 
+    def unit_tally(self) -> tuple[int, int]:
+        """Units of the plan completed, and ended otherwise (for progress displays)."""
+        return self.kernel.unit_tally()
+
     def _probe_open_runs(self, plan_id: str) -> tuple[ev.PidProbe, ...]:
         probes = []
         host = socket.gethostname()

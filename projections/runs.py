@@ -29,7 +29,7 @@ class RunView(msgspec.Struct, kw_only=True, gc=False):
     work_mode: str = "auto"
     model_mode: str = "default"
     workers: int = 0
-    status: str = "open"  # open | ok | error | terminated | recovered
+    status: str = "open"  # open | ok | failed | error | terminated | recovered
     error: str = ""
     entered_at: datetime | None = None
     entered_position: int = 0
@@ -42,9 +42,15 @@ class RunView(msgspec.Struct, kw_only=True, gc=False):
     detached: bool = False  # a fork cut the run off from its process
 
 
+def exit_status(e: ev.KernelExited) -> str:
+    """The run's outcome: ``failed`` when units did not complete, also for
+    runs recorded before the kernel decided ``failed`` itself (they said ``ok``)."""
+    return "failed" if e.status == "ok" and e.units_failed else e.status
+
+
 class RunsProjection(PartitionedProjection):
     name: ClassVar[str] = "runs"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: ``failed`` for runs whose units did not all complete
     part_type: ClassVar[type] = RunView
     types: ClassVar[frozenset[str]] = frozenset(
         {"KernelEntered", "PlanCompiled", "KernelExited", "RunRecovered", "RunForked"}
@@ -71,7 +77,7 @@ class RunsProjection(PartitionedProjection):
             r.plan_id = e.graph.plan_id
         elif t is ev.KernelExited:
             r.exits += 1
-            r.status, r.error, r.exited_at, r.exit_position = e.status, e.error, e.at, position
+            r.status, r.error, r.exited_at, r.exit_position = exit_status(e), e.error, e.at, position
             r.units_completed, r.units_failed = e.units_completed, e.units_failed
         elif t is ev.RunRecovered:
             r.exits += 1

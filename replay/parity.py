@@ -85,7 +85,7 @@ def build_report(
             "entered_at": r.entered_at,
             "exited_at": r.exited_at,
         }
-        if r.status in ("ok", "terminated"):
+        if r.status in ("ok", "failed", "terminated"):  # failed: exited cleanly, units did not complete
             matched += 1
         elif r.status == "error":
             critical.append(r.error or "parity event reported error")

@@ -128,9 +128,10 @@ def prepare_run(
     path = Path(plan_path)
     sources, graph = load_plan_sources(path)
     run_flags = {
-        "turn_closeout": True,
+        "turn_closeout": True,  # exit waits for turn closeouts (uok.domain.kernel.rules.closeout)
+        "failed_runs": True,  # units that did not complete make the run ``failed`` (uok.domain.kernel.rules.dispatch)
         **(flags or {}),
-    }  # exit waits for turn closeouts (uok.domain.kernel.rules.closeout)
+    }
     host, run_flags = setup_gates(path, run_flags, config=Path(config) if config else None, registry=gates, clock=clock)
     chaos, run_flags = settings_for_run(run_flags)
     return PreparedRun(path, sources.source, graph, run_flags, host, chaos, sources.files, sources.globs)

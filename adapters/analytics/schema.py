@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: runs.status is failed when units did not complete
 
 # Terminal unit states (uok.domain.policies.lifecycle.TERMINAL), spelled out for SQL.
 _TERMINAL = "('completed','failed','blocked','cancelled','stale','runaway-recovered')"
@@ -313,7 +313,9 @@ VIEWS: dict[str, str] = {
         FROM raw_events""",
     "runs": """
         WITH ends AS (
-            SELECT run_id, position, ts, status, error, units_completed, units_failed FROM ev_kernel_exited
+            SELECT run_id, position, ts,
+                   CASE WHEN status = 'ok' AND units_failed > 0 THEN 'failed' ELSE status END AS status,
+                   error, units_completed, units_failed FROM ev_kernel_exited
             UNION ALL
             SELECT recovered_run, position, ts, 'recovered', '', NULL, NULL FROM ev_run_recovered),
         last_end AS (

@@ -1,6 +1,8 @@
 """Live progress for ``uok run``, drawn with rich on stderr.
 
-On a terminal: a bar (units settled / total) plus one line per unit outcome.
+On a terminal: a bar (units completed / total; units that ended otherwise
+are counted beside it, so a run whose units failed never shows a full bar)
+plus one line per unit outcome and a line when the plan is paused.
 Elsewhere (CI, pipes) rich degrades to the plain lines.
 """
 
@@ -23,9 +25,10 @@ _STYLE = {
 
 
 class RichProgress:
-    def __init__(self, console: Console | None = None, settled: Callable[[], int] | None = None):
-        """``settled()`` returns how many of the plan's units are final now
-        (including those finished by earlier runs)."""
+    def __init__(self, console: Console | None = None, settled: Callable[[], tuple[int, int]] | None = None):
+        """``settled()`` returns how many of the plan's units completed and
+        how many ended otherwise (failed, blocked, …) now, including those
+        settled by earlier runs."""
         self.console = console or Console(stderr=True)
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -38,7 +41,7 @@ class RichProgress:
         )
         self.task: TaskID | None = None
         self.running: set[str] = set()
-        self.settled_fn = settled or (lambda: 0)
+        self.settled_fn = settled or (lambda: (0, 0))
 
     def __enter__(self) -> RichProgress:
         self.progress.start()
@@ -63,8 +66,14 @@ class RichProgress:
                     f"[{colour}]run {e.run_id} exited {e.status}: {e.units_completed} completed, {e.units_failed} failed"
                     + (f" ({e.error})" if e.error else "")
                 )
+            elif isinstance(e, ev.SteeringApplied) and e.paused is not None:
+                word = "paused" if e.paused else "resumed"
+                self.console.print(f"[yellow]{word:>10}[/] plan {e.plan_id}: {e.outcome or e.command}")
         if self.task is not None:
-            self.progress.update(self.task, completed=self.settled_fn(), running=", ".join(sorted(self.running))[:60])
+            completed, failed = self.settled_fn()
+            running = ", ".join(sorted(self.running))[:60]
+            shown = (f"[red]{failed} failed[/] " if failed else "") + running
+            self.progress.update(self.task, completed=completed, running=shown)
 
     def _unit(self, e: ev.UnitTransitioned) -> None:
         if e.to_state == "running":

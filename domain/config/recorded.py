@@ -37,6 +37,7 @@ class RunFlags(msgspec.Struct, kw_only=True, frozen=True):
     turn_closeout: bool = False  # the exit waits for TurnClosed of every finished turn
     paused: bool = False  # dispatch nothing
     max_iterations: int = MAX_ITERATIONS
+    failed_runs: bool = False  # a run whose units did not all complete exits ``failed``, not ``ok``
     permission_profile: Any = None  # the run's default profile for sub-agents (uok.domain.policies.modes)
 
 
@@ -55,6 +56,7 @@ def run_flags(recorded: Mapping[str, Any]) -> RunFlags:
         turn_closeout=recorded.get("turn_closeout") is True,
         paused=bool(recorded.get("paused")),
         max_iterations=int(recorded.get("max_iterations", MAX_ITERATIONS)),
+        failed_runs=recorded.get("failed_runs") is True,
         permission_profile=recorded.get("permission_profile"),
     )
 

@@ -15,7 +15,9 @@ import msgspec
 from uok.domain.events.base import Event
 from uok.domain.plan import UnitGraph
 
-KernelStatus = Literal["ok", "error", "terminated", "recovered"]
+KernelStatus = Literal["ok", "failed", "error", "terminated", "recovered"]
+"""``failed``: the run ended normally but not every unit of its plan completed
+(decided only for runs that record the ``failed_runs`` flag: older logs said ``ok``)."""
 UnitState = Literal[
     "queued",
     "claimed",

@@ -16,7 +16,8 @@ Classification, first match wins:
    task timeout (30 min when the timeout is unknown) while their run is
    alive (stuck);
    repeated gate failures (the last ``repeated_failures`` final outcomes of
-   a gate all failed); runs that ended ``error`` or were ``recovered`` with
+   a gate all failed); runs that ended ``error``, ``failed`` (units did not
+   complete) or were ``recovered`` with
    no clean (``ok``) run entered after them; an interrupted projection
    rebuild; a live run idle beyond the idle window with nothing in flight.
 3. **running**: a live run made progress within the idle window (5 min).
@@ -69,7 +70,7 @@ class InFlightUnit(msgspec.Struct, frozen=True, kw_only=True):
 
 class PastMismatch(msgspec.Struct, frozen=True, kw_only=True):
     run_id: str
-    status: str  # error | recovered
+    status: str  # error | recovered | failed (units did not complete)
     plan_path: str = ""
     at: datetime | None = None  # when it entered
     detail: str = ""
@@ -247,7 +248,11 @@ def diagnose(
                 f"run-{m.status}",
                 m.run_id,
                 f"run {m.run_id} ended {m.status}" + (f": {m.detail}" if m.detail else "") + "; no clean run since",
-                f"`uok parity` and `uok events` for details; a clean `{_run_cmd(m.plan_path)}` clears this",
+                (
+                    f"`uok status` and `uok logs UNIT` show what failed; a clean `{_run_cmd(m.plan_path)}` clears this"
+                    if m.status == "failed"
+                    else f"`uok parity` and `uok events` for details; a clean `{_run_cmd(m.plan_path)}` clears this"
+                ),
             )
     for p in f.projections:
         if p.rebuilding:

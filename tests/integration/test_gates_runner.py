@@ -172,7 +172,7 @@ def test_unknown_and_raising_gates_are_recorded_and_the_run_continues(tmp_path: 
         result = build_runner(EventLog(store), plan, workers=2, gates=reg).run()
     finally:
         store.close()
-    assert result.status == "ok" and result.units_failed == 3  # crashy, orphan, and the slice they block
+    assert result.status == "failed" and result.units_failed == 3  # crashy, orphan, and the slice they block
     events = [e for _, e in read_events(db)]
     runs = {e.gate_id: e for e in events if isinstance(e, GateRun)}
     crash = runs["raising"]

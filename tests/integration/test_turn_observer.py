@@ -70,7 +70,7 @@ def test_observers_see_every_turn_and_a_raising_observer_never_breaks_the_loop(t
     with SqliteEventStore(db) as store:
         runner = build_runner(EventLog(store), plan, workers=2, turn_observers=[Exploding(), rec])
         result = runner.run()
-    assert result.status == "ok" and result.units_failed >= 1  # bad failed twice, its slice check blocked
+    assert result.status == "failed" and result.units_failed >= 1  # bad failed twice, its slice check blocked
     events = read_events(db)
     turns = [e for _, e in of_type(events, ev.TurnStarted)]
     n = assert_turns_closed_once(events, result.run_id)

@@ -16,8 +16,9 @@ from uok.errors import InputError
 CLASSIFICATION = """\
 classification (first match wins; exit 0 for the first three, 1 otherwise):
   needs-repair       log unusable, orphaned run (pid dead), in-flight units with no live run
-  degraded           open breakers, stuck units, repeated gate failures, runs ended error or
-                     recovered with no clean run since, interrupted projection rebuild
+  degraded           open breakers, stuck units, repeated gate failures, runs ended error,
+                     failed (units did not complete) or recovered with no clean run since,
+                     interrupted projection rebuild
   running            a live run made progress in the last 5 minutes
   quiet-but-healthy  a live run is quiet but its tasks are still within their limits
   healthy            no live run, no issues

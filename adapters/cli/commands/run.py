@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
             progress = RichProgress()
             observer = tracer.also(progress) if tracer is not None else progress
             runner = bootstrap.assemble_runner(log, prepared, workers=args.workers, observer=observer)
-            progress.settled_fn = runner.settled_units
+            progress.settled_fn = runner.unit_tally
             with progress:
                 result = runner.run()
     finally:

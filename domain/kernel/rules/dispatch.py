@@ -16,6 +16,8 @@ Rules, all deterministic and taken from the folded log:
 * more than ``max_iterations`` turns in one run (a run flag, default
   ``uok.domain.config.MAX_ITERATIONS`` = 500) stops the run
   (behaviour §1: "possible runaway");
+* every unit final: the run exits ``ok`` if all completed, else ``failed``
+  (with the ``failed_runs`` flag every run since it records; ``ok`` before);
 * nothing in flight and nothing ready while units remain is a deadlock:
   they are blocked and the run exits ``error``;
 * nothing is dispatched while the plan is paused (``rules.steering``) or
@@ -45,12 +47,26 @@ def advance(ctx: Context) -> None:
     if not st.in_flight:
         remaining = [n.id for n in st.graph.nodes if not st.is_final(st.unit(n.id))]
         if not remaining:
-            ctx.exit("ok")
+            _exit_settled(ctx)
         elif not ready_units(st):
             for unit_id in remaining:
                 ctx.transition(unit_id, "blocked", reason="deadlock: no ready unit and nothing in flight")
                 ctx.transition(unit_id, "notified")
             ctx.exit("error", "Execution graph deadlock detected: no ready nodes and graph not complete")
+
+
+def _exit_settled(ctx: Context) -> None:
+    """Every unit is final: the run is ``ok`` only if every one completed
+    (behaviour §1). Runs recorded before the ``failed_runs`` flag said ``ok``
+    either way, and replay keeps their decision."""
+    st = ctx.state
+    assert st.graph is not None
+    unfinished = [n.id for n in st.graph.nodes if (rec := st.unit(n.id)) is not None and rec.outcome != "completed"]
+    if unfinished and st.flags.failed_runs:
+        shown = ", ".join(unfinished[:5]) + (f" and {len(unfinished) - 5} more" if len(unfinished) > 5 else "")
+        ctx.exit("failed", f"{len(unfinished)} unit(s) did not complete: {shown}")
+    else:
+        ctx.exit("ok")
 
 
 def ready_units(st: KernelState) -> list[str]:
