@@ -75,7 +75,7 @@ def fast(session: nox.Session) -> None:
 def test(session: nox.Session) -> None:
     """Every tier, as ``.ci/run`` runs it."""
     install(session)
-    session.run(*_tool(session, "pytest"), "-q", *session.posargs)
+    session.run(*_tool(session, "pytest"), "-q", "-n", "auto", *session.posargs)
 
 
 @nox.session

@@ -109,6 +109,6 @@ def _last_open_key_block(text: str, upto: int) -> int | None:
     begin = None
     for m in _BEGIN.finditer(text, 0, upto):
         begin = m.start()
-    if begin is None or _END.search(text, begin):
+    if begin is None or _END.search(text, begin, upto):  # an END past the cut does not close it here
         return None
     return begin

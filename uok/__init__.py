@@ -58,7 +58,7 @@ _EXPORTS = {
     "RuntimeFailure": "uok.errors",
 }
 
-__all__ = [  # resolved lazily by __getattr__; tests/test_packaging.py checks it matches _EXPORTS
+__all__ = [  # resolved lazily by __getattr__; tests/e2e/test_packaging.py checks it matches _EXPORTS
     "InputError",
     "IntegrityFailure",
     "RunResult",

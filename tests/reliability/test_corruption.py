@@ -55,6 +55,10 @@ ARGS = {
     "fork": lambda plan, tmp: [RUN_ID[0], "--at", "500", "--out", str(tmp / "fork.db")],  # past the damaged rows
     "diff": lambda plan, tmp: ["1", "2"],
     "trace": lambda plan, tmp: [RUN_ID[0], "--out", str(tmp / "trace.json")],
+    "export": lambda plan, tmp: ["--out", str(tmp / "export.jsonl")],
+    "logs": lambda plan, tmp: [RUN_ID[0]],
+    "report": lambda plan, tmp: [RUN_ID[0], "--html", str(tmp / "report.html")],
+    "serve": lambda plan, tmp: ["--port", "0"],
 }
 READ_ONLY = {"status", "events", "verify", "replay", "sql", "breakers"}
 """Commands that only read: they must not even touch a damaged file. (Others
@@ -80,6 +84,9 @@ def healthy_log(tmp_path_factory) -> tuple[Path, Path]:
     assert assert_log_whole(db) > 5 * NOOP_TASKS
     with SqliteEventStore(db) as store:
         HASH_OF_POSITION_100[:] = [store.query("SELECT hash FROM events WHERE position = 100")[0][0]]
+        EVENT_LEAVES[:] = sorted(
+            r[0] for r in store.query("SELECT pageno FROM dbstat WHERE name = 'events' AND pagetype = 'leaf'")
+        )
     RUN_ID[:] = [next(e.run_id for _, e in read_log(db))]
     return plan, db
 
@@ -111,9 +118,12 @@ def garbage_middle(data: bytes) -> bytes:
 
 
 def zeroed_tail(data: bytes) -> bytes:
+    """The last two pages of the events table zeroed: the newest events
+    (the file's last pages hold the read models, written after them)."""
     page = _page_size(data)
-    keep = (len(data) // page - 2) * page
-    return data[:keep] + bytes(len(data) - keep)
+    for n in EVENT_LEAVES[-2:]:
+        data = data[: (n - 1) * page] + bytes(page) + data[n * page :]
+    return data
 
 
 def empty_header_only(data: bytes) -> bytes:
@@ -133,6 +143,7 @@ def hash_altered(data: bytes) -> bytes:
 
 
 HASH_OF_POSITION_100: list[bytes] = []  # filled by the healthy_log fixture
+EVENT_LEAVES: list[int] = []  # page numbers of the events table's leaves, filled by the fixture
 RUN_ID: list[str] = []  # the healthy log's run, filled by the fixture
 
 DAMAGE = {
@@ -160,11 +171,25 @@ finding on stdout with their own documented non-zero exit (doctor: 1)."""
 
 CONTENT = ("payload altered", "chain hash altered")
 CHAIN_BLIND = ("projections status",)
+PREFIX_TRUSTING = ("status", "state", "diff", "metrics", "parity", "serve", "logs")
+"""Commands answered from the read models, which a run's end left caught up:
+they check that the event they were folded up to is still there with the same
+hash (the tail anchor) and verify only what was appended since, so they
+trust the prefix they verified when they folded it. Damage inside that prefix
+(an altered payload or hash, garbage pages among old events) is for ``uok
+verify`` (and ``uok doctor``) to find: re-reading the whole log per ``uok
+status`` is what the 1M-event start-up target rules out (issue 15)."""
+INSIDE_PREFIX = (*CONTENT, "garbage pages in the middle")
 KNOWN_GAPS = {
     **{
         (damage, cmd): "reads only the projection positions, not the events"
         for damage in CONTENT
         for cmd in CHAIN_BLIND
+    },
+    **{
+        (damage, cmd): "answers from read models that trust the prefix they verified"
+        for damage in INSIDE_PREFIX
+        for cmd in PREFIX_TRUSTING
     },
     (
         "garbage pages in the middle",
@@ -188,6 +213,9 @@ def test_every_command_refuses_a_damaged_log(damage: str, healthy_log, tmp_path:
         for suffix in ("-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
         args = [*name.split(), *command_args(name, parsers[name], plan, tmp_path), "--db", str(db)]
+        if name in SERVERS and (damage, name) in KNOWN_GAPS:
+            gaps.append(f"uok {name}: not started (it would serve)")
+            continue
         if name in SERVERS:  # would serve forever in-process if it missed the damage
             try:
                 r = uok(*args, timeout=20)
@@ -215,7 +243,7 @@ def test_every_command_refuses_a_damaged_log(damage: str, healthy_log, tmp_path:
             failures.append(f"uok {name} changed the damaged file")
     if gaps:
         print(f"\n{damage}: known gaps: " + "; ".join(g.split(":")[0] for g in gaps))
-    assert not failures, "\n".join(failures)
+    assert not failures, f"{damage}:\n" + "\n".join(failures)
 
 
 def index_altered(data: bytes, leaf_pages: set[int]) -> bytes:
