@@ -23,6 +23,11 @@ What a task sees (the full contract is docs/tasks.md):
   the unit's metadata sets them (always, for sub-agents);
 * ``UOK_PROMPT_FILE``: for a task written as a Markdown file, a file
   holding its body (the task's prompt, :mod:`uok.domain.plan.taskfiles`);
+* for an agent task (``agent = "..."``, docs/agents.md): the command line
+  its adapter builds, the prompt (``prompt``, else the Markdown body) on
+  stdin and in ``UOK_PROMPT_FILE``, ``UOK_AGENT`` and ``UOK_MODEL``; its stdout is read
+  as it streams into ``AgentStep`` events (:mod:`uok.adapters.agents.stream`)
+  and how it ended rides on the outcome (``agent``);
 * ``UOK_USAGE_FILE``: a path where the task may append one JSON object per
   line to report model usage, e.g.
   ``{"model": "claude-sonnet-4-6", "input_tokens": 1200, "output_tokens": 300}``.
@@ -58,13 +63,15 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import msgspec
+from uok.adapters.agents import adapter_for
+from uok.adapters.agents.stream import AgentStream, BlobStore
 from uok.adapters.otel.ids import traceparent
 from uok.adapters.outputsink import TAIL_BYTES, OutputSink
 from uok.adapters.spawnfile import mode_env, read_spawns
 from uok.adapters.taskprocess import TaskProcess
 from uok.adapters.turnlogs import LogsDir, TurnFiles
 from uok.domain.config import TaskSettings
-from uok.domain.events import ModelUsage, OutputLog, SpawnRequest, StopRecord
+from uok.domain.events import AgentOutcome, ModelUsage, OutputLog, SpawnRequest, StopRecord
 from uok.domain.plan import UnitNode
 
 __all__ = ["TAIL_BYTES", "CommandExecutor", "ExecutionOutcome", "Started", "read_usage"]
@@ -90,6 +97,7 @@ class ExecutionOutcome(msgspec.Struct, frozen=True):
     stdout_log: OutputLog | None = None
     stderr_log: OutputLog | None = None
     stop: StopRecord | None = None
+    agent: AgentOutcome | None = None
 
 
 class Started(NamedTuple):
@@ -168,13 +176,15 @@ class CommandExecutor:
         feedback: Mapping[str, Any] | None = None,
         on_start: Callable[[Started], None] | None = None,
         on_progress: Callable[[str], None] | None = None,
+        on_step: Callable[[dict[str, Any]], None] | None = None,
     ) -> ExecutionOutcome:
         """Run the unit's command to completion (or until it is stopped); never raises.
 
         ``feedback`` is written to the feedback file before the task starts;
         ``on_start`` hears of the process as soon as it exists; ``on_progress``
-        receives each line the task appends to its progress file."""
-        assert node.command is not None
+        receives each line the task appends to its progress file; ``on_step``
+        each step of an agent task's stream as it arrives."""
+        assert node.command is not None or node.agent is not None
         started = time.monotonic()
         self.logs.prepare(run_id)
         files = self.files(run_id, node.id, turn_id)
@@ -198,14 +208,27 @@ class CommandExecutor:
             }
             if self.db:
                 env["UOK_DB"] = self.db
-            if node.body:  # a Markdown task's prompt (uok.domain.plan.taskfiles)
+            prompt_text = (node.agent.prompt or node.body) if node.agent is not None else node.body
+            prompt: Path | None = None
+            if prompt_text or node.agent is not None:  # a Markdown task's body, an agent's prompt
                 prompt = files.feedback.with_name(files.feedback.name.removesuffix(".feedback.json") + ".prompt.md")
-                prompt.write_text(node.body, encoding="utf-8")
+                prompt.write_text(prompt_text, encoding="utf-8")
                 env["UOK_PROMPT_FILE"] = str(prompt)
-            out = OutputSink(files.stdout, self.redact)
+            sink = OutputSink(files.stdout, self.redact)
+            out: OutputSink | AgentStream = sink
             err = OutputSink(files.stderr, self.redact)
+            argv: str | list[str] = node.command[0] if node.shell and node.command else list(node.command or ())
+            stdin: Path | None = None
+            if node.agent is not None:
+                adapter = adapter_for(node.agent)
+                stdin = prompt  # the agent reads its prompt on stdin
+                env.update(UOK_AGENT=node.agent.name, UOK_MODEL=node.agent.model)
+                argv = argv if node.shell else adapter.argv(node)
+                out = AgentStream(sink, adapter, redact=self.redact, blobs=BlobStore(self.logs.blobs), on_step=on_step)
             try:
-                code, error, timed_out, stop = self._run(node, env, turn_id, out, err, on_start, on_progress, files)
+                code, error, timed_out, stop = self._run(
+                    node, env, turn_id, out, err, on_start, on_progress, files, argv=argv, stdin=stdin
+                )
             finally:
                 kept_out, kept_err = out.close(), err.close()
             return ExecutionOutcome(
@@ -220,31 +243,38 @@ class CommandExecutor:
                 stdout_log=OutputLog(path=self.logs.record(kept_out.path), size=kept_out.size, sha256=kept_out.sha256),
                 stderr_log=OutputLog(path=self.logs.record(kept_err.path), size=kept_err.size, sha256=kept_err.sha256),
                 stop=stop,
+                agent=out.outcome(code) if isinstance(out, AgentStream) else None,
             )
 
-    def _run(self, node, env, turn_id, out, err, on_start, on_progress, files):
+    def _run(self, node, env, turn_id, out, err, on_start, on_progress, files, *, argv, stdin):
         """Start the task and pump its output until it has exited and its pipes closed.
         Returns (exit code, error, timed out, stop record)."""
         cwd = self.root / node.cwd if node.cwd else self.root
-        args = node.command[0] if node.shell else list(node.command)
+        args = argv
         with self._lock:
             stopped_before = self._stopped.pop(turn_id, None)
         if stopped_before is not None:
             return None, f"not started: {stopped_before}", False, StopRecord(reason=stopped_before)
+        stdin_file = None
         try:
+            stdin_file = open(stdin, "rb") if stdin is not None else None  # noqa: SIM115 - closed below
             proc = subprocess.Popen(
                 args,
                 shell=node.shell,
                 cwd=cwd,
                 env=env,
-                stdin=subprocess.DEVNULL,
+                stdin=stdin_file if stdin_file is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,
                 preexec_fn=functools.partial(_die_with_parent, os.getpid()),  # noqa: PLW1509 (removed by the spawn rework)
             )
         except OSError as exc:
-            return None, f"cannot start {node.command[0]!r}: {exc.strerror or exc}", False, None
+            shown = args if isinstance(args, str) else args[0]
+            return None, f"cannot start {shown!r}: {exc.strerror or exc}", False, None
+        finally:
+            if stdin_file is not None:
+                stdin_file.close()  # the child holds its own copy
         grace = node.grace if node.grace is not None else self.tasks.grace_seconds
         heartbeat = node.heartbeat if node.heartbeat is not None else self.tasks.heartbeat_seconds
         task = TaskProcess(proc, grace)

@@ -286,7 +286,8 @@ class KernelRunner:
             self.gates.note(d)  # warnings the pure gate runner cannot log
             if isinstance(d, ev.TurnStarted):
                 node = self.kernel.node(d.unit_id)
-                run = self.chaos.strike("dispatch", d) if node.command is not None else None
+                runs = node.command is not None or node.agent is not None
+                run = self.chaos.strike("dispatch", d) if runs else None
                 if run is not None:  # None: no command, or a chaos partial failure ended the attempt
                     self._executing[d.turn_id] = (node.id, d.attempt)
                     feedback = self._feedback(node.id, d.turn_id, d.attempt)  # read on this thread: the log's reader
@@ -298,6 +299,8 @@ class KernelRunner:
                 run = self.chaos.strike("gate", d)
                 if run is not None:
                     self._workers().submit(run(self._gate), d, self.gates.context(d, self.kernel))
+            elif isinstance(d, ev.TurnFinished) and d.status != "stopped" and d.turn_id in self._executing:
+                self.executor.stop(d.turn_id, "guard")  # decided mid-turn (an agent over its cost ceiling)
             elif isinstance(d, ev.KernelExited) and d.run_id == self.run_id:
                 self._exit = d
             elif isinstance(d, ev.SteeringApplied) and d.command == "note":
@@ -309,7 +312,12 @@ class KernelRunner:
     def _execute(self, node, turn_id: str, attempt: int, feedback: dict[str, Any]) -> None:
         try:
             out: ExecutionOutcome = self.executor.execute(
-                node, run_id=self.run_id, turn_id=turn_id, attempt=attempt, feedback=feedback
+                node,
+                run_id=self.run_id,
+                turn_id=turn_id,
+                attempt=attempt,
+                feedback=feedback,
+                on_step=self._agent_step(node.id, turn_id) if node.agent is not None else None,
             )
             # ExecutionOutcome's fields are exactly the measured part of the event
             obs = ev.ExecutionFinished(
@@ -326,6 +334,17 @@ class KernelRunner:
                 error=f"executor error: {exc}",
             )
         self._results.put(obs)
+
+    def _agent_step(self, unit_id: str, turn_id: str) -> Callable[[dict[str, Any]], None]:
+        """Each step of an agent's stream becomes an ``AgentStep`` observation,
+        stepped by the main loop while the agent still runs (docs/agents.md)."""
+
+        def record(step: dict[str, Any]) -> None:
+            self._results.put(
+                ev.AgentStep(run_id=self.run_id, at=self.clock(), turn_id=turn_id, unit_id=unit_id, **step)
+            )
+
+        return record
 
     def _feedback(self, unit_id: str, turn_id: str, attempt: int) -> dict[str, Any]:
         """What the task's feedback file holds (uok.adapters.feedback)."""

@@ -6,6 +6,7 @@ Every turn that runs a command gets, under the *logs directory*::
     <logs>/<run id>/<unit>.<iteration>.stderr     its stderr, likewise
     <logs>/<run id>/<unit>.<iteration>.feedback.json   what earlier attempts left (uok.adapters.feedback)
     <logs>/<run id>/<unit>.<iteration>.progress   where the task reports progress (one line per report)
+    <logs>/blobs/<sha[:2]>/<sha256>              long texts of agent steps, by content (uok.adapters.agents)
 
 ``<unit>`` is the unit id with every character outside ``[A-Za-z0-9_.-]``
 replaced by ``_`` (a sub-agent's ``parent/child`` id has a slash), and
@@ -82,6 +83,11 @@ class LogsDir:
         if base is not None:
             return cls(base / "logs", base)
         return cls((plan_dir or Path.cwd()) / ".uok" / "logs", None)
+
+    @property
+    def blobs(self) -> Path:
+        """Where agent steps' long texts are kept, by SHA-256 (uok.adapters.agents.stream)."""
+        return self.root / "blobs"
 
     def turn(self, run_id: str, unit_id: str, turn_id: str) -> TurnFiles:
         stem = self.root / safe_name(run_id) / f"{safe_name(unit_id)}.{iteration_of(turn_id)}"

@@ -121,12 +121,14 @@ def prepare_run(
 ) -> PreparedRun:
     """Read and compile the plan, resolve the config (``--config``, else
     ``uok.toml`` / ``[tool.uok]``), the gates and the chaos settings."""
+    from uok.adapters.agents import check_plan as check_agents
     from uok.adapters.chaos import settings_for_run
     from uok.adapters.gates.host import setup_gates
     from uok.adapters.planfiles import load_plan_sources
 
     path = Path(plan_path)
     sources, graph = load_plan_sources(path)
+    check_agents(graph, str(path))  # an agent uok has no adapter for: exit 2, nothing written
     run_flags = {
         "turn_closeout": True,  # exit waits for turn closeouts (uok.domain.kernel.rules.closeout)
         "failed_runs": True,  # units that did not complete make the run ``failed`` (uok.domain.kernel.rules.dispatch)

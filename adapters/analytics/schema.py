@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 3  # 3: runs.status is failed when units did not complete
+SCHEMA_VERSION = 4  # 3: runs.status is failed when units did not complete; 4: agent_steps, tool_calls
 
 # Terminal unit states (uok.domain.policies.lifecycle.TERMINAL), spelled out for SQL.
 _TERMINAL = "('completed','failed','blocked','cancelled','stale','runaway-recovered')"
@@ -224,6 +224,35 @@ TYPED: tuple[Typed, ...] = (
         ),
     ),
     Typed("MessageRead", "message_read", (*_BASE, _c("message_id"), _c("reader"))),
+    Typed(
+        "AgentStep",
+        "agent_step",
+        (
+            *_BASE,
+            _c("turn_id"),
+            _c("unit_id"),
+            _c("agent"),
+            _c("seq", "INTEGER"),
+            _c("kind"),
+            _c("text"),
+            _c("blob"),
+            _c("text_size", "BIGINT"),
+            _c("tool"),
+            _c("tool_id"),
+            _c("args"),
+            _c("is_error", "BOOLEAN"),
+            _c("duration_ms", "BIGINT"),
+            _c("files", "JSON"),
+            _c("model", "VARCHAR", "usage.model"),
+            _c("input_tokens", "BIGINT", "usage.input_tokens"),
+            _c("output_tokens", "BIGINT", "usage.output_tokens"),
+            _c("cache_read_tokens", "BIGINT", "usage.cache_read_tokens"),
+            _c("cache_write_tokens", "BIGINT", "usage.cache_write_tokens"),
+            _c("cost_usd", "DOUBLE"),
+            _c("session_id"),
+            _c("subtype"),
+        ),
+    ),
 )
 
 RAW_DDL = (
@@ -372,6 +401,18 @@ VIEWS: dict[str, str] = {
     "gate_runs": "SELECT * FROM ev_gate_run",
     "breaker_transitions": "SELECT * FROM ev_breaker_transitioned",
     "costs": "SELECT * FROM ev_cost_recorded",
+    "agent_steps": "SELECT * FROM ev_agent_step",
+    "tool_calls": """
+        WITH r AS (
+            SELECT turn_id, tool_id, arg_min(is_error, position) AS is_error,
+                   arg_min(duration_ms, position) AS duration_ms, arg_min(text, position) AS result,
+                   min(ts) AS finished_at
+            FROM ev_agent_step WHERE kind = 'tool_result' AND tool_id <> '' GROUP BY turn_id, tool_id)
+        SELECT c.run_id, c.turn_id, c.unit_id, c.agent, c.seq, c.tool_id, c.tool, c.args, c.files,
+               c.ts AS called_at, r.finished_at, r.duration_ms, coalesce(r.is_error, false) AS is_error,
+               r.result, r.finished_at IS NOT NULL AS finished, c.position
+        FROM ev_agent_step c LEFT JOIN r ON r.turn_id = c.turn_id AND r.tool_id = c.tool_id
+        WHERE c.kind = 'tool_call'""",
     "messages": """
         WITH r AS (
             SELECT message_id, min(ts) AS read_at, arg_min(reader, position) AS read_by, count(*) AS reads

@@ -10,13 +10,15 @@ modules group them by subject:
 * :mod:`~uok.domain.events.gates`: gate requests and results, breakers, costs;
 * :mod:`~uok.domain.events.bus`: messages, steering, sub-agents, chaos, gitops;
 * :mod:`~uok.domain.events.writer`: the writer token;
-* :mod:`~uok.domain.events.fork`: time travel (a forked log).
+* :mod:`~uok.domain.events.fork`: time travel (a forked log);
+* :mod:`~uok.domain.events.agents`: inside an agent's turn (its steps, its outcome).
 
 A module that defines a new event must be imported here: the codec
 (:mod:`uok.domain.log.codec`) knows exactly the subclasses of ``Event``
 this package has loaded.
 """
 
+from uok.domain.events.agents import STEP_KINDS, AgentOutcome, AgentStep, AgentUsage
 from uok.domain.events.base import Event
 from uok.domain.events.bus import (
     BOUNDARIES,
@@ -78,6 +80,10 @@ __all__ = [
     "COMMANDS",
     "FAULTS",
     "STEER_TOPIC",
+    "STEP_KINDS",
+    "AgentOutcome",
+    "AgentStep",
+    "AgentUsage",
     "BreakerState",
     "BreakerTransitioned",
     "ChaosInjected",

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 import msgspec
+from uok.domain.events.agents import AgentOutcome
 from uok.domain.events.base import Event
 from uok.domain.plan import UnitGraph
 
@@ -217,6 +218,7 @@ class ExecutionFinished(Event, frozen=True, kw_only=True):
     stdout_log: OutputLog | None = None
     stderr_log: OutputLog | None = None
     stop: StopRecord | None = None
+    agent: AgentOutcome | None = None  # how an agent task's agent said its turn ended (docs/agents.md)
 
 
 class TurnStarted(Event, frozen=True, kw_only=True):

@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 from uok.domain import events as ev
 from uok.domain.kernel.context import Context, Verbs
 from uok.domain.kernel.rules import (
+    agents,
     chaos,
     closeout,
     dispatch,
@@ -97,6 +98,7 @@ RULES: tuple[Fold | Handle, ...] = (
     Fold(ev.UnitTransitioned, runs.fold_unit),
     Fold(ev.TurnStarted, runs.fold_turn_started),
     Fold(ev.ExecutionFinished, subagents.fold_execution),  # spawn requests wait for the turn's end
+    Fold(ev.ExecutionFinished, agents.fold_execution),
     Handle(ev.ExecutionFinished, execution.on_execution),
     Fold(ev.TurnFinished, runs.fold_turn_finished),
     Fold(ev.TurnFinished, subagents.fold_turn_finished),
@@ -114,12 +116,16 @@ RULES: tuple[Fold | Handle, ...] = (
     Fold(ev.GateRun, gate_history.fold_memory),
     Fold(ev.BreakerTransitioned, gate_history.fold_breaker),
     Fold(ev.CostRecorded, gate_history.fold_costs),
+    Fold(ev.CostRecorded, agents.fold_cost),
     Handle(ev.GateEvaluated, gating.on_evaluated),
     # steering, sub-agents, chaos
     Fold(ev.SteeringApplied, steering.fold_applied),
     Handle(ev.SteeringReceived, steering.on_steering),
     Fold(ev.SubagentSpawned, subagents.fold_spawned),
     Handle(ev.ChaosInjected, chaos.on_injected),
+    # inside an agent's turn: its steps, priced and judged as they stream
+    Fold(ev.AgentStep, agents.fold_step),
+    Handle(ev.AgentStep, agents.on_step),
     # recorded, nothing to decide
     Handle(ev.WriterTokenAcquired, nothing_to_decide),
     Handle(ev.WriterTokenReleased, nothing_to_decide),

@@ -98,6 +98,13 @@ class GateState(msgspec.Struct, kw_only=True):
     passes: dict[str, GatePass] = {}
 
 
+class AgentState(msgspec.Struct, kw_only=True):
+    """What each agent turn still executing has spent so far, as priced by
+    the cost guard (rules.agents): the agent's reported total reconciles it."""
+
+    spent: dict[str, float] = {}  # turn id -> USD recorded for it so far
+
+
 class KernelState(msgspec.Struct, kw_only=True):
     """The kernel's state: the driven run, the log's runs and units, and the rules' sub-states."""
 
@@ -123,6 +130,7 @@ class KernelState(msgspec.Struct, kw_only=True):
     subagents: SubagentState = msgspec.field(default_factory=SubagentState)
     closeout: CloseoutState = msgspec.field(default_factory=CloseoutState)
     gates: GateState = msgspec.field(default_factory=GateState)
+    agents: AgentState = msgspec.field(default_factory=AgentState)
 
     def enter(self, e: KernelEntered) -> None:
         """Take the driven run's inputs from its ``KernelEntered``: the one

@@ -48,6 +48,14 @@ Format
         owner = "alice"
 
         [[milestones.slices.tasks]]
+        id = "fix"
+        agent = "claude-code"       # an agent task (docs/agents.md): claude-code, codex, generic-jsonl
+        prompt = "Make the test pass."   # handed on stdin and in $UOK_PROMPT_FILE
+        model = "claude-sonnet-4-6" # optional
+        agent_options = { max_turns = 20 }   # optional, the adapter's own
+        # command = [...]           # optional: the agent's executable (required for generic-jsonl)
+
+        [[milestones.slices.tasks]]
         file = "tasks/review.md"    # a task as a Markdown file: its fields in a frontmatter
                                     # block, its prompt in the body (uok.domain.plan.taskfiles)
 
@@ -88,6 +96,7 @@ from uok.domain.plan.model import (
     DEFAULT_TIMEOUT,
     ID_PATTERN,
     RUNAWAY_HEADROOM,
+    AgentSpec,
     GateSpec,
     PlanError,
     UnitGraph,
@@ -101,6 +110,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "ID_PATTERN",
     "RUNAWAY_HEADROOM",
+    "AgentSpec",
     "GateSpec",
     "PlanError",
     "UnitGraph",

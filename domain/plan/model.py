@@ -37,6 +37,21 @@ class GateSpec(msgspec.Struct, frozen=True, kw_only=True):
     files: tuple[str, ...] = ()
 
 
+class AgentSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """An ``agent`` task: which coding-agent CLI runs it and what it is asked.
+
+    ``name`` picks the adapter (``claude-code``, ``codex``, ``gemini``,
+    ``generic-jsonl``: :mod:`uok.adapters.agents`), which builds the command
+    line from these fields and reads the agent's event stream while it runs.
+    ``prompt`` is handed to the agent on its stdin and in the file named by
+    ``UOK_PROMPT_FILE``; ``options`` are the adapter's own (docs/agents.md)."""
+
+    name: str
+    prompt: str = ""
+    model: str = ""
+    options: dict[str, Any] = {}
+
+
 class UnitNode(msgspec.Struct, frozen=True, kw_only=True):
     """One schedulable unit. Stored inside events: add fields only with defaults."""
 
@@ -63,6 +78,7 @@ class UnitNode(msgspec.Struct, frozen=True, kw_only=True):
     body: str = ""  # a Markdown task file's body: the task's prompt (UOK_PROMPT_FILE)
     body_sha256: str = ""  # its hash: an edited prompt is a changed task
     source_file: str = ""  # the Markdown task file it came from, relative to the plan root
+    agent: AgentSpec | None = None  # an agent task (docs/agents.md); ``command``, if any, is its executable
 
 
 class UnitGraph(msgspec.Struct, frozen=True, kw_only=True):

@@ -16,6 +16,7 @@ from pathlib import PurePath, PureWindowsPath
 from typing import Any
 
 import msgspec
+from uok.domain.plan.agent import AGENT_KEYS, parse_agent
 from uok.domain.plan.model import (
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
@@ -50,6 +51,7 @@ _TASK_KEYS = frozenset(
         "grace",
         "heartbeat",
     }
+    | AGENT_KEYS
 )
 
 
@@ -373,6 +375,7 @@ class _Parser:
                 raise self.fail(f"env.{k} must be a string, got {_type_name(v)}", tid)
         metadata = self.table(t.get("metadata", {}), "metadata", tid)
         self.json_value(metadata, "metadata", tid)
+        agent = parse_agent(self, t, tid)
 
         node = UnitNode(
             id=tid,
@@ -394,5 +397,6 @@ class _Parser:
             metadata=dict(metadata),
             grace=float(grace) if grace is not None else None,
             heartbeat=float(heartbeat) if heartbeat is not None else None,
+            agent=agent,
         )
         return _Task(node=node, explicit_deps=deps)

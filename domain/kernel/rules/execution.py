@@ -4,22 +4,30 @@ applies). A late report of a cancelled turn decides nothing."""
 
 from __future__ import annotations
 
+from typing import cast, get_args
+
 from uok.domain import events as ev
 from uok.domain.kernel.context import Context
 from uok.domain.kernel.rules import gating, pricing
+
+_CLASSES = frozenset(get_args(ev.FailureClass))
 
 
 def on_execution(ctx: Context, obs: ev.ExecutionFinished) -> None:
     turn = ctx.state.in_flight.get(obs.turn_id)
     if turn is None or ctx.state.exited:
         return  # a cancelled turn's late report: nothing to decide
-    ok = obs.exit_code == 0 and not obs.timed_out and not obs.error
+    agent = obs.agent  # how an agent task's agent said it ended (docs/agents.md)
+    ok = obs.exit_code == 0 and not obs.timed_out and not obs.error and not (agent and agent.is_error)
     action = "timeout" if obs.timed_out else ("error" if obs.error else f"exit:{obs.exit_code}")
     ctx.phase(turn.turn_id, "unit", action, {"duration_ms": obs.duration_ms})
     if pricing.cost_guard_stops(ctx, turn, obs, ok):
         pass  # the cost guard priced the usage and ended the turn
     elif ok:
         gating.start_gates(ctx, turn)  # the task's gates, then the unit's outcome
+    elif agent is not None and agent.is_error and not obs.timed_out and not obs.error:
+        agent_fc = cast("ev.FailureClass", agent.failure_class if agent.failure_class in _CLASSES else "unknown")
+        gating.conclude(ctx, turn, "fail", agent_fc, f"{agent.agent}: {agent.reason or agent.subtype}")
     else:
         fc: ev.FailureClass = "timeout" if obs.timed_out else "execution"
         if obs.timed_out:

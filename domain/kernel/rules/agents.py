@@ -1,0 +1,133 @@
+"""Agent steps (``AgentStep``): recorded as they stream; the cost guard reads
+their usage *while the agent runs* (behaviour §9, docs/agents.md).
+
+* A ``usage`` step is priced with the run's cost table (one
+  ``CostRecorded``; cache tokens are priced as input, a deliberate
+  over-estimate: the guard errs on the side of stopping) and judged against
+  the per-unit and per-window ceilings at once. Over a ceiling, the turn
+  ends there: a failing ``cost-guard`` ``GateRun``, the unit failed with
+  class ``policy`` (not retried), and the shell stops the agent's process
+  because its turn finished while it ran (``uok.adapters.runner``).
+* A ``result`` step carrying the agent's own total (``cost_usd``)
+  reconciles the turn: one more ``CostRecorded`` holds the difference
+  between that total and what the steps were priced at, so the turn's
+  recorded spend equals what the agent reported, to the cent; then the
+  guard judges the turn once more and records its verdict.
+* Every other step is recorded and decides nothing, as is any step of a
+  turn that has already finished (a late line of a stopped agent).
+"""
+
+from __future__ import annotations
+
+from uok.domain import events as ev
+from uok.domain.kernel.context import Context
+from uok.domain.kernel.rules import gating
+from uok.domain.kernel.state import KernelState, TurnInfo
+from uok.domain.policies import cost_guard
+
+_CENT_FRACTION = 1e-9  # a reconciliation smaller than this is rounding, not spend
+
+
+def fold_step(st: KernelState, e: ev.AgentStep) -> None:
+    st.agents.spent.setdefault(e.turn_id, 0.0)
+
+
+def fold_cost(st: KernelState, e: ev.CostRecorded) -> None:
+    spent = st.agents.spent
+    if e.turn_id in spent:
+        spent[e.turn_id] += e.cost_usd
+
+
+def fold_execution(st: KernelState, e: ev.ExecutionFinished) -> None:
+    st.agents.spent.pop(e.turn_id, None)  # the turn's process is gone: nothing more to reconcile
+
+
+def on_step(ctx: Context, obs: ev.AgentStep) -> None:
+    st = ctx.state
+    turn = st.in_flight.get(obs.turn_id)
+    if turn is None or st.exited:
+        return  # a late step of a turn that ended: recorded, nothing to decide
+    settings = st.flags.settings
+    if not (settings.enabled and settings.cost_guard.enabled):
+        return
+    if obs.kind == "usage" and obs.usage is not None:
+        rows = _price(ctx, turn, obs.usage)
+        _judge(ctx, turn, rows, final=False)
+    elif obs.kind == "result" and obs.cost_usd is not None:
+        rows = _reconcile(ctx, turn, obs)
+        _judge(ctx, turn, rows, final=True)
+
+
+def _price(ctx: Context, turn: TurnInfo, u: ev.AgentUsage) -> list[ev.CostRecorded]:
+    usage = ev.ModelUsage(
+        model=u.model or "unknown",
+        input_tokens=u.input_tokens + u.cache_read_tokens + u.cache_write_tokens,
+        output_tokens=u.output_tokens,
+    )
+    rows = cost_guard.price(
+        ctx.state.cost_table,
+        (usage,),
+        run_id=ctx.run_id,
+        at=ctx.at,
+        turn_id=turn.turn_id,
+        unit_id=turn.unit_id,
+        plan_id=ctx.state.plan_id,
+    )
+    for row in rows:
+        ctx.emit(row)
+    return rows
+
+
+def _reconcile(ctx: Context, turn: TurnInfo, obs: ev.AgentStep) -> list[ev.CostRecorded]:
+    st = ctx.state
+    assert obs.cost_usd is not None
+    delta = round(obs.cost_usd - st.agents.spent.get(turn.turn_id, 0.0), 8)
+    if abs(delta) < _CENT_FRACTION:
+        return []
+    models = st.gates.costs.turn_models.get(turn.turn_id) or [obs.agent]
+    row = ev.CostRecorded(
+        run_id=ctx.run_id,
+        at=ctx.at,
+        turn_id=turn.turn_id,
+        unit_id=turn.unit_id,
+        plan_id=st.plan_id,
+        model=models[-1],
+        input_tokens=0,  # the tokens were recorded with the steps; this row is the agent's own pricing
+        output_tokens=0,
+        cost_usd=delta,
+        priced=True,
+    )
+    ctx.emit(row)
+    return [row]
+
+
+def _judge(ctx: Context, turn: TurnInfo, rows: list[ev.CostRecorded], *, final: bool) -> None:
+    st = ctx.state
+    verdict = cost_guard.check(
+        st.gates.costs,
+        st.cost_table,
+        st.flags.settings.cost_guard,
+        rows,
+        plan_id=st.plan_id,
+        unit_id=turn.unit_id,
+        now=ctx.at,
+        turn_failed=False,
+    )
+    if verdict.ok and not final:
+        return  # mid-turn and within the ceilings: the verdict is recorded once, at the result
+    gating.record_run(
+        ctx,
+        turn,
+        cost_guard.GATE_ID,
+        cost_guard.GATE_TYPE,
+        attempt=1,
+        max_attempts=1,
+        outcome="pass" if verdict.ok else "fail",
+        failure_class="none" if verdict.ok else "policy",
+        rationale=verdict.rationale,
+    )
+    if verdict.ok:
+        return
+    where = "at the agent's result" if final else "mid-turn, the agent was stopped"
+    gating.conclude(ctx, turn, "fail", "policy", f"cost guard ({where}): {verdict.rationale}")
+    ctx.advance()
