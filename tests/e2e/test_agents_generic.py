@@ -127,3 +127,18 @@ def test_an_agent_spending_past_its_ceiling_is_stopped_mid_turn(tmp_path: Path):
     assert x == [{"stop_reason": "guard"}]
     r = uok("replay", "--all", "--db", str(db))
     assert r.returncode == 0 and "no divergence" in r.stdout, r.stdout + r.stderr
+
+
+def test_a_markdown_task_files_body_is_the_agents_prompt(tmp_path: Path):
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "write.md").write_text(
+        f'+++\nid = "write"\nagent = "generic-jsonl"\ncommand = ["{AGENT}"]\n+++\nfrom the body\n'
+    )
+    plan, db = tmp_path / "plan.toml", tmp_path / "e.db"
+    plan.write_text(
+        '[plan]\nid = "md"\n[[milestones]]\nid = "M"\n[[milestones.slices]]\nid = "S"\n'
+        '[[milestones.slices.tasks]]\nfile = "tasks/write.md"\n'
+    )
+    r = uok("run", str(plan), "--db", str(db), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out.txt").read_text() == "from the body\n"
