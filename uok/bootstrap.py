@@ -132,6 +132,7 @@ def prepare_run(
     run_flags = {
         "turn_closeout": True,  # exit waits for turn closeouts (uok.domain.kernel.rules.closeout)
         "failed_runs": True,  # units that did not complete make the run ``failed`` (uok.domain.kernel.rules.dispatch)
+        "requeue": True,  # failed, blocked and amended units run again (uok.domain.kernel.rules.requeue)
         **(flags or {}),
     }
     host, run_flags = setup_gates(path, run_flags, config=Path(config) if config else None, registry=gates, clock=clock)

@@ -8,9 +8,11 @@ Elsewhere (CI, pipes) rich degrades to the plain lines.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from uok.domain import events as ev
 
@@ -22,6 +24,25 @@ _STYLE = {
     "runaway-recovered": "magenta",
     "stale": "yellow",
 }
+
+
+def requeue_line(e: ev.UnitRequeued) -> str:
+    """One line saying a unit runs again, and why."""
+    why = e.reason
+    if e.cause == "amended":
+        why += f" (fingerprint {e.old_fingerprint} -> {e.new_fingerprint})"
+    elif e.cause == "retry" and e.by:
+        why += f" (by {e.by})"
+    return f"{e.unit_id} ({e.was}) queued again, {e.cause}: {why}"
+
+
+class RequeueLines:
+    """With ``--quiet``: only the re-queues, on stderr (a run re-doing work says so)."""
+
+    def on_events(self, events: list[ev.Event]) -> None:
+        for e in events:
+            if isinstance(e, ev.UnitRequeued):
+                print(f"uok: {requeue_line(e)}", file=sys.stderr, flush=True)
 
 
 class RichProgress:
@@ -58,6 +79,8 @@ class RichProgress:
                 self.console.print(
                     f"[yellow]recovered run {e.recovered_run} (pid {e.pid} dead); stale: {', '.join(e.stale_units) or 'none'}"
                 )
+            elif isinstance(e, ev.UnitRequeued):
+                self.console.print(f"[cyan]{'requeued':>10}[/] {escape(requeue_line(e))}")
             elif isinstance(e, ev.UnitTransitioned):
                 self._unit(e)
             elif isinstance(e, ev.KernelExited):

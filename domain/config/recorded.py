@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 from uok.domain.config.parse import ConfigError
 from uok.domain.config.schema import ChaosSettings, Settings
+from uok.domain.events.requeue import RetryRequest
 
 MAX_ITERATIONS = 500  # turns in one run before it is stopped as a possible runaway (behaviour §1)
 RETIRED_SECTIONS = ("metrics", "message_bus", "model_policy", "execution_graph", "audit_unified", "plan_v2")
@@ -38,6 +39,8 @@ class RunFlags(msgspec.Struct, kw_only=True, frozen=True):
     paused: bool = False  # dispatch nothing
     max_iterations: int = MAX_ITERATIONS
     failed_runs: bool = False  # a run whose units did not all complete exits ``failed``, not ``ok``
+    requeue: bool = False  # a run re-queues failed, blocked and amended units (uok.domain.kernel.rules.requeue)
+    retry: RetryRequest | None = None  # what ``uok retry`` asked for
     permission_profile: Any = None  # the run's default profile for sub-agents (uok.domain.policies.modes)
 
 
@@ -57,8 +60,19 @@ def run_flags(recorded: Mapping[str, Any]) -> RunFlags:
         paused=bool(recorded.get("paused")),
         max_iterations=int(recorded.get("max_iterations", MAX_ITERATIONS)),
         failed_runs=recorded.get("failed_runs") is True,
+        requeue=recorded.get("requeue") is True,
+        retry=_retry(recorded.get("retry")),
         permission_profile=recorded.get("permission_profile"),
     )
+
+
+def _retry(raw: Any) -> RetryRequest | None:
+    if raw is None:
+        return None
+    try:
+        return msgspec.convert(raw, RetryRequest)
+    except msgspec.ValidationError as exc:
+        raise ConfigError("retry", f"recorded retry request does not fit: {exc}") from None
 
 
 def recorded_settings(raw: Any) -> tuple[Settings, list[dict[str, Any]]]:

@@ -9,6 +9,7 @@ modules group them by subject:
   transitions, turns;
 * :mod:`~uok.domain.events.gates`: gate requests and results, breakers, costs;
 * :mod:`~uok.domain.events.bus`: messages, steering, sub-agents, chaos, gitops;
+* :mod:`~uok.domain.events.requeue`: work that had ended, queued again;
 * :mod:`~uok.domain.events.writer`: the writer token;
 * :mod:`~uok.domain.events.fork`: time travel (a forked log);
 * :mod:`~uok.domain.events.agents`: inside an agent's turn (its steps, its outcome).
@@ -48,6 +49,7 @@ from uok.domain.events.gates import (
     GateRequested,
     GateRun,
 )
+from uok.domain.events.requeue import RequeueCause, RetryRequest, UnitRequeued
 from uok.domain.events.runs import (
     ExecutionFinished,
     FailureClass,
@@ -112,6 +114,8 @@ __all__ = [
     "PhaseResult",
     "PidProbe",
     "PlanCompiled",
+    "RequeueCause",
+    "RetryRequest",
     "RunForked",
     "RunRecovered",
     "SignalReceived",
@@ -125,6 +129,7 @@ __all__ = [
     "TurnPhase",
     "TurnStarted",
     "TurnStatus",
+    "UnitRequeued",
     "UnitState",
     "UnitTransitioned",
     "WriterTokenAcquired",

@@ -112,6 +112,7 @@ class RunRecovered(Event, frozen=True, kw_only=True):
 
 class PlanCompiled(Event, frozen=True, kw_only=True):
     graph: UnitGraph
+    fingerprints: dict[str, str] = {}  # unit id -> its definition's fingerprint (uok.domain.plan.fingerprint)
 
 
 # --------------------------------------------------------------------------- units

@@ -31,11 +31,15 @@ LEGAL: dict[str, frozenset[str]] = {
     "runaway-recovered": frozenset({"notified"}),
     "blocked": frozenset({"notified"}),
     "cancelled": frozenset({"notified", "queued"}),
-    "notified": frozenset(),
+    "notified": frozenset({"queued"}),
 }
 """from-state → allowed to-states. ``cancelled → queued`` lets a later run
 pick up a unit an operator or a signal cancelled; ``runaway-recovered`` is
-never re-queued: that is its whole point."""
+never re-queued by a rule of the run that stopped it: that is its whole
+point. ``notified → queued`` is a later run re-queueing work that had ended,
+always just after a recorded ``UnitRequeued`` saying why (an operator's
+``uok retry``, a re-run of a failed unit, an amended task;
+``uok.domain.kernel.rules.requeue``)."""
 
 
 class IllegalTransition(RuntimeFailure, ValueError):
@@ -78,6 +82,8 @@ class UnitRecord(msgspec.Struct, kw_only=True, array_like=True, gc=False):
 
     def apply(self, e: UnitTransitioned) -> None:
         to = e.to_state
+        if self.state == "notified" and to == "queued":  # re-queued: the outcome it had is history
+            self.outcome, self.notified = "", False
         self.state = to
         if to in TERMINAL:
             self.outcome = to

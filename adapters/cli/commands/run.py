@@ -21,7 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:
             Compile PLAN into a unit graph and run it: ready units are dispatched to up to N
             parallel workers, every transition and turn is appended to the event log.
             Re-running the same plan on the same log resumes it: completed units do not run
-            again, and a run left open by a crash is closed as 'recovered'.
+            again, and a run left open by a crash is closed as 'recovered'. Units that ended
+            failed or blocked are queued again (a fresh retry budget; the runaway cap,
+            max_dispatches, keeps counting), and so is a task whose definition changed since it
+            ran (command, env, gates, writes, timeout, prompt, ...), with what depends on it:
+            each re-queue is recorded and printed with its reason. `uok retry` re-queues named
+            units, or runaway-recovered ones, with a new budget.
 
             Without --db or $UOK_DB the log is the nearest .uok/events.db in the working
             directory or a parent; if there is none, .uok/events.db is created in the working
@@ -125,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
     chaos = {"seed": args.chaos, "rate": args.chaos_rate} if args.chaos is not None else None
     if chaos is None and args.chaos_rate is not None:
         raise InputError("--chaos-rate needs --chaos SEED")
-    flags: dict = {}  # run flags, recorded in KernelEntered (uok.adapters.observer.build_turn_hooks)
+    # run flags, recorded in KernelEntered (uok.adapters.observer.build_turn_hooks); uok retry adds "retry"
+    flags: dict = dict(getattr(args, "run_flags", None) or {})
     if chaos is not None:
         flags["chaos"] = chaos  # uok.adapters.chaos resolves it over [uok.chaos]
     if args.gitops:
@@ -147,7 +153,11 @@ def run(args: argparse.Namespace) -> int:
     log = open_log(args, create=True, synchronous=args.synchronous)
     try:
         if args.quiet or args.json:
-            result = bootstrap.assemble_runner(log, prepared, workers=args.workers, observer=tracer).run()
+            from uok.adapters.cli.progress import RequeueLines
+
+            quiet = None if args.json else RequeueLines()  # a re-queue is always said, with why
+            observer = tracer.also(quiet) if tracer is not None and quiet is not None else (tracer or quiet)
+            result = bootstrap.assemble_runner(log, prepared, workers=args.workers, observer=observer).run()
         else:
             from uok.adapters.cli.progress import RichProgress
 
