@@ -70,6 +70,14 @@ class WorkTree:
         self.exclude = [Path(p).resolve() for p in exclude]
         self._pathspec: list[str] | None = None
 
+    def relative(self, paths: Sequence[str | Path]) -> list[str]:
+        """Paths (relative to the root, or absolute) as the top-relative paths snapshots use."""
+        out = []
+        for p in paths:
+            with contextlib.suppress(ValueError):
+                out.append((self.root / p).resolve().relative_to(self.top).as_posix())
+        return out
+
     # ------------------------------------------------------------------ git
 
     def git_call(self, args: list[str], env: dict[str, str] | None = None) -> GitResult:
@@ -199,11 +207,7 @@ class ChangeTracker:
         return snap
 
     def _relative(self, paths: Sequence[str]) -> list[str]:
-        out = []
-        for p in paths:
-            with contextlib.suppress(ValueError):
-                out.append((self.tree.root / p).resolve().relative_to(self.tree.top).as_posix())
-        return out
+        return self.tree.relative(paths)
 
     def before(self, turn_id: str) -> Snapshot | SnapshotError | None:
         with self._lock:
@@ -212,6 +216,11 @@ class ChangeTracker:
     def declared(self, turn_id: str) -> frozenset[str]:
         with self._lock:
             return self._declared.get(turn_id, frozenset())
+
+    def active(self) -> set[str]:
+        """The turns started and not finished."""
+        with self._lock:
+            return set(self._active)
 
     def concurrent(self, turn_id: str) -> set[str]:
         """The turns that ran while this one did."""
@@ -270,6 +279,7 @@ def attach_tracker(
     graph_gates: Sequence[tuple[str, ...]],
     exclude: Sequence[Path] = (),
     always: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> ChangeTracker | None:
     """The run's change tracker, handed to its security gates; None when no
     task lists a security gate (and ``always`` is false): nothing to snapshot.
@@ -282,7 +292,9 @@ def attach_tracker(
     def wanted(turn: ev.TurnStarted) -> bool:
         return always or bool(secure.intersection(node(turn.unit_id).gates))
 
-    tracker = ChangeTracker(WorkTree(root, exclude=exclude), wanted=wanted, writes=lambda u: node(u).writes)
+    tracker = ChangeTracker(
+        WorkTree(root, exclude=exclude, timeout=timeout), wanted=wanted, writes=lambda u: node(u).writes
+    )
     for gate in registry.list():
         if getattr(gate, "type", "") == "security" and hasattr(gate, "changes"):
             gate.changes = tracker.changes

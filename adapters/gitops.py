@@ -15,13 +15,16 @@ stage          when                git work
                                    failure class is ``git``)
 =============  ==================  =============================================
 
-Turn actions (``gitops_turn_action``): ``commit`` runs ``git add -A`` and
-``git commit`` with ``Uok-Unit:`` / ``Uok-Turn:`` trailers; ``snapshot``
+Turn actions (``gitops_turn_action``): ``commit`` is the ``gitops`` publish
+gate of :mod:`uok.adapters.gitpublish` (the unit's exact change set,
+committed with ``Uok-Unit:`` / ``Uok-Turn:`` trailers before the unit
+completes; a failed attempt's changes discarded, stage ``discard``); the
+``publish`` stage records what that gate did; ``snapshot``
 writes the work tree as a commit under ``refs/uok/snapshots/<run>/<n>``
 through a private index, leaving HEAD, the index and the branch untouched;
 ``status-only`` records ``git status --porcelain`` dirtiness. ``commit`` and
-``snapshot`` publish completed turns only (a failed attempt's changes are
-left for the retry); the event log's files are never added.
+``snapshot`` publish completed turns only; the event log's files are never
+added.
 
 Every git call has a timeout (10 s by default). A call that times out is
 killed with its process group (so a hook cannot keep it alive), the stage is
@@ -129,6 +132,7 @@ class GitOps:
         run_id: str = "",
         timeout: float = DEFAULT_TIMEOUT,
         exclude: Sequence[Path] = (),
+        publisher: Any = None,
     ):
         if action not in TURN_ACTIONS:
             raise ValueError(f"gitops turn action must be one of {', '.join(TURN_ACTIONS)}, got {action!r}")
@@ -137,6 +141,7 @@ class GitOps:
         self.action, self.run_id, self.timeout = action, run_id, timeout
         self.pathspec = ["--", "."] + [f":(exclude){p}" for p in self._inside(exclude)]
         self.turns: dict[str, _Turn] = {}
+        self.publisher = publisher  # commit: the gitops publish gate (uok.adapters.gitpublish.GitPublisher)
         self._identity: dict[str, str] | None = None
 
     def _inside(self, paths: Sequence[Path]) -> list[str]:
@@ -154,6 +159,8 @@ class GitOps:
         r = self._git(["rev-parse", "--verify", "-q", "HEAD"])
         if r.status == "failed" and r.returncode == 1:  # unborn branch: no commit yet
             r = msgspec.structs.replace(r, status="ok", error="")
+        if self.publisher is not None:
+            self.publisher.heads[turn.turn_id] = r.stdout
         self._stage(
             turn.turn_id, "turn-start", r, {"head": r.stdout, "iteration": turn.iteration, "unit_id": turn.unit_id}
         )
@@ -173,9 +180,18 @@ class GitOps:
             self._publish(turn_id, turn, action)
 
     def on_turn_result(self, result: ev.TurnFinished) -> None:
-        turn = self.turns.pop(result.turn_id, None)
+        turn = self.turns.get(result.turn_id)
         if turn is None:
             return
+        if self.publisher is not None:
+            self.publisher.heads.pop(result.turn_id, None)
+            self.publisher.results.pop(result.turn_id, None)
+            if result.status != "completed":  # the retry (or the next run) starts from the attempt's start
+                started = time.monotonic()
+                detail = self.publisher.discard(result.turn_id)
+                ms = int((time.monotonic() - started) * 1000)
+                self._record(result.turn_id, "discard", detail.pop("status"), detail.pop("error", ""), ms, detail)
+        self.turns.pop(result.turn_id, None)
         failed = result.failure_class == "git"
         self._record(
             result.turn_id,
@@ -196,25 +212,16 @@ class GitOps:
         if outcome != "completed":
             self._record(turn_id, "publish", "skipped", "", 0, {"reason": f"turn {outcome}: nothing published"})
             return
+        if self.action == "commit":  # the gitops gate committed (or refused) before the unit completed
+            results = self.publisher.results if self.publisher is not None else {}
+            done = dict(results.pop(turn_id, {"status": "skipped", "summary": "no publish gate ran"}))
+            status = done.pop("status")
+            self._record(turn_id, "publish", status, done.pop("error", ""), 0, done)
+            return
         started = time.monotonic()
-        steps = self._commit(turn_id, turn) if self.action == "commit" else self._snapshot(turn_id, turn)
+        steps = self._snapshot(turn_id, turn)
         status, error, detail = steps
         self._record(turn_id, "publish", status, error, int((time.monotonic() - started) * 1000), detail)
-
-    def _commit(self, turn_id: str, turn: _Turn) -> tuple[str, str, dict[str, Any]]:
-        r = self._git(["add", "-A", *self.pathspec])
-        if r.status != "ok":
-            return r.status, r.error, {"step": "add"}
-        r = self._git(["diff", "--cached", "--quiet"])
-        if r.status == "ok":
-            return "skipped", "", {"reason": "nothing to commit"}
-        if r.status == "timeout":
-            return r.status, r.error, {"step": "diff"}
-        r = self._git(["commit", "-q", "-m", self._message(turn_id, turn)], env=self._env())
-        if r.status != "ok":
-            return r.status, r.error, {"step": "commit"}
-        head = self._git(["rev-parse", "HEAD"])
-        return "ok", "", {"commit": head.stdout}
 
     def _snapshot(self, turn_id: str, turn: _Turn) -> tuple[str, str, dict[str, Any]]:
         ref = snapshot_ref(turn_id)
@@ -244,7 +251,7 @@ class GitOps:
         return "ok", "", {"ref": ref, "commit": commit.stdout}
 
     def _message(self, turn_id: str, turn: _Turn) -> str:
-        return f"uok: {turn.unit_id} (turn {turn_id})\n\nUok-Unit: {turn.unit_id}\nUok-Turn: {turn_id}\n"
+        return commit_message(turn.unit_id, turn_id)
 
     def _env(self) -> dict[str, str]:
         """A fallback identity when the repository has none configured."""
@@ -303,6 +310,10 @@ class GitOps:
                 detail=detail,
             )
         )
+
+
+def commit_message(unit_id: str, turn_id: str) -> str:
+    return f"uok: {unit_id} (turn {turn_id})\n\nUok-Unit: {unit_id}\nUok-Turn: {turn_id}\n"
 
 
 def _dirtiness(r: GitResult) -> dict[str, Any]:

@@ -153,6 +153,7 @@ def build_turn_hooks(
     unit_timeout: Callable[[str], float],
     observers: Sequence[TurnObserver] = (),
     exclude: Sequence[Path] = (),
+    publisher: Any = None,
 ) -> TurnHooks:
     """The runner's hooks for one run, configured from its flags.
 
@@ -166,23 +167,29 @@ def build_turn_hooks(
       run flag ``gitops_turn_action`` overrides it. The config's default-on
       alone never starts committing to a repository.
       ``gitops_timeout`` (seconds, default 10) bounds each git call.
+      With action ``commit``, ``publisher`` (:func:`gitops_action`,
+      :mod:`uok.adapters.gitpublish`) commits through the ``gitops`` gate.
     """
-    from uok.adapters.gitops import DEFAULT_TIMEOUT, GitOps, is_git_work_tree
+    from uok.adapters.gitops import DEFAULT_TIMEOUT, GitOps
 
     ttl = float(flags.get("writer_ttl", DEFAULT_TTL_SECONDS))
     writer = WriterTokens(log, clock=clock, record=record, run_id=run_id, default_ttl=ttl)
     chain: list[TurnObserver] = []
-    config = recorded_settings(flags.get("uok"))[0].gitops  # [uok.gitops], typed
-    if flags.get("gitops") is True and config.enabled:
+    action = gitops_action(flags, root)
+    if action is not None:
         timeout = float(flags.get("gitops_timeout", DEFAULT_TIMEOUT))
-        action = str(flags.get("gitops_turn_action") or config.turn_action)
-        if is_git_work_tree(root, timeout):
-            chain.append(
-                GitOps(root, record=record, clock=clock, run_id=run_id, timeout=timeout, action=action, exclude=exclude)
+        chain.append(
+            GitOps(
+                root,
+                record=record,
+                clock=clock,
+                run_id=run_id,
+                timeout=timeout,
+                action=action,
+                exclude=exclude,
+                publisher=publisher if action == "commit" else None,
             )
-        else:
-            log_msg = "gitops is enabled but %s is not a git work tree: no git transactions recorded"
-            logging.getLogger("uok.gitops").warning(log_msg, root)
+        )
     chain.extend(observers)
     return TurnHooks(
         writer=writer,
@@ -192,3 +199,19 @@ def build_turn_hooks(
         clock=clock,
         run_id=run_id,
     )
+
+
+def gitops_action(flags: dict[str, Any], root: Path) -> str | None:
+    """The run's gitops turn action, or None when gitops does not run: the
+    run flag ``gitops`` not set, vetoed by ``[uok.gitops] enabled = false``,
+    or the plan root not a git work tree (a warning says so)."""
+    from uok.adapters.gitops import DEFAULT_TIMEOUT, is_git_work_tree
+
+    config = recorded_settings(flags.get("uok"))[0].gitops  # [uok.gitops], typed
+    if flags.get("gitops") is not True or not config.enabled:
+        return None
+    if not is_git_work_tree(root, float(flags.get("gitops_timeout", DEFAULT_TIMEOUT))):
+        log_msg = "gitops is enabled but %s is not a git work tree: no git transactions recorded"
+        logging.getLogger("uok.gitops").warning(log_msg, root)
+        return None
+    return str(flags.get("gitops_turn_action") or config.turn_action)

@@ -161,11 +161,13 @@ def assemble_runner(
     from uok.adapters.chaos import ChaosMonkey, NoChaos
     from uok.adapters.executor import CommandExecutor
     from uok.adapters.feedback import FeedbackIndex
+    from uok.adapters.gitpublish import enable_publish
     from uok.adapters.kernel_checkpoint import RunCheckpoints
-    from uok.adapters.observer import build_turn_hooks
+    from uok.adapters.observer import build_turn_hooks, gitops_action
     from uok.adapters.runner import KernelRunner, RunLoop
     from uok.adapters.steering import SteeringPoller
     from uok.adapters.turnlogs import LogsDir
+    from uok.domain.config import recorded_settings
 
     run_id = run_id or new_run_id(clock)
     loop = RunLoop(run_id, clock)
@@ -173,6 +175,7 @@ def assemble_runner(
     store_path = getattr(log.store, "path", None)
     logs = LogsDir.for_store(log.store, plan_dir=root)
     exclude = [*([Path(store_path)] if store_path else []), logs.root]  # never commit the log or the outputs
+    publish = gitops_action(prepared.flags, root) == "commit"
     tracker = attach_tracker(  # what each turn really changed, for the security gate (uok.adapters.changeset)
         root,
         registry=prepared.gates.registry,
@@ -180,7 +183,24 @@ def assemble_runner(
         node=lambda unit_id: loop.kernel.node(unit_id),  # noqa: PLW0108 (the kernel of the moment: rebuilt after a failed append)
         graph_gates=[n.gates for n in prepared.graph.nodes],
         exclude=exclude,
+        always=publish,
+        timeout=float(prepared.flags.get("gitops_timeout", 10.0)),  # each git call (uok.adapters.gitops)
     )
+    publisher = None
+    if publish and tracker is not None:  # --gitops commit: the gitops gate (uok.adapters.gitpublish)
+        push = recorded_settings(prepared.flags.get("uok"))[0].gitops.push_remote
+        publisher, workers = enable_publish(
+            prepared.flags,
+            prepared.gates.registry,
+            tracker,
+            prepared.graph,
+            workers,
+            push_remote=push,
+            inputs=(
+                prepared.plan_path,
+                *([Path(prepared.flags["config_path"])] if "config_path" in prepared.flags else []),
+            ),
+        )
     hooks = build_turn_hooks(
         log=log,
         flags=prepared.flags,
@@ -191,6 +211,7 @@ def assemble_runner(
         unit_timeout=lambda unit_id: loop.kernel.node(unit_id).timeout,
         observers=[*turn_observers, *([tracker] if tracker else [])],
         exclude=exclude,
+        publisher=publisher,
     )
     steering = SteeringPoller(log, lambda: loop.kernel, run_id=run_id, step=loop.record, clock=clock)
     chaos = (

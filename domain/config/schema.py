@@ -102,6 +102,7 @@ class GitopsSettings(Section):
 
     enabled: bool = True
     turn_action: TurnAction = "commit"
+    push_remote: str = ""  # commit: push the branch to this remote after each unit's commit ("": never)
 
 
 class GateDefaults(Section):

@@ -119,7 +119,7 @@ def test_errors_say_what_was_found_and_what_is_allowed():
         parse_settings({"gitops": {"turn_action": "x"}})
     with pytest.raises(ConfigError, match=r"expected `int` >= 1, got 0"):
         parse_settings({"breakers": {"failure_threshold": 0}})
-    with pytest.raises(ConfigError, match=r"unknown key \(allowed: enabled, turn_action\)"):
+    with pytest.raises(ConfigError, match=r"unknown key \(allowed: enabled, push_remote, turn_action\)"):
         parse_settings({"gitops": {"push": 1}})
     with pytest.raises(ConfigError, match=r"\[uok.metrics\] is not a uok section"):
         parse_settings({"metrics": {"port": 1}})

@@ -10,7 +10,7 @@ import pytest
 from uok.adapters.eventlog import EventLog
 from uok.adapters.gitops import snapshot_ref
 from uok.adapters.sqlite_store import SqliteEventStore
-from uok.domain.events import GitTransactionRecorded
+from uok.domain.events import GateRun, GitTransactionRecorded
 
 from tests.conftest import uok
 from tests.run_support import assert_turns_closed_once, of_type, read_events
@@ -79,7 +79,7 @@ def test_commit_action_commits_each_turn_with_a_trailer_and_records_every_stage(
     }
     assert git(repo, "rev-parse", "HEAD") in publish
     noop = [recs for recs in turns.values() if recs[3].status == "skipped"]
-    assert len(noop) == 1 and noop[0][3].detail["reason"] == "nothing to commit"
+    assert len(noop) == 1 and noop[0][3].detail["summary"] == "no publish gate ran"  # the slice's no-command unit
     assert_turns_closed_once(read_events(db), run_id)
 
 
@@ -106,17 +106,17 @@ def test_status_only_records_dirtiness(repo: Path, tmp_path: Path):
     assert git(repo, "rev-list", "--count", "HEAD") == "1"  # nothing committed
 
 
-def test_a_hanging_git_call_times_out_is_recorded_and_the_turn_carries_on(repo: Path, tmp_path: Path):
+def test_a_hanging_commit_hook_times_out_the_publish_gate_which_retries(repo: Path, tmp_path: Path):
     hook = repo / ".git" / "hooks" / "pre-commit"
     hook.write_text("#!/bin/sh\nif [ ! -e .git/slow-once ]; then touch .git/slow-once; sleep 5; fi\nexit 0\n")
     hook.chmod(0o755)
     db = tmp_path / "t.db"
     run(repo, db, gitops=True, gitops_turn_action="commit", gitops_timeout=0.5)
-    publishes = [r for r in records(db) if r.stage == "publish"]
-    assert publishes[0].status == "timeout" and "timed out" in publishes[0].error
-    assert publishes[0].duration_ms < 4000  # the hook's sleep was cut short, not waited for
-    assert publishes[1].status == "ok"  # the next turn commits (the killed call's index.lock was removed)
+    runs = [e for _, e in of_type(read_events(db), GateRun) if e.gate_id == "gitops" and e.unit_id == "one"]
+    assert [r.outcome for r in runs] == ["retry", "pass"]
+    assert "timed out" in runs[0].rationale and runs[0].duration_ms < 4000  # cut short, not waited for
     assert "Uok-Unit: two" in git(repo, "log", "-1", "--format=%b")
+    assert git(repo, "show", "--name-only", "--format=", "HEAD~1") == "one.txt"
 
 
 def test_gitops_is_off_by_default_and_off_outside_a_repository(repo: Path, tmp_path: Path):

@@ -420,3 +420,32 @@ def test_memory_that_cannot_be_computed_is_left_out_and_reported():
     finally:
         logging.getLogger("uok.gates").removeHandler(handler)
     assert records and "failure memory unavailable" in records[0].getMessage()
+
+
+def test_the_publish_gate_ends_every_command_units_gates_and_a_failed_publish_fails_the_unit():
+    flags = {"publish_gate": "gitops"}
+    gates = {**GATES, "gitops": "publish"}
+    tasks = [
+        {"id": "a", "command": CMD, "retries": 0, "gates": ["verification"]},
+        {"id": "b", "command": CMD, "retries": 0, "depends_on": []},
+    ]
+    d = Driver(plan_toml(("S1", tasks)), gates=gates, flags=flags, workers=1)
+    d.finish(d.started()[0])
+    d.evaluate(d.requested()[0], "pass")  # verification, then the publish gate
+    [pub] = d.requested()
+    assert (pub.gate_id, pub.gate_type, pub.breaker_state) == ("gitops", "publish", "")  # no breaker guards it
+    d.evaluate(pub, "pass", rationale="committed abc")
+    assert unit_states(d.out, "a") == ["completed", "notified"]
+    d.finish(d.started()[0])
+    [pub_b] = d.requested()  # a unit that lists no gate still publishes
+    d.evaluate(pub_b, "fail", "policy", "not committed: 1 secret(s) in the change set")
+    assert unit_states(d.out, "b") == ["failed", "notified"]
+    [x] = d.of(ev.KernelExited)
+    assert (x.units_completed, x.units_failed) == (1, 2)  # b failed, so its slice's completion is blocked
+    assert not [r for r in d.of(GateRequested, d.log) if r.unit_id.startswith("complete-slice")]
+
+
+def test_without_the_flag_no_publish_gate_is_added():
+    d = Driver(plan_toml(("S1", [{"id": "a", "command": CMD}])), gates={**GATES, "gitops": "publish"})
+    d.finish(d.started()[0])
+    assert not d.requested() and unit_states(d.out, "a") == ["completed", "notified"]

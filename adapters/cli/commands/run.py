@@ -46,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             uok run plan.toml --json                # the run's result as one JSON object
             uok --db /tmp/try.db run plan.toml --config ci.toml
             uok run plan.toml --chaos 7 --chaos-rate 0.3
+            uok run plan.toml --gitops commit       # one commit per unit, exactly its files
         """,
     )
     p.add_argument("plan", metavar="PLAN", help="plan file (TOML): milestones → slices → tasks")
@@ -79,6 +80,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="record each turn's git transaction when the plan's directory is a git "
         "work tree, with turn action commit | snapshot | status-only (default: [uok.gitops] "
         "turn_action); off unless given (see docs/bus-and-steering.md)",
+    )
+    p.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="with --gitops commit: start even though the work tree has uncommitted changes (they are left "
+        "out of every unit's commit; without this flag such a run refuses to start, exit 2)",
     )
     p.add_argument(
         "--writer-ttl",
@@ -138,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
         flags["gitops"] = True
         if args.gitops != "config":
             flags["gitops_turn_action"] = args.gitops
+    if args.allow_dirty:
+        flags["allow_dirty"] = True  # recorded in KernelEntered (uok.adapters.gitpublish)
     if args.writer_ttl is not None:
         if not args.writer_ttl > 0:
             raise InputError(f"--writer-ttl must be > 0 seconds, got {args.writer_ttl:g}")

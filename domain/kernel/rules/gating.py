@@ -38,6 +38,7 @@ from uok.domain import events as ev
 from uok.domain.kernel.context import Context
 from uok.domain.kernel.rules.gate_history import memory_for
 from uok.domain.kernel.state import GatePass, KernelState, TurnInfo
+from uok.domain.plan import UnitNode
 from uok.domain.policies import breaker as brk
 from uok.domain.policies.gates import NO_UNIT_RETRY, fingerprint, judge
 
@@ -46,15 +47,33 @@ Ending = Literal["pass", "fail", "manual-attention"]  # how a turn's gates end
 # --------------------------------------------------------------------------- folds
 
 
+def gates_of(st: KernelState, node: UnitNode) -> tuple[str, ...]:
+    """A unit's gates in order: its task's, then the run's publish gate
+    (``uok run --gitops commit``: ``KernelEntered.flags["publish_gate"]``)
+    for a unit that runs a command, so a unit completes only once its work
+    is committed, and a failed commit fails it like any gate."""
+    publish = st.flags.publish_gate
+    if publish and node.command is not None and publish not in node.gates:
+        return (*node.gates, publish)
+    return node.gates
+
+
+def breaker_guards(st: KernelState, gate_id: str) -> bool:
+    """Breakers guard the task's gates; the publish gate fails per unit (a
+    conflict, a rejected push), never because a service is down."""
+    return st.flags.settings.breakers.enabled and gate_id != st.flags.publish_gate
+
+
 def pass_for(st: KernelState, turn_id: str, unit_id: str, gate_id: str) -> GatePass | None:
     """The driven run's pass for a turn, if ``gate_id`` is one of its gates."""
     passes = st.gates.passes
     gp = passes.get(turn_id)
     if gp is None:
         node = st.nodes.get(unit_id)
-        if node is None or gate_id not in node.gates or turn_id not in st.in_flight:
+        gates = gates_of(st, node) if node is not None else ()
+        if node is None or gate_id not in gates or turn_id not in st.in_flight:
             return None
-        gp = passes[turn_id] = GatePass(turn_id=turn_id, unit_id=unit_id, gates=node.gates)
+        gp = passes[turn_id] = GatePass(turn_id=turn_id, unit_id=unit_id, gates=gates)
     return gp if gate_id in gp.gates else None
 
 
@@ -142,10 +161,11 @@ def record_run(
 def start_gates(ctx: Context, turn: TurnInfo) -> None:
     """The unit's command succeeded (or it has none): run its gates, or complete it."""
     node = ctx.state.nodes[turn.unit_id]
-    if not node.gates:
+    gates = gates_of(ctx.state, node)
+    if not gates:
         ctx.conclude(turn, success=True)
         return
-    gp = pass_for(ctx.state, turn.turn_id, turn.unit_id, node.gates[0])
+    gp = pass_for(ctx.state, turn.turn_id, turn.unit_id, gates[0])
     assert gp is not None
     _next_gate(ctx, turn, gp)
 
@@ -184,7 +204,7 @@ def _next_gate(ctx: Context, turn: TurnInfo, gp: GatePass) -> None:
             )
             return _finish(ctx, turn, gp, "manual-attention", "manual-attention", f"Gate {gid} not registered")
         bstate, probe = "", False
-        if settings.breakers.enabled:
+        if breaker_guards(st, gid):
             policy = settings.breaker_policy(gid)
             rec = st.gates.breakers.get(gid)
             moved = brk.tick(rec, policy, ctx.at, run_id=ctx.run_id)
@@ -237,7 +257,7 @@ def on_evaluated(ctx: Context, obs: ev.GateEvaluated) -> None:
         return  # not the attempt we are waiting for (a duplicate or a stale report)
     j = judge(obs.outcome, obs.failure_class, obs.attempt)
     bstate, was_probe, policy = "", False, None
-    if settings.breakers.enabled:
+    if breaker_guards(st, obs.gate_id):
         policy = settings.breaker_policy(obs.gate_id)
         rec = st.gates.breakers.get(obs.gate_id)
         moved = brk.tick(rec, policy, ctx.at, run_id=ctx.run_id)
