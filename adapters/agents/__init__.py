@@ -11,11 +11,15 @@ subclass, listed in :data:`ADAPTERS`.
 from __future__ import annotations
 
 from uok.adapters.agents.base import AgentAdapter, Draft
+from uok.adapters.agents.claude_code import ClaudeCode
+from uok.adapters.agents.codex import Codex
 from uok.adapters.agents.generic import GenericJsonl
 from uok.domain.errors import InputError
 from uok.domain.plan import AgentSpec, UnitGraph
 
 ADAPTERS: dict[str, type[AgentAdapter]] = {
+    ClaudeCode.name: ClaudeCode,
+    Codex.name: Codex,
     GenericJsonl.name: GenericJsonl,
 }
 """Every agent uok speaks, by the name a task's ``agent`` gives."""
@@ -31,7 +35,8 @@ def adapter_for(spec: AgentSpec) -> AgentAdapter:
 
 def check_plan(graph: UnitGraph, source: str = "plan") -> None:
     """Refuse, before anything runs, a task naming an agent uok has no adapter
-    for, or a ``generic-jsonl`` task without its ``command``."""
+    for, an option its adapter does not read, or a ``generic-jsonl`` task
+    without its ``command``."""
     for node in graph.nodes:
         spec = node.agent
         if spec is None:
@@ -43,6 +48,12 @@ def check_plan(graph: UnitGraph, source: str = "plan") -> None:
             )
         if cls.needs_command and not node.command:
             raise InputError(f"{source}: task '{node.id}': agent {spec.name!r} needs a command (the tool to run)")
+        unknown = sorted(set(spec.options) - set(cls.options))
+        if unknown:
+            known = ", ".join(sorted(cls.options)) or "none"
+            raise InputError(
+                f"{source}: task '{node.id}': agent {spec.name!r} has no option {unknown[0]!r} (its options: {known})"
+            )
 
 
 __all__ = ["ADAPTERS", "AgentAdapter", "Draft", "adapter_for", "check_plan"]

@@ -57,6 +57,7 @@ class AgentAdapter:
     name: ClassVar[str]
     executable: ClassVar[tuple[str, ...]]  # the default command; a task's ``command`` replaces it
     needs_command: ClassVar[bool] = False  # True: the task must name its command (generic-jsonl)
+    options: ClassVar[dict[str, str]] = {}  # the agent_options it reads -> what each becomes
 
     def __init__(self, spec: AgentSpec):
         self.spec = spec
