@@ -245,7 +245,7 @@ class Kernel:
         st = self.state
         if st.graph is None:
             return 0
-        return sum(1 for n in st.graph.nodes if st.is_final(st.unit(n.id)))
+        return len(st.graph.nodes) - st.scheduled().unsettled
 
     def unit_tally(self) -> tuple[int, int]:
         """How many of the plan's units completed, and how many ended

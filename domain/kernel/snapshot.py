@@ -263,6 +263,7 @@ def changed_parts(state: KernelState, stored: Mapping[str, bytes]) -> tuple[Part
         plans={},
         subagents=msgspec.structs.replace(state.subagents, spawned={}),
         cost_table=CostTable(),
+        schedule=None,
     )
     out: Parts = {}
     data = enc(core)

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 from uok.domain.config import RunFlags, run_flags
 from uok.domain.events import KernelEntered, KernelStatus, SpawnRequest
+from uok.domain.kernel.schedule import Schedule
 from uok.domain.plan import UnitGraph, UnitNode
 from uok.domain.policies.breaker import BreakerBook
 from uok.domain.policies.cost_guard import CostLedger
@@ -121,6 +122,7 @@ class KernelState(msgspec.Struct, kw_only=True):
     iteration: int = 0
     in_flight: dict[str, TurnInfo] = {}  # turn_id -> turn
     exited: bool = False
+    schedule: Schedule | None = None  # derived from graph + units, never snapshot (see scheduled())
     # folded from every run in the log
     runs: dict[str, RunInfo] = {}
     units: dict[tuple[str, str], UnitRecord] = {}
@@ -166,6 +168,14 @@ class KernelState(msgspec.Struct, kw_only=True):
     @staticmethod
     def is_final(rec: UnitRecord | None) -> bool:
         return rec is not None and rec.state == "notified"
+
+    def scheduled(self) -> Schedule:
+        """The driven plan's ready and doomed units, built on first use and
+        then kept by ``rules.runs.fold_unit`` (dropped when the graph changes)."""
+        if self.schedule is None:
+            assert self.graph is not None
+            self.schedule = Schedule.build(self.graph, self.nodes, self.unit)
+        return self.schedule
 
     def in_flight_units(self) -> set[str]:
         return {t.unit_id for t in self.in_flight.values()}

@@ -45,10 +45,10 @@ def advance(ctx: Context) -> None:
         if not _dispatch(ctx):
             break
     if not st.in_flight:
-        remaining = [n.id for n in st.graph.nodes if not st.is_final(st.unit(n.id))]
-        if not remaining:
+        if not st.scheduled().unsettled:
             _exit_settled(ctx)
-        elif not ready_units(st):
+        elif not ready_units(st, 1):
+            remaining = [n.id for n in st.graph.nodes if not st.is_final(st.unit(n.id))]
             for unit_id in remaining:
                 ctx.transition(unit_id, "blocked", reason="deadlock: no ready unit and nothing in flight")
                 ctx.transition(unit_id, "notified")
@@ -69,42 +69,38 @@ def _exit_settled(ctx: Context) -> None:
         ctx.exit("ok")
 
 
-def ready_units(st: KernelState) -> list[str]:
-    """Queued units, not in flight, whose dependencies all completed, in the graph's order."""
+def ready_units(st: KernelState, count: int | None = None) -> list[str]:
+    """Queued units, not in flight, whose dependencies all completed, in the
+    graph's order (the first ``count`` of them). Kept from transitions
+    (:class:`~uok.domain.kernel.schedule.Schedule`): no scan of the plan."""
     assert st.graph is not None
-    ready = []
-    busy = st.in_flight_units()
-    for unit_id in st.graph.order:
-        rec = st.unit(unit_id)
-        if rec is None or rec.state != "queued" or unit_id in busy:
-            continue
-        if all(_completed(st, d) for d in st.nodes[unit_id].depends_on if d in st.nodes):
-            ready.append(unit_id)
-    return ready
-
-
-def _completed(st: KernelState, unit_id: str) -> bool:
-    rec = st.unit(unit_id)
-    return rec is not None and rec.outcome == "completed"
+    sched = st.scheduled()
+    return sched.first_ready(st.in_flight_units(), len(sched.ready) if count is None else count)
 
 
 def _block_unreachable(ctx: Context) -> None:
+    """Block every queued unit a dependency of which ended final but not
+    completed, in passes over the graph's order (a unit blocked in a pass
+    blocks the ones after it in the same pass, the ones before it in the
+    next), as the scan this replaces did; only the doomed units are visited."""
     st = ctx.state
-    assert st.graph is not None
-    changed = True
-    while changed:
-        changed = False
-        for unit_id in st.graph.order:
-            rec = st.unit(unit_id)
-            if rec is None or rec.state != "queued":
-                continue
-            for dep in st.nodes[unit_id].depends_on:
-                drec = st.unit(dep)
-                if dep in st.nodes and drec is not None and st.is_final(drec) and drec.outcome != "completed":
-                    ctx.transition(unit_id, "blocked", reason=f"dependency {dep} ended {drec.outcome}")
-                    ctx.transition(unit_id, "notified")
-                    changed = True
-                    break
+    sched = st.scheduled()
+    while sched.doomed:
+        rank = sched.next_doomed(-1)
+        while rank is not None:
+            unit_id = sched.ids[rank]
+            dep, outcome = _first_bad_dependency(st, unit_id)
+            ctx.transition(unit_id, "blocked", reason=f"dependency {dep} ended {outcome}")
+            ctx.transition(unit_id, "notified")
+            rank = sched.next_doomed(rank)
+
+
+def _first_bad_dependency(st: KernelState, unit_id: str) -> tuple[str, str]:
+    for dep in st.nodes[unit_id].depends_on:
+        drec = st.unit(dep)
+        if dep in st.nodes and drec is not None and st.is_final(drec) and drec.outcome != "completed":
+            return dep, drec.outcome
+    raise AssertionError(f"{unit_id} is doomed but no dependency ended badly")  # the schedule's counts broke
 
 
 def _held(st: KernelState) -> bool:
@@ -119,11 +115,12 @@ def _dispatch(ctx: Context) -> bool:
     if _held(st):
         return False
     free = st.workers - len(st.in_flight)
-    ready = ready_units(st)
-    if free <= 0 or not ready:
+    if free <= 0:
         return False
     in_flight_outputs = {w for u in st.in_flight_units() for w in st.nodes[u].writes}
-    selected, _conflicts = plan_graph.select_reactive_dispatch_batch(st.graph.nodes, ready, free, in_flight_outputs)
+    selected = _select(st, free, in_flight_outputs)
+    if not selected:
+        return False
     changed = False
     for unit_id in selected:
         node, rec = st.nodes[unit_id], st.unit(unit_id)
@@ -143,6 +140,24 @@ def _dispatch(ctx: Context) -> bool:
         _start_turn(ctx, node, rec)
         changed = True
     return changed
+
+
+def _select(st: KernelState, free: int, in_flight_outputs: set[str]) -> list[str]:
+    """The batch ``select_reactive_dispatch_batch`` picks from the ready units,
+    asked of the first ones only: its choice is greedy in the graph's order
+    (no ready unit depends on another: its dependencies completed), so the
+    batch chosen from a prefix is the whole list's once it is full. The
+    prefix doubles until the batch is full or the ready units run out."""
+    count = free
+    while True:
+        ready = ready_units(st, count)
+        if not ready:
+            return []
+        nodes = [st.nodes[u] for u in ready]
+        selected, _conflicts = plan_graph.select_reactive_dispatch_batch(nodes, ready, free, in_flight_outputs)
+        if len(selected) >= free or len(ready) < count:
+            return selected
+        count *= 2
 
 
 def _start_turn(ctx: Context, node: UnitNode, rec: UnitRecord) -> None:

@@ -9,6 +9,7 @@ this kernel drives.
 from __future__ import annotations
 
 from uok.domain import events as ev
+from uok.domain.kernel.schedule import flags
 from uok.domain.kernel.state import KernelState, RunInfo, TurnInfo
 from uok.domain.policies.lifecycle import UnitRecord
 
@@ -25,6 +26,7 @@ def fold_plan(st: KernelState, e: ev.PlanCompiled) -> None:
     if e.run_id == st.run_id:
         st.graph = e.graph
         st.nodes = {n.id: n for n in e.graph.nodes}
+        st.schedule = None
 
 
 def fold_exited(st: KernelState, e: ev.KernelExited) -> None:
@@ -46,7 +48,13 @@ def fold_unit(st: KernelState, e: ev.UnitTransitioned) -> None:
     rec = st.units.get(key)
     if rec is None:
         rec = st.units[key] = UnitRecord(unit_id=e.unit_id, plan_id=e.plan_id)
+    sched = st.schedule
+    if sched is None or e.plan_id != sched.plan_id:
+        rec.apply(e)
+        return
+    before = flags(rec)
     rec.apply(e)
+    sched.moved(e.unit_id, before, flags(rec))  # the driven plan's ready set follows the move
 
 
 def fold_turn_started(st: KernelState, e: ev.TurnStarted) -> None:

@@ -128,6 +128,7 @@ def _add_child(st: KernelState, child: UnitNode) -> None:
     st.graph = msgspec.structs.replace(graph, nodes=nodes, order=tuple(order))
     st.nodes = {n.id: n for n in nodes}
     st.plans[graph.plan_id] = st.graph
+    st.schedule = None  # rebuilt from the new graph on the next dispatch
 
 
 # ------------------------------------------------------------------ decisions
