@@ -9,6 +9,7 @@ from __future__ import annotations
 from uok.projections.base import Projection
 from uok.projections.breakers import BreakersProjection
 from uok.projections.costs import CostLedgerProjection
+from uok.projections.evals import EvalsProjection
 from uok.projections.gates import GateHistoryProjection
 from uok.projections.inbox import InboxProjection
 from uok.projections.metrics import MetricsProjection
@@ -25,6 +26,7 @@ ALL: tuple[Projection, ...] = (
     CostLedgerProjection(),
     BreakersProjection(),
     MetricsProjection(),
+    EvalsProjection(),
 )
 
 

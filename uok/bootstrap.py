@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from uok.adapters.gates.registry import GateRegistry
     from uok.adapters.metrics_http import MetricsServer
     from uok.adapters.observer import TurnObserver
+    from uok.adapters.planfiles import PlanSources
     from uok.adapters.readmodels import ReadModels
     from uok.adapters.runner import KernelRunner, RunObserver, RunResult
     from uok.domain.plan import UnitGraph
@@ -118,16 +119,22 @@ def prepare_run(
     config: str | os.PathLike[str] | None = None,
     gates: GateRegistry | None = None,
     clock: Clock = utc_now,
+    sources: PlanSources | None = None,
 ) -> PreparedRun:
     """Read and compile the plan, resolve the config (``--config``, else
-    ``uok.toml`` / ``[tool.uok]``), the gates and the chaos settings."""
+    ``uok.toml`` / ``[tool.uok]``), the gates and the chaos settings.
+    ``sources``: the plan's text and task files as already read (``uok eval``
+    runs a plan it wrote in memory), instead of reading ``plan_path``."""
     from uok.adapters.agents import check_plan as check_agents
     from uok.adapters.chaos import settings_for_run
     from uok.adapters.gates.host import setup_gates
     from uok.adapters.planfiles import load_plan_sources
 
     path = Path(plan_path)
-    sources, graph = load_plan_sources(path)
+    if sources is None:
+        sources, graph = load_plan_sources(path)
+    else:
+        graph = sources.compile()
     check_agents(graph, str(path))  # an agent uok has no adapter for: exit 2, nothing written
     run_flags = {
         "turn_closeout": True,  # exit waits for turn closeouts (uok.domain.kernel.rules.closeout)

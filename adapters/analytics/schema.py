@@ -27,7 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 4  # 3: runs.status is failed when units did not complete; 4: agent_steps, tool_calls
+SCHEMA_VERSION = 5  # 3: runs.status is failed when units did not complete; 4: agent_steps, tool_calls;
+# 5: eval_runs, eval_variants
 
 # Terminal unit states (uok.domain.policies.lifecycle.TERMINAL), spelled out for SQL.
 _TERMINAL = "('completed','failed','blocked','cancelled','stale','runaway-recovered')"
@@ -421,6 +422,76 @@ VIEWS: dict[str, str] = {
                s.ts AS sent_at, r.read_at, r.read_by, coalesce(r.reads, 0) AS reads,
                r.read_at IS NOT NULL AS is_read, s.position
         FROM ev_message_sent s LEFT JOIN r ON r.message_id = s.message_id""",
+    # Evals (behaviour §20): the same definitions as uok.domain.eval.summary, so that
+    # `uok eval report` and these views give the same numbers over the same log.
+    "eval_runs": """
+        WITH tagged AS (
+            SELECT run_id, position, ts, work_mode, model_mode,
+                   flags->>'$.eval.eval_id' AS eval_id, flags->>'$.eval.suite' AS suite,
+                   flags->>'$.eval.case' AS case_id, flags->>'$.eval.variant' AS variant,
+                   TRY_CAST(flags->>'$.eval.repetition' AS INTEGER) AS repetition
+            FROM ev_kernel_entered WHERE flags->>'$.eval.eval_id' IS NOT NULL),
+        ends AS (
+            SELECT run_id, position, ts,
+                   CASE WHEN status = 'ok' AND units_failed > 0 THEN 'failed' ELSE status END AS status,
+                   units_completed, units_failed FROM ev_kernel_exited
+            UNION ALL
+            SELECT recovered_run, position, ts, 'recovered', NULL, NULL FROM ev_run_recovered),
+        x AS (
+            SELECT run_id, arg_max(status, position) AS status, arg_max(ts, position) AS exited_at,
+                   arg_max(units_completed, position) AS units_completed,
+                   arg_max(units_failed, position) AS units_failed
+            FROM ends GROUP BY run_id),
+        c AS (
+            SELECT run_id, sum(cost_usd) AS cost_usd, sum(input_tokens) AS input_tokens,
+                   sum(output_tokens) AS output_tokens
+            FROM ev_cost_recorded GROUP BY run_id),
+        t AS (
+            SELECT run_id, count(*) AS turns, count(*) FILTER (WHERE attempt > 1) AS retries
+            FROM ev_turn_started GROUP BY run_id),
+        g AS (
+            SELECT run_id, count(*) FILTER (WHERE outcome = 'pass') AS gates_passed,
+                   count(*) FILTER (WHERE outcome NOT IN ('pass', 'skip')) AS gates_failed
+            FROM ev_gate_run GROUP BY run_id)
+        SELECT e.eval_id, e.suite, e.case_id, e.variant, e.repetition, e.run_id,
+               coalesce(x.status, 'open') AS status, coalesce(x.status = 'ok', false) AS passed,
+               e.work_mode, e.model_mode,
+               coalesce(x.units_completed, 0) AS units_completed, coalesce(x.units_failed, 0) AS units_failed,
+               coalesce(g.gates_passed, 0) AS gates_passed, coalesce(g.gates_failed, 0) AS gates_failed,
+               coalesce(t.turns, 0) AS turns, coalesce(t.retries, 0) AS retries,
+               coalesce(c.cost_usd, 0.0) AS cost_usd, coalesce(c.input_tokens, 0) AS input_tokens,
+               coalesce(c.output_tokens, 0) AS output_tokens,
+               coalesce(c.input_tokens + c.output_tokens, 0) AS tokens,
+               e.ts AS entered_at, x.exited_at,
+               (epoch_us(x.exited_at) - epoch_us(e.ts)) / 1000.0 AS duration_ms,
+               e.position AS entered_position
+        FROM tagged e
+        LEFT JOIN x ON x.run_id = e.run_id
+        LEFT JOIN c ON c.run_id = e.run_id
+        LEFT JOIN t ON t.run_id = e.run_id
+        LEFT JOIN g ON g.run_id = e.run_id""",
+    "eval_variants": """
+        WITH v AS (
+            SELECT eval_id, any_value(suite) AS suite, variant, count(*) AS runs,
+                   count(*) FILTER (WHERE passed) AS passes, count(DISTINCT case_id) AS cases,
+                   sum(units_completed) AS units_completed, sum(units_failed) AS units_failed,
+                   sum(gates_passed) AS gates_passed, sum(gates_failed) AS gates_failed,
+                   avg(cost_usd) AS cost_usd_mean, avg(tokens) AS tokens_mean,
+                   avg(duration_ms) AS duration_ms_mean,
+                   quantile_cont(duration_ms, 0.5) AS duration_p50_ms,
+                   quantile_cont(duration_ms, 0.95) AS duration_p95_ms,
+                   avg(retries) AS retries_mean
+            FROM eval_runs WHERE status <> 'open' GROUP BY eval_id, variant),
+        w AS (SELECT *, passes / runs AS p, 1.959963984540054 AS z FROM v)
+        SELECT eval_id, suite, variant, runs, passes, cases, p AS pass_rate,
+               greatest(0.0, ((p + z * z / (2 * runs)) - z * sqrt(p * (1 - p) / runs + z * z / (4 * runs * runs)))
+                   / (1 + z * z / runs)) AS pass_rate_low,
+               least(1.0, ((p + z * z / (2 * runs)) + z * sqrt(p * (1 - p) / runs + z * z / (4 * runs * runs)))
+                   / (1 + z * z / runs)) AS pass_rate_high,
+               units_completed, units_failed, gates_passed, gates_failed, cost_usd_mean, tokens_mean,
+               duration_ms_mean, duration_p50_ms, duration_p95_ms, retries_mean,
+               rank() OVER (PARTITION BY eval_id ORDER BY p DESC, cost_usd_mean, duration_p50_ms, variant) AS rank
+        FROM w""",
 }
 
 
@@ -442,10 +513,15 @@ def typed_needed(relations: set[str]) -> set[str]:
     import re
 
     out: set[str] = set()
-    for rel in relations:
-        rel = rel.lower()
+    todo, seen = [r.lower() for r in relations], set()
+    while todo:
+        rel = todo.pop()
+        if rel in seen:
+            continue
+        seen.add(rel)
         sql = VIEWS.get(rel, "")
         out.update(re.findall(r"\bev_(\w+)", sql))
+        todo.extend(v for v in VIEWS if re.search(rf"\bFROM {v}\b", sql))  # a view over a view (eval_variants)
         if rel.startswith(("ev_", "mat_")):
             out.add(rel.split("_", 1)[1])
     return {name for name in out if name in TYPED_BY_TABLE}
