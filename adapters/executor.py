@@ -65,6 +65,7 @@ from typing import Any, NamedTuple
 import msgspec
 from uok.adapters.agents import adapter_for
 from uok.adapters.agents.stream import AgentStream, BlobStore
+from uok.adapters.feedback import previous_attempt_env
 from uok.adapters.otel.ids import traceparent
 from uok.adapters.outputsink import TAIL_BYTES, OutputSink
 from uok.adapters.spawnfile import mode_env, read_spawns
@@ -208,6 +209,7 @@ class CommandExecutor:
             }
             if self.db:
                 env["UOK_DB"] = self.db
+            env.update(previous_attempt_env(feedback or {}))  # the last attempt's failure, in brief
             prompt_text = (node.agent.prompt or node.body) if node.agent is not None else node.body
             prompt: Path | None = None
             if prompt_text or node.agent is not None:  # a Markdown task's body, an agent's prompt

@@ -20,13 +20,21 @@ Before each turn the runner writes a JSON file and names it in the task's
           "stdout_log": "/abs/.uok/logs/r…/build.3.stdout", "stderr_log": "…"  # the whole output
         }
       ],
+      "requeued": {                     # why this unit is queued again, or null (issue 12)
+        "cause": "retry",               # retry (uok retry) | rerun | amended | dependency
+        "was": "failed", "reason": "flaky network, fixed", "by": "ann@host", "run_id": "r…",
+        "dependency": "", "old_fingerprint": "", "new_fingerprint": ""
+      },
       "notes": [                        # the operator's notes for this unit or its plan's runs
         {"at": "2026-…Z", "from": "operator", "run_id": "r…", "unit_id": "build",
          "text": "use the v2 API", "message_id": "…"}
       ]
     }
 
-``unit_id`` of a note is ``""`` for a note to the whole run. A note sent
+``unit_id`` of a note is ``""`` for a note to the whole run. The task's
+environment carries the last earlier attempt in brief
+(:func:`previous_attempt_env`): ``UOK_PREVIOUS_STATUS``,
+``UOK_PREVIOUS_FAILURE_CLASS`` and ``UOK_PREVIOUS_REASON``. A note sent
 while the task runs (``uok steer RUN note --unit U TEXT``) is written into
 the running task's file at once (the file is replaced atomically): a task
 may poll it.
@@ -50,7 +58,15 @@ MAX_ATTEMPTS = 5
 MAX_NOTES = 50
 MAX_RATIONALE = 2000
 
-_FOLDED = (ev.PlanCompiled, ev.TurnStarted, ev.ExecutionFinished, ev.GateRun, ev.TurnFinished, ev.MessageSent)
+_FOLDED = (
+    ev.PlanCompiled,
+    ev.TurnStarted,
+    ev.ExecutionFinished,
+    ev.GateRun,
+    ev.TurnFinished,
+    ev.MessageSent,
+    ev.UnitRequeued,
+)
 TOPICS = tuple(f"{cls.__name__}/v{v}" for cls in _FOLDED for v in range(1, cls.VERSION + 1))
 
 
@@ -77,6 +93,7 @@ class FeedbackIndex:
         self._turns: dict[str, _Turn] = {}  # turn id -> its positions
         self._of_unit: dict[tuple[str, str], list[str]] = {}  # (plan, unit) -> its turn ids, in order
         self._notes: dict[str, list[int]] = {}  # plan id -> positions of its notes
+        self._requeued: dict[tuple[str, str], int] = {}  # (plan, unit) -> position of its last UnitRequeued
 
     # ------------------------------------------------------------------ folding
 
@@ -109,6 +126,8 @@ class FeedbackIndex:
                 t.gates.append(position)
             else:
                 t.finished = position
+        elif isinstance(e, ev.UnitRequeued):
+            self._requeued[(e.plan_id, e.unit_id)] = position
         elif isinstance(e, ev.MessageSent) and e.topic == ev.STEER_TOPIC and e.recipient.startswith("kernel:"):
             command, _ = ev.parse_payload(e.payload)
             plan = self._plan_of_run.get(e.recipient.removeprefix("kernel:"), "")
@@ -131,7 +150,27 @@ class FeedbackIndex:
             "turn_id": turn_id,
             "attempt": attempt,
             "previous_attempts": [self._attempt(self._turns[t]) for t in earlier],
+            "requeued": self._requeue_of(plan_id, unit_id, earlier),
             "notes": self._notes_for(plan_id, unit_id),
+        }
+
+    def _requeue_of(self, plan_id: str, unit_id: str, earlier: list[str]) -> dict[str, Any] | None:
+        """The unit's last re-queue, unless it ran since (then it is history)."""
+        e = self._event(self._requeued.get((plan_id, unit_id), 0))
+        if not isinstance(e, ev.UnitRequeued):
+            return None
+        last = self._turns[earlier[-1]] if earlier else None
+        if last is not None and last.run_id == e.run_id:  # a turn of the re-queueing run came after it
+            return None
+        return {
+            "cause": e.cause,
+            "was": e.was,
+            "reason": e.reason,
+            "by": e.by,
+            "run_id": e.run_id,
+            "dependency": e.dependency,
+            "old_fingerprint": e.old_fingerprint,
+            "new_fingerprint": e.new_fingerprint,
         }
 
     def _event(self, position: int) -> ev.Event | None:
@@ -213,3 +252,17 @@ class FeedbackIndex:
                 }
             )
         return out
+
+
+def previous_attempt_env(feedback: dict[str, Any]) -> dict[str, str]:
+    """The last earlier attempt, in brief, for the task's environment: a
+    task that reads no file still learns why it is running again."""
+    previous = feedback.get("previous_attempts") or []
+    if not previous:
+        return {}
+    last = previous[-1]
+    return {
+        "UOK_PREVIOUS_STATUS": str(last.get("status") or ""),
+        "UOK_PREVIOUS_FAILURE_CLASS": str(last.get("failure_class") or ""),
+        "UOK_PREVIOUS_REASON": str(last.get("reason") or "")[:MAX_RATIONALE],
+    }

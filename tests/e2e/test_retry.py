@@ -76,3 +76,32 @@ def test_a_plain_rerun_requeues_failed_units_and_a_retry_of_an_unknown_unit_writ
     flag.touch()  # what the task needed, outside the plan
     r = uok("run", str(plan), "--db", str(db), "--quiet", cwd=tmp_path)
     assert r.returncode == 0 and "uok: a (failed) queued again, rerun:" in r.stderr, r.stderr
+
+
+RECORDS = """
+import json, os, pathlib, shutil, sys
+attempt = len(list(pathlib.Path('.').glob('seen.*.json'))) + 1
+shutil.copy(os.environ["UOK_FEEDBACK_FILE"], f"seen.{attempt}.json")
+env = {k: v for k, v in os.environ.items() if k.startswith("UOK_PREVIOUS_")}
+pathlib.Path(f"env.{attempt}.json").write_text(json.dumps(env))
+if attempt == 1:
+    print("ModuleNotFoundError: no module named 'lib'", file=sys.stderr)
+    sys.exit(1)
+"""
+
+
+def test_a_retried_task_is_told_why_it_runs_again(tmp_path: Path):
+    plan = task_plan(tmp_path / "plan.toml", [("a", RECORDS)], extra="retries = 0\n")
+    db = tmp_path / "log.db"
+    assert uok("run", str(plan), "--db", str(db), "--quiet", cwd=tmp_path).returncode == 1
+    assert json.loads((tmp_path / "env.1.json").read_text()) == {}  # a first attempt has no past
+    r = uok("retry", "a", "--reason", "lib is installed now", "--db", str(db), "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    fb = json.loads((tmp_path / "seen.2.json").read_text())
+    assert fb["requeued"]["cause"] == "retry" and fb["requeued"]["reason"] == "lib is installed now"
+    assert fb["requeued"]["was"] == "failed" and fb["attempt"] == 1
+    [prev] = fb["previous_attempts"]
+    assert prev["failure_class"] == "execution" and "no module named 'lib'" in prev["stderr_tail"]
+    env = json.loads((tmp_path / "env.2.json").read_text())
+    assert env["UOK_PREVIOUS_STATUS"] == "failed" and env["UOK_PREVIOUS_FAILURE_CLASS"] == "execution"
+    assert "exit code 1" in env["UOK_PREVIOUS_REASON"]

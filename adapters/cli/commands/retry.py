@@ -76,18 +76,18 @@ def retry(args: argparse.Namespace) -> int:
             units=tuple(units), states=states, by=f"{getpass.getuser()}@{socket.gethostname()}", reason=args.reason
         )
     )
-    run_args = argparse.Namespace(
-        **vars(args),
-        plan=str(plan_path),
-        run_flags={"retry": request},
-        synchronous="FULL",
-        gitops=None,
-        writer_ttl=None,
-        chaos=None,
-        chaos_rate=None,
-        otlp_endpoint=None,
-    )
+    run_args = _run_defaults(run_command, plan_path)  # every option of `uok run`, at its default
+    for key, value in vars(args).items():
+        if key not in ("func", "words"):
+            setattr(run_args, key, value)
+    run_args.run_flags = {"retry": request}
     return run_command.run(run_args)
+
+
+def _run_defaults(run_command, plan_path: Path) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="uok")
+    run_command.register(parser.add_subparsers())
+    return parser.parse_args(["run", str(plan_path)])
 
 
 def _request(**kw):
