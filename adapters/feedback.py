@@ -46,6 +46,7 @@ file is written, the few events it needs are read back by position.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -254,7 +255,7 @@ class FeedbackIndex:
         return out
 
 
-def previous_attempt_env(feedback: dict[str, Any]) -> dict[str, str]:
+def previous_attempt_env(feedback: Mapping[str, Any]) -> dict[str, str]:
     """The last earlier attempt, in brief, for the task's environment: a
     task that reads no file still learns why it is running again."""
     previous = feedback.get("previous_attempts") or []
