@@ -9,7 +9,7 @@ and decodes on the way back.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from uok.adapters.integrity import verified
 from uok.domain.events import Event
@@ -37,11 +37,25 @@ class EventLog:
         pending[stream] = v
         return v
 
-    def append(self, events: Sequence[Event]) -> list[int]:
-        """Append events atomically; returns their global positions."""
+    def append(
+        self,
+        events: Sequence[Event],
+        *,
+        versions: Mapping[str, int] | None = None,
+        expect: Mapping[str, int] | None = None,
+    ) -> list[int]:
+        """Append events atomically; returns their global positions.
+
+        ``versions``: stream -> the version the caller's own fold says the
+        stream is at (a run passes its kernel's unit versions): the events
+        take the versions after it, so a stream another process moved since
+        that fold makes the append fail whole (true optimistic concurrency,
+        instead of reading the store's version at append time).
+        ``expect``: stream -> version checked inside the transaction
+        (:meth:`EventStorePort.append`; a run's lease)."""
         if not events:
             return []
-        pending: dict[str, int] = {}
+        pending: dict[str, int] = dict(versions) if versions else {}
         records = []
         for e in events:
             stream = e.stream()
@@ -53,7 +67,7 @@ class EventLog:
                 pending[stream] = version
             records.append(NewRecord(stream=stream, version=version, topic=topic, payload=payload))
         try:
-            positions = self.store.append(records)
+            positions = self.store.append(records, expect=expect) if expect else self.store.append(records)
         except Exception:
             # our cached versions may be stale now; re-read on next use
             for stream in pending:

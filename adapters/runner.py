@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
+from eventsourcing.persistence import IntegrityError
 from uok.adapters.eventlog import EventLog
 from uok.adapters.executor import ExecutionOutcome
 from uok.adapters.probes import pid_alive
 from uok.domain import events as ev
-from uok.domain.errors import InputError
+from uok.domain.errors import InputError, RuntimeFailure
 from uok.domain.events import GateRequested
 from uok.domain.kernel import Kernel
 from uok.domain.plan import UnitGraph
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["KernelRunner", "RunLoop", "RunResult", "UsageError", "fold_log", "load_plan", "pid_alive"]
 
 Clock = Callable[[], datetime]
+ENTRY_ATTEMPTS = 20  # entries lost to another writer before a start gives up (each means the log moved)
 
 
 def utc_now() -> datetime:
@@ -182,6 +184,7 @@ class KernelRunner:
         self._signal = ""  # the first signal received
         # turns whose ExecutionFinished the loop has not stepped yet -> (unit id, attempt)
         self._executing: dict[str, tuple[str, int]] = {}
+        self._lease: dict[str, int] | None = None  # the plan's lease stream -> epoch, once entered
         hooks.linger = self._executing.__contains__  # a stopped turn closes out when its process is gone
         loop.bind(self)
 
@@ -192,26 +195,10 @@ class KernelRunner:
             self.kernel = self.checkpoints.restore()  # the snapshot, then only the events after it
         else:
             fold_log(self.log, self.kernel)
-        probes = self._probe_open_runs(self.plan_id)
-        entered = ev.KernelEntered(
-            run_id=self.run_id,
-            at=self.clock(),
-            pid=os.getpid(),
-            host=socket.gethostname(),
-            plan_path=str(self.plan_path),
-            plan_source=self.plan_source,
-            plan_files=self.plan_files,
-            plan_globs=self.plan_globs,
-            workers=self.workers,
-            flags=self.flags,
-            work_mode=str(self.flags.get("work_mode", "auto")),
-            model_mode=str(self.flags.get("model_mode", "default")),
-            probes=probes,
-        )
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="uok-worker")
         restore = self._install_signal_handlers()
         try:
-            self._step(entered)
+            self._enter()
             while self._exit is None:
                 self.steering.poll()  # a turn boundary: apply steering messages (uok.adapters.steering)
                 if self._exit is not None:  # a steering message ended the run
@@ -261,18 +248,90 @@ class KernelRunner:
         if finished is not None:
             self.turn_hooks.close_lingering(finished)  # a stopped turn's process is gone now
 
+    def _enter(self) -> None:
+        """Take the plan's lease and enter the run, in one transaction.
+
+        The lease's epoch is one more than the last this process folded; a
+        process that started the plan at the same moment folded the same
+        epoch, so exactly one of the two appends succeeds (behaviour §1: one
+        live run per plan). The loser wrote nothing, not even its
+        ``KernelEntered``; it folds the log again and probes: the winner is
+        alive, so it refuses (exit 2, naming the run, its pid and host). If
+        the winner is gone already, or the conflict was on another plan's
+        units (two runs recovering the same dead run), it tries again."""
+        for _ in range(ENTRY_ATTEMPTS):
+            probes = self._probe_open_runs(self.plan_id)
+            at = self.clock()
+            lease = ev.PlanLeased(
+                run_id=self.run_id,
+                at=at,
+                plan_id=self.plan_id,
+                epoch=self.kernel.state.leases.get(self.plan_id, 0) + 1,
+                pid=os.getpid(),
+                host=socket.gethostname(),
+            )
+            entered = ev.KernelEntered(
+                run_id=self.run_id,
+                at=at,
+                pid=lease.pid,
+                host=lease.host,
+                plan_path=str(self.plan_path),
+                plan_source=self.plan_source,
+                plan_files=self.plan_files,
+                plan_globs=self.plan_globs,
+                workers=self.workers,
+                flags=self.flags,
+                work_mode=str(self.flags.get("work_mode", "auto")),
+                model_mode=str(self.flags.get("model_mode", "default")),
+                probes=probes,
+            )
+            try:
+                self.kernel.handle(lease)  # decides nothing; folds the epoch
+                self._step(entered, prior=(lease,))
+            except IntegrityError:  # another process wrote first: nothing was written, the kernel was refolded
+                continue
+            self._lease = {lease.stream(): lease.epoch}
+            return
+        raise RuntimeFailure(
+            f"could not start plan {self.plan_id!r}: the log changed under every one of {ENTRY_ATTEMPTS} attempts"
+        )
+
     def _step(self, obs: ev.Event, *, prior: Sequence[ev.Event] = ()) -> None:
         """``prior``: observations the kernel decides nothing about, appended
-        just before ``obs`` in the same transaction (a steering message's read)."""
+        just before ``obs`` in the same transaction (a steering message's read).
+
+        The units' stream versions come from the kernel's own fold and the
+        plan's lease is checked inside the transaction: a process that lost
+        either writes nothing."""
         try:
             decisions = self.kernel.handle(obs)
-            self.log.append([*prior, obs, *decisions])
+            batch = [*prior, obs, *decisions]
+            self.log.append(batch, versions=self._unit_versions(batch), expect=self._lease)
         except BaseException:
             self._resync()
             raise
         if self.observer is not None:
             self.observer.on_events([obs, *decisions])
         self._effects(decisions)
+
+    def _unit_versions(self, batch: Sequence[ev.Event]) -> dict[str, int] | None:
+        """Stream -> version before ``batch`` of every unit it moves, as the
+        kernel folded it (its record counts every transition, this batch's
+        included)."""
+        moved: dict[str, int] = {}
+        for e in batch:
+            if isinstance(e, ev.UnitTransitioned):
+                stream = e.stream()
+                moved[stream] = moved.get(stream, 0) + 1
+        if not moved:
+            return None
+        units = self.kernel.state.units
+        out = {}
+        for e in batch:
+            if isinstance(e, ev.UnitTransitioned) and (stream := e.stream()) not in out:
+                rec = units.get((e.plan_id, e.unit_id))
+                out[stream] = (rec.transitions if rec is not None else 0) - moved[stream]
+        return out
 
     def _workers(self) -> ThreadPoolExecutor:
         """The pool ``run`` started: commands and gates run there, off the main loop."""
@@ -387,7 +446,7 @@ class KernelRunner:
             alive = pid_alive(run.pid) and run.pid != os.getpid()
             if alive and run.plan_id == plan_id:
                 raise UsageError(
-                    f"run {run.run_id} (pid {run.pid} on {host}) is still running plan {plan_id!r}; "
+                    f"run {run.run_id} (pid {run.pid} on {run.host or host}) is still running plan {plan_id!r}; "
                     "wait for it, or stop it, before starting another"
                 )
             probes.append(ev.PidProbe(run_id=run.run_id, pid=run.pid, alive=alive))

@@ -18,7 +18,7 @@ import hashlib
 import os
 import struct
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import starmap
 from pathlib import Path
 from typing import Any, cast
@@ -35,7 +35,7 @@ from uok.adapters.sqlite_open import (
     translate,
 )  # fmt: skip
 from uok.domain.log.chain import GENESIS, ChainBroken, verify
-from uok.domain.log.store import NewRecord, StoredRecord
+from uok.domain.log.store import NewRecord, StoredRecord, StreamMoved
 
 __all__ = [
     "CommitSignal",
@@ -50,6 +50,7 @@ _PAGE = 1000  # rows fetched per lock hold by read() and verify_chain()
 _HEAD = HEAD_SQL
 _INSERT = "INSERT INTO events (position, stream, version, topic, payload, hash) VALUES (?, ?, ?, ?, ?, ?)"
 _COLUMNS = "SELECT position, stream, version, topic, payload, hash FROM events"
+_STREAM_VERSION = "SELECT MAX(version) FROM events WHERE stream = ?"
 _SYNC_MODES = ("FULL", "NORMAL")
 _I64_MAX = 2**63 - 1
 
@@ -223,12 +224,18 @@ class SqliteEventStore:
 
     # -- writing ----------------------------------------------------------
     def append(
-        self, records: Sequence[NewRecord], *, then: Callable[[apsw.Connection], Any] | None = None
+        self,
+        records: Sequence[NewRecord],
+        *,
+        then: Callable[[apsw.Connection], Any] | None = None,
+        expect: Mapping[str, int] | None = None,
     ) -> list[int]:
         """Append ``records`` in one transaction; return their positions.
 
         ``then`` runs inside the same transaction after the insert (the
         eventsourcing process recorder writes its tracking row there).
+        ``expect``: stream -> version it must be at, checked under the write
+        lock (:class:`~uok.domain.log.store.StreamMoved` otherwise).
         """
         if not records and then is None:
             return []
@@ -242,6 +249,11 @@ class SqliteEventStore:
         first = pos = 0
         try:
             with self.transaction() as conn:
+                if expect:
+                    for stream, version in expect.items():
+                        actual = cast(int, conn.execute(_STREAM_VERSION, (stream,)).fetchall()[0][0] or 0)
+                        if actual != version:
+                            raise StreamMoved(stream, version, actual)
                 if records:
                     head = conn.execute(_HEAD).fetchall()
                     pos, prev = cast(tuple[int, bytes], head[0]) if head else (0, GENESIS)
@@ -330,7 +342,7 @@ class SqliteEventStore:
         return (rows[0][0], rows[0][1]) if rows else (0, GENESIS)
 
     def stream_version(self, stream: str) -> int:
-        return self.query("SELECT MAX(version) FROM events WHERE stream = ?", (stream,))[0][0] or 0
+        return self.query(_STREAM_VERSION, (stream,))[0][0] or 0
 
     def count(self) -> int:
         return self.query("SELECT count(*) FROM events")[0][0]

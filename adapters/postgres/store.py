@@ -23,7 +23,7 @@ committed write. The URL's password never appears in an error or a
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -36,7 +36,7 @@ from uok.adapters.postgres.opener import CONNECT_TIMEOUT_S, PgLogOpener
 from uok.adapters.postgres.target import PgTarget
 from uok.adapters.sqlite_store import CRASH_AFTER_ENV
 from uok.domain.log.chain import GENESIS, ChainBroken, verify
-from uok.domain.log.store import NewRecord, StoredRecord
+from uok.domain.log.store import NewRecord, StoredRecord, StreamMoved
 
 __all__ = ["PostgresEventStore"]
 
@@ -59,6 +59,7 @@ class _Statements:
         self.append = q("SELECT {s}.uok_append(%s::text[], %s::bigint[], %s::text[], %s::bytea[])")
         self.head = q("SELECT position, hash FROM {s}.events ORDER BY position DESC LIMIT 1")
         self.stream_version = q("SELECT max(version) FROM {s}.events WHERE stream = %s")
+        self.version_before = q("SELECT max(version) FROM {s}.events WHERE stream = %s AND position < %s")
         self.count = q("SELECT count(*) FROM {s}.events")
         self.hash_at = q("SELECT hash FROM {s}.events WHERE position = %s")
         self.taken = q("SELECT 1 FROM {s}.events WHERE stream = %s AND version = %s")
@@ -153,11 +154,18 @@ class PostgresEventStore:
 
     # -- writing ----------------------------------------------------------
     def append(
-        self, records: Sequence[NewRecord], *, then: Callable[[psycopg.Connection], Any] | None = None
+        self,
+        records: Sequence[NewRecord],
+        *,
+        then: Callable[[psycopg.Connection], Any] | None = None,
+        expect: Mapping[str, int] | None = None,
     ) -> list[int]:
         """Append ``records`` in one transaction; return their positions.
 
-        ``then`` runs inside the same transaction after the insert."""
+        ``then`` runs inside the same transaction after the insert.
+        ``expect``: stream -> the version it must be at before these
+        records, checked after ``uok_append`` took the log's transaction lock
+        (:class:`~uok.domain.log.store.StreamMoved` otherwise, nothing written)."""
         if not records and then is None:
             return []
         if self.readonly:
@@ -170,12 +178,17 @@ class PostgresEventStore:
         )
         try:
             with self._pool.connection() as conn:
-                if then is None:
+                if then is None and not expect:
                     first = conn.execute(self.sql.append, params, prepare=True).fetchall()[0][0]
                 else:
                     with conn.transaction():
                         first = conn.execute(self.sql.append, params, prepare=True).fetchall()[0][0]
-                        then(conn)
+                        for stream, version in (expect or {}).items():
+                            actual = conn.execute(self.sql.version_before, (stream, first)).fetchall()[0][0] or 0
+                            if actual != version:
+                                raise StreamMoved(stream, version, actual)
+                        if then is not None:
+                            then(conn)
         except psycopg.errors.UniqueViolation as e:
             raise self._conflict(records) or translate(e, self.target) from None
         except (psycopg.Error, psycopg_pool.PoolTimeout) as e:
@@ -191,11 +204,11 @@ class PostgresEventStore:
         seen: set[tuple[str, int]] = set()
         for r in records:
             if (r.stream, r.version) in seen:
-                return IntegrityError(f"uok: stream {r.stream!r} version {r.version} appears twice in one append")
+                return IntegrityError(f"stream {r.stream!r} version {r.version} appears twice in one append")
             seen.add((r.stream, r.version))
         for r in records:
             if self.query(self.sql.taken, (r.stream, r.version)):
-                return IntegrityError(f"uok: stream {r.stream!r} already has version {r.version}; nothing written")
+                return IntegrityError(f"stream {r.stream!r} already has version {r.version}; nothing written")
         return None
 
     # -- reading ----------------------------------------------------------

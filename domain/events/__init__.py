@@ -75,7 +75,7 @@ from uok.domain.events.runs import (
     UnitState,
     UnitTransitioned,
 )
-from uok.domain.events.writer import WriterTokenAcquired, WriterTokenReleased
+from uok.domain.events.writer import PlanLeased, WriterTokenAcquired, WriterTokenReleased, lease_stream
 
 __all__ = [
     "BOUNDARIES",
@@ -114,6 +114,7 @@ __all__ = [
     "PhaseResult",
     "PidProbe",
     "PlanCompiled",
+    "PlanLeased",
     "RequeueCause",
     "RetryRequest",
     "RunForked",
@@ -135,5 +136,6 @@ __all__ = [
     "WriterTokenAcquired",
     "WriterTokenReleased",
     "kernel_inbox",
+    "lease_stream",
     "parse_payload",
 ]

@@ -54,3 +54,37 @@ class WriterTokenReleased(Event, frozen=True, kw_only=True):
 
     def pinned_version(self) -> int | None:
         return self.sequence
+
+
+class PlanLeased(Event, frozen=True, kw_only=True):
+    """A run took the lease of its plan: from here on it is the one process
+    that may write the plan's units (behaviour §1: one live run per plan).
+
+    ``epoch`` is the version of the plan's ``lease:<plan id>`` stream, one
+    more than the last lease the starting process folded. Two processes
+    that start the plan at once fold the same epoch and claim the same
+    version: exactly one append succeeds (UNIQUE(stream, version)), the
+    other writes nothing, not even its ``KernelEntered``. Every later append
+    of the run checks in its own transaction that the epoch is still the
+    stream's last, so a process that lost the lease cannot write.
+
+    Observed (the shell measured who holds the plan), recorded in the same
+    transaction as, and just before, the run's ``KernelEntered``."""
+
+    OBSERVED: ClassVar[bool] = True
+
+    plan_id: str
+    epoch: int
+    pid: int = 0
+    host: str = ""
+
+    def stream(self) -> str:
+        return lease_stream(self.plan_id)
+
+    def pinned_version(self) -> int | None:
+        return self.epoch
+
+
+def lease_stream(plan_id: str) -> str:
+    """The stream whose versions are a plan's lease epochs."""
+    return f"lease:{plan_id}"

@@ -71,6 +71,8 @@ class Handle(NamedTuple):
 def nothing_to_decide(ctx: Context, obs: ev.Event) -> None:
     """Observations the kernel records but decides nothing about:
 
+    * ``PlanLeased``: the shell fences a plan's writers on its epoch
+      (``uok.adapters.runner``); the kernel only folds the last epoch;
     * ``WriterTokenAcquired`` / ``WriterTokenReleased``: the token lifecycle is
       the shell's (``uok.adapters.writer``); recording them through ``handle``
       keeps every observation of a run replayable;
@@ -84,6 +86,7 @@ def nothing_to_decide(ctx: Context, obs: ev.Event) -> None:
 
 RULES: tuple[Fold | Handle, ...] = (
     # a run enters, compiles its plan, ends
+    Fold(ev.PlanLeased, runs.fold_leased),  # recorded just before its run's KernelEntered
     Fold(ev.KernelEntered, runs.fold_entered),
     Handle(ev.KernelEntered, entry.on_entered),
     Fold(ev.PlanCompiled, runs.fold_plan),
@@ -127,6 +130,7 @@ RULES: tuple[Fold | Handle, ...] = (
     Fold(ev.AgentStep, agents.fold_step),
     Handle(ev.AgentStep, agents.on_step),
     # recorded, nothing to decide
+    Handle(ev.PlanLeased, nothing_to_decide),
     Handle(ev.WriterTokenAcquired, nothing_to_decide),
     Handle(ev.WriterTokenReleased, nothing_to_decide),
     Handle(ev.GitTransactionRecorded, nothing_to_decide),

@@ -33,6 +33,7 @@ class RunInfo(msgspec.Struct, kw_only=True):
     entered_at: datetime
     plan_path: str = ""
     plan_id: str = ""
+    host: str = ""
     status: str = "open"  # open | ok | error | terminated | recovered
     exited_at: datetime | None = None
 
@@ -127,6 +128,7 @@ class KernelState(msgspec.Struct, kw_only=True):
     runs: dict[str, RunInfo] = {}
     units: dict[tuple[str, str], UnitRecord] = {}
     plans: dict[str, UnitGraph] = {}  # latest compiled graph per plan id
+    leases: dict[str, int] = {}  # plan id -> its last lease epoch (PlanLeased; the shell fences on it)
     # the rules' own state
     steering: SteeringState = msgspec.field(default_factory=SteeringState)
     subagents: SubagentState = msgspec.field(default_factory=SubagentState)

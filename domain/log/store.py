@@ -7,10 +7,23 @@ shape, never on a driver.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol
 
 import msgspec
+from uok.domain.errors import RuntimeFailure
+
+
+class StreamMoved(RuntimeFailure):
+    """An append expected a stream at a version it no longer is at (another
+    writer moved it: a plan's lease taken over); nothing was written."""
+
+    def __init__(self, stream: str, expected: int, actual: int):
+        super().__init__(
+            f"stream {stream!r} is at version {actual}, not {expected} as this writer expected: "
+            "another process took it over; nothing written"
+        )
+        self.stream, self.expected, self.actual = stream, expected, actual
 
 
 class NewRecord(msgspec.Struct, frozen=True):
@@ -50,12 +63,14 @@ class CommitListener(Protocol):
 
 
 class EventStorePort(Protocol):
-    def append(self, records: Sequence[NewRecord]) -> list[int]:
+    def append(self, records: Sequence[NewRecord], *, expect: Mapping[str, int] | None = None) -> list[int]:
         """Append all records in ONE transaction and return their positions.
 
         Positions are gapless and increasing. If any (stream, version) exists
         already, raise ``eventsourcing.persistence.IntegrityError`` and write
-        nothing.
+        nothing. ``expect``: stream -> the version it must be at (before
+        these records) when the transaction commits, else :class:`StreamMoved`
+        and nothing written (a run's lease, checked on every append).
         """
 
     def read(

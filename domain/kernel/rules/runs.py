@@ -15,7 +15,12 @@ from uok.domain.policies.lifecycle import UnitRecord
 
 
 def fold_entered(st: KernelState, e: ev.KernelEntered) -> None:
-    st.runs[e.run_id] = RunInfo(run_id=e.run_id, pid=e.pid, entered_at=e.at, plan_path=e.plan_path)
+    st.runs[e.run_id] = RunInfo(run_id=e.run_id, pid=e.pid, entered_at=e.at, plan_path=e.plan_path, host=e.host)
+
+
+def fold_leased(st: KernelState, e: ev.PlanLeased) -> None:
+    """The plan's last lease epoch: the next run of the plan claims one more."""
+    st.leases[e.plan_id] = max(st.leases.get(e.plan_id, 0), e.epoch)
 
 
 def fold_plan(st: KernelState, e: ev.PlanCompiled) -> None:
