@@ -251,7 +251,8 @@ class KernelRunner:
     def _enter(self) -> None:
         """Take the plan's lease and enter the run, in one transaction.
 
-        The lease's epoch is one more than the last this process folded; a
+        The lease (recorded after the entry's decisions, in the same
+        transaction) takes an epoch one more than the last this process folded; a
         process that started the plan at the same moment folded the same
         epoch, so exactly one of the two appends succeeds (behaviour §1: one
         live run per plan). The loser wrote nothing, not even its
@@ -286,8 +287,7 @@ class KernelRunner:
                 probes=probes,
             )
             try:
-                self.kernel.handle(lease)  # decides nothing; folds the epoch
-                self._step(entered, prior=(lease,))
+                self._step(entered, after=(lease,))
             except IntegrityError:  # another process wrote first: nothing was written, the kernel was refolded
                 continue
             self._lease = {lease.stream(): lease.epoch}
@@ -296,16 +296,20 @@ class KernelRunner:
             f"could not start plan {self.plan_id!r}: the log changed under every one of {ENTRY_ATTEMPTS} attempts"
         )
 
-    def _step(self, obs: ev.Event, *, prior: Sequence[ev.Event] = ()) -> None:
+    def _step(self, obs: ev.Event, *, prior: Sequence[ev.Event] = (), after: Sequence[ev.Event] = ()) -> None:
         """``prior``: observations the kernel decides nothing about, appended
-        just before ``obs`` in the same transaction (a steering message's read).
+        just before ``obs`` in the same transaction (a steering message's read);
+        ``after``: such observations appended after its decisions (the plan's
+        lease, folded by the kernel like any observation).
 
         The units' stream versions come from the kernel's own fold and the
         plan's lease is checked inside the transaction: a process that lost
         either writes nothing."""
         try:
             decisions = self.kernel.handle(obs)
-            batch = [*prior, obs, *decisions]
+            for late in after:
+                decisions += self.kernel.handle(late)  # nothing: they decide nothing
+            batch = [*prior, obs, *decisions, *after]
             self.log.append(batch, versions=self._unit_versions(batch), expect=self._lease)
         except BaseException:
             self._resync()

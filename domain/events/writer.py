@@ -69,7 +69,7 @@ class PlanLeased(Event, frozen=True, kw_only=True):
     stream's last, so a process that lost the lease cannot write.
 
     Observed (the shell measured who holds the plan), recorded in the same
-    transaction as, and just before, the run's ``KernelEntered``."""
+    transaction as the run's ``KernelEntered``, after its decisions."""
 
     OBSERVED: ClassVar[bool] = True
 

@@ -86,7 +86,6 @@ def nothing_to_decide(ctx: Context, obs: ev.Event) -> None:
 
 RULES: tuple[Fold | Handle, ...] = (
     # a run enters, compiles its plan, ends
-    Fold(ev.PlanLeased, runs.fold_leased),  # recorded just before its run's KernelEntered
     Fold(ev.KernelEntered, runs.fold_entered),
     Handle(ev.KernelEntered, entry.on_entered),
     Fold(ev.PlanCompiled, runs.fold_plan),
@@ -130,6 +129,7 @@ RULES: tuple[Fold | Handle, ...] = (
     Fold(ev.AgentStep, agents.fold_step),
     Handle(ev.AgentStep, agents.on_step),
     # recorded, nothing to decide
+    Fold(ev.PlanLeased, runs.fold_leased),  # recorded with its run's KernelEntered
     Handle(ev.PlanLeased, nothing_to_decide),
     Handle(ev.WriterTokenAcquired, nothing_to_decide),
     Handle(ev.WriterTokenReleased, nothing_to_decide),

@@ -40,8 +40,9 @@ def live_pid():
 
 
 def rival_enters(db: Path, plan: Path, pid: int, run_id: str = "r-rival") -> None:
-    """What a second process starting the same plan appends: its lease, its
-    KernelEntered and the decisions the kernel takes on it, in one append."""
+    """What a second process starting the same plan appends: its
+    KernelEntered, the decisions the kernel takes on it and its lease, in
+    one append."""
     with open_event_store(db, create=True) as store:
         log = EventLog(store)
         kernel = Kernel()
@@ -66,8 +67,8 @@ def rival_enters(db: Path, plan: Path, pid: int, run_id: str = "r-rival") -> Non
             workers=1,
             flags={"turn_closeout": True},
         )
-        kernel.handle(lease)
-        log.append([lease, entered, *kernel.handle(entered)])
+        decisions = kernel.handle(entered)
+        log.append([entered, *decisions, lease, *kernel.handle(lease)])
 
 
 def runner_for(db: Path, plan: Path) -> tuple[KernelRunner, EventLog]:
