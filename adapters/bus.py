@@ -36,6 +36,7 @@ from typing import Any
 import msgspec
 from eventsourcing.persistence import IntegrityError
 from uok.adapters.eventlog import EventLog
+from uok.adapters.secrets import redact, redact_data
 from uok.domain.errors import InputError
 from uok.domain.events import MessageRead, MessageSent
 from uok.domain.log import codec
@@ -172,8 +173,8 @@ class MessageBus:
                     message_id=message_id,
                     sender=sender,
                     recipient=recipient,
-                    topic=topic,
-                    payload=dict(payload or {}),
+                    topic=redact(topic),
+                    payload=redact_data(dict(payload or {})),  # a message body is text from outside
                     dedupe_key=key,
                     turn_id=self.turn_id,
                 )

@@ -30,6 +30,7 @@ from eventsourcing.persistence import IntegrityError
 from uok.adapters.eventlog import EventLog
 from uok.adapters.executor import ExecutionOutcome
 from uok.adapters.probes import pid_alive
+from uok.adapters.secrets import redact
 from uok.domain import events as ev
 from uok.domain.errors import InputError, RuntimeFailure
 from uok.domain.events import GateRequested
@@ -165,6 +166,7 @@ class KernelRunner:
         self.plan_files = plan_files or {}  # Markdown task files, recorded with the plan
         self.plan_globs = plan_globs or {}
         self.plan_id = graph.plan_id
+        self._planned = {n.id: n for n in graph.nodes}  # as the file has them: the log's plan is redacted
         self.workers = clamp_workers(workers)
         self.flags = flags  # resolved, recorded in KernelEntered
         self.loop = loop
@@ -214,7 +216,7 @@ class KernelRunner:
             ):  # nothing to close if the entry never landed
                 error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 with contextlib.suppress(Exception):
-                    self._step(ev.KernelFailed(run_id=self.run_id, at=self.clock(), error=error))
+                    self._step(ev.KernelFailed(run_id=self.run_id, at=self.clock(), error=redact(error)))
             raise
         finally:
             restore()
@@ -348,7 +350,7 @@ class KernelRunner:
             self.turn_hooks.on_decision(d)  # writer token, turn observers, gitops (uok.adapters.observer)
             self.gates.note(d)  # warnings the pure gate runner cannot log
             if isinstance(d, ev.TurnStarted):
-                node = self.kernel.node(d.unit_id)
+                node = self._planned.get(d.unit_id) or self.kernel.node(d.unit_id)
                 runs = node.command is not None or node.agent is not None
                 run = self.chaos.strike("dispatch", d) if runs else None
                 if run is not None:  # None: no command, or a chaos partial failure ended the attempt
@@ -394,7 +396,7 @@ class KernelRunner:
                 unit_id=node.id,
                 exit_code=None,
                 duration_ms=0,
-                error=f"executor error: {exc}",
+                error=redact(f"executor error: {exc}"),
             )
         self._results.put(obs)
 

@@ -27,9 +27,9 @@ import re
 import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from uok.domain.errors import RuntimeFailure
+from uok.domain.errors import InputError, RuntimeFailure
 from uok.domain.events import Finding
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -45,7 +45,53 @@ PRIVATE_KEY_BLOCK = re.compile(
 _PRIVATE_KEY_HEADER = re.compile(r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY( BLOCK|)-----")
 AWS_ACCESS_KEY = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Z0-9])")
 JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
-_STRICT = (("Private Key", PRIVATE_KEY_BLOCK), ("AWS Access Key", AWS_ACCESS_KEY), ("JSON Web Token", JWT))
+# the body of a private key whose BEGIN line was cut off: base64 lines up to its END line
+PRIVATE_KEY_TAIL = re.compile(
+    r"(?:(?<=\n)|\A)[ \t]*(?:[A-Za-z0-9+/=]+\r?\n)*[A-Za-z0-9+/=]*\r?\n?-----END ([A-Z0-9 ]*)PRIVATE KEY( BLOCK|)-----"
+)
+# PEM-like body lines without any armour: two or more lines of 40+ base64 characters, mixed case and digits
+_BASE64_LINE = r"(?=[^\n]*[a-z])(?=[^\n]*[A-Z])(?=[^\n]*[0-9])[A-Za-z0-9+/]{40,}={0,2}"
+KEY_BODY = re.compile(rf"(?m)^[ \t]*{_BASE64_LINE}[ \t]*\r?\n(?:[ \t]*{_BASE64_LINE}[ \t]*(?:\r?\n|\Z))+")
+API_TOKEN = re.compile(
+    r"\b(?:sk-(?:ant-|proj-|svcacct-)?[A-Za-z0-9_-]{20,}|github_pat_[A-Za-z0-9_]{22,}|gh[pousr]_[A-Za-z0-9]{30,}"
+    r"|glpat-[A-Za-z0-9_-]{20,}|xox[abposr]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|hf_[A-Za-z0-9]{30,}"
+    r"|npm_[A-Za-z0-9]{36}|pypi-[A-Za-z0-9_-]{50,}|sk_live_[A-Za-z0-9]{20,}|rk_live_[A-Za-z0-9]{20,})"
+)
+_STRICT = (
+    ("Private Key", PRIVATE_KEY_BLOCK),
+    ("Private Key", PRIVATE_KEY_TAIL),
+    ("Private Key", KEY_BODY),
+    ("AWS Access Key", AWS_ACCESS_KEY),
+    ("JSON Web Token", JWT),
+    ("API Token", API_TOKEN),
+)
+
+# ``KEY=value`` / ``KEY: value`` whose key names a secret, quoted or not
+# (``export AWS_SECRET_ACCESS_KEY=…``, ``aws_secret_access_key = …`` of a
+# credentials file, ``token: …``, ``"client_secret": "…"``); counts such as
+# ``input_tokens`` are not secrets, nor are references (``$TOKEN``, ``<token>``).
+SECRET_ASSIGNMENT = re.compile(
+    r"""(?ix)
+    (?<![\w-])[\w.-]*?
+    (?:secret|token(?!s)|passw(?:or)?d|passphrase|api[_-]?key|access[_-]?key|private[_-]?key|auth[_-]?key
+      |credentials?|session[_-]?key|signing[_-]?key|encryption[_-]?key|master[_-]?key)
+    [\w.-]*["']?[ \t]*(?::|=|=>)[ \t]*["']?
+    (?P<value>(?!\$|<|\[REDACTED|\*{3}|[0-9a-f]{16}\]|\d+(?![^\s"',;}\]]))[^\s"',;}\]]{6,})
+    """
+)
+AUTHORIZATION = re.compile(
+    r"(?i)(?:\b(?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*[\"']?(?:(?:bearer|basic|token|digest|apikey|sso-key)[ \t]+)?"
+    r"|\bbearer[ \t]+)(?P<value>(?!\[REDACTED|[0-9a-f]{16}\])[^\s\"',;]{8,})"
+)
+_VALUED = (("Secret Keyword", SECRET_ASSIGNMENT), ("Authorization", AUTHORIZATION))
+
+# lines worth handing to detect-secrets' plugins (which cost ~0.3 ms a line)
+_CANDIDATE = re.compile(
+    r"(?i)key|secret|token|passw|pwd|auth|bearer|credential|private|contrase|://[^/\s]+:[^@\s]+@"
+    r"|[A-Za-z0-9+/=_-]{20,}"
+)
+_WINDOW = 4096  # long lines are scanned in windows of this many characters
+_OVERLAP = 512  # ... overlapping by this much, so a secret on a window's edge is seen whole
 
 
 class ScannerUnavailable(RuntimeFailure, RuntimeError):
@@ -241,8 +287,15 @@ def _mark(kind: str, secret: str) -> str:
 def redact(text: str) -> str:
     """``text`` with every detected secret replaced by a redaction marker.
 
-    Never raises: if detect-secrets is unavailable the strict patterns still
-    apply (and only they)."""
+    One pass for everything uok stores or prints from outside: the strict
+    patterns (private-key blocks, also a body whose ``BEGIN`` line was cut
+    off, armour-less key bodies, AWS key ids, JWTs, API tokens of well-known
+    shapes), values assigned to a key that names a secret (quoted or not,
+    ``=``, ``:``), ``Authorization`` headers and bearer tokens, then
+    detect-secrets' line plugins on every line that could hold one (long
+    lines in overlapping windows). Call it *before* cutting text short: a
+    cut secret no longer matches. Never raises: if detect-secrets is
+    unavailable the patterns still apply (and only they)."""
     if not text:
         return text
     for kind, pattern in _STRICT:
@@ -251,20 +304,82 @@ def redact(text: str) -> str:
             return _mark(kind, m.group(0))
 
         text = pattern.sub(marked, text)
+    for kind, pattern in _VALUED:
+
+        def valued(m: re.Match[str], kind: str = kind) -> str:
+            start, end = m.span("value")
+            whole = m.group(0)
+            base = m.start()
+            return whole[: start - base] + _mark(kind, m.group("value")) + whole[end - base :]
+
+        text = pattern.sub(valued, text)
     try:
         with _LOCK:
             _setup()
             plugins = _line_plugins()
             secrets: dict[str, str] = {}
             for line in text.splitlines():
-                if not line.strip() or len(line) > 10_000:
+                if not _CANDIDATE.search(line):
                     continue
-                for plugin in plugins:
-                    for value in _candidates(plugin, line):
-                        if isinstance(value, str) and len(value) >= _MIN_SECRET and "REDACTED:" not in value:
-                            secrets.setdefault(value, plugin.secret_type)
+                for part in _windows(line):
+                    for plugin in plugins:
+                        for value in _candidates(plugin, part):
+                            if isinstance(value, str) and len(value) >= _MIN_SECRET and "REDACTED:" not in value:
+                                secrets.setdefault(value, plugin.secret_type)
     except Exception:  # redaction must never be why a result is lost  # noqa: BLE001
         return text
     for value in sorted(secrets, key=len, reverse=True):
         text = text.replace(value, _mark(secrets[value], value))
     return text
+
+
+def _windows(line: str):
+    if len(line) <= _WINDOW:
+        yield line
+        return
+    for start in range(0, len(line), _WINDOW - _OVERLAP):
+        yield line[start : start + _WINDOW]
+        if start + _WINDOW >= len(line):
+            return
+
+
+def redact_data(value: Any) -> Any:
+    """``value`` (JSON-like: dicts, lists, strings) with every string redacted."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: redact_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_data(v) for v in value]
+    return value
+
+
+class UnredactablePlan(InputError):
+    """A plan whose secrets cannot be redacted without breaking it."""
+
+
+def redact_plan(source: str, files: dict[str, str], *, filename: str, globs: Any = None) -> tuple[str, dict[str, str]]:
+    """The plan's source and task files as the log records them: redacted.
+
+    A task's ``env`` values and commands may hold secrets; the log keeps the
+    plan redacted while the run executes the plan as written (the runner
+    and the gate host take units from the graph compiled from the file).
+    The redacted plan must still compile to the same units, else the run is
+    refused: a secret is never recorded to keep a plan whole."""
+    from uok.domain.plan import PlanError, compile_plan
+
+    red_source = redact(source)
+    red_files = {k: redact(v) for k, v in files.items()}
+    if red_source == source and red_files == files:
+        return source, files
+    try:
+        before = compile_plan(source, filename=filename, files=files, globs=globs)
+        after = compile_plan(red_source, filename=filename, files=red_files, globs=globs)
+    except PlanError as exc:
+        raise UnredactablePlan(
+            f"{filename}: holds a secret uok cannot redact without breaking the plan ({exc}); "
+            "pass it through the environment instead"
+        ) from None
+    if [n.id for n in before.nodes] != [n.id for n in after.nodes]:
+        raise UnredactablePlan(f"{filename}: a unit id looks like a secret; rename it")
+    return red_source, red_files

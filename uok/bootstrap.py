@@ -129,6 +129,7 @@ def prepare_run(
     from uok.adapters.chaos import settings_for_run
     from uok.adapters.gates.host import setup_gates
     from uok.adapters.planfiles import load_plan_sources
+    from uok.adapters.secrets import redact_plan
 
     path = Path(plan_path)
     if sources is None:
@@ -144,7 +145,10 @@ def prepare_run(
     }
     host, run_flags = setup_gates(path, run_flags, config=Path(config) if config else None, registry=gates, clock=clock)
     chaos, run_flags = settings_for_run(run_flags)
-    return PreparedRun(path, sources.source, graph, run_flags, host, chaos, sources.files, sources.globs)
+    # the log records the plan redacted; the run executes the graph compiled from the file (uok.adapters.secrets)
+    source, files = redact_plan(sources.source, dict(sources.files), filename=str(path), globs=sources.globs)
+    host.planned = {n.id: n for n in graph.nodes}
+    return PreparedRun(path, source, graph, run_flags, host, chaos, files, sources.globs)
 
 
 def new_run_id(clock: Clock = utc_now) -> str:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from uok.adapters.gates.deadline import call_with_deadline
@@ -54,10 +55,11 @@ class GateHost:
         self.settings = settings
         self.redact = redact
         self.clock = clock
+        self.planned: dict[str, Any] = {}  # unit id -> the unit as the plan file has it (the log's is redacted)
 
     def context(self, req: GateRequested, kernel) -> GateContext:
         """The attempt's context: the task's inline options over the config's defaults."""
-        node = kernel.state.nodes.get(req.unit_id)
+        node = self.planned.get(req.unit_id) or kernel.state.nodes.get(req.unit_id)
         spec = next((s for s in node.gate_specs if s.id == req.gate_id), None) if node else None
         defaults = self.settings.gate.get(req.gate_id)
         if spec is not None and spec.command:

@@ -31,8 +31,15 @@ DEFAULT_TIMEOUT = 300.0
 TAIL_CHARS = 600
 
 
+REDACT_BYTES = 256 * 1024  # the end of the output that is redacted before its tail is cut
+
+
 def _tail(data: bytes) -> str:
-    text = data.decode("utf-8", errors="replace").strip()
+    """The output's last characters, redacted *before* they are cut: a cut
+    private key or token no longer looks like one (the host redacts again)."""
+    from uok.adapters.secrets import redact
+
+    text = redact(data[-REDACT_BYTES:].decode("utf-8", errors="replace")).strip()
     return text[-TAIL_CHARS:]
 
 
