@@ -1,5 +1,7 @@
-"""Turns read model: which turns are in flight in each run, and how the
-finished ones ended. A turn is in flight from ``TurnStarted`` to its
+"""Turns read model: which turns are in flight in each run, what an agent
+turn has done so far (its ``AgentStep`` events: how many steps and tool
+calls, its last few steps; docs/agents.md), and how the finished ones
+ended. A turn is in flight from ``TurnStarted`` to its
 ``TurnFinished``; a run recovered (or cut by a fork) while turns were in
 flight leaves them *abandoned*: their process is gone. One part per run.
 """
@@ -21,6 +23,9 @@ class TurnView(msgspec.Struct, kw_only=True, array_like=True, gc=False):
     iteration: int = 0
     started_at: datetime | None = None
     position: int = 0
+    steps: int = 0  # AgentStep events of this turn so far
+    tool_calls: int = 0
+    recent: list[str] = []  # the last RECENT steps, "seq kind: text"
 
 
 class RunTurns(msgspec.Struct, kw_only=True, gc=False):
@@ -31,17 +36,33 @@ class RunTurns(msgspec.Struct, kw_only=True, gc=False):
     last_turn: str = ""
 
 
+RECENT = 10  # steps of an in-flight agent turn kept for `uok state --at`
+
+
+def step_line(e: ev.AgentStep) -> str:
+    """One step as a line a person reads: ``3 tool_call Write {"file_path": ...}``."""
+    what = " ".join(x for x in (e.tool, e.args or e.text) if x)
+    if e.usage is not None:
+        what = f"{e.usage.model} {e.usage.input_tokens} in / {e.usage.output_tokens} out"
+    elif e.cost_usd is not None:
+        what = f"{e.subtype} ${e.cost_usd:.4f} {what}".strip()
+    what = what.replace("\n", " ")
+    return f"{e.seq} {e.kind}" + (f" {what[:100]}" if what else "") + (" (error)" if e.is_error else "")
+
+
 class TurnsProjection(PartitionedProjection):
     name: ClassVar[str] = "turns"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: agent steps of in-flight turns
     part_type: ClassVar[type] = RunTurns
-    types: ClassVar[frozenset[str]] = frozenset({"TurnStarted", "TurnFinished", "RunRecovered", "RunForked"})
+    types: ClassVar[frozenset[str]] = frozenset(
+        {"TurnStarted", "TurnFinished", "RunRecovered", "RunForked", "AgentStep"}
+    )
 
     def key(self, e):
         t = type(e)
         if t is ev.RunRecovered:
             return e.recovered_run
-        if t is ev.TurnStarted or t is ev.TurnFinished:
+        if t is ev.TurnStarted or t is ev.TurnFinished or t is ev.AgentStep:
             return e.run_id
         return e.open_runs  # RunForked
 
@@ -58,6 +79,12 @@ class TurnsProjection(PartitionedProjection):
             )
             part.started += 1
             part.last_turn = e.turn_id
+        elif t is ev.AgentStep:
+            view = part.in_flight.get(e.turn_id)
+            if view is not None:  # a late step of a finished turn changes nothing here
+                view.steps += 1
+                view.tool_calls += e.kind == "tool_call"
+                view.recent = [*view.recent[-(RECENT - 1) :], step_line(e)]
         elif t is ev.TurnFinished:
             part.in_flight.pop(e.turn_id, None)
             part.finished[e.status] = part.finished.get(e.status, 0) + 1

@@ -84,6 +84,9 @@ def system_view(states: dict[str, Any], position: int, *, run: str | None = None
                     "attempt": t.attempt,
                     "started_at": _iso(t.started_at),
                     "position": t.position,
+                    "agent_steps": t.steps,
+                    "tool_calls": t.tool_calls,
+                    "recent_steps": list(t.recent),
                 }
             )
     view["turns_in_flight"] = sorted(in_flight, key=lambda t: t["position"])

@@ -55,8 +55,19 @@ def test_a_claude_code_session_becomes_steps_tool_calls_and_its_reported_cost(tm
     shown = uok("logs", "hello", "--db", str(db))
     assert shown.returncode == 0 and "I'll do this: add hello.py" in shown.stdout
     assert SECRET not in shown.stdout and SECRET not in db.read_bytes().decode("latin-1")
+    steps = uok("logs", "hello", "--transcript", "--db", str(db)).stdout.splitlines()
+    assert steps[0].startswith("== hello attempt 1") and steps[-1].startswith("[10] result  success $0.0421")
+    assert any(line.startswith("[5] tool_call  Bash") for line in steps)
+    assert "[REDACTED" in steps[2] and SECRET not in "\n".join(steps)
     r = uok("replay", "--all", "--db", str(db))
     assert r.returncode == 0 and "no divergence" in r.stdout, r.stdout + r.stderr
+    # time travel inside the turn: at the second tool call, the agent's steps up to it
+    at = _sql(db, "SELECT position, seq FROM agent_steps WHERE tool = 'Bash' AND kind = 'tool_call'")[0]
+    view = json_lines(uok("state", "--at", str(at["position"]), "--db", str(db), "--json").stdout)[0]
+    (turn,) = view["turns_in_flight"]
+    assert (turn["agent_steps"], turn["tool_calls"]) == (at["seq"] + 1, 2)
+    assert turn["recent_steps"][-1].startswith(f"{at['seq']} tool_call Bash")
+    assert all(line.split()[1] != "result" for line in turn["recent_steps"])  # not yet
 
 
 def test_usage_past_the_ceiling_stops_claude_mid_turn_and_replays(tmp_path: Path):

@@ -29,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             a file that differs is an integrity failure (exit 3).
 
             --follow keeps printing as the task writes, until the turn (or the run) ends.
+
+            --transcript prints an agent task's turns as their recorded steps instead
+            (messages, tool calls and results, usage, the result; docs/agents.md).
         """,
         examples="""
             uok logs build                      # the latest attempt of unit 'build'
@@ -36,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             uok logs build --follow             # as it runs
             uok logs r20260101120000-abc123     # every turn of a run
             uok logs build --json               # where the files are, their sizes and hashes
+            uok logs fix --transcript           # an agent's turn, step by step
         """,
     )
     p.add_argument("what", metavar="WHAT", help="a unit id, a run id or a turn id")
@@ -43,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stderr", action="store_true", help="stderr instead of stdout")
     p.add_argument("--plan", metavar="ID", help="the plan of the unit, when several plans have one of that id")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing until the turn (or run) ends")
+    p.add_argument("--transcript", action="store_true", help="an agent task's turns as their recorded steps")
     p.add_argument(
         "--json",
         action="store_true",
@@ -66,6 +71,12 @@ def logs(args: argparse.Namespace) -> int:
         chosen = select(turns(log, where), args.what, attempt=args.attempt, plan=args.plan)
         if args.json:
             emit_lines(_meta(t, args.stderr) for t in chosen)
+            return 0
+        if args.transcript:
+            from uok.adapters.agents.transcript import transcript
+
+            for line in transcript(log, where.blobs, chosen):
+                print(line)
             return 0
         run_mode = len({t.run_id for t in chosen}) == 1 and chosen[0].run_id == args.what
         follower = _Follower(log, where, chosen, stderr=args.stderr, prefix=run_mode)

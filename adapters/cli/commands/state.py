@@ -78,6 +78,10 @@ def print_view(v: dict) -> None:
     print(f"turns in flight ({len(turns)}):" if turns else "turns in flight: none")
     for t in turns:
         print(f"  {t['turn_id']}  {t['unit_id']} attempt {t['attempt']} since {t['started_at']}")
+        if t.get("agent_steps"):  # an agent turn: what it has done up to this position (docs/agents.md)
+            print(f"    agent: {t['agent_steps']} steps, {t['tool_calls']} tool calls; last:")
+            for line in t["recent_steps"]:
+                print(f"      {line}")
     if v.get("breakers"):
         print("breakers: " + ", ".join(f"{g}={b['state']}" for g, b in v["breakers"].items()))
     if v.get("gates"):
