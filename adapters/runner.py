@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 from eventsourcing.persistence import IntegrityError
+from uok.adapters.artifacts import ArtifactWatch
 from uok.adapters.eventlog import EventLog
 from uok.adapters.executor import ExecutionOutcome
 from uok.adapters.probes import pid_alive
@@ -164,6 +165,7 @@ class KernelRunner:
         self.plan_path = Path(plan_path)
         self.plan_source = plan_source
         self.plan_files = plan_files or {}  # Markdown task files, recorded with the plan
+        self.artifacts = ArtifactWatch(self.plan_path.parent, graph)  # files units require (behaviour §11)
         self.plan_globs = plan_globs or {}
         self.plan_id = graph.plan_id
         self._planned = {n.id: n for n in graph.nodes}  # as the file has them: the log's plan is redacted
@@ -245,6 +247,9 @@ class KernelRunner:
         finished = obs.turn_id if isinstance(obs, ev.ExecutionFinished) else None
         if finished is not None:
             self._executing.pop(finished, None)
+            facts = self.artifacts.changed()  # what the unit wrote may release held units
+            if facts is not None:
+                self._step(ev.ArtifactsObserved(run_id=self.run_id, at=self.clock(), facts=facts))
         self.chaos.strike("finalize", obs)  # a result is about to be judged
         self._step(obs)
         if finished is not None:
@@ -282,6 +287,7 @@ class KernelRunner:
                 plan_source=self.plan_source,
                 plan_files=self.plan_files,
                 plan_globs=self.plan_globs,
+                artifacts=self.artifacts.observe(),  # the files units require, as they are now (behaviour §11)
                 workers=self.workers,
                 flags=self.flags,
                 work_mode=str(self.flags.get("work_mode", "auto")),

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import msgspec
-from uok.domain.events import Event, UnitTransitioned
+from uok.domain.events import Event, UnitHeld, UnitTransitioned
 from uok.domain.policies.lifecycle import UnitRecord
 from uok.projections.base import PartitionedProjection
 
@@ -24,16 +24,21 @@ class PlanUnits(msgspec.Struct, kw_only=True, gc=False):
 
 class UnitRuntimeProjection(PartitionedProjection):
     name: ClassVar[str] = "units"
-    version: ClassVar[int] = 2  # 2: stores uok.domain.policies.lifecycle.UnitRecord
+    version: ClassVar[int] = 3  # 2: stores uok.domain.policies.lifecycle.UnitRecord; 3: UnitHeld reasons
     part_type: ClassVar[type] = PlanUnits
-    types: ClassVar[frozenset[str]] = frozenset({"UnitTransitioned"})
+    types: ClassVar[frozenset[str]] = frozenset({"UnitTransitioned", "UnitHeld"})
 
     def key(self, event: Event) -> str:
         return event.plan_id  # type: ignore[attr-defined]
 
     # The runner hands this fold only the types it names, so ``e`` is a
     # UnitTransitioned; narrowing the parameter says so at no cost per event.
-    def apply_part(self, part: PlanUnits, position: int, e: UnitTransitioned) -> PlanUnits:  # type: ignore[override]
+    def apply_part(self, part: PlanUnits, position: int, e: UnitTransitioned | UnitHeld) -> PlanUnits:  # type: ignore[override]
+        if isinstance(e, UnitHeld):  # a queued unit waits for artifacts: its reason says which (behaviour §11)
+            held = part.units.get(e.unit_id)
+            if held is not None and held.state == "queued":
+                held.reason = e.reason
+            return part
         u = part.units.get(e.unit_id)
         if u is None:
             u = part.units[e.unit_id] = UnitRecord(unit_id=e.unit_id, plan_id=e.plan_id)

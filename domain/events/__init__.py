@@ -12,7 +12,8 @@ modules group them by subject:
 * :mod:`~uok.domain.events.requeue`: work that had ended, queued again;
 * :mod:`~uok.domain.events.writer`: the writer token;
 * :mod:`~uok.domain.events.fork`: time travel (a forked log);
-* :mod:`~uok.domain.events.agents`: inside an agent's turn (its steps, its outcome).
+* :mod:`~uok.domain.events.agents`: inside an agent's turn (its steps, its outcome);
+* :mod:`~uok.domain.events.artifacts`: artifact gating (files units require).
 
 A module that defines a new event must be imported here: the codec
 (:mod:`uok.domain.log.codec`) knows exactly the subclasses of ``Event``
@@ -20,6 +21,7 @@ this package has loaded.
 """
 
 from uok.domain.events.agents import STEP_KINDS, AgentOutcome, AgentStep, AgentUsage
+from uok.domain.events.artifacts import ArtifactsObserved, UnitHeld
 from uok.domain.events.base import Event
 from uok.domain.events.bus import (
     BOUNDARIES,
@@ -86,6 +88,7 @@ __all__ = [
     "AgentOutcome",
     "AgentStep",
     "AgentUsage",
+    "ArtifactsObserved",
     "BreakerState",
     "BreakerTransitioned",
     "ChaosInjected",
@@ -130,6 +133,7 @@ __all__ = [
     "TurnPhase",
     "TurnStarted",
     "TurnStatus",
+    "UnitHeld",
     "UnitRequeued",
     "UnitState",
     "UnitTransitioned",

@@ -76,6 +76,7 @@ class KernelEntered(Event, frozen=True, kw_only=True):
     probes: tuple[PidProbe, ...] = ()
     plan_files: dict[str, str] = {}  # the Markdown task files the plan names: path -> text
     plan_globs: dict[str, tuple[str, ...]] = {}  # a slice's task_files glob -> the files it matched
+    artifacts: dict[str, str] = {}  # required artifacts as seen at entry: path -> present|blank|missing
 
 
 class KernelFailed(Event, frozen=True, kw_only=True):

@@ -32,6 +32,7 @@ from uok.domain import events as ev
 from uok.domain.kernel.context import Context, Verbs
 from uok.domain.kernel.rules import (
     agents,
+    artifacts,
     chaos,
     closeout,
     dispatch,
@@ -87,9 +88,11 @@ def nothing_to_decide(ctx: Context, obs: ev.Event) -> None:
 RULES: tuple[Fold | Handle, ...] = (
     # a run enters, compiles its plan, ends
     Fold(ev.KernelEntered, runs.fold_entered),
+    Fold(ev.KernelEntered, artifacts.fold_entered),
     Handle(ev.KernelEntered, entry.on_entered),
     Fold(ev.PlanCompiled, runs.fold_plan),
     Fold(ev.PlanCompiled, subagents.fold_plan),  # the children earlier runs spawned
+    Fold(ev.PlanCompiled, artifacts.fold_plan),  # does the plan gate anything on artifacts
     Fold(ev.RunRecovered, runs.fold_recovered),
     Fold(ev.RunForked, forking.fold_forked),
     Fold(ev.KernelExited, runs.fold_exited),
@@ -128,6 +131,10 @@ RULES: tuple[Fold | Handle, ...] = (
     # inside an agent's turn: its steps, priced and judged as they stream
     Fold(ev.AgentStep, agents.fold_step),
     Handle(ev.AgentStep, agents.on_step),
+    # artifact gating (behaviour §11)
+    Fold(ev.ArtifactsObserved, artifacts.fold_observed),
+    Handle(ev.ArtifactsObserved, artifacts.on_observed),
+    Fold(ev.UnitHeld, artifacts.fold_held),
     # recorded, nothing to decide
     Fold(ev.PlanLeased, runs.fold_leased),  # recorded with its run's KernelEntered
     Handle(ev.PlanLeased, nothing_to_decide),

@@ -48,7 +48,7 @@ from uok.domain.plan import UnitGraph, UnitNode
 from uok.domain.policies.costs import CostTable
 from uok.domain.policies.lifecycle import UnitRecord
 
-VERSION = 4  # 2: plan parts zlib-compressed, digests of the stored bytes; 3: agent turns' spend; 4: plan lease epochs, run hosts
+VERSION = 5  # 2: plan parts zlib-compressed, digests of the stored bytes; 3: agent turns' spend; 4: plan lease epochs, run hosts; 5: artifact gating state
 CORE = "core"
 PLAN_PREFIX = "plan:"
 

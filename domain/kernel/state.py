@@ -90,6 +90,15 @@ class GatePass(msgspec.Struct, kw_only=True):
     ran: list[str] = []
 
 
+class ArtifactState(msgspec.Struct, kw_only=True):
+    """The driven run's latest observation of required artifacts, and the
+    hold reason announced per unit (rules.artifacts)."""
+
+    facts: dict[str, str] = {}  # path -> present | blank | missing
+    held: dict[str, str] = {}  # unit id -> reason of its last UnitHeld in this run
+    gated: bool = False  # the driven plan has a unit with ``requires`` (else dispatch skips the check)
+
+
 class GateState(msgspec.Struct, kw_only=True):
     """Breakers, failure memory and spend (folded from every run), and the
     driven run's gate passes (rules.gating)."""
@@ -135,6 +144,7 @@ class KernelState(msgspec.Struct, kw_only=True):
     closeout: CloseoutState = msgspec.field(default_factory=CloseoutState)
     gates: GateState = msgspec.field(default_factory=GateState)
     agents: AgentState = msgspec.field(default_factory=AgentState)
+    artifacts: ArtifactState = msgspec.field(default_factory=ArtifactState)
 
     def enter(self, e: KernelEntered) -> None:
         """Take the driven run's inputs from its ``KernelEntered``: the one

@@ -21,6 +21,8 @@ Format
     [[milestones]]
     id = "M1"
     title = "First"
+    requires = ["CONTEXT.md"]   # optional, also per slice: its execution units wait for these
+                                # files (true: CONTEXT.md and RESEARCH.md; behaviour §11)
 
       [[milestones.slices]]
       id = "S1"
@@ -44,6 +46,8 @@ Format
                                     # (timeout, cancel, Ctrl-C); default: the run's grace_period, 10
         heartbeat = 120             # optional: a task silent this long (no output, no progress
                                     # report) is stopped and fails as timed out
+        requires = ["docs/API.md"]  # optional: files that must exist, non-blank, before it runs
+        phase = "execution"         # "planning": not held by its milestone's/slice's requires
         [milestones.slices.tasks.metadata]  # optional, free-form, JSON-able values
         owner = "alice"
 

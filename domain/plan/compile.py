@@ -38,16 +38,16 @@ def compile_plan(
     parser = _Parser(filename, files, globs)
     plan_id, title, milestones = parser.plan(doc)
 
-    all_tasks = {t.node.id for _, slices in milestones for _, _, tasks in slices for t in tasks}
+    all_tasks = {t.node.id for _, slices in milestones for _, _, tasks, _ in slices for t in tasks}
     if not all_tasks:
         raise PlanError(filename, "plan has no tasks (the compiled graph would be empty)")
 
     nodes: list[UnitNode] = []
     previous_completes: tuple[str, ...] = ()
     for mid, slices in milestones:
-        in_milestone = {t.node.id for _, _, tasks in slices for t in tasks}
+        in_milestone = {t.node.id for _, _, tasks, _ in slices for t in tasks}
         completes: list[str] = []
-        for sid, s_title, tasks in slices:
+        for sid, s_title, tasks, s_requires in slices:
             if not tasks:
                 continue
             slice_ids = {t.node.id for t in tasks}
@@ -77,6 +77,7 @@ def compile_plan(
                     slice=sid,
                     title=s_title or f"Complete slice {mid}/{sid}",
                     depends_on=sinks,
+                    requires=s_requires,
                 )
             )
             completes.append(cid)

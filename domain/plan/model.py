@@ -18,6 +18,7 @@ from uok.domain.plan.graph import FileConflict
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_RETRIES = 2
 RUNAWAY_HEADROOM = 6  # default max_dispatches = retries + this
+DEFAULT_REQUIRES = ("CONTEXT.md", "RESEARCH.md")  # `requires = true` (behaviour §11)
 TASK_FILE_KEYS = frozenset({"file"})  # a plan's task table naming a Markdown task file holds only this
 ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
@@ -79,6 +80,8 @@ class UnitNode(msgspec.Struct, frozen=True, kw_only=True):
     body_sha256: str = ""  # its hash: an edited prompt is a changed task
     source_file: str = ""  # the Markdown task file it came from, relative to the plan root
     agent: AgentSpec | None = None  # an agent task (docs/agents.md); ``command``, if any, is its executable
+    requires: tuple[str, ...] = ()  # artifacts that must exist, non-blank, before dispatch (behaviour §11)
+    phase: str = "execution"  # "planning" units are not held by their milestone's or slice's requires
 
 
 class UnitGraph(msgspec.Struct, frozen=True, kw_only=True):

@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 from uok.domain.plan.agent import AGENT_KEYS, parse_agent
 from uok.domain.plan.model import (
+    DEFAULT_REQUIRES,
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
     ID_PATTERN,
@@ -31,8 +32,9 @@ from uok.domain.plan.taskfiles import line_of_problem, parse_task_file
 
 _TOP_KEYS = frozenset({"plan", "milestones"})
 _PLAN_KEYS = frozenset({"id", "title", "allow_outside_root"})
-_MILESTONE_KEYS = frozenset({"id", "title", "slices"})
-_SLICE_KEYS = frozenset({"id", "title", "tasks", "task_files"})
+_MILESTONE_KEYS = frozenset({"id", "title", "slices", "requires"})
+_SLICE_KEYS = frozenset({"id", "title", "tasks", "task_files", "requires"})
+_PHASES = ("execution", "planning")
 _TASK_KEYS = frozenset(
     {
         "id",
@@ -50,6 +52,8 @@ _TASK_KEYS = frozenset(
         "metadata",
         "grace",
         "heartbeat",
+        "requires",
+        "phase",
     }
     | AGENT_KEYS
 )
@@ -223,8 +227,10 @@ class _Parser:
 
     # -- levels ---------------------------------------------------------------
 
-    def plan(self, doc: dict[str, Any]) -> tuple[str, str, list[tuple[str, list[tuple[str, str, list[_Task]]]]]]:
-        """-> (plan id, title, [(milestone id, [(slice id, slice title, tasks)])])."""
+    def plan(
+        self, doc: dict[str, Any]
+    ) -> tuple[str, str, list[tuple[str, list[tuple[str, str, list[_Task], tuple[str, ...]]]]]]:
+        """-> (plan id, title, [(milestone id, [(slice id, slice title, tasks, required artifacts)])])."""
         self.keys(doc, _TOP_KEYS, "")
         head = self.table(doc.get("plan", {}), "[plan]")
         self.keys(head, _PLAN_KEYS, "[plan]: ")
@@ -251,6 +257,7 @@ class _Parser:
             where = f"milestone '{mid}': "
             self.keys(m, _MILESTONE_KEYS, where)
             self.string(m, "title", where)
+            m_requires = self.requires(m.get("requires"), where)
             slices = []
             seen_slices: set[str] = set()
             for s_pos, s in enumerate(self.array_of_tables(m.get("slices", []), "milestones.slices"), 1):
@@ -261,6 +268,9 @@ class _Parser:
                 s_where = f"milestone '{mid}' slice '{sid}': "
                 self.keys(s, _SLICE_KEYS, s_where)
                 s_title = self.string(s, "title", s_where)
+                s_requires = m_requires + tuple(
+                    r for r in self.requires(s.get("requires"), s_where) if r not in m_requires
+                )
                 tasks = []
                 for t_pos, t in enumerate(self.array_of_tables(s.get("tasks", []), "milestones.slices.tasks"), 1):
                     if "file" in t:
@@ -275,9 +285,22 @@ class _Parser:
                 for pattern in self.patterns(s.get("task_files"), s_where):
                     for path in self.globs.get(pattern, ()):
                         tasks.append(self.file_task(path, mid, sid, seen_tasks))
-                slices.append((sid, s_title, tasks))
+                tasks = [gated(t, s_requires) for t in tasks]
+                slices.append((sid, s_title, tasks, s_requires))
             milestones.append((mid, slices))
         return plan_id, title, milestones
+
+    def requires(self, value: object, where: str, task: str | None = None) -> tuple[str, ...]:
+        """``requires``: artifact paths that must exist, non-blank, before the
+        execution units below may be dispatched; ``true`` is the seed's
+        default set (behaviour §11: a finalized CONTEXT.md and a RESEARCH.md)."""
+        if value is None or value is False:
+            return ()
+        if value is True:
+            return DEFAULT_REQUIRES
+        if not isinstance(value, list):
+            raise self.fail(f"{where}requires must be true or an array of file paths", task)
+        return tuple(self.path(p, "requires", task) for p in self.strings(value, f"{where}requires", task or ""))
 
     def patterns(self, value: object, where: str) -> list[str]:
         """A slice's ``task_files``: one glob or an array of globs."""
@@ -376,6 +399,10 @@ class _Parser:
         metadata = self.table(t.get("metadata", {}), "metadata", tid)
         self.json_value(metadata, "metadata", tid)
         agent = parse_agent(self, t, tid)
+        phase = t.get("phase", "execution")
+        if phase not in _PHASES:
+            raise self.fail(f"phase must be one of {', '.join(_PHASES)}, got {phase!r}", tid)
+        requires = self.requires(t.get("requires"), "", tid)
 
         node = UnitNode(
             id=tid,
@@ -398,5 +425,17 @@ class _Parser:
             grace=float(grace) if grace is not None else None,
             heartbeat=float(heartbeat) if heartbeat is not None else None,
             agent=agent,
+            requires=requires,
+            phase=phase,
         )
         return _Task(node=node, explicit_deps=deps)
+
+
+def gated(task: _Task, inherited: tuple[str, ...]) -> _Task:
+    """An execution task also requires its milestone's and slice's artifacts;
+    a planning task (the one that writes them) only its own (behaviour §11)."""
+    node = task.node
+    if node.phase == "planning" or not inherited:
+        return task
+    requires = inherited + tuple(r for r in node.requires if r not in inherited)
+    return _Task(node=msgspec.structs.replace(node, requires=requires), explicit_deps=task.explicit_deps)

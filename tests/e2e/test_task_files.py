@@ -87,3 +87,25 @@ def test_a_missing_task_file_is_bad_input(tmp_path: Path):
     r = uok("plan", "validate", "plan.toml", cwd=root)
     assert r.returncode == 2
     assert r.stderr.strip() == "uok: tasks/absent.md: no such task file"
+
+
+def test_editing_one_task_body_reruns_exactly_that_task_and_its_dependents(tmp_path: Path):
+    root = project(tmp_path)
+    (root / "tasks" / "T03.md").write_text(task("Third", "out3.txt", "Document the parser.\n"))
+    db = tmp_path / "events.db"
+    assert uok("run", "plan.toml", "--db", str(db), "--quiet", cwd=root).returncode == 0
+    before = len(events(db))
+    # T02's prompt changes, nothing else: T02 and what follows it (T03, the slice's end) run again
+    (root / "tasks" / "T02.md").write_text(task("Second", "out2.txt", "Test the parser harder.\n", fmt="yaml"))
+    r = uok("run", "plan.toml", "--db", str(db), "--quiet", cwd=root)
+    assert r.returncode == 0, r.stderr
+    rows = events(db)[before:]
+    ran = [e["unit_id"] for e in rows if e["type"] == "TurnStarted"]
+    assert ran == ["T02", "T03", "complete-slice:M1/S1"]
+    [requeued] = [e for e in rows if e["type"] == "UnitRequeued" and e["unit_id"] == "T02"]
+    assert "body_sha256" in requeued["reason"]
+    assert (root / "out2.txt").read_text() == "Test the parser harder.\n"
+    # a third run with nothing changed runs nothing
+    after = len(events(db))
+    assert uok("run", "plan.toml", "--db", str(db), "--quiet", cwd=root).returncode == 0
+    assert not [e for e in events(db)[after:] if e["type"] == "TurnStarted"]

@@ -18,6 +18,10 @@ Rules, all deterministic and taken from the folded log:
   (behaviour §1: "possible runaway");
 * every unit final: the run exits ``ok`` if all completed, else ``failed``
   (with the ``failed_runs`` flag every run since it records; ``ok`` before);
+* a unit that would be ready but requires an artifact that is missing or
+  blank is held (``rules.artifacts``): it stays queued, ``UnitHeld`` says
+  why, and if nothing else can run the run exits ``failed`` naming the
+  files, leaving it queued for a later run;
 * nothing in flight and nothing ready while units remain is a deadlock:
   they are blocked and the run exits ``error``;
 * nothing is dispatched while the plan is paused (``rules.steering``) or
@@ -28,7 +32,7 @@ from __future__ import annotations
 
 from uok.domain import events as ev
 from uok.domain.kernel.context import Context
-from uok.domain.kernel.rules import closeout, gating, steering
+from uok.domain.kernel.rules import artifacts, closeout, gating, steering
 from uok.domain.kernel.state import KernelState
 from uok.domain.plan import UnitNode
 from uok.domain.plan import graph as plan_graph
@@ -44,9 +48,14 @@ def advance(ctx: Context) -> None:
         _block_unreachable(ctx)
         if not _dispatch(ctx):
             break
+    waiting = waiting_units(st)
+    if waiting:
+        artifacts.announce(ctx, waiting)
     if not st.in_flight:
         if not st.scheduled().unsettled:
             _exit_settled(ctx)
+        elif waiting and not ready_units(st, 1):  # held, not deadlocked: a later run resumes them
+            ctx.exit("failed", artifacts.summary(st, waiting))
         elif not ready_units(st, 1):
             remaining = [n.id for n in st.graph.nodes if not st.is_final(st.unit(n.id))]
             for unit_id in remaining:
@@ -70,12 +79,27 @@ def _exit_settled(ctx: Context) -> None:
 
 
 def ready_units(st: KernelState, count: int | None = None) -> list[str]:
-    """Queued units, not in flight, whose dependencies all completed, in the
-    graph's order (the first ``count`` of them). Kept from transitions
-    (:class:`~uok.domain.kernel.schedule.Schedule`): no scan of the plan."""
+    """Queued units, not in flight, whose dependencies all completed and
+    whose required artifacts exist, in the graph's order (the first
+    ``count`` of them). Kept from transitions
+    (:class:`~uok.domain.kernel.schedule.Schedule`): no scan of the plan;
+    a plan with artifact requirements filters its ready units
+    (``rules.artifacts``)."""
     assert st.graph is not None
     sched = st.scheduled()
-    return sched.first_ready(st.in_flight_units(), len(sched.ready) if count is None else count)
+    busy = st.in_flight_units()
+    if not st.artifacts.gated:
+        return sched.first_ready(busy, len(sched.ready) if count is None else count)
+    ready = [u for u in sched.first_ready(busy, len(sched.ready)) if not artifacts.unmet(st, u)]
+    return ready if count is None else ready[:count]
+
+
+def waiting_units(st: KernelState) -> list[str]:
+    """Units that would be ready but for an artifact they require (rules.artifacts)."""
+    if st.graph is None or not st.artifacts.gated:
+        return []
+    sched = st.scheduled()
+    return [u for u in sched.first_ready(st.in_flight_units(), len(sched.ready)) if artifacts.unmet(st, u)]
 
 
 def _block_unreachable(ctx: Context) -> None:
