@@ -130,6 +130,7 @@ def prepare_run(
     from uok.adapters.gates.host import setup_gates
     from uok.adapters.planfiles import load_plan_sources
     from uok.adapters.secrets import redact_plan
+    from uok.domain.config.recorded import TURNS_PER_UNIT
 
     path = Path(plan_path)
     if sources is None:
@@ -141,6 +142,7 @@ def prepare_run(
         "turn_closeout": True,  # exit waits for turn closeouts (uok.domain.kernel.rules.closeout)
         "failed_runs": True,  # units that did not complete make the run ``failed`` (uok.domain.kernel.rules.dispatch)
         "requeue": True,  # failed, blocked and amended units run again (uok.domain.kernel.rules.requeue)
+        "turns_per_unit": TURNS_PER_UNIT,  # no global loop cap: the turn ceiling grows with the plan
         **(flags or {}),
     }
     host, run_flags = setup_gates(path, run_flags, config=Path(config) if config else None, registry=gates, clock=clock)

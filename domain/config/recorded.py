@@ -26,6 +26,7 @@ from uok.domain.config.schema import ChaosSettings, Settings
 from uok.domain.events.requeue import RetryRequest
 
 MAX_ITERATIONS = 500  # turns in one run before it is stopped as a possible runaway (behaviour §1)
+TURNS_PER_UNIT = 10  # what new runs record: the ceiling grows with the plan (uok.domain.kernel.rules.dispatch)
 RETIRED_SECTIONS = ("metrics", "message_bus", "model_policy", "execution_graph", "audit_unified", "plan_v2")
 
 
@@ -38,6 +39,7 @@ class RunFlags(msgspec.Struct, kw_only=True, frozen=True):
     turn_closeout: bool = False  # the exit waits for TurnClosed of every finished turn
     paused: bool = False  # dispatch nothing
     max_iterations: int = MAX_ITERATIONS
+    turns_per_unit: int = 0  # the run's turn ceiling is at least this many per unit (0: max_iterations only)
     failed_runs: bool = False  # a run whose units did not all complete exits ``failed``, not ``ok``
     requeue: bool = False  # a run re-queues failed, blocked and amended units (uok.domain.kernel.rules.requeue)
     retry: RetryRequest | None = None  # what ``uok retry`` asked for
@@ -60,6 +62,7 @@ def run_flags(recorded: Mapping[str, Any]) -> RunFlags:
         turn_closeout=recorded.get("turn_closeout") is True,
         paused=bool(recorded.get("paused")),
         max_iterations=int(recorded.get("max_iterations", MAX_ITERATIONS)),
+        turns_per_unit=int(recorded.get("turns_per_unit", 0)),
         failed_runs=recorded.get("failed_runs") is True,
         requeue=recorded.get("requeue") is True,
         retry=_retry(recorded.get("retry")),

@@ -77,7 +77,10 @@ level: a typo (``depends-on``) must not silently drop an edge.
 Edges
 -----
 * Within a slice, each task depends on the previous one, unless it has
-  ``depends_on``, which replaces that edge. ``depends_on`` may name any task.
+  ``depends_on``, which replaces that edge. ``depends_on`` may name any
+  task of its own milestone (any slice) or of an earlier one. A task of a
+  *later* milestone already waits for this whole milestone (next rule), so
+  naming one is always a cycle, and is reported as one.
 * ``complete-slice:<M>/<S>`` (titled with the slice's title) depends on the
   slice's sinks: its tasks that no other task of the same slice depends on
   (for a chain, the last task). It has no command.

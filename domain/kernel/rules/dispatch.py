@@ -13,9 +13,10 @@ Rules, all deterministic and taken from the folded log:
   ``blocked``;
 * a unit dispatched ``max_dispatches`` times is ``runaway-recovered``
   instead of dispatched again, for every unit type (behaviour §18);
-* more than ``max_iterations`` turns in one run (a run flag, default
-  ``uok.domain.config.MAX_ITERATIONS`` = 500) stops the run
-  (behaviour §1: "possible runaway");
+* more turns in one run than its ceiling (:func:`turn_ceiling`: the
+  ``max_iterations`` flag, default ``uok.domain.config.MAX_ITERATIONS`` =
+  500, raised to ``turns_per_unit`` × the plan's units for runs recording
+  that flag) stops the run (behaviour §1: "possible runaway");
 * every unit final: the run exits ``ok`` if all completed, else ``failed``
   (with the ``failed_runs`` flag every run since it records; ``ok`` before);
 * a unit that would be ready but requires an artifact that is missing or
@@ -158,12 +159,23 @@ def _dispatch(ctx: Context) -> bool:
             ctx.transition(unit_id, "notified")
             changed = True
             continue
-        if st.iteration >= st.flags.max_iterations:
+        if st.iteration >= turn_ceiling(st):
             ctx.stop(status="error", error=f"Safety: loop exceeded {st.iteration} iterations — possible runaway")
             return False
         _start_turn(ctx, node, rec)
         changed = True
     return changed
+
+
+def turn_ceiling(st: KernelState) -> int:
+    """Turns one run may start before it is stopped as a runaway: the
+    ``max_iterations`` flag (500 by default), or, for runs that record
+    ``turns_per_unit`` (every run since issue 12), at least that many turns
+    per unit of the plan: runaway detection is per unit (``max_dispatches``),
+    and this backstop grows with the plan, so no healthy run of any size
+    meets it."""
+    per_unit = st.flags.turns_per_unit
+    return max(st.flags.max_iterations, per_unit * len(st.nodes)) if per_unit else st.flags.max_iterations
 
 
 def _select(st: KernelState, free: int, in_flight_outputs: set[str]) -> list[str]:
