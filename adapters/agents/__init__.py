@@ -13,6 +13,7 @@ from __future__ import annotations
 from uok.adapters.agents.base import AgentAdapter, Draft
 from uok.adapters.agents.claude_code import ClaudeCode
 from uok.adapters.agents.codex import Codex
+from uok.adapters.agents.gemini import Gemini
 from uok.adapters.agents.generic import GenericJsonl
 from uok.domain.errors import InputError
 from uok.domain.plan import AgentSpec, UnitGraph
@@ -20,6 +21,7 @@ from uok.domain.plan import AgentSpec, UnitGraph
 ADAPTERS: dict[str, type[AgentAdapter]] = {
     ClaudeCode.name: ClaudeCode,
     Codex.name: Codex,
+    Gemini.name: Gemini,
     GenericJsonl.name: GenericJsonl,
 }
 """Every agent uok speaks, by the name a task's ``agent`` gives."""

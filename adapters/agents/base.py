@@ -83,6 +83,10 @@ class AgentAdapter:
         an ``unknown`` step for a line this adapter does not understand)."""
         raise NotImplementedError
 
+    def finish(self) -> list[Draft]:
+        """Steps still held when the stream ends (text chunks not yet a message)."""
+        return []
+
     # ---------------------------------------------------------------- usage extractor
 
     def usage(self, obj: Any) -> AgentUsage | None:

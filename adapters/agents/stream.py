@@ -109,10 +109,14 @@ class AgentStream:
             try:
                 obj = msgspec.json.decode(rest)
             except msgspec.DecodeError:
+                for draft in self.adapter.finish():  # what the agent said before it was cut off
+                    self._emit(draft)
                 self._emit(Draft(kind="unknown", subtype="truncated", text=rest.decode("utf-8", errors="replace")))
             else:
                 self._parsed(obj)  # a complete object without its newline: read it
         self._buf.clear()
+        for draft in self.adapter.finish():
+            self._emit(draft)
         return self.sink.close()
 
     def outcome(self, exit_code: int | None) -> AgentOutcome:

@@ -53,7 +53,7 @@ Format
 
         [[milestones.slices.tasks]]
         id = "fix"
-        agent = "claude-code"       # an agent task (docs/agents.md): claude-code, codex, generic-jsonl
+        agent = "claude-code"       # an agent task (docs/agents.md): claude-code, codex, gemini, generic-jsonl
         prompt = "Make the test pass."   # handed on stdin and in $UOK_PROMPT_FILE
         model = "claude-sonnet-4-6" # optional
         agent_options = { max_turns = 20 }   # optional, the adapter's own
