@@ -28,7 +28,7 @@ from tests.reliability.support import assert_log_whole, assert_replays, read_log
 pytestmark = pytest.mark.reliability
 
 EXAMPLES = 250
-BLOCKING = {"serve", "watch", "tail", "follow"}
+BLOCKING = {"serve", "ui", "watch", "tail", "follow"}  # servers: run with --help only
 WAITING = ("follow", "watch", "wait")  # options that block by design (e.g. steer --wait SECONDS)
 COUNT: dict = {"cases": 0, "codes": {}}
 
