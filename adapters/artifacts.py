@@ -1,5 +1,6 @@
-"""Looking at the artifacts a plan's units require (behaviour §11): the
-shell's half of artifact gating. The kernel decides from what is recorded
+"""Looking at the artifacts a plan's units require (behaviour §11) and the
+products they declare (behaviour §13): the shell's half of artifact gating
+and durable completion. The kernel decides from what is recorded
 here (:mod:`uok.domain.kernel.rules.artifacts`); this only observes.
 
 A file counts if it exists and holds something other than whitespace; the
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from uok.domain.plan import UnitGraph
 from uok.domain.plan.artifacts import BLANK, MISSING, PRESENT, probe_paths
+from uok.domain.plan.products import is_glob
 
 _CHUNK = 1 << 16
 
@@ -29,6 +31,19 @@ def observe_file(path: Path) -> str:
         return MISSING
     except OSError:
         return MISSING  # unreadable counts as absent: fail closed
+
+
+def observe_products(root: Path, produces: tuple[str, ...]) -> dict[str, str]:
+    """Each declared product (a path, or a glob: present if one match is)
+    as ``present``, ``blank`` or ``missing`` (behaviour §13)."""
+    out: dict[str, str] = {}
+    for p in produces:
+        if not is_glob(p):
+            out[p] = observe_file(root / p)
+            continue
+        seen = [observe_file(m) for m in root.glob(p) if m.is_file()]
+        out[p] = PRESENT if PRESENT in seen else (BLANK if seen else MISSING)
+    return out
 
 
 class ArtifactWatch:

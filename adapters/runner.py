@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 from eventsourcing.persistence import IntegrityError
-from uok.adapters.artifacts import ArtifactWatch
+from uok.adapters.artifacts import ArtifactWatch, observe_products
 from uok.adapters.eventlog import EventLog
 from uok.adapters.executor import ExecutionOutcome
 from uok.adapters.probes import pid_alive
@@ -392,7 +392,12 @@ class KernelRunner:
             )
             # ExecutionOutcome's fields are exactly the measured part of the event
             obs = ev.ExecutionFinished(
-                run_id=self.run_id, at=self.clock(), turn_id=turn_id, unit_id=node.id, **msgspec.structs.asdict(out)
+                run_id=self.run_id,
+                at=self.clock(),
+                turn_id=turn_id,
+                unit_id=node.id,
+                **msgspec.structs.asdict(out),
+                products=observe_products(self.plan_path.parent, node.produces) if node.produces else {},
             )
         except BaseException as exc:  # the executor should not raise; if it does, the unit fails  # noqa: BLE001
             obs = ev.ExecutionFinished(

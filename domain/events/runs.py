@@ -221,6 +221,7 @@ class ExecutionFinished(Event, frozen=True, kw_only=True):
     stderr_log: OutputLog | None = None
     stop: StopRecord | None = None
     agent: AgentOutcome | None = None  # how an agent task's agent said its turn ended (docs/agents.md)
+    products: dict[str, str] = {}  # the unit's declared products after it: path/glob -> present|blank|missing
 
 
 class TurnStarted(Event, frozen=True, kw_only=True):

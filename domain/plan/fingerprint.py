@@ -8,7 +8,8 @@ prompt (a Markdown task file's body, by its hash), its metadata, and any
 field added to :class:`~uok.domain.plan.model.UnitNode` later (so a new kind
 of input counts without touching this module). Where it sits in the plan
 (ids, title, dependencies) and how it is run (retries, runaway cap, grace,
-heartbeat, the artifacts it waits for and its phase) do not: changing them
+heartbeat, the artifacts it waits for, its phase and the products checked
+after it) do not: changing them
 re-runs nothing.
 
 The fingerprint is computed from a node, so a graph recorded before
@@ -39,6 +40,7 @@ NOT_DEFINITION = frozenset(
         "source_file",
         "requires",  # when it may start (artifact gating), not what it does
         "phase",
+        "produces",  # what is checked after it, not what it does
     }
 )
 

@@ -82,6 +82,7 @@ class UnitNode(msgspec.Struct, frozen=True, kw_only=True):
     agent: AgentSpec | None = None  # an agent task (docs/agents.md); ``command``, if any, is its executable
     requires: tuple[str, ...] = ()  # artifacts that must exist, non-blank, before dispatch (behaviour §11)
     phase: str = "execution"  # "planning" units are not held by their milestone's or slice's requires
+    produces: tuple[str, ...] = ()  # files (or globs) it must leave, non-blank, to count as completed (§13)
 
 
 class UnitGraph(msgspec.Struct, frozen=True, kw_only=True):

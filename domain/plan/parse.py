@@ -54,6 +54,7 @@ _TASK_KEYS = frozenset(
         "heartbeat",
         "requires",
         "phase",
+        "produces",
     }
     | AGENT_KEYS
 )
@@ -403,6 +404,7 @@ class _Parser:
         if phase not in _PHASES:
             raise self.fail(f"phase must be one of {', '.join(_PHASES)}, got {phase!r}", tid)
         requires = self.requires(t.get("requires"), "", tid)
+        produces = tuple(self.path(p, "produces", tid) for p in self.strings(t.get("produces", []), "produces", tid))
 
         node = UnitNode(
             id=tid,
@@ -427,6 +429,7 @@ class _Parser:
             agent=agent,
             requires=requires,
             phase=phase,
+            produces=produces,
         )
         return _Task(node=node, explicit_deps=deps)
 

@@ -9,8 +9,16 @@ from typing import cast, get_args
 from uok.domain import events as ev
 from uok.domain.kernel.context import Context
 from uok.domain.kernel.rules import gating, pricing
+from uok.domain.plan.products import unmet_products
 
 _CLASSES = frozenset(get_args(ev.FailureClass))
+
+
+def _missing_products(ctx: Context, unit_id: str, obs: ev.ExecutionFinished) -> tuple[str, ...]:
+    node = ctx.state.nodes.get(unit_id)
+    if node is None or not node.produces:
+        return ()
+    return unmet_products(node.produces, obs.products)
 
 
 def on_execution(ctx: Context, obs: ev.ExecutionFinished) -> None:
@@ -23,6 +31,9 @@ def on_execution(ctx: Context, obs: ev.ExecutionFinished) -> None:
     ctx.phase(turn.turn_id, "unit", action, {"duration_ms": obs.duration_ms})
     if pricing.cost_guard_stops(ctx, turn, obs, ok):
         pass  # the cost guard priced the usage and ended the turn
+    elif ok and (missing := _missing_products(ctx, turn.unit_id, obs)):
+        reason = "declared product " + "; ".join(missing)  # durable completion (behaviour §13)
+        ctx.conclude(turn, success=False, failure_class="artifact", reason=reason)
     elif ok:
         gating.start_gates(ctx, turn)  # the task's gates, then the unit's outcome
     elif agent is not None and agent.is_error and not obs.timed_out and not obs.error:

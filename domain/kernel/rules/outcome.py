@@ -15,6 +15,7 @@ from uok.domain.kernel.context import Context
 from uok.domain.kernel.rules.subagents import spawn_children
 from uok.domain.kernel.state import KernelState, TurnInfo
 from uok.domain.plan import DEFAULT_RETRIES
+from uok.domain.policies.gates import retry_budget
 from uok.domain.policies.lifecycle import UnitRecord
 
 
@@ -33,7 +34,7 @@ def conclude(
         status = "completed"
     else:
         ctx.transition(turn.unit_id, "failed", failure_class=failure_class, reason=reason, turn_id=turn.turn_id)
-        retried = retry_or_finish(ctx, rec, reason=reason)
+        retried = retry_or_finish(ctx, rec, reason=reason, failure_class=failure_class)
         status = "retry" if retried else "failed"
     ctx.finish_turn(turn, status, failure_class=failure_class, error=reason)
 
@@ -44,9 +45,14 @@ def retries_of(st: KernelState, rec: UnitRecord) -> int:
     return node.retries if node is not None else DEFAULT_RETRIES
 
 
-def retry_or_finish(ctx: Context, rec: UnitRecord, *, reason: str) -> bool:
-    """Re-queue a failed/stale unit if its budget allows; else make it final."""
-    if rec.retry_budget_remaining(retries_of(ctx.state, rec)) > 0:
+def retry_or_finish(ctx: Context, rec: UnitRecord, *, reason: str, failure_class: ev.FailureClass = "none") -> bool:
+    """Re-queue a failed/stale unit if its budget allows; else make it final.
+    A missing product (class ``artifact``) is retried at most once, as the
+    seed's retry matrix says (behaviour §13), whatever the task's retries."""
+    retries = retries_of(ctx.state, rec)
+    if failure_class == "artifact":
+        retries = min(retries, retry_budget("artifact"))
+    if rec.retry_budget_remaining(retries) > 0:
         ctx.transition(rec.unit_id, "queued", plan_id=rec.plan_id, attempt=rec.attempt + 1, reason=f"retry: {reason}")
         return True
     ctx.transition(rec.unit_id, "notified", plan_id=rec.plan_id, reason="retry budget exhausted")

@@ -1,0 +1,62 @@
+"""Durable completion end to end (behaviour §13, issue 18's acceptance):
+real `uok run` subprocesses and real files. A task whose declared product
+is missing fails with class ``artifact`` and is retried once; one that
+writes it on its retry completes; the run replays."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from tests.conftest import json_lines, uok
+
+# writes its product only from the second attempt on ($UOK_ATTEMPT)
+LATE = "import os, pathlib; a = int(os.environ['UOK_ATTEMPT']); a > 1 and pathlib.Path('late.md').write_text('done')"
+NEVER = "print('forgot to write it')"
+
+
+def test_a_missing_product_fails_as_artifact_retried_once(tmp_path: Path):
+    root = tmp_path / "project"
+    root.mkdir()
+    plan = root / "plan.toml"
+    plan.write_text(
+        f"""[plan]
+id = "prod"
+[[milestones]]
+id = "M1"
+  [[milestones.slices]]
+  id = "S1"
+    [[milestones.slices.tasks]]
+    id = "late"
+    command = ["{sys.executable}", "-c", "{LATE}"]
+    produces = ["late.md"]
+  [[milestones.slices]]
+  id = "S2"
+    [[milestones.slices.tasks]]
+    id = "never"
+    retries = 3
+    command = ["{sys.executable}", "-c", "{NEVER}"]
+    produces = ["out/*.md"]
+"""
+    )
+    db = tmp_path / "events.db"
+    r = uok("run", str(plan), "--db", str(db), "--quiet")
+    assert r.returncode == 1, r.stdout + r.stderr  # "never" did not complete
+    rows = [row["event"] for row in json_lines(uok("events", "--db", str(db), "--json").stdout)]
+    failed = [
+        (e["unit_id"], e["attempt"], e["failure_class"], e["reason"])
+        for e in rows
+        if e["type"] == "UnitTransitioned" and e["to_state"] == "failed"
+    ]
+    assert sorted(failed) == [  # the two slices run in parallel: compare as a set
+        ("late", 1, "artifact", "declared product late.md is missing"),
+        ("never", 1, "artifact", "declared product no file matches out/*.md"),
+        ("never", 2, "artifact", "declared product no file matches out/*.md"),
+    ]
+    [status] = json_lines(uok("status", "--db", str(db), "--json").stdout)
+    units = status["plans"]["prod"]["units"]
+    assert units["late"]["state"] == "completed" and units["late"]["attempt"] == 2
+    assert units["never"]["state"] == "failed" and units["never"]["attempt"] == 2  # retried once, not 3 times
+    finished = [e for e in rows if e["type"] == "ExecutionFinished" and e["unit_id"] == "late"]
+    assert [e["products"] for e in finished] == [{"late.md": "missing"}, {"late.md": "present"}]
+    assert uok("replay", "--all", "--db", str(db)).returncode == 0
