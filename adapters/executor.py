@@ -38,22 +38,23 @@ redacted as they are written (:mod:`uok.adapters.outputsink`); the runner's
 memory does not grow with the output. Their size and SHA-256 ride on the
 ``ExecutionFinished`` observation, with the last 4 KiB of each.
 
-The child runs in its own process group so a timeout or a cancel reaches
-the whole tree, gracefully (``SIGTERM``, a grace period, ``SIGKILL``: see
-:mod:`uok.adapters.taskprocess`), and it is told to die with the kernel
-(Linux ``PR_SET_PDEATHSIG``) so ``kill -9`` of ``uok run`` leaves no orphan
-still writing files; grandchildren the kill -9 left behind are ended by the
-next start (:mod:`uok.adapters.orphans`).
+The child runs in its own process group (``Popen(process_group=0)``) so a
+timeout or a cancel reaches the whole tree, gracefully (``SIGTERM``, a
+grace period, ``SIGKILL``: see :mod:`uok.adapters.taskprocess`). The spawn
+is CPython's fast path (no ``preexec_fn``, which forced a full ``fork`` of
+the kernel's process: issue 15), so nothing ties a task's life to the
+kernel's: what a ``kill -9`` of ``uok run`` leaves running is ended by the
+next start before anything runs again (:mod:`uok.adapters.orphans`, which
+finds it by the ``UOK_RUN_ID`` of its environment). The usage and spawn
+files sit beside the turn's other files (no temporary directory per
+attempt) and are removed once read.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import functools
 import os
 import selectors
-import signal
 import subprocess
 import tempfile
 import threading
@@ -77,7 +78,6 @@ from uok.domain.plan import UnitNode
 
 __all__ = ["TAIL_BYTES", "CommandExecutor", "ExecutionOutcome", "Started", "read_usage"]
 
-_PR_SET_PDEATHSIG = 1
 _CHUNK = 64 * 1024
 _TICK = 0.25  # longest sleep of a turn's loop: how late a pending SIGKILL or a progress report may be
 _LEFTOVER_WAIT = 1.0  # after the leader exits, how long its group may keep the pipes open
@@ -109,14 +109,6 @@ class Started(NamedTuple):
     pid: int
     pgid: int
     files: TurnFiles
-
-
-def _die_with_parent(parent: int | None = None) -> None:  # runs in the child between fork and exec
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if parent is not None and os.getppid() != parent:
-        os._exit(137)  # the kernel died (kill -9) between fork and prctl: never run orphaned
 
 
 def read_usage(path: Path) -> tuple[ModelUsage, ...]:
@@ -190,9 +182,10 @@ class CommandExecutor:
         self.logs.prepare(run_id)
         files = self.files(run_id, node.id, turn_id)
         _write_json(files.feedback, feedback or {})
-        with tempfile.TemporaryDirectory(prefix="uok-usage-") as tmp:
-            usage_file = Path(tmp) / "usage.jsonl"
-            spawn_file = Path(tmp) / "spawn.jsonl"
+        stem = files.feedback.name.removesuffix(".feedback.json")
+        usage_file = files.feedback.with_name(stem + ".usage.jsonl")  # beside the turn's files: no temporary
+        spawn_file = files.feedback.with_name(stem + ".spawn.jsonl")  # directory per attempt (issue 15)
+        try:
             env = {
                 **self.base_env,
                 **node.env,
@@ -247,6 +240,9 @@ class CommandExecutor:
                 stop=stop,
                 agent=out.outcome(code) if isinstance(out, AgentStream) else None,
             )
+        finally:
+            usage_file.unlink(missing_ok=True)  # read into the outcome: nothing to keep
+            spawn_file.unlink(missing_ok=True)
 
     def _run(self, node, env, turn_id, out, err, on_start, on_progress, files, *, argv, stdin):
         """Start the task and pump its output until it has exited and its pipes closed.
@@ -268,8 +264,7 @@ class CommandExecutor:
                 stdin=stdin_file if stdin_file is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                start_new_session=True,
-                preexec_fn=functools.partial(_die_with_parent, os.getpid()),  # noqa: PLW1509 (removed by the spawn rework)
+                process_group=0,  # its own group, the fast spawn path (no preexec_fn)
             )
         except OSError as exc:
             shown = args if isinstance(args, str) else args[0]

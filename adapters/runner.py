@@ -30,6 +30,7 @@ from eventsourcing.persistence import IntegrityError
 from uok.adapters.artifacts import ArtifactWatch, observe_products
 from uok.adapters.eventlog import EventLog
 from uok.adapters.executor import ExecutionOutcome
+from uok.adapters.orphans import end_leftovers
 from uok.adapters.probes import pid_alive
 from uok.adapters.secrets import redact
 from uok.domain import events as ev
@@ -466,7 +467,9 @@ class KernelRunner:
                     f"run {run.run_id} (pid {run.pid} on {run.host or host}) is still running plan {plan_id!r}; "
                     "wait for it, or stop it, before starting another"
                 )
-            probes.append(ev.PidProbe(run_id=run.run_id, pid=run.pid, alive=alive))
+            # what the dead run left running ends before its units run again (uok.adapters.orphans)
+            ended = 0 if alive else end_leftovers([run.run_id]).get(run.run_id, 0)
+            probes.append(ev.PidProbe(run_id=run.run_id, pid=run.pid, alive=alive, ended=ended))
         return tuple(probes)
 
     def _install_signal_handlers(self) -> Callable[[], None]:

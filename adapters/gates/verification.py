@@ -5,7 +5,9 @@ The command comes from the task's inline gate table
 ``[uok.gate.verification]`` config defaults; the host merges the two into
 the ``GateContext``. It runs like a task does: argv without a shell (unless
 ``shell = true``), cwd = the task's cwd under the plan root, in its own
-process group (a timeout kills the whole tree) that dies with the kernel.
+process group (a timeout kills the whole tree); what a ``kill -9`` of the
+kernel leaves running is ended by the next start (``uok.adapters.orphans``,
+by the ``UOK_RUN_ID`` in its environment).
 
 * exit 0 → ``pass``;
 * any other exit → ``fail``, failure class ``verification`` (1 retry);
@@ -24,7 +26,6 @@ import threading
 import time
 from pathlib import Path
 
-from uok.adapters.executor import _die_with_parent
 from uok.domain.policies.gates import GateContext, GateResult
 
 DEFAULT_TIMEOUT = 300.0
@@ -84,8 +85,7 @@ class VerificationGate:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 (removed by the spawn rework)
+                process_group=0,  # its own group, the fast spawn path (uok.adapters.orphans ends leftovers)
             )
         except OSError as exc:
             return GateResult(

@@ -58,6 +58,7 @@ class PidProbe(msgspec.Struct, frozen=True):
     run_id: str
     pid: int
     alive: bool
+    ended: int = 0  # processes of a dead run the shell ended before entering (uok.adapters.orphans)
 
 
 class KernelEntered(Event, frozen=True, kw_only=True):
