@@ -467,10 +467,10 @@ class KernelRunner:
                     f"run {run.run_id} (pid {run.pid} on {run.host or host}) is still running plan {plan_id!r}; "
                     "wait for it, or stop it, before starting another"
                 )
-            # what the dead run left running ends before its units run again (uok.adapters.orphans)
-            ended = 0 if alive else end_leftovers([run.run_id]).get(run.run_id, 0)
-            probes.append(ev.PidProbe(run_id=run.run_id, pid=run.pid, alive=alive, ended=ended))
-        return tuple(probes)
+            probes.append(ev.PidProbe(run_id=run.run_id, pid=run.pid, alive=alive))
+        # what the dead runs left running ends before their units run again (uok.adapters.orphans)
+        ended = end_leftovers([p.run_id for p in probes if not p.alive])
+        return tuple(msgspec.structs.replace(p, ended=ended.get(p.run_id, 0)) if not p.alive else p for p in probes)
 
     def _install_signal_handlers(self) -> Callable[[], None]:
         if threading.current_thread() is not threading.main_thread():
