@@ -65,6 +65,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 from uok.adapters.agents import adapter_for
+from uok.adapters.agents.base import last_session
 from uok.adapters.agents.stream import AgentStream, BlobStore
 from uok.adapters.feedback import previous_attempt_env
 from uok.adapters.otel.ids import traceparent
@@ -216,6 +217,11 @@ class CommandExecutor:
             stdin: Path | None = None
             if node.agent is not None:
                 adapter = adapter_for(node.agent)
+                previous = last_session(feedback)
+                if previous:
+                    env["UOK_PREVIOUS_SESSION_ID"] = previous  # any agent may resume it itself
+                    if node.agent.options.get("resume_on_retry") is True:
+                        adapter.resume = previous
                 stdin = prompt  # the agent reads its prompt on stdin
                 env.update(UOK_AGENT=node.agent.name, UOK_MODEL=node.agent.model)
                 argv = argv if node.shell else adapter.argv(node)

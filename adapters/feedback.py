@@ -17,7 +17,9 @@ Before each turn the runner writes a JSON file and names it in the task's
           "gates": [{"gate_id": "verification", "attempt": 1, "outcome": "fail",
                      "failure_class": "verification", "rationale": "2 tests failed: …"}],
           "stdout_tail": "…", "stderr_tail": "…",   # the last 4 KiB, redacted
-          "stdout_log": "/abs/.uok/logs/r…/build.3.stdout", "stderr_log": "…"  # the whole output
+          "stdout_log": "/abs/.uok/logs/r…/build.3.stdout", "stderr_log": "…",  # the whole output
+          "agent": null                 # an agent task: how it ended (docs/agents.md), e.g.
+                                        # {"agent": "claude-code", "session_id": "…", "subtype": "error_max_turns", …}
         }
       ],
       "requeued": {                     # why this unit is queued again, or null (issue 12)
@@ -198,6 +200,7 @@ class FeedbackIndex:
             "stderr_tail": "",
             "stdout_log": None,
             "stderr_log": None,
+            "agent": None,
         }
         fin = self._event(t.finished)
         if isinstance(fin, ev.TurnFinished):
@@ -213,6 +216,7 @@ class FeedbackIndex:
                 stderr_tail=ex.stderr_tail,
                 stdout_log=str(self.logs.resolve(ex.stdout_log.path)) if ex.stdout_log else None,
                 stderr_log=str(self.logs.resolve(ex.stderr_log.path)) if ex.stderr_log else None,
+                agent=msgspec.to_builtins(ex.agent) if ex.agent is not None else None,
             )
             if not out["reason"] and ex.error:
                 out["reason"] = ex.error

@@ -63,6 +63,7 @@ class AgentAdapter:
         self.spec = spec
         self.result: Draft | None = None  # the stream's final result, once seen
         self.session_id = ""
+        self.resume = ""  # a session to resume (an earlier attempt's), set before argv()
         self.steps = 0
 
     # ---------------------------------------------------------------- argv builder
@@ -75,6 +76,11 @@ class AgentAdapter:
     def arguments(self) -> list[str]:
         """Arguments after the executable (the agent's own flags)."""
         return []
+
+    def resumed(self) -> str:
+        """The session the command line resumes: ``agent_options.resume``, else
+        the earlier attempt's (``resume_on_retry``), else none."""
+        return str(self.spec.options.get("resume", "")) or self.resume
 
     # ---------------------------------------------------------------- stream parser
 
@@ -127,6 +133,16 @@ class AgentAdapter:
 
 
 # ------------------------------------------------------------------------ helpers
+
+
+def last_session(feedback: Any) -> str:
+    """The session id the latest earlier attempt of an agent task recorded
+    (its feedback file's ``previous_attempts``), or ``""``."""
+    for attempt in reversed((feedback or {}).get("previous_attempts") or []):
+        agent = attempt.get("agent") if isinstance(attempt, dict) else None
+        if isinstance(agent, dict) and agent.get("session_id"):
+            return str(agent["session_id"])
+    return ""
 
 
 def summarize(value: Any, limit: int = ARGS_LIMIT) -> str:

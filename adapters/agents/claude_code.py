@@ -71,6 +71,7 @@ class ClaudeCode(AgentAdapter):
         "disallowed_tools": "--disallowedTools a,b",
         "append_system_prompt": "--append-system-prompt TEXT",
         "resume": "--resume SESSION_ID",
+        "resume_on_retry": "a retry resumes the session of the attempt before it (true)",
         "extra_args": "more arguments, verbatim",
     }
 
@@ -95,8 +96,8 @@ class ClaudeCode(AgentAdapter):
                 args += [flag, ",".join(value) if isinstance(value, list) else str(value)]
         if "append_system_prompt" in o:
             args += ["--append-system-prompt", str(o["append_system_prompt"])]
-        if "resume" in o:
-            args += ["--resume", str(o["resume"])]
+        if self.resumed():
+            args += ["--resume", self.resumed()]
         return args + [str(a) for a in o.get("extra_args", [])]
 
     # ---------------------------------------------------------------- stream parser

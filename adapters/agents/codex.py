@@ -58,6 +58,7 @@ class Codex(AgentAdapter):
         "profile": "--profile NAME",
         "config": "-c key=value for each entry of a table",
         "resume": "exec resume SESSION_ID",
+        "resume_on_retry": "a retry resumes the session of the attempt before it (true)",
         "extra_args": "more arguments, verbatim",
     }
 
@@ -81,8 +82,8 @@ class Codex(AgentAdapter):
         for key, value in (o.get("config") or {}).items():
             args += ["-c", f"{key}={value}"]
         args += [str(a) for a in o.get("extra_args", [])]
-        if "resume" in o:
-            args += ["resume", str(o["resume"])]
+        if self.resumed():
+            args += ["resume", self.resumed()]
         return [*args, "-"]  # the prompt on stdin
 
     # ---------------------------------------------------------------- stream parser

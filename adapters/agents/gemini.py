@@ -56,6 +56,7 @@ class Gemini(AgentAdapter):
         "allowed_tools": "--allowed-tools a,b",
         "include_directories": "--include-directories a,b",
         "resume": "--resume SESSION",
+        "resume_on_retry": "a retry resumes the session of the attempt before it (true)",
         "extra_args": "more arguments, verbatim",
     }
 
@@ -79,8 +80,8 @@ class Gemini(AgentAdapter):
             if key in o:
                 value = o[key]
                 args += [flag, ",".join(value) if isinstance(value, list) else str(value)]
-        if "resume" in o:
-            args += ["--resume", str(o["resume"])]
+        if self.resumed():
+            args += ["--resume", self.resumed()]
         return args + [str(a) for a in o.get("extra_args", [])]
 
     # ---------------------------------------------------------------- stream parser

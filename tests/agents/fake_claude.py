@@ -113,6 +113,8 @@ def main():
         sys.exit(1)
     prompt = sys.stdin.read().strip()
     scenario = os.environ.get("FAKE_CLAUDE", "session")
+    with open("claude-argv.jsonl", "a") as f:  # what each invocation was given, for the tests
+        f.write(json.dumps(argv) + "\n")
     out(
         {
             "type": "system",

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -101,3 +102,12 @@ def test_unknown_event_types_are_kept_raw_and_tolerated(tmp_path: Path):
     assert uok("run", str(plan), "--db", str(db), "--quiet", env=env).returncode == 0
     unknown = _sql(db, "SELECT subtype FROM agent_steps WHERE kind = 'unknown' ORDER BY seq")
     assert unknown == [{"subtype": "rate_limit_event"}, {"subtype": "system:compact_boundary"}]
+
+
+def test_a_retry_resumes_the_session_of_the_attempt_before_it(tmp_path: Path):
+    plan, db, env = _setup(tmp_path, "max_turns", extra="retries = 1\n")
+    plan.write_text(plan.read_text().replace("max_turns = 8", "max_turns = 8, resume_on_retry = true"))
+    assert uok("run", str(plan), "--db", str(db), "--quiet", env=env).returncode == 1
+    first, second = (json.loads(line) for line in (tmp_path / "claude-argv.jsonl").read_text().splitlines())
+    assert "--resume" not in first
+    assert second[second.index("--resume") + 1] == "5f0c9a1e-2b7d-4c3e-9a55-0d6f1e2a3b4c"
