@@ -196,6 +196,7 @@ class CommandExecutor:
                 "UOK_TURN_ID": turn_id,
                 "UOK_ATTEMPT": str(attempt),
                 "UOK_FEEDBACK_FILE": str(files.feedback),
+                "UOK_PROGRESS_FILE": str(files.progress),  # one line per report: the unit enters progress
                 "UOK_USAGE_FILE": str(usage_file),
                 "UOK_SPAWN_FILE": str(spawn_file),  # sub-agent requests (uok.adapters.spawnfile)
                 "TRACEPARENT": traceparent(run_id, turn_id),  # the turn's execution span (uok.adapters.otel.ids)

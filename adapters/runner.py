@@ -36,6 +36,7 @@ from uok.adapters.secrets import redact
 from uok.domain import events as ev
 from uok.domain.errors import InputError, RuntimeFailure
 from uok.domain.events import GateRequested
+from uok.domain.events.progress import MAX_MESSAGE as MAX_PROGRESS
 from uok.domain.kernel import Kernel
 from uok.domain.plan import UnitGraph
 from uok.domain.plan.graph import clamp_workers
@@ -390,6 +391,7 @@ class KernelRunner:
                 attempt=attempt,
                 feedback=feedback,
                 on_step=self._agent_step(node.id, turn_id) if node.agent is not None else None,
+                on_progress=self._progress(node.id, turn_id),
             )
             # ExecutionOutcome's fields are exactly the measured part of the event
             obs = ev.ExecutionFinished(
@@ -411,6 +413,22 @@ class KernelRunner:
                 error=redact(f"executor error: {exc}"),
             )
         self._results.put(obs)
+
+    def _progress(self, unit_id: str, turn_id: str) -> Callable[[str], None]:
+        """Each line a task appends to its progress file (``UOK_PROGRESS_FILE``,
+        ``uok progress``) becomes a ``ProgressReported`` observation, redacted
+        and cut to a headline (uok.domain.events.progress)."""
+
+        def report(line: str) -> None:
+            message = redact(line.strip())[:MAX_PROGRESS]
+            if message:
+                self._results.put(
+                    ev.ProgressReported(
+                        run_id=self.run_id, at=self.clock(), turn_id=turn_id, unit_id=unit_id, message=message
+                    )
+                )
+
+        return report
 
     def _agent_step(self, unit_id: str, turn_id: str) -> Callable[[dict[str, Any]], None]:
         """Each step of an agent's stream becomes an ``AgentStep`` observation,

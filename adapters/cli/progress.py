@@ -101,6 +101,8 @@ class RichProgress:
     def _unit(self, e: ev.UnitTransitioned) -> None:
         if e.to_state == "running":
             self.running.add(e.unit_id)
+        elif e.to_state == "progress":
+            self.console.print(f"[blue]{'progress':>10}[/] {e.unit_id}: {escape(e.reason)}")
         elif e.to_state in _STYLE:
             self.running.discard(e.unit_id)
             style = _STYLE[e.to_state]

@@ -37,6 +37,7 @@ class CommandInfo(NamedTuple):
 
 COMMANDS: dict[str, CommandInfo] = {
     "run": CommandInfo("run", "run a plan (TOML) through the kernel"),
+    "progress": CommandInfo("progress", "from inside a task: report how far it has got (the unit enters progress)"),
     "retry": CommandInfo("retry", "run a plan again, re-queueing failed, blocked or named units"),
     "plan": CommandInfo("plan", "check a plan, print its compiled graph (text, JSON, DOT, Mermaid)"),
     "status": CommandInfo("status", "runs and units by state"),

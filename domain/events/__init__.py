@@ -9,6 +9,7 @@ modules group them by subject:
   transitions, turns;
 * :mod:`~uok.domain.events.gates`: gate requests and results, breakers, costs;
 * :mod:`~uok.domain.events.bus`: messages, steering, sub-agents, chaos, gitops;
+* :mod:`~uok.domain.events.progress`: a running task's progress report;
 * :mod:`~uok.domain.events.requeue`: work that had ended, queued again;
 * :mod:`~uok.domain.events.writer`: the writer token;
 * :mod:`~uok.domain.events.fork`: time travel (a forked log);
@@ -51,6 +52,7 @@ from uok.domain.events.gates import (
     GateRequested,
     GateRun,
 )
+from uok.domain.events.progress import ProgressReported
 from uok.domain.events.requeue import RequeueCause, RetryRequest, UnitRequeued
 from uok.domain.events.runs import (
     ExecutionFinished,
@@ -118,6 +120,7 @@ __all__ = [
     "PidProbe",
     "PlanCompiled",
     "PlanLeased",
+    "ProgressReported",
     "RequeueCause",
     "RetryRequest",
     "RunForked",

@@ -42,6 +42,7 @@ from uok.domain.kernel.rules import (
     gate_history,
     gating,
     outcome,
+    progress,
     runs,
     shutdown,
     steering,
@@ -131,6 +132,7 @@ RULES: tuple[Fold | Handle, ...] = (
     # inside an agent's turn: its steps, priced and judged as they stream
     Fold(ev.AgentStep, agents.fold_step),
     Handle(ev.AgentStep, agents.on_step),
+    Handle(ev.ProgressReported, progress.on_progress),  # the unit enters progress
     # artifact gating (behaviour §11)
     Fold(ev.ArtifactsObserved, artifacts.fold_observed),
     Handle(ev.ArtifactsObserved, artifacts.on_observed),
