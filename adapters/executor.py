@@ -113,18 +113,11 @@ class Started(NamedTuple):
 
 
 def read_usage(path: Path) -> tuple[ModelUsage, ...]:
-    """Parse the usage file a task wrote; malformed lines are skipped."""
-    if not path.exists():
-        return ()
-    out = []
-    for line in path.read_bytes().splitlines():
-        if not line.strip():
-            continue
-        try:
-            out.append(msgspec.json.decode(line, type=ModelUsage))
-        except msgspec.DecodeError:
-            continue
-    return tuple(out)
+    """The usage file a task wrote, in any shape :mod:`uok.adapters.usage`
+    reads; an unreadable line is kept as a row with ``error`` (never skipped)."""
+    from uok.adapters.usage import read_usage_file
+
+    return read_usage_file(path)
 
 
 class CommandExecutor:
@@ -198,6 +191,7 @@ class CommandExecutor:
                 "UOK_FEEDBACK_FILE": str(files.feedback),
                 "UOK_PROGRESS_FILE": str(files.progress),  # one line per report: the unit enters progress
                 "UOK_USAGE_FILE": str(usage_file),
+                **budget_env(feedback),  # what the cost guard still allows (uok.domain.policies.cost_guard)
                 "UOK_SPAWN_FILE": str(spawn_file),  # sub-agent requests (uok.adapters.spawnfile)
                 "TRACEPARENT": traceparent(run_id, turn_id),  # the turn's execution span (uok.adapters.otel.ids)
                 **mode_env(node),
@@ -444,6 +438,17 @@ class _ProgressReader:
             if text:
                 self.on_line(text)
         return True
+
+
+def budget_env(feedback: Mapping[str, Any] | None) -> dict[str, str]:
+    """``UOK_BUDGET_USD`` (the unit's remaining spend) and
+    ``UOK_BUDGET_WINDOW_USD`` (the rolling window's), from the feedback's ``budget``."""
+    budget = (feedback or {}).get("budget") or {}
+    out = {}
+    for key, var in (("unit_remaining_usd", "UOK_BUDGET_USD"), ("window_remaining_usd", "UOK_BUDGET_WINDOW_USD")):
+        if isinstance(budget.get(key), int | float):
+            out[var] = f"{max(float(budget[key]), 0.0):.6f}"
+    return out
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:

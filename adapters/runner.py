@@ -40,6 +40,7 @@ from uok.domain.events.progress import MAX_MESSAGE as MAX_PROGRESS
 from uok.domain.kernel import Kernel
 from uok.domain.plan import UnitGraph
 from uok.domain.plan.graph import clamp_workers
+from uok.domain.policies import cost_guard
 
 if TYPE_CHECKING:
     from uok.adapters.chaos import ChaosMonkey, NoChaos
@@ -443,9 +444,15 @@ class KernelRunner:
 
     def _feedback(self, unit_id: str, turn_id: str, attempt: int) -> dict[str, Any]:
         """What the task's feedback file holds (uok.adapters.feedback)."""
-        return self.feedback.feedback(
+        data = self.feedback.feedback(
             plan_id=self.plan_id, run_id=self.run_id, unit_id=unit_id, turn_id=turn_id, attempt=attempt
         )
+        st = self.kernel.state
+        if st.flags.settings.enabled and st.flags.settings.cost_guard.enabled:  # the task is told its budget
+            data["budget"] = cost_guard.budget(
+                st.gates.costs, st.flags.settings.cost_guard, plan_id=self.plan_id, unit_id=unit_id, now=self.clock()
+            )
+        return data
 
     def _notes_arrived(self) -> None:
         """A note was applied: running tasks see it in their feedback files now."""

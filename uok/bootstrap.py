@@ -143,6 +143,7 @@ def prepare_run(
         "failed_runs": True,  # units that did not complete make the run ``failed`` (uok.domain.kernel.rules.dispatch)
         "requeue": True,  # failed, blocked and amended units run again (uok.domain.kernel.rules.requeue)
         "turns_per_unit": TURNS_PER_UNIT,  # no global loop cap: the turn ceiling grows with the plan
+        "cost_fail_closed": True,  # unreadable or unpriceable usage stops the unit (uok.domain.kernel.rules.pricing)
         **(flags or {}),
     }
     host, run_flags = setup_gates(path, run_flags, config=Path(config) if config else None, registry=gates, clock=clock)

@@ -44,6 +44,7 @@ class RunFlags(msgspec.Struct, kw_only=True, frozen=True):
     requeue: bool = False  # a run re-queues failed, blocked and amended units (uok.domain.kernel.rules.requeue)
     retry: RetryRequest | None = None  # what ``uok retry`` asked for
     permission_profile: Any = None  # the run's default profile for sub-agents (uok.domain.policies.modes)
+    cost_fail_closed: bool = False  # unreadable or unpriceable usage stops the unit (rules.pricing)
     publish_gate: str = ""  # gitops commit: the gate id every command unit ends with (rules.gating.gates_of)
 
 
@@ -68,6 +69,7 @@ def run_flags(recorded: Mapping[str, Any]) -> RunFlags:
         retry=_retry(recorded.get("retry")),
         permission_profile=recorded.get("permission_profile"),
         publish_gate=str(recorded.get("publish_gate") or ""),
+        cost_fail_closed=recorded.get("cost_fail_closed") is True,
     )
 
 

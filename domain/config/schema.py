@@ -84,6 +84,7 @@ class CostGuardSettings(Section):
     high_tier_input_per_1k: Positive = 0.005
     failure_threshold: PositiveInt = 3
     table: str = ""  # cost table override file (TOML/JSON), relative to the config file
+    unpriced: Literal["stop", "warn"] = "stop"  # usage it cannot read or price: stop the unit, or only say so
 
 
 class SecurityGuardSettings(Section):

@@ -78,6 +78,7 @@ from uok.domain.events.runs import (
     TurnStatus,
     UnitState,
     UnitTransitioned,
+    UsagePrice,
 )
 from uok.domain.events.writer import PlanLeased, WriterTokenAcquired, WriterTokenReleased, lease_stream
 
@@ -140,6 +141,7 @@ __all__ = [
     "UnitRequeued",
     "UnitState",
     "UnitTransitioned",
+    "UsagePrice",
     "WriterTokenAcquired",
     "WriterTokenReleased",
     "kernel_inbox",

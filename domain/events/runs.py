@@ -170,12 +170,37 @@ class SpawnRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     error: str = ""  # set by the executor for a line it could not parse
 
 
+class UsagePrice(msgspec.Struct, frozen=True, kw_only=True):
+    """What the shell found a model's usage costs in a maintained price
+    table (``genai-prices``, offline): recorded with the usage, so the
+    kernel prices it and a replay prices it the same, whatever the table
+    says later."""
+
+    model_id: str  # the table's id for the model
+    provider: str = ""
+    cost_usd: float = 0.0  # of exactly this usage (cache reads and writes at their own rates)
+    input_per_mtok: float = 0.0
+    output_per_mtok: float = 0.0
+    context_window: int = 0
+    source: str = ""  # e.g. "genai-prices 0.2.3"
+
+
 class ModelUsage(msgspec.Struct, frozen=True):
-    """What a task reported it spent on a model (see executor docs)."""
+    """What a task reported it spent on a model (see executor docs).
+
+    ``input_tokens`` excludes cache reads and writes (the total input is
+    the sum of the three); ``cost_usd`` is a cost the tool itself reported;
+    ``error`` says why a usage line could not be read (the cost guard stops
+    the unit on it unless told to warn)."""
 
     model: str
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float | None = None
+    price: UsagePrice | None = None
+    error: str = ""
 
 
 class OutputLog(msgspec.Struct, frozen=True, kw_only=True):

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 import msgspec
 from uok.domain.config import CostGuardSettings
 from uok.domain.events import CostRecorded, ModelUsage, TurnFinished
-from uok.domain.policies.costs import CostTable, ModelCost
+from uok.domain.policies.costs import CostTable, ModelCost, usd
 
 GATE_ID = "cost-guard"
 GATE_TYPE = "cost"
@@ -96,10 +96,30 @@ def price(
     unit_id: str,
     plan_id: str,
 ) -> list[CostRecorded]:
-    """One ``CostRecorded`` per usage row (model ids canonicalised when known)."""
+    """One ``CostRecorded`` per readable usage row (unreadable ones are the
+    verdict's business: :func:`problems`). The price, first that applies:
+    the cost the tool itself reported; a config override row; the price the
+    shell recorded from genai-prices; the bundled table; else unpriced
+    (cost 0, ``priced=False``). Cache tokens are priced at the recorded
+    price's cache rates, or as input tokens by the tables (an over-estimate:
+    the guard errs on the side of stopping)."""
     out = []
     for u in usage:
-        row = table.lookup(u.model)
+        if u.error:
+            continue
+        row = table.lookup(u.model) if u.model else None
+        cost: float | None
+        if u.cost_usd is not None:
+            cost = u.cost_usd
+        elif row is not None and row.id in table.overridden:
+            cost = row.cost(u.input_tokens + u.cache_read_tokens + u.cache_write_tokens, u.output_tokens)
+        elif u.price is not None:
+            cost = u.price.cost_usd
+        elif row is not None:
+            cost = row.cost(u.input_tokens + u.cache_read_tokens + u.cache_write_tokens, u.output_tokens)
+        else:
+            cost = None
+        name = row.id if row else (u.price.model_id if u.price else u.model)
         out.append(
             CostRecorded(
                 run_id=run_id,
@@ -107,12 +127,24 @@ def price(
                 turn_id=turn_id,
                 unit_id=unit_id,
                 plan_id=plan_id,
-                model=row.id if row else u.model,
-                input_tokens=u.input_tokens,
+                model=name or "unknown",
+                input_tokens=u.input_tokens + u.cache_read_tokens + u.cache_write_tokens,
                 output_tokens=u.output_tokens,
-                cost_usd=round(row.cost(u.input_tokens, u.output_tokens), 8) if row else 0.0,
-                priced=row is not None,
+                cost_usd=round(cost, 8) if cost is not None else 0.0,
+                priced=cost is not None,
             )
+        )
+    return out
+
+
+def problems(usage: tuple[ModelUsage, ...], rows: list[CostRecorded]) -> list[str]:
+    """What the guard cannot judge: unreadable usage lines, models it cannot price."""
+    out = [u.error for u in usage if u.error]
+    unpriced = sorted({r.model for r in rows if not r.priced})
+    if unpriced:
+        out.append(
+            f"no price for model {', '.join(repr(m) for m in unpriced)} (not in genai-prices nor the cost table; "
+            "add it to [uok.cost_guard] table)"
         )
     return out
 
@@ -129,7 +161,7 @@ def _suggest(table: CostTable, model: str) -> tuple[str, str]:
         return "", "; no cheaper model of the same provider with a context window as large is known"
     return alt.id, (
         f"; consider {alt.id} ({alt.provider}, {alt.context_window}-token context, "
-        f"${alt.input_per_1k:g}/${alt.output_per_1k:g} per 1K in/out)"
+        f"${alt.input_per_1k * 1000:g}/${alt.output_per_1k * 1000:g} per million tokens in/out)"
     )
 
 
@@ -165,8 +197,8 @@ def check(
             ok=False,
             suggestion=alt,
             rationale=(
-                f"unit {unit_id} has spent ${unit_cost:.4f}, over the per-unit ceiling of ${settings.per_unit_usd:.2f} "
-                f"(this turn ${turn_cost:.4f}, mostly {dearest}){hint}{note}"
+                f"unit {unit_id} has spent {usd(unit_cost)}, over the per-unit ceiling of {usd(settings.per_unit_usd)} "
+                f"(this turn {usd(turn_cost)}, mostly {dearest}){hint}{note}"
             ),
         )
     if window_cost > settings.per_hour_usd:
@@ -175,8 +207,8 @@ def check(
             ok=False,
             suggestion=alt,
             rationale=(
-                f"spend in the last {window} is ${window_cost:.4f}, over the ceiling of ${settings.per_hour_usd:.2f} "
-                f"(this turn ${turn_cost:.4f}, mostly {dearest}){hint}{note}"
+                f"spend in the last {window} is {usd(window_cost)}, over the ceiling of {usd(settings.per_hour_usd)} "
+                f"(this turn {usd(turn_cost)}, mostly {dearest}){hint}{note}"
             ),
         )
     if turn_failed:
@@ -197,7 +229,22 @@ def check(
     return Verdict(
         ok=True,
         rationale=(
-            f"this turn ${turn_cost:.4f}; unit ${unit_cost:.4f} of ${settings.per_unit_usd:.2f}; "
-            f"last {window} ${window_cost:.4f} of ${settings.per_hour_usd:.2f}{note}"
+            f"this turn {usd(turn_cost)}; unit {usd(unit_cost)} of {usd(settings.per_unit_usd)}; "
+            f"last {window} {usd(window_cost)} of {usd(settings.per_hour_usd)}{note}"
         ),
     )
+
+
+def budget(
+    ledger: CostLedger, settings: CostGuardSettings, *, plan_id: str, unit_id: str, now: datetime
+) -> dict[str, float]:
+    """What a unit may still spend before the guard stops it: told to the
+    task (``UOK_BUDGET_USD``, the feedback file's ``budget``)."""
+    window = ledger.spend_since(now - timedelta(seconds=settings.window_seconds))
+    return {
+        "unit_ceiling_usd": settings.per_unit_usd,
+        "unit_spent_usd": round(ledger.unit_cost(plan_id, unit_id), 8),
+        "unit_remaining_usd": round(settings.per_unit_usd - ledger.unit_cost(plan_id, unit_id), 8),
+        "window_ceiling_usd": settings.per_hour_usd,
+        "window_remaining_usd": round(settings.per_hour_usd - window, 8),
+    }

@@ -29,7 +29,7 @@ def test_a_task_reporting_expensive_usage_is_stopped_by_the_cost_guard(tmp_path:
     [cost] = [e for e in rows if e["type"] == "CostRecorded"]
     assert cost["model"] == "claude-opus-4-6" and cost["cost_usd"] == pytest.approx(3.0)
     [g] = [e for e in rows if e["type"] == "GateRun"]
-    assert g["gate_id"] == "cost-guard" and g["outcome"] == "fail" and "claude-haiku-4-5" in g["rationale"]
+    assert g["gate_id"] == "cost-guard" and g["outcome"] == "fail" and "consider claude-sonnet-4-6" in g["rationale"]
     status = orjson.loads(uok("status", "--db", str(db), "--json").stdout)
     unit = status["plans"]["cost"]["units"]["pricey"]
     assert unit["state"] == "failed" and unit["attempt"] == 1  # not retried

@@ -24,7 +24,8 @@ def _missing_products(ctx: Context, unit_id: str, obs: ev.ExecutionFinished) -> 
 def on_execution(ctx: Context, obs: ev.ExecutionFinished) -> None:
     turn = ctx.state.in_flight.get(obs.turn_id)
     if turn is None or ctx.state.exited:
-        return  # a cancelled turn's late report: nothing to decide
+        pricing.record_late_usage(ctx, obs)  # a cancelled turn's late report: its spend, nothing to decide
+        return
     agent = obs.agent  # how an agent task's agent said it ended (docs/agents.md)
     ok = obs.exit_code == 0 and not obs.timed_out and not obs.error and not (agent and agent.is_error)
     action = "timeout" if obs.timed_out else ("error" if obs.error else f"exit:{obs.exit_code}")

@@ -1,15 +1,24 @@
 """The cost guard as a kernel rule (behaviour §9): price a turn's reported usage
 (``CostRecorded``, one row per model) and judge it (``GateRun``
 ``cost-guard``). A violation fails the unit with failure class ``policy``
-and no retry. The pricing and the limits are :mod:`uok.domain.policies.cost_guard`."""
+and no retry. The pricing and the limits are :mod:`uok.domain.policies.cost_guard`.
+
+Fail closed (runs that record ``flags["cost_fail_closed"]``; older logs
+replay as they ran): usage the guard cannot read, or a model it cannot
+price, stops the unit with a reason naming them, unless ``[uok.cost_guard]
+unpriced = "warn"``; and the usage of a turn that was cancelled before its
+report arrived is still recorded (``CostRecorded``), though nothing is
+decided about the turn any more."""
 
 from __future__ import annotations
 
+import msgspec
 from uok.domain import events as ev
 from uok.domain.kernel.context import Context
 from uok.domain.kernel.rules import gating
 from uok.domain.kernel.state import TurnInfo
 from uok.domain.policies import cost_guard
+from uok.domain.policies.costs import usd
 
 
 def cost_guard_stops(ctx: Context, turn: TurnInfo, obs: ev.ExecutionFinished, ok: bool) -> bool:
@@ -32,6 +41,7 @@ def cost_guard_stops(ctx: Context, turn: TurnInfo, obs: ev.ExecutionFinished, ok
     )
     for row in rows:
         ctx.emit(row)
+    blocked = cost_guard.problems(obs.usage, rows) if st.flags.cost_fail_closed else []
     verdict = cost_guard.check(
         st.gates.costs,
         st.cost_table,
@@ -46,10 +56,14 @@ def cost_guard_stops(ctx: Context, turn: TurnInfo, obs: ev.ExecutionFinished, ok
         ev.Finding(
             kind="cost",
             message=f"{r.model}: {r.input_tokens} in, {r.output_tokens} out, "
-            f"${r.cost_usd:.6f}" + ("" if r.priced else " (unpriced)"),
+            f"{usd(r.cost_usd)}" + ("" if r.priced else " (unpriced)"),
         )
         for r in rows
     )
+    if blocked and settings.cost_guard.unpriced == "stop" and verdict.ok:
+        verdict = cost_guard.Verdict(ok=False, rationale="cannot judge the spend: " + "; ".join(blocked))
+    elif blocked:
+        verdict = msgspec.structs.replace(verdict, rationale=verdict.rationale + "; " + "; ".join(blocked))
     gating.record_run(
         ctx,
         turn,
@@ -66,3 +80,22 @@ def cost_guard_stops(ctx: Context, turn: TurnInfo, obs: ev.ExecutionFinished, ok
         return False
     gating.conclude(ctx, turn, "fail", "policy", f"cost guard: {verdict.rationale}")
     return True
+
+
+def record_late_usage(ctx: Context, obs: ev.ExecutionFinished) -> None:
+    """The usage of a turn no longer in flight (cancelled, stopped): spent
+    all the same, so recorded; nothing is decided about the turn."""
+    st = ctx.state
+    if not (obs.usage and st.flags.cost_fail_closed and obs.run_id == ctx.run_id and not st.exited):
+        return
+    rows = cost_guard.price(
+        st.cost_table,
+        obs.usage,
+        run_id=ctx.run_id,
+        at=ctx.at,
+        turn_id=obs.turn_id,
+        unit_id=obs.unit_id,
+        plan_id=st.plan_id,
+    )
+    for row in rows:
+        ctx.emit(row)
