@@ -99,7 +99,7 @@ def gather(
 
     probe = probe or probe_open_runs
     try:
-        store = open_event_store(db)  # the store factory: the one place a path becomes a store
+        store = open_event_store(db, readonly=True)  # the store factory: the one place a path becomes a store
     except (PersistenceError, OSError, UokError) as e:
         return dx.Facts(now=now, db_ok=False, db_error=str(e))
     try:

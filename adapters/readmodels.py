@@ -15,7 +15,12 @@ from uok.errors import InputError
 
 
 class ReadModels:
-    def __init__(self, store: Any, *, batch: int | None = None, snapshot_every: int | None = None):
+    def __init__(
+        self, store: Any, *, batch: int | None = None, snapshot_every: int | None = None, readonly: bool | None = None
+    ):
+        """``readonly`` (default: as the store was opened): fold in memory and
+        never write the read models back, so a reading command leaves the
+        log's file as it found it."""
         from uok.adapters.log_store import projection_store
         from uok.projections import registry
         from uok.projections.runner import DEFAULT_BATCH, ProjectionRunner, snapshot_interval
@@ -28,6 +33,7 @@ class ReadModels:
             registry.ALL,
             batch=batch or DEFAULT_BATCH,
             snapshot_every=snapshot_every or snapshot_interval(os.environ),
+            readonly=bool(getattr(store, "readonly", False)) if readonly is None else readonly,
         )
 
     def head(self) -> int:

@@ -231,6 +231,10 @@ class KernelRunner:
             self._pool.shutdown(wait=True, cancel_futures=True)
             if self.checkpoints is not None:
                 self.checkpoints.after_run()  # snapshot and read models current for the next command
+            checkpoint = getattr(self.log.store, "checkpoint", None)  # SQLite: the run's events into the file
+            if checkpoint is not None:
+                with contextlib.suppress(Exception):
+                    checkpoint()
         x = self._exit
         return RunResult(
             run_id=self.run_id,

@@ -35,6 +35,7 @@ __all__ = [
     "NotAnEventLogError",
     "StoreCorruptError",
     "StoreFullError",
+    "open_readonly",
     "rollback",
     "translate",
 ]
@@ -105,6 +106,40 @@ def translate(error: apsw.Error, path: Path) -> PersistenceError:
     return (OperationalError if isinstance(error, operational) else DatabaseError)(f"{error} ({path})")
 
 
+def open_readonly(path: Path) -> apsw.Connection:
+    """A read-only connection that never changes the log's bytes.
+
+    A read-only connection never checkpoints, truncates or deletes the
+    ``-wal`` (a read-write one checkpoints and deletes it when it closes last,
+    taking any frames it could not read with it). On read-only storage (the
+    directory, or the file, cannot be written, so SQLite cannot create the
+    ``-shm``), a log with no ``-wal`` is opened ``immutable``: nothing can
+    change it. A log whose ``-wal`` exists there without a ``-shm`` is
+    refused: opened immutable it would silently miss the events in the
+    ``-wal``."""
+    conn = None
+    try:
+        conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+        conn.execute("PRAGMA schema_version").fetchall()  # SQLite opens the WAL index lazily: fail here, not later
+        return conn
+    except (apsw.CantOpenError, apsw.ReadOnlyError):
+        if conn is not None:
+            conn.close()
+        wal = Path(f"{path}-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise OperationalError(
+                f"cannot read {path}: its -wal holds events not yet in the file, and the storage is read-only "
+                "(no -shm can be created); copy the log and its -wal to a writable place"
+            ) from None
+    return apsw.Connection(_immutable_uri(path), flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+
+
+def _immutable_uri(path: Path) -> str:
+    from urllib.parse import quote
+
+    return f"file:{quote(str(path.absolute()))}?immutable=1"
+
+
 MAX_PAGE_COUNT_ENV = "UOK_MAX_PAGE_COUNT"
 
 
@@ -133,9 +168,11 @@ class LogOpener:
 
     def open(self) -> apsw.Connection:
         self._prepare_file()
-        flags = apsw.SQLITE_OPEN_READONLY if self.readonly else apsw.SQLITE_OPEN_READWRITE
         try:
-            conn = apsw.Connection(str(self.path), flags=flags)
+            if self.readonly:
+                conn = open_readonly(self.path)
+            else:
+                conn = apsw.Connection(str(self.path), flags=apsw.SQLITE_OPEN_READWRITE)
         except apsw.Error as e:
             raise translate(e, self.path) from e
         try:

@@ -390,6 +390,17 @@ class SqliteEventStore:
         sql = f"{_COLUMNS} WHERE position > ? ORDER BY position LIMIT ?"
         return verify(self._pages(sql, [], after, None, None), prev, after + 1)
 
+    def checkpoint(self) -> tuple[int, int, int]:
+        """Copy the committed WAL frames into the main file (PASSIVE: never
+        waits for a reader); (busy, frames in the WAL, frames copied). A
+        finished run calls it, so its events are in the file itself, not only
+        in a ``-wal`` that a careless copy or a full disk could lose."""
+        if self.readonly:
+            return (0, 0, 0)
+        rows = self.query("PRAGMA wal_checkpoint(PASSIVE)")
+        busy, frames, copied = rows[0]
+        return int(busy), int(frames), int(copied)
+
     def close(self) -> None:
         with self._lock:
             if not self._closed:

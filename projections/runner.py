@@ -90,6 +90,7 @@ class ProjectionRunner:
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
         page: int = DEFAULT_PAGE,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        readonly: bool = False,
     ):
         if batch <= 0 or snapshot_every <= 0 or page <= 0:
             raise ValueError("batch, snapshot_every and page must be positive")
@@ -101,6 +102,7 @@ class ProjectionRunner:
         self.batch, self.snapshot_every, self.page = batch, snapshot_every, page
         self._live: dict[str, Live] = {}
         self.cache_bytes = cache_bytes
+        self.readonly = readonly  # a reading command: fold in memory, never write the read models back
         self._cache: OrderedDict[tuple[str, bytes], tuple[Any, bytes]] = OrderedDict()  # (name, digest) -> part
         self._cached_bytes = 0
 
@@ -168,7 +170,12 @@ class ProjectionRunner:
     ) -> int:
         """Fold the log into the named projections up to ``upto`` (the head by
         default), committing every ``batch`` events. Returns the position
-        reached. ``on_commit(n)`` is called after the n-th commit."""
+        reached. ``on_commit(n)`` is called after the n-th commit.
+
+        Read-only (a reading command's runner): nothing is folded or written;
+        :meth:`states` folds what it needs in memory instead."""
+        if self.readonly:
+            return self.source.head()[0] if upto is None else upto
         lives = self._load(list(names or self.projections))
         target = self.source.head()[0] if upto is None else upto
         lives = [lv for lv in lives if lv.committed < target]
@@ -254,8 +261,11 @@ class ProjectionRunner:
         return self.catch_up(names, progress=progress, on_commit=on_commit), began
 
     def states(self, names: Iterable[str] | None = None) -> dict[str, Any]:
-        """The current (caught-up) state of each named projection."""
+        """The current (caught-up) state of each named projection (read-only:
+        the stored state folded forward in memory, written nowhere)."""
         names = list(names or self.projections)
+        if self.readonly:
+            return self.state_at(self.source.head()[0], names)
         self.catch_up(names)
         lives = self._load(names)
         return {lv.name: lv.state() for lv in lives}

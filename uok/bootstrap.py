@@ -54,21 +54,25 @@ def open_store(target: Target = None, *, create: bool = False, readonly: bool = 
     return open_event_store(locate_log(target), create=create, readonly=readonly, synchronous=synchronous)
 
 
-def open_log(target: Target = None, *, create: bool = False, synchronous: str = "FULL") -> EventLog:
+def open_log(
+    target: Target = None, *, create: bool = False, readonly: bool = False, synchronous: str = "FULL"
+) -> EventLog:
     """:func:`open_store` wrapped in the typed, chain-verifying :class:`EventLog`."""
     from uok.adapters.eventlog import EventLog
 
-    return EventLog(open_store(target, create=create, synchronous=synchronous))
+    return EventLog(open_store(target, create=create, readonly=readonly, synchronous=synchronous))
 
 
 @contextmanager
 def read_models(
-    target: Target = None, *, batch: int | None = None, snapshot_every: int | None = None
+    target: Target = None, *, batch: int | None = None, snapshot_every: int | None = None, readonly: bool = False
 ) -> Iterator[ReadModels]:
-    """The read models of the log ``target`` names, closed on exit."""
+    """The read models of the log ``target`` names, closed on exit.
+    ``readonly``: the log opened read-only, the read models folded in memory
+    (what reading commands use: they change no byte of the log)."""
     from uok.adapters.readmodels import ReadModels
 
-    store = open_store(target)
+    store = open_store(target, readonly=readonly)
     try:
         yield ReadModels(store, batch=batch, snapshot_every=snapshot_every)
     finally:
@@ -77,7 +81,7 @@ def read_models(
 
 def status(target: Target = None) -> dict[str, Any]:
     """Runs and each plan's units by state at the head (what ``uok status --json`` prints)."""
-    with read_models(target) as rm:
+    with read_models(target, readonly=True) as rm:
         return rm.status()
 
 

@@ -87,13 +87,26 @@ class RefreshResult:
 
 
 def default_path(db: Path | str) -> Path:
-    """The copy lives beside a log file: ``<db>.duckdb``. A PostgreSQL log's
+    """The copy lives beside a log file: ``<db>.duckdb`` (on read-only
+    storage: ``<cache>/uok/<name>-<digest of its path>.duckdb``). A PostgreSQL log's
     copy is ``.uok/pg-<digest of its URL without the password>.duckdb`` in
     the working directory (the tracked hash catches a different log there)."""
     if isinstance(db, Path):
-        return db.with_name(db.name + ".duckdb")
+        beside = db.with_name(db.name + ".duckdb")
+        if os.access(beside.parent, os.W_OK) or (beside.exists() and os.access(beside, os.W_OK)):
+            return beside
+        return _cache_dir() / f"{db.name}-{hashlib.sha256(str(db.resolve()).encode()).hexdigest()[:16]}.duckdb"
     digest = hashlib.sha256(sources.label(db).encode()).hexdigest()[:16]
     return Path(".uok") / f"pg-{digest}.duckdb"
+
+
+def _cache_dir() -> Path:
+    """Where the copy of a log on read-only storage lives: the user's cache
+    (``$XDG_CACHE_HOME/uok``, else ``~/.cache/uok``), created private."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    path = Path(base) / "uok"
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
 
 
 @contextlib.contextmanager

@@ -43,7 +43,9 @@ class ApswRows:
 
     def __init__(self, db: Path):
         self.label = str(db)
-        self._conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
+        from uok.adapters.sqlite_open import open_readonly
+
+        self._conn = open_readonly(db)  # never checkpoints; immutable on read-only storage
         self._conn.set_busy_timeout(10_000)
 
     def head(self, position: int) -> tuple[int, bytes | None]:

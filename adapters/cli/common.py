@@ -33,23 +33,26 @@ def db_path(args: argparse.Namespace) -> Path:
     return target
 
 
-def open_store(args: argparse.Namespace, *, create: bool = False, synchronous: str = "FULL"):
+def open_store(args: argparse.Namespace, *, create: bool = False, readonly: bool = False, synchronous: str = "FULL"):
     """The store of the log the command names, built by the composition
     root; a missing log is an error unless ``create`` (only commands that
-    write may create one)."""
+    write may create one). Reading commands pass ``readonly``: the log is
+    opened read-only (immutable on read-only storage) and no byte of its
+    file or ``-wal`` changes."""
     from uok import bootstrap
 
-    return bootstrap.open_store(getattr(args, "db", None), create=create, synchronous=synchronous)
+    return bootstrap.open_store(getattr(args, "db", None), create=create, readonly=readonly, synchronous=synchronous)
 
 
-def open_log(args: argparse.Namespace, *, create: bool = False, synchronous: str = "FULL"):
+def open_log(args: argparse.Namespace, *, create: bool = False, readonly: bool = False, synchronous: str = "FULL"):
     from uok import bootstrap
 
-    return bootstrap.open_log(getattr(args, "db", None), create=create, synchronous=synchronous)
+    return bootstrap.open_log(getattr(args, "db", None), create=create, readonly=readonly, synchronous=synchronous)
 
 
 def read_models(args: argparse.Namespace, **kw):
-    """The read models of the log the command names (a context manager)."""
+    """The read models of the log the command names (a context manager;
+    ``readonly=True`` for reading commands)."""
     from uok import bootstrap
 
     return bootstrap.read_models(getattr(args, "db", None), **kw)

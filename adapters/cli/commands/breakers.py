@@ -94,7 +94,7 @@ def snapshot(log, at: int | None = None, now: datetime | None = None) -> dict:
 
 
 def breakers(args: argparse.Namespace) -> int:
-    log = open_log(args)
+    log = open_log(args, readonly=True)
     try:
         snap = snapshot(log, args.at, datetime.now(UTC))
     finally:

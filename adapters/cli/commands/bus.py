@@ -131,12 +131,12 @@ def _json(p: argparse.ArgumentParser, shape: str) -> None:
     p.add_argument("--json", action="store_true", help=shape)
 
 
-def _bus(args: argparse.Namespace, *, create: bool = False, retention: int = 200):
+def _bus(args: argparse.Namespace, *, create: bool = False, readonly: bool = False, retention: int = 200):
     from uok.adapters.bus import MessageBus
 
     if retention < 1:
         raise InputError(f"--retention must be >= 1, got {retention}")
-    log = open_log(args, create=create)
+    log = open_log(args, create=create, readonly=readonly)
     log.store.verify_chain()  # a damaged log raises ChainBroken: exit 3, like every reading command
     # inside a task, what it sends carries its run and turn (uok.adapters.executor sets these)
     return MessageBus(
@@ -191,7 +191,7 @@ def send(args: argparse.Namespace) -> int:
 
 
 def inbox(args: argparse.Namespace) -> int:
-    bus = _bus(args, retention=args.retention)
+    bus = _bus(args, readonly=True, retention=args.retention)
     msgs = bus.inbox(args.agent, include_read=args.all, topic=args.topic)
     unread = bus.unread_count(args.agent)
     if args.json:
@@ -217,7 +217,7 @@ def read(args: argparse.Namespace) -> int:
 
 
 def conversation(args: argparse.Namespace) -> int:
-    msgs = _bus(args).conversation(args.a, args.b)
+    msgs = _bus(args, readonly=True).conversation(args.a, args.b)
     if args.json:
         emit_lines(_msg(m) for m in msgs)
         return 0
@@ -227,7 +227,7 @@ def conversation(args: argparse.Namespace) -> int:
 
 
 def stats(args: argparse.Namespace) -> int:
-    s = _bus(args).stats()
+    s = _bus(args, readonly=True).stats()
     if args.json:
         emit(s)
     else:

@@ -53,7 +53,7 @@ def diff(args: argparse.Namespace) -> int:
         if args.at is not None:
             raise InputError("--at only goes with --against")
         p1, p2 = args.positions
-        with read_models(args) as rm:
+        with read_models(args, readonly=True) as rm:
             rm.catch_up()
             rm.check_position(p1)
             rm.check_position(p2)
@@ -75,7 +75,7 @@ def _against(args: argparse.Namespace) -> dict:
     other_path = locate_log(args.against)
     if isinstance(other_path, Path) and not other_path.exists():
         raise InputError(f"no event log at {other_path}")
-    with read_models(args) as a, bootstrap.read_models(other_path) as b:
+    with read_models(args, readonly=True) as a, bootstrap.read_models(other_path, readonly=True) as b:
         a.catch_up()
         b.catch_up()
         ha, hb = a.head(), b.head()

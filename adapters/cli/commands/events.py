@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def events(args: argparse.Namespace) -> int:
     from uok.domain.log import codec
 
-    log = open_log(args)
+    log = open_log(args, readonly=True)
     out = sys.stdout.buffer
     if args.follow:
         from uok.adapters.follow import follow

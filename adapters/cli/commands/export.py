@@ -53,7 +53,7 @@ def export(args: argparse.Namespace) -> int:
     if out.is_dir():
         raise InputError(f"--out {out} is a directory; give a file path")
     refuse_to_replace_a_log(out, "--out")  # `--out .uok/events.db` must not replace the log
-    store = open_store(args)
+    store = open_store(args, readonly=True)
     try:
         try:  # an ExportError (empty range, unknown run) exits 2
             m = do_export(store, out, args.format, first=args.first, last=args.last, run_id=args.run)
@@ -80,7 +80,7 @@ def verify_export_cli(args: argparse.Namespace) -> int:
     from uok.domain.log.chain import ChainBroken
 
     path = Path(args.export)
-    store = open_store(args) if getattr(args, "db", None) else None
+    store = open_store(args, readonly=True) if getattr(args, "db", None) else None
     started = time.perf_counter()
     try:
         v = verify_export(path, store)

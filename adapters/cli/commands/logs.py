@@ -65,7 +65,7 @@ def logs(args: argparse.Namespace) -> int:
 
     if args.attempt is not None and args.attempt < 1:
         raise InputError(f"--attempt must be >= 1, got {args.attempt}")
-    log = open_log(args)
+    log = open_log(args, readonly=True)
     try:
         where = LogsDir.for_store(log.store)
         chosen = select(turns(log, where), args.what, attempt=args.attempt, plan=args.plan)

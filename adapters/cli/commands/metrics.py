@@ -41,7 +41,7 @@ def metrics(args: argparse.Namespace) -> int:
     from uok.adapters.metrics_http import exposition
     from uok.adapters.readmodels import MetricsSource
 
-    with read_models(args) as rm:
+    with read_models(args, readonly=True) as rm:
         source = MetricsSource(rm)
         snap = source() if args.at is None else source.at(args.at)
     if args.json:

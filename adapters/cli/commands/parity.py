@@ -35,7 +35,7 @@ def parity(args: argparse.Namespace) -> int:
     from uok.adapters.probes import probe_open_runs
     from uok.replay.parity import build_report
 
-    with read_models(args) as rm:
+    with read_models(args, readonly=True) as rm:
         runs = rm.runner.states(["runs"])["runs"]
         path = rm.store.location
     report = build_report(runs, probe_open_runs(runs), now=datetime.now(UTC), source_path=path)

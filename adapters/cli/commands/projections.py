@@ -85,7 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def status(args: argparse.Namespace) -> int:
-    with read_models(args) as rm:
+    with read_models(args, readonly=True) as rm:
         rows = rm.runner.status()
         storage = rm.pstore.storage()
     if args.json:

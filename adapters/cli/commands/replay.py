@@ -42,7 +42,7 @@ def replay(args: argparse.Namespace) -> int:
 
     if bool(args.run_id) == bool(args.all):
         raise InputError("give a RUN_ID, or --all")
-    log = open_log(args)
+    log = open_log(args, readonly=True)
     try:
         ids = run_ids(log) if args.all else [args.run_id]
         reports = []

@@ -45,7 +45,7 @@ def report(args: argparse.Namespace) -> int:
         refuse_to_replace_a_log(out, "--html")
         if out.is_dir():
             raise InputError(f"--html {out} is a directory")
-    with read_models(args) as rm:
+    with read_models(args, readonly=True) as rm:
         reader = RunReader(rm.store, rm.runner, catch_up=False)
         rm.store.verify_chain()
         position = rm.check_position(rm.head() if args.at is None else args.at, "--at")

@@ -77,7 +77,7 @@ def sql(args: argparse.Namespace) -> int:
     from uok.domain.log.chain import ChainBroken
 
     db = log_target(args)  # a file, or a postgresql:// URL (its copy: .uok/pg-<digest>.duckdb)
-    open_store(args).close()  # a missing, foreign or damaged log fails here, with the usual message
+    open_store(args, readonly=True).close()  # a missing, foreign or damaged log fails here, with the usual message
     copy = Path(args.copy) if args.copy else analytics.default_path(db)
     refuse_to_replace_a_log(copy, "--copy")  # DuckDB must never open the SQLite log as its copy
     try:

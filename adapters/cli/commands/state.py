@@ -53,7 +53,7 @@ def view_at(rm, position: int, run: str | None = None, *, from_zero: bool = Fals
 
 
 def state(args: argparse.Namespace) -> int:
-    with read_models(args) as rm:
+    with read_models(args, readonly=True) as rm:
         if not args.from_zero:
             rm.catch_up()
         head = rm.head()

@@ -47,7 +47,7 @@ def trace(args: argparse.Namespace) -> int:
     out = None if args.out in (None, "-") else Path(args.out)
     if out is not None:
         refuse_to_replace_a_log(out, "--out")
-    with read_models(args) as rm:
+    with read_models(args, readonly=True) as rm:
         reader = RunReader(rm.store, rm.runner, catch_up=False)
         rm.store.verify_chain()
         position = rm.check_position(rm.head() if args.at is None else args.at, "--at")

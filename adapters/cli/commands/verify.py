@@ -56,7 +56,7 @@ def verify(args: argparse.Namespace) -> int:
         from uok.adapters.cli.commands.export import verify_export_cli
 
         return verify_export_cli(args)
-    store = open_store(args)
+    store = open_store(args, readonly=True)
     try:
         started = time.perf_counter()
         problems = store.integrity_problems()

@@ -37,7 +37,7 @@ def writer(args: argparse.Namespace) -> int:
     from uok.adapters.probes import pid_alive
     from uok.adapters.writer import WriterTokens
 
-    log = open_log(args)
+    log = open_log(args, readonly=not args.reclaim)  # --reclaim writes; otherwise it only reads
     try:
         log.store.verify_chain()  # a damaged log raises ChainBroken: exit 3
         w = WriterTokens(log)
