@@ -40,6 +40,7 @@ COMMANDS: dict[str, CommandInfo] = {
     "progress": CommandInfo("progress", "from inside a task: report how far it has got (the unit enters progress)"),
     "retry": CommandInfo("retry", "run a plan again, re-queueing failed, blocked or named units"),
     "plan": CommandInfo("plan", "check a plan, print its compiled graph (text, JSON, DOT, Mermaid)"),
+    "clarify": CommandInfo("clarify", "a task's question/answer rounds over the bus, limited per task"),
     "status": CommandInfo("status", "runs and units by state"),
     "events": CommandInfo("events", "print the event log"),
     "logs": CommandInfo("logs", "a task's kept output (stdout, stderr) by unit, run or turn; --follow"),

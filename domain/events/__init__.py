@@ -14,7 +14,8 @@ modules group them by subject:
 * :mod:`~uok.domain.events.writer`: the writer token;
 * :mod:`~uok.domain.events.fork`: time travel (a forked log);
 * :mod:`~uok.domain.events.agents`: inside an agent's turn (its steps, its outcome);
-* :mod:`~uok.domain.events.artifacts`: artifact gating (files units require).
+* :mod:`~uok.domain.events.artifacts`: artifact gating (files units require);
+* :mod:`~uok.domain.events.clarify`: clarify rounds (questions a task asks).
 
 A module that defines a new event must be imported here: the codec
 (:mod:`uok.domain.log.codec`) knows exactly the subclasses of ``Event``
@@ -40,6 +41,7 @@ from uok.domain.events.bus import (
     kernel_inbox,
     parse_payload,
 )
+from uok.domain.events.clarify import ClarifyAsked, ClarifyRefused
 from uok.domain.events.fork import ForkOrigin, RunForked
 from uok.domain.events.gates import (
     BreakerState,
@@ -95,6 +97,8 @@ __all__ = [
     "BreakerState",
     "BreakerTransitioned",
     "ChaosInjected",
+    "ClarifyAsked",
+    "ClarifyRefused",
     "CostRecorded",
     "Event",
     "ExecutionFinished",

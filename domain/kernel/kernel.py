@@ -145,6 +145,8 @@ RULES: tuple[Fold | Handle, ...] = (
     Handle(ev.GitTransactionRecorded, nothing_to_decide),
     Handle(ev.MessageSent, nothing_to_decide),
     Handle(ev.MessageRead, nothing_to_decide),
+    Handle(ev.ClarifyAsked, nothing_to_decide),  # counted from the log by `uok clarify` (behaviour §11)
+    Handle(ev.ClarifyRefused, nothing_to_decide),
 )
 """Which folds and which handler serve each event type, in order."""
 

@@ -48,6 +48,7 @@ Format
                                     # report) is stopped and fails as timed out
         requires = ["docs/API.md"]  # optional: files that must exist, non-blank, before it runs
         phase = "execution"         # "planning": not held by its milestone's/slice's requires
+        clarify = true              # a clarify task: `uok clarify ask` up to 3 rounds (or a number)
         produces = ["out/a.txt"]    # files or globs it must leave, non-blank; else it fails as
                                     # "artifact", retried once (behaviour §13)
         [milestones.slices.tasks.metadata]  # optional, free-form, JSON-able values

@@ -41,6 +41,7 @@ NOT_DEFINITION = frozenset(
         "requires",  # when it may start (artifact gating), not what it does
         "phase",
         "produces",  # what is checked after it, not what it does
+        "clarify_rounds",
     }
 )
 

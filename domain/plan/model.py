@@ -83,6 +83,7 @@ class UnitNode(msgspec.Struct, frozen=True, kw_only=True):
     requires: tuple[str, ...] = ()  # artifacts that must exist, non-blank, before dispatch (behaviour §11)
     phase: str = "execution"  # "planning" units are not held by their milestone's or slice's requires
     produces: tuple[str, ...] = ()  # files (or globs) it must leave, non-blank, to count as completed (§13)
+    clarify_rounds: int = 0  # a clarify task: questions it may ask with `uok clarify ask` (§11); 0: none
 
 
 class UnitGraph(msgspec.Struct, frozen=True, kw_only=True):

@@ -29,6 +29,7 @@ from uok.domain.plan.model import (
     UnitNode,
 )  # fmt: skip
 from uok.domain.plan.taskfiles import line_of_problem, parse_task_file
+from uok.domain.policies.clarify import CLARIFY_ROUND_LIMIT
 
 _TOP_KEYS = frozenset({"plan", "milestones"})
 _PLAN_KEYS = frozenset({"id", "title", "allow_outside_root"})
@@ -55,6 +56,7 @@ _TASK_KEYS = frozenset(
         "requires",
         "phase",
         "produces",
+        "clarify",
     }
     | AGENT_KEYS
 )
@@ -405,6 +407,13 @@ class _Parser:
             raise self.fail(f"phase must be one of {', '.join(_PHASES)}, got {phase!r}", tid)
         requires = self.requires(t.get("requires"), "", tid)
         produces = tuple(self.path(p, "produces", tid) for p in self.strings(t.get("produces", []), "produces", tid))
+        clarify = t.get("clarify", False)
+        if clarify is True:
+            clarify = CLARIFY_ROUND_LIMIT
+        elif clarify is False:
+            clarify = 0
+        elif not (_is_int(clarify) and clarify >= 1):
+            raise self.fail(f"clarify must be true or a number of rounds >= 1, got {clarify!r}", tid)
 
         node = UnitNode(
             id=tid,
@@ -430,6 +439,7 @@ class _Parser:
             requires=requires,
             phase=phase,
             produces=produces,
+            clarify_rounds=clarify,
         )
         return _Task(node=node, explicit_deps=deps)
 
