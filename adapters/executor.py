@@ -80,6 +80,7 @@ from uok.domain.plan import UnitNode
 __all__ = ["TAIL_BYTES", "CommandExecutor", "ExecutionOutcome", "Started", "read_usage"]
 
 _CHUNK = 64 * 1024
+CANNOT_START = "cannot start "  # the error of a command Popen could not start (ExecutionOutcome.cannot_start)
 _TICK = 0.25  # longest sleep of a turn's loop: how late a pending SIGKILL or a progress report may be
 _LEFTOVER_WAIT = 1.0  # after the leader exits, how long its group may keep the pipes open
 
@@ -100,6 +101,7 @@ class ExecutionOutcome(msgspec.Struct, frozen=True):
     stderr_log: OutputLog | None = None
     stop: StopRecord | None = None
     agent: AgentOutcome | None = None
+    cannot_start: bool = False  # Popen failed: no such executable, not executable, bad cwd
 
 
 class Started(NamedTuple):
@@ -240,6 +242,7 @@ class CommandExecutor:
                 stderr_log=OutputLog(path=self.logs.record(kept_err.path), size=kept_err.size, sha256=kept_err.sha256),
                 stop=stop,
                 agent=out.outcome(code) if isinstance(out, AgentStream) else None,
+                cannot_start=code is None and error.startswith(CANNOT_START),
             )
         finally:
             usage_file.unlink(missing_ok=True)  # read into the outcome: nothing to keep
@@ -269,7 +272,7 @@ class CommandExecutor:
             )
         except OSError as exc:
             shown = args if isinstance(args, str) else args[0]
-            return None, f"cannot start {shown!r}: {exc.strerror or exc}", False, None
+            return None, f"{CANNOT_START}{shown!r}: {exc.strerror or exc}", False, None
         finally:
             if stdin_file is not None:
                 stdin_file.close()  # the child holds its own copy

@@ -124,6 +124,7 @@ def prepare_run(
     gates: GateRegistry | None = None,
     clock: Clock = utc_now,
     sources: PlanSources | None = None,
+    check_gates: bool = True,
 ) -> PreparedRun:
     """Read and compile the plan, resolve the config (``--config``, else
     ``uok.toml`` / ``[tool.uok]``), the gates and the chaos settings.
@@ -131,7 +132,7 @@ def prepare_run(
     runs a plan it wrote in memory), instead of reading ``plan_path``."""
     from uok.adapters.agents import check_plan as check_agents
     from uok.adapters.chaos import settings_for_run
-    from uok.adapters.gates.host import setup_gates
+    from uok.adapters.gates.host import check_gate_ids, setup_gates
     from uok.adapters.planfiles import load_plan_sources
     from uok.adapters.secrets import redact_plan
     from uok.domain.config.recorded import TURNS_PER_UNIT
@@ -151,6 +152,8 @@ def prepare_run(
         **(flags or {}),
     }
     host, run_flags = setup_gates(path, run_flags, config=Path(config) if config else None, registry=gates, clock=clock)
+    if check_gates:  # a typo in a gate id fails here (exit 2), not after the (paid) command ran
+        check_gate_ids(graph, run_flags["gates"], str(path))
     chaos, run_flags = settings_for_run(run_flags)
     # the log records the plan redacted; the run executes the graph compiled from the file (uok.adapters.secrets)
     source, files = redact_plan(sources.source, dict(sources.files), filename=str(path), globs=sources.globs)
@@ -314,9 +317,10 @@ def build_runner(
     config: str | os.PathLike[str] | None = None,
     gates: GateRegistry | None = None,
     turn_observers: Sequence[TurnObserver] = (),
+    check_gates: bool = True,
 ) -> KernelRunner:
     """:func:`prepare_run` then :func:`assemble_runner`, on a log already open."""
-    prepared = prepare_run(plan_path, flags=flags, config=config, gates=gates, clock=clock)
+    prepared = prepare_run(plan_path, flags=flags, config=config, gates=gates, clock=clock, check_gates=check_gates)
     return assemble_runner(
         log,
         prepared,

@@ -191,3 +191,16 @@ def setup_gates(
         out["config_path"] = loaded.path
     host = GateHost(registry, Path(plan_path).parent, loaded.settings, redact=redact, clock=clock)
     return host, out
+
+
+def check_gate_ids(graph, gates: dict[str, str], plan_path: str) -> None:
+    """Every gate a task names must be one the run can execute: a typo
+    (``gates = ["securty"]``) is a plan mistake, reported before anything
+    runs (exit 2), not a unit blocked after its command ran (issue 12)."""
+    from uok.domain.plan import PlanError
+
+    for node in graph.nodes:
+        unknown = [g for g in node.gates if g not in gates]
+        if unknown:
+            known = ", ".join(sorted(gates)) or "none"
+            raise PlanError(plan_path, f"unknown gate {', '.join(map(repr, unknown))} (known: {known})", node.id)

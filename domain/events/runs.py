@@ -45,6 +45,7 @@ FailureClass = Literal[
     "timeout",
     "manual-attention",
     "unknown",
+    "config",  # the task's command cannot start (no such executable, not executable): fix the plan, not retried
 ]
 TurnPhase = Literal["pre-dispatch", "dispatch", "unit", "finalize", "guard", "custom-engine"]
 
@@ -248,6 +249,7 @@ class ExecutionFinished(Event, frozen=True, kw_only=True):
     stop: StopRecord | None = None
     agent: AgentOutcome | None = None  # how an agent task's agent said its turn ended (docs/agents.md)
     products: dict[str, str] = {}  # the unit's declared products after it: path/glob -> present|blank|missing
+    cannot_start: bool = False  # the command never started (``error`` says why): a config failure, not retried
 
 
 class TurnStarted(Event, frozen=True, kw_only=True):

@@ -44,14 +44,16 @@ RETRY_MATRIX: dict[FailureClass, int] = {
     "closeout": 1,
     "git": 1,
     "timeout": 2,
+    "config": 0,
 }
 """Extra attempts allowed per failure class. Anything not listed gets 0:
 an unfamiliar class is treated like ``unknown``, never as retryable."""
 
-NO_UNIT_RETRY = frozenset({"policy"})
+NO_UNIT_RETRY = frozenset({"policy", "config"})
 """Failure classes after which the *unit* is not re-queued either: a policy
 verdict (open breaker, cost ceiling, a secret in the output) will not
-change by running the same work again."""
+change by running the same work again, nor will a command that cannot
+start (``config``: fix the plan, then ``uok run`` or ``uok retry``)."""
 
 
 FAILURE_CLASSES: dict[str, FailureClass] = {c: c for c in get_args(FailureClass)}

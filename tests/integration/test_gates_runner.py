@@ -169,7 +169,9 @@ def test_unknown_and_raising_gates_are_recorded_and_the_run_continues(tmp_path: 
     db = tmp_path / "r.db"
     store = SqliteEventStore(db)
     try:
-        result = build_runner(EventLog(store), plan, workers=2, gates=reg).run()
+        # check_gates=False: the kernel's own handling of a gate it does not know (a log
+        # written before uok run refused unknown gate ids, a registry that lost one)
+        result = build_runner(EventLog(store), plan, workers=2, gates=reg, check_gates=False).run()
     finally:
         store.close()
     assert result.status == "failed" and result.units_failed == 3  # crashy, orphan, and the slice they block

@@ -1,6 +1,7 @@
 """A unit's command finished (``ExecutionFinished``): price its usage, then
 run the task's gates if it succeeded, or fail the attempt (its retry budget
-applies). A late report of a cancelled turn decides nothing."""
+applies; a command that could not start is a ``config`` failure, never
+retried). A late report of a cancelled turn decides nothing."""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ def on_execution(ctx: Context, obs: ev.ExecutionFinished) -> None:
     ctx.phase(turn.turn_id, "unit", action, {"duration_ms": obs.duration_ms})
     if pricing.cost_guard_stops(ctx, turn, obs, ok):
         pass  # the cost guard priced the usage and ended the turn
+    elif obs.cannot_start:  # no such executable: running it again cannot help (issue 12)
+        gating.conclude(ctx, turn, "fail", "config", obs.error or "the command cannot start")
     elif ok and (missing := _missing_products(ctx, turn.unit_id, obs)):
         reason = "declared product " + "; ".join(missing)  # durable completion (behaviour §13)
         ctx.conclude(turn, success=False, failure_class="artifact", reason=reason)
