@@ -25,6 +25,32 @@ def graph_json(graph: UnitGraph) -> dict[str, Any]:
     return {"graph": msgspec.json.decode(_ENCODER.encode(graph))}
 
 
+def pipeline(graph: UnitGraph, artifacts: dict[str, str]) -> dict[str, Any]:
+    """The plan-v2 facts (behaviour §11): each required artifact and draft as
+    the shell sees it now (``present`` | ``blank`` | ``missing``), the units
+    that would be held and why, and each clarify task's rounds."""
+    from uok.domain.plan.artifacts import hold_reasons
+
+    held = {n.id: list(r) for n in graph.nodes if n.requires and (r := hold_reasons(n.requires, artifacts))}
+    return {
+        "artifacts": artifacts,
+        "held": held,
+        "clarify_rounds": {n.id: n.clarify_rounds for n in graph.nodes if n.clarify_rounds},
+    }
+
+
+def pipeline_text(facts: dict[str, Any]) -> str:
+    lines: list[str] = []
+    if facts["artifacts"]:
+        lines += ["", "artifacts:"] + [f"  {state:<8} {path}" for path, state in facts["artifacts"].items()]
+    if facts["held"]:
+        lines += ["", "held until their artifacts exist:"]
+        lines += [f"  {unit}: {'; '.join(why)}" for unit, why in facts["held"].items()]
+    if facts["clarify_rounds"]:
+        lines += ["", "clarify rounds:"] + [f"  {unit}: {n}" for unit, n in facts["clarify_rounds"].items()]
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
 def _dot_id(text: str) -> str:
     """A DOT double-quoted id (ids may hold ``:`` and ``/``)."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'

@@ -90,7 +90,8 @@ def test_show_json_equals_the_graph_plan_compiled_records(tmp_path: Path):
     assert r.returncode == 0, r.stderr
     rows = [row["event"] for row in json_lines(uok("events", "--db", str(db), "--json").stdout)]
     [compiled] = [e for e in rows if e["type"] == "PlanCompiled"]
-    assert printed == {"graph": compiled["graph"]}
+    assert printed["graph"] == compiled["graph"]
+    assert printed["pipeline"] == {"artifacts": {}, "held": {}, "clarify_rounds": {}}
     assert printed["graph"]["conflicts"] == [{"node_a": "a", "node_b": "c", "file": "out/shared.txt"}]
 
 
@@ -140,3 +141,28 @@ def test_show_mermaid_draws_every_edge(tmp_path: Path):
     assert f"  {alias['complete-slice:M1/S2']} --> {alias['d']}" in lines
     assert f'  {alias["a"]} -. "out/shared.txt" .- {alias["c"]}' in lines
     assert uok("plan", "show", str(plan), "--dot", "--mermaid").returncode == 2
+
+
+def test_show_reports_the_pipeline_facts(tmp_path: Path):
+    plan = _plan(tmp_path)
+    text = PLAN.replace('id = "M1"\n', 'id = "M1"\nrequires = true\n', 1).replace('id = "d"', 'id = "d"\nclarify = 2')
+    plan.write_text(text)
+    (plan.parent / "CONTEXT-DRAFT.md").write_text("draft\n")
+    (plan.parent / "RESEARCH.md").write_text("notes\n")
+    [shown] = json_lines(uok("plan", "show", str(plan), "--json").stdout)
+    assert shown["pipeline"] == {
+        "artifacts": {
+            "CONTEXT.md": "missing",
+            "CONTEXT-DRAFT.md": "present",
+            "RESEARCH.md": "present",
+            "RESEARCH-DRAFT.md": "missing",
+        },
+        "held": {  # every unit of M1 would wait for the finalized CONTEXT.md
+            unit: ["draft exists but finalized CONTEXT.md is missing"]
+            for unit in ("a", "b", "complete-slice:M1/S1", "c", "complete-slice:M1/S2")
+        },
+        "clarify_rounds": {"d": 2},
+    }
+    r = uok("plan", "show", str(plan))
+    assert "  missing  CONTEXT.md" in r.stdout and "  a: draft exists but finalized CONTEXT.md is missing" in r.stdout
+    assert "  d: 2" in r.stdout

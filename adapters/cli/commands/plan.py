@@ -60,9 +60,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="print the compiled graph: text, JSON (as PlanCompiled records it), DOT or Mermaid",
         description="""
             Compile PLAN and print its unit graph: by default one line per unit in run order
-            with its dependencies and the files it writes, then the file conflicts. --json
-            prints {"graph": ...}, exactly the graph a run records in its PlanCompiled event
-            (docs/plans.md); --dot prints Graphviz DOT, --mermaid a Mermaid flowchart.
+            with its dependencies and the files it writes, then the file conflicts and the
+            pipeline facts: each required artifact (and its draft) as present, blank or
+            missing now, the units that would be held and why, each clarify task's rounds.
+            --json prints {"graph": ..., "pipeline": {"artifacts", "held", "clarify_rounds"}}:
+            "graph" is exactly the graph a run records in its PlanCompiled event.
+            --dot prints Graphviz DOT, --mermaid a Mermaid flowchart.
         """,
         examples="""
             uok plan show plan.toml
@@ -74,7 +77,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     s.add_argument("plan", metavar="PLAN", help="plan file (TOML)")
     fmt = s.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true", help='one JSON object: {"graph": ...} as PlanCompiled records it')
+    fmt.add_argument(
+        "--json",
+        action="store_true",
+        help='one JSON object: {"graph": ... as PlanCompiled records it, "pipeline": {artifacts, held, clarify_rounds}}',
+    )
     fmt.add_argument("--dot", action="store_true", help="Graphviz DOT (render with `dot -Tsvg`)")
     fmt.add_argument("--mermaid", action="store_true", help="a Mermaid flowchart")
     s.set_defaults(func=show)
@@ -105,15 +112,18 @@ def validate(args: argparse.Namespace) -> int:
 
 def show(args: argparse.Namespace) -> int:
     from uok.adapters import planview
+    from uok.adapters.artifacts import ArtifactWatch
     from uok.adapters.runner import load_plan
 
-    _source, graph = load_plan(Path(args.plan))
+    path = Path(args.plan)
+    _source, graph = load_plan(path)
+    facts = planview.pipeline(graph, ArtifactWatch(path.parent, graph).observe())
     if args.json:
-        emit(planview.graph_json(graph))
+        emit({**planview.graph_json(graph), "pipeline": facts})
     elif args.dot:
         sys.stdout.write(planview.graph_dot(graph))
     elif args.mermaid:
         sys.stdout.write(planview.graph_mermaid(graph))
     else:
-        sys.stdout.write(planview.graph_text(graph))
+        sys.stdout.write(planview.graph_text(graph) + planview.pipeline_text(facts))
     return 0
