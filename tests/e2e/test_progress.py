@@ -76,3 +76,42 @@ def test_progress_reports_keep_a_silent_task_alive_past_its_heartbeat(tmp_path: 
     assert r.returncode == 0, r.stderr
     [done] = [e for _, e in read_events(db) if isinstance(e, ev.ExecutionFinished)]
     assert done.exit_code == 0 and done.stop is None and not done.timed_out
+
+
+WAITS = """
+import os, pathlib, time
+with open(os.environ["UOK_PROGRESS_FILE"], "a") as f:
+    f.write("waiting for go\\n")
+while not pathlib.Path("go").exists():
+    time.sleep(0.05)
+"""
+
+
+def test_status_watch_follows_a_live_run_until_it_ends(tmp_path: Path):
+    import subprocess
+
+    from tests.conftest import ROOT
+    from tests.run_support import start_run, wait_for
+
+    plan = task_plan(tmp_path / "plan.toml", [("w", WAITS)])
+    db = tmp_path / "log.db"
+    run = start_run(plan, db)
+    env = {k: v for k, v in __import__("os").environ.items() if k != "UOK_DB"} | {"PYTHONPATH": str(ROOT)}
+    wait_for(db.exists, what="the log")
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "uok", "status", "--watch", "0.1", "--json", "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    seen = []
+    for line in watch.stdout:  # one object per change, as the run goes
+        snap = json.loads(line)
+        seen.append(snap)
+        unit = snap["plans"].get("p", {}).get("units", {}).get("w", {})
+        if unit.get("state") == "progress":
+            (tmp_path / "go").touch()  # the watcher saw the task's report: let it finish
+    assert watch.wait(timeout=60) == 0 and run.wait(timeout=60) == 0
+    assert [x["status"] for x in seen[-1]["runs"]] == ["ok"]  # it stopped once no run was open
+    assert any(s["plans"].get("p", {}).get("units", {}).get("w", {}).get("reason") == "waiting for go" for s in seen)

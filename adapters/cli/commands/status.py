@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 
 from uok.adapters.cli.common import print_plans
 from uok.adapters.cli.framework import add_command
 from uok.adapters.cli.output import emit
+
+from uok.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,22 +26,55 @@ def register(sub: argparse._SubParsersAction) -> None:
             uok status
             uok status --json | jq '.runs[] | select(.status == "open")'
             uok --db /tmp/other.db status
+            uok status --watch                 # redraw as a live run goes, until no run is open
+            uok status --watch 0.5 --json      # one JSON object per change
         """,
     )
     p.add_argument("--json", action="store_true", help="one JSON object: position, runs, plans")
+    p.add_argument(
+        "--watch",
+        nargs="?",
+        const=1.0,
+        type=float,
+        metavar="SECONDS",
+        help="follow a live run: look every SECONDS (default 1), show the status again whenever the log grew, "
+        "stop once no run is open (Ctrl-C stops too)",
+    )
     p.set_defaults(func=status)
 
 
 def status(args: argparse.Namespace) -> int:
     from uok import bootstrap
 
-    snap = bootstrap.status(getattr(args, "db", None))
-    if args.json:
-        emit(snap)
+    target = getattr(args, "db", None)
+    if args.watch is None:
+        _show(bootstrap.status(target), args.json)
         return 0
+    if not args.watch > 0:
+        raise InputError(f"--watch needs a number of seconds > 0, got {args.watch:g}")
+    shown = -1
+    try:
+        while True:
+            snap = bootstrap.status(target)
+            if snap["position"] != shown:
+                if not args.json and sys.stdout.isatty():
+                    print("\033[H\033[2J", end="")  # redraw in place on a terminal
+                _show(snap, args.json)
+                sys.stdout.flush()
+                shown = snap["position"]
+            if not any(r["status"] == "open" for r in snap["runs"]):
+                return 0
+            time.sleep(args.watch)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _show(snap: dict, as_json: bool) -> None:
+    if as_json:
+        emit(snap)
+        return
     print(f"log head: position {snap['position']}")
     print("runs:")
     for r in snap["runs"]:
         print(f"  {r['run_id']}  {r['status']:<10} plan={r['plan_id']} pid={r['pid']} entered={r['entered_at']}")
     print_plans(snap["plans"])
-    return 0
