@@ -79,6 +79,44 @@ def _timeouts(store) -> dict[tuple[str, str], float]:
     return out
 
 
+def _lost_products(store, runs, units) -> list[dx.LostProduct]:
+    """Completed units whose declared products (``produces``, behaviour §13)
+    are gone now, per plan's latest compiled graph, looked for beside the
+    plan file of the plan's latest run."""
+    from uok.adapters.artifacts import observe_products
+    from uok.domain.events import PlanCompiled
+    from uok.domain.log import codec
+
+    graphs = {}
+    for r in store.read(0, topics=["PlanCompiled/v1"]):
+        compiled = codec.decode(r.topic, r.payload)
+        if isinstance(compiled, PlanCompiled) and any(n.produces for n in compiled.graph.nodes):
+            graphs[compiled.graph.plan_id] = compiled.graph
+    paths = {}
+    for run in sorted(runs.values(), key=lambda r: (r.entered_at is not None, r.entered_at)):
+        if run.plan_id in graphs and run.plan_path:
+            paths[run.plan_id] = run.plan_path
+    lost = []
+    for plan_id, graph in graphs.items():
+        part = units.get(plan_id)
+        plan_path = paths.get(plan_id, "")
+        if part is None or not plan_path:
+            continue
+        root = Path(plan_path).parent
+        for node in graph.nodes:
+            u = part.units.get(node.id)
+            if not node.produces or u is None or u.state != "notified" or u.outcome != "completed":
+                continue
+            for product, state in observe_products(root, node.produces).items():
+                if state != "present":
+                    lost.append(
+                        dx.LostProduct(
+                            plan_id=plan_id, unit_id=node.id, product=product, state=state, plan_path=plan_path
+                        )
+                    )
+    return lost
+
+
 def gather(
     db: Path,
     now: datetime,
@@ -190,6 +228,7 @@ def gather(
             failing_gates=tuple(failing),
             projections=tuple(lag),
             duplicate_exits=tuple(report.duplicate_exits),
+            lost_products=tuple(_lost_products(store, runs, states["units"])),
         )
     finally:
         store.close()

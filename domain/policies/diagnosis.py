@@ -76,6 +76,16 @@ class PastMismatch(msgspec.Struct, frozen=True, kw_only=True):
     detail: str = ""
 
 
+class LostProduct(msgspec.Struct, frozen=True, kw_only=True):
+    """A unit recorded completed whose declared product is gone (behaviour §13)."""
+
+    plan_id: str
+    unit_id: str
+    product: str
+    state: str  # blank | missing
+    plan_path: str = ""
+
+
 class OpenBreaker(msgspec.Struct, frozen=True, kw_only=True):
     gate_id: str
     state: str  # open | half-open
@@ -108,6 +118,7 @@ class Facts(msgspec.Struct, frozen=True, kw_only=True):
     failing_gates: tuple[FailingGate, ...] = ()
     projections: tuple[ProjectionLag, ...] = ()
     duplicate_exits: tuple[str, ...] = ()
+    lost_products: tuple[LostProduct, ...] = ()
 
 
 class Finding(msgspec.Struct, frozen=True, kw_only=True):
@@ -254,6 +265,15 @@ def diagnose(
                     else f"`uok parity` and `uok events` for details; a clean `{_run_cmd(m.plan_path)}` clears this"
                 ),
             )
+    for lost in f.lost_products:
+        subject = f"{lost.plan_id}/{lost.unit_id}"
+        add(
+            "degraded",
+            "product-missing",
+            subject,
+            f"unit {subject} is recorded completed but its declared product {lost.product} is {lost.state}",
+            f"`uok retry {lost.plan_path or lost.plan_id} {lost.unit_id}` re-queues it (and what depends on it)",
+        )
     for p in f.projections:
         if p.rebuilding:
             add(

@@ -60,3 +60,32 @@ id = "M1"
     finished = [e for e in rows if e["type"] == "ExecutionFinished" and e["unit_id"] == "late"]
     assert [e["products"] for e in finished] == [{"late.md": "missing"}, {"late.md": "present"}]
     assert uok("replay", "--all", "--db", str(db)).returncode == 0
+
+
+def test_doctor_reports_a_completed_unit_whose_product_disappeared_and_retry_rebuilds_it(tmp_path: Path):
+    root = tmp_path / "project"
+    root.mkdir()
+    plan = root / "plan.toml"
+    write = "import pathlib; pathlib.Path('report.md').write_text('the report')"
+    plan.write_text(
+        '[plan]\nid = "keep"\n[[milestones]]\nid = "M1"\n  [[milestones.slices]]\n  id = "S1"\n'
+        f'    [[milestones.slices.tasks]]\n    id = "report"\n    produces = ["report.md"]\n'
+        f'    command = ["{sys.executable}", "-c", "{write}"]\n'
+    )
+    db = tmp_path / "events.db"
+    assert uok("run", str(plan), "--db", str(db), "--quiet").returncode == 0
+    [clean] = json_lines(uok("doctor", "--db", str(db), "--json").stdout)
+    assert not [f for f in clean["diagnosis"]["findings"] if f["code"] == "product-missing"]
+    (root / "report.md").unlink()  # the work is gone, the log still says completed
+    d = uok("doctor", "--db", str(db), "--json")
+    [out] = json_lines(d.stdout)
+    [finding] = [f for f in out["diagnosis"]["findings"] if f["code"] == "product-missing"]
+    assert out["diagnosis"]["classification"] == "degraded" and d.returncode != 0
+    assert finding["subject"] == "keep/report"
+    assert finding["message"] == "unit keep/report is recorded completed but its declared product report.md is missing"
+    assert finding["recommendation"].startswith(f"`uok retry {plan} report`")
+    r = uok("retry", str(plan), "report", "--db", str(db), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert (root / "report.md").read_text() == "the report"
+    [healed] = json_lines(uok("doctor", "--db", str(db), "--json").stdout)
+    assert not [f for f in healed["diagnosis"]["findings"] if f["code"] == "product-missing"]
