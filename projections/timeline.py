@@ -86,6 +86,24 @@ class CostView(msgspec.Struct, kw_only=True):
     priced: bool = True
 
 
+class StepView(msgspec.Struct, kw_only=True):
+    """One ``AgentStep`` of an agent turn, as a page shows it (docs/agents.md)."""
+
+    seq: int
+    kind: str
+    text: str = ""  # inline (redacted; the first 1,000 characters when ``blob``)
+    blob: str = ""
+    tool: str = ""
+    args: str = ""
+    is_error: bool = False
+    duration_ms: int | None = None
+    files: tuple[str, ...] = ()
+    usage: str = ""  # "model: N in / M out" for a usage step
+    cost_usd: float | None = None
+    subtype: str = ""
+    position: int = 0
+
+
 class TurnDetail(msgspec.Struct, kw_only=True):
     turn_id: str
     unit_id: str
@@ -104,6 +122,7 @@ class TurnDetail(msgspec.Struct, kw_only=True):
     gates: list[GateAttemptView] = []
     execution: ExecutionView | None = None
     costs: list[CostView] = []
+    steps: list[StepView] = []  # an agent turn's steps, in stream order
 
     @property
     def finished(self) -> bool:
@@ -172,6 +191,7 @@ TOPICS = frozenset(
         "ExecutionFinished",
         "GateRun",
         "CostRecorded",
+        "AgentStep",
         "TurnFinished",
         "TurnClosed",
         "ChaosInjected",
@@ -202,6 +222,7 @@ class TimelineFold:
             ev.ExecutionFinished: self._execution,
             GateRun: self._gate,
             CostRecorded: self._cost,
+            ev.AgentStep: self._step,
             ev.TurnFinished: self._turn_finished,
             TurnClosed: self._closed,
             ChaosInjected: self._chaos,
@@ -353,6 +374,28 @@ class TimelineFold:
                     output_tokens=e.output_tokens,
                     cost_usd=e.cost_usd,
                     priced=e.priced,
+                )
+            )
+
+    def _step(self, p: int, e: ev.AgentStep) -> None:
+        turn = self._turn(e.turn_id)
+        if turn is not None:
+            u = e.usage
+            turn.steps.append(
+                StepView(
+                    seq=e.seq,
+                    kind=e.kind,
+                    text=e.text,
+                    blob=e.blob,
+                    tool=e.tool,
+                    args=e.args,
+                    is_error=e.is_error,
+                    duration_ms=e.duration_ms,
+                    files=e.files,
+                    usage=f"{u.model}: {u.input_tokens} in / {u.output_tokens} out" if u is not None else "",
+                    cost_usd=e.cost_usd,
+                    subtype=e.subtype,
+                    position=p,
                 )
             )
 

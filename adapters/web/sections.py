@@ -35,6 +35,7 @@ UNIT_SECTIONS: tuple[Section, ...] = (
 TURN_SECTIONS: tuple[Section, ...] = (
     Section("phases", "Phases", "phases.html", lambda t: bool(t.phases)),
     Section("gates", "Gate runs", "gates.html", lambda t: bool(t.gates)),
+    Section("agent", "Agent steps", "agent.html", lambda t: bool(t.steps)),
     Section("output", "Output", "output.html", lambda t: t.execution is not None),
     Section("cost", "Cost", "cost.html", lambda t: bool(t.costs)),
 )

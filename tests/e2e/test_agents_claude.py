@@ -62,6 +62,11 @@ def test_a_claude_code_session_becomes_steps_tool_calls_and_its_reported_cost(tm
     assert "[REDACTED" in steps[2] and SECRET not in "\n".join(steps)
     r = uok("replay", "--all", "--db", str(db))
     assert r.returncode == 0 and "no divergence" in r.stdout, r.stdout + r.stderr
+    # the unit's page (uok report, the web view) lists the steps of each attempt
+    page = tmp_path / "run.html"
+    assert uok("report", "latest", "--html", str(page), "--db", str(db)).returncode == 0
+    html = page.read_text()
+    assert "Agent steps" in html and html.count('class="step-tool_call') == 2 and SECRET not in html
     # time travel inside the turn: at the second tool call, the agent's steps up to it
     at = _sql(db, "SELECT position, seq FROM agent_steps WHERE tool = 'Bash' AND kind = 'tool_call'")[0]
     view = json_lines(uok("state", "--at", str(at["position"]), "--db", str(db), "--json").stdout)[0]
