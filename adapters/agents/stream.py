@@ -33,7 +33,7 @@ from typing import Any
 import msgspec
 from uok.adapters.agents.base import AgentAdapter, Draft
 from uok.adapters.outputsink import KeptOutput, OutputSink
-from uok.domain.events import AgentOutcome
+from uok.domain.events import AgentOutcome, AgentUsage, ModelUsage, UsagePrice
 
 MAX_LINE = 8 * 1024 * 1024  # bytes of one line parsed; past it the line is an ``unknown`` step
 INLINE = 1000  # characters of a text kept inside its event; the whole text goes to a blob
@@ -155,6 +155,8 @@ class AgentStream:
         if d.session_id:
             self.adapter.session_id = self.adapter.session_id or d.session_id
         step = msgspec.structs.asdict(d)
+        if d.kind == "usage" and d.usage is not None:
+            step["price"] = _price(d.usage)  # the shell's lookup, recorded: replay prices the same
         step["args"] = self.redact(d.args) if d.args else ""
         step.update(self._text(d.text))
         step["agent"] = self.adapter.name
@@ -172,3 +174,18 @@ class AgentStream:
             return {"text": text, "blob": "", "text_size": len(text)}
         sha = self.blobs.put(text.encode("utf-8", errors="replace"))
         return {"text": text[:INLINE], "blob": sha, "text_size": len(text)}
+
+
+def _price(u: AgentUsage) -> UsagePrice | None:
+    """A usage step's price in genai-prices' offline table (cache tokens at
+    their own rates), as :mod:`uok.adapters.usage` prices a task's usage lines."""
+    from uok.adapters.usage import price_usage
+
+    usage = ModelUsage(
+        model=u.model,
+        input_tokens=u.input_tokens,
+        output_tokens=u.output_tokens,
+        cache_read_tokens=u.cache_read_tokens,
+        cache_write_tokens=u.cache_write_tokens,
+    )
+    return price_usage(usage).price

@@ -54,6 +54,7 @@ from uok.domain.events.gates import (
     GateRequested,
     GateRun,
 )
+from uok.domain.events.prices import UsagePrice
 from uok.domain.events.progress import ProgressReported
 from uok.domain.events.requeue import RequeueCause, RetryRequest, UnitRequeued
 from uok.domain.events.runs import (
@@ -80,7 +81,6 @@ from uok.domain.events.runs import (
     TurnStatus,
     UnitState,
     UnitTransitioned,
-    UsagePrice,
 )
 from uok.domain.events.writer import PlanLeased, WriterTokenAcquired, WriterTokenReleased, lease_stream
 

@@ -20,6 +20,7 @@ from typing import ClassVar
 
 import msgspec
 from uok.domain.events.base import Event
+from uok.domain.events.prices import UsagePrice
 
 STEP_KINDS = (
     "session",  # the agent's session started (session id, model, tools)
@@ -71,6 +72,9 @@ class AgentStep(Event, frozen=True, kw_only=True):
     duration_ms: int | None = None
     files: tuple[str, ...] = ()
     usage: AgentUsage | None = None
+    price: UsagePrice | None = (
+        None  # a usage step's price, found by the shell (genai-prices), so replay prices the same
+    )
     cost_usd: float | None = None  # a cost the agent itself reported (the result's total)
     session_id: str = ""
     subtype: str = ""  # the agent's own name for the step (result subtype, raw event type)

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 import msgspec
 from uok.domain.events.agents import AgentOutcome
 from uok.domain.events.base import Event
+from uok.domain.events.prices import UsagePrice
 from uok.domain.plan import UnitGraph
 
 KernelStatus = Literal["ok", "failed", "error", "terminated", "recovered"]
@@ -169,21 +170,6 @@ class SpawnRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     model_mode: str | None = None
     permission_profile: str | None = None
     error: str = ""  # set by the executor for a line it could not parse
-
-
-class UsagePrice(msgspec.Struct, frozen=True, kw_only=True):
-    """What the shell found a model's usage costs in a maintained price
-    table (``genai-prices``, offline): recorded with the usage, so the
-    kernel prices it and a replay prices it the same, whatever the table
-    says later."""
-
-    model_id: str  # the table's id for the model
-    provider: str = ""
-    cost_usd: float = 0.0  # of exactly this usage (cache reads and writes at their own rates)
-    input_per_mtok: float = 0.0
-    output_per_mtok: float = 0.0
-    context_window: int = 0
-    source: str = ""  # e.g. "genai-prices 0.2.3"
 
 
 class ModelUsage(msgspec.Struct, frozen=True):

@@ -58,9 +58,12 @@ def test_a_codex_session_becomes_steps_and_priced_usage(tmp_path: Path):
         {"tool": "docs.search", "is_error": True, "result": "server timed out"},
     ]
     assert _sql(db, "SELECT files FROM agent_steps WHERE kind = 'file_change'") == [{"files": ["notes.md"]}]
-    # cached input is part of OpenAI's input count: 24763 - 24448 uncached, 24448 cached
+    # cached input is part of OpenAI's input count: 315 uncached at $2/M, 24,448 cached at
+    # $0.50/M (genai-prices' cache rate, recorded on the step), 122 output at $8/M
     cost = _sql(db, "SELECT model, input_tokens, output_tokens, round(cost_usd, 6) AS usd FROM costs")
-    assert cost == [{"model": "gpt-4.1", "input_tokens": 24763, "output_tokens": 122, "usd": 0.050502}]
+    assert cost == [{"model": "gpt-4.1", "input_tokens": 24763, "output_tokens": 122, "usd": 0.01383}]
+    cache = _sql(db, "SELECT input_tokens, cache_read_tokens FROM agent_steps WHERE kind = 'usage'")
+    assert cache == [{"input_tokens": 315, "cache_read_tokens": 24448}]
     r = uok("replay", "--all", "--db", str(db))
     assert r.returncode == 0 and "no divergence" in r.stdout, r.stdout + r.stderr
 

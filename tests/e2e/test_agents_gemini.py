@@ -44,8 +44,10 @@ def test_a_gemini_session_becomes_steps_with_its_deltas_joined(tmp_path: Path):
     assert _sql(db, "SELECT tool, files, finished FROM tool_calls") == [
         {"tool": "write_file", "files": ["plan.txt"], "finished": True}
     ]
-    # 10,000 uncached + 2,000 cached input at $0.00125/1K, 100 output at $0.01/1K
-    assert _sql(db, "SELECT model, round(cost_usd, 6) AS usd FROM costs") == [{"model": "gemini-2.5-pro", "usd": 0.016}]
+    # 10,000 uncached input at $1.25/M, 2,000 cached at $0.125/M (genai-prices), 100 output at $10/M
+    assert _sql(db, "SELECT model, round(cost_usd, 6) AS usd FROM costs") == [
+        {"model": "gemini-2.5-pro", "usd": 0.01375}
+    ]
 
 
 @pytest.mark.parametrize(("scenario", "failure_class"), [("turn_limit", "timeout"), ("auth", "policy")])

@@ -142,3 +142,20 @@ def test_a_markdown_task_files_body_is_the_agents_prompt(tmp_path: Path):
     r = uok("run", str(plan), "--db", str(db), "--quiet")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "out.txt").read_text() == "from the body\n"
+
+
+def test_usage_of_a_model_nobody_can_price_stops_the_agent(tmp_path: Path):
+    """Fail closed: spend the guard cannot price is spend it cannot judge."""
+    script = tmp_path / "mystery.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        'echo \'{"type": "usage", "model": "mystery-model-9", "input_tokens": 10, "output_tokens": 1}\'\n'
+        "sleep 60 & wait\n"
+    )
+    script.chmod(0o755)
+    plan, db = _plan(tmp_path, command=f'["{script}"]', extra="grace = 5\n"), tmp_path / "e.db"
+    assert uok("run", str(plan), "--db", str(db), "--quiet", timeout=50).returncode == 1
+    units = json_lines(
+        uok("sql", "SELECT failure_class, reason FROM units WHERE unit_id = 'write'", "--db", str(db), "--json").stdout
+    )
+    assert units[0]["failure_class"] == "policy" and "no price for model 'mystery-model-9'" in units[0]["reason"], units

@@ -1,11 +1,13 @@
 """Agent steps (``AgentStep``): recorded as they stream; the cost guard reads
 their usage *while the agent runs* (behaviour §9, docs/agents.md).
 
-* A ``usage`` step is priced with the run's cost table (one
-  ``CostRecorded``; cache tokens are priced as input, a deliberate
-  over-estimate: the guard errs on the side of stopping) and judged against
-  the per-unit and per-window ceilings at once. Over a ceiling, the turn
-  ends there: a failing ``cost-guard`` ``GateRun``, the unit failed with
+* A ``usage`` step is priced (one ``CostRecorded``) with the price the
+  shell recorded on it (genai-prices, cache tokens at their own rates), else
+  the run's cost table (cache tokens as input: the guard errs on the side
+  of stopping), and judged against the per-unit and per-window ceilings at
+  once. A model nobody can price stops the unit too (fail closed, runs with
+  ``cost_fail_closed``; ``[uok.cost_guard] unpriced = "warn"`` only says
+  so). Over a ceiling, the turn ends there: a failing ``cost-guard`` ``GateRun``, the unit failed with
   class ``policy`` (not retried), and the shell stops the agent's process
   because its turn finished while it ran (``uok.adapters.runner``).
 * A ``result`` step carrying the agent's own total (``cost_usd``)
@@ -51,19 +53,29 @@ def on_step(ctx: Context, obs: ev.AgentStep) -> None:
     if not (settings.enabled and settings.cost_guard.enabled):
         return
     if obs.kind == "usage" and obs.usage is not None:
-        rows = _price(ctx, turn, obs.usage)
-        _judge(ctx, turn, rows, final=False)
+        usage = _usage(obs)
+        rows = _price(ctx, turn, usage)
+        blocked = cost_guard.problems((usage,), rows) if st.flags.cost_fail_closed else []
+        _judge(ctx, turn, rows, final=False, blocked=blocked)
     elif obs.kind == "result" and obs.cost_usd is not None:
         rows = _reconcile(ctx, turn, obs)
         _judge(ctx, turn, rows, final=True)
 
 
-def _price(ctx: Context, turn: TurnInfo, u: ev.AgentUsage) -> list[ev.CostRecorded]:
-    usage = ev.ModelUsage(
+def _usage(obs: ev.AgentStep) -> ev.ModelUsage:
+    u = obs.usage
+    assert u is not None
+    return ev.ModelUsage(
         model=u.model or "unknown",
-        input_tokens=u.input_tokens + u.cache_read_tokens + u.cache_write_tokens,
+        input_tokens=u.input_tokens,
         output_tokens=u.output_tokens,
+        cache_read_tokens=u.cache_read_tokens,
+        cache_write_tokens=u.cache_write_tokens,
+        price=obs.price,
     )
+
+
+def _price(ctx: Context, turn: TurnInfo, usage: ev.ModelUsage) -> list[ev.CostRecorded]:
     rows = cost_guard.price(
         ctx.state.cost_table,
         (usage,),
@@ -101,7 +113,9 @@ def _reconcile(ctx: Context, turn: TurnInfo, obs: ev.AgentStep) -> list[ev.CostR
     return [row]
 
 
-def _judge(ctx: Context, turn: TurnInfo, rows: list[ev.CostRecorded], *, final: bool) -> None:
+def _judge(
+    ctx: Context, turn: TurnInfo, rows: list[ev.CostRecorded], *, final: bool, blocked: list[str] | None = None
+) -> None:
     st = ctx.state
     verdict = cost_guard.check(
         st.gates.costs,
@@ -113,6 +127,8 @@ def _judge(ctx: Context, turn: TurnInfo, rows: list[ev.CostRecorded], *, final: 
         now=ctx.at,
         turn_failed=False,
     )
+    if blocked and verdict.ok and st.flags.settings.cost_guard.unpriced == "stop":
+        verdict = cost_guard.Verdict(ok=False, rationale="cannot judge the spend: " + "; ".join(blocked))
     if verdict.ok and not final:
         return  # mid-turn and within the ceilings: the verdict is recorded once, at the result
     gating.record_run(
