@@ -166,6 +166,7 @@ class CommandExecutor:
         on_start: Callable[[Started], None] | None = None,
         on_progress: Callable[[str], None] | None = None,
         on_step: Callable[[dict[str, Any]], None] | None = None,
+        on_usage: Callable[[tuple[ModelUsage, ...]], None] | None = None,
     ) -> ExecutionOutcome:
         """Run the unit's command to completion (or until it is stopped); never raises.
 
@@ -223,9 +224,10 @@ class CommandExecutor:
                 env.update(UOK_AGENT=node.agent.name, UOK_MODEL=node.agent.model)
                 argv = argv if node.shell else adapter.argv(node)
                 out = AgentStream(sink, adapter, redact=self.redact, blobs=BlobStore(self.logs.blobs), on_step=on_step)
+            watch = UsageWatch(usage_file, on_usage)  # usage read while the task runs (the cost guard's live view)
             try:
                 code, error, timed_out, stop = self._run(
-                    node, env, turn_id, out, err, on_start, on_progress, files, argv=argv, stdin=stdin
+                    node, env, turn_id, out, err, on_start, on_progress, files, argv=argv, stdin=stdin, watch=watch
                 )
             finally:
                 kept_out, kept_err = out.close(), err.close()
@@ -236,7 +238,7 @@ class CommandExecutor:
                 error=error,
                 stdout_tail=kept_out.tail,
                 stderr_tail=kept_err.tail,
-                usage=read_usage(usage_file),
+                usage=watch.rest(),  # what was not reported while it ran
                 spawns=read_spawns(spawn_file),
                 stdout_log=OutputLog(path=self.logs.record(kept_out.path), size=kept_out.size, sha256=kept_out.sha256),
                 stderr_log=OutputLog(path=self.logs.record(kept_err.path), size=kept_err.size, sha256=kept_err.sha256),
@@ -248,7 +250,7 @@ class CommandExecutor:
             usage_file.unlink(missing_ok=True)  # read into the outcome: nothing to keep
             spawn_file.unlink(missing_ok=True)
 
-    def _run(self, node, env, turn_id, out, err, on_start, on_progress, files, *, argv, stdin):
+    def _run(self, node, env, turn_id, out, err, on_start, on_progress, files, *, argv, stdin, watch=None):
         """Start the task and pump its output until it has exited and its pipes closed.
         Returns (exit code, error, timed out, stop record)."""
         cwd = self.root / node.cwd if node.cwd else self.root
@@ -287,7 +289,7 @@ class CommandExecutor:
         try:
             if on_start is not None:
                 on_start(Started(turn_id, node.id, proc.pid, task.pgid, files))
-            timed_out = _pump(proc, task, out, err, node.timeout, heartbeat, files.progress, on_progress)
+            timed_out = _pump(proc, task, out, err, node.timeout, heartbeat, files.progress, on_progress, watch)
         finally:
             with self._lock:
                 self._tasks.pop(turn_id, None)
@@ -352,6 +354,7 @@ def _pump(
     heartbeat: float | None,
     progress: Path,
     on_progress,
+    watch: UsageWatch | None = None,
 ) -> bool:
     """Move the task's output into its sinks until the leader has exited and
     both pipes are closed, enforcing the timeout, the heartbeat and any stop
@@ -398,11 +401,57 @@ def _pump(
                     proc.wait(wait)  # pipes closed, leader still running
             if reader.poll():
                 last_activity = time.monotonic()
+            if watch is not None:
+                watch.poll()
     reader.poll()
     proc.stdout.close()
     proc.stderr.close()
     proc.wait()
     return timed_out
+
+
+class UsageWatch:
+    """The usage file read while the task runs: each poll hands complete new
+    lines, parsed and priced (:mod:`uok.adapters.usage`), to ``on_usage``;
+    :meth:`rest` returns what is left when it has exited (everything, with
+    no ``on_usage``: the file is then read once, at the end)."""
+
+    def __init__(self, path: Path, on_usage: Callable[[tuple[ModelUsage, ...]], None] | None):
+        self.path, self.on_usage = path, on_usage
+        self.offset, self.line = 0, 1
+        self._checked = 0.0
+
+    def _read(self, *, final: bool) -> tuple[ModelUsage, ...]:
+        from uok.adapters.usage import parse_lines, price_usage
+
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except OSError:
+            return ()
+        end = len(data) if final else data.rfind(b"\n") + 1
+        if end <= 0:
+            return ()
+        lines = data[:end].splitlines()
+        self.offset += end
+        rows = parse_lines(lines, first=self.line)
+        self.line += len(lines)
+        return tuple(price_usage(u) for u in rows)
+
+    def poll(self) -> None:
+        if self.on_usage is None:
+            return
+        now = time.monotonic()
+        if now - self._checked < _TICK:
+            return
+        self._checked = now
+        rows = self._read(final=False)
+        if rows:
+            self.on_usage(rows)
+
+    def rest(self) -> tuple[ModelUsage, ...]:
+        return self._read(final=True)
 
 
 class _ProgressReader:

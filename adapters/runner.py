@@ -397,6 +397,7 @@ class KernelRunner:
                 feedback=feedback,
                 on_step=self._agent_step(node.id, turn_id) if node.agent is not None else None,
                 on_progress=self._progress(node.id, turn_id),
+                on_usage=self._usage(node.id, turn_id),
             )
             # ExecutionOutcome's fields are exactly the measured part of the event
             obs = ev.ExecutionFinished(
@@ -432,6 +433,17 @@ class KernelRunner:
                         run_id=self.run_id, at=self.clock(), turn_id=turn_id, unit_id=unit_id, message=message
                     )
                 )
+
+        return report
+
+    def _usage(self, unit_id: str, turn_id: str) -> Callable[[tuple[ev.ModelUsage, ...]], None]:
+        """Usage a task reports while it runs becomes a ``UsageReported``
+        observation: the cost guard judges it at once (uok.domain.kernel.rules.pricing)."""
+
+        def report(usage: tuple[ev.ModelUsage, ...]) -> None:
+            self._results.put(
+                ev.UsageReported(run_id=self.run_id, at=self.clock(), turn_id=turn_id, unit_id=unit_id, usage=usage)
+            )
 
         return report
 

@@ -53,6 +53,7 @@ from uok.domain.events.gates import (
     GateOutcome,
     GateRequested,
     GateRun,
+    UsageReported,
 )
 from uok.domain.events.prices import UsagePrice
 from uok.domain.events.progress import ProgressReported
@@ -146,6 +147,7 @@ __all__ = [
     "UnitState",
     "UnitTransitioned",
     "UsagePrice",
+    "UsageReported",
     "WriterTokenAcquired",
     "WriterTokenReleased",
     "kernel_inbox",

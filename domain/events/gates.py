@@ -16,6 +16,7 @@ from typing import ClassVar, Literal
 
 import msgspec
 from uok.domain.events.base import Event
+from uok.domain.events.runs import ModelUsage
 
 GateOutcome = Literal["pass", "fail", "retry", "manual-attention", "skip"]
 BreakerState = Literal["closed", "half-open", "open"]
@@ -108,6 +109,18 @@ class BreakerTransitioned(Event, frozen=True, kw_only=True):
     open_until: datetime | None = None
     reason: str = ""
     probe_deadline: datetime | None = None  # half-open: a probe not reported by then re-opens it
+
+
+class UsageReported(Event, frozen=True, kw_only=True):
+    """Usage a task reported *while it ran* (lines appended to its usage
+    file, read as they arrive): the cost guard prices and judges it at
+    once, so a task crossing its ceiling is stopped mid-turn."""
+
+    OBSERVED: ClassVar[bool] = True
+
+    turn_id: str
+    unit_id: str
+    usage: tuple[ModelUsage, ...] = ()
 
 
 class CostRecorded(Event, frozen=True, kw_only=True):

@@ -42,6 +42,7 @@ from uok.domain.kernel.rules import (
     gate_history,
     gating,
     outcome,
+    pricing,
     progress,
     runs,
     shutdown,
@@ -124,6 +125,7 @@ RULES: tuple[Fold | Handle, ...] = (
     Fold(ev.CostRecorded, gate_history.fold_costs),
     Fold(ev.CostRecorded, agents.fold_cost),
     Handle(ev.GateEvaluated, gating.on_evaluated),
+    Handle(ev.UsageReported, pricing.on_usage_reported),  # usage read while the task runs (issue 13)
     # steering, sub-agents, chaos
     Fold(ev.SteeringApplied, steering.fold_applied),
     Handle(ev.SteeringReceived, steering.on_steering),

@@ -48,6 +48,7 @@ class CostLedger(msgspec.Struct, kw_only=True):
     by_unit: dict[str, float] = {}
     turn_models: dict[str, list[str]] = {}  # priced turns not finished yet
     failures: list[FailureEntry] = []
+    turn_cost: dict[str, float] = {}  # what each priced turn not finished yet has spent so far
 
     def apply(self, e: object) -> None:
         if isinstance(e, CostRecorded):
@@ -57,7 +58,9 @@ class CostLedger(msgspec.Struct, kw_only=True):
             models = self.turn_models.setdefault(e.turn_id, [])
             if e.model not in models:
                 models.append(e.model)
+            self.turn_cost[e.turn_id] = self.turn_cost.get(e.turn_id, 0.0) + e.cost_usd
         elif isinstance(e, TurnFinished):
+            self.turn_cost.pop(e.turn_id, None)
             models = self.turn_models.pop(e.turn_id, [])
             if models and e.status in FAILED_TURN:
                 self.failures.extend(FailureEntry(e.at, m) for m in models)
@@ -175,9 +178,12 @@ def check(
     unit_id: str,
     now: datetime,
     turn_failed: bool,
+    turn_id: str = "",
 ) -> Verdict:
     """Judge a turn whose ``rows`` are already folded into ``ledger``."""
     turn_cost = sum(r.cost_usd for r in rows)
+    if turn_id:
+        turn_cost = ledger.turn_cost.get(turn_id, turn_cost)  # with what it reported while it ran
     priced = [r for r in rows if r.priced]
     dearest = max(priced, key=lambda r: (r.cost_usd, r.model)).model if priced else (rows[0].model if rows else "")
     unpriced = sorted({r.model for r in rows if not r.priced})

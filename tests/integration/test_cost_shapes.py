@@ -60,7 +60,7 @@ def run(tmp_path: Path, *tasks: tuple[str, list[object], str]) -> tuple[subproce
     body = '[plan]\nid = "cost"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'
     for tid, lines, extra in tasks:
         text = "\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines) + "\n"
-        code = f"import os; open(os.environ['UOK_USAGE_FILE'], 'a').write({text!r}); {extra}"
+        code = f"import os\nopen(os.environ['UOK_USAGE_FILE'], 'a').write({text!r})\n{extra}"
         body += (
             f'[[milestones.slices.tasks]]\nid = "{tid}"\nretries = 0\ndepends_on = []\n'
             f'command = ["{sys.executable}", "-c", {orjson.dumps(code).decode()}]\n'
@@ -87,8 +87,12 @@ def test_openai_anthropic_and_cli_result_shapes_are_priced_to_the_cent(tmp_path:
     assert a["input_tokens"] == 190_000  # cache reads and writes count as input tokens
     [c] = of(rows, "CostRecorded", "cli")
     assert c["cost_usd"] == pytest.approx(0.4321, abs=1e-9)  # the tool's own total, to the cent and beyond
-    [ex] = of(rows, "ExecutionFinished", "anthropic")
-    [usage] = ex["usage"]
+    # read while it ran (UsageReported) or at its end (ExecutionFinished), whichever came first
+    [usage] = [
+        u
+        for e in of(rows, "UsageReported", "anthropic") + of(rows, "ExecutionFinished", "anthropic")
+        for u in e["usage"]
+    ]
     assert usage["cache_read_tokens"] == 100_000 and usage["price"]["source"].startswith("genai-prices")
     passed = of(rows, "GateRun", "openai")
     assert passed[0]["outcome"] == "pass" and "$0.575" in passed[0]["rationale"]
@@ -118,8 +122,9 @@ def test_warn_instead_of_stop_is_a_setting(tmp_path: Path):
     (tmp_path / "p" / "uok.toml").write_text('[uok.cost_guard]\nunpriced = "warn"\n')
     r, rows = run(tmp_path, ("mystery", [{"model": "mystery-model-9000", "input_tokens": 10}], ""))
     assert r.returncode == 0, r.stdout + r.stderr
-    [g] = of(rows, "GateRun", "mystery")
-    assert g["outcome"] == "pass" and "no price for model 'mystery-model-9000'" in g["rationale"]
+    runs = of(rows, "GateRun", "mystery")  # the warning: when the line was read, mid-turn or at the end
+    assert runs and all(g["outcome"] == "pass" for g in runs)
+    assert any("no price for model 'mystery-model-9000'" in g["rationale"] for g in runs)
 
 
 def test_each_task_is_told_its_remaining_budget(tmp_path: Path):
@@ -128,3 +133,26 @@ def test_each_task_is_told_its_remaining_budget(tmp_path: Path):
     assert r.returncode == 0, r.stdout + r.stderr
     out = uok("logs", "--db", str(tmp_path / "c.db"), "told")
     assert "budget 2.000000 2.0" in out.stdout
+
+
+def test_a_task_that_keeps_spending_is_stopped_mid_turn_and_the_run_replays(tmp_path: Path):
+    spend = (
+        "import time\n"
+        "for i in range(600):\n"  # $0.75 a line on claude-opus-4-6: the $2.00 ceiling is crossed at the third
+        "    with open(os.environ['UOK_USAGE_FILE'], 'a') as f:\n"
+        "        f.write(json.dumps({'model': 'claude-opus-4-6', 'input_tokens': 100000, 'output_tokens': 10000}) + '\\n')\n"
+        "    print('spent', i + 1, flush=True)\n"
+        "    time.sleep(0.1)\n"
+    )
+    r, rows = run(tmp_path, ("spender", [], "import json\n" + spend))
+    assert r.returncode == 1, r.stdout + r.stderr
+    [failed] = [e for e in of(rows, "UnitTransitioned", "spender") if e["to_state"] == "failed"]
+    assert failed["failure_class"] == "policy" and "mid-turn, the task was stopped" in failed["reason"]
+    assert "over the per-unit ceiling of $2.00" in failed["reason"]
+    [ex] = of(rows, "ExecutionFinished", "spender")
+    assert ex["stop"]["reason"] == "guard" and ex["duration_ms"] < 30_000  # stopped, not run to its end
+    spent = sum(e["cost_usd"] for e in of(rows, "CostRecorded", "spender"))
+    assert 2.0 < spent < 2.0 + 0.75 * 12  # the lines written until it stopped, its late ones included
+    assert of(rows, "UsageReported", "spender")  # read while it ran
+    replay = uok("replay", "--db", str(tmp_path / "c.db"), "--all")
+    assert replay.returncode == 0, replay.stdout + replay.stderr

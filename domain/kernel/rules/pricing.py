@@ -23,9 +23,9 @@ from uok.domain.policies.costs import usd
 
 def cost_guard_stops(ctx: Context, turn: TurnInfo, obs: ev.ExecutionFinished, ok: bool) -> bool:
     """Price the turn's usage and judge it; True if the guard ended the turn."""
-    if not obs.usage:
-        return False
     st = ctx.state
+    if not obs.usage and turn.turn_id not in st.gates.costs.turn_models:
+        return False  # reported nothing, neither while it ran nor at its end
     settings = st.flags.settings
     if not (settings.enabled and settings.cost_guard.enabled):
         return False
@@ -51,6 +51,7 @@ def cost_guard_stops(ctx: Context, turn: TurnInfo, obs: ev.ExecutionFinished, ok
         unit_id=turn.unit_id,
         now=ctx.at,
         turn_failed=not ok,
+        turn_id=turn.turn_id,
     )
     findings = tuple(
         ev.Finding(
@@ -99,3 +100,67 @@ def record_late_usage(ctx: Context, obs: ev.ExecutionFinished) -> None:
     )
     for row in rows:
         ctx.emit(row)
+
+
+def on_usage_reported(ctx: Context, obs: ev.UsageReported) -> None:
+    """Usage a task reported while it runs: priced now, judged now. Over a
+    ceiling (or unreadable / unpriceable, when the run fails closed) the turn
+    ends here, failed with class ``policy``; the shell stops the task's
+    process because its turn finished while it ran (``uok.adapters.runner``)."""
+    st = ctx.state
+    turn = st.in_flight.get(obs.turn_id)
+    settings = st.flags.settings
+    if turn is None or st.exited or not obs.usage or not (settings.enabled and settings.cost_guard.enabled):
+        return
+    rows = cost_guard.price(
+        st.cost_table,
+        obs.usage,
+        run_id=ctx.run_id,
+        at=ctx.at,
+        turn_id=turn.turn_id,
+        unit_id=turn.unit_id,
+        plan_id=st.plan_id,
+    )
+    for row in rows:
+        ctx.emit(row)
+    verdict = cost_guard.check(
+        st.gates.costs,
+        st.cost_table,
+        settings.cost_guard,
+        rows,
+        plan_id=st.plan_id,
+        unit_id=turn.unit_id,
+        now=ctx.at,
+        turn_failed=False,
+        turn_id=turn.turn_id,
+    )
+    blocked = cost_guard.problems(obs.usage, rows) if st.flags.cost_fail_closed else []
+    if blocked and settings.cost_guard.unpriced == "stop" and verdict.ok:
+        verdict = cost_guard.Verdict(ok=False, rationale="cannot judge the spend: " + "; ".join(blocked))
+    if verdict.ok and blocked:  # told to warn: say so now, the line will not be seen again
+        gating.record_run(
+            ctx,
+            turn,
+            cost_guard.GATE_ID,
+            cost_guard.GATE_TYPE,
+            attempt=1,
+            max_attempts=1,
+            outcome="pass",
+            failure_class="none",
+            rationale=verdict.rationale + "; " + "; ".join(blocked),
+        )
+    if verdict.ok:
+        return  # within the ceilings: the turn's verdict is recorded when it ends
+    gating.record_run(
+        ctx,
+        turn,
+        cost_guard.GATE_ID,
+        cost_guard.GATE_TYPE,
+        attempt=1,
+        max_attempts=1,
+        outcome="fail",
+        failure_class="policy",
+        rationale=verdict.rationale,
+    )
+    gating.conclude(ctx, turn, "fail", "policy", f"cost guard (mid-turn, the task was stopped): {verdict.rationale}")
+    ctx.advance()
