@@ -76,6 +76,7 @@ from uok.adapters.turnlogs import LogsDir, TurnFiles
 from uok.domain.config import TaskSettings
 from uok.domain.events import AgentOutcome, ModelUsage, OutputLog, SpawnRequest, StopRecord
 from uok.domain.plan import UnitNode
+from uok.domain.policies.modes import route_model
 
 __all__ = ["TAIL_BYTES", "CommandExecutor", "ExecutionOutcome", "Started", "read_usage"]
 
@@ -102,6 +103,7 @@ class ExecutionOutcome(msgspec.Struct, frozen=True):
     stop: StopRecord | None = None
     agent: AgentOutcome | None = None
     cannot_start: bool = False  # Popen failed: no such executable, not executable, bad cwd
+    model: str = ""  # the model the task was handed (UOK_MODEL), "" if none
 
 
 class Started(NamedTuple):
@@ -114,12 +116,29 @@ class Started(NamedTuple):
     files: TurnFiles
 
 
-def read_usage(path: Path) -> tuple[ModelUsage, ...]:
+def read_usage(path: Path, model: str = "") -> tuple[ModelUsage, ...]:
     """The usage file a task wrote, in any shape :mod:`uok.adapters.usage`
-    reads; an unreadable line is kept as a row with ``error`` (never skipped)."""
+    reads; an unreadable line is kept as a row with ``error`` (never skipped).
+    A line naming no model is usage of ``model``, the one the task was handed."""
     from uok.adapters.usage import read_usage_file
 
-    return read_usage_file(path)
+    return read_usage_file(path, default_model=model)
+
+
+def routed(node: UnitNode, models: Mapping[str, str]) -> tuple[UnitNode, str]:
+    """The model a unit runs with (behaviour §5): the task's own choice
+    (``UOK_MODEL`` in its env, an agent's ``model``) wins; otherwise the
+    routing table's model for the unit's effective model mode (its metadata,
+    which the runner fills in with the run's current modes). An agent task
+    without a model gets the routed one on its command line."""
+    explicit = node.env.get("UOK_MODEL") or (node.agent.model if node.agent is not None else "")
+    if explicit:
+        return node, explicit
+    mode = node.metadata.get("model_mode")
+    model = route_model(mode, models) if isinstance(mode, str) else ""
+    if model and node.agent is not None:
+        node = msgspec.structs.replace(node, agent=msgspec.structs.replace(node.agent, model=model))
+    return node, model
 
 
 class CommandExecutor:
@@ -127,7 +146,8 @@ class CommandExecutor:
 
     ``logs``: where turns' files go (default: a temporary directory, for a
     bare executor); ``db``: the log target tasks are told about (``UOK_DB``);
-    ``tasks``: the run's ``[uok.tasks]`` settings (grace period, heartbeat)."""
+    ``tasks``: the run's ``[uok.tasks]`` settings (grace period, heartbeat);
+    ``models``: the routing table (``[uok.models]``, model mode -> model)."""
 
     def __init__(
         self,
@@ -139,8 +159,10 @@ class CommandExecutor:
         db: str = "",
         plan_id: str = "",
         tasks: TaskSettings | None = None,
+        models: Mapping[str, str] | None = None,
     ):
         self.root = Path(root)
+        self.models = dict(models or {})
         self.redact = redact or (lambda s: s)
         self.base_env = dict(os.environ if env is None else env)
         self.logs = logs or LogsDir(Path(tempfile.mkdtemp(prefix="uok-logs-")))
@@ -176,6 +198,7 @@ class CommandExecutor:
         each step of an agent task's stream as it arrives."""
         assert node.command is not None or node.agent is not None
         started = time.monotonic()
+        node, model = routed(node, self.models)
         self.logs.prepare(run_id)
         files = self.files(run_id, node.id, turn_id)
         _write_json(files.feedback, feedback or {})
@@ -199,6 +222,8 @@ class CommandExecutor:
                 "TRACEPARENT": traceparent(run_id, turn_id),  # the turn's execution span (uok.adapters.otel.ids)
                 **mode_env(node),
             }
+            if model:
+                env["UOK_MODEL"] = model
             if self.db:
                 env["UOK_DB"] = self.db
             env.update(previous_attempt_env(feedback or {}))  # the last attempt's failure, in brief
@@ -224,7 +249,9 @@ class CommandExecutor:
                 env.update(UOK_AGENT=node.agent.name, UOK_MODEL=node.agent.model)
                 argv = argv if node.shell else adapter.argv(node)
                 out = AgentStream(sink, adapter, redact=self.redact, blobs=BlobStore(self.logs.blobs), on_step=on_step)
-            watch = UsageWatch(usage_file, on_usage)  # usage read while the task runs (the cost guard's live view)
+            watch = UsageWatch(
+                usage_file, on_usage, model
+            )  # usage read while the task runs (the cost guard's live view)
             try:
                 code, error, timed_out, stop = self._run(
                     node, env, turn_id, out, err, on_start, on_progress, files, argv=argv, stdin=stdin, watch=watch
@@ -239,6 +266,7 @@ class CommandExecutor:
                 stdout_tail=kept_out.tail,
                 stderr_tail=kept_err.tail,
                 usage=watch.rest(),  # what was not reported while it ran
+                model=model,
                 spawns=read_spawns(spawn_file),
                 stdout_log=OutputLog(path=self.logs.record(kept_out.path), size=kept_out.size, sha256=kept_out.sha256),
                 stderr_log=OutputLog(path=self.logs.record(kept_err.path), size=kept_err.size, sha256=kept_err.sha256),
@@ -416,8 +444,9 @@ class UsageWatch:
     :meth:`rest` returns what is left when it has exited (everything, with
     no ``on_usage``: the file is then read once, at the end)."""
 
-    def __init__(self, path: Path, on_usage: Callable[[tuple[ModelUsage, ...]], None] | None):
+    def __init__(self, path: Path, on_usage: Callable[[tuple[ModelUsage, ...]], None] | None, model: str = ""):
         self.path, self.on_usage = path, on_usage
+        self.model = model  # the model the task was handed: a line naming none is its usage
         self.offset, self.line = 0, 1
         self._checked = 0.0
 
@@ -435,7 +464,7 @@ class UsageWatch:
             return ()
         lines = data[:end].splitlines()
         self.offset += end
-        rows = parse_lines(lines, first=self.line)
+        rows = parse_lines(lines, first=self.line, default_model=self.model)
         self.line += len(lines)
         return tuple(price_usage(u) for u in rows)
 

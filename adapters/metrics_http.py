@@ -126,6 +126,9 @@ def families(s: MetricsSnapshot) -> Iterator[Metric]:
         (([k], v) for k, v in s.runs_by_status.items()),
     )
     yield _counter(
+        "uok_mode_transitions", "Work/model mode changes of running runs (ModeChanged)", [], [([], s.mode_transitions)]
+    )
+    yield _counter(
         "uok_cost_usd",
         "Priced model usage in USD, per model",
         ["model"],

@@ -68,6 +68,9 @@ class ReadModels:
                 "pid": r["pid"],
                 "entered_at": r["entered_at"],
                 "exited_at": r["exited_at"],
+                "work_mode": r["work_mode"],
+                "model_mode": r["model_mode"],
+                "mode_changes": r["mode_changes"],
             }
             for rid, r in view["runs"].items()
         ]

@@ -363,7 +363,8 @@ class KernelRunner:
             self.turn_hooks.on_decision(d)  # writer token, turn observers, gitops (uok.adapters.observer)
             self.gates.note(d)  # warnings the pure gate runner cannot log
             if isinstance(d, ev.TurnStarted):
-                node = self._planned.get(d.unit_id) or self.kernel.node(d.unit_id)
+                # the planned node (unredacted) with its effective modes (behaviour §5)
+                node = self.kernel.dispatched_node(d.unit_id, self._planned.get(d.unit_id))
                 runs = node.command is not None or node.agent is not None
                 run = self.chaos.strike("dispatch", d) if runs else None
                 if run is not None:  # None: no command, or a chaos partial failure ended the attempt

@@ -97,8 +97,10 @@ def _tokens(u: dict[str, Any]) -> tuple[int, int, int, int]:
     )
 
 
-def parse_line(obj: Any) -> list[ModelUsage]:
-    """The usage rows of one decoded line; raises ``_Bad`` when it cannot be read."""
+def parse_line(obj: Any, default_model: str = "") -> list[ModelUsage]:
+    """The usage rows of one decoded line; raises ``_Bad`` when it cannot be read.
+    ``default_model``: the model a line naming none is usage of (the one the
+    task was handed as ``UOK_MODEL``, behaviour §5)."""
     if not isinstance(obj, dict):
         raise _Bad(f"a JSON {type(obj).__name__}, not an object")
     cost = _money(obj, "total_cost_usd", "cost_usd")
@@ -117,7 +119,7 @@ def parse_line(obj: Any) -> list[ModelUsage]:
         return [*head, msgspec.structs.replace(rows[-1], cost_usd=max(rest, 0.0))]
     inner = obj.get("usage")
     usage: dict[str, Any] = inner if isinstance(inner, dict) else obj
-    model = obj.get("model") or usage.get("model") or ""
+    model = obj.get("model") or usage.get("model") or default_model
     if not isinstance(model, str):
         raise _Bad(f"model is {model!r}, not a name")
     i, o, cr, cw = _tokens(usage)
@@ -134,14 +136,14 @@ def parse_line(obj: Any) -> list[ModelUsage]:
     return [ModelUsage(model, i, o, cr, cw, cost_usd=cost)]
 
 
-def parse_lines(lines: Iterable[bytes], *, first: int = 1) -> list[ModelUsage]:
+def parse_lines(lines: Iterable[bytes], *, first: int = 1, default_model: str = "") -> list[ModelUsage]:
     """Every line's rows; an unreadable line is a row with ``error`` naming it."""
     out: list[ModelUsage] = []
     for n, line in enumerate(lines, first):
         if not line.strip():
             continue
         try:
-            out.extend(parse_line(_json.decode(line)))
+            out.extend(parse_line(_json.decode(line), default_model))
         except msgspec.DecodeError:
             out.append(ModelUsage("", error=f"usage line {n}: not JSON: {_clip(line)}"))
         except _Bad as exc:
@@ -156,11 +158,11 @@ def _clip(line: bytes) -> str:
     return text[:60] + ("…" if len(text) > 60 else "")
 
 
-def read_usage_file(path: Path) -> tuple[ModelUsage, ...]:
+def read_usage_file(path: Path, *, default_model: str = "") -> tuple[ModelUsage, ...]:
     """The usage a task wrote to its usage file, each row priced (:func:`price_usage`)."""
     if not path.exists():
         return ()
-    return tuple(price_usage(u) for u in parse_lines(path.read_bytes().splitlines()))
+    return tuple(price_usage(u) for u in parse_lines(path.read_bytes().splitlines(), default_model=default_model))
 
 
 # ------------------------------------------------------------------ prices

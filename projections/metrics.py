@@ -194,6 +194,7 @@ class MetricsSnapshot(msgspec.Struct, kw_only=True):
     message_agents: int = 0
     message_conversations: int = 0
     projection_lag: dict[str, int] = {}
+    mode_transitions: int = 0  # ModeChanged decisions (uok steer RUN mode ...)
     gate_run_seconds: dict[str, Histogram] = {}  # by gate id (executed attempts)
     turn_seconds: dict[str, Histogram] = {}  # by turn status
     execution_seconds: dict[str, Histogram] = {}  # by execution outcome (see execution_outcome)
@@ -249,6 +250,7 @@ def snapshot(states: dict[str, Any], position: int, lag: dict[str, int] | None =
     for r in (states.get("runs") or {}).values():
         if r.entered_at is not None:
             runs[r.status] = runs.get(r.status, 0) + 1
+        snap.mode_transitions += r.mode_changes
     snap.runs_by_status = dict(sorted(runs.items()))
 
     usd: dict[str, float] = {}

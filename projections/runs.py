@@ -26,8 +26,9 @@ class RunView(msgspec.Struct, kw_only=True, gc=False):
     plan_path: str = ""
     plan_id: str = ""
     path: str = DEFAULT_PATH  # parity path label (behaviour §1)
-    work_mode: str = "auto"
+    work_mode: str = "auto"  # the run's modes now: KernelEntered's, then each ModeChanged's
     model_mode: str = "default"
+    mode_changes: int = 0  # ModeChanged decisions (uok steer RUN mode ...)
     workers: int = 0
     status: str = "open"  # open | ok | failed | error | terminated | recovered
     error: str = ""
@@ -50,10 +51,10 @@ def exit_status(e: ev.KernelExited) -> str:
 
 class RunsProjection(PartitionedProjection):
     name: ClassVar[str] = "runs"
-    version: ClassVar[int] = 2  # 2: ``failed`` for runs whose units did not all complete
+    version: ClassVar[int] = 3  # 2: ``failed`` for runs whose units did not all complete; 3: ModeChanged
     part_type: ClassVar[type] = RunView
     types: ClassVar[frozenset[str]] = frozenset(
-        {"KernelEntered", "PlanCompiled", "KernelExited", "RunRecovered", "RunForked"}
+        {"KernelEntered", "PlanCompiled", "KernelExited", "RunRecovered", "RunForked", "ModeChanged"}
     )
 
     def key(self, e):
@@ -85,6 +86,9 @@ class RunsProjection(PartitionedProjection):
             r.error = f"recovered by {e.run_id}: pid {e.pid} dead" + (
                 f", stale units {', '.join(e.stale_units)}" if e.stale_units else ""
             )
+        elif t is ev.ModeChanged:
+            r.work_mode, r.model_mode = e.work_mode, e.model_mode
+            r.mode_changes += 1
         else:  # RunForked: the fork has no process behind this open run
             r.detached = True
         return r

@@ -44,6 +44,9 @@ def system_view(states: dict[str, Any], position: int, *, run: str | None = None
             "recovered_by": r.recovered_by,
             "units_completed": r.units_completed,
             "units_failed": r.units_failed,
+            "work_mode": r.work_mode,
+            "model_mode": r.model_mode,
+            "mode_changes": r.mode_changes,
         }
         for rid, r in runs.items()
         if run is None or rid == run

@@ -155,6 +155,7 @@ def prepare_run(
     if check_gates:  # a typo in a gate id fails here (exit 2), not after the (paid) command ran
         check_gate_ids(graph, run_flags["gates"], str(path))
     chaos, run_flags = settings_for_run(run_flags)
+    run_flags = run_modes(run_flags)
     # the log records the plan redacted; the run executes the graph compiled from the file (uok.adapters.secrets)
     source, files = redact_plan(sources.source, dict(sources.files), filename=str(path), globs=sources.globs)
     host.planned = {n.id: n for n in graph.nodes}
@@ -256,6 +257,7 @@ def assemble_runner(
             db=task_log_target(log.store),
             plan_id=prepared.graph.plan_id,
             tasks=task_settings(prepared.flags),
+            models=recorded_settings_of(prepared.flags).models,  # routing table (behaviour §5)
         ),
         feedback=FeedbackIndex(log, logs),
         gates=prepared.gates,
@@ -289,6 +291,25 @@ def task_log_target(store: Any) -> str:
     if schema == "public":
         return conninfo
     return f"{conninfo}{'&' if '?' in conninfo else '?'}schema={schema}"
+
+
+def recorded_settings_of(flags: dict[str, Any]) -> Any:
+    """The run's resolved ``[uok]`` settings, as ``KernelEntered`` records them."""
+    from uok.domain.config import recorded_settings
+
+    return recorded_settings(flags.get("uok"))[0]
+
+
+def run_modes(flags: dict[str, Any]) -> dict[str, Any]:
+    """The run's work and model modes (behaviour §5): ``uok run --work-mode``
+    / ``--model-mode`` (or an eval variant's), else ``[uok] work_mode`` /
+    ``model_mode``; the runner records them in ``KernelEntered``."""
+    settings = recorded_settings_of(flags)
+    out = dict(flags)
+    for key in ("work_mode", "model_mode"):
+        if key not in out and getattr(settings, key):
+            out[key] = getattr(settings, key)
+    return out
 
 
 def task_settings(flags: dict[str, Any]) -> Any:

@@ -18,7 +18,10 @@ Every section changes something, and a test shows what:
 * ``[uok.gate.<id>]``: one gate's defaults (command, timeout, files, breaker);
 * ``[uok.gitops]``: a veto on ``uok run --gitops`` and its turn action;
 * ``[uok.chaos]``: the chaos monkey, off by default;
-* ``[uok.tasks]``: how tasks are stopped (grace period) and watched (heartbeat).
+* ``[uok.tasks]``: how tasks are stopped (grace period) and watched (heartbeat);
+* ``[uok] work_mode`` / ``model_mode``: the run's modes unless ``uok run
+  --work-mode`` / ``--model-mode`` say otherwise; ``[uok.models]``: the
+  routing table, model mode -> model, handed to each task as ``UOK_MODEL``.
 
 Every feature is on unless switched off, except chaos and gitops, which
 act only when asked for.
@@ -155,6 +158,9 @@ class Settings(Section):
     chaos: ChaosSettings = msgspec.field(default_factory=ChaosSettings)
     tasks: TaskSettings = msgspec.field(default_factory=TaskSettings)
     gate: dict[str, GateDefaults] = {}
+    work_mode: Name | None = None  # the run's work mode (uok run --work-mode wins); None: "auto"
+    model_mode: Name | None = None  # the run's model mode (uok run --model-mode wins); None: "default"
+    models: dict[Name, Name] = {}  # routing table: model mode -> the model handed as UOK_MODEL
 
     def breaker_policy(self, gate_id: str) -> BreakerPolicy:
         """The breaker policy for one gate: global settings, then its overrides."""

@@ -9,6 +9,7 @@ modules group them by subject:
   transitions, turns;
 * :mod:`~uok.domain.events.gates`: gate requests and results, breakers, costs;
 * :mod:`~uok.domain.events.bus`: messages, steering, sub-agents, chaos, gitops;
+* :mod:`~uok.domain.events.modes`: a run's modes changing while it runs;
 * :mod:`~uok.domain.events.progress`: a running task's progress report;
 * :mod:`~uok.domain.events.requeue`: work that had ended, queued again;
 * :mod:`~uok.domain.events.writer`: the writer token;
@@ -55,6 +56,7 @@ from uok.domain.events.gates import (
     GateRun,
     UsageReported,
 )
+from uok.domain.events.modes import ModeChanged
 from uok.domain.events.prices import UsagePrice
 from uok.domain.events.progress import ProgressReported
 from uok.domain.events.requeue import RequeueCause, RetryRequest, UnitRequeued
@@ -120,6 +122,7 @@ __all__ = [
     "KernelStatus",
     "MessageRead",
     "MessageSent",
+    "ModeChanged",
     "ModelUsage",
     "OutputLog",
     "PhaseResult",

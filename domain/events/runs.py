@@ -180,7 +180,7 @@ class ModelUsage(msgspec.Struct, frozen=True):
     ``error`` says why a usage line could not be read (the cost guard stops
     the unit on it unless told to warn)."""
 
-    model: str
+    model: str = ""  # "": the model the task was handed (UOK_MODEL)
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
@@ -236,6 +236,7 @@ class ExecutionFinished(Event, frozen=True, kw_only=True):
     agent: AgentOutcome | None = None  # how an agent task's agent said its turn ended (docs/agents.md)
     products: dict[str, str] = {}  # the unit's declared products after it: path/glob -> present|blank|missing
     cannot_start: bool = False  # the command never started (``error`` says why): a config failure, not retried
+    model: str = ""  # the model the task was handed (UOK_MODEL: its own, or routed from its model mode)
 
 
 class TurnStarted(Event, frozen=True, kw_only=True):

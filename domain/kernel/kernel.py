@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
+import msgspec
 from uok.domain import events as ev
 from uok.domain.kernel.context import Context, Verbs
 from uok.domain.kernel.rules import (
@@ -52,6 +53,7 @@ from uok.domain.kernel.rules import (
 from uok.domain.kernel.state import KernelState, RunInfo
 from uok.domain.plan import UnitNode
 from uok.domain.policies.lifecycle import UnitRecord
+from uok.domain.policies.modes import node_modes
 
 FoldFn = Callable[[KernelState, Any], None]
 HandleFn = Callable[[Context, Any], None]
@@ -128,6 +130,7 @@ RULES: tuple[Fold | Handle, ...] = (
     Handle(ev.UsageReported, pricing.on_usage_reported),  # usage read while the task runs (issue 13)
     # steering, sub-agents, chaos
     Fold(ev.SteeringApplied, steering.fold_applied),
+    Fold(ev.ModeChanged, steering.fold_mode),
     Handle(ev.SteeringReceived, steering.on_steering),
     Fold(ev.SubagentSpawned, subagents.fold_spawned),
     Handle(ev.ChaosInjected, chaos.on_injected),
@@ -288,6 +291,15 @@ class Kernel:
     def awaits_gate(self, turn_id: str, gate_id: str, attempt: int) -> bool:
         """True if the turn is in flight and waits for exactly this gate attempt."""
         return self.is_in_flight(turn_id) and gating.awaited(self.state, turn_id, gate_id, attempt) is not None
+
+    def dispatched_node(self, unit_id: str, planned: UnitNode | None = None) -> UnitNode:
+        """A unit as the shell runs it now (``planned``: the shell's own copy
+        of it, else the kernel's): its metadata carries its effective modes
+        (its own overrides over the run's current modes, which a steering
+        ``mode`` message may have changed; behaviour §5)."""
+        node = planned if planned is not None else self.state.nodes[unit_id]
+        modes = node_modes(node.metadata, subagents.run_defaults(self.state))
+        return msgspec.structs.replace(node, metadata={**node.metadata, **modes})
 
     def steering_applied(self, message_id: str) -> bool:
         """True if a steering message was applied already (a duplicate is ignored)."""

@@ -14,6 +14,7 @@ profile meaningless.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from uok.domain.errors import InputError
@@ -94,3 +95,27 @@ def node_modes(metadata: dict[str, Any], defaults: dict[str, str]) -> dict[str, 
             metadata.get("permission_profile") or defaults["permission_profile"]
         ),
     }
+
+
+def route_model(model_mode: str, models: Mapping[str, str]) -> str:
+    """The model the routing table (``[uok.models]``: model mode -> model)
+    names for ``model_mode``; ``""`` when it names none (the task chooses)."""
+    return models.get(model_mode, "")
+
+
+def parse_mode_change(argument: str) -> dict[str, str]:
+    """A steering ``mode`` argument: ``model_mode=fast``, ``work_mode=review
+    model_mode=deep``, or a bare word meaning the model mode. Raises
+    :class:`ModeError` naming what is wrong."""
+    words = argument.split()
+    if not words:
+        raise ModeError("mode needs model_mode=M and/or work_mode=W")
+    if len(words) == 1 and "=" not in words[0]:
+        return {"model_mode": resolve_mode(words[0], DEFAULT_MODEL_MODE)}
+    out: dict[str, str] = {}
+    for word in words:
+        key, sep, value = word.partition("=")
+        if not sep or key not in ("work_mode", "model_mode") or not value.strip():
+            raise ModeError(f"mode takes work_mode=W and model_mode=M, got {word!r}")
+        out[key] = value.strip()
+    return out

@@ -142,3 +142,15 @@ _values = st.recursive(
 @given(st.dictionaries(st.text(min_size=1, max_size=8), _values, max_size=4))
 def test_to_toml_round_trips_through_tomllib(doc):
     assert tomllib.loads(to_toml(doc)) == doc
+
+
+def test_mode_change_arguments_and_routing():
+    from uok.domain.policies.modes import ModeError, parse_mode_change, route_model
+
+    assert parse_mode_change("fast") == {"model_mode": "fast"}
+    assert parse_mode_change("work_mode=fix model_mode=deep") == {"work_mode": "fix", "model_mode": "deep"}
+    for bad in ("", "colour=red", "model_mode=", "a b"):
+        with pytest.raises(ModeError):
+            parse_mode_change(bad)
+    assert route_model("fast", {"fast": "claude-haiku-4-5"}) == "claude-haiku-4-5"
+    assert route_model("deep", {"fast": "claude-haiku-4-5"}) == ""

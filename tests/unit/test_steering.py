@@ -90,3 +90,22 @@ def test_a_paused_plan_stays_paused_in_the_next_run_and_replays_the_same():
 # ------------------------------------------------------------------ end to end
 
 # waits (at most 20 s) until the test creates `go`: the test decides when the unit ends
+
+
+def test_mode_changes_the_modes_of_units_dispatched_after_it_and_is_a_decision():
+    from uok.domain.events import ModeChanged
+
+    clock, k = StepClock(), Kernel()
+    a = started(enter(k, CHAIN, clock))[0]
+    assert k.dispatched_node("a").metadata["model_mode"] == "default"
+    out = steer(k, clock, "mode", "model_mode=fast work_mode=review")
+    [changed] = [d for d in out if isinstance(d, ModeChanged)]
+    assert (changed.previous_model_mode, changed.model_mode, changed.work_mode) == ("default", "fast", "review")
+    assert applied(out).outcome.startswith("mode changed")
+    assert k.dispatched_node("b").metadata["model_mode"] == "fast"
+    assert k.dispatched_node("b").metadata["work_mode"] == "review"
+    assert applied(steer(k, clock, "mode", "fast", message_id="m2")).outcome.startswith("unchanged")
+    bad = applied(steer(k, clock, "mode", "colour=red", message_id="m3"))
+    assert bad.outcome.startswith("ignored: mode takes work_mode=W and model_mode=M")
+    out = finish(k, a, clock)
+    assert {t.unit_id for t in started(out)} == {"b"}  # dispatched under the new modes (above)

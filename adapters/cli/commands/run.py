@@ -46,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             uok run plan.toml --json                # the run's result as one JSON object
             uok --db /tmp/try.db run plan.toml --config ci.toml
             uok run plan.toml --chaos 7 --chaos-rate 0.3
+            uok run plan.toml --model-mode fast    # each task gets the model [uok.models] names for fast
             uok run plan.toml --gitops commit       # one commit per unit, exactly its files
         """,
     )
@@ -115,6 +116,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="with --chaos: probability of a fault at each boundary, 0..1 (default 0.2)",
     )
     p.add_argument(
+        "--work-mode",
+        metavar="M",
+        help="the run's work mode, recorded and handed to tasks as UOK_WORK_MODE (default: [uok] work_mode, else auto)",
+    )
+    p.add_argument(
+        "--model-mode",
+        metavar="N",
+        help="the run's model mode: tasks get UOK_MODEL_MODE and the model [uok.models] routes it to as UOK_MODEL "
+        "(default: [uok] model_mode, else default; see docs/tasks.md)",
+    )
+    p.add_argument(
         "--otlp-endpoint",
         metavar="URL",
         help="stream the run's OpenTelemetry spans to this OTLP/HTTP collector as turns finish "
@@ -155,6 +167,12 @@ def run(args: argparse.Namespace) -> int:
         if not (args.grace >= 0 and args.grace != float("inf")):
             raise InputError(f"--grace must be a number of seconds >= 0, got {args.grace:g}")
         flags["grace_period"] = args.grace
+    for key in ("work_mode", "model_mode"):
+        value = getattr(args, key)
+        if value is not None:
+            if not value.strip():
+                raise InputError(f"--{key.replace('_', '-')} must not be empty")
+            flags[key] = value.strip()
     # plan, config, gates and chaos settings are checked before the log is even
     # opened: bad input (exit 2) writes nothing
     prepared = bootstrap.prepare_run(Path(args.plan), flags=flags, config=args.config)

@@ -76,5 +76,6 @@ def _show(snap: dict, as_json: bool) -> None:
     print(f"log head: position {snap['position']}")
     print("runs:")
     for r in snap["runs"]:
-        print(f"  {r['run_id']}  {r['status']:<10} plan={r['plan_id']} pid={r['pid']} entered={r['entered_at']}")
+        modes = f" modes={r['work_mode']}/{r['model_mode']}" if r.get("work_mode") else ""
+        print(f"  {r['run_id']}  {r['status']:<10} plan={r['plan_id']} pid={r['pid']} entered={r['entered_at']}{modes}")
     print_plans(snap["plans"])

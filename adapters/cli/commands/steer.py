@@ -29,6 +29,11 @@ boundary (within about 0.2 s while it waits for units) and records what it did.
                 from now on and of those running now. With --unit U, only
                 unit U's. A note to a run that has ended is kept for the next
                 attempt (`uok retry`).
+  mode model_mode=M [work_mode=W]
+                change the run's modes (a bare word is the model mode): units
+                dispatched from now on get them (UOK_MODEL_MODE, UOK_WORK_MODE)
+                and the model [uok.models] routes the model mode to (UOK_MODEL).
+                Recorded as a ModeChanged event; replays.
 
 Exit codes: 0 sent (and, unless --wait 0, applied); 2 unknown or finished run,
 bad command; 3 damaged log.
@@ -46,12 +51,15 @@ def register(sub: argparse._SubParsersAction) -> None:
             uok steer r20260101120000-abc123 note "switching to the new API" --wait 0
             uok steer r20260101120000-abc123 note --unit build "the tests need a network: use the mock"
             uok steer r20260101120000-abc123 resume --json
+            uok steer r20260101120000-abc123 mode model_mode=fast
         """,
     )
     p.add_argument("run_id", metavar="RUN_ID", help="the run to steer (see `uok status`)")
     # not `choices=`: a damaged log must be reported (exit 3) before the words are judged
-    p.add_argument("command", metavar="COMMAND", help="pause | resume | cancel | note")
-    p.add_argument("argument", metavar="ARG", nargs="*", help="UNIT for cancel, TEXT for note")
+    p.add_argument("command", metavar="COMMAND", help="pause | resume | cancel | note | mode")
+    p.add_argument(
+        "argument", metavar="ARG", nargs="*", help="UNIT for cancel, TEXT for note, model_mode=M work_mode=W for mode"
+    )
     p.add_argument("--unit", metavar="U", help="note only: the unit the note is for (default: every unit)")
     p.add_argument(
         "--wait",
@@ -80,6 +88,10 @@ def steer(args: argparse.Namespace) -> int:
             raise InputError("cancel needs exactly one UNIT id")
         if command == "note" and not argument:
             raise InputError("note needs a TEXT")
+        if command == "mode":
+            from uok.domain.policies.modes import parse_mode_change
+
+            parse_mode_change(argument)  # ModeError (exit 2) names what is wrong
         if command in ("pause", "resume") and argument:
             raise InputError(f"{command} takes no argument")
         if args.unit is not None and command != "note":

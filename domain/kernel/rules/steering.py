@@ -17,6 +17,9 @@ was done (the seed's mode system, ``remote-steering``; behaviour §0):
   leaves units ``cancelled`` for the next run to resume, an operator cancel
   is final.
 * ``note TEXT``: recorded, nothing else.
+* ``mode model_mode=M work_mode=W``: the run's modes change (a
+  ``ModeChanged`` decision): units dispatched from now on run under them,
+  with the model the routing table names for the new model mode.
 
 A message is applied at most once: applied message ids are folded, and a
 duplicate delivery is answered with an ``ignored`` outcome.
@@ -27,6 +30,7 @@ from __future__ import annotations
 from uok.domain import events as ev
 from uok.domain.kernel.context import Context
 from uok.domain.kernel.state import KernelState
+from uok.domain.policies.modes import ModeError, parse_mode_change
 
 
 def is_paused(st: KernelState) -> bool:
@@ -41,6 +45,12 @@ def fold_applied(st: KernelState, e: ev.SteeringApplied) -> None:
             st.steering.paused.setdefault(e.plan_id, e.run_id)
         else:
             st.steering.paused.pop(e.plan_id, None)
+
+
+def fold_mode(st: KernelState, e: ev.ModeChanged) -> None:
+    """The driven run's modes, for the units it dispatches from now on."""
+    if e.run_id == st.run_id:
+        st.work_mode, st.model_mode = e.work_mode, e.model_mode
 
 
 def on_entered(ctx: Context) -> None:
@@ -90,8 +100,34 @@ def on_steering(ctx: Context, obs: ev.SteeringReceived) -> None:
         ctx.advance()
     elif cmd == "note":
         reply("noted")
+    elif cmd == "mode":
+        reply(_mode(ctx, obs))
     else:
         reply(f"ignored: unknown command {cmd!r} (expected one of {', '.join(ev.COMMANDS)})")
+
+
+def _mode(ctx: Context, obs: ev.SteeringReceived) -> str:
+    st = ctx.state
+    try:
+        change = parse_mode_change(obs.argument)
+    except ModeError as exc:
+        return f"ignored: {exc}"
+    work, model = change.get("work_mode", st.work_mode), change.get("model_mode", st.model_mode)
+    if (work, model) == (st.work_mode, st.model_mode):
+        return f"unchanged: work mode {work}, model mode {model}"
+    ctx.emit(
+        ev.ModeChanged(
+            run_id=ctx.run_id,
+            at=ctx.at,
+            work_mode=work,
+            model_mode=model,
+            previous_work_mode=st.work_mode,
+            previous_model_mode=st.model_mode,
+            message_id=obs.message_id,
+            plan_id=st.plan_id,
+        )
+    )
+    return f"mode changed: work mode {work}, model mode {model}; units dispatched from now on use them"
 
 
 def _cancel(ctx: Context, unit_id: str, message_id: str) -> str:
