@@ -24,6 +24,7 @@ from eventsourcing.persistence import (
     PersistenceError,
     ProgrammingError,
 )  # fmt: skip
+from uok.adapters import head_anchor
 from uok.domain.errors import IntegrityFailure, RuntimeFailure
 
 __all__ = [
@@ -217,6 +218,7 @@ class LogOpener:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # a dir we create (.uok) is private too
             with contextlib.suppress(FileExistsError):
                 os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+                head_anchor.forget(self.path)  # a new log: an anchor an earlier file left here is not its
         size = self.path.stat().st_size
         if size == 0:
             return

@@ -25,6 +25,8 @@ from typing import Any, cast
 
 import apsw
 from eventsourcing.persistence import IntegrityError, OperationalError
+from uok.adapters import head_anchor
+from uok.adapters.head_anchor import HeadAnchor
 from uok.adapters.sqlite_open import (
     HEAD_SQL,
     LogOpener,
@@ -183,6 +185,7 @@ class SqliteEventStore:
         self._conn: apsw.Connection = LogOpener(self.path, mode, busy_timeout_ms, readonly).open()
         self._closed = False
         self._crash_after = _crash_after()  # 0: off (the default)
+        self._anchor = HeadAnchor(self.path)
 
     # -- plumbing ---------------------------------------------------------
     @property
@@ -247,6 +250,7 @@ class SqliteEventStore:
             s, t, p = r.stream.encode(), r.topic.encode(), r.payload
             tails.append(b"".join((u32(len(s)), s, u64(r.version), u32(len(t)), t, u32(len(p)), p)))
         first = pos = 0
+        prev = GENESIS
         try:
             with self.transaction() as conn:
                 if expect:
@@ -267,6 +271,8 @@ class SqliteEventStore:
                     then(conn)
         except IntegrityError as e:
             raise self._conflict(records) or e from e
+        if records:
+            self._anchor.write(pos, prev)  # committed: what verify will expect to find (uok.adapters.head_anchor)
         if self._crash_after:
             self._crash_after -= 1
             if not self._crash_after:
@@ -376,6 +382,13 @@ class SqliteEventStore:
         problems = [r[0] for r in self.query("PRAGMA integrity_check(20)")]
         return [] if problems == ["ok"] else [f"SQLite integrity_check failed: {'; '.join(problems[:3])}"]
 
+    def anchor_problems(self) -> list[str]:
+        """What ``uok verify`` checks against the head recorded outside the
+        file at each commit (:mod:`uok.adapters.head_anchor`): committed
+        events a lost or damaged ``-wal`` took away."""
+        problem = head_anchor.check(self.path, self.head()[0], self.hash_at)
+        return [problem] if problem else []
+
     def verify_chain(self, after: int = 0) -> tuple[int, bytes]:
         """Recompute the chain from ``after`` to the head; ``(count, head hash)``.
 
@@ -406,6 +419,7 @@ class SqliteEventStore:
             if not self._closed:
                 self._closed = True
                 self._conn.close()
+                self._anchor.close()
 
     def __enter__(self) -> SqliteEventStore:
         return self

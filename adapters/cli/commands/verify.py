@@ -60,6 +60,7 @@ def verify(args: argparse.Namespace) -> int:
     try:
         started = time.perf_counter()
         problems = store.integrity_problems()
+        problems += getattr(store, "anchor_problems", list)()  # SQLite: committed events a lost -wal took
         if problems:
             raise IntegrityFailure(f"{store.location}: {'; '.join(problems[:3])}")
         try:
