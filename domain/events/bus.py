@@ -108,6 +108,22 @@ class SubagentSpawned(Event, frozen=True, kw_only=True):
     node: UnitNode | None = None  # the child unit as added to the graph (re-added on restart)
 
 
+class SidecarQueued(Event, frozen=True, kw_only=True):
+    """Sidecar work a unit queued (behaviour §12, the seed's sidecar queue):
+    item ``index`` of its plan's queue, run as the unit ``node`` (id
+    ``sidecar-<0000>:<kind>:<unit type>:<unit id>``, kind mapped, chained
+    after the previous item), between regular units without holding them."""
+
+    plan_id: str
+    index: int
+    kind: str
+    unit_type: str
+    unit_id: str
+    queued_by: str
+    turn_id: str = ""
+    node: UnitNode
+
+
 # --------------------------------------------------------------------------- chaos
 
 Fault = Literal["latency", "partial-failure", "disk-stress", "memory-stress"]

@@ -169,6 +169,8 @@ class SpawnRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     work_mode: str | None = None
     model_mode: str | None = None
     permission_profile: str | None = None
+    sidecar: str = ""  # sidecar work (hook, triage, quick-task, ...): queued, not a sub-agent (behaviour §12)
+    unit_type: str = ""  # the sidecar item's unit type (e.g. hook/code-review)
     error: str = ""  # set by the executor for a line it could not parse
 
 

@@ -133,6 +133,7 @@ RULES: tuple[Fold | Handle, ...] = (
     Fold(ev.ModeChanged, steering.fold_mode),
     Handle(ev.SteeringReceived, steering.on_steering),
     Fold(ev.SubagentSpawned, subagents.fold_spawned),
+    Fold(ev.SidecarQueued, subagents.fold_sidecar),  # sidecar work a unit queued (behaviour §12)
     Handle(ev.ChaosInjected, chaos.on_injected),
     # inside an agent's turn: its steps, priced and judged as they stream
     Fold(ev.AgentStep, agents.fold_step),

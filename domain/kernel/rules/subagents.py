@@ -36,6 +36,7 @@ import msgspec
 from uok.domain import events as ev
 from uok.domain.events import SpawnRequest, SubagentSpawned
 from uok.domain.kernel.context import Context
+from uok.domain.kernel.rules.sidecar import queue_sidecars
 from uok.domain.kernel.state import KernelState, TurnInfo
 from uok.domain.plan import DEFAULT_RETRIES, ID_PATTERN, RUNAWAY_HEADROOM, UnitNode
 from uok.domain.policies.modes import (
@@ -103,17 +104,27 @@ def requeue_cancelled_children(ctx: Context) -> None:
             ctx.transition(node.id, "queued", reason="resumed after cancellation")
 
 
+def fold_sidecar(st: KernelState, e: ev.SidecarQueued) -> None:
+    """Sidecar work (rules.sidecar) is kept with the plan's sub-agents, so later runs put it back."""
+    children = st.subagents.spawned.setdefault(e.plan_id, [])
+    if all(c.id != e.node.id for c in children):
+        children.append(e.node)
+    if st.graph is not None and st.graph.plan_id == e.plan_id:
+        _add_child(st, e.node)
+
+
 def _add_child(st: KernelState, child: UnitNode) -> None:
     graph = st.graph
     assert graph is not None
     if child.id in st.nodes:
         return
     parent = child.metadata.get("parent", "")
-    # the parent's dependents now wait for the child too; its other children (siblings) do not
+    # the parent's dependents now wait for the child too; its other children (siblings) do not;
+    # sidecar work (rules.sidecar) holds nobody: it has no "parent", only the unit that queued it
     nodes = (
         *tuple(
             msgspec.structs.replace(n, depends_on=(*n.depends_on, child.id))
-            if parent in n.depends_on and not n.id.startswith(parent + "/")
+            if parent and parent in n.depends_on and not n.id.startswith(parent + "/")
             else n
             for n in graph.nodes
         ),
@@ -121,9 +132,14 @@ def _add_child(st: KernelState, child: UnitNode) -> None:
     )
     order = list(graph.order)
     at = len(order)
-    for i, unit_id in enumerate(order):  # after the parent and the children it already has
-        if unit_id == parent or unit_id.startswith(parent + "/"):
-            at = i + 1
+    if parent:
+        for i, unit_id in enumerate(order):  # after the parent and the children it already has
+            if unit_id == parent or unit_id.startswith(parent + "/"):
+                at = i + 1
+    elif (queued_by := child.metadata.get("queued_by")) in order:
+        at = order.index(queued_by) + 1  # sidecar work: right after the unit that queued it,
+        while at < len(order) and order[at].startswith("sidecar-"):  # after the sidecars already there
+            at += 1
     order.insert(at, child.id)
     st.graph = msgspec.structs.replace(graph, nodes=nodes, order=tuple(order))
     st.nodes = {n.id: n for n in nodes}
@@ -140,6 +156,12 @@ def spawn_children(ctx: Context, turn: TurnInfo) -> None:
     requests = st.subagents.pending.pop(turn.turn_id, ())
     if not requests or st.graph is None:
         return
+    sidecars = tuple(r for r in requests if r.sidecar)
+    if sidecars:  # sidecar work is queued, not spawned as children (rules.sidecar)
+        queue_sidecars(ctx, turn, sidecars)
+        requests = tuple(r for r in requests if not r.sidecar)
+        if not requests:
+            return
     parent = st.nodes[turn.unit_id]
     parent_modes = node_modes(parent.metadata, run_defaults(st))
     lineage = (*_lineage(parent), parent.id)
