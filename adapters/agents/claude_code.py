@@ -66,6 +66,7 @@ class ClaudeCode(AgentAdapter):
     executable: ClassVar[tuple[str, ...]] = ("claude",)
     options: ClassVar[dict[str, str]] = {
         "max_turns": "--max-turns N",
+        "max_budget_usd": "--max-budget-usd USD (the agent's own cap, under uok's cost guard)",
         "permission_mode": "--permission-mode MODE",
         "allowed_tools": "--allowedTools a,b",
         "disallowed_tools": "--disallowedTools a,b",
@@ -88,6 +89,8 @@ class ClaudeCode(AgentAdapter):
             args += ["--model", self.spec.model]
         if "max_turns" in o:
             args += ["--max-turns", str(o["max_turns"])]
+        if "max_budget_usd" in o:
+            args += ["--max-budget-usd", str(o["max_budget_usd"])]
         if "permission_mode" in o:
             args += ["--permission-mode", str(o["permission_mode"])]
         for key, flag in (("allowed_tools", "--allowedTools"), ("disallowed_tools", "--disallowedTools")):

@@ -62,6 +62,11 @@ def test_a_claude_code_session_becomes_steps_tool_calls_and_its_reported_cost(tm
     assert "[REDACTED" in steps[2] and SECRET not in "\n".join(steps)
     r = uok("replay", "--all", "--db", str(db))
     assert r.returncode == 0 and "no divergence" in r.stdout, r.stdout + r.stderr
+    # what the agent said and did was the unit's progress while it ran
+    progress = _sql(db, "SELECT reason FROM unit_transitions WHERE unit_id = 'hello' AND to_state = 'progress'")
+    assert [p["reason"][:22] for p in progress] == [
+        "agent says: I'll do th", "agent calls Write: {\"f", "agent calls Bash: {\"co", "agent says: Added hell",
+    ]  # fmt: skip
     # the unit's page (uok report, the web view) lists the steps of each attempt
     page = tmp_path / "run.html"
     assert uok("report", "latest", "--html", str(page), "--db", str(db)).returncode == 0

@@ -18,12 +18,16 @@ def _node(agent: str, options: str = "", command: str = "", model: str = ""):
 
 
 def test_claude_code_argv_prompt_never_on_the_command_line():
-    graph = _node("claude-code", '{ max_turns = 3, allowed_tools = ["Read", "Bash"] }', model='model = "sonnet"\n')
+    graph = _node(
+        "claude-code",
+        '{ max_turns = 3, max_budget_usd = 0.5, allowed_tools = ["Read", "Bash"] }',
+        model='model = "sonnet"\n',
+    )
     node = graph.nodes[0]
     argv = adapter_for(node.agent).argv(node)
     assert argv == [
         "claude", "-p", "--output-format", "stream-json", "--verbose", "--model", "sonnet",
-        "--max-turns", "3", "--allowedTools", "Read,Bash",
+        "--max-turns", "3", "--max-budget-usd", "0.5", "--allowedTools", "Read,Bash",
     ]  # fmt: skip
 
 

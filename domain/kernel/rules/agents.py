@@ -15,6 +15,9 @@ their usage *while the agent runs* (behaviour §9, docs/agents.md).
   between that total and what the steps were priced at, so the turn's
   recorded spend equals what the agent reported, to the cent; then the
   guard judges the turn once more and records its verdict.
+* A ``message`` or ``tool_call`` step is the unit's progress: the unit
+  enters ``progress`` with it as the reason ("agent says: …", "agent calls
+  Bash: …"), as a ``uok progress`` report would.
 * Every other step is recorded and decides nothing, as is any step of a
   turn that has already finished (a late line of a stopped agent).
 """
@@ -28,6 +31,8 @@ from uok.domain.kernel.state import KernelState, TurnInfo
 from uok.domain.policies import cost_guard
 
 _CENT_FRACTION = 1e-9  # a reconciliation smaller than this is rounding, not spend
+_HEADLINES = {"message": "says:", "tool_call": "calls"}  # steps that move the unit to progress
+_REASON = 200  # characters of a step kept as the unit's progress reason
 
 
 def fold_step(st: KernelState, e: ev.AgentStep) -> None:
@@ -49,6 +54,8 @@ def on_step(ctx: Context, obs: ev.AgentStep) -> None:
     turn = st.in_flight.get(obs.turn_id)
     if turn is None or st.exited:
         return  # a late step of a turn that ended: recorded, nothing to decide
+    if obs.kind in _HEADLINES:
+        _progress(ctx, turn, obs)
     settings = st.flags.settings
     if not (settings.enabled and settings.cost_guard.enabled):
         return
@@ -60,6 +67,20 @@ def on_step(ctx: Context, obs: ev.AgentStep) -> None:
     elif obs.kind == "result" and obs.cost_usd is not None:
         rows = _reconcile(ctx, turn, obs)
         _judge(ctx, turn, rows, final=True)
+
+
+def _progress(ctx: Context, turn: TurnInfo, obs: ev.AgentStep) -> None:
+    """What the agent says or does is its progress: the unit enters
+    ``progress`` with it as the reason, as a ``uok progress`` report would
+    (``uok status``, the live display and time travel show it)."""
+    rec = ctx.state.unit(turn.unit_id)
+    if rec is None or rec.state not in ("running", "progress") or rec.turn_id != obs.turn_id:
+        return
+    call = f"{obs.tool}: {obs.args}" if obs.args else obs.tool
+    what = call if obs.kind == "tool_call" else obs.text
+    line = " ".join(what.split())
+    reason = f"agent {_HEADLINES[obs.kind]} {line}"
+    ctx.transition(turn.unit_id, "progress", reason=reason[:_REASON], turn_id=obs.turn_id)
 
 
 def _usage(obs: ev.AgentStep) -> ev.ModelUsage:
