@@ -70,6 +70,7 @@ Format
       id = "S2"
       task_files = "tasks/S2/*.md"  # a glob (or an array of globs): one task per file, in
                                     # name order, after the slice's listed tasks
+      gates = ["verification"]      # optional: gates of the slice, run on complete-slice:M1/S2
 
 A task without ``command`` is a no-op unit that succeeds at once. Ids
 (plan, milestone, slice, task) match ``[A-Za-z0-9_][A-Za-z0-9_.-]*``, so

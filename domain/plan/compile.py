@@ -47,7 +47,7 @@ def compile_plan(
     for mid, slices in milestones:
         in_milestone = {t.node.id for _, _, tasks, _ in slices for t in tasks}
         completes: list[str] = []
-        for sid, s_title, tasks, s_requires in slices:
+        for sid, s_title, tasks, extras in slices:
             if not tasks:
                 continue
             slice_ids = {t.node.id for t in tasks}
@@ -77,7 +77,9 @@ def compile_plan(
                     slice=sid,
                     title=s_title or f"Complete slice {mid}/{sid}",
                     depends_on=sinks,
-                    requires=s_requires,
+                    requires=extras.requires,
+                    gates=extras.gates,
+                    gate_specs=extras.gate_specs,
                 )
             )
             completes.append(cid)

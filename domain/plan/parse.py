@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import PurePath, PureWindowsPath
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from uok.domain.plan.agent import AGENT_KEYS, parse_agent
@@ -27,6 +27,7 @@ from uok.domain.plan.model import (
     GateSpec,
     PlanError,
     UnitNode,
+    complete_slice_id,
 )  # fmt: skip
 from uok.domain.plan.taskfiles import line_of_problem, parse_task_file
 from uok.domain.policies.clarify import CLARIFY_ROUND_LIMIT
@@ -34,7 +35,7 @@ from uok.domain.policies.clarify import CLARIFY_ROUND_LIMIT
 _TOP_KEYS = frozenset({"plan", "milestones"})
 _PLAN_KEYS = frozenset({"id", "title", "allow_outside_root"})
 _MILESTONE_KEYS = frozenset({"id", "title", "slices", "requires"})
-_SLICE_KEYS = frozenset({"id", "title", "tasks", "task_files", "requires"})
+_SLICE_KEYS = frozenset({"id", "title", "tasks", "task_files", "requires", "gates"})
 _PHASES = ("execution", "planning")
 _TASK_KEYS = frozenset(
     {
@@ -63,6 +64,14 @@ _TASK_KEYS = frozenset(
 
 
 _GATE_KEYS = frozenset({"id", "command", "shell", "timeout", "files"})
+
+
+class SliceExtras(NamedTuple):
+    """What a slice gives its complete-slice unit: the artifacts it requires, its gates."""
+
+    requires: tuple[str, ...]
+    gates: tuple[str, ...]
+    gate_specs: tuple[GateSpec, ...]
 
 
 @dataclass
@@ -232,8 +241,8 @@ class _Parser:
 
     def plan(
         self, doc: dict[str, Any]
-    ) -> tuple[str, str, list[tuple[str, list[tuple[str, str, list[_Task], tuple[str, ...]]]]]]:
-        """-> (plan id, title, [(milestone id, [(slice id, slice title, tasks, required artifacts)])])."""
+    ) -> tuple[str, str, list[tuple[str, list[tuple[str, str, list[_Task], SliceExtras]]]]]:
+        """-> (plan id, title, [(milestone id, [(slice id, slice title, tasks, extras)])])."""
         self.keys(doc, _TOP_KEYS, "")
         head = self.table(doc.get("plan", {}), "[plan]")
         self.keys(head, _PLAN_KEYS, "[plan]: ")
@@ -289,7 +298,9 @@ class _Parser:
                     for path in self.globs.get(pattern, ()):
                         tasks.append(self.file_task(path, mid, sid, seen_tasks))
                 tasks = [gated(t, s_requires) for t in tasks]
-                slices.append((sid, s_title, tasks, s_requires))
+                # the slice's own gates run on its complete-slice unit (behaviour §13)
+                s_gates = self.gates(s.get("gates", []), complete_slice_id(mid, sid))
+                slices.append((sid, s_title, tasks, SliceExtras(s_requires, *s_gates)))
             milestones.append((mid, slices))
         return plan_id, title, milestones
 
