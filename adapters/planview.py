@@ -119,10 +119,23 @@ def graph_text(graph: UnitGraph) -> str:
         node = by_id[nid]
         deps = f"  after {', '.join(node.depends_on)}" if node.depends_on else ""
         writes = f"  writes {', '.join(node.writes)}" if node.writes else ""
-        lines.append(f"  {node.unit_type:<15} {nid}{deps}{writes}")
+        intents = "".join(
+            f"  {kind} {', '.join(pats)}"
+            for kind, pats in (("reads", node.read_intents), ("touches", node.write_intents))
+            if pats
+        )
+        lines.append(f"  {node.unit_type:<15} {nid}{deps}{writes}{intents}")
     if graph.conflicts:
         lines.append("")
         lines.append("file conflicts (never run at the same time):")
         for c in graph.conflicts:
             lines.append(f"  {c.file}: {c.node_a} <-> {c.node_b}")
+    from uok.domain.plan.intents import intent_conflicts
+
+    implied = intent_conflicts(graph.nodes)
+    if implied:
+        lines.append("")
+        lines.append("intent conflicts (never run at the same time; behaviour §12):")
+        for a, b, why in implied:
+            lines.append(f"  {a} <-> {b}: {why}")
     return "\n".join(lines) + "\n"

@@ -10,6 +10,7 @@ modules group them by subject:
 * :mod:`~uok.domain.events.gates`: gate requests and results, breakers, costs;
 * :mod:`~uok.domain.events.bus`: messages, steering, sub-agents, chaos, gitops;
 * :mod:`~uok.domain.events.modes`: a run's modes changing while it runs;
+* :mod:`~uok.domain.events.intents`: a unit waiting on another's read/write intents;
 * :mod:`~uok.domain.events.progress`: a running task's progress report;
 * :mod:`~uok.domain.events.requeue`: work that had ended, queued again;
 * :mod:`~uok.domain.events.writer`: the writer token;
@@ -57,6 +58,7 @@ from uok.domain.events.gates import (
     GateRun,
     UsageReported,
 )
+from uok.domain.events.intents import UnitWaiting
 from uok.domain.events.modes import ModeChanged
 from uok.domain.events.prices import UsagePrice
 from uok.domain.events.progress import ProgressReported
@@ -151,6 +153,7 @@ __all__ = [
     "UnitRequeued",
     "UnitState",
     "UnitTransitioned",
+    "UnitWaiting",
     "UsagePrice",
     "UsageReported",
     "WriterTokenAcquired",

@@ -42,6 +42,7 @@ from uok.domain.kernel.rules import (
     forking,
     gate_history,
     gating,
+    intents,
     outcome,
     pricing,
     progress,
@@ -96,6 +97,7 @@ RULES: tuple[Fold | Handle, ...] = (
     Handle(ev.KernelEntered, entry.on_entered),
     Fold(ev.PlanCompiled, runs.fold_plan),
     Fold(ev.PlanCompiled, subagents.fold_plan),  # the children earlier runs spawned
+    Fold(ev.PlanCompiled, intents.fold_plan),
     Fold(ev.PlanCompiled, artifacts.fold_plan),  # does the plan gate anything on artifacts
     Fold(ev.RunRecovered, runs.fold_recovered),
     Fold(ev.RunForked, forking.fold_forked),
@@ -106,6 +108,7 @@ RULES: tuple[Fold | Handle, ...] = (
     # units and turns
     Fold(ev.UnitTransitioned, runs.fold_unit),
     Fold(ev.TurnStarted, runs.fold_turn_started),
+    Fold(ev.TurnStarted, intents.fold_started),
     Fold(ev.ExecutionFinished, subagents.fold_execution),  # spawn requests wait for the turn's end
     Fold(ev.ExecutionFinished, agents.fold_execution),
     Handle(ev.ExecutionFinished, execution.on_execution),
@@ -131,6 +134,7 @@ RULES: tuple[Fold | Handle, ...] = (
     # steering, sub-agents, chaos
     Fold(ev.SteeringApplied, steering.fold_applied),
     Fold(ev.ModeChanged, steering.fold_mode),
+    Fold(ev.UnitWaiting, intents.fold_waiting),
     Handle(ev.SteeringReceived, steering.on_steering),
     Fold(ev.SubagentSpawned, subagents.fold_spawned),
     Fold(ev.SidecarQueued, subagents.fold_sidecar),  # sidecar work a unit queued (behaviour §12)

@@ -90,6 +90,13 @@ class GatePass(msgspec.Struct, kw_only=True):
     ran: list[str] = []
 
 
+class IntentState(msgspec.Struct, kw_only=True):
+    """The driven plan's parallel intents (rules.intents)."""
+
+    active: bool = False  # some unit of the driven plan declares intents (else dispatch skips the check)
+    waiting: dict[str, str] = {}  # unit id -> reason of its last UnitWaiting, until it starts
+
+
 class ArtifactState(msgspec.Struct, kw_only=True):
     """The driven run's latest observation of required artifacts, and the
     hold reason announced per unit (rules.artifacts)."""
@@ -145,6 +152,7 @@ class KernelState(msgspec.Struct, kw_only=True):
     gates: GateState = msgspec.field(default_factory=GateState)
     agents: AgentState = msgspec.field(default_factory=AgentState)
     artifacts: ArtifactState = msgspec.field(default_factory=ArtifactState)
+    intents: IntentState = msgspec.field(default_factory=IntentState)
 
     def enter(self, e: KernelEntered) -> None:
         """Take the driven run's inputs from its ``KernelEntered``: the one

@@ -35,6 +35,7 @@ Format
         shell = false               # default false
         depends_on = ["other-task"] # optional; REPLACES the implicit chain ([] = no deps)
         writes = ["out/a.txt"]      # files the task touches, relative to the plan root
+        intents = { read = ["docs/"], write = ["src/**"] }  # paths, dirs, globs (behaviour §12)
         timeout = 30                # seconds, > 0, default 600
         retries = 2                 # extra attempts after a failure, >= 0, default 2
         max_dispatches = 8          # runaway cap, >= retries + 1, default retries + 6

@@ -84,6 +84,8 @@ class UnitNode(msgspec.Struct, frozen=True, kw_only=True):
     phase: str = "execution"  # "planning" units are not held by their milestone's or slice's requires
     produces: tuple[str, ...] = ()  # files (or globs) it must leave, non-blank, to count as completed (§13)
     clarify_rounds: int = 0  # a clarify task: questions it may ask with `uok clarify ask` (§11); 0: none
+    read_intents: tuple[str, ...] = ()  # paths, directories, globs it reads (§12: uok.domain.plan.intents)
+    write_intents: tuple[str, ...] = ()  # ... and writes: no unit with an overlapping intent runs beside it
 
 
 class UnitGraph(msgspec.Struct, frozen=True, kw_only=True):

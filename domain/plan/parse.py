@@ -45,6 +45,7 @@ _TASK_KEYS = frozenset(
         "shell",
         "depends_on",
         "writes",
+        "intents",
         "timeout",
         "retries",
         "max_dispatches",
@@ -173,6 +174,20 @@ class _Parser:
                 task,
             )
         return norm
+
+    def intents(self, value: object, tid: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """``intents = { read = [...], write = [...] }``: paths, directories and
+        globs relative to the plan root (behaviour §12, uok.domain.plan.intents)."""
+        table = self.table(value, "intents", tid)
+        for key in table:
+            if key not in ("read", "write"):
+                raise self.fail(f"intents: unknown key '{key}' (allowed: read, write)", tid)
+
+        def patterns(key: str) -> tuple[str, ...]:
+            found = self.strings(table.get(key, []), f"intents.{key}", tid)
+            return tuple(dict.fromkeys(self.path(p, f"intents.{key}", tid) for p in found))
+
+        return patterns("read"), patterns("write")
 
     def json_value(self, value: object, where: str, task: str) -> None:
         if isinstance(value, dict):
@@ -398,6 +413,7 @@ class _Parser:
         writes = tuple(self.path(w, "writes", tid) for w in self.strings(t.get("writes", []), "writes", tid))
         if len(set(writes)) != len(writes):
             raise self.fail("writes names the same file twice", tid)
+        read_intents, write_intents = self.intents(t.get("intents", {}), tid)
         gates, gate_specs = self.gates(t.get("gates", []), tid)
         cwd = t.get("cwd")
         if cwd is not None:
@@ -434,6 +450,8 @@ class _Parser:
             slice=sid,
             title=self.string(t, "title", "", tid),
             writes=writes,
+            read_intents=read_intents,
+            write_intents=write_intents,
             command=command,
             shell=shell,
             timeout=float(timeout),

@@ -13,6 +13,7 @@ what order, is listed once, in :data:`uok.domain.kernel.kernel.RULES`.
 * ``execution``: a unit's command finished;
 * ``outcome``: a turn's conclusion and a unit's retry budget;
 * ``dispatch``: which units start now, blocking, caps, deadlock;
+* ``intents``: units whose read/write intents overlap never run together;
 * ``gating``, ``gate_history``, ``pricing``: the gates of a turn, the
   breakers and failure memory behind them, the cost guard;
 * ``steering``, ``subagents``, ``chaos``, ``forking``: remote steering,

@@ -8,7 +8,8 @@ Rules, all deterministic and taken from the folded log:
   topological order (ties broken by plain string order);
 * a batch never holds two writers of one file, nor a writer of a file that
   a unit in flight writes (``select_reactive_dispatch_batch``), and never
-  exceeds the free workers;
+  exceeds the free workers; in a plan with read/write intents, never two
+  units whose intents overlap (``rules.intents``);
 * a queued unit whose dependency ended final but not completed is
   ``blocked``;
 * a unit dispatched ``max_dispatches`` times is ``runaway-recovered``
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 from uok.domain import events as ev
 from uok.domain.kernel.context import Context
-from uok.domain.kernel.rules import artifacts, closeout, gating, steering
+from uok.domain.kernel.rules import artifacts, closeout, gating, intents, steering
 from uok.domain.kernel.state import KernelState
 from uok.domain.plan import UnitNode
 from uok.domain.plan import graph as plan_graph
@@ -142,8 +143,12 @@ def _dispatch(ctx: Context) -> bool:
     free = st.workers - len(st.in_flight)
     if free <= 0:
         return False
-    in_flight_outputs = {w for u in st.in_flight_units() for w in st.nodes[u].writes}
-    selected = _select(st, free, in_flight_outputs)
+    if st.intents.active:  # the plan declares read/write intents (rules.intents)
+        selected, waits = intents.select(st, ready_units(st), free)
+        intents.announce(ctx, waits)
+    else:
+        in_flight_outputs = {w for u in st.in_flight_units() for w in st.nodes[u].writes}
+        selected = _select(st, free, in_flight_outputs)
     if not selected:
         return False
     changed = False
