@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 
 from uok.adapters.gitops import DEFAULT_TIMEOUT, GitResult, run_git
 from uok.domain import events as ev
+from uok.domain.errors import RuntimeFailure
 
 
 class Snapshot(NamedTuple):
@@ -54,7 +55,7 @@ class ChangeSet(NamedTuple):
         return self.changed + self.deleted
 
 
-class SnapshotError(RuntimeError):
+class SnapshotError(RuntimeFailure, RuntimeError):
     """A snapshot could not be taken (git failed or timed out)."""
 
 

@@ -45,7 +45,7 @@ from typing import Any
 
 from uok.adapters.changeset import ChangeSet, ChangeTracker, SnapshotError, WorkTree
 from uok.adapters.gitops import GitResult, commit_message, snapshot_ref
-from uok.domain.errors import InputError
+from uok.domain.errors import InputError, RuntimeFailure
 from uok.domain.policies.gates import GateContext, GateResult
 
 GATE_ID = "gitops"
@@ -58,7 +58,9 @@ class DirtyWorkTree(InputError):
     """``uok run --gitops commit`` on a work tree with uncommitted changes."""
 
 
-class _Failed(Exception):
+class _Failed(RuntimeFailure):
+    """A publish that cannot go ahead; caught here and recorded as the gate's failure."""
+
     def __init__(self, why: str, failure_class: str = "git"):
         super().__init__(why)
         self.failure_class = failure_class

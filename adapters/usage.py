@@ -38,13 +38,14 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from uok.domain.errors import InputError
 from uok.domain.events import ModelUsage, UsagePrice
 
 _json = msgspec.json.Decoder()
 
 
-class _Bad(ValueError):
-    pass
+class _Bad(InputError, ValueError):
+    """A usage line that cannot be read (caught here: it becomes a recorded reason, never an exit)."""
 
 
 def _count(d: dict[str, Any], *keys: str) -> int:

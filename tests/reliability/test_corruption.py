@@ -59,6 +59,8 @@ ARGS = {
     "logs": lambda plan, tmp: [RUN_ID[0]],
     "report": lambda plan, tmp: [RUN_ID[0], "--html", str(tmp / "report.html")],
     "serve": lambda plan, tmp: ["--port", "0"],
+    "eval": lambda plan, tmp: ["report"],
+    "clarify ask": lambda plan, tmp: ["--plan", "c", "--unit", "task-0001", "which one?"],
 }
 READ_ONLY = {"status", "events", "verify", "replay", "sql", "breakers"}
 """Commands that only read: they must not even touch a damaged file. (Others
@@ -157,7 +159,10 @@ DAMAGE = {
     "only the 100-byte header left": empty_header_only,
 }
 
-COMMANDS = sorted(name for name, p in subcommands().items() if takes_db(p))
+NEVER_OPENS = {"progress"}
+"""Commands that take ``--db`` with the common options but never open a log
+(``uok progress`` appends to the running task's UOK_PROGRESS_FILE)."""
+COMMANDS = sorted(name for name, p in subcommands().items() if takes_db(p) and name not in NEVER_OPENS)
 
 
 def test_every_command_that_opens_a_log_is_covered():
@@ -171,7 +176,18 @@ finding on stdout with their own documented non-zero exit (doctor: 1)."""
 
 CONTENT = ("payload altered", "chain hash altered")
 CHAIN_BLIND = ("projections status",)
-PREFIX_TRUSTING = ("status", "state", "diff", "metrics", "parity", "serve", "logs")
+PREFIX_TRUSTING = (
+    "status",
+    "state",
+    "diff",
+    "metrics",
+    "parity",
+    "serve",
+    "logs",
+    "eval",
+    "clarify answer",
+    "clarify ask",
+)
 """Commands answered from the read models, which a run's end left caught up:
 they check that the event they were folded up to is still there with the same
 hash (the tail anchor) and verify only what was appended since, so they
