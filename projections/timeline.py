@@ -91,6 +91,8 @@ class StepView(msgspec.Struct, kw_only=True):
 
     seq: int
     kind: str
+    at: datetime | None = None
+    tool_id: str = ""
     text: str = ""  # inline (redacted; the first 1,000 characters when ``blob``)
     blob: str = ""
     tool: str = ""
@@ -385,6 +387,8 @@ class TimelineFold:
                 StepView(
                     seq=e.seq,
                     kind=e.kind,
+                    at=e.at,
+                    tool_id=e.tool_id,
                     text=e.text,
                     blob=e.blob,
                     tool=e.tool,

@@ -7,6 +7,8 @@ Shape of a trace (one per run)::
     ├── turn <unit id>                one per turn; uok.turn.*, gen_ai.usage.*, uok.cost.usd
     │   ├── phase dispatch | unit | guard | finalize …   from the previous phase to this one
     │   ├── execute <unit id>         the unit's process: process.exit.code, gen_ai.usage.*
+    │   │   ├── execute_tool <tool>   an agent task's tool call, from its call to its result
+    │   │   │                         (gen_ai.tool.name, gen_ai.tool.call.id; docs/agents.md)
     │   │   └── (the task's own spans, through its TRACEPARENT)
     │   └── gate <gate id>            one per gate attempt: uok.gate.*
     └── …
@@ -205,6 +207,7 @@ class SpanBuilder:
                     status=Status(StatusCode.UNSET) if ok else Status(StatusCode.ERROR, x.error or "exit code"),
                 )
             )
+        spans += self._tool_calls(t)
         for g in t.gates:
             passed = g.outcome in ("pass", "skip")
             spans.append(
@@ -226,6 +229,39 @@ class SpanBuilder:
                         "uok.failure_class": None if g.failure_class in ("none", "") else g.failure_class,
                     },
                     status=Status(StatusCode.UNSET) if passed else Status(StatusCode.ERROR, g.rationale[:200]),
+                )
+            )
+        return spans
+
+    def _tool_calls(self, t: TurnDetail) -> list[ReadableSpan]:
+        """An agent turn's tool calls, each from its call to its result (or to
+        the turn's last step when no result came), under the execution span."""
+        results = {s.tool_id: s for s in t.steps if s.kind == "tool_result" and s.tool_id}
+        last = max((s.at for s in t.steps if s.at is not None), default=None)
+        spans = []
+        for call in t.steps:
+            if call.kind != "tool_call" or call.at is None:
+                continue
+            result = results.get(call.tool_id)
+            end = result.at if result is not None and result.at is not None else (last or call.at)
+            failed = result is not None and result.is_error
+            spans.append(
+                self._span(
+                    f"execute_tool {call.tool}",
+                    ("tool", t.turn_id, str(call.seq)),
+                    ("execution", t.turn_id),
+                    call.at,
+                    end,
+                    {
+                        "gen_ai.operation.name": "execute_tool",
+                        "gen_ai.tool.name": call.tool,
+                        "gen_ai.tool.call.id": call.tool_id,
+                        "uok.agent.step": call.seq,
+                        "uok.agent.tool.args": call.args,
+                        "uok.agent.tool.finished": result is not None,
+                        "error.type": "tool_error" if failed else None,
+                    },
+                    status=Status(StatusCode.ERROR, (result.text if result else "")[:200]) if failed else None,
                 )
             )
         return spans

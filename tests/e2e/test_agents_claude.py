@@ -72,6 +72,14 @@ def test_a_claude_code_session_becomes_steps_tool_calls_and_its_reported_cost(tm
     assert uok("report", "latest", "--html", str(page), "--db", str(db)).returncode == 0
     html = page.read_text()
     assert "Agent steps" in html and html.count('class="step-tool_call') == 2 and SECRET not in html
+    # the trace: each tool call a span under the execution span, from its call to its result
+    trace = tmp_path / "trace.json"
+    assert uok("trace", "latest", "--out", str(trace), "--db", str(db)).returncode == 0
+    data = json.loads(trace.read_text())
+    spans = {s["name"]: s for rs in data["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]}
+    write, bash = spans["execute_tool Write"], spans["execute_tool Bash"]
+    assert write["parentSpanId"] == bash["parentSpanId"] == spans["execute hello"]["spanId"]
+    assert bash["status"].get("code") == 2 and write["status"].get("code", 0) != 2  # the failed call is an error
     # time travel inside the turn: at the second tool call, the agent's steps up to it
     at = _sql(db, "SELECT position, seq FROM agent_steps WHERE tool = 'Bash' AND kind = 'tool_call'")[0]
     view = json_lines(uok("state", "--at", str(at["position"]), "--db", str(db), "--json").stdout)[0]

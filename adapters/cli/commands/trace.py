@@ -16,8 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "trace",
         description="""
             Export RUN as one OpenTelemetry trace: a span for the run, one per turn, and under
-            each turn its phases, its execution and its gate attempts, with the GenAI usage
-            attributes for model tokens and uok.cost.usd. Trace and span ids are derived from
+            each turn its phases, its execution (with an agent task's tool calls under it) and
+            its gate attempts, with the GenAI usage attributes for model tokens and uok.cost.usd. Trace and span ids are derived from
             the log, so the export is reproducible; each task ran with a TRACEPARENT naming its
             execution span. RUN is a run id or 'latest'. Needs the 'otel' extra.
         """,
