@@ -105,6 +105,8 @@ def _lost_products(store, runs, units) -> list[dx.LostProduct]:
         root = Path(plan_path).parent
         for node in graph.nodes:
             u = part.units.get(node.id)
+            if node.unit_type == "complete-slice":
+                continue  # its tasks' products are reported under the tasks
             if not node.produces or u is None or u.state != "notified" or u.outcome != "completed":
                 continue
             for product, state in observe_products(root, node.produces).items():

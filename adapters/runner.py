@@ -367,6 +367,13 @@ class KernelRunner:
                 node = self.kernel.dispatched_node(d.unit_id, self._planned.get(d.unit_id))
                 runs = node.command is not None or node.agent is not None
                 run = self.chaos.strike("dispatch", d) if runs else None
+                if not runs and node.produces:  # a complete-slice verifying its slice's products (behaviour §13)
+                    facts = observe_products(self.plan_path.parent, node.produces)
+                    self._results.put(
+                        ev.ProductsObserved(
+                            run_id=self.run_id, at=self.clock(), turn_id=d.turn_id, unit_id=node.id, facts=facts
+                        )
+                    )
                 if run is not None:  # None: no command, or a chaos partial failure ended the attempt
                     self._executing[d.turn_id] = (node.id, d.attempt)
                     feedback = self._feedback(node.id, d.turn_id, d.attempt)  # read on this thread: the log's reader

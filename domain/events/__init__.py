@@ -25,7 +25,7 @@ this package has loaded.
 """
 
 from uok.domain.events.agents import STEP_KINDS, AgentOutcome, AgentStep, AgentUsage
-from uok.domain.events.artifacts import ArtifactsObserved, UnitHeld
+from uok.domain.events.artifacts import ArtifactsObserved, ProductsObserved, UnitHeld
 from uok.domain.events.base import Event
 from uok.domain.events.bus import (
     BOUNDARIES,
@@ -132,6 +132,7 @@ __all__ = [
     "PidProbe",
     "PlanCompiled",
     "PlanLeased",
+    "ProductsObserved",
     "ProgressReported",
     "RequeueCause",
     "RetryRequest",

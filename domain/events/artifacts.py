@@ -33,3 +33,15 @@ class UnitHeld(Event, frozen=True, kw_only=True):
     @property
     def reason(self) -> str:
         return "held: " + "; ".join(self.reasons)
+
+
+class ProductsObserved(Event, frozen=True, kw_only=True):
+    """The shell looked at the declared products of a unit that runs no
+    command (a ``complete-slice`` verifying its slice's products, behaviour
+    §13): path/glob -> ``present`` | ``blank`` | ``missing``."""
+
+    OBSERVED: ClassVar[bool] = True
+
+    turn_id: str
+    unit_id: str
+    facts: dict[str, str]

@@ -112,6 +112,7 @@ RULES: tuple[Fold | Handle, ...] = (
     Fold(ev.ExecutionFinished, subagents.fold_execution),  # spawn requests wait for the turn's end
     Fold(ev.ExecutionFinished, agents.fold_execution),
     Handle(ev.ExecutionFinished, execution.on_execution),
+    Handle(ev.ProductsObserved, execution.on_products),  # a complete-slice's products (behaviour §13)
     Fold(ev.TurnFinished, runs.fold_turn_finished),
     Fold(ev.TurnFinished, subagents.fold_turn_finished),
     Fold(ev.TurnFinished, closeout.fold_turn_finished),

@@ -78,6 +78,7 @@ def compile_plan(
                     title=s_title or f"Complete slice {mid}/{sid}",
                     depends_on=sinks,
                     requires=extras.requires,
+                    produces=tuple(dict.fromkeys(p for t in tasks for p in t.node.produces)),
                     gates=extras.gates,
                     gate_specs=extras.gate_specs,
                 )

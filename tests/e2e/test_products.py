@@ -89,3 +89,31 @@ def test_doctor_reports_a_completed_unit_whose_product_disappeared_and_retry_reb
     assert (root / "report.md").read_text() == "the report"
     [healed] = json_lines(uok("doctor", "--db", str(db), "--json").stdout)
     assert not [f for f in healed["diagnosis"]["findings"] if f["code"] == "product-missing"]
+
+
+def test_complete_slice_verifies_its_slices_products(tmp_path: Path):
+    root = tmp_path / "project"
+    root.mkdir()
+    write = "import pathlib; pathlib.Path('x.md').write_text('made')"
+    remove = "import pathlib; pathlib.Path('x.md').unlink()"
+    plan = root / "plan.toml"
+    plan.write_text(
+        '[plan]\nid = "cs"\n[[milestones]]\nid = "M1"\n  [[milestones.slices]]\n  id = "S1"\n'
+        f'    [[milestones.slices.tasks]]\n    id = "make"\n    produces = ["x.md"]\n'
+        f'    command = ["{sys.executable}", "-c", "{write}"]\n'
+        f'    [[milestones.slices.tasks]]\n    id = "clobber"\n'
+        f'    command = ["{sys.executable}", "-c", "{remove}"]\n'
+    )
+    db = tmp_path / "events.db"
+    r = uok("run", str(plan), "--db", str(db), "--quiet")
+    assert r.returncode == 1
+    rows = [row["event"] for row in json_lines(uok("events", "--db", str(db), "--json").stdout)]
+    observed = [e for e in rows if e["type"] == "ProductsObserved"]
+    assert [e["facts"] for e in observed] == [{"x.md": "missing"}] * 2  # checked, retried once
+    failed = [(e["unit_id"], e["failure_class"], e["reason"]) for e in rows if e.get("to_state") == "failed"]
+    assert failed == [("complete-slice:M1/S1", "artifact", "declared product x.md is missing")] * 2
+    [status] = json_lines(uok("status", "--db", str(db), "--json").stdout)
+    units = status["plans"]["cs"]["units"]
+    assert units["make"]["state"] == "completed" and units["clobber"]["state"] == "completed"
+    assert units["complete-slice:M1/S1"]["state"] == "failed"
+    assert uok("replay", "--all", "--db", str(db)).returncode == 0

@@ -220,5 +220,8 @@ def _start_turn(ctx: Context, node: UnitNode, rec: UnitRecord) -> None:
     ctx.transition(node.id, "running", turn_id=turn_id)
     ctx.phase(turn_id, "dispatch", "dispatched", {"attempt": rec.attempt})
     if node.command is None and node.agent is None:
+        if node.produces:  # a complete-slice verifying its slice's products: the shell looks first (rules.execution)
+            ctx.phase(turn_id, "unit", "check-products")
+            return
         ctx.phase(turn_id, "unit", "noop")
         gating.start_gates(ctx, st.in_flight[turn_id])

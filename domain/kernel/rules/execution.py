@@ -22,6 +22,21 @@ def _missing_products(ctx: Context, unit_id: str, obs: ev.ExecutionFinished) -> 
     return unmet_products(node.produces, obs.products)
 
 
+def on_products(ctx: Context, obs: ev.ProductsObserved) -> None:
+    """A command-less unit's products as the shell saw them (a complete-slice
+    verifying its slice, behaviour §13): gates if all exist, else ``artifact``."""
+    turn = ctx.state.in_flight.get(obs.turn_id)
+    if turn is None or ctx.state.exited:
+        return
+    node = ctx.state.nodes.get(turn.unit_id)
+    missing = unmet_products(node.produces, obs.facts) if node is not None else ()
+    if missing:
+        ctx.conclude(turn, success=False, failure_class="artifact", reason="declared product " + "; ".join(missing))
+    else:
+        gating.start_gates(ctx, turn)
+    ctx.advance()
+
+
 def on_execution(ctx: Context, obs: ev.ExecutionFinished) -> None:
     turn = ctx.state.in_flight.get(obs.turn_id)
     if turn is None or ctx.state.exited:
