@@ -37,6 +37,8 @@ from uok.domain.events import AgentOutcome, AgentUsage, ModelUsage, UsagePrice
 
 MAX_LINE = 8 * 1024 * 1024  # bytes of one line parsed; past it the line is an ``unknown`` step
 INLINE = 1000  # characters of a text kept inside its event; the whole text goes to a blob
+NAME_LIMIT = 300  # characters of a tool name, id, session id, subtype or file path kept
+MAX_FILES = 100  # files one step may name
 
 StepSink = Callable[[dict[str, Any]], None]
 
@@ -155,6 +157,9 @@ class AgentStream:
         if d.session_id:
             self.adapter.session_id = self.adapter.session_id or d.session_id
         step = msgspec.structs.asdict(d)
+        for key in ("tool", "tool_id", "session_id", "subtype"):  # names, not texts: bounded, redacted
+            step[key] = self.redact(step[key][:NAME_LIMIT]) if step[key] else ""
+        step["files"] = tuple(self.redact(f[:NAME_LIMIT]) for f in d.files[:MAX_FILES])
         if d.kind == "usage" and d.usage is not None:
             step["price"] = _price(d.usage)  # the shell's lookup, recorded: replay prices the same
         step["args"] = self.redact(d.args) if d.args else ""
