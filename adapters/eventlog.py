@@ -76,6 +76,18 @@ class EventLog:
         self._versions.update(pending)
         return positions
 
+    def defer_sync(self, on: bool = True) -> bool:
+        """Group commits until :meth:`sync` (a store that cannot, e.g.
+        PostgreSQL's, commits durably each time: returns False)."""
+        defer = getattr(self.store, "defer_sync", None)
+        return bool(defer(on)) if defer is not None else False
+
+    def sync(self) -> None:
+        """Make every commit so far durable: call it before acting on them."""
+        sync = getattr(self.store, "sync", None)
+        if sync is not None:
+            sync()
+
     def records(self, after: int = 0, *, upto: int | None = None, stream: str | None = None) -> Iterator[StoredRecord]:
         records = self.store.read(after, upto=upto, stream=stream)
         if self.verify and stream is None:

@@ -204,6 +204,7 @@ class KernelRunner:
             fold_log(self.log, self.kernel)
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="uok-worker")
         restore = self._install_signal_handlers()
+        self.log.defer_sync(True)  # group commits: durable at each action (_effects) and at the end
         try:
             self._enter()
             while self._exit is None:
@@ -228,9 +229,12 @@ class KernelRunner:
             self.executor.cancel_all()
             self.gates.cancel_all()
             self.turn_hooks.release_all()
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            if self.checkpoints is not None:
-                self.checkpoints.after_run()  # snapshot and read models current for the next command
+            try:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                if self.checkpoints is not None:
+                    self.checkpoints.after_run()  # snapshot and read models current for the next command
+            finally:
+                self.log.defer_sync(False)  # everything recorded is durable before the run returns
             checkpoint = getattr(self.log.store, "checkpoint", None)  # SQLite: the run's events into the file
             if checkpoint is not None:
                 with contextlib.suppress(Exception):
@@ -359,7 +363,16 @@ class KernelRunner:
         return self._pool
 
     def _effects(self, decisions: list[ev.Event]) -> None:
+        """Carry out the decisions. Every action on the world (a process
+        started or stopped, a gate run, an observer's git work, a feedback
+        file rewritten) is preceded by ``log.sync()``: the commits it follows
+        from are durable first (group commits, issue 15: the bookkeeping
+        commits in between, the writer token's and the closeout's, share
+        that one fsync; ``EventLog.defer_sync``)."""
+        sync = self.log.sync
         for d in decisions:
+            if getattr(self.turn_hooks, "observers", None):
+                sync()  # observers act (gitops commits files)
             self.turn_hooks.on_decision(d)  # writer token, turn observers, gitops (uok.adapters.observer)
             self.gates.note(d)  # warnings the pure gate runner cannot log
             if isinstance(d, ev.TurnStarted):
@@ -377,19 +390,24 @@ class KernelRunner:
                 if run is not None:  # None: no command, or a chaos partial failure ended the attempt
                     self._executing[d.turn_id] = (node.id, d.attempt)
                     feedback = self._feedback(node.id, d.turn_id, d.attempt)  # read on this thread: the log's reader
+                    sync()
                     self._workers().submit(run(self._execute), node, d.turn_id, d.attempt, feedback)
             elif isinstance(d, ev.UnitTransitioned) and d.to_state == "cancelled" and d.turn_id:
                 why = "shutdown" if self._signal else "cancel"
+                sync()
                 self.executor.stop(d.turn_id, why)  # graceful: SIGTERM, grace, SIGKILL (uok.adapters.taskprocess)
             elif isinstance(d, GateRequested) and d.run_id == self.run_id:  # run a gate off the main loop
                 run = self.chaos.strike("gate", d)
                 if run is not None:
+                    sync()
                     self._workers().submit(run(self._gate), d, self.gates.context(d, self.kernel))
             elif isinstance(d, ev.TurnFinished) and d.status != "stopped" and d.turn_id in self._executing:
+                sync()
                 self.executor.stop(d.turn_id, "guard")  # decided mid-turn (an agent over its cost ceiling)
             elif isinstance(d, ev.KernelExited) and d.run_id == self.run_id:
                 self._exit = d
             elif isinstance(d, ev.SteeringApplied) and d.command == "note":
+                sync()
                 self._notes_arrived()
 
     def _gate(self, req: GateRequested, ctx) -> None:
