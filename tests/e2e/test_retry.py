@@ -44,6 +44,14 @@ def test_a_failed_task_fixed_and_retried_ends_ok_and_the_past_still_shows_the_fa
     runs = json.loads(uok("status", "--json", "--db", str(db)).stdout)["runs"]
     assert [x["status"] for x in runs] == ["failed", "ok"]
 
+    # a fork taken before the retry retries the same way on its own
+    fork = tmp_path / "fork.db"
+    r = uok("fork", runs[0]["run_id"], "--at", str(before), "--out", str(fork), "--db", str(db))
+    assert r.returncode == 0, r.stderr
+    r = uok("retry", "--failed", "--db", str(fork), "--json", cwd=tmp_path)
+    assert r.returncode == 0 and json.loads(r.stdout)["status"] == "ok", r.stdout + r.stderr
+    assert uok("replay", "--all", "--db", str(fork)).stdout.count("no divergence") == 2
+
 
 def test_an_amended_task_reruns_with_its_dependents_and_says_why(tmp_path: Path, logs):
     plan = task_plan(tmp_path / "plan.toml", [("a", "pass"), ("b", "pass"), ("c", "pass")])
