@@ -198,6 +198,7 @@ def assemble_runner(
     logs = LogsDir.for_store(log.store, plan_dir=root)
     exclude = [*([Path(store_path)] if store_path else []), logs.root]  # never commit the log or the outputs
     publish = gitops_action(prepared.flags, root) == "commit"
+    guarded = enforced_profiles(prepared)  # a restricted or strict unit: the permissions gate (behaviour §5)
     tracker = attach_tracker(  # what each turn really changed, for the security gate (uok.adapters.changeset)
         root,
         registry=prepared.gates.registry,
@@ -205,9 +206,15 @@ def assemble_runner(
         node=lambda unit_id: loop.kernel.node(unit_id),  # noqa: PLW0108 (the kernel of the moment: rebuilt after a failed append)
         graph_gates=[n.gates for n in prepared.graph.nodes],
         exclude=exclude,
-        always=publish,
+        always=publish or guarded,
         timeout=float(prepared.flags.get("gitops_timeout", 10.0)),  # each git call (uok.adapters.gitops)
     )
+    if guarded and tracker is not None:
+        from uok.adapters.gates.permissions import GATE_ID, GATE_TYPE, PermissionGate
+
+        prepared.gates.registry.register(PermissionGate(tracker.changes, tracker.tree.relative))
+        prepared.flags["gates"] = {**prepared.flags.get("gates", {}), GATE_ID: GATE_TYPE}
+        prepared.flags["permission_gate"] = GATE_ID  # recorded: the kernel appends the gate (rules.gating)
     publisher = None
     if publish and tracker is not None:  # --gitops commit: the gitops gate (uok.adapters.gitpublish)
         push = recorded_settings(prepared.flags.get("uok"))[0].gitops.push_remote
@@ -300,15 +307,32 @@ def recorded_settings_of(flags: dict[str, Any]) -> Any:
     return recorded_settings(flags.get("uok"))[0]
 
 
+def enforced_profiles(prepared: PreparedRun) -> bool:
+    """True when the run's default permission profile, or a task's, is one
+    uok enforces (restricted, strict: behaviour §5)."""
+    from uok.domain.policies.modes import ENFORCED_PROFILES, resolve_permission_profile
+
+    default = prepared.flags.get("permission_profile")
+    return any(
+        resolve_permission_profile(n.metadata.get("permission_profile") or default) in ENFORCED_PROFILES
+        for n in prepared.graph.nodes
+        if n.command is not None or n.agent is not None
+    )
+
+
 def run_modes(flags: dict[str, Any]) -> dict[str, Any]:
-    """The run's work and model modes (behaviour §5): ``uok run --work-mode``
-    / ``--model-mode`` (or an eval variant's), else ``[uok] work_mode`` /
-    ``model_mode``; the runner records them in ``KernelEntered``."""
+    """The run's work and model modes and permission profile (behaviour §5):
+    ``uok run --work-mode`` / ``--model-mode`` / ``--permission-profile`` (or
+    an eval variant's), else ``[uok]``'s; recorded in ``KernelEntered``."""
+    from uok.domain.policies.modes import resolve_permission_profile
+
     settings = recorded_settings_of(flags)
     out = dict(flags)
-    for key in ("work_mode", "model_mode"):
+    for key in ("work_mode", "model_mode", "permission_profile"):
         if key not in out and getattr(settings, key):
             out[key] = getattr(settings, key)
+    if "permission_profile" in out:  # a typo must not widen it: exit 2
+        out["permission_profile"] = resolve_permission_profile(out["permission_profile"])
     return out
 
 

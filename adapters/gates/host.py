@@ -87,7 +87,16 @@ class GateHost:
             timeout=timeout,
             files=files,
             env=dict(node.env) if node else {},
+            options=self._permissions(req, kernel, node),
         )
+
+    @staticmethod
+    def _permissions(req: GateRequested, kernel, node) -> dict:
+        """What the permissions gate judges by (uok.adapters.gates.permissions)."""
+        if node is None or req.gate_id != kernel.state.flags.permission_gate:
+            return {}
+        modes = kernel.dispatched_node(req.unit_id, node).metadata
+        return {"permission_profile": modes["permission_profile"], "write_intents": list(node.write_intents)}
 
     def evaluate(self, req: GateRequested, ctx: GateContext) -> GateEvaluated:
         """Execute the attempt; always returns an observation."""

@@ -46,6 +46,7 @@ class RunFlags(msgspec.Struct, kw_only=True, frozen=True):
     permission_profile: Any = None  # the run's default profile for sub-agents (uok.domain.policies.modes)
     cost_fail_closed: bool = False  # unreadable or unpriceable usage stops the unit (rules.pricing)
     publish_gate: str = ""  # gitops commit: the gate id every command unit ends with (rules.gating.gates_of)
+    permission_gate: str = ""  # the gate every unit under an enforced profile ends with (rules.gating.gates_of)
 
 
 def run_flags(recorded: Mapping[str, Any]) -> RunFlags:
@@ -69,6 +70,7 @@ def run_flags(recorded: Mapping[str, Any]) -> RunFlags:
         retry=_retry(recorded.get("retry")),
         permission_profile=recorded.get("permission_profile"),
         publish_gate=str(recorded.get("publish_gate") or ""),
+        permission_gate=str(recorded.get("permission_gate") or ""),
         cost_fail_closed=recorded.get("cost_fail_closed") is True,
     )
 

@@ -161,6 +161,9 @@ class Settings(Section):
     work_mode: Name | None = None  # the run's work mode (uok run --work-mode wins); None: "auto"
     model_mode: Name | None = None  # the run's model mode (uok run --model-mode wins); None: "default"
     models: dict[Name, Name] = {}  # routing table: model mode -> the model handed as UOK_MODEL
+    permission_profile: Name | None = (
+        None  # restricted | strict | standard | trusted (uok run --permission-profile wins)
+    )
 
     def breaker_policy(self, gate_id: str) -> BreakerPolicy:
         """The breaker policy for one gate: global settings, then its overrides."""

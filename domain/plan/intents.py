@@ -158,3 +158,12 @@ def intent_conflicts(nodes: Sequence[HasIntents]) -> list[tuple[str, str, str]]:
             if why:
                 out.append((a.id, b.id, why))
     return out
+
+
+def covers(pattern: str, path: str) -> bool:
+    """True when the declared ``pattern`` covers the concrete ``path``: a
+    plain pattern covers itself and what is below it, a glob what it matches
+    (and what is below a match)."""
+    if is_glob(pattern):
+        return bool(_regex(pattern).fullmatch("/".join(_parts(path))))
+    return _below(_parts(pattern), _parts(path))

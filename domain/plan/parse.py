@@ -31,6 +31,7 @@ from uok.domain.plan.model import (
 )  # fmt: skip
 from uok.domain.plan.taskfiles import line_of_problem, parse_task_file
 from uok.domain.policies.clarify import CLARIFY_ROUND_LIMIT
+from uok.domain.policies.modes import ModeError, node_modes
 
 _TOP_KEYS = frozenset({"plan", "milestones"})
 _PLAN_KEYS = frozenset({"id", "title", "allow_outside_root"})
@@ -188,6 +189,14 @@ class _Parser:
             return tuple(dict.fromkeys(self.path(p, f"intents.{key}", tid) for p in found))
 
         return patterns("read"), patterns("write")
+
+    def modes(self, metadata: dict[str, Any], tid: str) -> None:
+        """A task's mode overrides (behaviour §5) must be usable: a typo in a
+        permission profile must not widen it, nor crash the run at dispatch."""
+        try:
+            node_modes(metadata, {"work_mode": "auto", "model_mode": "default", "permission_profile": "standard"})
+        except ModeError as exc:
+            raise self.fail(f"metadata: {exc}", tid) from None
 
     def json_value(self, value: object, where: str, task: str) -> None:
         if isinstance(value, dict):
@@ -428,6 +437,7 @@ class _Parser:
                 raise self.fail(f"env.{k} must be a string, got {_type_name(v)}", tid)
         metadata = self.table(t.get("metadata", {}), "metadata", tid)
         self.json_value(metadata, "metadata", tid)
+        self.modes(metadata, tid)
         agent = parse_agent(self, t, tid)
         phase = t.get("phase", "execution")
         if phase not in _PHASES:

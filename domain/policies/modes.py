@@ -6,7 +6,7 @@ sets the profile), a plan task may override them in its ``metadata``, and a
 sub-agent inherits its parent's effective modes unless its spawn request
 overrides them (``uok.domain.kernel.rules.subagents``).
 
-Permission profiles are ordered ``restricted < standard < trusted``
+Permission profiles are ordered ``restricted < strict < standard < trusted``
 (behaviour §5 ``resolvePermissionProfile``). A sub-agent may narrow its parent's
 profile but never widen it: escalation through spawning would make the
 profile meaningless.
@@ -19,9 +19,14 @@ from typing import Any, Literal
 
 from uok.domain.errors import InputError
 
-PermissionProfile = Literal["restricted", "standard", "trusted"]
+PermissionProfile = Literal["restricted", "strict", "standard", "trusted"]
 
-PERMISSION_PROFILES: tuple[str, ...] = ("restricted", "standard", "trusted")
+PERMISSION_PROFILES: tuple[str, ...] = ("restricted", "strict", "standard", "trusted")
+# What uok enforces (behaviour §5): a ``restricted`` (read-only) unit may change
+# no file, a ``strict`` one only the paths it declares (``writes``, write
+# intents), both checked against the turn's real change set by the
+# ``permissions`` gate. ``standard`` and ``trusted`` are not checked by uok.
+ENFORCED_PROFILES = ("restricted", "strict")
 DEFAULT_PERMISSION_PROFILE = "standard"
 DEFAULT_WORK_MODE = "auto"
 DEFAULT_MODEL_MODE = "default"
@@ -34,6 +39,9 @@ _ALIASES = {
     "read-only": "restricted",
     "readonly": "restricted",
     "sandboxed": "restricted",
+    "strict": "strict",
+    "declared": "strict",
+    "declared-only": "strict",
     "standard": "standard",
     "default": "standard",
     "normal": "standard",
@@ -70,7 +78,7 @@ def resolve_permission_profile(value: Any = None) -> str:
 
 
 def profile_rank(profile: str) -> int:
-    """0 restricted, 1 standard, 2 trusted."""
+    """0 restricted, 1 strict, 2 standard, 3 trusted."""
     return PERMISSION_PROFILES.index(resolve_permission_profile(profile))
 
 

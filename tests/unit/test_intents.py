@@ -77,3 +77,54 @@ def test_a_plan_without_intents_dispatches_as_before():
     plain = plan_toml([{"id": x, "command": CMD, "depends_on": []} for x in ("a", "b", "c")])
     out = enter(k, plain, clock, workers=3)
     assert len(started(out)) == 3 and not k.state.intents.active
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "covered"),
+    [
+        ("src/app.py", "src/app.py", True),
+        ("src", "src/app.py", True),
+        ("src/app.py", "src", False),  # a declared file does not cover its directory
+        ("build/**", "build/out/x.o", True),
+        ("build/**", "notes.txt", False),
+        ("*.md", "README.md", True),
+        ("*.md", "docs/a.md", False),
+    ],
+)
+def test_declared_paths_cover(pattern, path, covered):
+    from uok.domain.plan.intents import covers
+
+    assert covers(pattern, path) is covered
+
+
+def _gates_requested(k: Kernel, clock) -> dict[str, list[str]]:
+    """Run every unit to its gates; which gates each was asked to pass."""
+    out: dict[str, list[str]] = {}
+    pending = started(enter(k, PROFILES, clock, workers=2, flags=k.flags_for_test))
+    for turn in pending:
+        decided = finish(k, turn, clock)
+        out[turn.unit_id] = [d.gate_id for d in decided if isinstance(d, ev.GateRequested)]
+    return out
+
+
+PROFILES = plan_toml(
+    [
+        {"id": "s", "command": CMD, "metadata": {"permission_profile": "strict"}, "depends_on": []},
+        {"id": "d", "command": CMD, "depends_on": []},
+    ]
+)
+
+
+def test_only_units_under_an_enforced_profile_get_the_permissions_gate():
+    clock = StepClock()
+    for flags, expected in (
+        ({"permission_gate": "permissions", "gates": {"permissions": "policy"}}, {"s": ["permissions"], "d": []}),
+        (
+            {"permission_gate": "permissions", "gates": {"permissions": "policy"}, "permission_profile": "read-only"},
+            {"s": ["permissions"], "d": ["permissions"]},
+        ),
+        ({}, {"s": [], "d": []}),  # a run that did not record the gate (every run before it) asks for none
+    ):
+        k = Kernel()
+        k.flags_for_test = flags  # type: ignore[attr-defined]
+        assert _gates_requested(k, clock) == expected

@@ -127,6 +127,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(default: [uok] model_mode, else default; see docs/tasks.md)",
     )
     p.add_argument(
+        "--permission-profile",
+        metavar="P",
+        help="the run's permission profile: restricted (read-only: a unit may change no file), strict (only the "
+        "paths it declares), standard (default), trusted; restricted and strict are checked against each turn's "
+        "real change set (docs/tasks.md)",
+    )
+    p.add_argument(
         "--otlp-endpoint",
         metavar="URL",
         help="stream the run's OpenTelemetry spans to this OTLP/HTTP collector as turns finish "
@@ -167,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
         if not (args.grace >= 0 and args.grace != float("inf")):
             raise InputError(f"--grace must be a number of seconds >= 0, got {args.grace:g}")
         flags["grace_period"] = args.grace
-    for key in ("work_mode", "model_mode"):
+    for key in ("work_mode", "model_mode", "permission_profile"):
         value = getattr(args, key)
         if value is not None:
             if not value.strip():

@@ -41,6 +41,7 @@ from uok.domain.kernel.state import GatePass, KernelState, TurnInfo
 from uok.domain.plan import UnitNode
 from uok.domain.policies import breaker as brk
 from uok.domain.policies.gates import NO_UNIT_RETRY, fingerprint, judge
+from uok.domain.policies.modes import ENFORCED_PROFILES, resolve_permission_profile
 
 Ending = Literal["pass", "fail", "manual-attention"]  # how a turn's gates end
 
@@ -51,11 +52,20 @@ def gates_of(st: KernelState, node: UnitNode) -> tuple[str, ...]:
     """A unit's gates in order: its task's, then the run's publish gate
     (``uok run --gitops commit``: ``KernelEntered.flags["publish_gate"]``)
     for a unit that runs a command, so a unit completes only once its work
-    is committed, and a failed commit fails it like any gate."""
+    is committed, and a failed commit fails it like any gate. Before it, for
+    a unit under a ``restricted`` or ``strict`` profile, the run's
+    permission gate (``flags["permission_gate"]``): what it changed is
+    checked before anything is published."""
+    gates = node.gates
+    guard = st.flags.permission_gate  # behaviour §5: a restricted or strict unit's changes are checked
+    if guard and (node.command is not None or node.agent is not None) and guard not in gates:
+        profile = resolve_permission_profile(node.metadata.get("permission_profile") or st.flags.permission_profile)
+        if profile in ENFORCED_PROFILES:
+            gates = (*gates, guard)
     publish = st.flags.publish_gate
-    if publish and node.command is not None and publish not in node.gates:
-        return (*node.gates, publish)
-    return node.gates
+    if publish and node.command is not None and publish not in gates:
+        return (*gates, publish)
+    return gates
 
 
 def breaker_guards(st: KernelState, gate_id: str) -> bool:
