@@ -46,6 +46,7 @@ class Draft(msgspec.Struct, kw_only=True):
     files: tuple[str, ...] = ()
     usage: AgentUsage | None = None
     cost_usd: float | None = None
+    model_costs: dict[str, float] = {}
     session_id: str = ""
     subtype: str = ""
 

@@ -175,6 +175,7 @@ class ClaudeCode(AgentAdapter):
             is_error=obj.get("is_error") is True or str(obj.get("subtype", "success")) != "success",
             text=str(obj.get("result") or "") or "; ".join(str(e) for e in obj.get("errors") or []),
             cost_usd=as_float(obj.get("total_cost_usd")),
+            model_costs=_model_costs(obj.get("modelUsage")),
             session_id=str(obj.get("session_id", "")),
         )
         return self.result
@@ -208,3 +209,13 @@ class ClaudeCode(AgentAdapter):
         if self._api_status in _NOT_RETRIED_STATUS:
             return "policy", f"API error {self._api_status}: {reason}"
         return _CLASSES.get(result.subtype, "execution"), f"{result.subtype}: {reason}"
+
+
+def _model_costs(model_usage: Any) -> dict[str, float]:
+    """``modelUsage``'s ``costUSD`` per model (the result's total, split)."""
+    out: dict[str, float] = {}
+    for model, u in (model_usage or {}).items() if isinstance(model_usage, dict) else ():
+        cost = as_float(u.get("costUSD")) if isinstance(u, dict) else None
+        if cost is not None:
+            out[str(model)] = cost
+    return out

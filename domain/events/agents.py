@@ -76,6 +76,7 @@ class AgentStep(Event, frozen=True, kw_only=True):
         None  # a usage step's price, found by the shell (genai-prices), so replay prices the same
     )
     cost_usd: float | None = None  # a cost the agent itself reported (the result's total)
+    model_costs: dict[str, float] = {}  # the result's total by model, when the agent says (claude's modelUsage)
     session_id: str = ""
     subtype: str = ""  # the agent's own name for the step (result subtype, raw event type)
 

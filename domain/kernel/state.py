@@ -121,6 +121,7 @@ class AgentState(msgspec.Struct, kw_only=True):
     the cost guard (rules.agents): the agent's reported total reconciles it."""
 
     spent: dict[str, float] = {}  # turn id -> USD recorded for it so far
+    by_model: dict[str, dict[str, float]] = {}  # turn id -> model -> USD recorded so far
 
 
 class KernelState(msgspec.Struct, kw_only=True):

@@ -83,3 +83,13 @@ def test_an_agents_error_outcome_fails_the_unit_with_its_mapped_class():
     out = finish(k, turn, clock, exit_code=0, agent=outcome)  # exit 0, but the agent says it failed
     (failed,) = [d for d in out if isinstance(d, ev.UnitTransitioned) and d.to_state == "failed"]
     assert failed.failure_class == "timeout" and failed.reason.startswith("claude-code:")
+
+
+def test_the_agents_total_split_by_model_settles_each_models_spend():
+    clock = StepClock()
+    k, turn = _agent_turn(clock)
+    _step(k, turn, clock, 0, "usage", usage=_usage(1000, 100))  # sonnet, priced $0.0045
+    costs = {"claude-sonnet-4-5-20250929": 0.009, "claude-haiku-4-5-20251001": 0.001}
+    out = _step(k, turn, clock, 1, "result", subtype="success", cost_usd=0.01, model_costs=costs)
+    rows = {d.model: round(d.cost_usd, 6) for d in out if isinstance(d, ev.CostRecorded)}
+    assert rows == {"claude-sonnet-4-5": 0.0045, "claude-haiku-4-5": 0.001}  # each model to what the agent says

@@ -11,8 +11,9 @@ their usage *while the agent runs* (behaviour §9, docs/agents.md).
   class ``policy`` (not retried), and the shell stops the agent's process
   because its turn finished while it ran (``uok.adapters.runner``).
 * A ``result`` step carrying the agent's own total (``cost_usd``)
-  reconciles the turn: one more ``CostRecorded`` holds the difference
-  between that total and what the steps were priced at, so the turn's
+  reconciles the turn: more ``CostRecorded`` rows hold the difference
+  between that total and what the steps were priced at (per model when the
+  agent splits its total by model, ``model_costs``), so the turn's
   recorded spend equals what the agent reported, to the cent; then the
   guard judges the turn once more and records its verdict.
 * A ``message`` or ``tool_call`` step is the unit's progress: the unit
@@ -37,16 +38,20 @@ _REASON = 200  # characters of a step kept as the unit's progress reason
 
 def fold_step(st: KernelState, e: ev.AgentStep) -> None:
     st.agents.spent.setdefault(e.turn_id, 0.0)
+    st.agents.by_model.setdefault(e.turn_id, {})
 
 
 def fold_cost(st: KernelState, e: ev.CostRecorded) -> None:
     spent = st.agents.spent
     if e.turn_id in spent:
         spent[e.turn_id] += e.cost_usd
+        models = st.agents.by_model.setdefault(e.turn_id, {})
+        models[e.model] = models.get(e.model, 0.0) + e.cost_usd
 
 
 def fold_execution(st: KernelState, e: ev.ExecutionFinished) -> None:
     st.agents.spent.pop(e.turn_id, None)  # the turn's process is gone: nothing more to reconcile
+    st.agents.by_model.pop(e.turn_id, None)
 
 
 def on_step(ctx: Context, obs: ev.AgentStep) -> None:
@@ -112,26 +117,50 @@ def _price(ctx: Context, turn: TurnInfo, usage: ev.ModelUsage) -> list[ev.CostRe
 
 
 def _reconcile(ctx: Context, turn: TurnInfo, obs: ev.AgentStep) -> list[ev.CostRecorded]:
+    """Rows that bring the turn's recorded spend to the agent's total: one per
+    model the agent priced (``model_costs``), then any remainder on the
+    turn's last model."""
     st = ctx.state
     assert obs.cost_usd is not None
-    delta = round(obs.cost_usd - st.agents.spent.get(turn.turn_id, 0.0), 8)
-    if abs(delta) < _CENT_FRACTION:
-        return []
+    spent = st.agents.by_model.get(turn.turn_id, {})
+    deltas: dict[str, float] = {}
+    for model, cost in sorted(obs.model_costs.items()):
+        name = _spent_as(st, spent, model)
+        deltas[name] = deltas.get(name, 0.0) + cost - spent.get(name, 0.0)
     models = st.gates.costs.turn_models.get(turn.turn_id) or [obs.agent]
-    row = ev.CostRecorded(
-        run_id=ctx.run_id,
-        at=ctx.at,
-        turn_id=turn.turn_id,
-        unit_id=turn.unit_id,
-        plan_id=st.plan_id,
-        model=models[-1],
-        input_tokens=0,  # the tokens were recorded with the steps; this row is the agent's own pricing
-        output_tokens=0,
-        cost_usd=delta,
-        priced=True,
-    )
-    ctx.emit(row)
-    return [row]
+    rest = obs.cost_usd - st.agents.spent.get(turn.turn_id, 0.0) - sum(deltas.values())
+    deltas[models[-1]] = deltas.get(models[-1], 0.0) + rest
+    rows = []
+    for model, delta in deltas.items():
+        if abs(round(delta, 8)) < _CENT_FRACTION:
+            continue
+        row = ev.CostRecorded(
+            run_id=ctx.run_id,
+            at=ctx.at,
+            turn_id=turn.turn_id,
+            unit_id=turn.unit_id,
+            plan_id=st.plan_id,
+            model=model,
+            input_tokens=0,  # the tokens were recorded with the steps; this row is the agent's own pricing
+            output_tokens=0,
+            cost_usd=round(delta, 8),
+            priced=True,
+        )
+        ctx.emit(row)
+        rows.append(row)
+    return rows
+
+
+def _spent_as(st: KernelState, spent: dict[str, float], model: str) -> str:
+    """The name the turn's rows gave ``model`` (the cost table's id, or the
+    price table's): itself, its table id, or the recorded name it extends."""
+    if model in spent:
+        return model
+    row = st.cost_table.lookup(model)
+    if row is not None and row.id in spent:
+        return row.id
+    near = [m for m in spent if model.startswith(m) or m.startswith(model)]
+    return max(near, key=len) if near else (row.id if row is not None else model)
 
 
 def _judge(
