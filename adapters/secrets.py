@@ -57,6 +57,10 @@ API_TOKEN = re.compile(
     r"|glpat-[A-Za-z0-9_-]{20,}|xox[abposr]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|hf_[A-Za-z0-9]{30,}"
     r"|npm_[A-Za-z0-9]{36}|pypi-[A-Za-z0-9_-]{50,}|sk_live_[A-Za-z0-9]{20,}|rk_live_[A-Za-z0-9]{20,})"
 )
+_LITERAL = {PRIVATE_KEY_BLOCK: "-----BEGIN ", PRIVATE_KEY_TAIL: "-----END "}
+"""Text a pattern cannot match without: checked first, a ``str.__contains__``
+instead of a regex scan (PRIVATE_KEY_TAIL tries every line start of a
+base64-looking run to its end: quadratic on megabytes of task output)."""
 _STRICT = (
     ("Private Key", PRIVATE_KEY_BLOCK),
     ("Private Key", PRIVATE_KEY_TAIL),
@@ -299,6 +303,9 @@ def redact(text: str) -> str:
     if not text:
         return text
     for kind, pattern in _STRICT:
+        needs = _LITERAL.get(pattern)
+        if needs is not None and needs not in text:
+            continue  # cannot match (and PRIVATE_KEY_TAIL is quadratic on long output without it)
 
         def marked(m: re.Match[str], kind: str = kind) -> str:
             return _mark(kind, m.group(0))

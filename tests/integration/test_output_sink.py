@@ -25,3 +25,19 @@ def test_a_key_split_across_chunks_is_redacted_whole(tmp_path: Path, size: int):
         assert "PRIVATE KEY-----" not in text.replace("[REDACTED:Private Key", "")
         assert "QUJD" not in text
     assert written.startswith("before\n") and written.endswith("after " + "y" * 50)
+
+
+def test_megabytes_of_key_like_lines_are_redacted_in_linear_time():
+    """Lines of base64 characters (a long task's output) once made the cut-off
+    private key pattern try every line start to the end: about 50 s for these
+    128 KiB. A key's END line is still found."""
+    import time
+
+    from uok.adapters.secrets import redact
+
+    text = "xxxxxxxxxxxxxxxxxxx\n" * 6554
+    started = time.monotonic()
+    assert redact(text) == text
+    assert time.monotonic() - started < 5
+    tail = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----\n"
+    assert "REDACTED:Private Key" in redact(text + tail)
