@@ -17,7 +17,7 @@ from bench.kernel_log import generate
 from tests.conftest import FIXTURES
 
 LOGS = FIXTURES / "logs"
-FIXTURE_LOGS = ("demo", "recovery", "failures")
+FIXTURE_LOGS = ("demo", "recovery", "failures", "pipeline")
 
 
 def fixture_db(name: str, directory: Path) -> Path:
