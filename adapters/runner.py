@@ -189,6 +189,7 @@ class KernelRunner:
         self._pool: ThreadPoolExecutor | None = None
         self._exit: ev.KernelExited | None = None
         self._signal = ""  # the first signal received
+        self._timers: list[threading.Timer] = []  # BreakerDue wake-ups (a unit held by a breaker)
         # turns whose ExecutionFinished the loop has not stepped yet -> (unit id, attempt)
         self._executing: dict[str, tuple[str, int]] = {}
         self._lease: dict[str, int] | None = None  # the plan's lease stream -> epoch, once entered
@@ -226,6 +227,8 @@ class KernelRunner:
             raise
         finally:
             restore()
+            for timer in self._timers:
+                timer.cancel()
             self.executor.cancel_all()
             self.gates.cancel_all()
             self.turn_hooks.release_all()
@@ -406,9 +409,30 @@ class KernelRunner:
                 self.executor.stop(d.turn_id, "guard")  # decided mid-turn (an agent over its cost ceiling)
             elif isinstance(d, ev.KernelExited) and d.run_id == self.run_id:
                 self._exit = d
+            elif isinstance(d, ev.BreakerHeld | ev.BreakerTransitioned) and d.run_id == self.run_id:
+                self._wake_for_breaker(d)
             elif isinstance(d, ev.SteeringApplied) and d.command == "note":
                 sync()
                 self._notes_arrived()
+
+    def _wake_for_breaker(self, d: ev.BreakerHeld | ev.BreakerTransitioned) -> None:
+        """A unit is held until a breaker lets a probe through: come back then
+        with a ``BreakerDue`` (nothing else may arrive to wake the run)."""
+        if isinstance(d, ev.BreakerHeld):
+            key, until = d.breaker, d.until
+        elif d.to_state == "open" and (d.breaker or d.gate_id) in self.kernel.state.gates.holds.values():
+            key, until = d.breaker or d.gate_id, d.open_until  # a failed probe: the held units wait again
+        else:
+            return
+        delay = max(0.0, (until - self.clock()).total_seconds()) + 0.05 if until is not None else 1.0
+
+        def due() -> None:
+            self._results.put(ev.BreakerDue(run_id=self.run_id, at=self.clock(), gate_id=d.gate_id, breaker=key))
+
+        timer = threading.Timer(delay, due)
+        timer.daemon = True
+        timer.start()
+        self._timers.append(timer)
 
     def _gate(self, req: GateRequested, ctx) -> None:
         self._results.put(self.gates.evaluate(req, ctx))  # never raises (uok.adapters.gates.host)

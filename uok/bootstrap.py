@@ -135,6 +135,7 @@ def prepare_run(
     from uok.adapters.gates.host import check_gate_ids, setup_gates
     from uok.adapters.planfiles import load_plan_sources
     from uok.adapters.secrets import redact_plan
+    from uok.domain.config import recorded_settings
     from uok.domain.config.recorded import TURNS_PER_UNIT
 
     path = Path(plan_path)
@@ -156,6 +157,7 @@ def prepare_run(
         check_gate_ids(graph, run_flags["gates"], str(path))
     chaos, run_flags = settings_for_run(run_flags)
     run_flags = run_modes(run_flags)
+    run_flags["breaker_scope"] = recorded_settings(run_flags.get("uok"))[0].breakers.scope  # rules.gating.breaker_key
     # the log records the plan redacted; the run executes the graph compiled from the file (uok.adapters.secrets)
     source, files = redact_plan(sources.source, dict(sources.files), filename=str(path), globs=sources.globs)
     host.planned = {n.id: n for n in graph.nodes}

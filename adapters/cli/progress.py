@@ -81,7 +81,12 @@ class RichProgress:
                 )
             elif isinstance(e, ev.UnitRequeued):
                 self.console.print(f"[cyan]{'requeued':>10}[/] {escape(requeue_line(e))}")
-            elif isinstance(e, ev.UnitTransitioned):
+            elif isinstance(e, ev.BreakerHeld):  # not failed: dispatched again at the breaker's probe
+                until = f" until {e.until:%H:%M:%S}" if e.until else ""
+                self.console.print(f"[yellow]{'held':>10}[/] {e.unit_id}: breaker {e.breaker} open{until}")
+            elif isinstance(e, ev.UnitTransitioned) and not (
+                e.to_state == "cancelled" and e.reason.startswith("held:")
+            ):
                 self._unit(e)
             elif isinstance(e, ev.KernelExited):
                 colour = "green" if e.status == "ok" and not e.units_failed else "red"

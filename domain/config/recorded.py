@@ -45,6 +45,7 @@ class RunFlags(msgspec.Struct, kw_only=True, frozen=True):
     retry: RetryRequest | None = None  # what ``uok retry`` asked for
     permission_profile: Any = None  # the run's default profile for sub-agents (uok.domain.policies.modes)
     cost_fail_closed: bool = False  # unreadable or unpriceable usage stops the unit (rules.pricing)
+    breaker_scope: str = ""  # "plan" | "shared": keys breakers and holds units ("": older runs, shared, fail)
     publish_gate: str = ""  # gitops commit: the gate id every command unit ends with (rules.gating.gates_of)
     permission_gate: str = ""  # the gate every unit under an enforced profile ends with (rules.gating.gates_of)
 
@@ -72,6 +73,7 @@ def run_flags(recorded: Mapping[str, Any]) -> RunFlags:
         publish_gate=str(recorded.get("publish_gate") or ""),
         permission_gate=str(recorded.get("permission_gate") or ""),
         cost_fail_closed=recorded.get("cost_fail_closed") is True,
+        breaker_scope=str(recorded.get("breaker_scope") or ""),
     )
 
 

@@ -64,6 +64,9 @@ class BreakerSettings(Section):
     open_seconds: Positive = 30.0
     max_streak: Count = 5
     half_open_max_probes: PositiveInt = 1
+    scope: Literal["plan", "shared"] = "plan"  # one breaker per plan and gate, or one per gate for every plan
+    hold: bool = True  # a unit whose breaker is open is held and dispatched again at the probe (false: it fails)
+    max_holds: PositiveInt = 3  # ... at most this many times in a run, then it fails as before (policy)
     half_open_timeout_seconds: Positive = 60.0
 
 

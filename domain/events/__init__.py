@@ -47,6 +47,8 @@ from uok.domain.events.bus import (
 from uok.domain.events.clarify import ClarifyAsked, ClarifyRefused
 from uok.domain.events.fork import ForkOrigin, RunForked
 from uok.domain.events.gates import (
+    BreakerDue,
+    BreakerHeld,
     BreakerState,
     BreakerTransitioned,
     CostRecorded,
@@ -100,6 +102,8 @@ __all__ = [
     "AgentStep",
     "AgentUsage",
     "ArtifactsObserved",
+    "BreakerDue",
+    "BreakerHeld",
     "BreakerState",
     "BreakerTransitioned",
     "ChaosInjected",

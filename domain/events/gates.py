@@ -76,6 +76,7 @@ class GateRequested(Event, frozen=True, kw_only=True):
     attempt: int
     probe: bool = False  # admitted by a half-open breaker as a probe
     breaker_state: str = ""  # the gate's breaker state at this decision ("" = breakers off)
+    breaker: str = ""  # the breaker's key when it is scoped ("<plan>/<gate>"); "" = the gate id (shared)
 
 
 class GateRun(Event, frozen=True, kw_only=True):
@@ -98,6 +99,7 @@ class GateRun(Event, frozen=True, kw_only=True):
     # consulted (unknown or disabled gate, the cost guard, breakers off)
     breaker_state: str = ""
     memory_error: str = ""  # why memory could not be computed (the shell logs it)
+    breaker: str = ""  # the breaker's key when it is scoped ("<plan>/<gate>"); "" = the gate id (shared)
 
 
 class BreakerTransitioned(Event, frozen=True, kw_only=True):
@@ -109,6 +111,31 @@ class BreakerTransitioned(Event, frozen=True, kw_only=True):
     open_until: datetime | None = None
     reason: str = ""
     probe_deadline: datetime | None = None  # half-open: a probe not reported by then re-opens it
+    breaker: str = ""  # the breaker's key when it is scoped ("<plan>/<gate>"); "" = the gate id (shared)
+
+
+class BreakerHeld(Event, frozen=True, kw_only=True):
+    """A unit whose gate's breaker refused the call is held, not failed: its
+    turn ends, it is queued again with its attempt unspent, and it is not
+    dispatched until the breaker lets a probe through (``until``)."""
+
+    plan_id: str
+    unit_id: str
+    turn_id: str
+    gate_id: str
+    breaker: str  # the breaker's key
+    until: datetime | None = None
+    reason: str = ""
+
+
+class BreakerDue(Event, frozen=True, kw_only=True):
+    """The time a held unit's breaker said to come back has come (the shell's
+    timer): the kernel moves the breaker on and dispatches what it lets through."""
+
+    OBSERVED: ClassVar[bool] = True
+
+    gate_id: str
+    breaker: str = ""
 
 
 class UsageReported(Event, frozen=True, kw_only=True):

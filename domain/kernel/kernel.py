@@ -93,6 +93,7 @@ def nothing_to_decide(ctx: Context, obs: ev.Event) -> None:
 RULES: tuple[Fold | Handle, ...] = (
     # a run enters, compiles its plan, ends
     Fold(ev.KernelEntered, runs.fold_entered),
+    Fold(ev.KernelEntered, gating.fold_entered_holds),
     Fold(ev.KernelEntered, artifacts.fold_entered),
     Handle(ev.KernelEntered, entry.on_entered),
     Fold(ev.PlanCompiled, runs.fold_plan),
@@ -128,9 +129,12 @@ RULES: tuple[Fold | Handle, ...] = (
     Fold(ev.GateRun, gating.fold_result),
     Fold(ev.GateRun, gate_history.fold_memory),
     Fold(ev.BreakerTransitioned, gate_history.fold_breaker),
+    Fold(ev.BreakerTransitioned, gating.fold_breaker_moved),  # releases the units it held
+    Fold(ev.BreakerHeld, gating.fold_held),
     Fold(ev.CostRecorded, gate_history.fold_costs),
     Fold(ev.CostRecorded, agents.fold_cost),
     Handle(ev.GateEvaluated, gating.on_evaluated),
+    Handle(ev.BreakerDue, gating.on_due),  # a held unit's breaker may let a probe through now
     Handle(ev.UsageReported, pricing.on_usage_reported),  # usage read while the task runs (issue 13)
     # steering, sub-agents, chaos
     Fold(ev.SteeringApplied, steering.fold_applied),

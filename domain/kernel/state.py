@@ -114,6 +114,8 @@ class GateState(msgspec.Struct, kw_only=True):
     memory: dict[str, MemoryEntry] = {}
     costs: CostLedger = msgspec.field(default_factory=CostLedger)
     passes: dict[str, GatePass] = {}
+    holds: dict[str, str] = {}  # the driven run's units held by a breaker -> its key (rules.gating.hold)
+    hold_counts: dict[str, int] = {}  # how many times the driven run held each unit
 
 
 class AgentState(msgspec.Struct, kw_only=True):

@@ -50,6 +50,7 @@ class BreakerRecord(msgspec.Struct, kw_only=True):
     """One gate's breaker, as folded from the log (mutable while folding)."""
 
     gate_id: str
+    key: str = ""  # the book's key: the gate id (shared by every plan) or "<plan>/<gate>" (one plan's)
     state: BreakerState = "closed"
     streak: int = 0
     consecutive_failures: int = 0
@@ -61,6 +62,17 @@ class BreakerRecord(msgspec.Struct, kw_only=True):
     transitions: int = 0
     short_circuits: int = 0
     last_position: int = 0
+
+    @property
+    def scope(self) -> str:
+        """The plan this breaker protects ("" = shared by every plan)."""
+        k = self.key or self.gate_id
+        return k[: -len(self.gate_id) - 1] if k != self.gate_id and k.endswith("/" + self.gate_id) else ""
+
+    @property
+    def breaker(self) -> str:
+        """What events carry as ``breaker``: the key when scoped, "" when it is the gate id."""
+        return "" if (self.key or self.gate_id) == self.gate_id else self.key
 
     @property
     def probes_in_flight(self) -> int:
@@ -82,11 +94,17 @@ class BreakerBook(msgspec.Struct, kw_only=True):
 
     gates: dict[str, BreakerRecord] = {}
 
-    def get(self, gate_id: str) -> BreakerRecord:
-        rec = self.gates.get(gate_id)
+    def get(self, key: str, gate_id: str = "") -> BreakerRecord:
+        """The breaker under ``key`` (a gate id, or "<plan>/<gate>" for one plan's)."""
+        rec = self.gates.get(key)
         if rec is None:
-            rec = self.gates[gate_id] = BreakerRecord(gate_id=gate_id)
+            rec = self.gates[key] = BreakerRecord(gate_id=gate_id or key, key=key)
         return rec
+
+
+def key_of(event: GateRequested | GateRun | BreakerTransitioned) -> str:
+    """The breaker an event is about: its ``breaker`` key, else (older logs, shared scope) its gate id."""
+    return event.breaker or event.gate_id
 
 
 FOLDED_TYPES = frozenset({"BreakerTransitioned", "GateRequested", "GateRun"})
@@ -95,7 +113,7 @@ FOLDED_TYPES = frozenset({"BreakerTransitioned", "GateRequested", "GateRun"})
 def apply(book: BreakerBook, event: object, position: int = 0) -> BreakerBook:
     """Fold one event into the book (events of other types are ignored)."""
     if isinstance(event, BreakerTransitioned):
-        rec = book.get(event.gate_id)
+        rec = book.get(key_of(event), event.gate_id)
         rec.state = event.to_state
         rec.streak = event.streak
         rec.consecutive_failures = event.consecutive_failures
@@ -108,14 +126,14 @@ def apply(book: BreakerBook, event: object, position: int = 0) -> BreakerBook:
         rec.last_position = position
     elif isinstance(event, GateRequested):
         if event.breaker_state:  # a gate the breakers watch: list it even while closed
-            rec = book.get(event.gate_id)
+            rec = book.get(key_of(event), event.gate_id)
             if event.probe and event.turn_id not in rec.probe_turns:
                 rec.probe_turns.append(event.turn_id)
             rec.last_position = position
     elif isinstance(event, GateRun):
         if not event.breaker_state:
             return book  # no breaker consulted: unknown/disabled gate, cost guard
-        rec = book.get(event.gate_id)
+        rec = book.get(key_of(event), event.gate_id)
         rec.last_position = position
         if event.short_circuited:
             rec.short_circuits += 1
@@ -156,6 +174,7 @@ def _transition(
         open_until=at + policy.open_for(streak) if to_state == "open" else None,
         probe_deadline=at + timedelta(seconds=policy.half_open_timeout_seconds) if to_state == "half-open" else None,
         reason=reason,
+        breaker=rec.breaker,
     )
 
 

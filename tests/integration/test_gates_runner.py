@@ -232,7 +232,7 @@ def test_breaker_state_at_every_past_position_equals_what_the_runner_saw(tmp_pat
     ]
     plan = write_plan(tmp_path / "p", tasks, plan_id="brk")
     (plan.parent / "uok.toml").write_text(
-        "[uok.breakers]\nfailure_threshold = 1\nopen_seconds = 4\nhalf_open_timeout_seconds = 60\n"
+        '[uok.breakers]\nfailure_threshold = 1\nopen_seconds = 4\nhalf_open_timeout_seconds = 60\nscope = "shared"\nhold = false\n'
     )
     db = tmp_path / "b.db"
     clock = StepClock(step=1.0)

@@ -12,7 +12,8 @@ from uok.adapters.cli.output import emit
 from uok.errors import InputError
 
 DESCRIPTION = """\
-Show every gate's circuit breaker: state (closed / half-open / open, gauge
+Show every circuit breaker: its gate and scope (one plan's, the default, or
+shared by every plan: [uok.breakers] scope), state (closed / half-open / open, gauge
 0/1/2), streak of re-openings, consecutive failed results, when it next lets
 a probe through, and why it last changed.
 
@@ -71,7 +72,9 @@ def snapshot(log, at: int | None = None, now: datetime | None = None) -> dict:
         eff = rec.effective_state(as_of)
         rows.append(
             {
-                "gate_id": gid,
+                "gate_id": rec.gate_id,
+                "breaker": rec.key or rec.gate_id,
+                "scope": rec.scope or "shared",  # the plan it protects, or "shared" by every plan
                 "state": rec.state,
                 "gauge": brk.GAUGE[rec.state],
                 "effective_state": eff,
@@ -113,7 +116,7 @@ def breakers(args: argparse.Namespace) -> int:
         )
         probe = f" next probe {b['next_probe_at']}" if b["next_probe_at"] and b["effective_state"] == "open" else ""
         print(
-            f"  {b['gate_id']:<20} {state:<32} streak={b['streak']} failures={b['consecutive_failures']}"
+            f"  {b['gate_id']:<14} {('plan ' + b['scope']) if b['scope'] != 'shared' else 'shared':<16} {state:<32} streak={b['streak']} failures={b['consecutive_failures']}"
             f" short-circuits={b['short_circuits']}{probe}" + (f"  ({b['reason']})" if b["reason"] else "")
         )
     return 0

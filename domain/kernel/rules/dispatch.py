@@ -24,6 +24,9 @@ Rules, all deterministic and taken from the folded log:
   blank is held (``rules.artifacts``): it stays queued, ``UnitHeld`` says
   why, and if nothing else can run the run exits ``failed`` naming the
   files, leaving it queued for a later run;
+* a unit a breaker holds (``rules.gating.hold``) is passed over until the
+  breaker leaves ``open``; while only held units remain the run waits for
+  the shell's ``BreakerDue``;
 * nothing in flight and nothing ready while units remain is a deadlock:
   they are blocked and the run exits ``error``;
 * nothing is dispatched while the plan is paused (``rules.steering``) or
@@ -56,6 +59,8 @@ def advance(ctx: Context) -> None:
     if not st.in_flight:
         if not st.scheduled().unsettled:
             _exit_settled(ctx)
+        elif st.gates.holds and not ready_units(st, 1):
+            pass  # held by a breaker, not deadlocked: its BreakerDue (the shell's timer) wakes the run
         elif waiting and not ready_units(st, 1):  # held, not deadlocked: a later run resumes them
             ctx.exit("failed", artifacts.summary(st, waiting))
         elif not ready_units(st, 1):
@@ -90,6 +95,8 @@ def ready_units(st: KernelState, count: int | None = None) -> list[str]:
     assert st.graph is not None
     sched = st.scheduled()
     busy = st.in_flight_units()
+    if st.gates.holds:  # held by a breaker until it lets a probe through (rules.gating.hold)
+        busy |= st.gates.holds.keys()
     if not st.artifacts.gated:
         return sched.first_ready(busy, len(sched.ready) if count is None else count)
     ready = [u for u in sched.first_ready(busy, len(sched.ready)) if not artifacts.unmet(st, u)]

@@ -74,6 +74,14 @@ def breaker_guards(st: KernelState, gate_id: str) -> bool:
     return st.flags.settings.breakers.enabled and gate_id != st.flags.publish_gate
 
 
+def breaker_key(st: KernelState, gate_id: str) -> str:
+    """The breaker a gate call of the driven run consults: the plan's own
+    (``<plan>/<gate>``, runs recording ``breaker_scope = "plan"``, the
+    default) or the one every plan shares (the gate id: ``"shared"``, and
+    every run recorded before scopes existed)."""
+    return f"{st.plan_id}/{gate_id}" if st.flags.breaker_scope == "plan" else gate_id
+
+
 def pass_for(st: KernelState, turn_id: str, unit_id: str, gate_id: str) -> GatePass | None:
     """The driven run's pass for a turn, if ``gate_id`` is one of its gates."""
     passes = st.gates.passes
@@ -134,6 +142,7 @@ def record_run(
     duration_ms: int = 0,
     short_circuited: bool = False,
     breaker_state: str = "",
+    breaker: str = "",
 ) -> ev.GateRun:
     """Decide a ``GateRun``; a non-pass carries its fingerprint and memory."""
     fp, memory, memory_error = "", None, ""
@@ -163,6 +172,7 @@ def record_run(
         memory=memory,
         breaker_state=breaker_state,
         memory_error=memory_error,
+        breaker=breaker,
     )
     ctx.emit(run)
     return run
@@ -213,10 +223,11 @@ def _next_gate(ctx: Context, turn: TurnInfo, gp: GatePass) -> None:
                 rationale=f"Gate {gid} not registered",
             )
             return _finish(ctx, turn, gp, "manual-attention", "manual-attention", f"Gate {gid} not registered")
-        bstate, probe = "", False
+        bstate, probe, bkey = "", False, ""
         if breaker_guards(st, gid):
             policy = settings.breaker_policy(gid)
-            rec = st.gates.breakers.get(gid)
+            rec = st.gates.breakers.get(breaker_key(st, gid), gid)
+            bkey = rec.breaker
             moved = brk.tick(rec, policy, ctx.at, run_id=ctx.run_id)
             if moved is not None:
                 ctx.emit(moved)
@@ -224,6 +235,11 @@ def _next_gate(ctx: Context, turn: TurnInfo, gp: GatePass) -> None:
             bstate = rec.state
             if not admitted:
                 why = brk.short_circuit_reason(rec)
+                b = settings.breakers
+                if st.flags.breaker_scope and b.hold and st.gates.hold_counts.get(turn.unit_id, 0) < b.max_holds:
+                    return hold(ctx, turn, gid, gtype, rec, why)  # until the breaker lets a probe through
+                if st.flags.breaker_scope and b.hold:
+                    why += f"; held {b.max_holds} time(s) already"
                 record_run(
                     ctx,
                     turn,
@@ -236,6 +252,7 @@ def _next_gate(ctx: Context, turn: TurnInfo, gp: GatePass) -> None:
                     rationale=why,
                     short_circuited=True,
                     breaker_state=bstate,
+                    breaker=bkey,
                 )
                 return _finish(ctx, turn, gp, "fail", "policy", f"gate {gid}: {why}")
         ctx.emit(
@@ -249,6 +266,7 @@ def _next_gate(ctx: Context, turn: TurnInfo, gp: GatePass) -> None:
                 attempt=1,
                 probe=probe,
                 breaker_state=bstate,
+                breaker=bkey,
             )
         )
         return None
@@ -266,10 +284,11 @@ def on_evaluated(ctx: Context, obs: ev.GateEvaluated) -> None:
     if gp is None:
         return  # not the attempt we are waiting for (a duplicate or a stale report)
     j = judge(obs.outcome, obs.failure_class, obs.attempt)
-    bstate, was_probe, policy = "", False, None
+    bstate, was_probe, policy, bkey = "", False, None, ""
     if breaker_guards(st, obs.gate_id):
         policy = settings.breaker_policy(obs.gate_id)
-        rec = st.gates.breakers.get(obs.gate_id)
+        rec = st.gates.breakers.get(breaker_key(st, obs.gate_id), obs.gate_id)
+        bkey = rec.breaker
         moved = brk.tick(rec, policy, ctx.at, run_id=ctx.run_id)
         if moved is not None:
             ctx.emit(moved)
@@ -288,6 +307,7 @@ def on_evaluated(ctx: Context, obs: ev.GateEvaluated) -> None:
         findings=obs.findings,
         duration_ms=obs.duration_ms,
         breaker_state=bstate,
+        breaker=bkey,
     )
     if j.retryable:
         ctx.emit(
@@ -300,12 +320,18 @@ def on_evaluated(ctx: Context, obs: ev.GateEvaluated) -> None:
                 gate_type=gp.gate_type,
                 attempt=obs.attempt + 1,
                 breaker_state=bstate,
+                breaker=bkey,
             )
         )
         return
     if policy is not None:
         moved = brk.on_result(
-            st.gates.breakers.get(obs.gate_id), policy, j.outcome, ctx.at, run_id=ctx.run_id, was_probe=was_probe
+            st.gates.breakers.get(breaker_key(st, obs.gate_id), obs.gate_id),
+            policy,
+            j.outcome,
+            ctx.at,
+            run_id=ctx.run_id,
+            was_probe=was_probe,
         )
         if moved is not None:
             ctx.emit(moved)
@@ -347,3 +373,86 @@ def conclude(ctx: Context, turn: TurnInfo, outcome: Ending, failure_class: ev.Fa
         + ("needs manual attention" if to_state == "blocked" else f"{failure_class} failures are not retried"),
     )
     ctx.finish_turn(turn, "failed", failure_class=failure_class, error=reason)
+
+
+# --------------------------------------------------------------------------- holds
+
+
+def hold(ctx: Context, turn: TurnInfo, gate_id: str, gate_type: str, rec: brk.BreakerRecord, why: str) -> None:
+    """The breaker refused the call: hold the unit instead of failing it. The
+    short-circuit is recorded (``GateRun`` ``skip``), ``BreakerHeld`` says
+    why and until when, the turn ends ``stopped`` and the unit is queued
+    again with its attempt unspent; dispatch passes it over until the
+    breaker leaves ``open`` (``fold_breaker_moved``), which the shell's
+    timer (``BreakerDue``) or any other gate call brings about."""
+    st = ctx.state
+    record_run(
+        ctx,
+        turn,
+        gate_id,
+        gate_type,
+        attempt=1,
+        max_attempts=1,
+        outcome="skip",
+        failure_class="none",
+        rationale=f"{why}; unit held",
+        short_circuited=True,
+        breaker_state=rec.state,
+        breaker=rec.breaker,
+    )
+    until = rec.open_until if rec.state == "open" else rec.probe_deadline
+    key = rec.key or rec.gate_id
+    ctx.emit(
+        ev.BreakerHeld(
+            run_id=ctx.run_id,
+            at=ctx.at,
+            plan_id=st.plan_id,
+            unit_id=turn.unit_id,
+            turn_id=turn.turn_id,
+            gate_id=gate_id,
+            breaker=key,
+            until=until,
+            reason=why,
+        )
+    )
+    unit = st.unit(turn.unit_id)
+    assert unit is not None
+    reason = f"held: breaker {key} {why}"
+    ctx.phase(turn.turn_id, "finalize", "held")
+    ctx.transition(turn.unit_id, "cancelled", reason=reason, turn_id=turn.turn_id)
+    ctx.transition(turn.unit_id, "queued", attempt=unit.attempt, reason=reason)
+    ctx.finish_turn(turn, "stopped", failure_class="none", error=reason)
+
+
+def fold_entered_holds(st: KernelState, e: ev.KernelEntered) -> None:
+    """Holds are the driven run's: a run starts with none (a snapshot taken
+    after a run that ended with units held must not keep them held)."""
+    st.gates.holds = {}
+    st.gates.hold_counts = {}
+
+
+def fold_held(st: KernelState, e: ev.BreakerHeld) -> None:
+    if e.run_id == st.run_id:
+        st.gates.holds[e.unit_id] = e.breaker
+        st.gates.hold_counts[e.unit_id] = st.gates.hold_counts.get(e.unit_id, 0) + 1
+
+
+def fold_breaker_moved(st: KernelState, e: ev.BreakerTransitioned) -> None:
+    """A breaker that lets calls through again releases the units it held."""
+    if e.to_state != "open" and st.gates.holds:
+        key = brk.key_of(e)
+        st.gates.holds = {u: k for u, k in st.gates.holds.items() if k != key}
+
+
+def on_due(ctx: Context, obs: ev.BreakerDue) -> None:
+    """The shell's timer: the time a held unit's breaker named has come."""
+    st = ctx.state
+    if st.exited:
+        return
+    settings = st.flags.settings
+    rec = st.gates.breakers.gates.get(obs.breaker or obs.gate_id)
+    if rec is not None and settings.breakers.enabled:
+        moved = brk.tick(rec, settings.breaker_policy(obs.gate_id), ctx.at, run_id=ctx.run_id)
+        if moved is not None:
+            ctx.emit(moved)  # its fold releases the units held on this breaker
+    ctx.advance()
