@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 5  # 3: runs.status is failed when units did not complete; 4: agent_steps, tool_calls;
-# 5: eval_runs, eval_variants
+SCHEMA_VERSION = 6  # 3: runs.status is failed when units did not complete; 4: agent_steps, tool_calls;
+# 5: eval_runs, eval_variants; 6: requeues
 
 # Terminal unit states (uok.domain.policies.lifecycle.TERMINAL), spelled out for SQL.
 _TERMINAL = "('completed','failed','blocked','cancelled','stale','runaway-recovered')"
@@ -254,6 +254,23 @@ TYPED: tuple[Typed, ...] = (
             _c("subtype"),
         ),
     ),
+    Typed(
+        "UnitRequeued",
+        "unit_requeued",
+        (
+            *_BASE,
+            _c("plan_id"),
+            _c("unit_id"),
+            _c("cause"),
+            _c("was"),
+            _c("epoch", "BOOLEAN"),
+            _c("old_fingerprint"),
+            _c("new_fingerprint"),
+            _c("dependency"),
+            _c("by"),
+            _c("reason"),
+        ),
+    ),
 )
 
 RAW_DDL = (
@@ -361,6 +378,7 @@ VIEWS: dict[str, str] = {
         LEFT JOIN plans p ON p.run_id = e.run_id
         LEFT JOIN last_end x ON x.run_id = e.run_id""",
     "unit_transitions": "SELECT * FROM ev_unit_transitioned",
+    "requeues": "SELECT * FROM ev_unit_requeued",
     "units": f"""
         WITH u AS (
             SELECT plan_id, unit_id,

@@ -66,6 +66,12 @@ def test_an_amended_task_reruns_with_its_dependents_and_says_why(tmp_path: Path,
     assert "uok: b (completed) queued again, amended: command changed (fingerprint " in r.stderr
     assert "uok: c (completed) queued again, dependency: dependency b was re-queued" in r.stderr
     assert (_turns(db, "a"), _turns(db, "b"), _turns(db, "c")) == (1, 2, 2)  # a, unchanged, stays done
+    sql = uok("sql", "SELECT unit_id, cause, was, reason FROM requeues ORDER BY position", "--db", str(db), "--json")
+    assert sql.returncode == 0, sql.stderr
+    assert [tuple(json.loads(x).values()) for x in sql.stdout.splitlines()][:2] == [
+        ("b", "amended", "completed", "command changed"),
+        ("c", "dependency", "completed", "dependency b was re-queued"),
+    ]
     replay = uok("replay", "--all", "--db", str(db))
     assert replay.returncode == 0 and replay.stdout.count("no divergence") == 3, replay.stdout + replay.stderr
 
