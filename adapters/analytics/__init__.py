@@ -6,16 +6,30 @@ The schema (views ``events``, ``runs``, ``units``, ...) is in
 :mod:`uok.adapters.analytics.schema` and documented in ``docs/schema.md``.
 """
 
-from uok.adapters.analytics.loader import CopyError, RefreshResult, default_path, refresh
-from uok.adapters.analytics.readonly import QueryFailed, QueryRefused, QueryResult, check, run
+from uok.adapters.analytics.loader import CopyBusy, CopyError, ForeignCopy, RefreshResult, default_path, refresh
+from uok.adapters.analytics.readonly import (
+    DEFAULT_MEMORY_LIMIT,
+    DEFAULT_TIMEOUT_S,
+    QueryFailed,
+    QueryRefused,
+    QueryResult,
+    QueryTimedOut,
+    check,
+    run,
+)
 from uok.adapters.analytics.schema import SCHEMA_VERSION
 
 __all__ = [
+    "DEFAULT_MEMORY_LIMIT",
+    "DEFAULT_TIMEOUT_S",
     "SCHEMA_VERSION",
+    "CopyBusy",
     "CopyError",
+    "ForeignCopy",
     "QueryFailed",
     "QueryRefused",
     "QueryResult",
+    "QueryTimedOut",
     "RefreshResult",
     "check",
     "default_path",

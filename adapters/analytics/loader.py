@@ -58,7 +58,7 @@ import duckdb
 import nanoarrow as na
 from nanoarrow.c_array_stream import CArrayStream
 from uok.adapters.analytics import schema, sources
-from uok.domain.errors import IntegrityFailure
+from uok.domain.errors import InputError, IntegrityFailure
 from uok.domain.log.chain import GENESIS, ChainBroken
 
 PAGE_ROWS = 5_000  # rows per statement of the log (and per Arrow batch)
@@ -120,9 +120,15 @@ def private_files() -> Iterator[None]:
         os.umask(old)
 
 
-def connect(path: Path, *, read_only: bool, config: dict | None = None) -> duckdb.DuckDBPyConnection:
-    """Open the copy, waiting while another process holds its lock."""
-    deadline = time.monotonic() + _LOCK_WAIT_S
+class CopyBusy(RuntimeError):
+    """Another process holds the copy (a long query reading it): it cannot be refreshed now."""
+
+
+def connect(
+    path: Path, *, read_only: bool, config: dict | None = None, wait: float = _LOCK_WAIT_S
+) -> duckdb.DuckDBPyConnection:
+    """Open the copy, waiting up to ``wait`` seconds while another process holds its lock."""
+    deadline = time.monotonic() + wait
     delay = 0.02
     while True:
         try:
@@ -366,17 +372,68 @@ def materialize(duck: duckdb.DuckDBPyConnection, tables: AbstractSet[str] | str 
     return added
 
 
-def refresh(db: Path | str, copy: Path | None = None, *, typed: AbstractSet[str] | str = frozenset()) -> RefreshResult:
+class ForeignCopy(InputError):
+    """The ``--copy`` file is a DuckDB database (or another file) uok did not
+    create: refreshing it would drop every table and view in it."""
+
+
+def refuse_foreign(copy: Path) -> None:
+    """Refuse, without changing a byte, a ``--copy`` that is not a copy uok
+    made (no ``_uok_copy`` table): its tables are someone's data."""
+    try:
+        if copy.stat().st_size == 0:
+            return
+    except FileNotFoundError:
+        return
+    try:
+        con = connect(copy, read_only=True)
+    except duckdb.Error as e:
+        raise ForeignCopy(
+            f"--copy {copy} exists and is not a DuckDB database uok can use ({str(e).strip().splitlines()[0]}); "
+            "choose another path"
+        ) from None
+    try:
+        ours = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_uok_copy'").fetchall()[0][0]
+        tables = con.execute("SELECT count(*) FROM duckdb_tables()").fetchall()[0][0]
+    finally:
+        con.close()
+    if not ours:
+        raise ForeignCopy(
+            f"--copy {copy} is a DuckDB database uok did not create ({tables} tables); refusing to change it "
+            "(choose another path)"
+        )
+
+
+def refresh(
+    db: Path | str,
+    copy: Path | None = None,
+    *,
+    typed: AbstractSet[str] | str = frozenset(),
+    wait: float | None = None,
+) -> RefreshResult:
     """Bring the copy of ``db`` up to the log's head, then catch up the
     typed tables named in ``typed`` (``"all"`` for every one); returns what
-    it did."""
+    it did. A file at ``copy`` that uok did not create is refused
+    (:class:`ForeignCopy`, exit 2), never rebuilt. ``wait``: seconds to wait
+    for another process holding the copy, then :class:`CopyBusy`."""
     started = time.perf_counter()
     db = db if isinstance(db, str) and sources.is_url(db) else Path(db)
     copy = Path(copy) if copy is not None else default_path(db)
+    refuse_foreign(copy)
     copy.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with private_files():
         # no Python replacement scans: DuckDB sees only the tables we register
-        duck = connect(copy, read_only=False, config={"python_enable_replacements": False})
+        try:
+            duck = connect(
+                copy,
+                read_only=False,
+                config={"python_enable_replacements": False},
+                wait=_LOCK_WAIT_S if wait is None else wait,
+            )
+        except duckdb.IOException as e:
+            if "lock" in str(e).lower() and wait is not None:
+                raise CopyBusy(str(e)) from None
+            raise
         try:
             if copy.exists():
                 os.chmod(copy, 0o600)

@@ -25,7 +25,10 @@ Three independent layers, so that a gap in one is caught by another:
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -97,13 +100,16 @@ def _statement_type(sql: str) -> str:
 
 
 def _walk(node: Any) -> Iterator[dict]:
-    if isinstance(node, dict):
-        yield node
-        for v in node.values():
-            yield from _walk(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from _walk(v)
+    """Every dict in the tree, without recursion (a deeply nested query must
+    not exhaust Python's stack)."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, dict):
+            yield n
+            stack.extend(reversed(list(n.values())))
+        elif isinstance(n, list):
+            stack.extend(reversed(n))
 
 
 def seal(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
@@ -117,7 +123,12 @@ def seal(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
 def _check_tree(sql: str) -> set[str]:
     """Refuse what the tree shows is not allowed; returns the relations read."""
     with seal(duckdb.connect(":memory:", config=SAFE_CONFIG)) as parser:
-        tree = orjson.loads(parser.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0])
+        try:
+            tree = orjson.loads(parser.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0])
+        except orjson.JSONDecodeError:  # orjson refuses documents nested deeper than 1,024 levels
+            raise QueryRefused("the query is nested too deeply (more than about 1,000 levels)") from None
+        except duckdb.Error as e:  # the parser's own limits (expression depth, size)
+            raise QueryRefused(f"the query cannot be parsed: {_first_line(e)}") from None
     if tree.get("error"):
         raise QueryRefused(f"not a plain query: {tree.get('error_message', 'unparseable')}")
     ctes = {
@@ -186,20 +197,64 @@ class QueryResult:
         self.columns, self.types, self.rows = columns, types, rows
 
 
-def run(copy: Path, sql: str) -> QueryResult:
-    """Check ``sql``, then run it on a read-only, sealed connection to ``copy``."""
+DEFAULT_TIMEOUT_S = 300.0
+DEFAULT_MEMORY_LIMIT = "2GB"
+
+
+class QueryTimedOut(InputError):
+    """The query ran past its time limit and was stopped."""
+
+
+def run(
+    copy: Path, sql: str, *, timeout: float = DEFAULT_TIMEOUT_S, memory_limit: str = DEFAULT_MEMORY_LIMIT
+) -> QueryResult:
+    """Check ``sql``, then run it on a read-only, sealed connection to ``copy``
+    within ``timeout`` seconds and DuckDB's ``memory_limit``.
+
+    The query runs on a worker thread while this thread waits, so Ctrl-C
+    (KeyboardInterrupt, exit 130) and the time limit both stop it at once
+    with ``interrupt()``, whatever DuckDB is doing."""
     check(sql)
-    con = seal(connect(copy, read_only=True, config=SAFE_CONFIG))
-    try:
+    con = connect(copy, read_only=True, config={**SAFE_CONFIG, "memory_limit": memory_limit})
+    query = seal(con.cursor())  # a cursor: DuckDB interrupts a busy cursor, not a busy connection
+    outcome: list[Any] = []
+
+    def work() -> None:
         try:
-            cur = con.execute(sql)
+            cur = query.execute(sql)
             rows = cur.fetchall()
-        except duckdb.PermissionException as e:  # layer 3 caught what layer 1 let through
-            raise QueryRefused(_first_line(e)) from None
-        except duckdb.Error as e:
-            raise QueryFailed(_first_line(e)) from None
-        cols = [d[0] for d in cur.description or []]
-        types = [str(d[1]) for d in cur.description or []]
-        return QueryResult(cols, types, rows)
+            outcome.append((cur.description or [], rows))
+        except BaseException as e:  # noqa: BLE001 - handed to the waiting thread
+            outcome.append(e)
+
+    worker = threading.Thread(target=work, name="uok-sql-query", daemon=True)
+    try:
+        worker.start()
+        deadline = time.monotonic() + timeout
+        try:
+            while worker.is_alive():
+                worker.join(min(0.1, max(deadline - time.monotonic(), 0.0)))
+                if worker.is_alive() and time.monotonic() >= deadline:
+                    query.interrupt()
+                    worker.join(5)
+                    raise QueryTimedOut(f"the query ran longer than {timeout:g} s and was stopped (--timeout)")
+        except KeyboardInterrupt:
+            query.interrupt()
+            worker.join(5)
+            raise
+        result = outcome[0]
+        if isinstance(result, duckdb.PermissionException):  # layer 3 caught what layer 1 let through
+            raise QueryRefused(_first_line(result))
+        if isinstance(result, duckdb.OutOfMemoryException):
+            raise QueryFailed(f"{_first_line(result)} (--memory-limit {memory_limit})")
+        if isinstance(result, duckdb.Error):
+            raise QueryFailed(_first_line(result))
+        if isinstance(result, BaseException):
+            raise result
+        description, rows = result
+        return QueryResult([d[0] for d in description], [str(d[1]) for d in description], rows)
     finally:
-        con.close()
+        if not worker.is_alive():  # an interrupted cursor may still say busy: the process is ending anyway
+            with contextlib.suppress(duckdb.Error):
+                query.close()
+                con.close()

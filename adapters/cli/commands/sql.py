@@ -21,6 +21,10 @@ from uok.adapters.cli.output import err
 
 from uok.errors import InputError, IntegrityFailure
 
+BUSY_WAIT_S = 1.0
+"""How long ``uok sql`` waits for another process holding the copy before it
+answers from the copy as it stands (a long query never queues the next one)."""
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(
@@ -48,6 +52,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format (default table)")
     p.add_argument("--json", action="store_true", help="same as --format json: NDJSON, one object per row")
     p.add_argument("--schema", action="store_true", help="list the views and their columns, then exit")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="stop the query after SECONDS (default $UOK_SQL_TIMEOUT, else 300); a stopped query exits 2",
+    )
+    p.add_argument(
+        "--memory-limit",
+        metavar="SIZE",
+        help="DuckDB's memory limit for the query, e.g. 500MB (default $UOK_SQL_MEMORY_LIMIT, else 2GB)",
+    )
     p.add_argument(
         "--verbose",
         "-v",
@@ -81,7 +96,11 @@ def sql(args: argparse.Namespace) -> int:
     copy = Path(args.copy) if args.copy else analytics.default_path(db)
     refuse_to_replace_a_log(copy, "--copy")  # DuckDB must never open the SQLite log as its copy
     try:
-        r = analytics.refresh(db, copy, typed=analytics.schema.typed_needed(relations))
+        r = analytics.refresh(db, copy, typed=analytics.schema.typed_needed(relations), wait=BUSY_WAIT_S)
+    except analytics.CopyBusy:
+        # a long query holds the copy: answer from it as it stands instead of queueing behind it
+        err(f"the copy {copy} is in use by another query; answering from it as last refreshed (may lag the log)")
+        r = None
     except ChainBroken as e:
         raise IntegrityFailure(f"{shown(db)}: {e}; nothing was queried (see `uok verify`)") from None
     except analytics.CopyError as e:
@@ -91,15 +110,28 @@ def sql(args: argparse.Namespace) -> int:
             f"cannot bring the analytical copy {copy} up to date: {_first_line(e)} "
             "(delete it to rebuild, or choose another path with --copy)"
         ) from None
-    if args.verbose:
+    if args.verbose and r is not None:
         why = f", rebuilt: {r.rebuilt}" if r.rebuilt else ""
         typed = ", ".join(f"{k}+{v}" for k, v in r.materialized.items() if v)
         err(
             f"copy {r.path}: tracked position {r.before} -> {r.position}, loaded {r.loaded} new events "
             f"in {r.seconds:.3f}s{why}" + (f"; typed rows caught up: {typed}" if typed else "")
         )
+    timeout, memory = _limits(args)
     try:
-        result = analytics.run(copy, query)
+        result = analytics.run(copy, query, timeout=timeout, memory_limit=memory)
+    except analytics.QueryTimedOut:
+        raise
+    except KeyboardInterrupt:
+        # stopped (interrupt()) at once; leave without tearing DuckDB down: its
+        # interrupted cursor can abort the interpreter's exit (SIGABRT, not 130)
+        import os
+        import sys
+
+        err("interrupted")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
     except analytics.QueryRefused as e:
         raise InputError(f"query refused: {e}") from None
     except analytics.QueryFailed as e:
@@ -107,6 +139,26 @@ def sql(args: argparse.Namespace) -> int:
     fmt = "json" if args.json else args.format
     {"table": _table, "csv": _csv, "json": _json}[fmt](result)
     return 0
+
+
+def _limits(args: argparse.Namespace) -> tuple[float, str]:
+    """The query's time and memory limits: the option, else the environment, else the defaults."""
+    import os
+    import re
+
+    from uok.adapters import analytics
+
+    raw = args.timeout if args.timeout is not None else os.environ.get("UOK_SQL_TIMEOUT")
+    try:
+        timeout = analytics.DEFAULT_TIMEOUT_S if raw in (None, "") else float(raw)
+    except ValueError:
+        raise InputError(f"UOK_SQL_TIMEOUT must be a number of seconds, got {raw!r}") from None
+    if not (timeout > 0 and timeout != float("inf")):
+        raise InputError(f"--timeout must be a number of seconds > 0, got {raw}")
+    memory = args.memory_limit or os.environ.get("UOK_SQL_MEMORY_LIMIT") or analytics.DEFAULT_MEMORY_LIMIT
+    if not re.fullmatch(r"\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", memory, re.IGNORECASE):
+        raise InputError(f"--memory-limit must be a size such as 500MB or 2GB, got {memory!r}")
+    return timeout, memory
 
 
 def _first_line(e: Exception) -> str:
