@@ -1,6 +1,6 @@
 """An agent turn's transcript, read back from its ``AgentStep`` events
-(``uok logs WHAT --transcript``; docs/agents.md): one line per step, a long
-text whole from its blob, everything as recorded (redacted)."""
+(``uok logs WHAT --transcript [--follow]``; docs/agents.md): one line per
+step, a long text whole from its blob, everything as recorded (redacted)."""
 
 from __future__ import annotations
 
@@ -14,17 +14,44 @@ from uok.domain.log import codec
 
 def transcript(log: Any, blobs: Path, turns: Iterable[Any]) -> Iterator[str]:
     """Lines for each of ``turns`` (objects with ``turn_id``, ``unit_id``, ``attempt``)."""
-    chosen = {t.turn_id: t for t in turns}
-    steps: dict[str, list[ev.AgentStep]] = {tid: [] for tid in chosen}
-    for _, e in log.events(only=frozenset({codec.topic_of(ev.AgentStep)})):
-        if isinstance(e, ev.AgentStep) and e.turn_id in steps:
-            steps[e.turn_id].append(e)
-    for turn_id, t in chosen.items():
-        found = steps[turn_id]
-        agent = found[0].agent if found else "no agent steps"
-        yield f"== {t.unit_id} attempt {t.attempt} ({turn_id}, {agent})"
-        for s in found:
-            yield _line(s, blobs)
+    printer = Transcript(log, blobs, turns)
+    yield from printer.new_lines()
+    yield from printer.empty_turns()
+
+
+class Transcript:
+    """The steps of some turns, read from the log as far as it goes; read
+    again, only what was appended since (``uok logs --transcript --follow``)."""
+
+    def __init__(self, log: Any, blobs: Path, turns: Iterable[Any]):
+        self.log, self.blobs = log, blobs
+        self.turns = {t.turn_id: t for t in turns}
+        self.seen = 0  # log position read up to
+        self.shown: set[str] = set()  # turns whose header was printed
+
+    def new_lines(self) -> Iterator[str]:
+        """Steps appended since the last call, each turn's header before its first."""
+        for position, e in self.log.events(self.seen, only=_TOPICS):
+            self.seen = position
+            if not isinstance(e, ev.AgentStep) or e.turn_id not in self.turns:
+                continue
+            if e.turn_id not in self.shown:
+                self.shown.add(e.turn_id)
+                yield self._header(e.turn_id, e.agent)
+            yield _line(e, self.blobs)
+
+    def empty_turns(self) -> Iterator[str]:
+        """Headers of the turns that recorded no step (not an agent task, or not started yet)."""
+        for turn_id in self.turns:
+            if turn_id not in self.shown:
+                yield self._header(turn_id, "no agent steps")
+
+    def _header(self, turn_id: str, agent: str) -> str:
+        t = self.turns[turn_id]
+        return f"== {t.unit_id} attempt {t.attempt} ({turn_id}, {agent})"
+
+
+_TOPICS = frozenset({codec.topic_of(ev.AgentStep)})
 
 
 def _line(s: ev.AgentStep, blobs: Path) -> str:

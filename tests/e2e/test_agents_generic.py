@@ -5,9 +5,11 @@ replayable (docs/agents.md)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from uok.domain import events as ev
 
 from tests.conftest import ROOT, json_lines, uok
 
@@ -159,3 +161,39 @@ def test_usage_of_a_model_nobody_can_price_stops_the_agent(tmp_path: Path):
         uok("sql", "SELECT failure_class, reason FROM units WHERE unit_id = 'write'", "--db", str(db), "--json").stdout
     )
     assert units[0]["failure_class"] == "policy" and "no price for model 'mystery-model-9'" in units[0]["reason"], units
+
+
+def test_logs_transcript_follow_prints_steps_as_the_agent_streams_them(tmp_path: Path):
+    import subprocess
+    import sys
+
+    from tests.run_support import read_events, start_run, wait_for
+
+    script = tmp_path / "waiter.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        'echo \'{"type": "message", "text": "first, then I wait"}\'\n'
+        "until [ -f go ]; do sleep 0.05; done\n"
+        'echo \'{"type": "message", "text": "went on"}\'\n'
+        'echo \'{"type": "result", "status": "success", "text": "done"}\'\n'
+    )
+    script.chmod(0o755)
+    plan, db = _plan(tmp_path, command=f'["{script}"]'), tmp_path / "e.db"
+    run = start_run(plan, db)
+    try:
+        wait_for(lambda: db.exists() and any(isinstance(e, ev.AgentStep) for _, e in read_events(db)), what="a step")
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        follower = subprocess.Popen(
+            [sys.executable, "-m", "uok", "logs", "write", "--transcript", "--follow", "--db", str(db)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert follower.stdout is not None
+        assert follower.stdout.readline().startswith("== write attempt 1")
+        assert follower.stdout.readline().startswith("[0] message  first, then I wait")  # while the agent waits
+        (tmp_path / "go").touch()
+        rest = follower.communicate(timeout=60)[0].splitlines()
+        assert follower.returncode == 0 and rest == ["[1] message  went on", "[2] result  success done"]
+    finally:
+        run.wait(timeout=60)

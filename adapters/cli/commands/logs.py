@@ -31,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             --follow keeps printing as the task writes, until the turn (or the run) ends.
 
             --transcript prints an agent task's turns as their recorded steps instead
-            (messages, tool calls and results, usage, the result; docs/agents.md).
+            (messages, tool calls and results, usage, the result; docs/agents.md); with
+            --follow, as the agent streams them.
         """,
         examples="""
             uok logs build                      # the latest attempt of unit 'build'
@@ -40,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             uok logs r20260101120000-abc123     # every turn of a run
             uok logs build --json               # where the files are, their sizes and hashes
             uok logs fix --transcript           # an agent's turn, step by step
+            uok logs fix --transcript --follow  # ... as it runs
         """,
     )
     p.add_argument("what", metavar="WHAT", help="a unit id, a run id or a turn id")
@@ -73,10 +75,7 @@ def logs(args: argparse.Namespace) -> int:
             emit_lines(_meta(t, args.stderr) for t in chosen)
             return 0
         if args.transcript:
-            from uok.adapters.agents.transcript import transcript
-
-            for line in transcript(log, where.blobs, chosen):
-                print(line)
+            _transcript(log, where, chosen, follow=args.follow)
             return 0
         run_mode = len({t.run_id for t in chosen}) == 1 and chosen[0].run_id == args.what
         follower = _Follower(log, where, chosen, stderr=args.stderr, prefix=run_mode)
@@ -87,6 +86,27 @@ def logs(args: argparse.Namespace) -> int:
     finally:
         log.store.close()
     return 0
+
+
+def _transcript(log, where, chosen, *, follow: bool) -> None:
+    """An agent task's turns as their steps; with ``follow``, as they are
+    recorded, until every chosen turn has finished."""
+    from uok.adapters.agents.transcript import Transcript
+    from uok.adapters.turnoutput import turns
+
+    printer = Transcript(log, where.blobs, chosen)
+    wanted = {t.turn_id for t in chosen}
+    while True:
+        for line in printer.new_lines():
+            print(line, flush=True)
+        if not follow or all(t.finished for t in turns(log, where) if t.turn_id in wanted):
+            break
+        time.sleep(0.2)
+    for line in printer.new_lines():  # what landed while the last turn finished
+        print(line, flush=True)
+    if not follow:
+        for line in printer.empty_turns():
+            print(line)
 
 
 def _meta(t, stderr: bool) -> dict:
