@@ -118,3 +118,58 @@ def test_a_failed_dependency_blocks_its_dependents_in_the_graphs_order():
     blocked = [(d.unit_id, d.reason) for d in out if isinstance(d, ev.UnitTransitioned) and d.to_state == "blocked"]
     assert blocked[:2] == [("b", "dependency a ended failed"), ("c", "dependency b ended blocked")]
     check(k)
+
+
+class CountingUnits(dict):
+    """The kernel's unit records, counting how many are looked up."""
+
+    lookups = 0
+
+    def get(self, key, default=None):
+        CountingUnits.lookups += 1
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        CountingUnits.lookups += 1
+        return super().__getitem__(key)
+
+    def __contains__(self, key):
+        CountingUnits.lookups += 1
+        return super().__contains__(key)
+
+
+def lookups_per_step(tasks: int) -> list[int]:
+    clock = StepClock()
+    k = Kernel()
+    src = plan_toml(("S1", [{"id": f"t{i}", "command": CMD} for i in range(tasks)]))
+    out = k.handle(
+        ev.KernelEntered(
+            run_id="r",
+            at=clock(),
+            pid=1,
+            plan_path="p.toml",
+            plan_source=src,
+            workers=1,
+            flags={"max_iterations": 10 * tasks},
+        )
+    )
+    k.state.units = CountingUnits(k.state.units)
+    counts = []
+    for _ in range(5):
+        [t] = [d for d in out if isinstance(d, ev.TurnStarted)]
+        CountingUnits.lookups = 0
+        out = k.handle(
+            ev.ExecutionFinished(
+                run_id="r", at=clock(), turn_id=t.turn_id, unit_id=t.unit_id, exit_code=0, duration_ms=1
+            )
+        )
+        counts.append(CountingUnits.lookups)
+    return counts
+
+
+def test_a_step_looks_up_as_many_units_in_a_plan_of_2000_tasks_as_in_one_of_20():
+    """Dispatch does not depend on the plan's size (issue 15): a step of a
+    chain reads the same unit records whatever the chain's length (before
+    the kept schedule, every step looked up every unit, several times)."""
+    small, large = lookups_per_step(20), lookups_per_step(2000)
+    assert large == small and max(small) < 100, (small, large)
