@@ -25,6 +25,11 @@ _U64 = struct.Struct(">Q").pack
 _U32 = struct.Struct(">I").pack
 
 
+def _wrong_types(r: StoredRecord) -> str:
+    kinds = f"payload {type(r.payload).__name__}, hash {type(r.hash).__name__}, version {type(r.version).__name__}"
+    return f"the row does not have the types uok wrote ({kinds}): edited with other tools?"
+
+
 def _hash_at(store: EventStorePort, position: int) -> bytes | None:
     for r in store.read(position - 1, upto=position):
         return r.hash
@@ -59,7 +64,10 @@ def verified(store: EventStorePort, records: Iterator[StoredRecord], after: int 
             b = r.topic.encode()
             t = topics[r.topic] = u32(len(b)) + b
         p = r.payload
-        h = sha256(b"".join((prev, u64(r.position), s, u64(r.version), t, u32(len(p)), p))).digest()
+        try:
+            h = sha256(b"".join((prev, u64(r.position), s, u64(r.version), t, u32(len(p)), p))).digest()
+        except (TypeError, struct.error):  # a row edited with other tools: payload as TEXT, version not an integer
+            raise ChainBroken(r.position, _wrong_types(r)) from None
         if h != r.hash:
             raise ChainBroken(
                 r.position, "stored hash does not match the recomputed hash (the log was altered or damaged)"

@@ -131,6 +131,8 @@ def open_event_store(
         raise InputError("the event log path is empty")
     if path.is_dir():
         raise InputError(f"{path} is a directory, not an event log")
+    if path.exists() and not path.is_file():  # SQLite on /dev/null or a FIFO: "disk I/O error", /dev/null-journal
+        raise InputError(f"{path} is not a regular file (a device, FIFO or socket), not an event log")
     if not path.exists():
         if not create or readonly:
             raise InputError(f"no event log at {path} (run `uok run PLAN` first, or pass --db)")

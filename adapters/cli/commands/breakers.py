@@ -51,8 +51,8 @@ def snapshot(log, at: int | None = None, now: datetime | None = None) -> dict:
     from uok.domain.policies import breaker as brk
     from uok.projections.breakers import BreakersProjection
 
-    if at is not None and at < 1:
-        raise InputError(f"--at must be a position >= 1, got {at}")
+    if at is not None and at < 0:  # 0: before the first event, as for uok state and uok metrics
+        raise InputError(f"--at must be a position >= 0, got {at}")
     proj = BreakersProjection()
     book = proj.initial()
     last, as_of = 0, now

@@ -48,6 +48,10 @@ def events(args: argparse.Namespace) -> int:
 
         records = follow(log, args.after)
     else:
+        if args.run is not None:
+            from uok.replay.replayer import entered_position
+
+            entered_position(log.store, args.run)  # an unknown run is exit 2 (as for uok replay), not silence
         records = log.records(args.after)
     for r in records:
         if args.run is not None and codec.decode(r.topic, r.payload).run_id != args.run:

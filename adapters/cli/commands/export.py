@@ -36,13 +36,33 @@ def register(sub: argparse._SubParsersAction) -> None:
             mode 0600. The same range always gives the same bytes.
         """,
     )
-    p.add_argument("--format", choices=("jsonl", "parquet", "csv"), default="jsonl", help="file format (default jsonl)")
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="file format (default: from --out's extension, .parquet / .csv / .jsonl .ndjson .json, else jsonl); "
+        "a format that contradicts the extension exits 2",
+    )
     p.add_argument("--out", required=True, metavar="PATH", help="data file to write (manifest: PATH.manifest.json)")
     p.add_argument("--run", metavar="ID", help="only the events this run wrote (each row still proves itself)")
     p.add_argument("--from", dest="first", type=int, default=1, metavar="P", help="first position (default 1)")
     p.add_argument("--to", dest="last", type=int, metavar="P", help="last position (default: the head)")
     p.add_argument("--json", action="store_true", help="one JSON object: the manifest")
     p.set_defaults(func=export)
+
+
+FORMATS = ("jsonl", "parquet", "csv")
+EXTENSIONS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+
+
+def export_format(out: Path, given: str | None) -> str:
+    """The format ``--out``'s extension names, unless ``--format`` says
+    otherwise; a contradiction (``--format jsonl --out a.parquet``) is bad input."""
+    implied = EXTENSIONS.get(out.suffix.lower())
+    if given is None:
+        return implied or "jsonl"
+    if implied is not None and implied != given:
+        raise InputError(f"--format {given} contradicts --out {out.name} (a {implied} file name); change one of them")
+    return given
 
 
 def export(args: argparse.Namespace) -> int:
@@ -52,13 +72,22 @@ def export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise InputError(f"--out {out} is a directory; give a file path")
+    fmt = export_format(out, args.format)
     refuse_to_replace_a_log(out, "--out")  # `--out .uok/events.db` must not replace the log
+    if not out.parent.is_dir():
+        raise InputError(f"--out {out}: no directory {out.parent}")
     store = open_store(args, readonly=True)
     try:
         try:  # an ExportError (empty range, unknown run) exits 2
-            m = do_export(store, out, args.format, first=args.first, last=args.last, run_id=args.run)
+            m = do_export(store, out, fmt, first=args.first, last=args.last, run_id=args.run)
         except ChainBroken as e:
             raise IntegrityFailure(f"{store.location}: {e}; nothing exported") from None
+        except PermissionError as e:
+            raise InputError(f"--out {out}: cannot write: {e.strerror}") from None
+        except OSError as e:
+            if e.filename is None:
+                raise
+            raise InputError(f"--out {out}: cannot write {e.filename}: {e.strerror}") from None
     finally:
         store.close()
     if args.json:
@@ -80,6 +109,8 @@ def verify_export_cli(args: argparse.Namespace) -> int:
     from uok.domain.log.chain import ChainBroken
 
     path = Path(args.export)
+    if not path.is_file():  # a mistyped path is bad input (exit 2), not a damaged export (exit 3)
+        raise InputError(f"--export {path}: no such file")
     store = open_store(args, readonly=True) if getattr(args, "db", None) else None
     started = time.perf_counter()
     try:

@@ -142,6 +142,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def report_clamp(workers: int) -> None:
+    """Say so when ``--workers`` is outside 1..8 (the run uses the clamped value)."""
+    from uok.adapters.cli.output import err
+    from uok.domain.plan.graph import clamp_workers
+
+    used = clamp_workers(workers)
+    if used != workers:
+        err(f"--workers {workers} is outside 1..8: running with {used} workers")
+
+
 def live_tracer(args: argparse.Namespace):
     if not getattr(args, "otlp_endpoint", None):
         return None
@@ -183,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
     # plan, config, gates and chaos settings are checked before the log is even
     # opened: bad input (exit 2) writes nothing
     prepared = bootstrap.prepare_run(Path(args.plan), flags=flags, config=args.config)
+    report_clamp(args.workers)
     tracer = live_tracer(args)  # --otlp-endpoint: spans streamed as turns finish (uok.adapters.otel.export)
     log = open_log(args, create=True, synchronous=args.synchronous)
     try:
