@@ -69,7 +69,6 @@ class WorkTree:
         self.git = top.status == "ok" and bool(top.stdout)
         self.top = Path(top.stdout).resolve() if self.git else self.root
         self.exclude = [Path(p).resolve() for p in exclude]
-        self._pathspec: list[str] | None = None
 
     def relative(self, paths: Sequence[str | Path]) -> list[str]:
         """Paths (relative to the root, or absolute) as the top-relative paths snapshots use."""
@@ -84,22 +83,20 @@ class WorkTree:
     def git_call(self, args: list[str], env: dict[str, str] | None = None) -> GitResult:
         return run_git(self.top, args, timeout=self.timeout, env=env)
 
+    def _globs(self) -> list[str]:
+        """The log and output files as glob pathspecs: the log with every file
+        beside it that starts with its name (``-wal``, ``-shm``, ``-head``,
+        the ``.duckdb`` copy), and everything under the outputs directory."""
+        out = []
+        for p in self.exclude:
+            with contextlib.suppress(ValueError):
+                rel = p.relative_to(self.top).as_posix()
+                out += [f"{rel}*", f"{rel}/**"]
+        return out
+
     def pathspec(self) -> list[str]:
-        """``:/`` minus the log and output files git would otherwise see. An
-        exclusion naming an ignored path makes ``git add`` fail, so ignored
-        ones are left out (git skips them anyway)."""
-        if self._pathspec is None:
-            inside = []
-            for p in self.exclude:
-                with contextlib.suppress(ValueError):
-                    rel = p.relative_to(self.top).as_posix()
-                    inside += [rel, f"{rel}-wal", f"{rel}-shm", f"{rel}-journal"]
-            ignored: set[str] = set()
-            if inside:
-                r = self.git_call(["check-ignore", "--no-index", "--", *inside])
-                ignored = set(r.stdout.splitlines()) if r.stdout else set()
-            self._pathspec = ["--", ":/"] + [f":(top,exclude){rel}" for rel in inside if rel not in ignored]
-        return self._pathspec
+        """``:/`` minus the log and output files (for ``git status``)."""
+        return ["--", ":/"] + [f":(top,exclude,glob){g}" for g in self._globs()]
 
     def _git_snapshot(self) -> Snapshot:
         with tempfile.TemporaryDirectory(prefix="uok-snap-") as tmp:
@@ -113,7 +110,11 @@ class WorkTree:
                 head = self.git_call(["rev-parse", "--verify", "-q", "HEAD"])
                 if head.status == "ok":
                     self._ok(self.git_call(["read-tree", head.stdout], env=env), "read-tree")
-            self._ok(self.git_call(["add", "-A", *self.pathspec()], env=env), "add")
+            self._ok(self.git_call(["add", "-A", "--", ":/"], env=env), "add")  # .gitignore respected
+            globs = self._globs()
+            if globs:  # taken out again (an exclude pathspec naming an ignored file would make add fail)
+                rm = ["rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", *(f":(top,glob){g}" for g in globs)]
+                self._ok(self.git_call(rm, env=env), "rm --cached")
             tree = self._ok(self.git_call(["write-tree"], env=env), "write-tree")
         return Snapshot(tree=tree.stdout)
 

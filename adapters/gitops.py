@@ -139,7 +139,7 @@ class GitOps:
         self.root = Path(root).resolve()
         self.record, self.clock = record, clock
         self.action, self.run_id, self.timeout = action, run_id, timeout
-        self.pathspec = ["--", "."] + [f":(exclude){p}" for p in self._inside(exclude)]
+        self.excluded = [f":(glob){p}" for p in self._inside(exclude)]  # the log, its sidecars, the outputs
         self.turns: dict[str, _Turn] = {}
         self.publisher = publisher  # commit: the gitops publish gate (uok.adapters.gitpublish.GitPublisher)
         self._identity: dict[str, str] | None = None
@@ -149,7 +149,7 @@ class GitOps:
         for p in paths:
             with contextlib.suppress(ValueError):
                 rel = Path(p).resolve().relative_to(self.root).as_posix()
-                out += [rel, f"{rel}-wal", f"{rel}-shm", f"{rel}-journal"]
+                out += [f"{rel}*", f"{rel}/**"]
         return out
 
     # ------------------------------------------------------------------ observer
@@ -235,9 +235,13 @@ class GitOps:
                 r = self._git(["read-tree", parent], env=env)
                 if r.status != "ok":
                     return r.status, r.error, {"step": "read-tree"}
-            r = self._git(["add", "-A", *self.pathspec], env=env)
+            r = self._git(["add", "-A", "--", "."], env=env)
             if r.status != "ok":
                 return r.status, r.error, {"step": "add"}
+            if self.excluded:  # taken out again: an exclude pathspec naming an ignored file makes add fail
+                r = self._git(["rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", *self.excluded], env=env)
+                if r.status != "ok":
+                    return r.status, r.error, {"step": "rm --cached"}
             tree = self._git(["write-tree"], env=env)
             if tree.status != "ok":
                 return tree.status, tree.error, {"step": "write-tree"}
