@@ -260,7 +260,8 @@ def diagnose(
                 m.run_id,
                 f"run {m.run_id} ended {m.status}" + (f": {m.detail}" if m.detail else "") + "; no clean run since",
                 (
-                    f"`uok status` and `uok logs UNIT` show what failed; a clean `{_run_cmd(m.plan_path)}` clears this"
+                    f"`uok status` and `uok logs UNIT` show what failed; fix it, then `{_run_cmd(m.plan_path)}` "
+                    "(failed and blocked units run again) or `uok retry --failed`: a clean run clears this"
                     if m.status == "failed"
                     else f"`uok parity` and `uok events` for details; a clean `{_run_cmd(m.plan_path)}` clears this"
                 ),
