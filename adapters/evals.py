@@ -139,7 +139,7 @@ def plan_cells(
 
 def eval_runs(states: dict[str, Any]) -> list[EvalRun]:
     """The tagged runs of the ``evals`` read model, in log order."""
-    return sorted(states["evals"].values(), key=lambda r: r.entered_position)
+    return sorted((r for r in states["evals"].values() if r.eval_id), key=lambda r: r.entered_position)
 
 
 def pick_eval(runs: list[EvalRun], wanted: str | None, where: str) -> tuple[str, list[EvalRun]]:

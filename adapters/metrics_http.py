@@ -129,6 +129,21 @@ def families(s: MetricsSnapshot) -> Iterator[Metric]:
         "uok_mode_transitions", "Work/model mode changes of running runs (ModeChanged)", [], [([], s.mode_transitions)]
     )
     yield _counter(
+        "uok_subagents_spawned",
+        "Sub-agents spawned, by model mode",
+        ["model_mode"],
+        (([k], v) for k, v in s.subagents_spawned.items()),
+    )
+    yield _counter(
+        "uok_intent_waits", "Ready units held by another's read/write intents (UnitWaiting)", [], [([], s.intent_waits)]
+    )
+    yield _counter(
+        "uok_eval_runs",
+        "Eval runs by suite, variant and outcome (passed: every unit completed)",
+        ["suite", "variant", "outcome"],
+        (([suite, v, o], n) for suite, vs in s.eval_runs.items() for v, os_ in vs.items() for o, n in os_.items()),
+    )
+    yield _counter(
         "uok_cost_usd",
         "Priced model usage in USD, per model",
         ["model"],

@@ -1,8 +1,10 @@
 """Eval results as a read model (behaviour §20): one
 :class:`~uok.domain.eval.summary.EvalRun` per run that ``uok eval`` tagged
 (``KernelEntered.flags["eval"]``), with its outcome, gate runs, retries,
-cost and tokens folded from the run's own events. Runs without the tag
-are not kept. One part per tagged run; ``uok eval report`` summarises the
+cost and tokens folded from the run's own events. One part per run (the
+runner folds parts by key, with no look at the state, so a run's later
+events cannot tell whether it was tagged): an untagged run's part has no
+``eval_id`` and every reader skips it. ``uok eval report`` summarises the
 parts of one eval (:func:`uok.domain.eval.summary.summarise`).
 """
 
@@ -24,7 +26,7 @@ def eval_tag(flags: dict[str, Any]) -> dict[str, Any] | None:
 
 class EvalsProjection(PartitionedProjection):
     name: ClassVar[str] = "evals"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: a part per run (untagged ones have no eval_id), run ids kept
     part_type: ClassVar[type] = EvalRun
     types: ClassVar[frozenset[str]] = frozenset(
         {"KernelEntered", "PlanCompiled", "KernelExited", "RunRecovered", "TurnStarted", "GateRun", "CostRecorded"}
@@ -33,16 +35,8 @@ class EvalsProjection(PartitionedProjection):
     def key(self, e):
         return e.recovered_run if type(e) is ev.RunRecovered else e.run_id
 
-    def apply(self, state: dict, position: int, event) -> dict:
-        """Only tagged runs get a part: their ``KernelEntered`` comes first."""
-        k = self.key(event)
-        part = state.get(k)
-        if part is None:
-            if type(event) is not ev.KernelEntered or eval_tag(event.flags) is None:
-                return state
-            part = EvalRun(run_id=k)
-        state[k] = self.apply_part(part, position, event)
-        return state
+    def new_part(self, key: str) -> EvalRun:
+        return EvalRun(run_id=key)
 
     def apply_part(self, r: EvalRun, position: int, e) -> EvalRun:
         t = type(e)

@@ -35,7 +35,7 @@ from uok.domain.events import Event
 from uok.projections.base import PartitionedProjection
 
 GAUGE = {"closed": 0, "half-open": 1, "open": 2}
-SOURCES = ("metrics", "gates", "breakers", "units", "turns", "runs", "costs", "inbox")
+SOURCES = ("metrics", "gates", "breakers", "units", "turns", "runs", "costs", "inbox", "counters", "evals")
 """The projections a snapshot is made of (by registry name)."""
 
 BOUNDS_MS: tuple[int, ...] = (
@@ -195,6 +195,9 @@ class MetricsSnapshot(msgspec.Struct, kw_only=True):
     message_conversations: int = 0
     projection_lag: dict[str, int] = {}
     mode_transitions: int = 0  # ModeChanged decisions (uok steer RUN mode ...)
+    subagents_spawned: dict[str, int] = {}  # by model mode (SubagentSpawned)
+    intent_waits: int = 0  # UnitWaiting decisions: a unit held by another's read/write intents
+    eval_runs: dict[str, dict[str, dict[str, int]]] = {}  # suite -> variant -> passed|failed|open -> runs
     gate_run_seconds: dict[str, Histogram] = {}  # by gate id (executed attempts)
     turn_seconds: dict[str, Histogram] = {}  # by turn status
     execution_seconds: dict[str, Histogram] = {}  # by execution outcome (see execution_outcome)
@@ -262,6 +265,19 @@ def snapshot(states: dict[str, Any], position: int, lag: dict[str, int] | None =
             tokens[model] = (tin + m.input_tokens, tout + m.output_tokens)
     snap.cost_usd_by_model = dict(sorted(usd.items()))
     snap.tokens_by_model = dict(sorted(tokens.items()))
+
+    for key, count in sorted((states.get("counters") or {}).items()):
+        name, _, label = key.partition(":")
+        if name == "subagents_spawned":
+            snap.subagents_spawned[label] = count.n
+        elif name == "intent_waits":
+            snap.intent_waits += count.n
+    for r in (states.get("evals") or {}).values():
+        if not r.eval_id:  # a run uok eval did not start
+            continue
+        outcome = "open" if not r.finished else "passed" if r.passed else "failed"
+        by = snap.eval_runs.setdefault(r.suite, {}).setdefault(r.variant, {})
+        by[outcome] = by.get(outcome, 0) + 1
 
     inbox = states.get("inbox")
     if inbox is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from uok.projections.base import Projection
 from uok.projections.breakers import BreakersProjection
 from uok.projections.costs import CostLedgerProjection
+from uok.projections.counters import CountersProjection
 from uok.projections.evals import EvalsProjection
 from uok.projections.gates import GateHistoryProjection
 from uok.projections.inbox import InboxProjection
@@ -27,6 +28,7 @@ ALL: tuple[Projection, ...] = (
     BreakersProjection(),
     MetricsProjection(),
     EvalsProjection(),
+    CountersProjection(),
 )
 
 

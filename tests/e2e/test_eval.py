@@ -127,12 +127,24 @@ def test_every_run_is_tagged_with_its_case_variant_and_repetition_and_replays(ev
         "sloppy": ["claude-sonnet-4-6"],
     }
     last = {"run_id": cells[0]["last"]}
+    metrics = uok("metrics", "--db", str(db)).stdout  # the same results through /metrics' exposition
+    assert 'uok_eval_runs_total{outcome="passed",suite="fake-agent",variant="careful"} 15.0' in metrics
+    assert 'uok_eval_runs_total{outcome="failed",suite="fake-agent",variant="sloppy"} 9.0' in metrics
     r = uok("replay", last["run_id"], "--db", str(db))
     assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_report_against_a_variant_and_against_another_log(evaluated, tmp_path: Path):
     _root, db, report = evaluated
+    # a run uok eval did not start, recorded after the eval, changes nothing in the report
+    plain = tmp_path / "plain.toml"
+    plain.write_text(
+        '[plan]\nid = "plain"\n[[milestones]]\nid = "M"\n[[milestones.slices]]\nid = "S"\n'
+        '[[milestones.slices.tasks]]\nid = "t"\ncommand = ["true"]\n'
+    )
+    assert uok("run", str(plain), "--db", str(db), "--quiet", cwd=tmp_path, env=ENV).returncode == 0
+    again = json.loads(uok("eval", "report", "--db", str(db), "--json").stdout)
+    assert again["eval_id"] == report["eval_id"] and again["variants"] == report["variants"]
     r = uok("eval", "report", "--against", "sloppy", "--db", str(db), "--json")
     assert r.returncode == 0, r.stderr
     verdict = {c["metric"]: c for c in json.loads(r.stdout)["comparisons"]}

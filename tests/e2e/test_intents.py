@@ -67,6 +67,7 @@ def test_overlapping_write_intents_never_run_together_and_a_docs_reader_runs_bes
     assert d0 < a1 and a0 < d1  # docs/ reader and src/ writer: at the same time
     [(_, waiting)] = of_type(events, ev.UnitWaiting)
     assert (waiting.unit_id, waiting.waits_for) == ("app", "all")
+    assert "uok_intent_waits_total 1.0" in uok("metrics", "--db", str(db)).stdout
     run_id = json.loads(r.stdout)["run_id"]
     replay = uok("replay", run_id, "--db", str(db))
     assert replay.returncode == 0, replay.stdout + replay.stderr
