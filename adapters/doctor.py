@@ -63,6 +63,20 @@ def _last_event_at(store, run_id: str) -> datetime | None:
         return None
 
 
+def _paused_plans(store) -> set[str]:
+    """Plans whose pause flag is set (the fold of ``SteeringApplied.paused``)."""
+    from uok.domain.events import SteeringApplied
+    from uok.domain.log import codec
+
+    paused: set[str] = set()
+    topics = [f"SteeringApplied/v{v}" for v in range(SteeringApplied.VERSION + 1)]
+    for r in store.read(0, topics=topics):
+        e = codec.decode(r.topic, r.payload)
+        if isinstance(e, SteeringApplied) and e.paused is not None and e.plan_id:
+            (paused.add if e.paused else paused.discard)(e.plan_id)
+    return paused
+
+
 def _timeouts(store) -> dict[tuple[str, str], float]:
     """(plan_id, unit_id) -> task timeout, from each plan's latest PlanCompiled."""
     from uok.domain.events import PlanCompiled
@@ -154,6 +168,7 @@ def gather(
         probes = probe(runs)
         report = build_report(runs, probes, now=now, source_path=store.location)
         orphaned = {r.run_id: r.detail for r in report.fresh_mismatches}
+        paused = _paused_plans(store)
         here = socket.gethostname()
         open_runs = []
         for rid, r in runs.items():
@@ -174,6 +189,7 @@ def gather(
                     entered_at=r.entered_at,
                     last_event_at=_last_event_at(store, rid),
                     descendants=descendants(r.pid) if local else None,
+                    paused=r.plan_id in paused,
                 )
             )
         timeouts = _timeouts(store)

@@ -53,7 +53,7 @@ class MessageRead(Event, frozen=True, kw_only=True):
 
 # --------------------------------------------------------------------------- steering
 
-COMMANDS = ("pause", "resume", "cancel", "note", "mode")
+COMMANDS = ("pause", "resume", "cancel", "note", "mode", "stop")
 STEER_TOPIC = "steer"
 
 

@@ -57,6 +57,7 @@ class OpenRun(msgspec.Struct, frozen=True, kw_only=True):
     entered_at: datetime | None = None
     last_event_at: datetime | None = None  # newest event the run wrote
     descendants: int | None = None  # live child processes of its pid (None: unknown)
+    paused: bool = False  # its plan is paused by an operator (uok steer RUN pause): idle on purpose
 
 
 class InFlightUnit(msgspec.Struct, frozen=True, kw_only=True):
@@ -303,6 +304,15 @@ def diagnose(
             progressing = True
             continue
         busy = [u for u in f.in_flight if u.run_id == r.run_id]
+        if r.paused and not busy:  # idle because an operator paused it: say so, never advise killing it
+            add(
+                "info",
+                "run-paused",
+                r.run_id,
+                f"run {r.run_id} (pid {r.pid}) is paused: plan {r.plan_id or '?'} dispatches nothing until resumed",
+                f"`uok steer {r.run_id} resume` resumes it",
+            )
+            continue
         within = any(u.timeout_s and u.since and f.now - u.since <= timedelta(seconds=u.timeout_s) for u in busy)
         if not (r.descendants or within):
             quiet_ok = False

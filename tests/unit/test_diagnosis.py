@@ -112,3 +112,13 @@ def test_a_run_on_another_host_is_neither_live_nor_orphaned_while_fresh():
     d = dx.diagnose(dx.Facts(now=NOW, open_runs=(remote,), in_flight=(unit("u", "r9", 600),)))
     assert d.classification == "healthy" and [f.code for f in d.findings] == ["run-unprobeable"]
     assert "elsewhere" in d.findings[0].recommendation
+
+
+def test_a_paused_run_is_reported_as_paused_not_as_idle():
+    """An operator paused it (uok steer RUN pause): idle on purpose, never 'kill it'."""
+    paused = run("r1", last_event_at=NOW - timedelta(minutes=20), descendants=0, paused=True)
+    d = dx.diagnose(dx.Facts(now=NOW, open_runs=(paused,)))
+    assert d.classification == "quiet-but-healthy" and d.exit_code == 0
+    assert [f.code for f in d.findings] == ["run-paused"]
+    assert "paused" in d.findings[0].message and "resume" in d.findings[0].recommendation
+    assert "kill" not in d.findings[0].recommendation

@@ -34,6 +34,10 @@ boundary (within about 0.2 s while it waits for units) and records what it did.
                 dispatched from now on get them (UOK_MODEL_MODE, UOK_WORK_MODE)
                 and the model [uok.models] routes the model mode to (UOK_MODEL).
                 Recorded as a ModeChanged event; replays.
+  stop          end the whole run, as SIGTERM would: running units get the
+                graceful stop (SIGTERM, grace, SIGKILL), their turns end
+                'stopped', the run exits 'terminated'; the next `uok run`
+                resumes the plan.
 
 Exit codes: 0 sent (and, unless --wait 0, applied); 2 unknown or finished run,
 bad command; 3 damaged log.
@@ -56,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run_id", metavar="RUN_ID", help="the run to steer (see `uok status`)")
     # not `choices=`: a damaged log must be reported (exit 3) before the words are judged
-    p.add_argument("command", metavar="COMMAND", help="pause | resume | cancel | note | mode")
+    p.add_argument("command", metavar="COMMAND", help="pause | resume | cancel | note | mode | stop")
     p.add_argument(
         "argument", metavar="ARG", nargs="*", help="UNIT for cancel, TEXT for note, model_mode=M work_mode=W for mode"
     )
@@ -92,7 +96,7 @@ def steer(args: argparse.Namespace) -> int:
             from uok.domain.policies.modes import parse_mode_change
 
             parse_mode_change(argument)  # ModeError (exit 2) names what is wrong
-        if command in ("pause", "resume") and argument:
+        if command in ("pause", "resume", "stop") and argument:
             raise InputError(f"{command} takes no argument")
         if args.unit is not None and command != "note":
             raise InputError("--unit goes with note only")

@@ -102,6 +102,10 @@ def on_steering(ctx: Context, obs: ev.SteeringReceived) -> None:
         reply("noted")
     elif cmd == "mode":
         reply(_mode(ctx, obs))
+    elif cmd == "stop":  # the whole run, as SIGTERM would: running units stop gracefully, the run exits terminated
+        why = f": {obs.argument}" if obs.argument else ""
+        reply(f"stopping: {len(st.in_flight)} running unit(s) get the graceful stop; the run exits terminated")
+        ctx.stop(status="terminated", error=f"stopped by steering message {obs.message_id}{why}")
     else:
         reply(f"ignored: unknown command {cmd!r} (expected one of {', '.join(ev.COMMANDS)})")
 
