@@ -66,7 +66,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 from uok.adapters.agents import adapter_for
-from uok.adapters.agents.base import last_session
+from uok.adapters.agents.base import last_session, remaining_budget
 from uok.adapters.agents.stream import AgentStream, BlobStore
 from uok.adapters.feedback import previous_attempt_env
 from uok.adapters.otel.ids import traceparent
@@ -241,6 +241,7 @@ class CommandExecutor:
             stdin: Path | None = None
             if node.agent is not None:
                 adapter = adapter_for(node.agent)
+                adapter.budget = remaining_budget(feedback)
                 previous = last_session(feedback)
                 if previous:
                     env["UOK_PREVIOUS_SESSION_ID"] = previous  # any agent may resume it itself

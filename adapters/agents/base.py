@@ -65,6 +65,7 @@ class AgentAdapter:
         self.result: Draft | None = None  # the stream's final result, once seen
         self.session_id = ""
         self.resume = ""  # a session to resume (an earlier attempt's), set before argv()
+        self.budget: float | None = None  # what the unit may still spend (USD), set before argv()
         self.steps = 0
 
     # ---------------------------------------------------------------- argv builder
@@ -134,6 +135,16 @@ class AgentAdapter:
 
 
 # ------------------------------------------------------------------------ helpers
+
+
+def remaining_budget(feedback: Any) -> float | None:
+    """What the unit may still spend (USD): the least of the unit's and the
+    window's remaining budget in its feedback file's ``budget``, or None."""
+    budget = (feedback or {}).get("budget") or {}
+    left = [
+        float(v) for k in ("unit_remaining_usd", "window_remaining_usd") if isinstance(v := budget.get(k), int | float)
+    ]
+    return max(0.0, min(left)) if left else None
 
 
 def last_session(feedback: Any) -> str:

@@ -66,7 +66,7 @@ class ClaudeCode(AgentAdapter):
     executable: ClassVar[tuple[str, ...]] = ("claude",)
     options: ClassVar[dict[str, str]] = {
         "max_turns": "--max-turns N",
-        "max_budget_usd": "--max-budget-usd USD (the agent's own cap, under uok's cost guard)",
+        "max_budget_usd": '--max-budget-usd USD, or "remaining": the unit\'s remaining budget',
         "permission_mode": "--permission-mode MODE",
         "allowed_tools": "--allowedTools a,b",
         "disallowed_tools": "--disallowedTools a,b",
@@ -89,8 +89,11 @@ class ClaudeCode(AgentAdapter):
             args += ["--model", self.spec.model]
         if "max_turns" in o:
             args += ["--max-turns", str(o["max_turns"])]
-        if "max_budget_usd" in o:
-            args += ["--max-budget-usd", str(o["max_budget_usd"])]
+        cap = o.get("max_budget_usd")
+        if cap == "remaining" and self.budget is not None:
+            args += ["--max-budget-usd", f"{self.budget:.6f}"]  # what uok's cost guard still allows
+        elif cap is not None and cap != "remaining":
+            args += ["--max-budget-usd", str(cap)]
         if "permission_mode" in o:
             args += ["--permission-mode", str(o["permission_mode"])]
         for key, flag in (("allowed_tools", "--allowedTools"), ("disallowed_tools", "--disallowedTools")):

@@ -124,8 +124,12 @@ def test_unknown_event_types_are_kept_raw_and_tolerated(tmp_path: Path):
 
 def test_a_retry_resumes_the_session_of_the_attempt_before_it(tmp_path: Path):
     plan, db, env = _setup(tmp_path, "max_turns", extra="retries = 1\n")
-    plan.write_text(plan.read_text().replace("max_turns = 8", "max_turns = 8, resume_on_retry = true"))
+    options = 'max_turns = 8, resume_on_retry = true, max_budget_usd = "remaining"'
+    plan.write_text(plan.read_text().replace("max_turns = 8", options))
     assert uok("run", str(plan), "--db", str(db), "--quiet", env=env).returncode == 1
     first, second = (json.loads(line) for line in (tmp_path / "claude-argv.jsonl").read_text().splitlines())
     assert "--resume" not in first
     assert second[second.index("--resume") + 1] == "5f0c9a1e-2b7d-4c3e-9a55-0d6f1e2a3b4c"
+    # each attempt capped at what the unit may still spend: $2 (the default ceiling), then $2 less the first's $0.0107
+    caps = [float(argv[argv.index("--max-budget-usd") + 1]) for argv in (first, second)]
+    assert caps == [2.0, 1.9893]

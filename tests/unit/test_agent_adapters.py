@@ -69,3 +69,15 @@ def test_claude_usage_of_one_message_split_over_events_counts_once_and_refusal_i
     a.parse({"type": "result", "subtype": "error_max_turns", "is_error": True, "total_cost_usd": "0.5"})
     outcome = a.outcome(1)
     assert (outcome.failure_class, outcome.cost_usd) == ("timeout", 0.5)
+
+
+def test_claude_code_can_cap_itself_at_the_units_remaining_budget():
+    from uok.adapters.agents.base import remaining_budget
+
+    graph = _node("claude-code", '{ max_budget_usd = "remaining" }')
+    node = graph.nodes[0]
+    adapter = adapter_for(node.agent)
+    adapter.budget = remaining_budget({"budget": {"unit_remaining_usd": 1.25, "window_remaining_usd": 0.4}})
+    argv = adapter.argv(node)
+    assert argv[argv.index("--max-budget-usd") + 1] == "0.400000"
+    assert "--max-budget-usd" not in adapter_for(node.agent).argv(node)  # no budget known: no cap
