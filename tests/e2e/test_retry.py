@@ -119,3 +119,13 @@ def test_a_retried_task_is_told_why_it_runs_again(tmp_path: Path):
     env = json.loads((tmp_path / "env.2.json").read_text())
     assert env["UOK_PREVIOUS_STATUS"] == "failed" and env["UOK_PREVIOUS_FAILURE_CLASS"] == "execution"
     assert "exit code 1" in env["UOK_PREVIOUS_REASON"]
+
+
+def test_a_retry_with_nothing_to_retry_writes_nothing(tmp_path: Path):
+    plan = task_plan(tmp_path / "plan.toml", [("a", "raise SystemExit(3)")], extra="retries = 0\n")
+    db = tmp_path / "log.db"
+    assert uok("run", str(plan), "--db", str(db), "--quiet", cwd=tmp_path).returncode == 1
+    head = json.loads(uok("status", "--json", "--db", str(db)).stdout)["position"]
+    r = uok("retry", "--cancelled", "--db", str(db), cwd=tmp_path)
+    assert r.returncode == 2 and "nothing to retry: no unit of plan p ended cancelled" in r.stderr, r.stderr
+    assert json.loads(uok("status", "--json", "--db", str(db)).stdout)["position"] == head

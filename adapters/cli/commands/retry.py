@@ -71,6 +71,7 @@ def retry(args: argparse.Namespace) -> int:
         "blocked",
         "cancelled",
     )
+    _something_to_retry(args, graph.plan_id, units, states)
     request = msgspec.to_builtins(
         _request(
             units=tuple(units), states=states, by=f"{getpass.getuser()}@{socket.gethostname()}", reason=args.reason
@@ -88,6 +89,22 @@ def _run_defaults(run_command, plan_path: Path) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="uok")
     run_command.register(parser.add_subparsers())
     return parser.parse_args(["run", str(plan_path)])
+
+
+def _something_to_retry(args: argparse.Namespace, plan_id: str, units: list[str], states: tuple[str, ...]) -> None:
+    """Refuse (exit 2, nothing written) a retry that would re-queue nothing."""
+    from uok import bootstrap
+
+    known = bootstrap.status(getattr(args, "db", None))["plans"].get(plan_id, {}).get("units", {})
+    ended = {u: v["state"] for u, v in known.items() if v.get("lifecycle") == "notified"}
+    if units:
+        waiting = [u for u in units if u not in ended]
+        if waiting:
+            raise InputError(f"nothing to retry: {', '.join(waiting)} of plan {plan_id} has not ended")
+        return
+    wanted = set(states) | ({"stale", "runaway-recovered"} if "failed" in states else set())
+    if not any(state in wanted for state in ended.values()):
+        raise InputError(f"nothing to retry: no unit of plan {plan_id} ended {' or '.join(states)}")
 
 
 def _request(**kw):
