@@ -41,7 +41,10 @@ def conclude(
 
 def retries_of(st: KernelState, rec: UnitRecord) -> int:
     graph = st.plans.get(rec.plan_id)
-    node = next((n for n in graph.nodes if n.id == rec.unit_id), None) if graph else None
+    if graph is not None and graph is st.graph:
+        node = st.nodes.get(rec.unit_id)  # the driven plan: by id, not a scan of its units (issue 15)
+    else:
+        node = next((n for n in graph.nodes if n.id == rec.unit_id), None) if graph else None
     return node.retries if node is not None else DEFAULT_RETRIES
 
 
