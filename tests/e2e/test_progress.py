@@ -45,6 +45,7 @@ def test_a_report_moves_the_unit_to_progress_with_its_message(tmp_path: Path):
     ]
     moves = [(p, e) for p, e in rows if isinstance(e, ev.UnitTransitioned) and e.to_state == "progress"]
     assert [e.reason for _, e in moves] == ["tests written", "3/10 files migrated"]
+    assert ": tests written" in uok("events", "--db", str(db)).stdout
     at = moves[0][0]
     past = json.loads(uok("state", "--at", str(at), "--json", "--db", str(db)).stdout)
     unit = past["plans"]["p"]["units"]["long"]

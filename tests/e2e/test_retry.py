@@ -34,6 +34,8 @@ def test_a_failed_task_fixed_and_retried_ends_ok_and_the_past_still_shows_the_fa
         ("complete-slice:M1/S1", "dependency", "blocked"),
     ]
     assert requeued[0].epoch and requeued[0].reason == "fixed the exit" and "@" in requeued[0].by
+    listing = uok("events", "--db", str(db)).stdout
+    assert "UnitRequeued         a (failed) queued again, retry: fixed the exit (by " in listing
 
     replay = uok("replay", "--all", "--db", str(db))
     assert replay.returncode == 0 and replay.stdout.count("no divergence") == 2, replay.stdout + replay.stderr

@@ -87,6 +87,10 @@ def summary(e) -> str:
         return f"{e.unit_id}: {e.from_state or '∅'} -> {e.to_state} (attempt {e.attempt})" + (
             f" {e.reason}" if e.reason else ""
         )
+    if isinstance(e, ev.UnitRequeued):
+        return f"{e.unit_id} ({e.was}) queued again, {e.cause}: {e.reason}" + (f" (by {e.by})" if e.by else "")
+    if isinstance(e, ev.ProgressReported):
+        return f"{e.turn_id} {e.unit_id}: {e.message}"
     if isinstance(e, ev.KernelExited):
         return f"{e.run_id} {e.status} completed={e.units_completed} failed={e.units_failed} {e.error}".rstrip()
     if isinstance(e, ev.TurnFinished):
