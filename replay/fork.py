@@ -58,6 +58,48 @@ def open_runs_at(parent: Any, position: int) -> tuple[str, ...]:
     return tuple(open_)
 
 
+_PAGE = 1000
+
+
+def _observed(topic: str) -> bool:
+    """Whether a topic is an observation (it opens a transaction); unknown topics count as one."""
+    from uok.domain import events as ev
+
+    cls = getattr(ev, topic.split("/", 1)[0], None)
+    return bool(getattr(cls, "OBSERVED", True))
+
+
+def transaction_around(parent: Any, position: int, head: int) -> tuple[int, int] | None:
+    """``(first, last)`` of the transaction that ``position`` cuts in two, or
+    None at a boundary. The shell appends an observation and its decisions
+    in one transaction, so a cut is inside one exactly when the event after
+    it is a decision: a fork there would hold an observation without all of
+    its decisions, and its replay would report a divergence that never was."""
+    if position >= head:
+        return None
+    nxt = next(iter(parent.read(position, upto=position + 1)), None)
+    if nxt is None or _observed(nxt.topic):
+        return None
+    first = position
+    while first > 0:  # back to the observation that opened it
+        lo = max(0, first - _PAGE)
+        rows = list(parent.read(lo, upto=first))
+        opener = next((r.position for r in reversed(rows) if _observed(r.topic)), None)
+        if opener is not None:
+            first = opener
+            break
+        first = lo
+    last = position + 1
+    while last < head:  # forward to its last decision
+        rows = list(parent.read(last, upto=min(head, last + _PAGE)))
+        closer = next((r.position - 1 for r in rows if _observed(r.topic)), None)
+        if closer is not None:
+            last = closer
+            break
+        last = rows[-1].position if rows else head
+    return max(first, 1), last
+
+
 def fork_log(parent: Any, child: Any, *, run_id: str, position: int, parent_path: str, now: datetime) -> ForkResult:
     """Copy ``parent`` 1..``position`` into the empty ``child`` and append ``RunForked``.
 
@@ -73,8 +115,16 @@ def fork_log(parent: Any, child: Any, *, run_id: str, position: int, parent_path
         raise ForkError("the fork target already holds events")
     try:
         parent_hash = bytes.fromhex(copy_log(parent, child, upto=position).head_hash)
-    except CopyMismatch as e:
+    except CopyMismatch as e:  # a damaged parent is exit 3 before anything else is judged
         raise ForkIntegrityError(str(e)) from None
+    inside = transaction_around(parent, position, head)
+    if inside is not None:  # the caller removes the child
+        first, last = inside
+        valid = " or ".join(str(p) for p in (first - 1, last) if p >= 1)
+        raise ForkError(
+            f"--at {position} is inside a transaction: positions {first}..{last} were appended together "
+            f"(an observation and the decisions it led to); fork at {valid}"
+        )
     opened = open_runs_at(parent, position)
     origin = ForkOrigin(db_path=parent_path, run_id=run_id, position=position, head_hash=parent_hash.hex())
     marker = RunForked(at=now, forked_from=origin, open_runs=opened)

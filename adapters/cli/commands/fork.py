@@ -54,7 +54,7 @@ def fork(args: argparse.Namespace) -> int:
         for p in (out, out.with_name(out.name + "-wal")):
             if p.exists():
                 raise InputError(f"{p} already exists; fork writes a new log")
-    parent = open_store(args)
+    parent = open_store(args, readonly=True)  # the parent is only read
     try:
         if parent.location in (shown(out), str(out.absolute()) if isinstance(out, Path) else ""):
             raise InputError("--out must differ from the parent log")
