@@ -64,6 +64,7 @@ COMMANDS: dict[str, CommandInfo] = {
         "doctor", "diagnose the installation: healthy / running / quiet-but-healthy / degraded / needs-repair"
     ),
     "ui": CommandInfo("ui", "local read-only web view: runs, timeline, unit graph, time travel, live updates"),
+    "intent": CommandInfo("intent", "from inside a task: declare more read/write intents, granted or refused"),
     "eval": CommandInfo("eval", "evals: run cases x variants x repetitions, rank variants with confidence intervals"),
     "report": CommandInfo("report", "one run as a self-contained HTML file (timeline, unit graph, every unit)"),
     "trace": CommandInfo("trace", "export a run as OpenTelemetry spans (OTLP/HTTP, or OTLP/JSON to a file)"),

@@ -60,7 +60,7 @@ from uok.domain.events.gates import (
     GateRun,
     UsageReported,
 )
-from uok.domain.events.intents import UnitWaiting
+from uok.domain.events.intents import IntentDeclared, IntentRefused, UnitWaiting
 from uok.domain.events.modes import ModeChanged
 from uok.domain.events.prices import UsagePrice
 from uok.domain.events.progress import ProgressReported
@@ -122,6 +122,8 @@ __all__ = [
     "GateRequested",
     "GateRun",
     "GitTransactionRecorded",
+    "IntentDeclared",
+    "IntentRefused",
     "KernelEntered",
     "KernelExitDeferred",
     "KernelExited",

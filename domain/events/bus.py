@@ -53,7 +53,7 @@ class MessageRead(Event, frozen=True, kw_only=True):
 
 # --------------------------------------------------------------------------- steering
 
-COMMANDS = ("pause", "resume", "cancel", "note", "mode", "stop")
+COMMANDS = ("pause", "resume", "cancel", "note", "mode", "stop", "intent")
 STEER_TOPIC = "steer"
 
 
@@ -79,7 +79,7 @@ class SteeringReceived(Event, frozen=True, kw_only=True):
     OBSERVED: ClassVar[bool] = True
 
     message_id: str
-    command: str  # pause | resume | cancel | note | mode
+    command: str  # pause | resume | cancel | note | mode | intent
     argument: str = ""
 
 

@@ -16,3 +16,29 @@ class UnitWaiting(Event, frozen=True, kw_only=True):
     unit_id: str
     waits_for: str
     reason: str
+
+
+class IntentDeclared(Event, frozen=True, kw_only=True):
+    """A running unit declared more read/write intents at run time (``uok
+    intent`` from inside its task): no unit whose intents overlap them is
+    dispatched until its turn ends."""
+
+    plan_id: str
+    unit_id: str
+    turn_id: str
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    message_id: str = ""
+
+
+class IntentRefused(Event, frozen=True, kw_only=True):
+    """A run-time intent that overlaps a running unit's was refused: the task
+    is told why (and may wait and ask again, or do without)."""
+
+    plan_id: str
+    unit_id: str
+    turn_id: str
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    reason: str = ""
+    message_id: str = ""

@@ -115,6 +115,7 @@ RULES: tuple[Fold | Handle, ...] = (
     Handle(ev.ExecutionFinished, execution.on_execution),
     Handle(ev.ProductsObserved, execution.on_products),  # a complete-slice's products (behaviour §13)
     Fold(ev.TurnFinished, runs.fold_turn_finished),
+    Fold(ev.TurnFinished, intents.fold_finished),
     Fold(ev.TurnFinished, subagents.fold_turn_finished),
     Fold(ev.TurnFinished, closeout.fold_turn_finished),
     Fold(ev.TurnFinished, gate_history.fold_costs),
@@ -140,6 +141,7 @@ RULES: tuple[Fold | Handle, ...] = (
     Fold(ev.SteeringApplied, steering.fold_applied),
     Fold(ev.ModeChanged, steering.fold_mode),
     Fold(ev.UnitWaiting, intents.fold_waiting),
+    Fold(ev.IntentDeclared, intents.fold_declared),
     Handle(ev.SteeringReceived, steering.on_steering),
     Fold(ev.SubagentSpawned, subagents.fold_spawned),
     Fold(ev.SidecarQueued, subagents.fold_sidecar),  # sidecar work a unit queued (behaviour §12)

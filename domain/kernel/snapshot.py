@@ -48,8 +48,8 @@ from uok.domain.plan import UnitGraph, UnitNode
 from uok.domain.policies.costs import CostTable
 from uok.domain.policies.lifecycle import UnitRecord
 
-VERSION = 7  # 2: plan parts zlib-compressed, digests of the stored bytes; 3: agent turns' spend; 4: plan lease epochs, run hosts; 5: artifact gating state;
-# 6: parallel intents; 7: agent turns' spend by model
+VERSION = 8  # 2: plan parts zlib-compressed, digests of the stored bytes; 3: agent turns' spend; 4: plan lease epochs, run hosts; 5: artifact gating state;
+# 6: parallel intents; 7: agent turns' spend by model; 8: run-time intents
 CORE = "core"
 PLAN_PREFIX = "plan:"
 

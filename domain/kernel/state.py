@@ -95,6 +95,7 @@ class IntentState(msgspec.Struct, kw_only=True):
 
     active: bool = False  # some unit of the driven plan declares intents (else dispatch skips the check)
     waiting: dict[str, str] = {}  # unit id -> reason of its last UnitWaiting, until it starts
+    runtime: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}  # running unit -> (reads, writes) it declared
 
 
 class ArtifactState(msgspec.Struct, kw_only=True):

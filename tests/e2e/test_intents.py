@@ -71,3 +71,40 @@ def test_overlapping_write_intents_never_run_together_and_a_docs_reader_runs_bes
     run_id = json.loads(r.stdout)["run_id"]
     replay = uok("replay", run_id, "--db", str(db))
     assert replay.returncode == 0, replay.stdout + replay.stderr
+
+
+HOLDER = (
+    "import os,subprocess,sys,time\n"
+    "r = subprocess.run([sys.executable, '-m', 'uok', 'intent', '--write', 'src/**'], capture_output=True, text=True)\n"
+    "open('holder.out','w').write(f'{r.returncode} {r.stdout.strip()}')\n"
+    "open('held','w').close(); t = time.time()\n"
+    "while not os.path.exists('go') and time.time() - t < 20: time.sleep(0.02)\n"
+)
+ASKER = (
+    "import os,subprocess,sys,time; t = time.time()\n"
+    "while not os.path.exists('held') and time.time() - t < 20: time.sleep(0.02)\n"
+    "r = subprocess.run([sys.executable, '-m', 'uok', 'intent', '--write', 'src/app.py'], capture_output=True, text=True)\n"
+    "open('asker.out','w').write(f'{r.returncode} {r.stdout.strip()}'); open('go','w').close()\n"
+)
+
+
+def test_uok_intent_from_inside_a_task_is_granted_then_an_overlapping_one_is_refused(tmp_path: Path):
+    tasks = [
+        {"id": "holder", "command": [sys.executable, "-c", HOLDER], "retries": 0, "depends_on": []},
+        {"id": "asker", "command": [sys.executable, "-c", ASKER], "retries": 0, "depends_on": []},
+    ]
+    plan = tmp_path / "plan.toml"
+    plan.write_text(
+        to_toml({"plan": {"id": "rt"}, "milestones": [{"id": "M", "slices": [{"id": "S", "tasks": tasks}]}]})
+    )
+    db = tmp_path / "rt.db"
+    r = uok("run", str(plan), "--db", str(db), "--workers", "2", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (tmp_path / "holder.out").read_text() == "0 granted"
+    code, _, said = (tmp_path / "asker.out").read_text().partition(" ")
+    assert code == "1" and said == "refused: write intent 'src/app.py' overlaps write intent 'src/**' of holder"
+    events = read_events(db)
+    assert [e.unit_id for _, e in of_type(events, ev.IntentDeclared)] == ["holder"]
+    assert [e.unit_id for _, e in of_type(events, ev.IntentRefused)] == ["asker"]
+    replay = uok("replay", json.loads(r.stdout)["run_id"], "--db", str(db))
+    assert replay.returncode == 0, replay.stdout + replay.stderr

@@ -128,3 +128,39 @@ def test_only_units_under_an_enforced_profile_get_the_permissions_gate():
         k = Kernel()
         k.flags_for_test = flags  # type: ignore[attr-defined]
         assert _gates_requested(k, clock) == expected
+
+
+def test_run_time_intents_are_granted_or_refused_and_hold_dispatch():
+    from uok.domain.events import SteeringReceived
+
+    clock, k = StepClock(), Kernel()
+    plan = plan_toml(
+        [
+            {"id": "a", "command": CMD, "depends_on": []},
+            {"id": "b", "command": CMD, "depends_on": []},
+            {"id": "c", "command": CMD, "writes": ["src/x.py"], "depends_on": ["b"]},
+        ]
+    )
+    turns = {t.unit_id: t for t in started(enter(k, plan, clock, workers=3))}
+    assert set(turns) == {"a", "b"} and not k.state.intents.active
+
+    def ask(turn, argument, mid):
+        return k.handle(
+            SteeringReceived(
+                run_id="r1", at=clock(), message_id=mid, command="intent", argument=f"{turn.turn_id} {argument}"
+            )
+        )
+
+    out = ask(turns["a"], "write=src/**", "m1")
+    [granted] = [d for d in out if isinstance(d, ev.IntentDeclared)]
+    assert granted.writes == ("src/**",) and granted.unit_id == "a"
+    out = ask(turns["b"], "write=src/app.py read=docs/", "m2")
+    [refused] = [d for d in out if isinstance(d, ev.IntentRefused)]
+    assert refused.reason == "write intent 'src/app.py' overlaps write intent 'src/**' of a"
+    assert "refused: write intent" in next(d for d in out if isinstance(d, ev.SteeringApplied)).outcome
+    out = finish(k, turns["b"], clock)  # c is ready, but a holds src/** at run time
+    assert started(out) == [] and [w.unit_id for w in out if isinstance(w, ev.UnitWaiting)] == ["c"]
+    out = finish(k, turns["a"], clock)  # a's turn ended: its run-time intents with it
+    assert [t.unit_id for t in started(out)] == ["c"]
+    bad = ask(turns["a"], "write=/etc/passwd", "m3")
+    assert next(d for d in bad if isinstance(d, ev.SteeringApplied)).outcome.startswith("refused:")

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from uok.domain import events as ev
 from uok.domain.kernel.context import Context
+from uok.domain.kernel.rules import intents
 from uok.domain.kernel.state import KernelState
 from uok.domain.policies.modes import ModeError, parse_mode_change
 
@@ -106,6 +107,8 @@ def on_steering(ctx: Context, obs: ev.SteeringReceived) -> None:
         why = f": {obs.argument}" if obs.argument else ""
         reply(f"stopping: {len(st.in_flight)} running unit(s) get the graceful stop; the run exits terminated")
         ctx.stop(status="terminated", error=f"stopped by steering message {obs.message_id}{why}")
+    elif cmd == "intent":  # a running unit's run-time intents (rules.intents)
+        reply(intents.on_request(ctx, obs))
     else:
         reply(f"ignored: unknown command {cmd!r} (expected one of {', '.join(ev.COMMANDS)})")
 
