@@ -15,7 +15,10 @@ their own HTTP tests); their ``--help`` is still fuzzed.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,7 +44,7 @@ COMMANDS = sorted(name for name in SUBS if name.split()[0] not in BLOCKING)
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory) -> dict[str, Path]:
+def world(tmp_path_factory) -> Iterator[dict[str, Path]]:
     root = tmp_path_factory.mktemp("cli-fuzz")
     plan = root / "plan.toml"
     plan.write_text(
@@ -59,15 +62,32 @@ def world(tmp_path_factory) -> dict[str, Path]:
     data = healthy.read_bytes()
     corrupt.write_bytes(data[: len(data) // 2 + 7])
     (root / "adir").mkdir()
-    return {
-        "root": root,
-        "plan": plan,
-        "bad": bad,
-        "healthy": healthy,
-        "corrupt": corrupt,
-        "dir": root / "adir",
-        "missing": root / "missing.db",
-    }
+    os.mkfifo(root / "fifo")
+    # a log on read-only storage: chattr +i stops root too (chmod does not); where
+    # it is refused (not root), the read-only target is a plain copy
+    ro_dir = root / "ro"
+    ro_dir.mkdir()
+    readonly = ro_dir / "readonly.db"
+    shutil.copy(healthy, readonly)
+    locked = [
+        p for p in (readonly, ro_dir) if subprocess.run(["chattr", "+i", str(p)], capture_output=True).returncode == 0
+    ]
+    try:
+        yield {
+            "root": root,
+            "plan": plan,
+            "bad": bad,
+            "healthy": healthy,
+            "corrupt": corrupt,
+            "dir": root / "adir",
+            "missing": root / "missing.db",
+            "fifo": root / "fifo",
+            "devnull": Path(os.devnull),
+            "readonly": readonly,
+        }
+    finally:
+        for p in reversed(locked):
+            subprocess.run(["chattr", "-i", str(p)], check=False)
 
 
 VALUES = st.one_of(
@@ -106,7 +126,25 @@ def _value(draw, action: argparse.Action):
     if action.choices:
         return draw(st.one_of(st.sampled_from(sorted(map(str, action.choices))), VALUES))
     if action.dest == "db":
-        return ("path", draw(st.sampled_from(["healthy", "healthy", "healthy", "corrupt", "missing", "dir", "plan"])))
+        return (
+            "path",
+            draw(
+                st.sampled_from(
+                    [
+                        "healthy",
+                        "healthy",
+                        "healthy",
+                        "corrupt",
+                        "missing",
+                        "dir",
+                        "plan",
+                        "fifo",
+                        "devnull",
+                        "readonly",
+                    ]
+                )
+            ),
+        )
     if action.dest == "plan":
         return ("path", draw(st.sampled_from(["plan", "plan", "plan", "bad", "missing", "dir", "healthy"])))
     if action.dest in ("out", "output", "path") or (action.metavar or "").upper() in ("PATH", "FILE", "DIR"):
@@ -197,12 +235,15 @@ def test_random_argv_exits_cleanly_and_never_tears_a_log(world, monkeypatch, tok
     monkeypatch.chdir(world["root"])
     monkeypatch.delenv("UOK_DB", raising=False)
     corrupt_before = world["corrupt"].read_bytes()
+    readonly_before = world["readonly"].read_bytes()
     healthy_before = world["healthy"].read_bytes()[:100]
     argv = resolve(tokens, world)
     code = call(argv)
     COUNT["cases"] += 1
     COUNT["codes"][code] = COUNT["codes"].get(code, 0) + 1
     assert code in (0, 1, 2, 3), (argv, code)
+    assert world["readonly"].read_bytes() == readonly_before, (argv, "a log on read-only storage changed")
+    assert not Path(f"{os.devnull}-journal").exists(), (argv, "SQLite was let loose on /dev/null")
     assert _is_sqlite(world["healthy"]), (argv, "the healthy log is no longer a SQLite file")
     if healthy_before != world["healthy"].read_bytes()[:100] or str(world["healthy"]) in _db_args(argv):
         assert_log_whole(world["healthy"])
