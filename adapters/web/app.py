@@ -188,6 +188,9 @@ class WebView:
     def stats(self, request: Request) -> Response:
         return self._page(request, "stats.html", lambda p, _at: pages.stats_page(self.reader, p), "stats")
 
+    def evals(self, request: Request) -> Response:
+        return self._page(request, "evals.html", lambda p, _at: pages.evals_page(self.reader, p), "evals")
+
     def bus(self, request: Request) -> Response:
         return self._page(request, "bus.html", lambda p, _at: pages.bus_page(self.reader, p), "bus")
 
@@ -256,6 +259,7 @@ def create_app(view: WebView) -> Starlette:
         Route("/breakers", view.breakers),
         Route("/stats", view.stats),
         Route("/bus", view.bus),
+        Route("/evals", view.evals),
         Route("/sql", view.sql_page),
         Route("/metrics", view.metrics),
         Route("/api/head", view.head),

@@ -247,6 +247,17 @@ def bus_page(reader: RunReader, position: int) -> dict[str, Any]:
     return {"inbox": inbox, "agents": agents, "conversations": convs}
 
 
+def evals_page(reader: RunReader, position: int) -> dict[str, Any]:
+    """Every eval recorded as of ``position``, newest first: its variants
+    ranked with intervals and the comparisons with the best (docs/evals.md)."""
+    from uok.adapters.evalreport import report
+    from uok.adapters.evals import eval_runs
+
+    runs = eval_runs(reader.states(position, ["evals"]))
+    ids = list(dict.fromkeys(r.eval_id for r in runs))
+    return {"evals": [report(e, [r for r in runs if r.eval_id == e]) for e in reversed(ids)]}
+
+
 def to_json(data: Any) -> bytes:
     """Deterministic JSON of page data (for the API and tests)."""
     return msgspec.json.encode(data, order="sorted")

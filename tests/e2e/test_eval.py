@@ -8,6 +8,7 @@ subprocesses, a real log, real DuckDB."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -174,3 +175,16 @@ def test_bad_suites_write_nothing(tmp_path: Path):
     assert not db.exists()
     r = uok("eval", "report", "--db", str(tmp_path / "missing.db"))
     assert r.returncode == 2
+
+
+def test_the_web_view_shows_the_eval_ranked(evaluated):
+    from tests.ui_support import UiServer
+
+    _root, db, report = evaluated
+    with UiServer(db) as srv:
+        status, _headers, body = srv.get("/evals")
+    assert status == 200, body[:500]
+    assert f'data-eval="{report["eval_id"]}"' in body and ">Evals</a>" in body
+    rows = re.findall(r'<tr data-variant="(\w+)"><td class="num">(\d+)</td>', body)
+    assert rows == [("careful", "1"), ("sloppy", "2")]
+    assert "pass_rate" in body and ">significant<" in body

@@ -40,6 +40,7 @@ def test_every_page_answers_and_fetches_nothing_from_elsewhere(demo):
         "/breakers": "security",
         "/stats": "Turn duration",
         "/bus": "Message bus",
+        "/evals": "No eval recorded yet",
         "/diff?from=1&to=50": "What changed from position 1 to 50",
         "/sql?q=SELECT+count(*)+AS+n+FROM+events": "sql-result",
     }
