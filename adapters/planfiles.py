@@ -44,8 +44,33 @@ def _shown(exc: PlanError, plan: Path) -> str:
     return str(PlanError(str(plan.parent / exc.file), exc.problem, exc.task))
 
 
-def _read(path: Path, what: str) -> str:
+MAX_PLAN_BYTES_ENV = "UOK_MAX_PLAN_BYTES"
+DEFAULT_MAX_PLAN_BYTES = 8 * 1024 * 1024
+"""A plan (its file and its task files together) larger than this is refused
+(exit 2) before it is parsed: every run records the plan's text, and a 20 MB
+plan took 27 s and 282 MB to start. ``UOK_MAX_PLAN_BYTES`` changes it."""
+
+
+def max_plan_bytes() -> int:
+    raw = os.environ.get(MAX_PLAN_BYTES_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_PLAN_BYTES
+    if not raw.isdigit() or int(raw) < 1:
+        raise InputError(f"{MAX_PLAN_BYTES_ENV} must be a positive number of bytes, got {raw!r}")
+    return int(raw)
+
+
+def _too_big(path: Path, size: int, limit: int) -> InputError:
+    return InputError(
+        f"{path}: the plan is {size:,} bytes with its task files, over the limit of {limit:,} "
+        f"(set {MAX_PLAN_BYTES_ENV} to allow more)"
+    )
+
+
+def _read(path: Path, what: str, limit: int | None = None) -> str:
     try:
+        if limit is not None and path.stat().st_size > limit:  # refuse before reading it all
+            raise _too_big(path, path.stat().st_size, limit)
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError(f"{path}: no such {what}") from None
@@ -57,7 +82,8 @@ def read_plan(path: Path) -> PlanSources:
     """The plan file and every task file it names; a missing or unreadable
     file is bad input (exit 2), named by its path."""
     path = Path(path)
-    source = _read(path, "plan file")
+    limit = max_plan_bytes()
+    source = _read(path, "plan file", limit)
     root = path.parent
     refs, patterns = referenced_task_files(source)
     globs: dict[str, tuple[str, ...]] = {}
@@ -70,7 +96,10 @@ def read_plan(path: Path) -> PlanSources:
     for ref in [*refs, *(m for ms in globs.values() for m in ms)]:
         key = posixpath.normpath(ref)
         if key not in files:
-            files[key] = _read(root / key, "task file")
+            files[key] = _read(root / key, "task file", limit)
+    size = len(source.encode()) + sum(len(text.encode()) for text in files.values())
+    if size > limit:
+        raise _too_big(path, size, limit)
     return PlanSources(path, source, files, globs)
 
 
