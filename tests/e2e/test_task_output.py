@@ -5,12 +5,14 @@ is written, its size and SHA-256 in the turn's ExecutionFinished, shown by
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import orjson
 
-from tests.conftest import json_lines, uok
+from tests.conftest import ROOT, json_lines, uok
 from tests.run_support import task_plan
 
 AWS = "AKIA" + "ABCDEFGHIJKLMNOP"  # split so no scanner flags this file
@@ -138,3 +140,40 @@ def test_unknown_selector_and_bad_attempt_exit_2(tmp_path: Path):
     r = uok("logs", "t", "--attempt", "2", "--db", str(db))
     assert r.returncode == 2 and "no attempt 2" in r.stderr
     assert orjson.loads(uok("logs", "t", "--attempt", "1", "--json", "--db", str(db)).stdout)["attempt"] == 1
+
+
+def test_a_large_output_keeps_the_runners_memory_bounded(tmp_path: Path):
+    """40 MB of output: the whole of it is in the file, hashed, and the
+    runner's peak RSS stays under 100 MB (it held every byte before output
+    was streamed: 300 MB took it to 640 MB). The printing is done by `yes`
+    and `head`, whose own RSS is a megabyte or two, so the peak that
+    ``wait4`` reports for `uok run` and its children is the runner's."""
+    size = 40_000_000
+    plan = tmp_path / "plan.toml"
+    plan.write_text(
+        '[plan]\nid = "big"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'
+        f'[[milestones.slices.tasks]]\nid = "loud"\nshell = true\ncommand = "yes \'one line of plain task output\' | head -c {size}"\n'
+    )
+    db = tmp_path / "big.db"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("UOK_DB", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uok", "run", str(plan), "--db", str(db), "--quiet"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.returncode == 0
+    peak_mb = usage.ru_maxrss / 1024  # KiB on Linux
+    print(f"\npeak RSS of uok run: {peak_mb:.0f} MB for {size / 1e6:.0f} MB of output")
+    assert peak_mb < 100, f"peak RSS {peak_mb:.0f} MB for {size / 1e6:.0f} MB of output"
+    (fin,) = _finished(db)
+    out = _file(db, plan, fin["stdout_log"]["path"])
+    assert fin["stdout_log"]["size"] == out.stat().st_size == size
+    digest = hashlib.sha256()
+    with out.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    assert fin["stdout_log"]["sha256"] == digest.hexdigest()
