@@ -137,6 +137,11 @@ def open_event_store(
         if not create or readonly:
             raise InputError(f"no event log at {path} (run `uok run PLAN` first, or pass --db)")
         _prepare_dir(path.parent)
+    if not readonly and path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        raise InputError(
+            f"cannot write the event log {path}: it or its directory is read-only "
+            "(reading commands work on it; writing ones need it writable)"
+        )
     try:
         return SqliteEventStore(path, synchronous=synchronous, readonly=readonly)
     except FileNotFoundError:

@@ -194,3 +194,15 @@ def test_a_wal_that_cannot_be_read_on_read_only_storage_is_refused_not_skipped(w
         r = uok("events", "--db", str(db))
     assert r.returncode == 1, r.stdout[-300:]
     assert "-wal holds events not yet in the file" in r.stderr and r.stderr.count("uok:") == 1
+
+
+@pytest.mark.skipif(shutil.which("chattr") is None, reason="no chattr")
+def test_a_writing_command_on_read_only_storage_says_so(wal_log, tmp_path: Path):
+    src, _ = wal_log
+    db = fresh_copy(src, tmp_path / "log")
+    plan = src.parent.parent / "plan.toml"
+    with immutable(db.parent):
+        before = log_bytes(db)
+        code, _, err = run_cli(["run", str(plan), "--quiet", "--db", str(db)])
+        assert log_bytes(db) == before
+    assert code == 2 and "read-only" in err and err.count("uok:") == 1, err
