@@ -81,12 +81,29 @@ def _prompt_files(suite_path: Path, loaded: LoadedCase, variant: Variant) -> dic
         if key not in files:
             continue
         try:
-            files[key] = (suite_path.parent / replacement).read_text(encoding="utf-8")
+            text = (suite_path.parent / replacement).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(
                 f"{suite_path}: variant {variant.id!r}: cannot read prompt file {replacement}: {exc}"
             ) from None
+        files[key] = with_body(files[key], text)
     return files
+
+
+def with_body(task_file: str, replacement: str) -> str:
+    """A Markdown task file with ``replacement`` as its prompt: a replacement
+    that has its own frontmatter replaces the whole file; a bare prompt keeps
+    the task file's frontmatter (its command, writes ...) and replaces the body."""
+    if replacement.startswith(("+++\n", "---\n")):
+        return replacement
+    lines = task_file.splitlines(keepends=True)
+    if not lines or lines[0].rstrip("\r\n") not in ("+++", "---"):
+        return replacement
+    fence = lines[0].rstrip("\r\n")
+    for i, line in enumerate(lines[1:], 1):
+        if line.rstrip("\r\n") == fence:
+            return "".join(lines[: i + 1]) + replacement
+    return replacement
 
 
 def plan_cells(

@@ -261,6 +261,7 @@ def assemble_runner(
         executor=executor
         or CommandExecutor(
             root,
+            env=eval_env(prepared.flags),  # an eval's cell: every task learns its case, variant, repetition
             redact=prepared.gates.redact,  # the run's one redaction pass (uok.adapters.secrets)
             logs=logs,
             db=task_log_target(log.store),
@@ -307,6 +308,20 @@ def recorded_settings_of(flags: dict[str, Any]) -> Any:
     from uok.domain.config import recorded_settings
 
     return recorded_settings(flags.get("uok"))[0]
+
+
+def eval_env(flags: dict[str, Any]) -> dict[str, str] | None:
+    """The tasks' environment for a run ``uok eval`` started (``flags["eval"]``):
+    uok's own plus ``UOK_EVAL_ID``, ``_CASE``, ``_VARIANT``, ``_REPETITION``, so
+    tasks read from Markdown files get them too (docs/evals.md); None otherwise."""
+    tag = flags.get("eval")
+    if not isinstance(tag, dict):
+        return None
+    names = {"eval_id": "UOK_EVAL_ID", "case": "UOK_EVAL_CASE", "variant": "UOK_EVAL_VARIANT"}
+    extra = {env: str(tag[key]) for key, env in names.items() if key in tag}
+    if "repetition" in tag:
+        extra["UOK_EVAL_REPETITION"] = str(tag["repetition"])
+    return {**os.environ, **extra}
 
 
 def enforced_profiles(prepared: PreparedRun) -> bool:

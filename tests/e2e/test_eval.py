@@ -188,3 +188,26 @@ def test_the_web_view_shows_the_eval_ranked(evaluated):
     rows = re.findall(r'<tr data-variant="(\w+)"><td class="num">(\d+)</td>', body)
     assert rows == [("careful", "1"), ("sloppy", "2")]
     assert "pass_rate" in body and ">significant<" in body
+
+
+def test_a_prompt_variant_replaces_a_markdown_tasks_body_and_keeps_its_frontmatter(tmp_path: Path):
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "plan.toml").write_text(
+        '[plan]\nid = "pp"\n[[milestones]]\nid = "M"\n[[milestones.slices]]\nid = "S"\n'
+        'tasks = [{ file = "tasks/write.md" }]\n'
+    )
+    (tmp_path / "tasks" / "write.md").write_text(
+        '+++\ncommand = ["sh", "-c", "cp \\"$UOK_PROMPT_FILE\\" \\"out-$UOK_EVAL_VARIANT.txt\\""]\nretries = 0\n+++\n'
+        "Write it long.\n"
+    )
+    (tmp_path / "prompts" / "short.md").write_text("Write it short.\n")
+    (tmp_path / "suite.toml").write_text(
+        '[suite]\nid = "prompts"\n[[cases]]\nid = "w"\nplan = "plan.toml"\n[[variants]]\nid = "long"\n'
+        '[[variants]]\nid = "short"\nprompt_files = { "tasks/write.md" = "prompts/short.md" }\n'
+    )
+    r = uok("eval", "suite.toml", "--db", str(tmp_path / "p.db"), "--json", cwd=tmp_path, env=ENV)
+    assert r.returncode == 0, r.stderr
+    assert sorted((v["variant"], v["passes"]) for v in json.loads(r.stdout)["variants"]) == [("long", 1), ("short", 1)]
+    assert (tmp_path / "out-long.txt").read_text() == "Write it long.\n"
+    assert (tmp_path / "out-short.txt").read_text() == "Write it short.\n"
