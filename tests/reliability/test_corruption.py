@@ -159,9 +159,11 @@ DAMAGE = {
     "only the 100-byte header left": empty_header_only,
 }
 
-NEVER_OPENS = {"progress"}
-"""Commands that take ``--db`` with the common options but never open a log
-(``uok progress`` appends to the running task's UOK_PROGRESS_FILE)."""
+NEVER_OPENS = {"progress", "intent"}
+"""Commands that take ``--db`` with the common options but, outside a running
+task, refuse (exit 2) before opening a log: ``uok progress`` appends to the
+task's UOK_PROGRESS_FILE, ``uok intent`` needs the task's UOK_RUN_ID and
+UOK_TURN_ID."""
 COMMANDS = sorted(name for name, p in subcommands().items() if takes_db(p) and name not in NEVER_OPENS)
 
 
@@ -187,6 +189,7 @@ PREFIX_TRUSTING = (
     "eval",
     "clarify answer",
     "clarify ask",
+    "retry",
 )
 """Commands answered from the read models, which a run's end left caught up:
 they check that the event they were folded up to is still there with the same
