@@ -449,3 +449,58 @@ def test_without_the_flag_no_publish_gate_is_added():
     d = Driver(plan_toml(("S1", [{"id": "a", "command": CMD}])), gates={**GATES, "gitops": "publish"})
     d.finish(d.started()[0])
     assert not d.requested() and unit_states(d.out, "a") == ["completed", "notified"]
+
+
+def test_an_open_breaker_holds_the_unit_and_the_probe_dispatches_it_again():
+    flags = {"breaker_scope": "plan", "uok": {"breakers": {"failure_threshold": 1, "open_seconds": 30}}}
+    tasks = [
+        {"id": f"t{i}", "command": CMD, "retries": 0, "gates": ["verification"], "depends_on": []} for i in range(2)
+    ]
+    d = Driver(plan_toml(("S1", tasks), plan_id="p"), flags=flags, workers=1)
+    d.finish(d.started()[0])  # t0: its gate fails twice (one retry), the breaker opens
+    d.evaluate(d.requested()[0], "fail", "verification", "exit code 1")
+    d.evaluate(d.requested()[0], "fail", "verification", "exit code 1")
+    [opened] = d.of(BreakerTransitioned)
+    assert (opened.to_state, opened.breaker) == ("open", "p/verification")
+    [t1] = d.started()
+    d.finish(t1)  # t1's gate meets the open breaker: held, not failed
+    [held] = d.of(ev.BreakerHeld)
+    assert held.unit_id == "t1" and held.breaker == "p/verification" and held.until == opened.open_until
+    assert unit_states(d.out, "t1") == ["cancelled", "queued"] and not d.started()
+    assert not d.of(ev.KernelExited)  # only a held unit is left: the run waits, it is no deadlock
+    [fin] = d.of(ev.TurnFinished)
+    assert fin.status == "stopped"
+    d.clock.now = opened.open_until  # the shell's timer fires when the breaker said
+    d.feed(ev.BreakerDue(run_id="r1", at=d.clock(), gate_id="verification", breaker="p/verification"))
+    assert [(b.from_state, b.to_state) for b in d.of(BreakerTransitioned)] == [("open", "half-open")]
+    [again] = d.started()
+    assert again.unit_id == "t1" and again.attempt == t1.attempt  # its attempt was not spent
+    d.finish(again)
+    [probe] = d.requested()
+    assert probe.probe and probe.breaker == "p/verification"
+    d.evaluate(probe, "pass")
+    assert unit_states(d.out, "t1") == ["completed", "notified"]
+    assert [(b.from_state, b.to_state) for b in d.of(BreakerTransitioned)] == [("half-open", "closed")]
+
+
+def test_a_unit_held_max_holds_times_fails_as_before():
+    flags = {"breaker_scope": "plan", "uok": {"breakers": {"failure_threshold": 1, "max_holds": 1}}}
+    tasks = [
+        {"id": f"t{i}", "command": CMD, "retries": 0, "gates": ["verification"], "depends_on": []} for i in range(3)
+    ]
+    d = Driver(plan_toml(("S1", tasks), plan_id="p"), flags=flags, workers=1)
+    d.finish(d.started()[0])  # t0 opens the breaker
+    d.evaluate(d.requested()[0], "fail", "verification", "exit code 1")
+    d.evaluate(d.requested()[0], "fail", "verification", "exit code 1")
+    d.finish(d.started()[0])  # t1 held
+    d.finish(d.started()[0])  # t2 held
+    held = [e for e in d.log if isinstance(e, ev.BreakerHeld)]
+    assert [h.unit_id for h in held] == ["t1", "t2"]
+    d.clock.now = held[0].until
+    d.feed(ev.BreakerDue(run_id="r1", at=d.clock(), gate_id="verification", breaker="p/verification"))
+    d.finish(d.started()[0])  # t1, the probe, fails: the breaker opens again
+    d.evaluate(d.requested()[0], "fail", "verification", "exit code 1")
+    d.evaluate(d.requested()[0], "fail", "verification", "exit code 1")
+    d.finish(d.started()[0])  # t2 meets it open again, held once already: it fails as before
+    [failed] = [e for e in d.out if isinstance(e, ev.UnitTransitioned) and e.unit_id == "t2" and e.to_state == "failed"]
+    assert failed.failure_class == "policy" and "held 1 time(s) already" in failed.reason
