@@ -58,7 +58,7 @@ import duckdb
 import nanoarrow as na
 from nanoarrow.c_array_stream import CArrayStream
 from uok.adapters.analytics import schema, sources
-from uok.domain.errors import InputError, IntegrityFailure
+from uok.domain.errors import InputError, IntegrityFailure, RuntimeFailure
 from uok.domain.log.chain import GENESIS, ChainBroken
 
 PAGE_ROWS = 5_000  # rows per statement of the log (and per Arrow batch)
@@ -120,7 +120,7 @@ def private_files() -> Iterator[None]:
         os.umask(old)
 
 
-class CopyBusy(RuntimeError):
+class CopyBusy(RuntimeFailure, RuntimeError):
     """Another process holds the copy (a long query reading it): it cannot be refreshed now."""
 
 
