@@ -260,17 +260,7 @@ class GitOps:
     def _env(self) -> dict[str, str]:
         """A fallback identity when the repository has none configured."""
         if self._identity is None:
-            email = self._git(["config", "user.email"])
-            self._identity = (
-                {}
-                if email.status == "ok" and email.stdout
-                else {
-                    "GIT_AUTHOR_NAME": "uok",
-                    "GIT_AUTHOR_EMAIL": "uok@localhost",
-                    "GIT_COMMITTER_NAME": "uok",
-                    "GIT_COMMITTER_EMAIL": "uok@localhost",
-                }
-            )
+            self._identity = fallback_identity(self._git(["config", "user.email"]))
         return self._identity
 
     # ------------------------------------------------------------------ plumbing
@@ -314,6 +304,20 @@ class GitOps:
                 detail=detail,
             )
         )
+
+
+def fallback_identity(configured_email: GitResult) -> dict[str, str]:
+    """The environment that gives git an author and committer ("uok") when
+    the repository has no ``user.email`` (``configured_email`` is the answer
+    of ``git config user.email``); empty when it has one."""
+    if configured_email.status == "ok" and configured_email.stdout:
+        return {}
+    return {
+        "GIT_AUTHOR_NAME": "uok",
+        "GIT_AUTHOR_EMAIL": "uok@localhost",
+        "GIT_COMMITTER_NAME": "uok",
+        "GIT_COMMITTER_EMAIL": "uok@localhost",
+    }
 
 
 def commit_message(unit_id: str, turn_id: str) -> str:

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from uok.adapters.changeset import ChangeSet, ChangeTracker, SnapshotError, WorkTree
-from uok.adapters.gitops import GitResult, commit_message, snapshot_ref
+from uok.adapters.gitops import GitResult, commit_message, fallback_identity, snapshot_ref
 from uok.domain.errors import InputError, RuntimeFailure
 from uok.domain.policies.gates import GateContext, GateResult
 
@@ -345,17 +345,7 @@ class GitPublisher:
 
     def _env(self) -> dict[str, str]:
         if self._identity is None:
-            email = self._git(["config", "user.email"])
-            self._identity = (
-                {}
-                if email.status == "ok" and email.stdout
-                else {
-                    "GIT_AUTHOR_NAME": "uok",
-                    "GIT_AUTHOR_EMAIL": "uok@localhost",
-                    "GIT_COMMITTER_NAME": "uok",
-                    "GIT_COMMITTER_EMAIL": "uok@localhost",
-                }
-            )
+            self._identity = fallback_identity(self._git(["config", "user.email"]))
         return self._identity
 
 

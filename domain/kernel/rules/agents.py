@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from uok.domain import events as ev
 from uok.domain.kernel.context import Context
-from uok.domain.kernel.rules import gating
+from uok.domain.kernel.rules import gating, pricing
 from uok.domain.kernel.state import KernelState, TurnInfo
 from uok.domain.policies import cost_guard
 
@@ -102,18 +102,7 @@ def _usage(obs: ev.AgentStep) -> ev.ModelUsage:
 
 
 def _price(ctx: Context, turn: TurnInfo, usage: ev.ModelUsage) -> list[ev.CostRecorded]:
-    rows = cost_guard.price(
-        ctx.state.cost_table,
-        (usage,),
-        run_id=ctx.run_id,
-        at=ctx.at,
-        turn_id=turn.turn_id,
-        unit_id=turn.unit_id,
-        plan_id=ctx.state.plan_id,
-    )
-    for row in rows:
-        ctx.emit(row)
-    return rows
+    return pricing.record_costs(ctx, (usage,), turn.turn_id, turn.unit_id)
 
 
 def _reconcile(ctx: Context, turn: TurnInfo, obs: ev.AgentStep) -> list[ev.CostRecorded]:

@@ -21,6 +21,24 @@ from uok.domain.policies import cost_guard
 from uok.domain.policies.costs import usd
 
 
+def record_costs(ctx: Context, usage: tuple[ev.ModelUsage, ...], turn_id: str, unit_id: str) -> list[ev.CostRecorded]:
+    """Price ``usage`` (one row per model) and emit the rows: the recording
+    every pricing path shares (a turn's end, usage reported mid-turn, a late
+    report, an agent's step)."""
+    rows = cost_guard.price(
+        ctx.state.cost_table,
+        usage,
+        run_id=ctx.run_id,
+        at=ctx.at,
+        turn_id=turn_id,
+        unit_id=unit_id,
+        plan_id=ctx.state.plan_id,
+    )
+    for row in rows:
+        ctx.emit(row)
+    return rows
+
+
 def cost_guard_stops(ctx: Context, turn: TurnInfo, obs: ev.ExecutionFinished, ok: bool) -> bool:
     """Price the turn's usage and judge it; True if the guard ended the turn."""
     st = ctx.state
@@ -30,17 +48,7 @@ def cost_guard_stops(ctx: Context, turn: TurnInfo, obs: ev.ExecutionFinished, ok
     if not (settings.enabled and settings.cost_guard.enabled):
         return False
     plan_id = st.plan_id
-    rows = cost_guard.price(
-        st.cost_table,
-        obs.usage,
-        run_id=ctx.run_id,
-        at=ctx.at,
-        turn_id=turn.turn_id,
-        unit_id=turn.unit_id,
-        plan_id=plan_id,
-    )
-    for row in rows:
-        ctx.emit(row)
+    rows = record_costs(ctx, obs.usage, turn.turn_id, turn.unit_id)
     blocked = cost_guard.problems(obs.usage, rows) if st.flags.cost_fail_closed else []
     verdict = cost_guard.check(
         st.gates.costs,
@@ -89,17 +97,7 @@ def record_late_usage(ctx: Context, obs: ev.ExecutionFinished) -> None:
     st = ctx.state
     if not (obs.usage and st.flags.cost_fail_closed and obs.run_id == ctx.run_id and not st.exited):
         return
-    rows = cost_guard.price(
-        st.cost_table,
-        obs.usage,
-        run_id=ctx.run_id,
-        at=ctx.at,
-        turn_id=obs.turn_id,
-        unit_id=obs.unit_id,
-        plan_id=st.plan_id,
-    )
-    for row in rows:
-        ctx.emit(row)
+    record_costs(ctx, obs.usage, obs.turn_id, obs.unit_id)
 
 
 def on_usage_reported(ctx: Context, obs: ev.UsageReported) -> None:
@@ -112,17 +110,7 @@ def on_usage_reported(ctx: Context, obs: ev.UsageReported) -> None:
     settings = st.flags.settings
     if turn is None or st.exited or not obs.usage or not (settings.enabled and settings.cost_guard.enabled):
         return
-    rows = cost_guard.price(
-        st.cost_table,
-        obs.usage,
-        run_id=ctx.run_id,
-        at=ctx.at,
-        turn_id=turn.turn_id,
-        unit_id=turn.unit_id,
-        plan_id=st.plan_id,
-    )
-    for row in rows:
-        ctx.emit(row)
+    rows = record_costs(ctx, obs.usage, turn.turn_id, turn.unit_id)
     verdict = cost_guard.check(
         st.gates.costs,
         st.cost_table,
