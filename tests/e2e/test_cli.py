@@ -238,3 +238,8 @@ def test_zsh_completion_names_every_command():
             assert f"{name}:" in r.stdout or f'"{name}"' in r.stdout, name
     if shutil.which("zsh"):
         assert subprocess.run(["zsh", "-n"], input=r.stdout, text=True).returncode == 0
+
+
+def test_cli_reference_to_a_directory_is_bad_input(tmp_path: Path):
+    r = uok("cli-reference", "--out", str(tmp_path))
+    assert r.returncode == 2 and r.stderr.count("uok:") == 1 and "Is a directory" in r.stderr, r.stderr

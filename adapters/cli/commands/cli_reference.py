@@ -10,6 +10,8 @@ from pathlib import Path
 from uok.adapters.cli.common import refuse_to_replace_a_log
 from uok.adapters.cli.framework import add_command
 
+from uok.errors import InputError
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(
@@ -38,5 +40,8 @@ def cli_reference(args: argparse.Namespace) -> int:
     if args.out is None:
         sys.stdout.write(text)
     else:
-        args.out.write_text(text, encoding="utf-8")
+        try:
+            args.out.write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise InputError(f"--out {args.out}: cannot write it: {e.strerror or e}") from None
     return 0
