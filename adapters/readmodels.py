@@ -74,6 +74,9 @@ class ReadModels:
             }
             for rid, r in view["runs"].items()
         ]
+        runs.sort(
+            key=lambda r: (str(r["entered_at"] or ""), r["run_id"])
+        )  # oldest first, whatever the fold's key order
         return {"position": head, "runs": runs, "plans": view["plans"]}
 
 
