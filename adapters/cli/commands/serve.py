@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import threading
 
 from uok.adapters.cli.common import read_models
 from uok.adapters.cli.framework import add_command
@@ -48,15 +49,22 @@ def serve(args: argparse.Namespace) -> int:
         except OSError as e:
             raise InputError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from None
 
+        # The server runs on a thread; this one only waits for SIGINT/SIGTERM.
+        # Raising KeyboardInterrupt into the serving thread instead loses the
+        # signal when it lands while a response is being finished: wsgiref's
+        # handler catches everything there, and the server served on.
+        stopping = threading.Event()
+
         def stop(signum, _frame):
-            raise KeyboardInterrupt
+            stopping.set()
 
         signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        serving = server.start_in_thread()
         print(f"serving metrics of {rm.store.location} at {server.url} (Ctrl-C to stop)", flush=True)
         try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
+            while serving.is_alive() and not stopping.wait(0.5):
+                pass
         finally:
-            server.httpd.server_close()
+            server.close()
     return 0
