@@ -10,7 +10,7 @@ import threading
 from uok.adapters.cli.common import read_models
 from uok.adapters.cli.framework import add_command
 
-from uok.errors import InputError
+from uok.errors import InputError, RuntimeFailure
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -67,4 +67,6 @@ def serve(args: argparse.Namespace) -> int:
                 pass
         finally:
             server.close()
+        if not stopping.is_set():  # the serving thread ended on its own: an error, not a stop
+            raise RuntimeFailure("the metrics server stopped unexpectedly (see the message above)")
     return 0
