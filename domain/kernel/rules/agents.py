@@ -166,21 +166,10 @@ def _judge(
         now=ctx.at,
         turn_failed=False,
     )
-    if blocked and verdict.ok and st.flags.settings.cost_guard.unpriced == "stop":
-        verdict = cost_guard.Verdict(ok=False, rationale="cannot judge the spend: " + "; ".join(blocked))
+    verdict = pricing.stop_when_unpriced(verdict, blocked, ctx)
     if verdict.ok and not final:
         return  # mid-turn and within the ceilings: the verdict is recorded once, at the result
-    gating.record_run(
-        ctx,
-        turn,
-        cost_guard.GATE_ID,
-        cost_guard.GATE_TYPE,
-        attempt=1,
-        max_attempts=1,
-        outcome="pass" if verdict.ok else "fail",
-        failure_class="none" if verdict.ok else "policy",
-        rationale=verdict.rationale,
-    )
+    pricing.record_verdict(ctx, turn, verdict)
     if verdict.ok:
         return
     where = "at the agent's result" if final else "mid-turn, the agent was stopped"

@@ -39,6 +39,37 @@ def record_costs(ctx: Context, usage: tuple[ev.ModelUsage, ...], turn_id: str, u
     return rows
 
 
+def stop_when_unpriced(verdict: cost_guard.Verdict, blocked: list[str] | None, ctx: Context) -> cost_guard.Verdict:
+    """Fail closed: usage the guard cannot read or price turns a passing
+    verdict into a stop, unless ``[uok.cost_guard] unpriced = "warn"``."""
+    if blocked and verdict.ok and ctx.state.flags.settings.cost_guard.unpriced == "stop":
+        return cost_guard.Verdict(ok=False, rationale="cannot judge the spend: " + "; ".join(blocked))
+    return verdict
+
+
+def record_verdict(
+    ctx: Context,
+    turn: TurnInfo,
+    verdict: cost_guard.Verdict,
+    *,
+    rationale: str | None = None,
+    findings: tuple[ev.Finding, ...] = (),
+) -> None:
+    """The cost guard's ``GateRun`` for ``turn``: pass, or fail with class ``policy``."""
+    gating.record_run(
+        ctx,
+        turn,
+        cost_guard.GATE_ID,
+        cost_guard.GATE_TYPE,
+        attempt=1,
+        max_attempts=1,
+        outcome="pass" if verdict.ok else "fail",
+        failure_class="none" if verdict.ok else "policy",
+        rationale=verdict.rationale if rationale is None else rationale,
+        findings=findings,
+    )
+
+
 def cost_guard_stops(ctx: Context, turn: TurnInfo, obs: ev.ExecutionFinished, ok: bool) -> bool:
     """Price the turn's usage and judge it; True if the guard ended the turn."""
     st = ctx.state
@@ -69,22 +100,12 @@ def cost_guard_stops(ctx: Context, turn: TurnInfo, obs: ev.ExecutionFinished, ok
         )
         for r in rows
     )
-    if blocked and settings.cost_guard.unpriced == "stop" and verdict.ok:
-        verdict = cost_guard.Verdict(ok=False, rationale="cannot judge the spend: " + "; ".join(blocked))
-    elif blocked:
+    stopped = stop_when_unpriced(verdict, blocked, ctx)
+    if stopped is verdict and blocked:
         verdict = msgspec.structs.replace(verdict, rationale=verdict.rationale + "; " + "; ".join(blocked))
-    gating.record_run(
-        ctx,
-        turn,
-        cost_guard.GATE_ID,
-        cost_guard.GATE_TYPE,
-        attempt=1,
-        max_attempts=1,
-        outcome="pass" if verdict.ok else "fail",
-        failure_class="none" if verdict.ok else "policy",
-        rationale=verdict.rationale,
-        findings=findings,
-    )
+    else:
+        verdict = stopped
+    record_verdict(ctx, turn, verdict, findings=findings)
     if verdict.ok:
         return False
     gating.conclude(ctx, turn, "fail", "policy", f"cost guard: {verdict.rationale}")
@@ -123,32 +144,11 @@ def on_usage_reported(ctx: Context, obs: ev.UsageReported) -> None:
         turn_id=turn.turn_id,
     )
     blocked = cost_guard.problems(obs.usage, rows) if st.flags.cost_fail_closed else []
-    if blocked and settings.cost_guard.unpriced == "stop" and verdict.ok:
-        verdict = cost_guard.Verdict(ok=False, rationale="cannot judge the spend: " + "; ".join(blocked))
+    verdict = stop_when_unpriced(verdict, blocked, ctx)
     if verdict.ok and blocked:  # told to warn: say so now, the line will not be seen again
-        gating.record_run(
-            ctx,
-            turn,
-            cost_guard.GATE_ID,
-            cost_guard.GATE_TYPE,
-            attempt=1,
-            max_attempts=1,
-            outcome="pass",
-            failure_class="none",
-            rationale=verdict.rationale + "; " + "; ".join(blocked),
-        )
+        record_verdict(ctx, turn, verdict, rationale=verdict.rationale + "; " + "; ".join(blocked))
     if verdict.ok:
         return  # within the ceilings: the turn's verdict is recorded when it ends
-    gating.record_run(
-        ctx,
-        turn,
-        cost_guard.GATE_ID,
-        cost_guard.GATE_TYPE,
-        attempt=1,
-        max_attempts=1,
-        outcome="fail",
-        failure_class="policy",
-        rationale=verdict.rationale,
-    )
+    record_verdict(ctx, turn, verdict)
     gating.conclude(ctx, turn, "fail", "policy", f"cost guard (mid-turn, the task was stopped): {verdict.rationale}")
     ctx.advance()
