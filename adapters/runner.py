@@ -38,12 +38,14 @@ from uok.domain.errors import InputError, RuntimeFailure
 from uok.domain.events import GateRequested
 from uok.domain.events.progress import MAX_MESSAGE as MAX_PROGRESS
 from uok.domain.kernel import Kernel
+from uok.domain.log.store import StreamMoved
 from uok.domain.plan import UnitGraph
 from uok.domain.plan.graph import clamp_workers
 from uok.domain.policies import cost_guard
 
 if TYPE_CHECKING:
     from uok.adapters.chaos import ChaosMonkey, NoChaos
+    from uok.adapters.claims import ClaimDesk
     from uok.adapters.executor import CommandExecutor
     from uok.adapters.feedback import FeedbackIndex
     from uok.adapters.gates.host import GateHost
@@ -193,6 +195,7 @@ class KernelRunner:
         # turns whose ExecutionFinished the loop has not stepped yet -> (unit id, attempt)
         self._executing: dict[str, tuple[str, int]] = {}
         self._lease: dict[str, int] | None = None  # the plan's lease stream -> epoch, once entered
+        self.claims: ClaimDesk | None = None  # --claims: `uok worker` processes run the units (issue 16)
         hooks.linger = self._executing.__contains__  # a stopped turn closes out when its process is gone
         loop.bind(self)
 
@@ -208,12 +211,17 @@ class KernelRunner:
         self.log.defer_sync(True)  # group commits: durable at each action (_effects) and at the end
         try:
             self._enter()
+            wait = 0.2 if self.claims is None else 0.05
             while self._exit is None:
                 self.steering.poll()  # a turn boundary: apply steering messages (uok.adapters.steering)
                 if self._exit is not None:  # a steering message ended the run
                     break
+                if self.claims is not None and self.claims.due():
+                    self._poll_claims()
+                    if self._exit is not None:
+                        break
                 try:
-                    obs = self._results.get(timeout=0.2)
+                    obs = self._results.get(timeout=wait)
                 except queue.Empty:
                     continue
                 self._received(obs)
@@ -252,7 +260,7 @@ class KernelRunner:
             signal=self._signal if x.status == "terminated" else "",
         )
 
-    def _received(self, obs: ev.Event) -> None:
+    def _received(self, obs: ev.Event, *, prior: Sequence[ev.Event] = (), expect: dict[str, int] | None = None) -> None:
         """Step what a worker (or a signal handler) reported."""
         if isinstance(obs, ev.SignalReceived):
             if self._signal:  # asked twice (a second Ctrl-C): the grace period is over
@@ -265,7 +273,7 @@ class KernelRunner:
             if facts is not None:
                 self._step(ev.ArtifactsObserved(run_id=self.run_id, at=self.clock(), facts=facts))
         self.chaos.strike("finalize", obs)  # a result is about to be judged
-        self._step(obs)
+        self._step(obs, prior=prior, expect=expect)
         if finished is not None:
             self.turn_hooks.close_lingering(finished)  # a stopped turn's process is gone now
 
@@ -281,6 +289,10 @@ class KernelRunner:
         alive, so it refuses (exit 2, naming the run, its pid and host). If
         the winner is gone already, or the conflict was on another plan's
         units (two runs recovering the same dead run), it tries again."""
+        if self.flags.get("claims"):  # before the entry: its first dispatches already wait for workers
+            from uok.adapters.claims import ClaimDesk
+
+            self.claims = ClaimDesk(self.log, self.run_id, after=self.log.store.head()[0])
         for _ in range(ENTRY_ATTEMPTS):
             probes = self._probe_open_runs(self.plan_id)
             at = self.clock()
@@ -318,11 +330,19 @@ class KernelRunner:
             f"could not start plan {self.plan_id!r}: the log changed under every one of {ENTRY_ATTEMPTS} attempts"
         )
 
-    def _step(self, obs: ev.Event, *, prior: Sequence[ev.Event] = (), after: Sequence[ev.Event] = ()) -> None:
+    def _step(
+        self,
+        obs: ev.Event,
+        *,
+        prior: Sequence[ev.Event] = (),
+        after: Sequence[ev.Event] = (),
+        expect: dict[str, int] | None = None,
+    ) -> None:
         """``prior``: observations the kernel decides nothing about, appended
         just before ``obs`` in the same transaction (a steering message's read);
         ``after``: such observations appended after its decisions (the plan's
-        lease, folded by the kernel like any observation).
+        lease, folded by the kernel like any observation); ``expect``: more
+        streams checked at their versions (a claim's epoch, issue 16).
 
         The units' stream versions come from the kernel's own fold and the
         plan's lease is checked inside the transaction: a process that lost
@@ -332,7 +352,8 @@ class KernelRunner:
             for late in after:
                 decisions += self.kernel.handle(late)  # nothing: they decide nothing
             batch = [*prior, obs, *decisions, *after]
-            self.log.append(batch, versions=self._unit_versions(batch), expect=self._lease)
+            fence = {**self._lease, **expect} if self._lease and expect else (expect or self._lease)
+            self.log.append(batch, versions=self._unit_versions(batch), expect=fence)
         except BaseException:
             self._resync()
             raise
@@ -382,6 +403,9 @@ class KernelRunner:
                 # the planned node (unredacted) with its effective modes (behaviour §5)
                 node = self.kernel.dispatched_node(d.unit_id, self._planned.get(d.unit_id))
                 runs = node.command is not None or node.agent is not None
+                if runs and self.claims is not None:  # a `uok worker` claims it through the log
+                    self._executing[d.turn_id] = (node.id, d.attempt)
+                    continue
                 run = self.chaos.strike("dispatch", d) if runs else None
                 if not runs and node.produces:  # a complete-slice verifying its slice's products (behaviour §13)
                     facts = observe_products(self.plan_path.parent, node.produces)
@@ -398,6 +422,10 @@ class KernelRunner:
             elif isinstance(d, ev.UnitTransitioned) and d.to_state == "cancelled" and d.turn_id:
                 why = "shutdown" if self._signal else "cancel"
                 sync()
+                if self.claims is not None and d.turn_id in self._executing:
+                    if self.claims.revoke(d.turn_id, d.unit_id, self.clock()):  # no worker had it: nothing runs
+                        self._executing.pop(d.turn_id, None)
+                    continue  # else its worker sees the turn stopped, stops the task and reports
                 self.executor.stop(d.turn_id, why)  # graceful: SIGTERM, grace, SIGKILL (uok.adapters.taskprocess)
             elif isinstance(d, GateRequested) and d.run_id == self.run_id:  # run a gate off the main loop
                 run = self.chaos.strike("gate", d)
@@ -414,6 +442,29 @@ class KernelRunner:
             elif isinstance(d, ev.SteeringApplied) and d.command == "note":
                 sync()
                 self._notes_arrived()
+
+    def _poll_claims(self) -> None:
+        """Admit the workers' reports of this run's turns (each stepped as an
+        ``ExecutionFinished``), and fail the turns whose worker's lease ran
+        out (a ``ClaimExpired`` at the claim's next epoch, in the transaction
+        of the turn's failed ``ExecutionFinished``: the unit is retried
+        within its budget). A worker that renewed or reported meanwhile
+        wins the epoch: the expiry writes nothing and is seen again."""
+        from uok.adapters.claims import admitted_report
+
+        assert self.claims is not None
+        reports, lost = self.claims.poll(self._executing.__contains__)
+        for report in reports:
+            self._received(admitted_report(report, self.clock()))
+        for claim in lost:
+            if claim.turn_id not in self._executing:
+                continue
+            expired, failed = self.claims.expiry(claim, self.clock())
+            held = self._executing[claim.turn_id]
+            try:
+                self._received(failed, prior=(expired,), expect={expired.stream(): claim.epoch})
+            except (IntegrityError, StreamMoved):  # the worker renewed (or reported) first: nothing written,
+                self._executing[claim.turn_id] = held  # the kernel refolded from the log; its report will come
 
     def _wake_for_breaker(self, d: ev.BreakerHeld | ev.BreakerTransitioned) -> None:
         """A unit is held until a breaker lets a probe through: come back then

@@ -37,6 +37,7 @@ class CommandInfo(NamedTuple):
 
 COMMANDS: dict[str, CommandInfo] = {
     "run": CommandInfo("run", "run a plan (TOML) through the kernel"),
+    "worker": CommandInfo("worker", "run units of a shared run (uok run --claims) from this host, through the log"),
     "progress": CommandInfo("progress", "from inside a task: report how far it has got (the unit enters progress)"),
     "retry": CommandInfo("retry", "run a plan again, re-queueing failed, blocked or named units"),
     "plan": CommandInfo("plan", "check a plan, print its compiled graph (text, JSON, DOT, Mermaid)"),

@@ -17,7 +17,8 @@ modules group them by subject:
 * :mod:`~uok.domain.events.fork`: time travel (a forked log);
 * :mod:`~uok.domain.events.agents`: inside an agent's turn (its steps, its outcome);
 * :mod:`~uok.domain.events.artifacts`: artifact gating (files units require);
-* :mod:`~uok.domain.events.clarify`: clarify rounds (questions a task asks).
+* :mod:`~uok.domain.events.clarify`: clarify rounds (questions a task asks);
+* :mod:`~uok.domain.events.claims`: workers on several hosts claiming a run's units.
 
 A module that defines a new event must be imported here: the codec
 (:mod:`uok.domain.log.codec`) knows exactly the subclasses of ``Event``
@@ -43,6 +44,16 @@ from uok.domain.events.bus import (
     SubagentSpawned,
     kernel_inbox,
     parse_payload,
+)
+from uok.domain.events.claims import (
+    ClaimExpired,
+    ClaimRenewed,
+    UnitClaimed,
+    WorkerJoined,
+    WorkerLeft,
+    WorkerReported,
+    claim_stream,
+    worker_stream,
 )
 from uok.domain.events.clarify import ClarifyAsked, ClarifyRefused
 from uok.domain.events.fork import ForkOrigin, RunForked
@@ -107,6 +118,8 @@ __all__ = [
     "BreakerState",
     "BreakerTransitioned",
     "ChaosInjected",
+    "ClaimExpired",
+    "ClaimRenewed",
     "ClarifyAsked",
     "ClarifyRefused",
     "CostRecorded",
@@ -156,6 +169,7 @@ __all__ = [
     "TurnPhase",
     "TurnStarted",
     "TurnStatus",
+    "UnitClaimed",
     "UnitHeld",
     "UnitRequeued",
     "UnitState",
@@ -163,9 +177,14 @@ __all__ = [
     "UnitWaiting",
     "UsagePrice",
     "UsageReported",
+    "WorkerJoined",
+    "WorkerLeft",
+    "WorkerReported",
     "WriterTokenAcquired",
     "WriterTokenReleased",
+    "claim_stream",
     "kernel_inbox",
     "lease_stream",
     "parse_payload",
+    "worker_stream",
 ]

@@ -86,7 +86,12 @@ def nothing_to_decide(ctx: Context, obs: ev.Event) -> None:
       change a decision (a git failure is recorded, the turn carries on);
     * ``MessageSent`` / ``MessageRead``: the bus is a fold of its own
       (``uok.projections.inbox``); steering reaches the kernel as
-      ``SteeringReceived``.
+      ``SteeringReceived``;
+    * the claim events of workers (``UnitClaimed``, ``ClaimRenewed``,
+      ``WorkerReported``, ``ClaimExpired``, ``WorkerJoined``/``Left``):
+      workers append them when they like, so the kernel folds nothing of
+      them; the coordinator admits a report (or a lost lease) as an
+      ``ExecutionFinished`` (``uok.domain.events.claims``).
     """
 
 
@@ -164,6 +169,12 @@ RULES: tuple[Fold | Handle, ...] = (
     Handle(ev.MessageRead, nothing_to_decide),
     Handle(ev.ClarifyAsked, nothing_to_decide),  # counted from the log by `uok clarify` (behaviour §11)
     Handle(ev.ClarifyRefused, nothing_to_decide),
+    Handle(ev.WorkerJoined, nothing_to_decide),  # workers on several hosts (uok.domain.events.claims)
+    Handle(ev.WorkerLeft, nothing_to_decide),
+    Handle(ev.UnitClaimed, nothing_to_decide),
+    Handle(ev.ClaimRenewed, nothing_to_decide),
+    Handle(ev.ClaimExpired, nothing_to_decide),  # recorded before the failed ExecutionFinished it causes
+    Handle(ev.WorkerReported, nothing_to_decide),  # admitted by the coordinator as an ExecutionFinished
 )
 """Which folds and which handler serve each event type, in order."""
 

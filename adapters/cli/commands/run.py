@@ -48,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             uok run plan.toml --chaos 7 --chaos-rate 0.3
             uok run plan.toml --model-mode fast    # each task gets the model [uok.models] names for fast
             uok run plan.toml --gitops commit       # one commit per unit, exactly its files
+            uok --db postgresql://db/uok run plan.toml --claims --workers 8   # `uok worker` on other hosts runs units
         """,
     )
     p.add_argument("plan", metavar="PLAN", help="plan file (TOML): milestones → slices → tasks")
@@ -57,6 +58,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=["FULL", "NORMAL"],
         default="FULL",
         help="SQLite durability: FULL (default) survives power loss; NORMAL may lose the last commits",
+    )
+    p.add_argument(
+        "--claims",
+        action="store_true",
+        help="run no unit's command here: `uok worker` processes (this host or others sharing the log, "
+        "PostgreSQL for several hosts) claim the dispatched units through the log under a lease; --workers N "
+        "bounds how many are dispatched at once (see docs/scale-out.md)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.add_argument(
@@ -174,6 +182,8 @@ def run(args: argparse.Namespace) -> int:
         flags["gitops"] = True
         if args.gitops != "config":
             flags["gitops_turn_action"] = args.gitops
+    if args.claims:
+        flags["claims"] = True  # recorded in KernelEntered: workers find the run by it (uok.adapters.worker)
     if args.allow_dirty:
         flags["allow_dirty"] = True  # recorded in KernelEntered (uok.adapters.gitpublish)
     if args.writer_ttl is not None:
