@@ -11,6 +11,8 @@ import argparse
 import csv
 import datetime as dt
 import decimal
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -118,27 +120,40 @@ def sql(args: argparse.Namespace) -> int:
             f"in {r.seconds:.3f}s{why}" + (f"; typed rows caught up: {typed}" if typed else "")
         )
     timeout, memory = _limits(args)
+    previous = signal.signal(signal.SIGINT, _leave_on_ctrl_c)
     try:
         result = analytics.run(copy, query, timeout=timeout, memory_limit=memory)
     except analytics.QueryTimedOut:
         raise
-    except KeyboardInterrupt:
-        # stopped (interrupt()) at once; leave without tearing DuckDB down: its
-        # interrupted cursor can abort the interpreter's exit (SIGABRT, not 130)
-        import os
-        import sys
-
-        err("interrupted")
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(130)
+    except KeyboardInterrupt:  # a SIGINT raised before the handler above was in place
+        _leave_on_ctrl_c(signal.SIGINT, None)
     except analytics.QueryRefused as e:
         raise InputError(f"query refused: {e}") from None
     except analytics.QueryFailed as e:
         raise InputError(f"query failed: {e}") from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
     fmt = "json" if args.json else args.format
     {"table": _table, "csv": _csv, "json": _json}[fmt](result)
     return 0
+
+
+def _leave_on_ctrl_c(_signum: int, _frame: object) -> None:
+    """Ctrl-C during the query: exit 130 at once, from the signal handler.
+
+    Raising KeyboardInterrupt is not enough while DuckDB runs: a signal that
+    lands while DuckDB's client is executing on the main thread (connecting,
+    sealing the connection) is taken by DuckDB as an interrupt of *that*
+    statement and comes back as ``RuntimeError: Query interrupted`` (exit 1),
+    and an ``interrupt()`` sent before the worker's query has started is
+    lost, so the query then runs to its end. Nothing is written while the
+    query runs (the copy is open read-only), so leaving at once loses
+    nothing; DuckDB is not torn down (an interrupted cursor can abort the
+    interpreter's exit with SIGABRT)."""
+    err("interrupted")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
 
 
 def _limits(args: argparse.Namespace) -> tuple[float, str]:
