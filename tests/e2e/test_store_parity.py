@@ -118,7 +118,7 @@ def test_events_follow_prints_commits_as_they_land(logs: Logs) -> None:
         log = EventLog(store)
         bus = MessageBus(log)
         bus.send("a", "b", "hello", {"n": 1})
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONFAULTHANDLER": "1"}  # SIGABRT dumps its stacks
         env.pop("UOK_DB", None)
         proc = subprocess.Popen(
             [sys.executable, "-m", "uok", "events", "--follow", "--json", "--db", str(target)],
@@ -136,7 +136,13 @@ def test_events_follow_prints_commits_as_they_land(logs: Logs) -> None:
                 assert row["position"] == n and row["event"]["payload"] == {"n": n}
         finally:
             proc.send_signal(signal.SIGINT)
-            assert proc.wait(timeout=30) == 130
+            try:
+                code = proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGABRT)
+                pytest.fail(f"the follower ignored SIGINT for 30 s; where it was:\n{proc.communicate(timeout=30)[1]}")
+        assert code == 130
+        assert proc.stderr.read().strip() == "uok: interrupted"  # type: ignore[union-attr]
 
 
 def test_a_bus_subscription_waits_for_the_next_message(logs: Logs) -> None:

@@ -114,7 +114,7 @@ def test_bad_limits_are_input_errors(log):
 
 def start_slow_query(db: Path, *extra: str) -> subprocess.Popen:
     """``uok sql -v SLOW``; returns once the refresh is reported on stderr (the query is next)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONFAULTHANDLER": "1"}
     p = subprocess.Popen(
         [sys.executable, "-m", "uok", "sql", SLOW, "-v", "--timeout", "120", "--db", str(db), *extra],
         env=env,
@@ -132,7 +132,11 @@ def test_ctrl_c_stops_a_running_query_within_a_second_with_exit_130(log):
     time.sleep(0.3)  # past the refresh report: the query is running (or about to: either way SIGINT ends it)
     sent = time.monotonic()
     p.send_signal(signal.SIGINT)
-    _, err = p.communicate(timeout=30)
+    try:
+        _, err = p.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.send_signal(signal.SIGABRT)  # PYTHONFAULTHANDLER: it prints where it was
+        pytest.fail(f"uok sql ignored SIGINT for 30 s; where it was:\n{p.communicate(timeout=30)[1]}")
     assert p.returncode == 130, err
     assert time.monotonic() - sent < 1.5
     assert err.strip() == "uok: interrupted"

@@ -39,20 +39,26 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def events(args: argparse.Namespace) -> int:
-    from uok.domain.log import codec
-
     log = open_log(args, readonly=True)
-    out = sys.stdout.buffer
     if args.follow:
+        from uok.adapters.cli.interrupt import ctrl_c_leaves_at_once
         from uok.adapters.follow import follow
 
-        records = follow(log, args.after)
-    else:
-        if args.run is not None:
-            from uok.replay.replayer import entered_position
+        with ctrl_c_leaves_at_once():  # a follower only reads: Ctrl-C ends it at once, exit 130
+            _print(args, follow(log, args.after))
+        return 0
+    if args.run is not None:
+        from uok.replay.replayer import entered_position
 
-            entered_position(log.store, args.run)  # an unknown run is exit 2 (as for uok replay), not silence
-        records = log.records(args.after)
+        entered_position(log.store, args.run)  # an unknown run is exit 2 (as for uok replay), not silence
+    _print(args, log.records(args.after))
+    return 0
+
+
+def _print(args: argparse.Namespace, records) -> None:
+    from uok.domain.log import codec
+
+    out = sys.stdout.buffer
     for r in records:
         if args.run is not None and codec.decode(r.topic, r.payload).run_id != args.run:
             continue
@@ -77,7 +83,6 @@ def events(args: argparse.Namespace) -> int:
             )
         if args.follow:
             out.flush()
-    return 0
 
 
 def summary(e) -> str:

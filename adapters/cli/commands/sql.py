@@ -11,14 +11,13 @@ import argparse
 import csv
 import datetime as dt
 import decimal
-import os
-import signal
 import sys
 from pathlib import Path
 
 import orjson
 from uok.adapters.cli.common import log_target, open_store, refuse_to_replace_a_log, shown
 from uok.adapters.cli.framework import add_command
+from uok.adapters.cli.interrupt import ctrl_c_leaves_at_once
 from uok.adapters.cli.output import err
 
 from uok.errors import InputError, IntegrityFailure
@@ -120,40 +119,20 @@ def sql(args: argparse.Namespace) -> int:
             f"in {r.seconds:.3f}s{why}" + (f"; typed rows caught up: {typed}" if typed else "")
         )
     timeout, memory = _limits(args)
-    previous = signal.signal(signal.SIGINT, _leave_on_ctrl_c)
     try:
-        result = analytics.run(copy, query, timeout=timeout, memory_limit=memory)
-    except analytics.QueryTimedOut:
-        raise
-    except KeyboardInterrupt:  # a SIGINT raised before the handler above was in place
-        _leave_on_ctrl_c(signal.SIGINT, None)
+        # Ctrl-C ends the process at once (exit 130): the copy is open read-only
+        # while the query runs, so nothing is lost (see adapters/cli/interrupt.py:
+        # DuckDB can take a KeyboardInterrupt as `RuntimeError: Query interrupted`,
+        # and an interrupt() sent before the query has started is lost)
+        with ctrl_c_leaves_at_once():
+            result = analytics.run(copy, query, timeout=timeout, memory_limit=memory)
     except analytics.QueryRefused as e:
         raise InputError(f"query refused: {e}") from None
     except analytics.QueryFailed as e:
         raise InputError(f"query failed: {e}") from None
-    finally:
-        signal.signal(signal.SIGINT, previous)
     fmt = "json" if args.json else args.format
     {"table": _table, "csv": _csv, "json": _json}[fmt](result)
     return 0
-
-
-def _leave_on_ctrl_c(_signum: int, _frame: object) -> None:
-    """Ctrl-C during the query: exit 130 at once, from the signal handler.
-
-    Raising KeyboardInterrupt is not enough while DuckDB runs: a signal that
-    lands while DuckDB's client is executing on the main thread (connecting,
-    sealing the connection) is taken by DuckDB as an interrupt of *that*
-    statement and comes back as ``RuntimeError: Query interrupted`` (exit 1),
-    and an ``interrupt()`` sent before the worker's query has started is
-    lost, so the query then runs to its end. Nothing is written while the
-    query runs (the copy is open read-only), so leaving at once loses
-    nothing; DuckDB is not torn down (an interrupted cursor can abort the
-    interpreter's exit with SIGABRT)."""
-    err("interrupted")
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(130)
 
 
 def _limits(args: argparse.Namespace) -> tuple[float, str]:
