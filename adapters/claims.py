@@ -173,3 +173,43 @@ class ClaimDesk:
         except ClaimLost:
             return False
         return True
+
+
+def worker_rows(log: EventLog, now: datetime) -> list[dict[str, object]]:
+    """Every worker of the log with its leases (``uok status``): who, where,
+    what it did, and each claim it holds, with when its lease ends by the
+    worker's last heartbeat (``expired``: past it by this host's clock)."""
+    state = read_claims(log)
+    held: dict[str, list[Claim]] = {}
+    for c in state.claims.values():
+        if c.live:
+            held.setdefault(c.worker, []).append(c)
+    rows = []
+    for w in state.workers.values():
+        rows.append(
+            {
+                "worker": w.worker,
+                "run_id": w.run_id,
+                "host": w.host,
+                "pid": w.pid,
+                "lease_seconds": w.ttl_seconds,
+                "joined_at": w.joined_at.isoformat(),
+                "last_seen": w.last_seen.isoformat(),
+                "left_at": w.left_at.isoformat() if w.left_at else None,
+                "left_because": w.reason,
+                "claimed": w.claims,
+                "reported": w.reported,
+                "lost": w.lost,
+                "leases": [
+                    {
+                        "unit_id": c.unit_id,
+                        "turn_id": c.turn_id,
+                        "epoch": c.epoch,
+                        "expires_at": c.expires_at().isoformat(),
+                        "expired": c.expires_at() < now,
+                    }
+                    for c in held.get(w.worker, [])
+                ],
+            }
+        )
+    return rows

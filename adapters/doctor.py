@@ -133,6 +133,33 @@ def _lost_products(store, runs, units) -> list[dx.LostProduct]:
     return lost
 
 
+def _dead_worker_facts(store, runs, now: datetime) -> list[dx.WorkerFact]:
+    """Workers that joined a run and never left (``uok worker`` killed, or
+    its host lost), with what the log and this host say about them."""
+    from uok.adapters.claims import read_claims
+    from uok.adapters.eventlog import EventLog
+    from uok.adapters.probes import pid_alive
+
+    state = read_claims(EventLog(store))
+    here = socket.gethostname()
+    out = []
+    for w in state.workers.values():
+        if w.left_at is not None:
+            continue
+        run = runs.get(w.run_id)
+        overdue = tuple(
+            c.unit_id for c in state.claims.values() if c.worker == w.worker and c.live and c.expires_at() < now
+        )
+        out.append(
+            dx.WorkerFact(
+                worker=w.worker, run_id=w.run_id, host=w.host, pid=w.pid,
+                alive=pid_alive(w.pid) if w.host == here else None,
+                run_open=run is not None and run.status == "open", lost=w.lost, overdue=overdue,
+            )
+        )  # fmt: skip
+    return out
+
+
 def gather(
     db: Path,
     now: datetime,
@@ -247,6 +274,7 @@ def gather(
             projections=tuple(lag),
             duplicate_exits=tuple(report.duplicate_exits),
             lost_products=tuple(_lost_products(store, runs, states["units"])),
+            workers=tuple(_dead_worker_facts(store, runs, now)),
         )
     finally:
         store.close()

@@ -81,8 +81,13 @@ def read_models(
 
 def status(target: Target = None) -> dict[str, Any]:
     """Runs and each plan's units by state at the head (what ``uok status --json`` prints)."""
+    from uok.adapters.claims import worker_rows
+    from uok.adapters.eventlog import EventLog
+
     with read_models(target, readonly=True) as rm:
-        return rm.status()
+        snap = rm.status()
+        snap["workers"] = worker_rows(EventLog(rm.store), datetime.now(UTC))  # `uok worker`s and their leases
+        return snap
 
 
 def metrics_server(

@@ -106,6 +106,19 @@ class ProjectionLag(msgspec.Struct, frozen=True, kw_only=True):
     rebuilding: bool = False
 
 
+class WorkerFact(msgspec.Struct, frozen=True, kw_only=True):
+    """A ``uok worker`` that joined a run and never said it left."""
+
+    worker: str
+    run_id: str
+    host: str
+    pid: int
+    alive: bool | None  # probed on this host; None: another host
+    run_open: bool
+    lost: int = 0  # leases it lost (the coordinator recorded them expired)
+    overdue: tuple[str, ...] = ()  # units whose lease it holds past its end
+
+
 class Facts(msgspec.Struct, frozen=True, kw_only=True):
     now: datetime
     db_ok: bool = True
@@ -120,6 +133,7 @@ class Facts(msgspec.Struct, frozen=True, kw_only=True):
     projections: tuple[ProjectionLag, ...] = ()
     duplicate_exits: tuple[str, ...] = ()
     lost_products: tuple[LostProduct, ...] = ()
+    workers: tuple[WorkerFact, ...] = ()
 
 
 class Finding(msgspec.Struct, frozen=True, kw_only=True):
@@ -194,6 +208,27 @@ def diagnose(
             rid,
             f"run {rid} has more than one exit record",
             "`uok parity` shows the records; `uok verify` checks the log; this must never happen, report it",
+        )
+
+    for w in f.workers:
+        why = []
+        if w.alive is False:
+            why.append(f"pid {w.pid} is not running on {w.host}")
+        if w.lost:
+            why.append(f"it lost its lease on {w.lost} unit(s): no heartbeat within the lease")
+        if w.overdue:
+            why.append(f"its lease on {', '.join(w.overdue)} ran out")
+        if not why:
+            continue
+        add(
+            "degraded" if w.run_open else "info",
+            "dead-worker",
+            w.worker,
+            f"worker {w.worker} (pid {w.pid} on {w.host}) of run {w.run_id} is dead: {'; '.join(why)}",
+            "the coordinator re-queues a dead worker's unit when its lease expires (within its retry budget); "
+            "start another `uok worker` to replace it"
+            if w.run_open
+            else "nothing to repair: its units were re-queued and run by other workers",
         )
 
     orphan_ids = {r.run_id for r in f.open_runs if r.orphaned}

@@ -8,6 +8,7 @@ path serves one SQLite file on one machine. The network-namespace version
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -115,6 +116,16 @@ def test_a_killed_worker_loses_its_unit_to_another_and_its_late_result_is_refuse
     assert claims[turns[1].turn_id].pid == rescuer.pid
     assert (out / f"done-{lost_unit}").read_text() == turns[1].turn_id
 
+    # uok status shows every worker and what it did; uok doctor names the dead one
+    status = json.loads(_uok(target, env, tmp_path, "status", "--json"))
+    rows = {w["pid"]: w for w in status["workers"]}
+    assert rows[doomed.pid]["lost"] == 1 and rows[doomed.pid]["left_at"] is None
+    assert rows[rescuer.pid]["left_because"] == "the run ended" and rows[rescuer.pid]["reported"] >= 1
+    doctor = json.loads(_uok(target, env, tmp_path, "doctor", "--json", ok=(0, 1)))
+    dead = [f for f in doctor["diagnosis"]["findings"] if f["code"] == "dead-worker"]
+    assert [f["subject"] for f in dead] == [expired[0].worker], doctor
+    assert f"pid {doomed.pid} on" in dead[0]["message"] and "lost its lease on 1 unit" in dead[0]["message"]
+
     # the dead worker's result, arriving late with its old claim epoch: refused, nothing written
     from uok.adapters.log_store import open_log_store
 
@@ -135,6 +146,15 @@ def test_a_killed_worker_loses_its_unit_to_another_and_its_late_result_is_refuse
     finally:
         store.close()
     _replays(target, env, tmp_path)
+
+
+def _uok(target, env, cwd, *args: str, ok: tuple[int, ...] = (0,)) -> str:
+    r = subprocess.run(
+        [sys.executable, "-m", "uok", "--db", str(target), *args], env=env, cwd=cwd, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert r.returncode in ok, r.stdout + r.stderr
+    return r.stdout
 
 
 def _fields(e: ev.Event) -> dict:

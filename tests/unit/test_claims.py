@@ -87,3 +87,26 @@ def test_the_kernel_decides_nothing_and_folds_nothing_for_claim_events():
         assert k.handle(e) == []
     assert not (set(CLAIM_TOPICS) & Kernel.folded_topics())  # no fold: when a worker appends cannot matter
     assert (k.state.runs, k.state.units, k.state.in_flight) == ({}, {}, {})
+
+
+def test_doctor_names_a_dead_worker_degraded_while_its_run_is_open():
+    from uok.domain.policies.diagnosis import Facts, WorkerFact, diagnose
+
+    dead = WorkerFact(worker="w1", run_id="r", host="h1", pid=11, alive=False, run_open=True, overdue=("u3",))
+    d = diagnose(Facts(now=T0, workers=(dead,)))
+    (f,) = [f for f in d.findings if f.code == "dead-worker"]
+    assert (d.classification, f.severity, f.subject) == ("degraded", "degraded", "w1")
+    assert (
+        f.message == "worker w1 (pid 11 on h1) of run r is dead: pid 11 is not running on h1; its lease on u3 ran out"
+    )
+    after = msgspec_replace(dead, run_open=False, alive=None, overdue=(), lost=1)
+    (f,) = diagnose(Facts(now=T0, workers=(after,))).findings
+    assert f.severity == "info" and "lost its lease on 1 unit(s)" in f.message
+    alive = msgspec_replace(dead, alive=True, overdue=())
+    assert diagnose(Facts(now=T0, workers=(alive,))).findings == ()
+
+
+def msgspec_replace(s, **kw):
+    import msgspec
+
+    return msgspec.structs.replace(s, **kw)

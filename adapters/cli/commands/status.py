@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "status",
         description="""
             Show every run (status, pid, times) and each plan's units grouped by state,
-            computed from the event log's read models. Reads only; works from any
+            computed from the event log's read models, and every `uok worker` that served a
+            run: its host and pid, what it claimed, reported and lost, and the leases it holds. Reads only; works from any
             sub-directory of a project (the nearest .uok/events.db).
         """,
         examples="""
@@ -79,3 +80,16 @@ def _show(snap: dict, as_json: bool) -> None:
         modes = f" modes={r['work_mode']}/{r['model_mode']}" if r.get("work_mode") else ""
         print(f"  {r['run_id']}  {r['status']:<10} plan={r['plan_id']} pid={r['pid']} entered={r['entered_at']}{modes}")
     print_plans(snap["plans"])
+    if snap.get("workers"):
+        print("workers:")
+    for w in snap.get("workers", ()):
+        gone = f"left {w['left_at']} ({w['left_because']})" if w["left_at"] else f"last seen {w['last_seen']}"
+        print(
+            f"  {w['worker']}  run={w['run_id']} host={w['host']} pid={w['pid']}  claimed={w['claimed']} "
+            f"reported={w['reported']} lost={w['lost']}  {gone}"
+        )
+        for lease in w["leases"]:
+            state = "EXPIRED" if lease["expired"] else "expires"
+            print(
+                f"    lease: unit {lease['unit_id']} turn {lease['turn_id']} epoch {lease['epoch']} {state} {lease['expires_at']}"
+            )
