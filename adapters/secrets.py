@@ -26,9 +26,20 @@ import os
 import re
 import threading
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from uok.adapters.redactscan import (
+    Probe,
+    Requirement,
+    Text,
+    context_free,
+    plugin_secrets,
+    requirements,
+    sub_lines,
+    windows,
+)
 from uok.domain.errors import InputError, RuntimeFailure
 from uok.domain.events import Finding
 
@@ -57,10 +68,6 @@ API_TOKEN = re.compile(
     r"|glpat-[A-Za-z0-9_-]{20,}|xox[abposr]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|hf_[A-Za-z0-9]{30,}"
     r"|npm_[A-Za-z0-9]{36}|pypi-[A-Za-z0-9_-]{50,}|sk_live_[A-Za-z0-9]{20,}|rk_live_[A-Za-z0-9]{20,})"
 )
-_LITERAL = {PRIVATE_KEY_BLOCK: "-----BEGIN ", PRIVATE_KEY_TAIL: "-----END "}
-"""Text a pattern cannot match without: checked first, a ``str.__contains__``
-instead of a regex scan (PRIVATE_KEY_TAIL tries every line start of a
-base64-looking run to its end: quadratic on megabytes of task output)."""
 _STRICT = (
     ("Private Key", PRIVATE_KEY_BLOCK),
     ("Private Key", PRIVATE_KEY_TAIL),
@@ -96,6 +103,65 @@ _CANDIDATE = re.compile(
 )
 _WINDOW = 4096  # long lines are scanned in windows of this many characters
 _OVERLAP = 512  # ... overlapping by this much, so a secret on a window's edge is seen whole
+
+
+_prepared: dict[str, Any] = {}
+
+
+def _strict() -> list[tuple[str, re.Pattern[str], list[Requirement]]]:
+    if "strict" not in _prepared:
+        _prepared["strict"] = [(kind, p, requirements(p)) for kind, p in _STRICT]
+    return _prepared["strict"]
+
+
+def _valued() -> list[tuple[str, re.Pattern[str], list[Requirement]]]:
+    if "valued" not in _prepared:
+        _prepared["valued"] = [(kind, p, requirements(p)) for kind, p in _VALUED]
+    return _prepared["valued"]
+
+
+def _probes() -> list[Probe]:
+    """detect-secrets' line plugins as probes (uok.adapters.redactscan), in
+    plugin order: each regex of a regex plugin (matched as :func:`_candidates`
+    does), each other plugin whole, needing what one of the patterns of its
+    module needs (KeywordDetector: one of its secret-naming words; a plugin
+    with a pattern that needs no literal text runs on every line)."""
+    if "probes" in _prepared:
+        return _prepared["probes"]
+    import sys
+
+    from detect_secrets.plugins.base import RegexBasedDetector
+
+    probes = []
+    for rank, plugin in enumerate(_line_plugins()):
+        kind = plugin.secret_type
+        if isinstance(plugin, RegexBasedDetector):
+            for regex in plugin.denylist:
+                find = partial(_regex_candidates, regex)
+                probes.append(Probe(kind, rank, requirements(regex), find, regex, _match_value, context_free(regex)))
+            continue
+        module = vars(sys.modules[type(plugin).__module__]).values()
+        firsts = [requirements(v)[:1] for v in module if isinstance(v, re.Pattern)]
+        needs = [Requirement(s for first in firsts for s in first[0].strings)] if all(firsts) and firsts else []
+        probes.append(Probe(kind, rank, needs, partial(_candidates, plugin)))
+    _prepared["probes"] = probes
+    return probes
+
+
+def _regex_candidates(regex: re.Pattern[str], line: str):
+    for m in regex.finditer(line):
+        yield _match_value(m)
+
+
+def _match_value(m: re.Match[str]) -> str:
+    """The whole match, or its longest group when that is the secret inside some context."""
+    groups = [g for g in m.groups() if g]
+    best = max(groups, key=len) if groups else ""
+    return best if len(best) >= _MIN_SECRET else m.group(0)
+
+
+def _keep(value: object) -> bool:
+    return isinstance(value, str) and len(value) >= _MIN_SECRET and "REDACTED:" not in value
 
 
 class ScannerUnavailable(RuntimeFailure, RuntimeError):
@@ -145,10 +211,7 @@ def _candidates(plugin, line: str):
 
     if isinstance(plugin, RegexBasedDetector):
         for regex in plugin.denylist:
-            for m in regex.finditer(line):
-                groups = [g for g in m.groups() if g]
-                best = max(groups, key=len) if groups else ""
-                yield best if len(best) >= _MIN_SECRET else m.group(0)
+            yield from _regex_candidates(regex, line)
         return
     found = call_function_with_arguments(
         plugin.analyze_line,
@@ -299,19 +362,21 @@ def redact(text: str) -> str:
     detect-secrets' line plugins on every line that could hold one (long
     lines in overlapping windows). Call it *before* cutting text short: a
     cut secret no longer matches. Never raises: if detect-secrets is
-    unavailable the patterns still apply (and only they)."""
+    unavailable the patterns still apply (and only they).
+
+    A pattern or plugin runs only where the literal text it needs is
+    (:mod:`uok.adapters.redactscan`: exact, what is skipped could not match)."""
     if not text:
         return text
-    for kind, pattern in _STRICT:
-        needs = _LITERAL.get(pattern)
-        if needs is not None and needs not in text:
+    for kind, pattern, needs in _strict():
+        if not all(r.found_in(Text(text)) for r in needs):
             continue  # cannot match (and PRIVATE_KEY_TAIL is quadratic on long output without it)
 
         def marked(m: re.Match[str], kind: str = kind) -> str:
             return _mark(kind, m.group(0))
 
         text = pattern.sub(marked, text)
-    for kind, pattern in _VALUED:
+    for kind, pattern, needs in _valued():
 
         def valued(m: re.Match[str], kind: str = kind) -> str:
             start, end = m.span("value")
@@ -319,20 +384,13 @@ def redact(text: str) -> str:
             base = m.start()
             return whole[: start - base] + _mark(kind, m.group("value")) + whole[end - base :]
 
-        text = pattern.sub(valued, text)
+        text = sub_lines(pattern, needs, valued, text)  # their matches stay within a line
     try:
         with _LOCK:
             _setup()
-            plugins = _line_plugins()
-            secrets: dict[str, str] = {}
-            for line in text.splitlines():
-                if not _CANDIDATE.search(line):
-                    continue
-                for part in _windows(line):
-                    for plugin in plugins:
-                        for value in _candidates(plugin, part):
-                            if isinstance(value, str) and len(value) >= _MIN_SECRET and "REDACTED:" not in value:
-                                secrets.setdefault(value, plugin.secret_type)
+            secrets = plugin_secrets(
+                text, _probes(), candidate=_CANDIDATE.search, keep=_keep, window=_WINDOW, overlap=_OVERLAP
+            )
     except Exception:  # redaction must never be why a result is lost  # noqa: BLE001
         return text
     for value in sorted(secrets, key=len, reverse=True):
@@ -341,13 +399,7 @@ def redact(text: str) -> str:
 
 
 def _windows(line: str):
-    if len(line) <= _WINDOW:
-        yield line
-        return
-    for start in range(0, len(line), _WINDOW - _OVERLAP):
-        yield line[start : start + _WINDOW]
-        if start + _WINDOW >= len(line):
-            return
+    return windows(line, _WINDOW, _OVERLAP)
 
 
 def redact_data(value: Any) -> Any:
