@@ -292,20 +292,13 @@ class Kernel:
 
     def unit_tally(self) -> tuple[int, int]:
         """How many of the plan's units completed, and how many ended
-        otherwise (failed, blocked, cancelled, …), for progress displays."""
+        otherwise (failed, blocked, cancelled, …), for progress displays
+        (kept by the schedule: the display asks after every step)."""
         st = self.state
         if st.graph is None:
             return 0, 0
-        completed = failed = 0
-        for n in st.graph.nodes:
-            rec = st.unit(n.id)
-            if st.is_final(rec):
-                assert rec is not None
-                if rec.outcome == "completed":
-                    completed += 1
-                else:
-                    failed += 1
-        return completed, failed
+        s = st.scheduled()
+        return s.completed, s.ended_badly
 
     def is_in_flight(self, turn_id: str) -> bool:
         """True if the turn started and has not finished."""

@@ -70,6 +70,8 @@ class Schedule(msgspec.Struct, kw_only=True, gc=False):
     ready: list[int] = []  # ranks of queued units with unmet == 0, sorted
     doomed: list[int] = []  # ranks of queued units with bad > 0, sorted
     unsettled: int = 0  # units of the plan not final (no record counts as not final)
+    completed: int = 0  # units of the plan final with their last outcome completed
+    ended_badly: int = 0  # units of the plan final otherwise (failed, blocked, cancelled, ...)
 
     @classmethod
     def build(cls, graph: UnitGraph, nodes: dict[str, UnitNode], unit: Callable[[str], UnitRecord | None]) -> Schedule:
@@ -95,6 +97,8 @@ class Schedule(msgspec.Struct, kw_only=True, gc=False):
             s.unmet[node.id], s.bad[node.id] = unmet, bad
         for unit_id, f in state.items():
             s.unsettled += not f[3]
+            s.completed += f[0] and f[3]
+            s.ended_badly += f[1]
             if f[2]:
                 s.queued.add(unit_id)
                 s._place(unit_id)
@@ -119,6 +123,8 @@ class Schedule(msgspec.Struct, kw_only=True, gc=False):
             self.queued.discard(unit_id)
         self._place(unit_id)
         self.unsettled += before[3] - after[3]
+        self.completed += (after[0] and after[3]) - (before[0] and before[3])
+        self.ended_badly += after[1] - before[1]
 
     def _place(self, unit_id: str) -> None:
         r = self.rank.get(unit_id)

@@ -47,6 +47,9 @@ def check(k: Kernel) -> None:
     if state.schedule is None:
         return
     assert kept(state) == scanned(state)
+    finals = [state.unit(n.id) for n in state.graph.nodes if state.is_final(state.unit(n.id))]
+    done = sum(1 for r in finals if r.outcome == "completed")
+    assert k.unit_tally() == (done, len(finals) - done)  # the display's tally, kept too
     rebuilt = msgspec.structs.replace(state, schedule=None).scheduled()
     assert rebuilt == state.schedule  # the counts kept step by step are the counts from zero
 
