@@ -82,6 +82,19 @@ class EventLog:
         defer = getattr(self.store, "defer_sync", None)
         return bool(defer(on)) if defer is not None else False
 
+    def group(self, on: bool = True) -> bool:
+        """Appends share one transaction until :meth:`commit` or :meth:`sync`
+        (SQLite: :meth:`SqliteEventStore.group`); a store that cannot
+        commits each append on its own: returns False."""
+        group = getattr(self.store, "group", None)
+        return bool(group(on)) if group is not None else False
+
+    def commit(self) -> None:
+        """Commit the open group of appends, if any (not necessarily durable: :meth:`sync`)."""
+        commit = getattr(self.store, "commit", None)
+        if commit is not None:
+            commit()
+
     def sync(self) -> None:
         """Make every commit so far durable: call it before acting on them."""
         sync = getattr(self.store, "sync", None)

@@ -57,6 +57,7 @@ __all__ = ["KernelRunner", "RunLoop", "RunResult", "UsageError", "fold_log", "lo
 
 Clock = Callable[[], datetime]
 ENTRY_ATTEMPTS = 20  # entries lost to another writer before a start gives up (each means the log moved)
+DRAIN = 256  # observations stepped together before their effects are carried out (one commit, one fsync)
 
 
 def utc_now() -> datetime:
@@ -196,6 +197,8 @@ class KernelRunner:
         self._executing: dict[str, tuple[str, int]] = {}
         self._lease: dict[str, int] | None = None  # the plan's lease stream -> epoch, once entered
         self.claims: ClaimDesk | None = None  # --claims: `uok worker` processes run the units (issue 16)
+        # while a batch of observations is stepped: their effects, carried out once all are recorded
+        self._deferred: list[Callable[[], None]] | None = None
         hooks.linger = self._executing.__contains__  # a stopped turn closes out when its process is gone
         loop.bind(self)
 
@@ -209,6 +212,7 @@ class KernelRunner:
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="uok-worker")
         restore = self._install_signal_handlers()
         self.log.defer_sync(True)  # group commits: durable at each action (_effects) and at the end
+        self.log.group(True)  # and one transaction per batch, committed before any action or wait
         try:
             self._enter()
             wait = 0.2 if self.claims is None else 0.05
@@ -220,11 +224,12 @@ class KernelRunner:
                     self._poll_claims()
                     if self._exit is not None:
                         break
+                self._commit()  # nothing waits with the write lock held
                 try:
                     obs = self._results.get(timeout=wait)
                 except queue.Empty:
                     continue
-                self._received(obs)
+                self._received_batch(obs)
         except BaseException as exc:  # record the exit in every case (behaviour §1: finally)
             if self._exit is None and self.kernel.has_entered(
                 self.run_id
@@ -242,10 +247,14 @@ class KernelRunner:
             self.turn_hooks.release_all()
             try:
                 self._pool.shutdown(wait=True, cancel_futures=True)
+                self.log.group(False)  # the last group committed
                 if self.checkpoints is not None:
                     self.checkpoints.after_run()  # snapshot and read models current for the next command
             finally:
-                self.log.defer_sync(False)  # everything recorded is durable before the run returns
+                try:
+                    self.log.group(False)
+                finally:
+                    self.log.defer_sync(False)  # everything recorded is durable before the run returns
             checkpoint = getattr(self.log.store, "checkpoint", None)  # SQLite: the run's events into the file
             if checkpoint is not None:
                 with contextlib.suppress(Exception):
@@ -259,6 +268,51 @@ class KernelRunner:
             error=x.error,
             signal=self._signal if x.status == "terminated" else "",
         )
+
+    def _received_batch(self, obs: ev.Event) -> None:
+        """Step ``obs`` and every observation already waiting behind it (up
+        to ``DRAIN``), then carry out all their decisions' effects, in order.
+        Group commits across turns (issue 15): when several tasks finish
+        while the loop is busy, their results and decisions are recorded
+        together and the first action's ``sync`` makes them all durable
+        with one fsync; each observation is still decided on everything
+        recorded before it, and nothing acts before it is durable."""
+        batch = [obs]
+        with contextlib.suppress(queue.Empty):
+            while len(batch) < DRAIN:
+                batch.append(self._results.get_nowait())
+        deferred: list[Callable[[], None]] = []
+        self._deferred = deferred
+        try:
+            for o in batch:
+                self._received(o)
+        finally:
+            self._deferred = None
+        for effect in deferred:
+            effect()
+
+    def _later(self, effect: Callable[[], None]) -> None:
+        """Carry ``effect`` out now, or after the batch being stepped."""
+        if self._deferred is not None:
+            self._deferred.append(effect)
+        else:
+            effect()
+
+    def _commit(self) -> None:
+        """Commit the open group of appends (uok.adapters.eventlog.EventLog.group)."""
+        try:
+            self.log.commit()
+        except BaseException:
+            self._resync()  # the group is not in the log: the kernel folds what is
+            raise
+
+    def _sync(self) -> None:
+        """Commit the open group and make everything recorded durable: before any action."""
+        try:
+            self.log.sync()
+        except BaseException:
+            self._resync()
+            raise
 
     def _received(self, obs: ev.Event, *, prior: Sequence[ev.Event] = (), expect: dict[str, int] | None = None) -> None:
         """Step what a worker (or a signal handler) reported."""
@@ -275,7 +329,8 @@ class KernelRunner:
         self.chaos.strike("finalize", obs)  # a result is about to be judged
         self._step(obs, prior=prior, expect=expect)
         if finished is not None:
-            self.turn_hooks.close_lingering(finished)  # a stopped turn's process is gone now
+            turn_id = finished
+            self._later(lambda: self.turn_hooks.close_lingering(turn_id))  # a stopped turn's process is gone now
 
     def _enter(self) -> None:
         """Take the plan's lease and enter the run, in one transaction.
@@ -359,7 +414,10 @@ class KernelRunner:
             raise
         if self.observer is not None:
             self.observer.on_events([obs, *decisions])
-        self._effects(decisions)
+        if self._deferred is not None:
+            self._deferred.append(lambda: self._effects(decisions))
+        else:
+            self._effects(decisions)
 
     def _unit_versions(self, batch: Sequence[ev.Event]) -> dict[str, int] | None:
         """Stream -> version before ``batch`` of every unit it moves, as the
@@ -393,7 +451,7 @@ class KernelRunner:
         from are durable first (group commits, issue 15: the bookkeeping
         commits in between, the writer token's and the closeout's, share
         that one fsync; ``EventLog.defer_sync``)."""
-        sync = self.log.sync
+        sync = self._sync
         for d in decisions:
             if getattr(self.turn_hooks, "observers", None):
                 sync()  # observers act (gitops commits files)
