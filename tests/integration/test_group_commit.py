@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from eventsourcing.persistence import IntegrityError
 from uok.adapters import head_anchor
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain import events as ev
@@ -131,3 +132,65 @@ def test_a_run_syncs_before_each_process_starts_and_about_once_per_task(tmp_path
         assert len(recorded) == 2 and max(recorded) <= durable_upto, (turn_id, recorded, durable_upto)
     assert commits["n"] >= 3 * tasks  # the bookkeeping commits are still there ...
     assert len(fdatasyncs) <= 1.5 * tasks  # ... sharing about one fsync per task
+
+
+def test_grouped_appends_share_one_commit_and_a_conflict_undoes_only_itself(tmp_path: Path):
+    """``SqliteEventStore.group``: appends are savepoints of one transaction,
+    invisible to another connection (and to the head anchor) until
+    ``commit``; an append that fails (a stream version taken) undoes only
+    itself, the group's other appends commit."""
+    db = tmp_path / "g.db"
+    with SqliteEventStore(db) as store, SqliteEventStore(db) as other:
+        store.append([record(0)])
+        assert store.group(True)
+        store.append([record(1)])
+        with pytest.raises(IntegrityError, match="version 1"):
+            store.append([record(1)])  # s1 version 1 again: refused
+        store.append([record(2)])
+        assert store.head()[0] == 3  # this connection sees its group
+        assert other.head()[0] == 1 and head_anchor.read(db)[0] == 1  # nothing committed yet
+        store.commit()
+        assert other.head()[0] == 3 and head_anchor.read(db)[0] == 3
+        store.append([record(3)])
+        assert store.group(False) is False  # turning it off commits
+        assert other.head()[0] == 4
+        store.append([record(4)])  # its own transaction again
+        assert other.head()[0] == 5
+        assert other.verify_chain()[0] == 5
+
+
+def test_a_chain_costs_one_commit_per_task(tmp_path: Path):
+    """A task's result and decisions, its writer token's release, its
+    closeout and the next task's token are one SQLite transaction (issue
+    15): counted by SQLite's commit hook on the run's own connection."""
+    tasks = 8
+    plan = tmp_path / "plan.toml"
+    plan.write_text(
+        '[plan]\nid = "c"\n[[milestones]]\nid = "M"\n[[milestones.slices]]\nid = "S"\n'
+        + "".join(f'[[milestones.slices.tasks]]\nid = "t{i}"\ncommand = ["true"]\n' for i in range(tasks))
+    )
+    log = bootstrap.open_log(str(tmp_path / "e.db"), create=True, synchronous="FULL")
+    runner = bootstrap.assemble_runner(log, bootstrap.prepare_run(plan), workers=1)
+    commits: list[int] = []
+
+    def hook() -> bool:
+        commits.append(1)
+        return False  # False: let the commit proceed
+
+    log.store.connection.set_commit_hook(hook)
+    assert runner.checkpoints is not None
+    after_run = runner.checkpoints.after_run
+
+    def uncounted() -> None:  # the read models' first build on a fresh log is not the run's
+        log.store.connection.set_commit_hook(None)
+        after_run()
+
+    runner.checkpoints.after_run = uncounted  # type: ignore[method-assign]
+    assert runner.run().exit_code == 0
+    events = list(log.events())
+    turns = sum(isinstance(e, ev.TurnStarted) for _, e in events)  # the tasks and the slice's completion
+    assert turns > tasks
+    assert sum(isinstance(e, ev.TurnClosed) for _, e in events) == turns
+    assert sum(isinstance(e, ev.WriterTokenReleased) for _, e in events) == turns
+    # one per turn (the entry's holds the first), plus the run's last
+    assert len(commits) <= turns + 2, (len(commits), turns)
