@@ -50,12 +50,36 @@ class Text:
     character that ``re.IGNORECASE`` matches to an ASCII letter lowered to
     it (``str.lower`` plus :data:`_FOLD_EXTRA`)."""
 
-    __slots__ = ("_ascii", "_folded", "text")
+    __slots__ = ("_ascii", "_at", "_folded", "_has", "text")
 
     def __init__(self, text: str):
         self.text = text
         self._folded: str | None = None
         self._ascii: bool | None = None
+        self._has: dict[tuple[str, bool], bool] = {}  # many patterns need the same strings
+        self._at: dict[tuple[str, bool], list[int]] = {}
+
+    def has(self, s: str, folded: bool) -> bool:
+        """Whether ``s`` is in the text (``folded``: in its fold)."""
+        key = (s, folded)
+        got = self._has.get(key)
+        if got is None:
+            got = self._has[key] = s in (self.folded if folded else self.text)
+        return got
+
+    def find_all(self, s: str, folded: bool) -> list[int]:
+        """Every position where ``s`` starts (overlapping ones too)."""
+        key = (s, folded)
+        got = self._at.get(key)
+        if got is None:
+            got = self._at[key] = []
+            if self.has(s, folded):
+                hay = self.folded if folded else self.text
+                at = hay.find(s)
+                while at >= 0:
+                    got.append(at)
+                    at = hay.find(s, at + 1)
+        return got
 
     @property
     def ascii(self) -> bool:
@@ -111,9 +135,9 @@ class Requirement:
         return regex if on_ascii or not text.ascii else None
 
     def found_in(self, text: Text) -> bool:
-        if any(s in text.text for s in self.exact):
+        if any(text.has(s, False) for s in self.exact):
             return True
-        if self.folded and any(s in text.folded for s in self.folded):
+        if any(text.has(s, True) for s in self.folded):
             return True
         rare = self._rare_applies(text)
         return rare is not None and rare.search(text.text) is not None
@@ -121,12 +145,10 @@ class Requirement:
     def positions(self, text: Text) -> Iterator[int]:
         """Every position where one of its strings starts in ``text`` (not
         ordered, maybe repeated)."""
-        for hay, strings in ((text.text, self.exact), (text.folded if self.folded else "", self.folded)):
-            for s in strings:
-                at = hay.find(s)
-                while at >= 0:
-                    yield at
-                    at = hay.find(s, at + 1)
+        for s in self.exact:
+            yield from text.find_all(s, False)
+        for s in self.folded:
+            yield from text.find_all(s, True)
         rare = self._rare_applies(text)
         if rare is not None:  # every start, overlapping ones too (not finditer's)
             m = rare.search(text.text)
@@ -142,6 +164,156 @@ def requirements(pattern: re.Pattern[str]) -> list[Requirement]:
     icase = bool(parsed.state.flags & re.IGNORECASE)
     found = [Requirement(r) for r in _sequence(list(parsed), icase) if r]
     return sorted(found, key=lambda r: -r.shortest)
+
+
+def prefix(pattern: re.Pattern[str]) -> Requirement | None:
+    """The strings every match of ``pattern`` starts with (after anchors and
+    lookarounds, which :meth:`re.Pattern.match` still checks in context),
+    or None if there is no such literal start."""
+    parsed = sre_parse.parse(pattern.pattern, pattern.flags)
+    found = _prefix(list(parsed), bool(parsed.state.flags & re.IGNORECASE))
+    return Requirement(found) if found else None
+
+
+def _pure(items: list) -> str | None:
+    return "".join(chr(av) for _, av in items) if all(op is sre_c.LITERAL for op, _ in items) else None
+
+
+def _prefix(items: list, icase: bool) -> set[tuple[str, bool]] | None:
+    heads = [""]
+    for op, av in items:
+        if op is sre_c.LITERAL:
+            heads = [h + chr(av) for h in heads]
+            continue
+        if op in _ZERO_WIDTH and heads == [""]:
+            continue  # checked in place by match(): the match starts after it
+        if op is sre_c.BRANCH or op is sre_c.IN:
+            alts = [list(a) for a in av[1]] if op is sre_c.BRANCH else [[x] for x in av]
+            tails = [_pure(a) for a in alts]
+            if all(tails) and len(heads) * len(tails) <= 64:  # a choice of plain strings: each continues it
+                heads = [h + t for h in heads for t in tails if t]
+                continue
+            if heads != [""] or op is sre_c.IN:
+                break
+            firsts = [_prefix(a, icase) for a in alts]
+            return set().union(*firsts) if all(firsts) else None  # type: ignore[arg-type]
+        if heads != [""]:
+            break
+        if op is sre_c.SUBPATTERN:
+            _group, add, delete, sub = av
+            inner = (icase or bool(add & re.IGNORECASE)) and not (delete & re.IGNORECASE)
+            return _prefix(list(sub), inner)
+        if op in _REPEATS and av[0] >= 1:
+            return _prefix(list(av[2]), icase)
+        return None
+    return {(h, icase) for h in heads} if heads != [""] else None
+
+
+def sub_from(pattern: re.Pattern[str], starts: Iterable[int], repl: Callable[[re.Match[str]], str], text: str) -> str:
+    """``pattern.sub(repl, text)`` for a pattern whose (non-empty) matches can
+    start only at ``starts`` (:func:`matches_at`)."""
+    pieces, done = [], 0
+    for m in matches_at(pattern, starts, text):
+        pieces += [text[done : m.start()], repl(m)]
+        done = m.end()
+    if not pieces:
+        return text
+    pieces.append(text[done:])
+    return "".join(pieces)
+
+
+class Anchor(NamedTuple):
+    """Every match of a pattern holds one of ``strings`` starting ``lo`` to
+    ``hi`` characters after the match's start: matches can start only there."""
+
+    strings: Requirement
+    lo: int
+    hi: int
+
+    def starts(self, text: Text, limit: int) -> list[int] | None:
+        """Where matches can start (not ordered), or None past ``limit``."""
+        out: list[int] = []
+        for at in self.strings.positions(text):
+            out.extend(range(max(0, at - self.hi), max(0, at - self.lo + 1)))
+            if len(out) > limit:
+                return None
+        return out
+
+
+def anchor(pattern: re.Pattern[str]) -> Anchor | None:
+    """Its literal start (:func:`prefix`), else the first literal text of its
+    top-level sequence that sits a bounded distance (at most 64 characters)
+    from the match's start (``\\d{8,10}:`` -> ``:`` 8 to 10 characters in)."""
+    start = prefix(pattern)
+    if start is not None:
+        return Anchor(start, 0, 0) if _selective(start) else None
+    parsed = sre_parse.parse(pattern.pattern, pattern.flags)
+    icase = bool(parsed.state.flags & re.IGNORECASE)
+    items = list(parsed)
+    for k, (op, _av) in enumerate(items):
+        if op is not sre_c.LITERAL:
+            continue
+        lo, hi = sre_parse.SubPattern(parsed.state, items[:k]).getwidth()
+        if hi > 64:
+            return None
+        run = []
+        for op2, av2 in items[k:]:
+            if op2 is not sre_c.LITERAL:
+                break
+            run.append(chr(av2))
+        found = Requirement([("".join(run), icase)])
+        return Anchor(found, lo, hi) if _selective(found) else None
+    return None
+
+
+def _selective(strings: Requirement) -> bool:
+    """Not a single letter or digit: those are everywhere in token-like text."""
+    return all(len(s) > 1 or not s.isalnum() for s, _ in strings.strings)
+
+
+def matches_at(pattern: re.Pattern[str], starts: Iterable[int], text: str) -> list[re.Match[str]]:
+    """What ``pattern.finditer(text)`` yields, for a pattern whose (non-empty)
+    matches can start only at ``starts``: tried there in order with
+    :meth:`re.Pattern.match` (which sees the text around), skipping those
+    inside the last match, as the scan would."""
+    out, done = [], 0
+    for at in sorted(set(starts)):
+        if at < done:
+            continue
+        m = pattern.match(text, at)
+        if m is not None:
+            out.append(m)
+            done = m.end()
+    return out
+
+
+class WholeText:
+    """A pattern applied to the whole text, exactly as ``pattern.sub`` would,
+    but only if the text holds its requirements, and tried only where a
+    match can start when that is known: after a literal prefix's
+    occurrences (:func:`anchor`, if there are few), or at line starts for a pattern that
+    begins with ``(?m)^`` (found by the engine, from each ``\\n``)."""
+
+    MAX_STARTS = 256  # more occurrences of the prefix than this: one sub is cheaper
+
+    def __init__(self, pattern: re.Pattern[str]):
+        self.pattern = pattern
+        self.needs = requirements(pattern)
+        self.anchor = anchor(pattern)
+        self.line_starts = None
+        if pattern.pattern.startswith("(?m)^"):
+            self.line_starts = re.compile("\n(?=" + pattern.pattern[len("(?m)^") :] + ")", pattern.flags)
+
+    def sub(self, repl: Callable[[re.Match[str]], str], text: str) -> str:
+        t = Text(text)
+        if not all(r.found_in(t) for r in self.needs):
+            return text
+        starts = self.anchor.starts(t, self.MAX_STARTS) if self.anchor is not None else None
+        if starts is not None:
+            return sub_from(self.pattern, starts, repl, text)
+        if self.line_starts is not None:
+            return sub_from(self.pattern, [0, *(m.start() + 1 for m in self.line_starts.finditer(text))], repl, text)
+        return self.pattern.sub(repl, text)
 
 
 def context_free(pattern: re.Pattern[str]) -> bool:
@@ -284,6 +456,7 @@ class Probe(NamedTuple):
     regex: re.Pattern[str] | None = None
     value: Callable[[re.Match[str]], str] | None = None
     blind: bool = False
+    anchor: Anchor | None = None
 
 
 def windows(line: str, size: int, overlap: int) -> Iterator[str]:
@@ -333,7 +506,9 @@ class _Scan:
             return
         rows: Iterable[int] | None = None
         if probe.blind and probe.regex is not None and probe.value is not None:
-            matches = list(probe.regex.finditer(self.whole.text))
+            text = self.whole.text
+            starts = probe.anchor.starts(self.whole, len(text) // 32) if probe.anchor is not None else None
+            matches = list(probe.regex.finditer(text)) if starts is None else matches_at(probe.regex, starts, text)
             if not matches:
                 return  # context-free: no match in the whole text, none in any line
             if not any(_BREAK.search(m.group()) for m in matches):

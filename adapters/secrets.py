@@ -33,7 +33,8 @@ from typing import Any, NamedTuple
 from uok.adapters.redactscan import (
     Probe,
     Requirement,
-    Text,
+    WholeText,
+    anchor,
     context_free,
     plugin_secrets,
     requirements,
@@ -61,8 +62,10 @@ PRIVATE_KEY_TAIL = re.compile(
     r"(?:(?<=\n)|\A)[ \t]*(?:[A-Za-z0-9+/=]+\r?\n)*[A-Za-z0-9+/=]*\r?\n?-----END ([A-Z0-9 ]*)PRIVATE KEY( BLOCK|)-----"
 )
 # PEM-like body lines without any armour: two or more lines of 40+ base64 characters, mixed case and digits
-_BASE64_LINE = r"(?=[^\n]*[a-z])(?=[^\n]*[A-Z])(?=[^\n]*[0-9])[A-Za-z0-9+/]{40,}={0,2}"
-KEY_BODY = re.compile(rf"(?m)^[ \t]*{_BASE64_LINE}[ \t]*\r?\n(?:[ \t]*{_BASE64_LINE}[ \t]*(?:\r?\n|\Z))+")
+# possessive (``{40,}+``, ``*+``): what follows a run (``=``, a blank, a line end) is never one of its
+# characters, so giving one back cannot help; it only made every base64-looking line backtrack
+_BASE64_LINE = r"(?=[^\n]*[a-z])(?=[^\n]*[A-Z])(?=[^\n]*[0-9])[A-Za-z0-9+/]{40,}+={0,2}+"
+KEY_BODY = re.compile(rf"(?m)^[ \t]*+{_BASE64_LINE}[ \t]*+\r?\n(?:[ \t]*+{_BASE64_LINE}[ \t]*+(?:\r?\n|\Z))+")
 API_TOKEN = re.compile(
     r"\b(?:sk-(?:ant-|proj-|svcacct-)?[A-Za-z0-9_-]{20,}|github_pat_[A-Za-z0-9_]{22,}|gh[pousr]_[A-Za-z0-9]{30,}"
     r"|glpat-[A-Za-z0-9_-]{20,}|xox[abposr]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|hf_[A-Za-z0-9]{30,}"
@@ -108,9 +111,9 @@ _OVERLAP = 512  # ... overlapping by this much, so a secret on a window's edge i
 _prepared: dict[str, Any] = {}
 
 
-def _strict() -> list[tuple[str, re.Pattern[str], list[Requirement]]]:
+def _strict() -> list[tuple[str, WholeText]]:
     if "strict" not in _prepared:
-        _prepared["strict"] = [(kind, p, requirements(p)) for kind, p in _STRICT]
+        _prepared["strict"] = [(kind, WholeText(p)) for kind, p in _STRICT]
     return _prepared["strict"]
 
 
@@ -138,12 +141,24 @@ def _probes() -> list[Probe]:
         if isinstance(plugin, RegexBasedDetector):
             for regex in plugin.denylist:
                 find = partial(_regex_candidates, regex)
-                probes.append(Probe(kind, rank, requirements(regex), find, regex, _match_value, context_free(regex)))
+                blind = context_free(regex)
+                probes.append(
+                    Probe(
+                        kind,
+                        rank,
+                        requirements(regex),
+                        find,
+                        regex,
+                        _match_value,
+                        blind,
+                        anchor(regex) if blind else None,
+                    )
+                )
             continue
         module = vars(sys.modules[type(plugin).__module__]).values()
         firsts = [requirements(v)[:1] for v in module if isinstance(v, re.Pattern)]
         needs = [Requirement(s for first in firsts for s in first[0].strings)] if all(firsts) and firsts else []
-        probes.append(Probe(kind, rank, needs, partial(_candidates, plugin)))
+        probes.append(Probe(kind, rank, needs, partial(_line_candidates, plugin, _line_arguments(plugin))))
     _prepared["probes"] = probes
     return probes
 
@@ -222,6 +237,22 @@ def _candidates(plugin, line: str):
         enable_eager_search=True,
     )
     for f in found:
+        yield f.secret_value
+
+
+def _line_arguments(plugin) -> dict[str, Any]:
+    """The keyword arguments ``call_function_with_arguments`` would pass the
+    plugin's ``analyze_line`` (those it names), worked out once."""
+    from detect_secrets.util.inject import make_function_self_aware
+
+    given = {"filename": "adhoc-string-scan", "line_number": 0, "context": None, "enable_eager_search": True}
+    names = make_function_self_aware(plugin.analyze_line).injectable_variables
+    return {k: v for k, v in given.items() if k in names}
+
+
+def _line_candidates(plugin, arguments: dict[str, Any], line: str):
+    """:func:`_candidates` of a plugin that is not regex-based, its arguments known."""
+    for f in plugin.analyze_line(line=line, **arguments):
         yield f.secret_value
 
 
@@ -368,14 +399,12 @@ def redact(text: str) -> str:
     (:mod:`uok.adapters.redactscan`: exact, what is skipped could not match)."""
     if not text:
         return text
-    for kind, pattern, needs in _strict():
-        if not all(r.found_in(Text(text)) for r in needs):
-            continue  # cannot match (and PRIVATE_KEY_TAIL is quadratic on long output without it)
+    for kind, whole in _strict():  # none runs on text without its literals (PRIVATE_KEY_TAIL: quadratic then)
 
         def marked(m: re.Match[str], kind: str = kind) -> str:
             return _mark(kind, m.group(0))
 
-        text = pattern.sub(marked, text)
+        text = whole.sub(marked, text)
     for kind, pattern, needs in _valued():
 
         def valued(m: re.Match[str], kind: str = kind) -> str:

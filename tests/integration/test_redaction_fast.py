@@ -176,3 +176,21 @@ def test_requirements_are_read_off_the_patterns():
     assert redactscan.context_free(re.compile(r"ab[0-9]+"))
     assert not redactscan.context_free(re.compile(r"\bab"))
     assert not redactscan.context_free(re.compile(r"(?<=x)ab"))
+
+
+def test_anchored_matches_are_those_of_a_full_scan():
+    """Where an anchor says matches can start, ``match`` there finds what
+    ``finditer`` finds (every anchored pattern, on generated output)."""
+    with secrets._LOCK:
+        secrets._setup()
+        anchored = [(p.regex, p.anchor) for p in secrets._probes() if p.anchor is not None]
+    anchored += [(w.pattern, w.anchor) for _, w in secrets._strict() if w.anchor is not None]
+    assert len(anchored) > 25
+    for seed in range(3):
+        text = generated(100 + seed) + "\n".join(plugin_shapes(random.Random(seed)))
+        t = redactscan.Text(text)
+        for regex, anchor in anchored:
+            starts = anchor.starts(t, len(text))
+            assert starts is not None
+            got = [m.span() for m in redactscan.matches_at(regex, starts, text)]
+            assert got == [m.span() for m in regex.finditer(text)], regex.pattern
