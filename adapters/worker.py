@@ -240,14 +240,15 @@ class Worker:
                 )  # the run stopped the turn: stop, still report
             if not lost and time.monotonic() >= next_beat:
                 try:
-                    append_fenced(
-                        self.log, ev.ClaimRenewed(**base, at=self.clock(), epoch=epoch + 1, ttl_seconds=self.ttl)
-                    )
+                    renewal = ev.ClaimRenewed(**base, at=self.clock(), epoch=epoch + 1, ttl_seconds=self.ttl)
+                    append_fenced(self.log, renewal, own_epoch=True)
                     epoch += 1
                 except ClaimLost as exc:
                     lost = str(exc)
                     self.say(f"worker {self.id}: lease on unit {turn.unit_id} lost ({exc}); stopping its task")
                     self._executor.stop(turn.turn_id, "lease")
+                except Exception as exc:  # noqa: BLE001 - the log unreachable for a moment: try again at the next beat
+                    self.say(f"worker {self.id}: heartbeat of unit {turn.unit_id} failed ({exc}); retrying")
                 next_beat = time.monotonic() + self.ttl / 3
         outcome = done.result()
         if lost:
@@ -257,9 +258,8 @@ class Worker:
         if node.produces:
             fields["products"] = observe_products(self.plan_root(), node.produces)
         try:
-            append_fenced(
-                self.log, ev.WorkerReported(**base, at=self.clock(), epoch=epoch + 1, unit_id=turn.unit_id, **fields)
-            )
+            report = ev.WorkerReported(**base, at=self.clock(), epoch=epoch + 1, unit_id=turn.unit_id, **fields)
+            append_fenced(self.log, report, own_epoch=True)
         except ClaimLost as exc:
             self.refused += 1
             self.say(f"worker {self.id}: result of unit {turn.unit_id} refused: {exc}")

@@ -1,7 +1,17 @@
 """Append throughput of the PostgreSQL event log against the apsw one,
-with 1, 2 and 4 concurrent writer processes, in the same run.
+with 1, 2 and 4 concurrent writer processes, in the same run; and units
+completed per second by 1, 2 and 4 ``uok worker`` processes on one run.
 
-    python bench/postgres.py [--events N] [--repeat R] [--url URL]
+    python bench/postgres.py [--part append|workers|all] [--events N] [--units U] [--repeat R] [--url URL]
+
+Workers (``--part workers``): a plan of ``U`` (default 1,000) independent
+short tasks (``true``) run on a PostgreSQL schema of its own by ``uok run
+--claims --workers 8`` with N ``uok worker`` processes (started first,
+waiting for the run), against the baseline ``uok run --workers N`` running
+the tasks on N threads of the run's own process, on the same server,
+interleaved (local, claims, local, claims ...). The rate is units over the
+wall time of the ``uok run`` process (its start-up included, the same for
+both).
 
 Every writer is its own process with its own store (as several hosts
 would be), appending to its own streams; all start together on a barrier.
@@ -107,10 +117,60 @@ class Server:
             conn.execute(f"DROP DATABASE IF EXISTS {self.dbname} WITH (FORCE)")
 
 
+def units_plan(path: Path, units: int) -> Path:
+    body = '[plan]\nid = "bench"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'
+    for i in range(units):
+        body += f'[[milestones.slices.tasks]]\nid = "t{i}"\ncommand = ["true"]\ndepends_on = []\n'
+    path.write_text(body)
+    return path
+
+
+def units_per_second(target: str, plan: Path, workers: int, *, claims: bool, units: int) -> float:
+    """Units/s of one run of ``plan``: on ``workers`` uok worker processes
+    (``claims``) or on ``workers`` threads of the run itself."""
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env.pop("UOK_DB", None)
+    uok = [sys.executable, "-m", "uok", "--db", target]
+    from uok.adapters.stores import open_event_store
+
+    open_event_store(target, create=True).close()
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    serve = [*uok, "worker", "--wait", "600", "--lease", "30"]
+    pool = [subprocess.Popen(serve, env=env, cwd=plan.parent, **quiet) for _ in range(workers if claims else 0)]
+    args = ["--claims", "--workers", "8"] if claims else ["--workers", str(workers)]
+    start = time.perf_counter()
+    done = subprocess.run([*uok, "run", str(plan), "--quiet", *args], env=env, cwd=plan.parent, capture_output=True)
+    elapsed = time.perf_counter() - start
+    for w in pool:
+        w.wait(timeout=120)
+    if done.returncode != 0 or any(w.returncode != 0 for w in pool):
+        raise RuntimeError(f"run exited {done.returncode}: {done.stderr.decode()[-500:]}")
+    return units / elapsed
+
+
+def bench_workers(server: Server, units: int, repeat: int) -> None:
+    header = f"{'workers':>7} {'units':>6} {'run threads u/s':>16} {'uok worker u/s':>15} {'workers/threads':>16}"
+    print(header)
+    print("-" * len(header))
+    with tempfile.TemporaryDirectory(prefix="uok-bench-workers-") as tmp:
+        plan = units_plan(Path(tmp) / "plan.toml", units)
+        for n in WRITERS:
+            rates: dict[bool, list[float]] = {False: [], True: []}
+            for _ in range(repeat):  # interleaved: threads, workers, threads, workers ...
+                for claims in (False, True):
+                    rates[claims].append(units_per_second(server.target(), plan, n, claims=claims, units=units))
+            local, remote = statistics.median(rates[False]), statistics.median(rates[True])
+            print(f"{n:>7} {units:>6} {local:>16.1f} {remote:>15.1f} {remote / local:>15.2f}x", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=4000, help="events per writer at 100/txn (default 4000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per configuration, median reported (default 3)")
+    parser.add_argument("--part", choices=["append", "workers", "all"], default="all", help="what to measure")
+    parser.add_argument("--units", type=int, default=1000, help="tasks of the workers' plan (default 1000)")
     default_url = os.environ.get("UOK_TEST_PG") or "postgresql://postgres@127.0.0.1:5432/postgres"
     parser.add_argument("--url", default=default_url, help="PostgreSQL server to create the bench database on")
     args = parser.parse_args(argv)
@@ -123,6 +183,15 @@ def main(argv: list[str] | None = None) -> None:
         f"PostgreSQL {server.version} (synchronous_commit={server.sync}), psycopg {psycopg.__version__}, "
         f"{os.cpu_count()} cpus"
     )
+    if args.part in ("workers", "all"):
+        try:
+            bench_workers(server, args.units, args.repeat)
+        finally:
+            if args.part == "workers":
+                server.drop()
+        if args.part == "workers":
+            print(f"(total {time.perf_counter() - began:.1f} s)")
+            return
     header = f"{'writers':>7} {'events/txn':>10} {'events':>8} {'apsw ev/s':>11} {'postgres ev/s':>14} {'pg/apsw':>8}"
     print(header)
     print("-" * len(header))
