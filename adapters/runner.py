@@ -197,8 +197,9 @@ class KernelRunner:
         self._executing: dict[str, tuple[str, int]] = {}
         self._lease: dict[str, int] | None = None  # the plan's lease stream -> epoch, once entered
         self.claims: ClaimDesk | None = None  # --claims: `uok worker` processes run the units (issue 16)
-        # while a batch of observations is stepped: their effects, carried out once all are recorded
-        self._deferred: list[Callable[[], None]] | None = None
+        # while a batch of observations is stepped: their decisions (or a closeout to record),
+        # carried out once all are recorded
+        self._deferred: list[list[ev.Event] | Callable[[], None]] | None = None
         hooks.linger = self._executing.__contains__  # a stopped turn closes out when its process is gone
         loop.bind(self)
 
@@ -281,22 +282,34 @@ class KernelRunner:
         with contextlib.suppress(queue.Empty):
             while len(batch) < DRAIN:
                 batch.append(self._results.get_nowait())
-        deferred: list[Callable[[], None]] = []
+        deferred: list[list[ev.Event] | Callable[[], None]] = []
         self._deferred = deferred
         try:
             for o in batch:
                 self._received(o)
         finally:
             self._deferred = None
-        for effect in deferred:
-            effect()
+        if getattr(self.turn_hooks, "observers", None):  # observers act: each decision in turn, as it comes
+            for item in deferred:
+                self._effects(item) if isinstance(item, list) else item()
+            return
+        for item in deferred:  # first what is only recorded: writer tokens, closeouts ...
+            if isinstance(item, list):
+                for d in item:
+                    self._bookkeep(d)
+            else:
+                item()
+        for item in deferred:  # ... then the actions, after one sync
+            if isinstance(item, list):
+                for d in item:
+                    self._act(d)
 
-    def _later(self, effect: Callable[[], None]) -> None:
-        """Carry ``effect`` out now, or after the batch being stepped."""
+    def _later(self, record: Callable[[], None]) -> None:
+        """Record now, or with the batch being stepped."""
         if self._deferred is not None:
-            self._deferred.append(effect)
+            self._deferred.append(record)
         else:
-            effect()
+            record()
 
     def _commit(self) -> None:
         """Commit the open group of appends (uok.adapters.eventlog.EventLog.group)."""
@@ -415,7 +428,7 @@ class KernelRunner:
         if self.observer is not None:
             self.observer.on_events([obs, *decisions])
         if self._deferred is not None:
-            self._deferred.append(lambda: self._effects(decisions))
+            self._deferred.append(decisions)
         else:
             self._effects(decisions)
 
@@ -450,56 +463,72 @@ class KernelRunner:
         file rewritten) is preceded by ``log.sync()``: the commits it follows
         from are durable first (group commits, issue 15: the bookkeeping
         commits in between, the writer token's and the closeout's, share
-        that one fsync; ``EventLog.defer_sync``)."""
-        sync = self._sync
+        that one fsync; ``EventLog.defer_sync``). Without turn observers,
+        what the turn hooks only record (writer tokens, closeouts) is
+        recorded for every decision first, then the actions follow: the
+        next turn's token and the last one's release share the commit and
+        fsync of the decisions (issue 15)."""
+        if getattr(self.turn_hooks, "observers", None):
+            for d in decisions:
+                self._sync()  # observers act (gitops commits files)
+                self._bookkeep(d)
+                self._act(d)
+            return
         for d in decisions:
-            if getattr(self.turn_hooks, "observers", None):
-                sync()  # observers act (gitops commits files)
-            self.turn_hooks.on_decision(d)  # writer token, turn observers, gitops (uok.adapters.observer)
-            self.gates.note(d)  # warnings the pure gate runner cannot log
-            if isinstance(d, ev.TurnStarted):
-                # the planned node (unredacted) with its effective modes (behaviour §5)
-                node = self.kernel.dispatched_node(d.unit_id, self._planned.get(d.unit_id))
-                runs = node.command is not None or node.agent is not None
-                if runs and self.claims is not None:  # a `uok worker` claims it through the log
-                    self._executing[d.turn_id] = (node.id, d.attempt)
-                    continue
-                run = self.chaos.strike("dispatch", d) if runs else None
-                if not runs and node.produces:  # a complete-slice verifying its slice's products (behaviour §13)
-                    facts = observe_products(self.plan_path.parent, node.produces)
-                    self._results.put(
-                        ev.ProductsObserved(
-                            run_id=self.run_id, at=self.clock(), turn_id=d.turn_id, unit_id=node.id, facts=facts
-                        )
+            self._bookkeep(d)
+        for d in decisions:
+            self._act(d)
+
+    def _bookkeep(self, d: ev.Event) -> None:
+        self.turn_hooks.on_decision(d)  # writer token, turn observers, gitops (uok.adapters.observer)
+        self.gates.note(d)  # warnings the pure gate runner cannot log
+
+    def _act(self, d: ev.Event) -> None:
+        """The action a decision asks for, if any; durable first (``_sync``)."""
+        sync = self._sync
+        if isinstance(d, ev.TurnStarted):
+            # the planned node (unredacted) with its effective modes (behaviour §5)
+            node = self.kernel.dispatched_node(d.unit_id, self._planned.get(d.unit_id))
+            runs = node.command is not None or node.agent is not None
+            if runs and self.claims is not None:  # a `uok worker` claims it through the log
+                self._executing[d.turn_id] = (node.id, d.attempt)
+                return
+            run = self.chaos.strike("dispatch", d) if runs else None
+            if not runs and node.produces:  # a complete-slice verifying its slice's products (behaviour §13)
+                facts = observe_products(self.plan_path.parent, node.produces)
+                self._results.put(
+                    ev.ProductsObserved(
+                        run_id=self.run_id, at=self.clock(), turn_id=d.turn_id, unit_id=node.id, facts=facts
                     )
-                if run is not None:  # None: no command, or a chaos partial failure ended the attempt
-                    self._executing[d.turn_id] = (node.id, d.attempt)
-                    feedback = self._feedback(node.id, d.turn_id, d.attempt)  # read on this thread: the log's reader
-                    sync()
-                    self._workers().submit(run(self._execute), node, d.turn_id, d.attempt, feedback)
-            elif isinstance(d, ev.UnitTransitioned) and d.to_state == "cancelled" and d.turn_id:
-                why = "shutdown" if self._signal else "cancel"
+                )
+            if run is not None:  # None: no command, or a chaos partial failure ended the attempt
+                self._executing[d.turn_id] = (node.id, d.attempt)
+                feedback = self._feedback(node.id, d.turn_id, d.attempt)  # read on this thread: the log's reader
                 sync()
-                if self.claims is not None and d.turn_id in self._executing:
-                    if self.claims.revoke(d.turn_id, d.unit_id, self.clock()):  # no worker had it: nothing runs
-                        self._executing.pop(d.turn_id, None)
-                    continue  # else its worker sees the turn stopped, stops the task and reports
-                self.executor.stop(d.turn_id, why)  # graceful: SIGTERM, grace, SIGKILL (uok.adapters.taskprocess)
-            elif isinstance(d, GateRequested) and d.run_id == self.run_id:  # run a gate off the main loop
-                run = self.chaos.strike("gate", d)
-                if run is not None:
-                    sync()
-                    self._workers().submit(run(self._gate), d, self.gates.context(d, self.kernel))
-            elif isinstance(d, ev.TurnFinished) and d.status != "stopped" and d.turn_id in self._executing:
+                self._workers().submit(run(self._execute), node, d.turn_id, d.attempt, feedback)
+        elif isinstance(d, ev.UnitTransitioned) and d.to_state == "cancelled" and d.turn_id:
+            why = "shutdown" if self._signal else "cancel"
+            sync()
+            if self.claims is not None and d.turn_id in self._executing:
+                if self.claims.revoke(d.turn_id, d.unit_id, self.clock()):  # no worker had it: nothing runs
+                    self._executing.pop(d.turn_id, None)
+                return  # else its worker sees the turn stopped, stops the task and reports
+            self.executor.stop(d.turn_id, why)  # graceful: SIGTERM, grace, SIGKILL (uok.adapters.taskprocess)
+        elif isinstance(d, GateRequested) and d.run_id == self.run_id:  # run a gate off the main loop
+            run = self.chaos.strike("gate", d)
+            if run is not None:
                 sync()
-                self.executor.stop(d.turn_id, "guard")  # decided mid-turn (an agent over its cost ceiling)
-            elif isinstance(d, ev.KernelExited) and d.run_id == self.run_id:
-                self._exit = d
-            elif isinstance(d, ev.BreakerHeld | ev.BreakerTransitioned) and d.run_id == self.run_id:
-                self._wake_for_breaker(d)
-            elif isinstance(d, ev.SteeringApplied) and d.command == "note":
-                sync()
-                self._notes_arrived()
+                self._workers().submit(run(self._gate), d, self.gates.context(d, self.kernel))
+        elif isinstance(d, ev.TurnFinished) and d.status != "stopped" and d.turn_id in self._executing:
+            sync()
+            self.executor.stop(d.turn_id, "guard")  # decided mid-turn (an agent over its cost ceiling)
+        elif isinstance(d, ev.KernelExited) and d.run_id == self.run_id:
+            self._exit = d
+        elif isinstance(d, ev.BreakerHeld | ev.BreakerTransitioned) and d.run_id == self.run_id:
+            self._wake_for_breaker(d)
+        elif isinstance(d, ev.SteeringApplied) and d.command == "note":
+            sync()
+            self._notes_arrived()
 
     def _poll_claims(self) -> None:
         """Admit the workers' reports of this run's turns (each stepped as an
