@@ -17,7 +17,7 @@ adapter
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from eventsourcing.persistence import IntegrityError
@@ -68,9 +68,22 @@ class ClaimBook:
         return new
 
 
-def read_claims(log: EventLog) -> ClaimState:
-    """Every claim and worker of the log (``uok status``, ``uok doctor``)."""
-    book = ClaimBook(log)
+def read_claims(log: EventLog, since_runs: Sequence[tuple[str, str]] | None = None) -> ClaimState:
+    """The claims and workers of the log (``uok status``, ``uok doctor``).
+
+    ``since_runs``: the log's runs as (run id, status), oldest first; then
+    only the events from the entry of the oldest open run (or, none open,
+    of the newest run) are read, not the whole history: claims live and die
+    within their run, and a status on a long log must not scan it all."""
+    after = 0
+    if since_runs is not None:
+        open_runs = [rid for rid, status in since_runs if status == "open"]
+        first = open_runs[0] if open_runs else (since_runs[-1][0] if since_runs else None)
+        if first is None:
+            return ClaimState()
+        for r in log.store.read(0, stream=f"run:{first}", limit=1):  # the (stream, version) index
+            after = r.position - 1
+    book = ClaimBook(log, after=after)
     book.refresh()
     return book.state
 
@@ -178,11 +191,14 @@ class ClaimDesk:
         return True
 
 
-def worker_rows(log: EventLog, now: datetime) -> list[dict[str, object]]:
-    """Every worker of the log with its leases (``uok status``): who, where,
-    what it did, and each claim it holds, with when its lease ends by the
-    worker's last heartbeat (``expired``: past it by this host's clock)."""
-    state = read_claims(log)
+def worker_rows(
+    log: EventLog, now: datetime, since_runs: Sequence[tuple[str, str]] | None = None
+) -> list[dict[str, object]]:
+    """The workers of the open runs (none open: of the last run) with their
+    leases (``uok status``): who, where, what it did, and each claim it
+    holds, with when its lease ends by the worker's last heartbeat
+    (``expired``: past it by this host's clock)."""
+    state = read_claims(log, since_runs)
     held: dict[str, list[Claim]] = {}
     for c in state.claims.values():
         if c.live:

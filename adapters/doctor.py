@@ -134,13 +134,15 @@ def _lost_products(store, runs, units) -> list[dx.LostProduct]:
 
 
 def _dead_worker_facts(store, runs, now: datetime) -> list[dx.WorkerFact]:
-    """Workers that joined a run and never left (``uok worker`` killed, or
-    its host lost), with what the log and this host say about them."""
+    """Workers of the open runs (none open: of the last run) that joined and
+    never left (``uok worker`` killed, or its host lost), with what the log
+    and this host say about them."""
     from uok.adapters.claims import read_claims
     from uok.adapters.eventlog import EventLog
     from uok.adapters.probes import pid_alive
 
-    state = read_claims(EventLog(store))
+    order = sorted(runs.items(), key=lambda kv: (str(kv[1].entered_at or ""), kv[0]))
+    state = read_claims(EventLog(store), [(rid, r.status) for rid, r in order])  # the open runs', or the last run's
     here = socket.gethostname()
     out = []
     for w in state.workers.values():

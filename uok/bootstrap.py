@@ -86,7 +86,8 @@ def status(target: Target = None) -> dict[str, Any]:
 
     with read_models(target, readonly=True) as rm:
         snap = rm.status()
-        snap["workers"] = worker_rows(EventLog(rm.store), datetime.now(UTC))  # `uok worker`s and their leases
+        runs = [(r["run_id"], r["status"]) for r in snap["runs"]]  # oldest first
+        snap["workers"] = worker_rows(EventLog(rm.store), datetime.now(UTC), runs)  # `uok worker`s, their leases
         return snap
 
 

@@ -19,8 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "status",
         description="""
             Show every run (status, pid, times) and each plan's units grouped by state,
-            computed from the event log's read models, and every `uok worker` that served a
-            run: its host and pid, what it claimed, reported and lost, and the leases it holds. Reads only; works from any
+            computed from the event log's read models, and the `uok worker`s of the open runs
+            (none open: of the last run): each one's host and pid, what it claimed, reported and
+            lost, and the leases it holds. Reads only; works from any
             sub-directory of a project (the nearest .uok/events.db).
         """,
         examples="""
