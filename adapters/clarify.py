@@ -21,6 +21,7 @@ from uok.adapters.eventlog import EventLog
 from uok.adapters.secrets import redact
 from uok.domain import events as ev
 from uok.domain.log import codec
+from uok.domain.plan.content import CompiledGraphs
 from uok.domain.policies.clarify import refusal
 
 from uok.errors import InputError
@@ -53,10 +54,12 @@ class ClarifyRounds:
     def limit(self, plan_id: str, unit_id: str) -> int:
         """The unit's rounds in its plan's latest compiled graph (0: not a clarify task)."""
         graph = None
-        for r in self.log.store.read(0, topics=[codec.topic_of(ev.PlanCompiled)]):
+        graphs = CompiledGraphs()
+        topics = [f"PlanCompiled/v{v}" for v in range(1, ev.PlanCompiled.VERSION + 1)]
+        for r in self.log.store.read(0, topics=topics):
             e = codec.decode(r.topic, r.payload)
-            if isinstance(e, ev.PlanCompiled) and e.graph.plan_id == plan_id:
-                graph = e.graph
+            if isinstance(e, ev.PlanCompiled) and e.plan_id == plan_id:
+                graph = graphs.graph(e)
         if graph is None:
             raise InputError(f"no plan {plan_id!r} in the log")
         node = next((n for n in graph.nodes if n.id == unit_id), None)

@@ -77,17 +77,24 @@ def _paused_plans(store) -> set[str]:
     return paused
 
 
+def _topics(cls) -> list[str]:
+    """Every stored topic of an event class (each version it was written as)."""
+    return [f"{cls.__name__}/v{v}" for v in range(1, cls.VERSION + 1)]
+
+
 def _timeouts(store) -> dict[tuple[str, str], float]:
     """(plan_id, unit_id) -> task timeout, from each plan's latest PlanCompiled."""
     from uok.domain.events import PlanCompiled
     from uok.domain.log import codec
+    from uok.domain.plan.content import CompiledGraphs
 
     out: dict[tuple[str, str], float] = {}
-    for r in store.read(0, topics=["PlanCompiled/v1"]):
+    graphs = CompiledGraphs()
+    for r in store.read(0, topics=_topics(PlanCompiled)):
         compiled = codec.decode(r.topic, r.payload)
         if not isinstance(compiled, PlanCompiled):
             continue
-        graph = compiled.graph
+        graph = graphs.graph(compiled)
         for node in graph.nodes:
             out[(graph.plan_id, node.id)] = float(node.timeout)
     return out
@@ -100,12 +107,17 @@ def _lost_products(store, runs, units) -> list[dx.LostProduct]:
     from uok.adapters.artifacts import observe_products
     from uok.domain.events import PlanCompiled
     from uok.domain.log import codec
+    from uok.domain.plan.content import CompiledGraphs
 
     graphs = {}
-    for r in store.read(0, topics=["PlanCompiled/v1"]):
+    resolve = CompiledGraphs()
+    for r in store.read(0, topics=_topics(PlanCompiled)):
         compiled = codec.decode(r.topic, r.payload)
-        if isinstance(compiled, PlanCompiled) and any(n.produces for n in compiled.graph.nodes):
-            graphs[compiled.graph.plan_id] = compiled.graph
+        if not isinstance(compiled, PlanCompiled):
+            continue
+        graph = resolve.graph(compiled)
+        if any(n.produces for n in graph.nodes):
+            graphs[graph.plan_id] = graph
     paths = {}
     for run in sorted(runs.values(), key=lambda r: (r.entered_at is not None, r.entered_at)):
         if run.plan_id in graphs and run.plan_path:

@@ -110,7 +110,7 @@ class FeedbackIndex:
 
     def _fold(self, position: int, e: ev.Event) -> None:
         if isinstance(e, ev.PlanCompiled):
-            self._plan_of_run[e.run_id] = e.graph.plan_id
+            self._plan_of_run[e.run_id] = e.plan_id
         elif isinstance(e, ev.TurnStarted):
             plan = self._plan_of_run.get(e.run_id, "")
             self._turns[e.turn_id] = _Turn(

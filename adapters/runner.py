@@ -40,6 +40,7 @@ from uok.domain.events.progress import MAX_MESSAGE as MAX_PROGRESS
 from uok.domain.kernel import Kernel
 from uok.domain.log.store import StreamMoved
 from uok.domain.plan import UnitGraph
+from uok.domain.plan.content import text_sha256
 from uok.domain.plan.graph import clamp_workers
 from uok.domain.policies import cost_guard
 
@@ -174,6 +175,7 @@ class KernelRunner:
         self.artifacts = ArtifactWatch(self.plan_path.parent, graph)  # files units require (behaviour §11)
         self.plan_globs = plan_globs or {}
         self.plan_id = graph.plan_id
+        self.plan_sha256 = text_sha256(self.plan_source, self.plan_files, self.plan_globs)
         self._planned = {n.id: n for n in graph.nodes}  # as the file has them: the log's plan is redacted
         self.workers = clamp_workers(workers)
         self.flags = flags  # resolved, recorded in KernelEntered
@@ -372,15 +374,20 @@ class KernelRunner:
                 pid=os.getpid(),
                 host=socket.gethostname(),
             )
+            held = self.kernel.state.contents.get(self.plan_id)
+            by_ref = held is not None and held.text_sha256 == self.plan_sha256  # the log holds this text already
             entered = ev.KernelEntered(
                 run_id=self.run_id,
                 at=at,
                 pid=lease.pid,
                 host=lease.host,
                 plan_path=str(self.plan_path),
-                plan_source=self.plan_source,
-                plan_files=self.plan_files,
-                plan_globs=self.plan_globs,
+                plan_source="" if by_ref else self.plan_source,
+                plan_files={} if by_ref else self.plan_files,
+                plan_globs={} if by_ref else self.plan_globs,
+                plan_id=self.plan_id,
+                plan_sha256=self.plan_sha256,
+                plan_by_ref=by_ref,
                 artifacts=self.artifacts.observe(),  # the files units require, as they are now (behaviour §11)
                 workers=self.workers,
                 flags=self.flags,
@@ -426,11 +433,16 @@ class KernelRunner:
             self._resync()
             raise
         if self.observer is not None:
-            self.observer.on_events([obs, *decisions])
+            self.observer.on_events([self._resolved(e) for e in (obs, *decisions)])
         if self._deferred is not None:
             self._deferred.append(decisions)
         else:
             self._effects(decisions)
+
+    def _resolved(self, e: ev.Event) -> ev.Event:
+        """``e`` as observers read it: a ``PlanCompiled`` that references its
+        graph carries it (the kernel holds it), so they never look it up."""
+        return self.kernel.with_graph(e) if isinstance(e, ev.PlanCompiled) else e
 
     def _unit_versions(self, batch: Sequence[ev.Event]) -> dict[str, int] | None:
         """Stream -> version before ``batch`` of every unit it moves, as the

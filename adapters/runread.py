@@ -19,7 +19,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from uok.domain.events import UnitTransitioned
+from uok.adapters.plancontent import with_graph
+from uok.domain.events import PlanCompiled, UnitTransitioned
 from uok.domain.log import codec
 from uok.domain.log.store import EventStorePort
 from uok.projections.runner import ProjectionRunner, topics_of
@@ -120,7 +121,10 @@ class RunReader:
     def _fold(self, fold: TimelineFold, run_id: str, after: int, upto: int) -> None:
         decode = codec.decode
         for r in self.store.read(after, upto=upto, stream=f"run:{run_id}", topics=self._topics):
-            fold.fold(r.position, decode(r.topic, r.payload))
+            e = decode(r.topic, r.payload)
+            if isinstance(e, PlanCompiled) and e.graph is None:  # referenced: the event holding it is earlier
+                e = with_graph(self.store, r.position, e)
+            fold.fold(r.position, e)
         fold.seen = max(fold.seen, upto)
 
     def unit_history(self, plan_id: str, unit_id: str, position: int) -> list[tuple[int, UnitTransitioned]]:

@@ -54,7 +54,7 @@ def turns(log, logs: LogsDir, *, after: int = 0) -> list[TurnOutput]:
         if isinstance(e, ev.KernelEntered) and logs.base is None:  # a PostgreSQL log: beside the run's plan
             logs_of[e.run_id] = LogsDir.for_store(log.store, plan_dir=Path(e.plan_path).absolute().parent)
         elif isinstance(e, ev.PlanCompiled):
-            plan_of[e.run_id] = e.graph.plan_id
+            plan_of[e.run_id] = e.plan_id
         elif isinstance(e, ev.TurnStarted):
             files = logs_of.get(e.run_id, logs).turn(e.run_id, e.unit_id, e.turn_id)
             found[e.turn_id] = TurnOutput(

@@ -319,9 +319,13 @@ class Worker:
 
 
 def plan_id_of(e: ev.KernelEntered) -> str:
-    """The plan id a run's recorded plan declares (without compiling it)."""
+    """The plan id a run's recorded plan declares (without compiling it):
+    recorded with the entry since KernelEntered v2 (whose text may be a
+    reference, uok.domain.plan.content), else read from the text."""
     import tomllib
 
+    if e.plan_id:
+        return e.plan_id
     try:
         return str(tomllib.loads(e.plan_source).get("plan", {}).get("id", ""))
     except (tomllib.TOMLDecodeError, AttributeError):

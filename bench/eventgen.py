@@ -76,7 +76,7 @@ def run_events(run_no: int, rng: random.Random, start: datetime) -> Iterator[ev.
         workers=2,
         flags={"bench": True},
     )
-    yield ev.PlanCompiled(run_id=run_id, at=at(), graph=graph)
+    yield ev.PlanCompiled(run_id=run_id, at=at(), plan_id=graph.plan_id, graph=graph)
     completed = failed = iteration = 0
     for i, node in enumerate(graph.nodes):
         unit = node.id

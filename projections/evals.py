@@ -49,7 +49,7 @@ class EvalsProjection(PartitionedProjection):
             r.work_mode, r.model_mode = e.work_mode, e.model_mode
             r.entered_at, r.entered_position = e.at, position
         elif t is ev.PlanCompiled:
-            r.plan_id = e.graph.plan_id
+            r.plan_id = e.plan_id
         elif t is ev.KernelExited:
             r.status, r.exited_at = exit_status(e), e.at
             r.units_completed, r.units_failed = e.units_completed, e.units_failed

@@ -75,7 +75,7 @@ class RunsProjection(PartitionedProjection):
             r.work_mode, r.model_mode = e.work_mode, e.model_mode
             r.entered_at, r.entered_position = e.at, position
         elif t is ev.PlanCompiled:
-            r.plan_id = e.graph.plan_id
+            r.plan_id = e.plan_id
         elif t is ev.KernelExited:
             r.exits += 1
             r.status, r.error, r.exited_at, r.exit_position = exit_status(e), e.error, e.at, position

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 6  # 3: runs.status is failed when units did not complete; 4: agent_steps, tool_calls;
-# 5: eval_runs, eval_variants; 6: requeues
+SCHEMA_VERSION = 7  # 3: runs.status is failed when units did not complete; 4: agent_steps, tool_calls;
+# 5: eval_runs, eval_variants; 6: requeues; 7: plan_compiled.plan_id from PlanCompiled v2 (graph by reference)
 
 # Terminal unit states (uok.domain.policies.lifecycle.TERMINAL), spelled out for SQL.
 _TERMINAL = "('completed','failed','blocked','cancelled','stale','runaway-recovered')"
@@ -39,6 +39,7 @@ class Column:
     name: str  # column in the typed table
     path: tuple[str, ...]  # keys into the event's JSON payload
     type: str  # DuckDB type
+    fallback: tuple[str, ...] = ()  # keys read where ``path`` is absent (an older version of the event)
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,8 @@ class Typed:
     columns: tuple[Column, ...]
 
 
-def _c(name: str, type_: str = "VARCHAR", path: str | None = None) -> Column:
-    return Column(name, tuple((path or name).split(".")), type_)
+def _c(name: str, type_: str = "VARCHAR", path: str | None = None, fallback: str = "") -> Column:
+    return Column(name, tuple((path or name).split(".")), type_, tuple(fallback.split(".")) if fallback else ())
 
 
 # Every typed table starts with position, run_id and ts (the event's ``at``).
@@ -94,7 +95,7 @@ TYPED: tuple[Typed, ...] = (
             _c("stale_units", "JSON"),
         ),
     ),
-    Typed("PlanCompiled", "plan_compiled", (*_BASE, _c("plan_id", "VARCHAR", "graph.plan_id"))),
+    Typed("PlanCompiled", "plan_compiled", (*_BASE, _c("plan_id", fallback="graph.plan_id"))),  # v1: in the graph
     Typed(
         "UnitTransitioned",
         "unit_transitioned",
@@ -295,10 +296,11 @@ def _structure(columns: tuple[Column, ...]) -> dict:
     """The ``from_json`` structure: nested dicts of JSON key -> DuckDB type."""
     root: dict = {}
     for c in columns:
-        node = root
-        for key in c.path[:-1]:
-            node = node.setdefault(key, {})
-        node[c.path[-1]] = c.type
+        for path in (c.path, c.fallback) if c.fallback else (c.path,):
+            node = root
+            for key in path[:-1]:
+                node = node.setdefault(key, {})
+            node[path[-1]] = c.type
     return root
 
 
@@ -317,7 +319,10 @@ def typed_select(t: Typed, where: str) -> str:
     import json
 
     structure = json.dumps(_structure(t.columns)).replace("'", "''")
-    fields = ", ".join(f"{_field(c.path)} AS {_quote(c.name)}" for c in t.columns)
+    fields = ", ".join(
+        f"{f'coalesce({_field(c.path)}, {_field(c.fallback)})' if c.fallback else _field(c.path)} AS {_quote(c.name)}"
+        for c in t.columns
+    )
     prefix = t.event.replace("'", "''") + "/"
     return (
         f"SELECT position, {fields} FROM "

@@ -73,8 +73,9 @@ class RichProgress:
 
     def on_events(self, events: list[ev.Event]) -> None:
         for e in events:
-            if isinstance(e, ev.PlanCompiled):
-                self.task = self.progress.add_task(f"plan {e.graph.plan_id}", total=len(e.graph.nodes), running="")
+            if isinstance(e, ev.PlanCompiled):  # the runner hands observers its graph, held or referenced
+                units = len(e.graph.nodes) if e.graph is not None else 0
+                self.task = self.progress.add_task(f"plan {e.plan_id}", total=units, running="")
             elif isinstance(e, ev.RunRecovered):
                 self.console.print(
                     f"[yellow]recovered run {e.recovered_run} (pid {e.pid} dead); stale: {', '.join(e.stale_units) or 'none'}"

@@ -64,14 +64,24 @@ class PidProbe(msgspec.Struct, frozen=True):
 
 
 class KernelEntered(Event, frozen=True, kw_only=True):
-    """A kernel started a run. Carries every input the run's decisions depend on."""
+    """A kernel started a run. Carries every input the run's decisions depend on.
+
+    v2 (content addressing, :mod:`uok.domain.plan.content`): ``plan_id`` and
+    ``plan_sha256`` name the plan's text (``plan_source``, ``plan_files``,
+    ``plan_globs``); with ``plan_by_ref`` the text is not repeated here: it is
+    that of the latest earlier ``KernelEntered`` of ``plan_id`` holding text
+    with that hash. v1 payloads upcast with both empty (text held)."""
 
     OBSERVED: ClassVar[bool] = True
+    VERSION: ClassVar[int] = 2
 
     pid: int
     host: str = ""
     plan_path: str
     plan_source: str
+    plan_id: str = ""  # the plan the shell read (the key its content is stored under)
+    plan_sha256: str = ""  # of the text (uok.domain.plan.content.text_sha256); "": recorded before v2
+    plan_by_ref: bool = False  # the text is held by an earlier KernelEntered (plan_source etc. are empty)
     workers: int
     flags: dict[str, Any] = {}
     work_mode: str = "auto"
@@ -115,7 +125,19 @@ class RunRecovered(Event, frozen=True, kw_only=True):
 
 
 class PlanCompiled(Event, frozen=True, kw_only=True):
-    graph: UnitGraph
+    """The graph a run compiled from its plan's text.
+
+    v2 (content addressing, :mod:`uok.domain.plan.content`): ``plan_id`` and
+    ``graph_sha256``; ``graph`` is ``None`` when an earlier ``PlanCompiled``
+    of ``plan_id`` holds this very graph (same hash): readers resolve it
+    (``KernelState.contents``, ``CompiledGraphs``). v1 payloads upcast with
+    ``plan_id`` taken from their graph and no hash."""
+
+    VERSION: ClassVar[int] = 2
+
+    plan_id: str
+    graph: UnitGraph | None = None  # None: held by an earlier PlanCompiled (graph_sha256)
+    graph_sha256: str = ""  # "": recorded before v2, or by a run that does not address content
     fingerprints: dict[str, str] = {}  # unit id -> its definition's fingerprint (uok.domain.plan.fingerprint)
 
 

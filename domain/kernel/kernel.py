@@ -317,6 +317,13 @@ class Kernel:
         modes = node_modes(node.metadata, subagents.run_defaults(self.state))
         return msgspec.structs.replace(node, metadata={**node.metadata, **modes})
 
+    def with_graph(self, e: ev.PlanCompiled) -> ev.PlanCompiled:
+        """``e`` carrying its graph: a ``PlanCompiled`` that references an
+        earlier one's graph (uok.domain.plan.content) gets it from the state."""
+        if e.graph is not None:
+            return e
+        return msgspec.structs.replace(e, graph=runs.compiled_graph(self.state, e))
+
     def steering_applied(self, message_id: str) -> bool:
         """True if a steering message was applied already (a duplicate is ignored)."""
         return message_id in self.state.steering.applied

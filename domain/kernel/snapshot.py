@@ -45,11 +45,12 @@ if TYPE_CHECKING:
 import msgspec
 from uok.domain.kernel.state import KernelState
 from uok.domain.plan import UnitGraph, UnitNode
+from uok.domain.plan.content import PlanContent
 from uok.domain.policies.costs import CostTable
 from uok.domain.policies.lifecycle import UnitRecord
 
-VERSION = 8  # 2: plan parts zlib-compressed, digests of the stored bytes; 3: agent turns' spend; 4: plan lease epochs, run hosts; 5: artifact gating state;
-# 6: parallel intents; 7: agent turns' spend by model; 8: run-time intents
+VERSION = 9  # 2: plan parts zlib-compressed, digests of the stored bytes; 3: agent turns' spend; 4: plan lease epochs, run hosts; 5: artifact gating state;
+# 6: parallel intents; 7: agent turns' spend by model; 8: run-time intents; 9: plan content (text and graph by hash)
 CORE = "core"
 PLAN_PREFIX = "plan:"
 
@@ -62,6 +63,8 @@ class PlanPart(msgspec.Struct, kw_only=True, array_like=True):
     graph: UnitGraph | None = None
     units: dict[str, UnitRecord] = {}
     spawned: list[UnitNode] = []
+    content: PlanContent | None = None  # its latest recorded text and graph (KernelState.contents)
+    content_graph_is_graph: bool = False  # content.graph is ``graph`` (stored once, not twice)
 
 
 def _enc_hook(obj: Any) -> Any:
@@ -109,6 +112,10 @@ class PlanParts:
             dict.__setitem__(st.units, (plan_id, unit_id), rec)
         if part.spawned:
             dict.__setitem__(st.subagents.spawned, plan_id, part.spawned)
+        if part.content is not None:
+            if part.content_graph_is_graph:
+                part.content.graph = part.graph
+            dict.__setitem__(st.contents, plan_id, part.content)
 
     def load_all(self) -> None:
         for plan_id in list(self.pending):
@@ -231,6 +238,7 @@ def restore(parts: Mapping[str, bytes]) -> KernelState:
     lazy = PlanParts(state, pending)
     state.units = _LazyUnits(lazy)
     state.plans = _LazyByPlan(lazy)
+    state.contents = _LazyByPlan(lazy)
     state.subagents.spawned = _LazyByPlan(lazy)
     return state
 
@@ -262,6 +270,7 @@ def changed_parts(state: KernelState, stored: Mapping[str, bytes]) -> tuple[Part
         state,
         units={},
         plans={},
+        contents={},
         subagents=msgspec.structs.replace(state.subagents, spawned={}),
         cost_table=CostTable(),
         schedule=None,
@@ -284,6 +293,15 @@ def changed_parts(state: KernelState, stored: Mapping[str, bytes]) -> tuple[Part
         if part is None:
             part = by_plan[plan_id] = PlanPart(units={})
         part.spawned = children
+    for plan_id, content in dict.items(state.contents):
+        part = by_plan.get(plan_id)
+        if part is None:
+            part = by_plan[plan_id] = PlanPart(units={})
+        if content.graph is not None and content.graph is part.graph:  # the same object: stored once
+            part.content = msgspec.structs.replace(content, graph=None)
+            part.content_graph_is_graph = True
+        else:
+            part.content = content
     for plan_id, part in by_plan.items():
         data = zlib.compress(enc(part), 1)  # deterministic: an unchanged part compresses to the same bytes
         d = digest(data)

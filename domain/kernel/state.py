@@ -19,6 +19,7 @@ from uok.domain.config import RunFlags, run_flags
 from uok.domain.events import KernelEntered, KernelStatus, SpawnRequest
 from uok.domain.kernel.schedule import Schedule
 from uok.domain.plan import UnitGraph, UnitNode
+from uok.domain.plan.content import PlanContent
 from uok.domain.policies.breaker import BreakerBook
 from uok.domain.policies.cost_guard import CostLedger
 from uok.domain.policies.costs import CostTable
@@ -148,6 +149,7 @@ class KernelState(msgspec.Struct, kw_only=True):
     runs: dict[str, RunInfo] = {}
     units: dict[tuple[str, str], UnitRecord] = {}
     plans: dict[str, UnitGraph] = {}  # latest compiled graph per plan id
+    contents: dict[str, PlanContent] = {}  # plan id -> its latest recorded text and graph (uok.domain.plan.content)
     leases: dict[str, int] = {}  # plan id -> its last lease epoch (PlanLeased; the shell fences on it)
     # the rules' own state
     steering: SteeringState = msgspec.field(default_factory=SteeringState)

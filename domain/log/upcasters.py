@@ -24,6 +24,23 @@ from typing import Any
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
-UPCASTERS: dict[tuple[str, int], Upcaster] = {}
-"""``(event name, version it reads) -> upcaster``. None yet: every event is
-at its first version."""
+
+def kernel_entered_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """v2 added content addressing (``plan_id``, ``plan_sha256``,
+    ``plan_by_ref``): a v1 entry holds its text and names no hash."""
+    return {**data, "plan_id": "", "plan_sha256": "", "plan_by_ref": False}
+
+
+def plan_compiled_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """v2 added ``plan_id`` (required) and ``graph_sha256``: a v1 event
+    always holds its graph, whose id is the plan's."""
+    graph = data.get("graph")
+    plan_id = graph.get("plan_id", "") if isinstance(graph, dict) else ""
+    return {**data, "plan_id": plan_id, "graph_sha256": ""}
+
+
+UPCASTERS: dict[tuple[str, int], Upcaster] = {
+    ("KernelEntered", 1): kernel_entered_v1,
+    ("PlanCompiled", 1): plan_compiled_v1,
+}
+"""``(event name, version it reads) -> upcaster``."""

@@ -136,25 +136,29 @@ def _check_running(log, run_id: str, *, unit: str | None = None, finished_ok: bo
     """Exit 2 unless ``run_id`` entered, has not exited, and (on this host) its pid lives,
     and ``unit`` (if given) is one of its plan's. With ``finished_ok`` a run
     that has ended is accepted: returns True for it (a note kept for later)."""
+    from uok.adapters.plancontent import with_graph
     from uok.adapters.probes import pid_alive
     from uok.domain import events as ev
     from uok.domain.log import codec
 
     entered: ev.KernelEntered | None = None
     plan_id = ""
-    units: set[str] = set()
+    compiled: tuple[int, ev.PlanCompiled] | None = None
     exited: ev.KernelExited | None = None
     for r in log.store.read(0, stream=f"run:{run_id}"):
         e = codec.decode(r.topic, r.payload)
         if isinstance(e, ev.KernelEntered):
             entered = e
         elif isinstance(e, ev.PlanCompiled):
-            plan_id = e.graph.plan_id
-            units = {n.id for n in e.graph.nodes}
+            plan_id, compiled = e.plan_id, (r.position, e)
         elif isinstance(e, ev.KernelExited):
             exited = e
     if entered is None:
         raise InputError(f"unknown run {run_id!r} (`uok status` lists the runs in this log)")
+    units: set[str] = set()
+    if unit is not None and compiled is not None:  # its graph: held, or referenced (uok.domain.plan.content)
+        graph = with_graph(log.store, *compiled).graph
+        units = {n.id for n in graph.nodes} if graph is not None else set()
     if unit is not None and unit not in units:
         raise InputError(f"plan {plan_id or '?'} of run {run_id} has no unit {unit!r}")
     if exited is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from uok.domain import events as ev
 from uok.domain.kernel.context import Context
+from uok.domain.kernel.rules.runs import compiled_graph
 from uok.domain.kernel.state import ArtifactState, KernelState
 from uok.domain.plan.artifacts import hold_reasons
 
@@ -22,7 +23,7 @@ def fold_entered(st: KernelState, e: ev.KernelEntered) -> None:
 
 def fold_plan(st: KernelState, e: ev.PlanCompiled) -> None:
     """Whether the driven plan requires any artifact: a plan without needs no check per step."""
-    st.artifacts.gated = any(n.requires for n in e.graph.nodes)
+    st.artifacts.gated = any(n.requires for n in compiled_graph(st, e).nodes)
 
 
 def fold_observed(st: KernelState, e: ev.ArtifactsObserved) -> None:

@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 from uok.domain import events as ev
 from uok.domain.kernel.context import Context
+from uok.domain.kernel.rules.runs import compiled_graph
 from uok.domain.kernel.state import KernelState
 from uok.domain.plan.intents import conflict, has_intents
 
@@ -45,7 +46,7 @@ def claim(st: KernelState, unit_id: str) -> Claim:
 
 def fold_plan(st: KernelState, e: ev.PlanCompiled) -> None:
     if e.run_id == st.run_id:
-        st.intents.active = has_intents(e.graph.nodes)
+        st.intents.active = has_intents(compiled_graph(st, e).nodes)
         st.intents.waiting = {}
 
 

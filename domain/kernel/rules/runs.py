@@ -11,11 +11,45 @@ from __future__ import annotations
 from uok.domain import events as ev
 from uok.domain.kernel.schedule import flags
 from uok.domain.kernel.state import KernelState, RunInfo, TurnInfo
+from uok.domain.plan import UnitGraph
+from uok.domain.plan.content import PlanContent, PlanContentMissing
 from uok.domain.policies.lifecycle import UnitRecord
 
 
 def fold_entered(st: KernelState, e: ev.KernelEntered) -> None:
     st.runs[e.run_id] = RunInfo(run_id=e.run_id, pid=e.pid, entered_at=e.at, plan_path=e.plan_path, host=e.host)
+    if e.plan_sha256 and not e.plan_by_ref:  # the plan's text, held here: later runs may reference it
+        held = st.contents.get(e.plan_id)
+        if held is None:
+            held = st.contents[e.plan_id] = PlanContent()
+        held.text_sha256, held.source = e.plan_sha256, e.plan_source
+        held.files, held.globs = dict(e.plan_files), dict(e.plan_globs)
+
+
+def plan_text(st: KernelState, e: ev.KernelEntered) -> tuple[str, dict[str, str], dict[str, tuple[str, ...]]]:
+    """The plan text a run entered with: its own, or the one it references."""
+    if not e.plan_by_ref:
+        return e.plan_source, e.plan_files, e.plan_globs
+    held = st.contents.get(e.plan_id)
+    if held is None or held.text_sha256 != e.plan_sha256:
+        raise PlanContentMissing(
+            f"run {e.run_id}: KernelEntered references text {e.plan_sha256[:12]} of plan {e.plan_id!r}, "
+            "which no earlier KernelEntered holds"
+        )
+    return held.source, held.files, held.globs
+
+
+def compiled_graph(st: KernelState, e: ev.PlanCompiled) -> UnitGraph:
+    """The graph a ``PlanCompiled`` holds, or the one it references."""
+    if e.graph is not None:
+        return e.graph
+    held = st.contents.get(e.plan_id)
+    if held is None or held.graph is None or held.graph_sha256 != e.graph_sha256:
+        raise PlanContentMissing(
+            f"run {e.run_id}: PlanCompiled references graph {e.graph_sha256[:12]} of plan {e.plan_id!r}, "
+            "which no earlier PlanCompiled holds"
+        )
+    return held.graph
 
 
 def fold_leased(st: KernelState, e: ev.PlanLeased) -> None:
@@ -24,13 +58,19 @@ def fold_leased(st: KernelState, e: ev.PlanLeased) -> None:
 
 
 def fold_plan(st: KernelState, e: ev.PlanCompiled) -> None:
+    graph = compiled_graph(st, e)
+    if e.graph is not None and e.graph_sha256:  # held here: later runs may reference it
+        held = st.contents.get(e.plan_id)
+        if held is None:
+            held = st.contents[e.plan_id] = PlanContent()
+        held.graph_sha256, held.graph = e.graph_sha256, e.graph
     run = st.runs.get(e.run_id)
     if run is not None:
-        run.plan_id = e.graph.plan_id
-    st.plans[e.graph.plan_id] = e.graph
+        run.plan_id = graph.plan_id
+    st.plans[graph.plan_id] = graph
     if e.run_id == st.run_id:
-        st.graph = e.graph
-        st.nodes = {n.id: n for n in e.graph.nodes}
+        st.graph = graph
+        st.nodes = {n.id: n for n in graph.nodes}
         st.schedule = None
 
 
