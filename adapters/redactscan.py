@@ -292,17 +292,20 @@ class WholeText:
     but only if the text holds its requirements, and tried only where a
     match can start when that is known: after a literal prefix's
     occurrences (:func:`anchor`, if there are few), or at line starts for a pattern that
-    begins with ``(?m)^`` (found by the engine, from each ``\\n``)."""
+    begins with ``(?m)^``: after each ``\\n`` that ``line_starts`` matches
+    (by default, each one the rest of the pattern matches after; a cheaper
+    one may be given: a necessary condition of a match there)."""
 
     MAX_STARTS = 256  # more occurrences of the prefix than this: one sub is cheaper
 
-    def __init__(self, pattern: re.Pattern[str]):
+    def __init__(self, pattern: re.Pattern[str], line_starts: re.Pattern[str] | None = None):
         self.pattern = pattern
         self.needs = requirements(pattern)
         self.anchor = anchor(pattern)
         self.line_starts = None
         if pattern.pattern.startswith("(?m)^"):
-            self.line_starts = re.compile("\n(?=" + pattern.pattern[len("(?m)^") :] + ")", pattern.flags)
+            rest = pattern.pattern[len("(?m)^") :]
+            self.line_starts = line_starts or re.compile("\n(?=" + rest + ")", pattern.flags)
 
     def sub(self, repl: Callable[[re.Match[str]], str], text: str) -> str:
         t = Text(text)

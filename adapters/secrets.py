@@ -113,7 +113,9 @@ _prepared: dict[str, Any] = {}
 
 def _strict() -> list[tuple[str, WholeText]]:
     if "strict" not in _prepared:
-        _prepared["strict"] = [(kind, WholeText(p)) for kind, p in _STRICT]
+        # a key body's first line starts with 40 base64 characters (after blanks): looked for from each line end
+        starts = {KEY_BODY: re.compile(r"\n(?=[ \t]*+[A-Za-z0-9+/]{40})")}
+        _prepared["strict"] = [(kind, WholeText(p, starts.get(p))) for kind, p in _STRICT]
     return _prepared["strict"]
 
 
