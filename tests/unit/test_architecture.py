@@ -115,7 +115,12 @@ def test_every_package_folder_is_listed_in_pyproject():
             rel = init.parent.relative_to(ROOT / folder)
             found.add(".".join([name, *rel.parts]))
     assert found - listed == set(), "package folders missing from [tool.setuptools] packages"
-    assert listed - found == set(), "listed packages with no folder"
+    data_only = set(setup["package-data"])  # the web view's templates and assets: folders of data, no code
+    assert listed - found - data_only == set(), "listed packages with no folder"
+    for name in data_only:
+        root = max((n for n in setup["package-dir"] if name.startswith(n + ".")), key=len)
+        folder = ROOT / setup["package-dir"][root] / Path(*name[len(root) + 1 :].split("."))
+        assert folder.is_dir() and not (folder / "__init__.py").exists(), f"{name}: not a data-only folder"
 
 
 # --------------------------------------------------------------------------- the kernel's shape

@@ -29,8 +29,9 @@ def test_pre_commit_runs_the_ruff_version_pinned_in_the_dev_extra():
 
 
 def test_the_licence_file_is_the_licence_the_metadata_declares():
-    declared = _pyproject()["project"]["license"]["text"]
-    assert declared == "MIT"
+    project = _pyproject()["project"]
+    assert project["license"] == "MIT"  # an SPDX expression (the TOML-table form is deprecated)
+    assert project["license-files"] == ["LICENSE"]
     assert (ROOT / "LICENSE").read_text().startswith("MIT License\n")
 
 
