@@ -524,6 +524,7 @@ class KernelRunner:
             if self.claims is not None and d.turn_id in self._executing:
                 if self.claims.revoke(d.turn_id, d.unit_id, self.clock()):  # no worker had it: nothing runs
                     self._executing.pop(d.turn_id, None)
+                    self.turn_hooks.close_lingering(d.turn_id)  # its stop was booked as lingering: close it now
                 return  # else its worker sees the turn stopped, stops the task and reports
             self.executor.stop(d.turn_id, why)  # graceful: SIGTERM, grace, SIGKILL (uok.adapters.taskprocess)
         elif isinstance(d, GateRequested) and d.run_id == self.run_id:  # run a gate off the main loop

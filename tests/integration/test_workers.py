@@ -159,3 +159,36 @@ def _uok(target, env, cwd, *args: str, ok: tuple[int, ...] = (0,)) -> str:
 
 def _fields(e: ev.Event) -> dict:
     return {f: getattr(e, f) for f in e.__struct_fields__}
+
+
+def test_stopping_the_coordinator_stops_claimed_and_unclaimed_units_and_its_workers(logs, tmp_path: Path):
+    """Ctrl-C of ``uok run --claims``: the turns no worker claimed are voided
+    (a ClaimExpired at epoch 1: no worker can take them any more), the one a
+    worker holds is stopped by that worker, which reports and leaves; the run
+    ends terminated (130) and replays."""
+    out = tmp_path / "out"
+    out.mkdir()  # no release file: every task waits until it is stopped
+    plan = parallel_plan(tmp_path / "plan.toml", 4)
+    target = logs.new()
+    create_log(target)
+    env = uok_env(out)
+    run = start_run(target, plan, env)
+    worker = start_worker(target, env, tmp_path)
+    wait_for(lambda: list(out.glob("started-*")), "the worker's task to start")
+    run.send_signal(signal.SIGINT)
+    code, stdout, stderr = finish(run, timeout=120)
+    assert code == 130, stdout + stderr
+    assert finish(worker, timeout=120)[0] == 0
+    events = events_of(target)
+    claimed = [e for _, e in events if isinstance(e, ev.UnitClaimed)]
+    voided = [e for _, e in events if isinstance(e, ev.ClaimExpired)]
+    assert len(claimed) == 1 and len(voided) == 3
+    assert all(e.epoch == 1 and e.reason == "stopped before any worker claimed it" for e in voided)
+    report = next(e for _, e in events if isinstance(e, ev.WorkerReported))
+    assert report.turn_id == claimed[0].turn_id and report.stop is not None
+    closed = {e.turn_id for _, e in events if isinstance(e, ev.TurnClosed)}
+    assert closed == {e.turn_id for _, e in events if isinstance(e, ev.TurnStarted)}
+    assert isinstance(events[-1][1], ev.KernelExited | ev.WorkerLeft)
+    assert [e.status for _, e in events if isinstance(e, ev.KernelExited)] == ["terminated"]
+    assert not list(out.glob("done-*"))
+    _replays(target, env, tmp_path)
