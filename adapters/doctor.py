@@ -145,10 +145,11 @@ def _lost_products(store, runs, units) -> list[dx.LostProduct]:
     return lost
 
 
-def _dead_worker_facts(store, runs, now: datetime) -> list[dx.WorkerFact]:
+def _worker_facts(store, runs, units, now: datetime) -> tuple[list[dx.WorkerFact], list[dx.UnservedRun]]:
     """Workers of the open runs (none open: of the last run) that joined and
     never left (``uok worker`` killed, or its host lost), with what the log
-    and this host say about them."""
+    and this host say about them; and the open ``--claims`` runs with units
+    waiting and no live worker serving them."""
     from uok.adapters.claims import read_claims
     from uok.adapters.eventlog import EventLog
     from uok.adapters.probes import pid_alive
@@ -171,7 +172,27 @@ def _dead_worker_facts(store, runs, now: datetime) -> list[dx.WorkerFact]:
                 run_open=run is not None and run.status == "open", lost=w.lost, overdue=overdue,
             )
         )  # fmt: skip
-    return out
+    serving = {f.run_id for f in out if f.alive is not False and not f.lost and not f.overdue}
+    unserved = []
+    for rid, r in runs.items():
+        if r.status != "open" or rid in serving or not _claims_run(store, rid):
+            continue
+        waiting = sum(
+            1 for part in units.values() for u in part.units.values() if u.run_id == rid and u.state in IN_FLIGHT
+        )
+        if waiting:
+            unserved.append(dx.UnservedRun(run_id=rid, waiting=waiting))
+    return out, unserved
+
+
+def _claims_run(store, run_id: str) -> bool:
+    """True if the run was started with ``--claims`` (its ``KernelEntered``, found through the stream index)."""
+    from uok.domain.log import codec
+
+    for r in store.read(0, stream=f"run:{run_id}", limit=1):
+        e = codec.decode(r.topic, r.payload)
+        return bool(getattr(e, "flags", {}).get("claims"))
+    return False
 
 
 def gather(
@@ -276,6 +297,7 @@ def gather(
                 why = why or run.rationale
             if streak:
                 failing.append(dx.FailingGate(gate_id=gate_id, consecutive_failures=streak, last_rationale=why[:160]))
+        workers, unserved = _worker_facts(store, runs, states["units"], now)
         return dx.Facts(
             now=now,
             head=head,
@@ -288,7 +310,8 @@ def gather(
             projections=tuple(lag),
             duplicate_exits=tuple(report.duplicate_exits),
             lost_products=tuple(_lost_products(store, runs, states["units"])),
-            workers=tuple(_dead_worker_facts(store, runs, now)),
+            workers=tuple(workers),
+            unserved_runs=tuple(unserved),
         )
     finally:
         store.close()

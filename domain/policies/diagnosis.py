@@ -119,6 +119,13 @@ class WorkerFact(msgspec.Struct, frozen=True, kw_only=True):
     overdue: tuple[str, ...] = ()  # units whose lease it holds past its end
 
 
+class UnservedRun(msgspec.Struct, frozen=True, kw_only=True):
+    """An open ``uok run --claims`` with units waiting and no live worker."""
+
+    run_id: str
+    waiting: int
+
+
 class Facts(msgspec.Struct, frozen=True, kw_only=True):
     now: datetime
     db_ok: bool = True
@@ -134,6 +141,7 @@ class Facts(msgspec.Struct, frozen=True, kw_only=True):
     duplicate_exits: tuple[str, ...] = ()
     lost_products: tuple[LostProduct, ...] = ()
     workers: tuple[WorkerFact, ...] = ()
+    unserved_runs: tuple[UnservedRun, ...] = ()
 
 
 class Finding(msgspec.Struct, frozen=True, kw_only=True):
@@ -229,6 +237,16 @@ def diagnose(
             "start another `uok worker` to replace it"
             if w.run_open
             else "nothing to repair: its units were re-queued and run by other workers",
+        )
+
+    for waiting in f.unserved_runs:
+        add(
+            "degraded",
+            "no-worker",
+            waiting.run_id,
+            f"run {waiting.run_id} runs its units on `uok worker`s (--claims) and no live worker serves it: "
+            f"{waiting.waiting} unit(s) wait",
+            f"start `uok worker --run {waiting.run_id}` on a host that reaches the log (docs/scale-out.md)",
         )
 
     orphan_ids = {r.run_id for r in f.open_runs if r.orphaned}

@@ -96,6 +96,10 @@ def test_a_killed_worker_loses_its_unit_to_another_and_its_late_result_is_refuse
     os.killpg(task_pid, signal.SIGKILL)
     doomed.communicate(timeout=30)
     lost_unit = started[0].name.split("-")[1]
+    # no live worker serves the run now: uok doctor says so (its dead worker still holds a lease)
+    doctor = json.loads(_uok(target, env, tmp_path, "doctor", "--json", ok=(0, 1, 2)))
+    codes = {f["code"] for f in doctor["diagnosis"]["findings"]}
+    assert {"no-worker", "dead-worker"} <= codes, doctor
     (out / "release").touch()
     rescuer = start_worker(target, env, tmp_path)
     code, stdout, stderr = finish(run)

@@ -106,6 +106,15 @@ def test_doctor_names_a_dead_worker_degraded_while_its_run_is_open():
     assert diagnose(Facts(now=T0, workers=(alive,))).findings == ()
 
 
+def test_doctor_says_when_no_live_worker_serves_a_claims_run():
+    from uok.domain.policies.diagnosis import Facts, UnservedRun, diagnose
+
+    d = diagnose(Facts(now=T0, unserved_runs=(UnservedRun(run_id="r7", waiting=3),)))
+    (f,) = d.findings
+    assert (d.classification, f.code, f.subject) == ("degraded", "no-worker", "r7")
+    assert "3 unit(s) wait" in f.message and "uok worker --run r7" in f.recommendation
+
+
 def msgspec_replace(s, **kw):
     import msgspec
 
