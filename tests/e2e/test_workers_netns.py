@@ -170,9 +170,9 @@ def test_four_workers_two_on_other_hosts_run_every_unit_exactly_once(pg_server, 
             forwarders.append(Forwarder(h.gateway, (pg.hostname or "127.0.0.1", pg.port or 5432)))
         run = start_run(target, plan, env)
         procs.append(run)
-        local = [start_worker(target, env, tmp_path) for _ in range(2)]
+        local = [start_worker(target, env, tmp_path, lease=10) for _ in range(2)]  # no lease should run out
         remote = [
-            start_worker(_via(target, h.gateway, f.port), env, tmp_path, prefix=h.prefix())
+            start_worker(_via(target, h.gateway, f.port), env, tmp_path, lease=10, prefix=h.prefix())
             for h, f in zip(hosts, forwarders, strict=True)
         ]
         procs += local + remote

@@ -54,7 +54,7 @@ def test_two_workers_run_every_unit_exactly_once(logs, tmp_path: Path):
     target = logs.new()
     create_log(target)
     env = uok_env(out)
-    workers = [start_worker(target, env, tmp_path) for _ in range(2)]
+    workers = [start_worker(target, env, tmp_path, lease=10) for _ in range(2)]  # no lease should run out here
     run = start_run(target, plan, env)
     code, stdout, stderr = finish(run)
     assert code == 0, stdout + stderr
@@ -109,16 +109,18 @@ def test_a_killed_worker_loses_its_unit_to_another_and_its_late_result_is_refuse
     events = events_of(target)
     assert completions(events) == {"u0": 1, "u1": 1, "u2": 1}
     assert sorted(p.name for p in out.glob("done-*")) == ["done-u0", "done-u1", "done-u2"]
-    expired = [e for _, e in events if isinstance(e, ev.ClaimExpired)]
-    assert [(e.unit_id, e.pid) for e in expired] == [(lost_unit, doomed.pid)]
+    # the dead worker's lease expired (a starved rescuer on a very busy machine could lose one too: its
+    # unit would be retried like any other, so only the dead worker's expiry is asserted exactly)
+    expired = [e for _, e in events if isinstance(e, ev.ClaimExpired) and e.pid == doomed.pid]
+    assert [e.unit_id for e in expired] == [lost_unit]
     assert "sent no heartbeat for 2s: lease expired" in expired[0].reason
     turns = [e for _, e in events if isinstance(e, ev.TurnStarted) and e.unit_id == lost_unit]
-    assert len(turns) == 2  # re-run as a new turn, within its retry budget
+    assert len(turns) >= 2  # re-run as a new turn, within its retry budget
     failed = next(e for _, e in events if isinstance(e, ev.TurnFinished) and e.turn_id == expired[0].turn_id)
     assert failed.status == "retry" and "lease expired" in failed.error
     claims = {e.turn_id: e for _, e in events if isinstance(e, ev.UnitClaimed)}
     assert claims[turns[1].turn_id].pid == rescuer.pid
-    assert (out / f"done-{lost_unit}").read_text() == turns[1].turn_id
+    assert (out / f"done-{lost_unit}").read_text() in {t.turn_id for t in turns[1:]}
 
     # uok status shows every worker and what it did; uok doctor names the dead one
     status = json.loads(_uok(target, env, tmp_path, "status", "--json"))
@@ -177,7 +179,7 @@ def test_stopping_the_coordinator_stops_claimed_and_unclaimed_units_and_its_work
     create_log(target)
     env = uok_env(out)
     run = start_run(target, plan, env)
-    worker = start_worker(target, env, tmp_path)
+    worker = start_worker(target, env, tmp_path, lease=10)  # no lease should run out here
     wait_for(lambda: list(out.glob("started-*")), "the worker's task to start")
     run.send_signal(signal.SIGINT)
     code, stdout, stderr = finish(run, timeout=120)
