@@ -13,6 +13,7 @@ be made the test is skipped saying why.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -178,6 +179,16 @@ def test_four_workers_two_on_other_hosts_run_every_unit_exactly_once(pg_server, 
         procs += local + remote
         # every worker holds a unit before any task may finish: all four run some
         wait_for(lambda: len(list(out.glob("started-*"))) >= 4, "each of the four workers to start a unit")
+        # uok status shows the four workers, each holding one live lease, the remote ones under their host names
+        status = subprocess.run(
+            [sys.executable, "-m", "uok", "--db", target, "status", "--json"],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert status.returncode == 0, status.stderr
+        rows = json.loads(status.stdout)["workers"]
+        assert sorted(len(w["leases"]) for w in rows) == [1, 1, 1, 1], rows
+        assert {h.hostname for h in hosts} <= {w["host"] for w in rows}
+        assert not any(lease["expired"] for w in rows for lease in w["leases"])
         (out / "release").touch()
         code, stdout, stderr = finish(run)
         assert code == 0, stdout + stderr
