@@ -137,6 +137,7 @@ class _Transaction:
                 if not store._group_open:
                     store._conn.execute("BEGIN IMMEDIATE")
                     store._group_open = True
+                    store._group_head = None
                 store._conn.execute("SAVEPOINT uok_group")
                 self.grouped = True
             else:
@@ -190,6 +191,7 @@ class _Transaction:
                     rollback(conn)
                 if not conn.in_transaction:  # SQLITE_FULL and some I/O errors end the whole group
                     store._group_open = False
+                    store._group_head = None
                     store._unsynced_head = None
         finally:
             store._lock.release()
@@ -237,6 +239,9 @@ class SqliteEventStore:
         self._wal_fd: int | None = None
         self._grouping = False  # group(): transactions are savepoints of one, committed by commit()
         self._group_open = False  # the group's BEGIN IMMEDIATE is open
+        # the head while a group is open: no other connection can append then (it holds the write
+        # lock), so the head moves only with this store's appends, and head() needs no query
+        self._group_head: tuple[int, bytes] | None = None
         self._crash_pending = False  # UOK_CRASH_AFTER_APPENDS reached inside a group: die after its commit
 
     # -- plumbing ---------------------------------------------------------
@@ -362,6 +367,7 @@ class SqliteEventStore:
                 return
             conn = self._conn
             self._group_open = False
+            self._group_head = None
             try:
                 conn.execute("COMMIT")
             except apsw.Error as e:
@@ -414,8 +420,11 @@ class SqliteEventStore:
                         if actual != version:
                             raise StreamMoved(stream, version, actual)
                 if records:
-                    head = conn.execute(_HEAD).fetchall()
-                    pos, prev = cast(tuple[int, bytes], head[0]) if head else (0, GENESIS)
+                    if self._group_head is not None and self._group_open:
+                        pos, prev = self._group_head
+                    else:
+                        head = conn.execute(_HEAD).fetchall()
+                        pos, prev = cast(tuple[int, bytes], head[0]) if head else (0, GENESIS)
                     first, rows = pos + 1, []
                     for r, tail in zip(records, tails, strict=False):
                         pos += 1
@@ -427,6 +436,8 @@ class SqliteEventStore:
         except IntegrityError as e:
             raise self._conflict(records) or e from e
         if records:
+            if self._group_open:
+                self._group_head = (pos, prev)
             if self.deferred or self._group_open:  # the anchor never runs ahead of what is durable
                 self._unsynced_head = (pos, prev)  # written at commit() or sync()
             else:
@@ -505,8 +516,15 @@ class SqliteEventStore:
                 remaining -= len(rows)
 
     def head(self) -> tuple[int, bytes]:
-        rows = self.query(_HEAD)
-        return (rows[0][0], rows[0][1]) if rows else (0, GENESIS)
+        cached = self._group_head
+        if cached is not None and self._group_open:
+            return cached
+        with self._lock:
+            rows = self.query(_HEAD)
+            head = (rows[0][0], rows[0][1]) if rows else (0, GENESIS)
+            if self._group_open:
+                self._group_head = head
+            return head
 
     def stream_version(self, stream: str) -> int:
         return self.query(_STREAM_VERSION, (stream,))[0][0] or 0

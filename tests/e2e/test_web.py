@@ -147,6 +147,12 @@ def test_every_template_and_asset_is_package_data():
 
     patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
     web = ROOT / "adapters" / "web"
-    shipped = {p for pattern in patterns["uok.adapters.web"] for p in web.glob(pattern)}
+    shipped = {
+        p
+        for package, globs in patterns.items()
+        if package.startswith("uok.adapters.web.")
+        for pattern in globs
+        for p in web.joinpath(*package.split(".")[3:]).glob(pattern)
+    }
     files = {p for p in web.rglob("*") if p.is_file() and p.suffix != ".py" and "__pycache__" not in p.parts}
     assert files and files <= shipped, sorted(str(p.relative_to(web)) for p in files - shipped)
