@@ -35,7 +35,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from uok.adapters.artifacts import observe_products
 from uok.adapters.claims import ClaimLost, append_fenced
@@ -54,6 +54,14 @@ _RUN_TOPICS = tuple(
     for cls in (ev.KernelEntered, ev.KernelExited, ev.RunRecovered)
     for v in range(cls.VERSION + 1)
 )
+
+
+class Turn(NamedTuple):
+    """A turn of the served run waiting for a worker."""
+
+    turn_id: str
+    unit_id: str
+    attempt: int
 
 
 def utc_now() -> datetime:
@@ -184,7 +192,8 @@ class Worker:
         info = self.kernel.state.runs.get(self.run.run_id)
         return (info is not None and info.status != "open") or self.kernel.state.exited
 
-    def next_turn(self) -> ev.TurnStarted | None:
+    def next_turn(self) -> Turn | None:
+        """The oldest turn of the run in flight that no worker claimed (or voided) and that runs a command."""
         st = self.kernel.state
         for turn in st.in_flight.values():
             if turn.turn_id in self.claims.claims:
@@ -192,15 +201,12 @@ class Worker:
             node = st.nodes.get(turn.unit_id)
             if node is None or (node.command is None and node.agent is None):
                 continue  # the coordinator checks a command-less unit's products itself
-            return ev.TurnStarted(
-                run_id=st.run_id, at=turn.started_at, turn_id=turn.turn_id, iteration=0, unit_id=turn.unit_id,
-                unit_type="task", attempt=turn.attempt,
-            )  # fmt: skip
+            return Turn(turn.turn_id, turn.unit_id, turn.attempt)
         return None
 
     # ------------------------------------------------------------------ one turn
 
-    def work(self, turn: ev.TurnStarted) -> None:
+    def work(self, turn: Turn) -> None:
         """Claim ``turn``, run it under a renewed lease, report its outcome."""
         assert self.run is not None
         base: dict[str, Any] = {
@@ -266,21 +272,25 @@ class Worker:
             return
         self.completed += 1
 
-    def _execute(self, node: Any, turn: ev.TurnStarted, done: Future[Any]) -> None:
+    def _execute(self, node: Any, turn: Turn, done: Future[Any]) -> None:
         from uok.adapters.executor import ExecutionOutcome
 
         try:
             out = self._executor.execute(
-                node, run_id=turn.run_id, turn_id=turn.turn_id, attempt=turn.attempt, feedback=self._feedback(turn)
+                node,
+                run_id=self.kernel.state.run_id,
+                turn_id=turn.turn_id,
+                attempt=turn.attempt,
+                feedback=self._feedback(turn),
             )
         except BaseException as exc:  # noqa: BLE001 - the executor should not raise; if it does, the unit fails
             out = ExecutionOutcome(exit_code=None, duration_ms=0, error=f"executor error: {exc}")
         done.set_result(out)
 
-    def _feedback(self, turn: ev.TurnStarted) -> dict[str, Any]:
+    def _feedback(self, turn: Turn) -> dict[str, Any]:
         try:
             return self._feedback_index.feedback(
-                plan_id=self.kernel.state.plan_id, run_id=turn.run_id, unit_id=turn.unit_id, turn_id=turn.turn_id,
+                plan_id=self.kernel.state.plan_id, run_id=self.kernel.state.run_id, unit_id=turn.unit_id, turn_id=turn.turn_id,
                 attempt=turn.attempt,
             )  # fmt: skip
         except Exception:  # noqa: BLE001 - feedback is a courtesy to the task, never a reason to fail it

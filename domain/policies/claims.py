@@ -119,6 +119,12 @@ def apply(state: ClaimState, e: Event) -> None:
         return
     c = state.claims.get(e.turn_id)
     if c is None:
+        if isinstance(e, ClaimExpired):  # voided before any worker claimed it (its run stopped it)
+            state.claims[e.turn_id] = Claim(
+                turn_id=e.turn_id, run_id=e.run_id, unit_id=e.unit_id, attempt=0, worker=e.worker, host=e.host,
+                pid=e.pid, ttl_seconds=0.0, epoch=e.epoch, claimed_at=e.at, renewed_at=e.at, status="expired",
+                reason=e.reason,
+            )  # fmt: skip
         return
     c.epoch = e.epoch
     if isinstance(e, ClaimRenewed):

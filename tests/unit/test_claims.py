@@ -119,3 +119,10 @@ def msgspec_replace(s, **kw):
     import msgspec
 
     return msgspec.structs.replace(s, **kw)
+
+
+def test_a_turn_voided_before_any_claim_is_no_longer_claimable():
+    void = ev.ClaimExpired(run_id="r", at=T0, turn_id="t1", epoch=1, unit_id="u", worker="", host="", pid=0)
+    st = fold([void])
+    assert list(claimable(st, ["t1", "t2"])) == ["t2"]
+    assert st.claims["t1"].status == "expired"
