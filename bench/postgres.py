@@ -2,10 +2,11 @@
 with 1, 2 and 4 concurrent writer processes, in the same run; and units
 completed per second by 1, 2 and 4 ``uok worker`` processes on one run.
 
-    python bench/postgres.py [--part append|workers|all] [--events N] [--units U] [--repeat R] [--url URL]
+    python bench/postgres.py [--part append|workers|all] [--events N] [--units U] [--task-seconds S]
+                             [--repeat R] [--url URL]
 
 Workers (``--part workers``): a plan of ``U`` (default 1,000) independent
-short tasks (``true``) run on a PostgreSQL schema of its own by ``uok run
+short tasks (``true``; ``--task-seconds S``: ``sleep S``) run on a PostgreSQL schema of its own by ``uok run
 --claims --workers 8`` with N ``uok worker`` processes (started first,
 waiting for the run), against the baseline ``uok run --workers N`` running
 the tasks on N threads of the run's own process, on the same server,
@@ -117,10 +118,11 @@ class Server:
             conn.execute(f"DROP DATABASE IF EXISTS {self.dbname} WITH (FORCE)")
 
 
-def units_plan(path: Path, units: int) -> Path:
+def units_plan(path: Path, units: int, seconds: float = 0.0) -> Path:
+    command = f'["sleep", "{seconds:g}"]' if seconds > 0 else '["true"]'
     body = '[plan]\nid = "bench"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'
     for i in range(units):
-        body += f'[[milestones.slices.tasks]]\nid = "t{i}"\ncommand = ["true"]\ndepends_on = []\n'
+        body += f'[[milestones.slices.tasks]]\nid = "t{i}"\ncommand = {command}\ndepends_on = []\n'
     path.write_text(body)
     return path
 
@@ -150,12 +152,12 @@ def units_per_second(target: str, plan: Path, workers: int, *, claims: bool, uni
     return units / elapsed
 
 
-def bench_workers(server: Server, units: int, repeat: int) -> None:
+def bench_workers(server: Server, units: int, repeat: int, seconds: float = 0.0) -> None:
     header = f"{'workers':>7} {'units':>6} {'run threads u/s':>16} {'uok worker u/s':>15} {'workers/threads':>16}"
     print(header)
     print("-" * len(header))
     with tempfile.TemporaryDirectory(prefix="uok-bench-workers-") as tmp:
-        plan = units_plan(Path(tmp) / "plan.toml", units)
+        plan = units_plan(Path(tmp) / "plan.toml", units, seconds)
         for n in WRITERS:
             rates: dict[bool, list[float]] = {False: [], True: []}
             for _ in range(repeat):  # interleaved: threads, workers, threads, workers ...
@@ -171,6 +173,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per configuration, median reported (default 3)")
     parser.add_argument("--part", choices=["append", "workers", "all"], default="all", help="what to measure")
     parser.add_argument("--units", type=int, default=1000, help="tasks of the workers' plan (default 1000)")
+    parser.add_argument(
+        "--task-seconds", type=float, default=0.0, help="each task sleeps this long (default 0: `true`, short tasks)"
+    )
     default_url = os.environ.get("UOK_TEST_PG") or "postgresql://postgres@127.0.0.1:5432/postgres"
     parser.add_argument("--url", default=default_url, help="PostgreSQL server to create the bench database on")
     args = parser.parse_args(argv)
@@ -185,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     if args.part in ("workers", "all"):
         try:
-            bench_workers(server, args.units, args.repeat)
+            bench_workers(server, args.units, args.repeat, args.task_seconds)
         finally:
             if args.part == "workers":
                 server.drop()
