@@ -502,6 +502,10 @@ class KernelRunner:
             # the planned node (unredacted) with its effective modes (behaviour §5)
             node = self.kernel.dispatched_node(d.unit_id, self._planned.get(d.unit_id))
             runs = node.command is not None or node.agent is not None
+            if runs and d.turn_id not in self.kernel.state.in_flight:
+                # the turn ended before its dispatch was acted on (a signal stepped in the same
+                # batch stopped it, and its closeout is recorded): nothing to start
+                return
             if runs and self.claims is not None:  # a `uok worker` claims it through the log
                 self._executing[d.turn_id] = (node.id, d.attempt)
                 return

@@ -194,3 +194,48 @@ def test_a_chain_costs_one_commit_per_task(tmp_path: Path):
     assert sum(isinstance(e, ev.WriterTokenReleased) for _, e in events) == turns
     # one per turn (the entry's holds the first), plus the run's last
     assert len(commits) <= turns + 2, (len(commits), turns)
+
+
+def test_a_turn_stopped_in_the_same_batch_as_its_dispatch_never_starts(tmp_path: Path):
+    """Observations waiting together are stepped together and acted on after
+    (issue 15): when t0's result dispatches t1 and a Ctrl-C stepped in the
+    same batch stops t1's turn, t1's process is never started (its
+    closeout is recorded at once), and the run ends terminated."""
+    plan = tmp_path / "plan.toml"
+    plan.write_text(
+        '[plan]\nid = "b"\n[[milestones]]\nid = "M"\n[[milestones.slices]]\nid = "S"\n'
+        '[[milestones.slices.tasks]]\nid = "t0"\ncommand = ["true"]\n'
+        '[[milestones.slices.tasks]]\nid = "t1"\ncommand = ["true"]\n'
+    )
+    log = bootstrap.open_log(str(tmp_path / "e.db"), create=True, synchronous="FULL")
+    runner = bootstrap.assemble_runner(log, bootstrap.prepare_run(plan), workers=1)
+    results = runner._results
+    real_put = results.put
+
+    def put(obs, *a, **kw):
+        if isinstance(obs, ev.ExecutionFinished) and obs.unit_id == "t0":
+            signal = ev.SignalReceived(run_id=obs.run_id, at=obs.at, signal="SIGINT")
+            with results.mutex:  # both at once: the loop takes them in one batch
+                results.queue.extend([obs, signal])
+                results.unfinished_tasks += 2
+                results.not_empty.notify()
+            return None
+        return real_put(obs, *a, **kw)
+
+    results.put = put  # type: ignore[method-assign]
+    dispatched: list[str] = []
+    real_strike = runner.chaos.strike
+
+    def strike(stage, d):
+        if stage == "dispatch":
+            dispatched.append(d.unit_id)
+        return real_strike(stage, d)
+
+    runner.chaos.strike = strike  # type: ignore[method-assign]
+    result = runner.run()
+    assert result.status == "terminated", result
+    assert dispatched == ["t0"]  # t1's turn was started and stopped in one batch: nothing ran
+    events = list(log.events())
+    started = {e.turn_id for _, e in events if isinstance(e, ev.TurnStarted)}
+    closed = {e.turn_id for _, e in events if isinstance(e, ev.TurnClosed)}
+    assert len(started) == 2 and closed == started
