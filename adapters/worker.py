@@ -49,7 +49,7 @@ from uok.domain.policies.claims import CLAIM_TOPICS, ClaimState, apply
 
 Clock = Callable[[], datetime]
 DEFAULT_TTL = 30.0
-_RUN_TOPICS = tuple(
+_RUN_TOPICS = frozenset(
     f"{cls.__name__}/v{v}"
     for cls in (ev.KernelEntered, ev.KernelExited, ev.RunRecovered)
     for v in range(cls.VERSION + 1)
@@ -108,8 +108,9 @@ class Worker:
         position = 0
         while not self.stopping.is_set():
             head = self.log.store.head()[0]
-            for r in self.log.store.read(position, upto=head, topics=_RUN_TOPICS):
-                e = codec.decode(r.topic, r.payload)
+            # every record's chain hash is checked on the way (a worker appends to this
+            # log: a damaged one is refused, exit 3, rather than waited on)
+            for _, e in self.log.events(position, upto=head, only=_RUN_TOPICS):
                 if isinstance(e, ev.KernelEntered):
                     if e.flags.get("claims") and self._matches(e):
                         opened[e.run_id] = e
