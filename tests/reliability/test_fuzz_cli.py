@@ -8,8 +8,8 @@ return value), never another exception, and leave every log it may have
 touched whole: chain valid, positions gapless, versions per stream
 gapless, and every transaction replaying whole.
 
-Commands that serve or follow forever are left out (they are tested with
-their own HTTP tests); their ``--help`` is still fuzzed.
+Commands that serve, follow or wait for a run are left out (they are tested with
+their own tests: HTTP, workers); their ``--help`` is still fuzzed.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from tests.reliability.support import assert_log_whole, assert_replays, read_log
 pytestmark = pytest.mark.reliability
 
 EXAMPLES = 250
-BLOCKING = {"serve", "ui", "watch", "tail", "follow"}  # servers: run with --help only
+BLOCKING = {"serve", "ui", "watch", "tail", "follow", "worker"}  # servers, and a worker waiting for a run: --help only
 WAITING = ("follow", "watch", "wait")  # options that block by design (e.g. steer --wait SECONDS)
 COUNT: dict = {"cases": 0, "codes": {}}
 

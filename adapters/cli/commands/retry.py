@@ -123,7 +123,7 @@ def _target(args: argparse.Namespace) -> tuple[Path, list[str]]:
         if r.plan_id and r.entered_position >= latest.get(r.plan_id, (-1, ""))[0]:
             latest[r.plan_id] = (r.entered_position, r.plan_path)
     first = words[0] if words else ""
-    if first and Path(first).is_file():
+    if first and _is_file(first):
         return Path(first), words[1:]
     if first in runs:
         return _plan_file(runs[first].plan_path), words[1:]
@@ -140,3 +140,12 @@ def _plan_file(path: str) -> Path:
     if not p.is_file():
         raise InputError(f"the run's plan file {path} is not there (from here): name it, `uok retry PLAN_FILE ...`")
     return p
+
+
+def _is_file(word: str) -> bool:
+    """Whether ``word`` names a plan file; a word that cannot be a path (too
+    long, a NUL) is a run, plan or unit name, not an error."""
+    try:
+        return Path(word).is_file()
+    except (OSError, ValueError):
+        return False
