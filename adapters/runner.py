@@ -33,6 +33,7 @@ from uok.adapters.executor import ExecutionOutcome
 from uok.adapters.orphans import end_leftovers
 from uok.adapters.probes import pid_alive
 from uok.adapters.secrets import redact
+from uok.adapters.stop_signals import on_stop_signals
 from uok.domain import events as ev
 from uok.domain.errors import InputError, RuntimeFailure
 from uok.domain.events import GateRequested
@@ -719,20 +720,8 @@ class KernelRunner:
         return tuple(msgspec.structs.replace(p, ended=ended.get(p.run_id, 0)) if not p.alive else p for p in probes)
 
     def _install_signal_handlers(self) -> Callable[[], None]:
-        if threading.current_thread() is not threading.main_thread():
-            return lambda: None
-        previous = {}
-
-        def handler(signum, _frame):
-            self._results.put(
+        return on_stop_signals(
+            lambda signum: self._results.put(
                 ev.SignalReceived(run_id=self.run_id, at=self.clock(), signal=signal.Signals(signum).name)
             )
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, handler)
-
-        def restore() -> None:
-            for sig, h in previous.items():
-                signal.signal(sig, h)
-
-        return restore
+        )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import threading
 
 from uok.adapters.cli.common import open_log
@@ -105,18 +104,6 @@ def worker(args: argparse.Namespace) -> int:
 
 
 def _on_signals(stopping: threading.Event):
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    previous = {}
+    from uok.adapters.stop_signals import on_stop_signals
 
-    def handler(_signum, _frame):
-        stopping.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        previous[sig] = signal.signal(sig, handler)
-
-    def restore() -> None:
-        for sig, h in previous.items():
-            signal.signal(sig, h)
-
-    return restore
+    return on_stop_signals(lambda _signum: stopping.set())
