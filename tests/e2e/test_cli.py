@@ -6,7 +6,6 @@ the parser."""
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import subprocess
@@ -19,37 +18,6 @@ from uok.adapters.cli.framework import build_parser, command_in
 from uok.adapters.cli.registry import COMMANDS
 
 from tests.conftest import ROOT, json_lines, uok
-
-HEAVY = ("duckdb", "pyarrow", "detect_secrets", "rich", "prometheus_client")
-
-
-def imported_modules(*args: str, cwd: Path = ROOT) -> set[str]:
-    """Modules a ``python -X importtime -m uok ARGS`` process imported."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("UOK_DB", None)
-    r = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "uok", *args], cwd=cwd, env=env, capture_output=True, text=True
-    )
-    assert r.returncode == 0, r.stderr[-2000:]
-    lines = [line for line in r.stderr.splitlines() if line.startswith("import time:") and "|" in line]
-    assert lines, "no -X importtime output"
-    return {line.rsplit("|", 1)[1].strip() for line in lines}
-
-
-def test_help_imports_no_command_and_nothing_heavy():
-    mods = imported_modules("--help")
-    assert "uok.adapters.cli.framework" in mods  # the measurement saw our own imports
-    commands = sorted(m for m in mods if m.startswith("uok.adapters.cli.commands."))
-    assert commands == []
-    heavy = sorted(m for m in mods if m.split(".")[0] in (*HEAVY, "eventsourcing", "apsw", "msgspec", "orjson"))
-    assert heavy == []
-
-
-def test_status_imports_nothing_heavy(tmp_path: Path, demo_db: Path):
-    mods = imported_modules("status", "--db", str(demo_db), cwd=tmp_path)
-    assert "uok.adapters.cli.commands.status" in mods
-    assert sorted(m for m in mods if m.split(".")[0] in HEAVY) == []
-    assert sorted(m for m in mods if m.startswith("uok.adapters.cli.commands.") and not m.endswith(".status")) == []
 
 
 def test_version_comes_from_the_package_metadata():

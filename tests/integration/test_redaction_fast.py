@@ -194,3 +194,18 @@ def test_anchored_matches_are_those_of_a_full_scan():
             assert starts is not None
             got = [m.span() for m in redactscan.matches_at(regex, starts, text)]
             assert got == [m.span() for m in regex.finditer(text)], regex.pattern
+
+
+# Short words (no run of 20 token characters), none naming a secret, a URL
+# without a password, odd line breaks and non-ASCII: text _CANDIDATE accepts
+# nowhere, which redact() returns without running (or importing) detect-secrets.
+PLAIN_WORDS = ["plan", "milestones", "slices.tasks", "id", "=", '"build"', "command", '["true"]', "0.5", "café", "✓"]
+PLAIN_WORDS += ["https://example.com/a/b", "x" * 19, "/tmp/out", "résumé", "step 3: ok", "[[milestones.slices]]"]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_text_no_plugin_would_scan_redacts_as_the_reference_does(seed: int):
+    rnd = random.Random(seed)
+    text = "".join(rnd.choice(PLAIN_WORDS) + rnd.choice([" ", " ", ", ", *BREAKS]) for _ in range(300))
+    assert secrets._CANDIDATE.search(text) is None  # the shortcut is what this exercises
+    assert redact(text) == reference.redact(text) == text

@@ -214,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
             observer = tracer.also(quiet) if tracer is not None and quiet is not None else (tracer or quiet)
             result = bootstrap.assemble_runner(log, prepared, workers=args.workers, observer=observer).run()
         else:
-            from uok.adapters.cli.progress import RichProgress
+            from uok.adapters.cli.rich_progress import RichProgress
 
             progress = RichProgress()
             observer = tracer.also(progress) if tracer is not None else progress
