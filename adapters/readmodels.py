@@ -50,16 +50,18 @@ class ReadModels:
             raise InputError(f"{what} {position} is outside the log (head is {head})")
         return position
 
-    def status(self) -> dict[str, Any]:
+    def status(self, *, summary: bool = False) -> dict[str, Any]:
         """Runs and units by state at the head (``uok status``), from the
         stored ``runs``/``units`` read models folded forward to the head:
         only what was appended since they were last caught up is read, and
         nothing is written (status must not touch the file, least of all a
-        damaged one)."""
+        damaged one). ``summary``: the runs and plans of
+        :func:`uok.replay.timetravel.summary_scope` only (and ``summary``:
+        counts of all), so only those plans' unit records are decoded."""
         from uok.replay.timetravel import system_view
 
         head = self.head()
-        view = system_view(self.runner.state_at(head, ["runs", "units", "turns"]), head)
+        view = system_view(self.runner.state_at(head, ["runs", "units"]), head, summary=summary)
         runs = [
             {
                 "run_id": rid,
@@ -77,7 +79,10 @@ class ReadModels:
         runs.sort(
             key=lambda r: (str(r["entered_at"] or ""), r["run_id"])
         )  # oldest first, whatever the fold's key order
-        return {"position": head, "runs": runs, "plans": view["plans"]}
+        out = {"position": head, "runs": runs, "plans": view["plans"]}
+        if summary:
+            out["summary"] = view["summary"]
+        return out
 
 
 def projection_names(names: list[str] | None) -> list[str] | None:

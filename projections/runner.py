@@ -29,7 +29,8 @@ from typing import Any
 
 import msgspec
 from uok.domain.log import codec
-from uok.projections.base import Projection
+from uok.projections.base import PartitionedProjection, Projection
+from uok.projections.lazyparts import Encoded, LazyParts
 from uok.projections.live import Live
 from uok.projections.port import ProjectionConflict, ProjectionRepository, RecordSource, StoredHead
 
@@ -276,12 +277,18 @@ class ProjectionRunner:
         snapshot at or before it (or the committed state, if nearer), folded
         forward. Writes nothing; works on any log, caught up or not.
 
-        The result is READ-ONLY: parts unchanged since the snapshot are
-        shared, decoded once per runner and reused by later calls (most parts
-        of a large log, e.g. finished plans, are the same in every snapshot)."""
+        The result is READ-ONLY. A partitioned read model comes back as a
+        :class:`~uok.projections.lazyparts.LazyParts` mapping: the parts the
+        fold forward touched are decoded, every other part is decoded the
+        first time it is looked at, so a question about one run or a few
+        plans decodes those, not the whole system. Parts unchanged since
+        the snapshot are decoded once per runner and shared by later calls
+        (most parts of a large log, e.g. finished plans, are the same in
+        every snapshot)."""
         names = list(names or self.projections)
         heads = self.repo.heads()
         temps: list[Live] = []
+        digests: dict[str, dict[str, bytes]] = {}
         for name in names:
             p = self.projections[name]
             t = Live(p)
@@ -291,34 +298,64 @@ class ProjectionRunner:
                 snap = self.repo.snapshot_manifest(name, p.version, position)
                 if h.position <= position and (snap is None or h.position > snap[0]):
                     stored = self.repo.load_parts(name)
-                    self._borrow(t, {k: d for k, (d, _data) in stored.items()}, dict(stored.values()))
+                    digests[name] = {k: d for k, (d, _data) in stored.items()}
+                    self._borrow(t, digests[name], dict(stored.values()))
                     base = h.position
                 elif snap is not None:
                     spos, manifest = snap
                     missing = [d for d in set(manifest.values()) if (name, d) not in self._cache]
                     blobs = self.repo.load_blobs(name, missing) if missing else {}
                     if len(blobs) == len(missing):  # else a concurrent rebuild dropped them: fold from zero
+                        digests[name] = manifest
                         self._borrow(t, manifest, blobs)
                         base = spos
             t.start = t.committed = base
             temps.append(t)
         fold_range(self.source, temps, position, self.page)
-        return {t.name: t.state() for t in temps}
+        out: dict[str, Any] = {}
+        for t in temps:
+            if t.lazy:
+                out[t.name] = self._lazy_state(t, digests[t.name])
+            else:
+                out[t.name] = t.state()
+        return out
 
     def _borrow(self, t: Live, manifest: dict[str, bytes], blobs: dict[bytes, bytes]) -> None:
+        """Hand ``t`` the parts of a stored state: the ones this runner has
+        decoded before, shared (copied before a fold changes them); the
+        others undecoded (``t.lazy``), for the fold or the reader to decode."""
         cache, name = self._cache, t.name
+        partitioned = isinstance(t.proj, PartitionedProjection)
         for k, d in manifest.items():
             hit = cache.get((name, d))
-            if hit is None:
-                data = blobs[d]
-                hit = cache[(name, d)] = (t.decode(data), data)
-                self._cached_bytes += len(data)
-            else:
+            if hit is not None:
                 cache.move_to_end((name, d))
-            t.borrow(k, hit[0], hit[1])
-        while self._cached_bytes > self.cache_bytes and cache:
-            _key, (_obj, data) = cache.popitem(last=False)
-            self._cached_bytes -= len(data)
+                t.borrow(k, hit[0], hit[1])
+            elif partitioned:
+                t.lazy[k] = blobs[d]
+            else:
+                t.borrow(k, self._decoded(t, d, blobs[d]), blobs[d])
+
+    def _decoded(self, t: Live, digest: bytes, data: bytes) -> Any:
+        """The part encoded as ``data``, decoded once per runner (by digest)
+        and shared read-only; the least recently used go past ``cache_bytes``."""
+        cache, key = self._cache, (t.name, digest)
+        hit = cache.get(key)
+        if hit is not None:
+            cache.move_to_end(key)
+            return hit[0]
+        part = t.decode(data)
+        cache[key] = (part, data)
+        self._cached_bytes += len(data)
+        while self._cached_bytes > self.cache_bytes and len(cache) > 1:
+            _key, (_obj, old) = cache.popitem(last=False)
+            self._cached_bytes -= len(old)
+        return part
+
+    def _lazy_state(self, t: Live, digests: dict[str, bytes]) -> LazyParts:
+        parts: dict[str, Any] = {k: Encoded(digests[k], data) for k, data in t.lazy.items()}
+        parts.update(t.parts)
+        return LazyParts(parts, lambda digest, data: self._decoded(t, digest, data))
 
 
 def fold_from_zero(source: RecordSource, projections: Sequence[Projection], position: int) -> dict[str, Any]:

@@ -13,7 +13,7 @@ histories up to p.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from uok.replay.fielddiff import builtins
@@ -23,15 +23,47 @@ def _iso(dt: Any) -> str | None:
     return dt.isoformat() if dt is not None else None
 
 
-def system_view(states: dict[str, Any], position: int, *, run: str | None = None) -> dict[str, Any]:
+LATEST_RUNS = 5  # runs a summary lists besides the open ones
+VIEW_PROJECTIONS = ("runs", "units", "turns", "breakers", "gates", "costs")  # what a view is made of
+
+
+def summary_scope(runs: Mapping[str, Any]) -> tuple[set[str], set[str], dict[str, Any]]:
+    """What a summary (the default of ``uok status`` and ``uok state``) shows
+    of a long history: the runs open at the position and the last
+    :data:`LATEST_RUNS` entered; the units of the open runs' plans and of the
+    latest run's plan. Returns (run ids, plan ids, counts of everything)."""
+    entered = sorted((r for r in runs.values() if r.entered_position), key=lambda r: r.entered_position)
+    shown = {r.run_id for r in entered[-LATEST_RUNS:]}
+    plans = {entered[-1].plan_id} if entered else set()
+    by_status: Counter[str] = Counter()
+    for r in runs.values():
+        by_status[r.status] += 1
+        if r.status == "open":
+            shown.add(r.run_id)
+            plans.add(r.plan_id)
+    counts = {"runs": len(runs), "runs_by_status": dict(sorted(by_status.items()))}
+    return shown, plans, counts
+
+
+def system_view(
+    states: Mapping[str, Any], position: int, *, run: str | None = None, summary: bool = False
+) -> dict[str, Any]:
     """A plain-data picture of the system at ``position``. With ``run``,
-    only that run, its plan's units, its turns and its costs."""
+    only that run, its plan's units, its turns and its costs. With
+    ``summary`` (and no ``run``): the runs and plans of :func:`summary_scope`
+    only, plus ``summary`` (how many runs by status, how many plans), so
+    only those plans' unit records are decoded; turns in flight, breakers,
+    gates and costs are still the whole system's."""
     runs = states.get("runs", {})
-    plan_filter = None
+    plan_filter: Collection[str] | None = None
+    run_filter: Collection[str] | None = None
+    view: dict[str, Any] = {"position": position}
     if run is not None:
         r = runs.get(run)
-        plan_filter = r.plan_id if r is not None else ""
-    view: dict[str, Any] = {"position": position}
+        plan_filter, run_filter = {r.plan_id if r is not None else ""}, {run}
+    elif summary:
+        run_filter, plan_filter, counts = summary_scope(runs)
+        view["summary"] = {**counts, "plans": len(states.get("units", {}))}
     view["runs"] = {
         rid: {
             "status": r.status,
@@ -48,13 +80,12 @@ def system_view(states: dict[str, Any], position: int, *, run: str | None = None
             "model_mode": r.model_mode,
             "mode_changes": r.mode_changes,
         }
-        for rid, r in runs.items()
-        if run is None or rid == run
+        for rid, r in (runs.items() if run_filter is None else ((k, runs[k]) for k in runs if k in run_filter))
     }
     plans: dict[str, Any] = {}
-    for plan_id, part in sorted(states.get("units", {}).items()):
-        if plan_filter is not None and plan_id != plan_filter:
-            continue
+    units_of = states.get("units", {})
+    for plan_id in sorted(units_of if plan_filter is None else (p for p in plan_filter if p in units_of)):
+        part = units_of[plan_id]
         by_state: Counter[str] = Counter()
         units = {}
         for unit_id, u in part.units.items():
@@ -75,9 +106,7 @@ def system_view(states: dict[str, Any], position: int, *, run: str | None = None
         plans[plan_id] = {"by_state": dict(sorted(by_state.items())), "units": units}
     view["plans"] = plans
     in_flight = []
-    for rid, part in states.get("turns", {}).items():
-        if run is not None and rid != run:
-            continue
+    for rid, part in _items(states.get("turns", {}), run):
         for turn_id, t in part.in_flight.items():
             in_flight.append(
                 {
@@ -115,13 +144,19 @@ def system_view(states: dict[str, Any], position: int, *, run: str | None = None
     return view
 
 
-def cost_summary(ledger: dict[str, Any], run: str | None = None) -> dict[str, Any]:
+def _items(parts: Mapping[str, Any], run: str | None) -> Any:
+    """A per-run read model's ``(run id, part)`` pairs, of one run if ``run``
+    (without decoding the others' parts)."""
+    if run is None:
+        return parts.items()
+    return [(run, parts[run])] if run in parts else []
+
+
+def cost_summary(ledger: Mapping[str, Any], run: str | None = None) -> dict[str, Any]:
     total = {"usd": 0.0, "input_tokens": 0, "output_tokens": 0, "records": 0, "unpriced": 0}
     by_model: dict[str, dict[str, Any]] = {}
     by_run: dict[str, float] = {}
-    for rid, c in ledger.items():
-        if run is not None and rid != run:
-            continue
+    for rid, c in _items(ledger, run):
         total["usd"] += c.usd
         total["input_tokens"] += c.input_tokens
         total["output_tokens"] += c.output_tokens
@@ -240,4 +275,14 @@ def first_difference(
     return lo + 1
 
 
-__all__ = ["builtins", "cost_summary", "diff_views", "first_difference", "is_empty", "system_view"]
+__all__ = [
+    "LATEST_RUNS",
+    "VIEW_PROJECTIONS",
+    "builtins",
+    "cost_summary",
+    "diff_views",
+    "first_difference",
+    "is_empty",
+    "summary_scope",
+    "system_view",
+]

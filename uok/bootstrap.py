@@ -79,13 +79,15 @@ def read_models(
         store.close()
 
 
-def status(target: Target = None) -> dict[str, Any]:
-    """Runs and each plan's units by state at the head (what ``uok status --json`` prints)."""
+def status(target: Target = None, *, summary: bool = False) -> dict[str, Any]:
+    """Runs and each plan's units by state at the head (what ``uok status --json`` prints).
+    ``summary``: only the open runs, the last few and the units of their plans (what
+    ``uok status`` prints), with ``summary`` counting every run by status and every plan."""
     from uok.adapters.claims import worker_rows
     from uok.adapters.eventlog import EventLog
 
     with read_models(target, readonly=True) as rm:
-        snap = rm.status()
+        snap = rm.status(summary=summary)
         runs = [(r["run_id"], r["status"]) for r in snap["runs"]]  # oldest first
         snap["workers"] = worker_rows(EventLog(rm.store), datetime.now(UTC), runs)  # `uok worker`s, their leases
         return snap
