@@ -8,13 +8,17 @@ only the events after it.
 
 The hot path avoids Python objects per event wherever it can:
 
-* a reader thread pulls pages of rows from the log (SQLite through apsw, or
-  any other store, :mod:`uok.adapters.analytics.sources`) and turns each page
-  into an Arrow batch built from buffers (nanoarrow, a 1 MB library: the
-  Arrow C data interface without pyarrow): payloads, streams, topics and
-  hashes are joined into one buffer each instead of being converted value
-  by value (a value-by-value conversion costs ~1 µs per value; the buffers
-  ~0.15);
+* a reader thread pulls pages of the log (SQLite through apsw, or any
+  other store, :mod:`uok.adapters.analytics.sources`) and turns each page
+  into an Arrow batch built from buffers (:mod:`uok.adapters.analytics.batches`):
+  payloads, streams, topics and hashes are joined into one buffer each
+  instead of being converted value by value (a value-by-value conversion
+  costs ~1 µs per value; the buffers ~0.15). On SQLite the joining is done
+  by SQLite itself (``group_concat`` over the page), so no Python object
+  per row is made at all;
+* every row's hash is recomputed by DuckDB (``sha256`` over the preimage
+  pieces the batch carries) and compared with the stored hash before the
+  chunk is inserted: the chain check, in DuckDB's threads;
 * the main thread hands ~100k-row chunks of batches to DuckDB (which reads
   them through the Arrow PyCapsule interface) and DuckDB copies them with
   the GIL released, so reading and loading overlap on two cores;
@@ -38,11 +42,9 @@ up separately, inside DuckDB, only for the relations a query reads.
 
 from __future__ import annotations
 
-import array
 import contextlib
 import gc
 import hashlib
-import itertools
 import os
 import queue
 import sys
@@ -52,12 +54,12 @@ from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 import duckdb
 import nanoarrow as na
 from nanoarrow.c_array_stream import CArrayStream
 from uok.adapters.analytics import schema, sources
+from uok.adapters.analytics.batches import C_SCHEMA, Batch, packed_to_batch, rows_to_batch
 from uok.domain.errors import InputError, IntegrityFailure, RuntimeFailure
 from uok.domain.log.chain import GENESIS, ChainBroken
 
@@ -142,120 +144,6 @@ def connect(
 
 # --------------------------------------------------------------------- reading
 
-_SCHEMA = na.struct(
-    {
-        "position": na.int64(),
-        "stream": na.string(),
-        "version": na.int64(),
-        "topic": na.string(),
-        "payload": na.string(),
-        "hash": na.fixed_size_binary(32),
-        "prev": na.fixed_size_binary(32),
-        "position_be": na.fixed_size_binary(8),
-        "stream_len": na.fixed_size_binary(4),
-        "version_be": na.fixed_size_binary(8),
-        "topic_len": na.fixed_size_binary(4),
-        "payload_len": na.fixed_size_binary(4),
-    }
-)
-_C_SCHEMA = na.c_schema(_SCHEMA)
-_STRING, _INT64 = na.string(), na.int64()
-
-
-class Batch:
-    """One page of rows as an Arrow struct array, with what the main thread
-    needs to know about it without reading the array back."""
-
-    __slots__ = ("array", "first", "last", "last_hash", "rows")
-
-    def __init__(self, array: na.CArray, rows: int, first: int, last: int, last_hash: bytes):
-        self.array, self.rows, self.first, self.last, self.last_hash = array, rows, first, last, last_hash
-
-
-def _string_array(values: tuple[bytes, ...]) -> tuple[na.CArray, array.array]:
-    """UTF-8 bytes -> (Arrow string array, byte lengths) via one joined
-    buffer and offsets. Bytes that are not UTF-8 (a damaged row) are loaded
-    mangled; the row's hash check then fails, naming it."""
-    data = b"".join(values)
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        values = tuple(bytes(v).decode("utf-8", "replace").encode("utf-8") for v in values)
-        data = b"".join(values)
-    lengths = array.array("i", map(len, values))
-    offsets = array.array("i", [0])
-    offsets.extend(itertools.accumulate(lengths))
-    return na.c_array_from_buffers(_STRING, len(values), [None, offsets, data]), lengths
-
-
-def _utf8(values: tuple[bytes | str, ...]) -> tuple[bytes, ...]:
-    """Streams and topics as UTF-8 bytes: SQLite hands them over as bytes
-    already (``CAST(... AS BLOB)`` in :mod:`.sources`), another store as str."""
-    if values and isinstance(values[0], str):
-        return tuple(v.encode("utf-8") if isinstance(v, str) else v for v in values)
-    return cast(tuple[bytes, ...], values)
-
-
-def _fixed(size: int, n: int, data: bytes | array.array) -> na.CArray:
-    return na.c_array_from_buffers(na.fixed_size_binary(size), n, [None, data])
-
-
-def _big_endian(values, code: str, size: int) -> na.CArray:
-    """Integers as fixed-size big-endian byte strings (the chain's layout),
-    converted in C by the ``array`` module."""
-    a = array.array(code, values)
-    if sys.byteorder == "little":
-        a.byteswap()
-    return _fixed(size, len(a), a)
-
-
-def rows_to_batch(rows: list[tuple], prev: bytes, expected: int) -> Batch:
-    """One page of rows as an Arrow batch: the six stored columns, plus the
-    pieces of each row's chain preimage (:mod:`uok.domain.log.chain`) that DuckDB
-    needs to check its hash: the previous row's stored hash and the
-    big-endian position, version and lengths.
-
-    Checking each row against the *stored* hash of the row before it is the
-    chain check: if every link holds, the chain from genesis holds, and the
-    first failing row is the first altered one. This way the SHA-256s run
-    in DuckDB's threads, not in Python (measured: hashing in the reader
-    thread cost 1.3 µs per event and capped the load near 400k events/s).
-    Streams and topics come as their UTF-8 bytes (``CAST(... AS BLOB)`` on
-    SQLite), so their byte lengths come from ``len`` in C.
-    """
-    pos, stream, ver, topic, payload, hashes = zip(*rows, strict=False)
-    n = len(rows)
-    if pos[0] != expected or pos[-1] != expected + n - 1:
-        raise ChainBroken(expected, f"expected positions {expected}..{expected + n - 1}, found {pos[0]}..{pos[-1]}")
-    for i, h in enumerate(hashes):
-        if len(h) != 32:
-            raise ChainBroken(pos[i], f"stored hash is {len(h)} bytes, not 32")
-    joined = b"".join(hashes)
-    stream_arr, stream_len = _string_array(_utf8(stream))
-    topic_arr, topic_len = _string_array(_utf8(topic))
-    payload_arr, payload_len = _string_array(payload)
-    positions, versions = array.array("q", pos), array.array("q", ver)
-    struct = na.c_array_from_buffers(
-        _SCHEMA,
-        n,
-        [None],
-        children=[
-            na.c_array_from_buffers(_INT64, n, [None, positions]),
-            stream_arr,
-            na.c_array_from_buffers(_INT64, n, [None, versions]),
-            topic_arr,
-            payload_arr,
-            _fixed(32, n, joined),
-            _fixed(32, n, prev + joined[: 32 * (n - 1)]),
-            _big_endian(positions, "q", 8),
-            _big_endian(stream_len, "i", 4),
-            _big_endian(versions, "q", 8),
-            _big_endian(topic_len, "i", 4),
-            _big_endian(payload_len, "i", 4),
-        ],
-    )
-    return Batch(struct, n, pos[0], pos[-1], bytes(hashes[-1]))
-
 
 def _read_pages(db: Path | str, after: int, prev: bytes, upto: int, out: queue.Queue, stop: threading.Event) -> None:
     """Reader thread: lists of Arrow batches (~CHUNK_ROWS rows each) of the
@@ -268,12 +156,16 @@ def _read_pages(db: Path | str, after: int, prev: bytes, upto: int, out: queue.Q
             batches: list[Batch] = []
             pending = 0
             while after < upto and not stop.is_set():
-                rows = source.page(after, upto, PAGE_ROWS)
-                if not rows:
-                    raise ChainBroken(after + 1, f"the log ends at {after}, before its head {upto}")
-                batches.append(rows_to_batch(rows, prev, after + 1))
-                after, prev = cast(int, rows[-1][0]), cast(bytes, rows[-1][5])
-                pending += len(rows)
+                packed = source.packed(after, upto, PAGE_ROWS)
+                batch = packed_to_batch(packed, prev) if packed is not None else None
+                if batch is None:
+                    rows = source.page(after, upto, PAGE_ROWS)
+                    if not rows:
+                        raise ChainBroken(after + 1, f"the log ends at {after}, before its head {upto}")
+                    batch = rows_to_batch(rows, prev, after + 1)
+                batches.append(batch)
+                after, prev = batch.last, batch.last_hash
+                pending += batch.rows
                 if pending >= CHUNK_ROWS:
                     out.put(batches)
                     batches, pending = [], 0
@@ -334,7 +226,7 @@ _VERIFY = (
 def _load_chunk(duck: duckdb.DuckDBPyConnection, batches: list[Batch]) -> tuple[int, int, bytes]:
     """Check one chunk's hash chain, then insert it (inside the caller's
     transaction); (rows, last position, its hash)."""
-    chunk = na.Array(CArrayStream.from_c_arrays([b.array for b in batches], _C_SCHEMA))
+    chunk = na.Array(CArrayStream.from_c_arrays([b.array for b in batches], C_SCHEMA))
     first, last = batches[0].first, batches[-1].last
     try:
         # registered afresh for each statement: DuckDB before 2.0 takes one

@@ -23,6 +23,20 @@ _READ = (  # streams and topics as their UTF-8 bytes: the loader joins them into
     "WHERE position > ? AND position <= ? ORDER BY position LIMIT ?"
 )
 
+PACKED = """SELECT count(*), min(position), max(position),
+  sum(typeof(stream) <> 'text' OR typeof(topic) <> 'text' OR typeof(version) <> 'integer' OR version < 0
+      OR typeof(payload) <> 'blob' OR typeof(hash) <> 'blob' OR octet_length(hash) <> 32),
+  group_concat(printf('%016x', version), ''),
+  group_concat(printf('%08x%08x%08x', octet_length(stream), octet_length(topic), octet_length(payload)), ''),
+  CAST(group_concat(stream, '') AS BLOB), CAST(group_concat(topic, '') AS BLOB),
+  CAST(group_concat(payload, '') AS BLOB), CAST(group_concat(hash, '') AS BLOB)
+FROM events WHERE position > ? AND position <= ?"""
+"""A page of rows packed by SQLite into one row: each column's values joined
+into one buffer, the integers as big-endian hex, and a count of rows whose
+types are not the ones uok writes. SQLite does in C what a row-by-row read
+does in Python (a tuple and six objects per row); ``group_concat`` keeps
+a blob's bytes as they are in a UTF-8 database, NUL bytes included."""
+
 READ_ERRORS: tuple[type[BaseException], ...] = (apsw.Error, PersistenceError)
 """Errors of either source that mean "the log could not be read"."""
 
@@ -34,6 +48,8 @@ class RowSource(Protocol):
         """(head position, hash at ``position`` or None)."""
 
     def page(self, after: int, upto: int, limit: int) -> list[tuple[Any, ...]]: ...
+
+    def packed(self, after: int, upto: int, limit: int) -> tuple[Any, ...] | None: ...
 
     def close(self) -> None: ...
 
@@ -47,6 +63,7 @@ class ApswRows:
 
         self._conn = open_readonly(db)  # never checkpoints; immutable on read-only storage
         self._conn.set_busy_timeout(10_000)
+        self._utf8 = self._conn.execute("PRAGMA encoding").fetchall()[0][0] == "UTF-8"
 
     def head(self, position: int) -> tuple[int, bytes | None]:
         head = cast(int, self._conn.execute("SELECT max(position) FROM events").fetchall()[0][0] or 0)
@@ -57,6 +74,24 @@ class ApswRows:
 
     def page(self, after: int, upto: int, limit: int) -> list[tuple[Any, ...]]:
         return self._conn.execute(_READ, (after, upto, limit)).fetchall()
+
+    def packed(self, after: int, upto: int, limit: int) -> tuple[Any, ...] | None:
+        """The rows ``after < position <= min(upto, after + limit)`` packed
+        by SQLite (:data:`PACKED`): ``(count, first position, versions hex,
+        lengths hex, streams, topics, payloads, hashes)``; ``None`` when the
+        page is not exactly positions ``after + 1 ..`` with the types uok
+        writes (or the log is not UTF-8): :meth:`page` then reads it row by
+        row, and names what is wrong."""
+        if not self._utf8:
+            return None
+        try:
+            row = self._conn.execute(PACKED, (after, min(upto, after + limit))).fetchall()[0]
+        except apsw.TooBigError:  # a page over SQLite's string limit (1 GB): read it row by row
+            return None
+        n, first, last, unexpected = cast(tuple[int, int | None, int | None, int | None], row[:4])
+        if not n or first != after + 1 or last != after + n or unexpected:
+            return None
+        return (n, first, *row[4:])
 
     def close(self) -> None:
         self._conn.close()
@@ -76,6 +111,9 @@ class StoreRows:
 
     def page(self, after: int, upto: int, limit: int) -> list[tuple[Any, ...]]:
         return self._store.range_rows(after, min(upto, after + limit))
+
+    def packed(self, after: int, upto: int, limit: int) -> None:
+        return None  # read row by row
 
     def close(self) -> None:
         self._store.close()

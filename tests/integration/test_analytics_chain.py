@@ -1,0 +1,132 @@
+"""The chain check of `uok sql`'s load on a log of many pages: SQLite packs
+each page (sources.PACKED), DuckDB hashes every row; any damage anywhere in
+a large log makes `uok sql` exit 3 naming the first damaged position."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import apsw
+import nanoarrow as na
+import pytest
+from uok.adapters.analytics import batches, loader, sources
+from uok.adapters.sqlite_store import SqliteEventStore
+from uok.domain.log.chain import GENESIS
+
+from bench.eventgen import fill
+from tests.conftest import uok
+
+EVENTS = 4 * loader.PAGE_ROWS + 1_234  # five pages, the last one partial
+MIDDLE = 2 * loader.PAGE_ROWS + 777  # inside the third page
+
+
+@pytest.fixture(scope="module")
+def big_log(tmp_path_factory) -> Path:
+    db = tmp_path_factory.mktemp("big") / "big.db"
+    with SqliteEventStore(db, synchronous="NORMAL") as store:
+        fill(store, EVENTS, seed=11)
+    return db
+
+
+def damaged(big_log: Path, tmp_path: Path, *statements: tuple[str, tuple]) -> Path:
+    """A copy of the log with the guard triggers dropped and ``statements`` run."""
+    db = tmp_path / "damaged.db"
+    src = apsw.Connection(str(big_log), flags=apsw.SQLITE_OPEN_READONLY)
+    dst = apsw.Connection(str(db))
+    with dst.backup("main", src, "main") as b:
+        b.step()
+    src.close()
+    dst.execute("DROP TRIGGER IF EXISTS events_no_update; DROP TRIGGER IF EXISTS events_no_delete")
+    for sql, args in statements:
+        dst.execute(sql, args)
+    dst.close()
+    return db
+
+
+def payload_at(db: Path, position: int) -> bytes:
+    conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        return bytes(conn.execute("SELECT payload FROM events WHERE position = ?", (position,)).fetchall()[0][0])
+    finally:
+        conn.close()
+
+
+def sql_exit(db: Path, tmp_path: Path):
+    return uok("sql", "SELECT count(*) FROM events", "--db", str(db), "--copy", str(tmp_path / "copy.duckdb"))
+
+
+def test_the_whole_large_log_loads_through_packed_pages(big_log: Path, tmp_path: Path):
+    r = sql_exit(big_log, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert str(EVENTS) in r.stdout.split()
+
+
+def test_packed_pages_are_the_batches_a_row_by_row_read_builds(big_log: Path):
+    """Same Arrow values, column by column, from either way of reading a
+    page: the bytes DuckDB hashes are the chain's preimage either way."""
+    source = sources.open_rows(big_log)
+    try:
+        after, prev = loader.PAGE_ROWS, None
+        prev = source.head(after)[1]
+        packed = source.packed(after, EVENTS, loader.PAGE_ROWS)
+        assert packed is not None
+        a = batches.packed_to_batch(packed, prev)
+        b = batches.rows_to_batch(source.page(after, EVENTS, loader.PAGE_ROWS), prev, after + 1)
+    finally:
+        source.close()
+    assert a is not None and (a.rows, a.first, a.last, a.last_hash) == (b.rows, b.first, b.last, b.last_hash)
+    assert list(na.Array(a.array).iter_tuples()) == list(na.Array(b.array).iter_tuples())
+    assert a.first == after + 1 and prev != GENESIS
+
+
+@pytest.mark.parametrize(
+    "flip",
+    [
+        pytest.param(lambda p: p[:40] + bytes([p[40] ^ 0x01]) + p[41:], id="one-bit"),
+        pytest.param(lambda p: p[:40] + b"\xff" + p[41:], id="not-utf8"),
+        pytest.param(lambda p: p[:40] + b"\x00" + p[41:], id="nul-byte"),
+    ],
+)
+def test_a_flipped_byte_in_the_middle_of_a_large_log_is_named(big_log: Path, tmp_path: Path, flip):
+    p = payload_at(big_log, MIDDLE)
+    db = damaged(big_log, tmp_path, ("UPDATE events SET payload = ? WHERE position = ?", (flip(p), MIDDLE)))
+    r = sql_exit(db, tmp_path)
+    assert r.returncode == 3, r.stderr
+    assert f"hash chain broken at position {MIDDLE}:" in r.stderr and r.stdout == ""
+
+
+def test_a_deleted_row_a_swap_and_a_wrong_link_are_named(big_log: Path, tmp_path: Path):
+    a, b = payload_at(big_log, MIDDLE), payload_at(big_log, MIDDLE + 1)
+    damages = {
+        # a deleted row: a gap in the positions of its page
+        "deleted": [("DELETE FROM events WHERE position = ?", (MIDDLE,))],
+        # two rows' payloads swapped, each row keeping its position: reordered events
+        "swapped": [
+            ("UPDATE events SET payload = ? WHERE position = ?", (b, MIDDLE)),
+            ("UPDATE events SET payload = ? WHERE position = ?", (a, MIDDLE + 1)),
+        ],
+        # a forged stored hash: the next row's link to it breaks too
+        "forged-hash": [("UPDATE events SET hash = randomblob(32) WHERE position = ?", (MIDDLE,))],
+    }
+    for name, statements in damages.items():
+        (tmp_path / name).mkdir()
+        r = sql_exit(damaged(big_log, tmp_path / name, *statements), tmp_path / name)
+        assert r.returncode == 3, (name, r.stderr)
+        assert f"hash chain broken at position {MIDDLE}:" in r.stderr, (name, r.stderr)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        pytest.param("UPDATE events SET payload = CAST(payload AS TEXT) WHERE position = ?", id="payload-as-text"),
+        pytest.param("UPDATE events SET hash = substr(hash, 1, 31) WHERE position = ?", id="short-hash"),
+        pytest.param("UPDATE events SET version = 'v' || version WHERE position = ?", id="version-as-text"),
+    ],
+)
+def test_a_row_of_other_types_is_refused(big_log: Path, tmp_path: Path, sql: str):
+    """The packed read leaves such a page to the row-by-row read, which
+    refuses it as before (exit 3)."""
+    db = damaged(big_log, tmp_path, (sql, (MIDDLE,)))
+    r = sql_exit(db, tmp_path)
+    assert r.returncode == 3, r.stderr
+    assert r.stdout == ""
