@@ -47,6 +47,7 @@ Clock = Callable[[], datetime]
 
 SENT_TOPIC = codec.topic_of(MessageSent)
 READ_TOPIC = codec.topic_of(MessageRead)
+_TOPICS = (SENT_TOPIC, READ_TOPIC)
 _ID_HEX = 32  # 128 bits of SHA-256: collisions are not a practical concern
 
 
@@ -130,6 +131,7 @@ class MessageBus:
         self.projection = InboxProjection(retention)
         self.state: InboxState = self.projection.initial()
         self.position = 0
+        self._mark: tuple[int, int] | None = None  # the store's appended_mark when last read (refresh)
 
     # ------------------------------------------------------------------ sending
 
@@ -184,8 +186,15 @@ class MessageBus:
     # ------------------------------------------------------------------ reading
 
     def refresh(self) -> InboxState:
-        """Fold the message events appended since the last call (any process)."""
+        """Fold the message events appended since the last call (any process).
+        On SQLite, nothing is read while no message event can have been
+        appended since (:meth:`SqliteEventStore.appended_mark`)."""
+        marker = getattr(self.log.store, "appended_mark", None)
+        mark = marker(_TOPICS) if marker is not None else None
+        if mark is not None and mark == self._mark:
+            return self.state
         head = self.log.store.head()[0]
+        self._mark = mark
         if head > self.position:
             apply, state = self.projection.apply, self.state
             for r in self.log.store.read(self.position, upto=head, topics=(SENT_TOPIC, READ_TOPIC)):

@@ -89,6 +89,11 @@ class EventLog:
         group = getattr(self.store, "group", None)
         return bool(group(on)) if group is not None else False
 
+    def grouped(self) -> bool:
+        """Whether a group's transaction is open now: until it commits no
+        other process can append (SQLite: it holds the write lock)."""
+        return bool(getattr(self.store, "group_open", False))
+
     def commit(self) -> None:
         """Commit the open group of appends, if any (not necessarily durable: :meth:`sync`)."""
         commit = getattr(self.store, "commit", None)

@@ -202,7 +202,7 @@ class CommandExecutor:
         node, model = routed(node, self.models)
         self.logs.prepare(run_id)
         files = self.files(run_id, node.id, turn_id)
-        _write_json(files.feedback, feedback or {})
+        _write_json(files.feedback, feedback or {}, atomic=False)  # no task reads it yet
         stem = files.feedback.name.removesuffix(".feedback.json")
         usage_file = files.feedback.with_name(stem + ".usage.jsonl")  # beside the turn's files: no temporary
         spawn_file = files.feedback.with_name(stem + ".spawn.jsonl")  # directory per attempt (issue 15)
@@ -552,8 +552,15 @@ def budget_env(feedback: Mapping[str, Any] | None) -> dict[str, str]:
     return out
 
 
-def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    """Write atomically: a task polling the file never reads half of it."""
+def _write_json(path: Path, data: Mapping[str, Any], *, atomic: bool = True) -> None:
+    """Write atomically: a task polling the file never reads half of it.
+    ``atomic=False``: the turn's first write, before its task starts (a
+    fresh file no one reads yet: no temporary file and rename)."""
+    text = msgspec.json.format(msgspec.json.encode(data), indent=2) + b"\n"
+    if not atomic:
+        with open(path, "wb") as f:
+            f.write(text)
+        return
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(msgspec.json.format(msgspec.json.encode(data), indent=2) + b"\n")
+    tmp.write_bytes(text)
     os.replace(tmp, path)

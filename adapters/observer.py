@@ -112,6 +112,12 @@ class TurnHooks:
                     )
                 )
 
+    def forget(self) -> None:
+        """An append failed: the writer tokens' fold reads the log again
+        (:meth:`uok.adapters.writer.WriterTokens.forget`)."""
+        if self.writer is not None:
+            self.writer.forget()
+
     def release_all(self) -> None:
         """Give back every token still held (the runner's ``finally``)."""
         for turn_id in list(self.tokens):

@@ -203,6 +203,11 @@ class KernelRunner:
         # while a batch of observations is stepped: their decisions (or a closeout to record),
         # carried out once all are recorded
         self._deferred: list[list[ev.Event] | Callable[[], None]] | None = None
+        # observations that decide nothing, recorded while the store's group is open (writer tokens,
+        # closeouts): appended with the next append, or before the group commits (_flush, issue 15)
+        self._unflushed: list[ev.Event] = []
+        self._unflushed_seen: list[ev.Event] = []  # ... and what the run observer hears once they are
+        self._to_hear: list[ev.Event] = []  # appended, not yet told to the run observer
         hooks.linger = self._executing.__contains__  # a stopped turn closes out when its process is gone
         loop.bind(self)
 
@@ -251,6 +256,8 @@ class KernelRunner:
             self.turn_hooks.release_all()
             try:
                 self._pool.shutdown(wait=True, cancel_futures=True)
+                self._flush()
+                self._hear()
                 self.log.group(False)  # the last group committed
                 if self.checkpoints is not None:
                     self.checkpoints.after_run()  # snapshot and read models current for the next command
@@ -317,18 +324,27 @@ class KernelRunner:
     def _commit(self) -> None:
         """Commit the open group of appends (uok.adapters.eventlog.EventLog.group)."""
         try:
+            self._flush()
             self.log.commit()
         except BaseException:
             self._resync()  # the group is not in the log: the kernel folds what is
             raise
+        self._hear()
 
     def _sync(self) -> None:
         """Commit the open group and make everything recorded durable: before any action."""
         try:
+            self._flush()
             self.log.sync()
         except BaseException:
             self._resync()
             raise
+        self._hear()
+
+    def _flush(self) -> None:
+        """Append the observations held back by :meth:`_step` (nothing when none is)."""
+        if self._unflushed:
+            self._append([])
 
     def _received(self, obs: ev.Event, *, prior: Sequence[ev.Event] = (), expect: dict[str, int] | None = None) -> None:
         """Step what a worker (or a signal handler) reported."""
@@ -428,17 +444,43 @@ class KernelRunner:
             for late in after:
                 decisions += self.kernel.handle(late)  # nothing: they decide nothing
             batch = [*prior, obs, *decisions, *after]
-            fence = {**self._lease, **expect} if self._lease and expect else (expect or self._lease)
-            self.log.append(batch, versions=self._unit_versions(batch), expect=fence)
+            if not decisions and not after and expect is None and self.log.grouped():
+                # it decides nothing and nothing acts on it: it joins the next append, in order, in
+                # the open group (which holds the write lock: no other process can take its stream
+                # version meanwhile); every action and every commit flushes first (issue 15)
+                self._unflushed += batch
+                self._unflushed_seen.append(obs)
+                return
+            self._append(batch, seen=(obs, *decisions), expect=expect)
         except BaseException:
             self._resync()
             raise
-        if self.observer is not None:
-            self.observer.on_events([self._resolved(e) for e in (obs, *decisions)])
+        self._hear()
         if self._deferred is not None:
             self._deferred.append(decisions)
         else:
             self._effects(decisions)
+
+    def _append(
+        self, batch: list[ev.Event], *, seen: Sequence[ev.Event] = (), expect: dict[str, int] | None = None
+    ) -> None:
+        """Append what :meth:`_step` held back, then ``batch``, in one append
+        under the plan's lease; ``seen`` (and what was held back) is what the
+        run observer hears of next (:meth:`_hear`)."""
+        held, self._unflushed = self._unflushed, []
+        heard, self._unflushed_seen = self._unflushed_seen, []
+        batch = [*held, *batch] if held else batch
+        fence = {**self._lease, **expect} if self._lease and expect else (expect or self._lease)
+        self.log.append(batch, versions=self._unit_versions(batch), expect=fence)
+        if self.observer is not None:
+            self._to_hear += (*heard, *seen)
+
+    def _hear(self) -> None:
+        """Tell the run observer what was appended (in log order), once it is."""
+        if self._to_hear:
+            events, self._to_hear = self._to_hear, []
+            if self.observer is not None:
+                self.observer.on_events([self._resolved(e) for e in events])
 
     def _resolved(self, e: ev.Event) -> ev.Event:
         """``e`` as observers read it: a ``PlanCompiled`` that references its
@@ -687,6 +729,10 @@ class KernelRunner:
         failed ``handle`` the kernel has folded decisions the log never got. Rebuild it from the
         log, so the ``KernelFailed`` that follows is decided on what was
         recorded (and replays), not on a state no one will ever see again."""
+        self._unflushed, self._unflushed_seen = [], []  # never appended: the refold below does not hold them
+        forget = getattr(self.turn_hooks, "forget", None)
+        if forget is not None:
+            forget()  # the writer tokens' fold may hold what was not appended either
         k = self.kernel.fresh()
         try:
             fold_log(self.log, k)

@@ -138,6 +138,7 @@ class _Transaction:
                     store._conn.execute("BEGIN IMMEDIATE")
                     store._group_open = True
                     store._group_head = None
+                    store._group_checked = {}
                 store._conn.execute("SAVEPOINT uok_group")
                 self.grouped = True
             else:
@@ -242,7 +243,11 @@ class SqliteEventStore:
         # the head while a group is open: no other connection can append then (it holds the write
         # lock), so the head moves only with this store's appends, and head() needs no query
         self._group_head: tuple[int, bytes] | None = None
+        # stream -> version an append's ``expect`` found it at inside the open group: for the same
+        # reason it cannot move but by this store's appends, which drop it (a run's lease, issue 15)
+        self._group_checked: dict[str, int] = {}
         self._crash_pending = False  # UOK_CRASH_AFTER_APPENDS reached inside a group: die after its commit
+        self._own_topics: dict[str, int] = {}  # topic -> records this connection tried to append (appended_mark)
 
     # -- plumbing ---------------------------------------------------------
     @property
@@ -357,6 +362,12 @@ class SqliteEventStore:
             self._grouping = on
             return on
 
+    @property
+    def group_open(self) -> bool:
+        """A group's ``BEGIN IMMEDIATE`` is open (:meth:`group`): this
+        connection holds the write lock until :meth:`commit`."""
+        return self._group_open
+
     def commit(self) -> None:
         """Commit the open group (a no-op when none is open). A failed commit
         rolls the group back and raises; nothing of it is in the log."""
@@ -407,7 +418,9 @@ class SqliteEventStore:
         # built before taking the write lock to keep the lock window short.
         u32, u64, sha256 = _U32, _U64, _sha256
         tails = []
+        own = self._own_topics
         for r in records:
+            own[r.topic] = own.get(r.topic, 0) + 1  # counted before the attempt: a mark may move for nothing, never stay
             s, t, p = r.stream.encode(), r.topic.encode(), r.payload
             tails.append(b"".join((u32(len(s)), s, u64(r.version), u32(len(t)), t, u32(len(p)), p)))
         first = pos = 0
@@ -415,10 +428,15 @@ class SqliteEventStore:
         try:
             with self.transaction() as conn:
                 if expect:
+                    checked = self._group_checked if self._group_open else None
                     for stream, version in expect.items():
+                        if checked is not None and checked.get(stream) == version:
+                            continue
                         actual = cast(int, conn.execute(_STREAM_VERSION, (stream,)).fetchall()[0][0] or 0)
                         if actual != version:
                             raise StreamMoved(stream, version, actual)
+                        if checked is not None:
+                            checked[stream] = version
                 if records:
                     if self._group_head is not None and self._group_open:
                         pos, prev = self._group_head
@@ -426,15 +444,22 @@ class SqliteEventStore:
                         head = conn.execute(_HEAD).fetchall()
                         pos, prev = cast(tuple[int, bytes], head[0]) if head else (0, GENESIS)
                     first, rows = pos + 1, []
+                    checked = self._group_checked
                     for r, tail in zip(records, tails, strict=False):
                         pos += 1
                         prev = sha256(prev + u64(pos) + tail).digest()
                         rows.append((pos, r.stream, r.version, r.topic, r.payload, prev))
+                        if checked:
+                            checked.pop(r.stream, None)  # it moves: the next expect of it is queried
                     conn.executemany(_INSERT, rows)
                 if then is not None:
                     then(conn)
         except IntegrityError as e:
+            self._group_checked = {}
             raise self._conflict(records) or e from e
+        except BaseException:
+            self._group_checked = {}
+            raise
         if records:
             if self._group_open:
                 self._group_head = (pos, prev)
@@ -525,6 +550,23 @@ class SqliteEventStore:
             if self._group_open:
                 self._group_head = head
             return head
+
+    def appended_mark(self, topics: Sequence[str]) -> tuple[int, int]:
+        """A value that changes whenever an event of one of ``topics`` may
+        have been appended since it was taken: SQLite's ``data_version``
+        (it moves when another connection, in any process, commits) and
+        how many records of those topics this connection appended. A
+        reader that folds only those topics takes the mark before it reads
+        and, while the mark is unchanged, has nothing to read (one
+        statement instead of a head query and a range read: the runner's
+        steering poll between every two tasks, issue 15)."""
+        with self._lock:
+            try:
+                version = self._conn.execute("PRAGMA data_version").fetchall()[0][0]
+            except apsw.Error as e:
+                raise translate(e, self.path) from e
+        own = self._own_topics
+        return cast(int, version), sum(own.get(t, 0) for t in topics)
 
     def stream_version(self, stream: str) -> int:
         return self.query(_STREAM_VERSION, (stream,))[0][0] or 0

@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 
 ENV = "UOK_LOGS_DIR"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+_ODD = re.compile(r"/\.|//|/$")  # a component pathlib would rewrite (".", "..", "", a trailing "/")
 
 
 class TurnFiles(NamedTuple):
@@ -69,6 +70,10 @@ class LogsDir:
     def __init__(self, root: Path, base: Path | None = None):
         self.root = Path(root).absolute()
         self.base = Path(base).absolute() if base is not None else None
+        # the same as strings: turn() and record() run once or twice per task (issue 15)
+        self._root = str(self.root)
+        self._base_prefix = str(self.base).rstrip("/") + "/" if self.base is not None else None
+        self._prepared: set[str] = set()  # run ids whose directory prepare() made
 
     @classmethod
     def for_store(cls, store: Any, *, plan_dir: Path | None = None, environ: dict[str, str] | None = None) -> LogsDir:
@@ -90,16 +95,20 @@ class LogsDir:
         return self.root / "blobs"
 
     def turn(self, run_id: str, unit_id: str, turn_id: str) -> TurnFiles:
-        stem = self.root / safe_name(run_id) / f"{safe_name(unit_id)}.{iteration_of(turn_id)}"
+        stem = os.path.join(self._root, safe_name(run_id), f"{safe_name(unit_id)}.{iteration_of(turn_id)}")
         return TurnFiles(
-            stdout=stem.with_name(stem.name + ".stdout"),
-            stderr=stem.with_name(stem.name + ".stderr"),
-            feedback=stem.with_name(stem.name + ".feedback.json"),
-            progress=stem.with_name(stem.name + ".progress"),
+            stdout=Path(stem + ".stdout"),
+            stderr=Path(stem + ".stderr"),
+            feedback=Path(stem + ".feedback.json"),
+            progress=Path(stem + ".progress"),
         )
 
     def record(self, path: Path) -> str:
         """How ``path`` is written into an event."""
+        text = os.fspath(path)
+        prefix = self._base_prefix
+        if prefix is not None and os.sep == "/" and text.startswith(prefix) and not _ODD.search(text, len(prefix) - 1):
+            return text[len(prefix) :]  # a turn's file under the log's directory (what turn() builds)
         path = Path(path).absolute()
         if self.base is not None:
             try:
@@ -116,11 +125,15 @@ class LogsDir:
         return self.base / path
 
     def prepare(self, run_id: str) -> Path:
-        """Create the run's directory (0700: output may hold what redaction missed)."""
+        """Create the run's directory (0700: output may hold what redaction
+        missed); once per run id and instance, not before every task."""
+        directory = self.root / safe_name(run_id)
+        if run_id in self._prepared and directory.is_dir():
+            return directory
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         ignore = self.root / ".gitignore"
         if not ignore.exists():
             ignore.write_text("*\n")  # outputs are never committed, wherever the directory is
-        directory = self.root / safe_name(run_id)
         directory.mkdir(exist_ok=True, mode=0o700)
+        self._prepared.add(run_id)
         return directory

@@ -89,16 +89,43 @@ class WriterTokens:
     def refresh(self) -> WriterState:
         """Fold the ``writer`` events appended since the last call (by any process).
 
-        Reads the position range after the last call filtered by topic, not
-        ``stream = 'writer'``: SQLite would answer the latter through the
-        (stream, version) index, scanning the whole stream on every call."""
-        head = self.log.store.head()[0]
+        First one index probe: the ``writer`` stream's versions are its
+        sequences (pinned, unique), and this fold holds every event of the
+        stream up to its version when last read plus its own records,
+        folded as they are made (:meth:`_recorded`), so while the stream's
+        version is not past ``state.sequence`` there is nothing to read; the
+        runner's own acquire and release (issue 15) then cost no read of the
+        log. (Below it: own records the runner holds back until its next
+        append, inside a transaction that keeps every other writer out.
+        If such an append fails, the runner has the fold start over:
+        :meth:`forget`.) Otherwise it reads the position range
+        after the last read, filtered by topic, not ``stream = 'writer'``:
+        SQLite would answer the latter through the (stream, version) index,
+        scanning the whole stream on every call. That range may hold this
+        fold's own records again: folding them twice, in log order, changes
+        nothing (each epoch ends as the last event about it left it)."""
+        store = self.log.store
+        if store.stream_version(WRITER_STREAM) <= self.state.sequence:
+            return self.state
+        head = store.head()[0]
         if head > self._position:
-            for r in self.log.store.read(self._position, upto=head, topics=_TOPICS):
+            for r in store.read(self._position, upto=head, topics=_TOPICS):
                 if r.stream == WRITER_STREAM:
                     apply(self.state, codec.decode(r.topic, r.payload))  # type: ignore[arg-type]
             self._position = head
         return self.state
+
+    def forget(self) -> None:
+        """Fold the ``writer`` stream again from its start on the next read
+        (an append this fold counted on failed: what it holds may not be in
+        the log)."""
+        self.state = WriterState()
+        self._position = 0
+
+    def _recorded(self, e: WriterTokenAcquired | WriterTokenReleased) -> None:
+        """Record ``e`` (raises IntegrityError if its sequence was taken) and fold it."""
+        self._record(e)
+        apply(self.state, e)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -133,7 +160,7 @@ class WriterTokens:
                     pid=pid,
                     ttl_seconds=ttl,
                 )
-                self._record(e)
+                self._recorded(e)
             except IntegrityError:
                 continue  # another process wrote the writer stream meanwhile: re-read, retry
             return Token(
@@ -156,7 +183,7 @@ class WriterTokens:
             if held is None or held.token_id != token.token_id:
                 return False
             try:
-                self._record(
+                self._recorded(
                     WriterTokenReleased(
                         run_id=self.run_id,
                         at=now or self.clock(),
@@ -185,7 +212,7 @@ class WriterTokens:
     def _reclaim(self, state: WriterState, now: datetime) -> int:
         stale = expired(state, now)
         for t in stale:
-            self._record(
+            self._recorded(
                 WriterTokenReleased(
                     run_id=self.run_id,
                     at=now,
@@ -196,7 +223,6 @@ class WriterTokens:
                     reason=f"expired: held by pid {t.pid} past its {t.ttl_seconds:g}s TTL",
                 )
             )
-            self.refresh()
         return len(stale)
 
     # ------------------------------------------------------------------ fencing

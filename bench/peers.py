@@ -41,6 +41,12 @@ Measured per contender and workload:
   every ``fsync``/``fdatasync`` line (any thread) between those two markers
   is counted (the ``true`` children make none). Timed rounds run without
   strace. Needs ``strace``; otherwise the column says ``n/a``;
+* **CPU ms/step**: CPU time of the contender's process (every thread,
+  ``time.process_time``; the ``true`` children are not counted) over the
+  timed workload / steps; *CPU overhead* is that minus bare's (the cost of
+  starting each child is in both). Less sensitive to the machine's load
+  than wall time (what other processes do does not count), though a
+  loaded machine still makes each CPU-second do less;
 * **bytes/step**: growth of the database files over the workload, each
   measured after ``PRAGMA wal_checkpoint(TRUNCATE)`` (so the WAL is folded
   into the main file), divided by steps.
@@ -252,16 +258,17 @@ def child_main(args: argparse.Namespace) -> None:
 
     def timed(fn):
         os.getppid()  # strace marker: the workload starts
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         out = fn()
         clock["wall"] = time.perf_counter() - t
+        clock["cpu"] = time.process_time() - c  # every thread of this process; the `true` children excluded
         os.getppid()  # strace marker: the workload ended
         return out
 
     t0 = time.perf_counter()
     info = CHILDREN[args.child](work, lengths, timed)
     total = time.perf_counter() - t0
-    out = {"pid": os.getpid(), "wall": clock["wall"], "total": total, "steps": sum(lengths)}
+    out = {"pid": os.getpid(), "wall": clock["wall"], "cpu": clock["cpu"], "total": total, "steps": sum(lengths)}
     if "db" in info:
         db = Path(info["db"])
         out["bytes"] = db_bytes(db) - info["before"]
@@ -331,12 +338,19 @@ def report(
 ) -> None:
     ms = {n: [r[n]["wall"] / r[n]["steps"] * 1000 for r in rounds] for n in names}
     over = {n: [a - b for a, b in zip(ms[n], ms["bare"], strict=True)] for n in names}
+    cpu = {n: [r[n]["cpu"] / r[n]["steps"] * 1000 for r in rounds] for n in names}
+    cover = {n: [a - b for a, b in zip(cpu[n], cpu["bare"], strict=True)] for n in names}
     med = {n: statistics.median(ms[n]) for n in names}
     omed = {n: statistics.median(over[n]) for n in names}
+    cmed = {n: statistics.median(cpu[n]) for n in names}
+    comed = {n: statistics.median(cover[n]) for n in names}
     steps = rounds[0]["bare"]["steps"]
     print(f"\n## {workload}: {steps} steps" + (f" in {chains} chains" if workload == "parallel" else ""))
-    print("| contender | ms/step (median) | min–max | overhead ms/step | overhead vs uok | fsyncs/step | bytes/step |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| contender | ms/step (median) | min–max | overhead ms/step | overhead vs uok"
+        " | CPU ms/step | CPU overhead ms/step | fsyncs/step | bytes/step |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in names:
         c = counts.get(n, {})
         fs = c["fsyncs"] / c["steps"] if "fsyncs" in c else None
@@ -344,15 +358,18 @@ def report(
         vs = omed[n] / omed["uok"] if n != "bare" and "uok" in omed and omed["uok"] > 0 else None
         print(
             f"| {n} | {med[n]:.2f} | {min(ms[n]):.2f}–{max(ms[n]):.2f} | {fmt(omed[n] if n != 'bare' else None)}"
-            f" | {fmt(vs) + 'x' if vs is not None else 'n/a'} | {fmt(fs)} | {fmt(by, ',.0f')} |"
+            f" | {fmt(vs) + 'x' if vs is not None else 'n/a'} | {cmed[n]:.2f}"
+            f" | {fmt(comed[n] if n != 'bare' else None)} | {fmt(fs)} | {fmt(by, ',.0f')} |"
         )
     if "uok" in names:
         for peer in names:
             if peer in ("bare", "uok"):
                 continue
             ratio = omed["uok"] / omed[peer] if omed[peer] > 0 else float("inf")
+            cratio = comed["uok"] / comed[peer] if comed[peer] > 0 else float("inf")
             print(
-                f"uok overhead / {peer} overhead = {ratio:.2f}x; uok ms/step / {peer} ms/step = {med['uok'] / med[peer]:.2f}x"
+                f"uok overhead / {peer} overhead = {ratio:.2f}x; uok ms/step / {peer} ms/step = {med['uok'] / med[peer]:.2f}x;"
+                f" CPU overhead: {cratio:.2f}x"
             )
 
 

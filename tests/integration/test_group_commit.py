@@ -130,7 +130,9 @@ def test_a_run_syncs_before_each_process_starts_and_about_once_per_task(tmp_path
             if isinstance(e, ev.TurnStarted | ev.WriterTokenAcquired) and e.turn_id == turn_id and e.at >= started
         ]
         assert len(recorded) == 2 and max(recorded) <= durable_upto, (turn_id, recorded, durable_upto)
-    assert commits["n"] >= 3 * tasks  # the bookkeeping commits are still there ...
+    # two appends per task (its result with the decisions; the token's release, the closeout and the
+    # next token, held back by the runner to the next append) ...
+    assert commits["n"] >= 2 * tasks
     assert len(fdatasyncs) <= 1.5 * tasks  # ... sharing about one fsync per task
 
 
