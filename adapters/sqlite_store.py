@@ -418,9 +418,9 @@ class SqliteEventStore:
         # built before taking the write lock to keep the lock window short.
         u32, u64, sha256 = _U32, _U64, _sha256
         tails = []
-        own = self._own_topics
+        own = self._own_topics  # counted before the attempt: a mark may move for nothing, never stay
         for r in records:
-            own[r.topic] = own.get(r.topic, 0) + 1  # counted before the attempt: a mark may move for nothing, never stay
+            own[r.topic] = own.get(r.topic, 0) + 1
             s, t, p = r.stream.encode(), r.topic.encode(), r.payload
             tails.append(b"".join((u32(len(s)), s, u64(r.version), u32(len(t)), t, u32(len(p)), p)))
         first = pos = 0
