@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import msgspec
 from uok.adapters.record_source import ChainedRecordSource
 from uok.adapters.sqlite_store import SqliteEventStore
+from uok.projections import manifests
 from uok.projections.port import ProjectionConflict, ProjectionWrite, StoredHead
 
 _SCHEMA = (
@@ -54,9 +54,7 @@ _SCHEMA = (
         PRIMARY KEY (name, digest))""",
 )
 
-_MANIFEST = msgspec.msgpack.Decoder(dict[str, bytes])
 _IN_CHUNK = 5000  # digests per IN (...) list, well under SQLite's variable limit
-_encode = msgspec.msgpack.encode
 
 
 class SqliteProjectionStore(ChainedRecordSource):
@@ -132,7 +130,7 @@ class SqliteProjectionStore(ChainedRecordSource):
                     )
                     conn.execute(
                         "INSERT OR REPLACE INTO projection_snapshots (name, version, position, manifest) VALUES (?, ?, ?, ?)",
-                        (w.name, w.version, s.position, _encode(s.manifest)),
+                        (w.name, w.version, s.position, manifests.encode(s.manifest, s.base)),
                     )
                 conn.execute(
                     "UPDATE projection_state SET position = ?, hash = ?, rebuilding = ?, parts = ? WHERE name = ?",
@@ -147,7 +145,21 @@ class SqliteProjectionStore(ChainedRecordSource):
             "ORDER BY position DESC LIMIT 1",
             (name, version, position),
         )
-        return (rows[0][0], _MANIFEST.decode(rows[0][1])) if rows else None
+        if not rows:
+            return None
+        manifest = manifests.resolve(rows[0][1], lambda base: self._manifest_row(name, version, base))
+        return None if manifest is None else (rows[0][0], manifest)
+
+    def _manifest_row(self, name: str, version: int, position: int) -> bytes | None:
+        rows = self.store.query(
+            "SELECT manifest FROM projection_snapshots WHERE name = ? AND version = ? AND position = ?",
+            (name, version, position),
+        )
+        return bytes(rows[0][0]) if rows else None
+
+    def full_manifest(self, name: str, version: int, position: int) -> dict[str, bytes] | None:
+        raw = self._manifest_row(name, version, position) if self._has_schema() else None
+        return manifests.resolve(raw, lambda _base: None) if raw is not None and manifests.is_full(raw) else None
 
     def load_blobs(self, name: str, digests: Sequence[bytes]) -> dict[bytes, bytes]:
         """Blobs are immutable (content-addressed), so no transaction is needed."""

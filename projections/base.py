@@ -33,6 +33,9 @@ class Projection(Generic[S]):
     version: ClassVar[int] = 1
     state_type: ClassVar[type]
     types: ClassVar[frozenset[str] | None] = None
+    # delta snapshots between full ones (projections/manifests.py); off for a read model that is large,
+    # changes with nearly every event and that time travel rarely asks for (metrics)
+    delta_snapshots: ClassVar[bool] = True
 
     def initial(self) -> S:
         return self.state_type()

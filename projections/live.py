@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 from uok.domain.events import Event
 from uok.projections.base import PartitionedProjection, Projection
+from uok.projections.lazyparts import Encoded, Fetch, fetch_all, read
 from uok.projections.port import ProjectionWrite, SnapshotWrite
 
 SINGLE = ""  # the one part of a projection that is not partitioned
@@ -36,6 +37,8 @@ class Live:
         "apply_part",
         "committed",
         "encoded",
+        "fetch",
+        "full",
         "key",
         "lazy",
         "name",
@@ -44,6 +47,7 @@ class Live:
         "proj",
         "rebuilding",
         "shared",
+        "since_full",
         "snaps",
         "start",
         "touched",
@@ -62,8 +66,15 @@ class Live:
         self.start = self.committed = start
         self.rebuilding = rebuilding
         self.snaps: list[SnapshotWrite] = []
+        self.since_full: set[str] = set()  # parts offered to a snapshot since the last full one
+        # (position, manifest) of the last full snapshot, what deltas are taken against; a fold
+        # from zero starts against the empty manifest at 0
+        self.full: tuple[int, dict[str, bytes]] | None = (0, {})
         self.shared: dict[str, bytes] = {}  # parts borrowed from a cache: copied (decoded) before a fold
-        self.lazy: dict[str, bytes] = {}  # stored parts not decoded yet: decoded when a fold touches them
+        # stored parts not decoded yet: decoded when a fold touches them; an Encoded one (time travel)
+        # is known by digest and read with ``fetch`` when needed
+        self.lazy: dict[str, bytes | Encoded] = {}
+        self.fetch: Fetch = _nothing
         # a partitioned projection's own parts, or the whole state as one part
         self.key: Callable[[Event], str | None]
         self.apply_part: Callable[[Any, int, Event], Any]
@@ -90,6 +101,8 @@ class Live:
         self.lazy = {k: data for k, (_d, data) in stored.items()}
         self.encoded = dict(stored)
         self.unsnapped = set(stored)  # their blobs may predate the last snapshot: re-offer them
+        self.since_full = set(stored)  # which changed since the last full snapshot is not known: compare all
+        self.full = None  # the runner sets it from the stored full snapshot, if there is one
 
     def decode(self, data: bytes) -> Any:
         return self._dec(data)
@@ -100,11 +113,19 @@ class Live:
         self.parts[key] = part
         self.shared[key] = data
 
+    def _data(self, data: Any) -> bytes:
+        """A lazy part's encoding: its bytes, or read now for one known by digest
+        only (time travel leaves a snapshot's parts unread until needed)."""
+        return data if data.__class__ is bytes else read(self.fetch, data)
+
     def state(self) -> Any:
         if self.lazy:
             dec, parts = self._dec, self.parts
+            unread = [d for d in self.lazy.values() if d.__class__ is Encoded]
+            if unread:
+                fetch_all(self.fetch, unread)
             for k, data in self.lazy.items():
-                parts[k] = dec(data)
+                parts[k] = dec(self._data(data))
             self.lazy = {}
         if isinstance(self.proj, PartitionedProjection):
             return self.parts
@@ -121,7 +142,7 @@ class Live:
             for kk in (k,) if k.__class__ is str else k:
                 data = self.lazy.pop(kk, None)
                 if data is not None:
-                    parts[kk] = self._dec(data)
+                    parts[kk] = self._dec(self._data(data))
         if self.shared:
             for kk in (k,) if k.__class__ is str else k:
                 data = self.shared.pop(kk, None)
@@ -147,13 +168,31 @@ class Live:
         self.unsnapped |= self.touched
         self.touched = set()
 
-    def snapshot(self, position: int) -> None:
+    def snapshot(self, position: int, *, full: bool = True) -> None:
+        """A full snapshot (every part's digest), or a delta: the parts whose
+        digest differs from the last full snapshot's (projections/manifests.py).
+        Either way the same bytes however the state was reached (from zero,
+        or resumed from a committed position), so a resumed rebuild writes the
+        snapshots an uninterrupted one does."""
         self._encode_touched()
         encoded = self.encoded
-        manifest = {k: encoded[k][0] for k in sorted(encoded)}  # sorted: same bytes however it was reached
         blobs = {encoded[k][0]: encoded[k][1] for k in self.unsnapped}
+        self.since_full |= self.unsnapped
         self.unsnapped = set()
-        self.snaps.append(SnapshotWrite(position=position, manifest=manifest, blobs=blobs))
+        if full:
+            manifest = {k: encoded[k][0] for k in sorted(encoded)}  # sorted: same bytes however it was reached
+            self.full, self.since_full = (position, manifest), set()
+            self.snaps.append(SnapshotWrite(position=position, manifest=manifest, blobs=blobs))
+            return
+        if self.full is None:  # resumed where no full snapshot to diff against is known: none until the next
+            return
+        base, before = self.full
+        delta = {}
+        for k in sorted(self.since_full):
+            d = encoded[k][0]
+            if before.get(k) != d:
+                delta[k] = d
+        self.snaps.append(SnapshotWrite(position=position, manifest=delta, blobs=blobs, base=base))
 
     def write(self, position: int, hash_: bytes, *, finished: bool) -> ProjectionWrite:
         self._encode_touched()
@@ -180,3 +219,7 @@ class Live:
 
 def _single_key(_event: Any) -> str:
     return SINGLE
+
+
+def _nothing(_digests: list[bytes]) -> dict[bytes, bytes]:
+    return {}

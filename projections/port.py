@@ -37,8 +37,11 @@ class StoredHead(msgspec.Struct, frozen=True, kw_only=True):
 
 class SnapshotWrite(msgspec.Struct, frozen=True, kw_only=True):
     position: int
-    manifest: dict[str, bytes]  # part key -> digest of its encoding
+    manifest: dict[str, bytes]  # part key -> digest of its encoding (a delta: only parts changed since ``base``)
     blobs: dict[bytes, bytes]  # digest -> encoding, for parts new since the last snapshot
+    base: int | None = (
+        None  # None: a full manifest; else a delta against the full one at ``base`` (projections/manifests.py)
+    )
 
 
 class ProjectionWrite(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,7 +86,11 @@ class ProjectionRepository(Protocol):
         """All writes in one transaction; ProjectionConflict if a position moved."""
 
     def snapshot_manifest(self, name: str, version: int, position: int) -> tuple[int, dict[str, bytes]] | None:
-        """(snapshot position, key -> digest) of the latest snapshot <= position."""
+        """(snapshot position, key -> digest) of the latest snapshot <= position,
+        a delta resolved against its full base (None if that base is gone)."""
+
+    def full_manifest(self, name: str, version: int, position: int) -> dict[str, bytes] | None:
+        """The manifest of the snapshot at exactly ``position`` if it is a full one."""
 
     def load_blobs(self, name: str, digests: Sequence[bytes]) -> dict[bytes, bytes]:
         """digest -> encoding, for the digests that exist."""

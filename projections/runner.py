@@ -29,6 +29,7 @@ from typing import Any
 
 import msgspec
 from uok.domain.log import codec
+from uok.projections import manifests
 from uok.projections.base import PartitionedProjection, Projection
 from uok.projections.lazyparts import Encoded, LazyParts
 from uok.projections.live import Live
@@ -89,12 +90,22 @@ class ProjectionRunner:
         *,
         batch: int = DEFAULT_BATCH,
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
+        delta_every: int | None = None,
         page: int = DEFAULT_PAGE,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         readonly: bool = False,
     ):
+        """``delta_every``: the interval of delta snapshots between full ones
+        (projections/manifests.py); it must divide ``snapshot_every``. None: a
+        tenth of ``snapshot_every`` when that divides it (1,000 by default); 0:
+        none."""
         if batch <= 0 or snapshot_every <= 0 or page <= 0:
             raise ValueError("batch, snapshot_every and page must be positive")
+        if delta_every is None:
+            delta_every = manifests.delta_interval(snapshot_every)
+        if delta_every < 0 or (delta_every and snapshot_every % delta_every):
+            raise ValueError(f"delta_every ({delta_every}) must divide snapshot_every ({snapshot_every})")
+        self.delta_every = delta_every if delta_every and delta_every < snapshot_every else 0
         names = [p.name for p in projections]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate projection names in {names}")
@@ -148,6 +159,11 @@ class ProjectionRunner:
             elif live is None or live.committed != h.position or live.touched or live.unsaved:
                 live = self._live[name] = Live(p, h.position, h.rebuilding)
                 live.load(self.repo.load_parts(name))
+                full_at = h.position // self.snapshot_every * self.snapshot_every
+                if full_at == 0:
+                    live.full = (0, {})
+                elif (manifest := self.repo.full_manifest(name, p.version, full_at)) is not None:
+                    live.full = (full_at, manifest)
             else:
                 live.rebuilding = h.rebuilding
             lives.append(live)
@@ -183,7 +199,7 @@ class ProjectionRunner:
         if not lives:
             return target
         start = min(lv.committed for lv in lives)
-        every = self.snapshot_every
+        every = self.delta_every or self.snapshot_every  # full snapshots and the deltas between them
         next_snap = (start // every + 1) * every
         next_commit = start + self.batch
         route: dict[str, list[Live]] = {}
@@ -224,9 +240,10 @@ class ProjectionRunner:
         return target
 
     def _snapshot(self, lives: list[Live], position: int) -> None:
+        full = position % self.snapshot_every == 0
         for live in lives:
-            if live.committed < position:
-                live.snapshot(position)
+            if live.committed < position and (full or live.proj.delta_snapshots):
+                live.snapshot(position, full=full)
 
     def _commit(self, lives: list[Live], position: int, *, finished: bool) -> None:
         hash_ = self.source.hash_at(position) if position else b""
@@ -301,6 +318,11 @@ class ProjectionRunner:
                     digests[name] = {k: d for k, (d, _data) in stored.items()}
                     self._borrow(t, digests[name], dict(stored.values()))
                     base = h.position
+                elif snap is not None and isinstance(p, PartitionedProjection):
+                    # parts are read when the fold or the reader needs them (LazyParts)
+                    digests[name] = snap[1]
+                    self._borrow(t, snap[1], None)
+                    base = snap[0]
                 elif snap is not None:
                     spos, manifest = snap
                     missing = [d for d in set(manifest.values()) if (name, d) not in self._cache]
@@ -320,17 +342,22 @@ class ProjectionRunner:
                 out[t.name] = t.state()
         return out
 
-    def _borrow(self, t: Live, manifest: dict[str, bytes], blobs: dict[bytes, bytes]) -> None:
+    def _borrow(self, t: Live, manifest: dict[str, bytes], blobs: dict[bytes, bytes] | None) -> None:
         """Hand ``t`` the parts of a stored state: the ones this runner has
         decoded before, shared (copied before a fold changes them); the
-        others undecoded (``t.lazy``), for the fold or the reader to decode."""
+        others undecoded (``t.lazy``), for the fold or the reader to decode:
+        their encodings from ``blobs``, or (None) read when first needed."""
         cache, name = self._cache, t.name
         partitioned = isinstance(t.proj, PartitionedProjection)
+        name_ = t.name
+        t.fetch = lambda digests: self.repo.load_blobs(name_, digests)
         for k, d in manifest.items():
             hit = cache.get((name, d))
             if hit is not None:
                 cache.move_to_end((name, d))
                 t.borrow(k, hit[0], hit[1])
+            elif blobs is None:
+                t.lazy[k] = Encoded(d)
             elif partitioned:
                 t.lazy[k] = blobs[d]
             else:
@@ -353,9 +380,12 @@ class ProjectionRunner:
         return part
 
     def _lazy_state(self, t: Live, digests: dict[str, bytes]) -> LazyParts:
-        parts: dict[str, Any] = {k: Encoded(digests[k], data) for k, data in t.lazy.items()}
+        parts: dict[str, Any] = {
+            k: data if data.__class__ is Encoded else Encoded(digests[k], data)  # type: ignore[arg-type]
+            for k, data in t.lazy.items()
+        }
         parts.update(t.parts)
-        return LazyParts(parts, lambda digest, data: self._decoded(t, digest, data))
+        return LazyParts(parts, lambda digest, data: self._decoded(t, digest, data), t.fetch)
 
 
 def fold_from_zero(source: RecordSource, projections: Sequence[Projection], position: int) -> dict[str, Any]:

@@ -14,13 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import msgspec
 from psycopg import sql
 from uok.adapters.record_source import ChainedRecordSource
+from uok.projections import manifests
 from uok.projections.port import ProjectionConflict, ProjectionWrite, StoredHead
-
-_MANIFEST = msgspec.msgpack.Decoder(dict[str, bytes])
-_encode = msgspec.msgpack.encode
 
 
 class PostgresProjectionStore(ChainedRecordSource):
@@ -93,7 +90,7 @@ class PostgresProjectionStore(ChainedRecordSource):
                                 "VALUES (%s, %s, %s, %s) ON CONFLICT (name, version, position) "
                                 "DO UPDATE SET manifest = excluded.manifest"
                             ),
-                            (w.name, w.version, snap.position, _encode(snap.manifest)),
+                            (w.name, w.version, snap.position, manifests.encode(snap.manifest, snap.base)),
                         )
                 conn.execute(
                     self._q(
@@ -111,7 +108,21 @@ class PostgresProjectionStore(ChainedRecordSource):
             ),
             (name, version, position),
         )
-        return (rows[0][0], _MANIFEST.decode(rows[0][1])) if rows else None
+        if not rows:
+            return None
+        manifest = manifests.resolve(bytes(rows[0][1]), lambda base: self._manifest_row(name, version, base))
+        return None if manifest is None else (rows[0][0], manifest)
+
+    def _manifest_row(self, name: str, version: int, position: int) -> bytes | None:
+        rows = self.store.query(
+            self._q("SELECT manifest FROM {s}.projection_snapshots WHERE name = %s AND version = %s AND position = %s"),
+            (name, version, position),
+        )
+        return bytes(rows[0][0]) if rows else None
+
+    def full_manifest(self, name: str, version: int, position: int) -> dict[str, bytes] | None:
+        raw = self._manifest_row(name, version, position)
+        return manifests.resolve(raw, lambda _base: None) if raw is not None and manifests.is_full(raw) else None
 
     def load_blobs(self, name: str, digests: Sequence[bytes]) -> dict[bytes, bytes]:
         """Blobs are immutable (content-addressed): one statement, no transaction."""

@@ -17,11 +17,12 @@ from hypothesis import strategies as st
 from uok.adapters.eventlog import EventLog
 from uok.domain import events as ev
 from uok.projections import registry
+from uok.projections.lazyparts import LazyParts, PartsGone
 from uok.projections.runner import ProjectionRunner, fold_from_zero
 from uok.projections.units import UnitRuntimeProjection
 
 from tests.conftest import uok
-from tests.tt_support import generated_db, open_runner, projection_rows
+from tests.tt_support import copy_db, generated_db, open_runner, projection_rows
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +38,11 @@ def test_catch_up_tracks_positions_and_equals_a_fold_from_zero(gen20k: Path, log
     assert runner.catch_up() == head
     status = {s.name: s for s in runner.status()}
     assert all(s.position == head and s.lag == 0 and not s.rebuilding for s in status.values())
-    assert status["units"].snapshots == head // 2500
-    assert ps.snapshot_positions("units", UnitRuntimeProjection.version) == [
-        2500 * i for i in range(1, head // 2500 + 1)
-    ]
+    assert runner.delta_every == 250  # a delta snapshot every tenth of the interval, a full one every 2500
+    assert status["units"].snapshots == head // 250
+    assert ps.snapshot_positions("units", UnitRuntimeProjection.version) == [250 * i for i in range(1, head // 250 + 1)]
+    assert ps.full_manifest("units", UnitRuntimeProjection.version, 2500) is not None
+    assert ps.full_manifest("units", UnitRuntimeProjection.version, 2750) is None  # a delta
     reference = fold_from_zero(ps, registry.ALL, head)
     assert runner.states() == reference
     units = reference["units"]
@@ -113,21 +115,41 @@ def test_a_different_log_at_the_same_path_is_not_trusted(logs):
 @given(
     seed=st.integers(0, 10_000),
     events=st.integers(50, 1500),
-    every=st.integers(3, 400),
+    delta=st.integers(1, 200),
+    deltas=st.integers(1, 6),
     batch=st.integers(1, 700),
     data=st.data(),
 )
-def test_snapshot_plus_fold_equals_fold_from_zero(seed, events, every, batch, data):
+def test_snapshot_plus_fold_equals_fold_from_zero(seed, events, delta, deltas, batch, data):
+    """Full snapshots every ``delta * deltas`` events and delta snapshots
+    (projections/manifests.py) every ``delta`` between them (none if
+    ``deltas`` is 1); the read models caught up in two steps by two runners
+    (two processes: the second resumes from the first's committed state and
+    stored full snapshot). The state at any position equals the fold from
+    zero, and the snapshots written are byte for byte those of one catch-up
+    in a single step."""
+    every = delta * deltas
     with tempfile.TemporaryDirectory() as tmp:
         db = generated_db(Path(tmp), events, seed=seed)
-        store, ps, runner = open_runner(db, batch=batch, snapshot_every=every, page=max(1, batch // 2 + 1))
+        straight = copy_db(db, Path(tmp) / "straight.db")
+        kw = {"batch": batch, "snapshot_every": every, "delta_every": delta, "page": max(1, batch // 2 + 1)}
+        store, ps, runner = open_runner(db, **kw)
         head = store.head()[0]
         stop = data.draw(st.integers(0, head), label="caught up to")
+        first = data.draw(st.integers(0, stop), label="first caught up to (another process)")
+        _s, _p, earlier = open_runner(db, **kw)
+        earlier.catch_up(upto=first)
+        _s.close()
         runner.catch_up(upto=stop)  # snapshots below `stop`, committed state at `stop`
         positions = data.draw(st.lists(st.integers(0, head), min_size=1, max_size=6), label="positions")
         for p in positions:
             assert runner.state_at(p) == fold_from_zero(ps, registry.ALL, p), p
         store.close()
+        s2, _p2, one_go = open_runner(straight, **kw)
+        one_go.catch_up(upto=stop)
+        s2.close()
+        a, b = projection_rows(db), projection_rows(straight)
+        assert a["snapshots"] == b["snapshots"] and a["blobs"] == b["blobs"] and a["parts"] == b["parts"]
 
 
 def test_projections_status_and_rebuild_cli(logs):
@@ -190,4 +212,21 @@ def test_state_at_uses_snapshots_it_would_otherwise_refold(gen20k: Path, logs):
         snap = ps.snapshot_at_or_before("units", UnitRuntimeProjection.version, p)
         assert snap is not None or p < 1000
         assert runner.state_at(p) == fold_from_zero(ps, registry.ALL, p)
+    store.close()
+
+
+def test_a_part_dropped_by_a_rebuild_meanwhile_is_an_error_not_a_wrong_state(gen20k: Path, logs):
+    """Time travel reads a snapshot's parts when they are looked at; if a
+    rebuild dropped the snapshots in between, the reader is told to ask
+    again (PartsGone, exit 1) instead of being handed a partial state."""
+    db = logs.copy(gen20k)
+    store, ps, runner = open_runner(db)
+    runner.catch_up()
+    states = ProjectionRunner(ps, ps, registry.ALL).state_at(5000, ["units", "runs"])
+    assert isinstance(states["units"], LazyParts) and states["units"].decoded() < len(states["units"])
+    first = next(iter(states["runs"].values()))  # runs: read now, before the rebuild
+    ProjectionRunner(ps, ps, registry.ALL).reset(["units"])  # a rebuild begins: snapshots and blobs dropped
+    with pytest.raises(PartsGone):
+        dict(states["units"].items())
+    assert next(iter(states["runs"].values())) is first
     store.close()
