@@ -34,12 +34,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from eventsourcing.persistence import IntegrityError
 from uok.adapters.eventlog import EventLog
 from uok.adapters.secrets import redact, redact_data
 from uok.domain.errors import InputError
 from uok.domain.events import MessageRead, MessageSent
 from uok.domain.log import codec
+from uok.domain.log.errors import IntegrityError
 from uok.domain.log.store import CommitListener, StoredRecord
 from uok.projections.inbox import DEFAULT_RETENTION, InboxProjection, InboxState, Message, message_of
 

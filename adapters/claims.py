@@ -20,11 +20,11 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from eventsourcing.persistence import IntegrityError
 from uok.adapters.eventlog import EventLog
 from uok.domain import events as ev
 from uok.domain.events.claims import admitted
 from uok.domain.log import codec
+from uok.domain.log.errors import IntegrityError
 from uok.domain.log.store import StreamMoved
 from uok.domain.policies.claims import (
     CLAIM_TOPICS,

@@ -16,11 +16,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from eventsourcing.persistence import IntegrityError
 from uok.adapters.eventlog import EventLog
 from uok.adapters.secrets import redact
 from uok.domain import events as ev
 from uok.domain.log import codec
+from uok.domain.log.errors import IntegrityError
 from uok.domain.plan.content import CompiledGraphs
 from uok.domain.policies.clarify import refusal
 

@@ -204,11 +204,11 @@ def gather(
 ) -> dx.Facts:
     """The facts about the log at ``db`` as of ``now``. A log that cannot be
     opened or whose hash chain is broken is itself the finding."""
-    from eventsourcing.persistence import PersistenceError
     from uok.adapters.probes import probe_open_runs
     from uok.adapters.readmodels import ReadModels
     from uok.adapters.stores import open_event_store
     from uok.domain.log.chain import ChainBroken
+    from uok.domain.log.errors import PersistenceError
     from uok.replay.parity import build_report
 
     from uok.errors import UokError

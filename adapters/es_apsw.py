@@ -12,6 +12,10 @@ chain valid whoever writes. The mapping is::
 
 Environment: ``SQLITE_DBNAME`` (as the library's sqlite module) or
 ``UOK_DB`` for the file; ``UOK_SYNCHRONOUS`` (FULL or NORMAL, default FULL).
+
+The store raises uok's PEP 249 errors (:mod:`uok.domain.log.errors`); every
+recorder call hands the library its own class of the same name instead
+(:func:`library_errors`), as its recorders' contract says.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 from uuid import UUID
 
 import apsw
+from eventsourcing import persistence
 from eventsourcing.persistence import (
     AggregateRecorder,
     ApplicationRecorder,
@@ -37,6 +42,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment, EnvType, resolve_topic
 from uok.adapters.sqlite_store import SqliteEventStore
+from uok.domain.log import errors
 from uok.domain.log.store import NewRecord
 
 POLL_INTERVAL = 0.075  # seconds between polls for other processes' commits
@@ -46,6 +52,18 @@ _UPSERT_TRACKING = (
     "ON CONFLICT (application_name) DO UPDATE SET notification_id = excluded.notification_id "
     "WHERE tracking.notification_id < excluded.notification_id RETURNING notification_id"
 )
+
+
+@contextmanager
+def library_errors() -> Iterator[None]:
+    """The store's errors as the library's class of the same name (an
+    ``IntegrityError`` stays an ``IntegrityError``, a full disk an
+    ``OperationalError``), message kept, the store's error as the cause."""
+    try:
+        yield
+    except errors.PersistenceError as e:
+        base = next(c for c in type(e).__mro__ if c.__module__ == errors.__name__)
+        raise getattr(persistence, base.__name__)(str(e)) from e
 
 
 def to_originator_id(stream: str) -> UUID | str:
@@ -83,7 +101,9 @@ def _select_stream(
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
-    return [StoredEvent(originator_id, v, t, p) for v, t, p in store.query(sql, params)]
+    with library_errors():
+        rows = store.query(sql, params)
+    return [StoredEvent(originator_id, v, t, p) for v, t, p in rows]
 
 
 class ApswRecorder:
@@ -114,7 +134,8 @@ class ApswAggregateRecorder(ApswRecorder, AggregateRecorder):
             if stream is None:
                 stream = streams[s.originator_id] = str(s.originator_id)
             records.append(NewRecord(stream, s.originator_version, s.topic, s.state))
-        return self.store.append(records, then=self._also(kwargs))
+        with library_errors():
+            return self.store.append(records, then=self._also(kwargs))
 
     def _also(self, kwargs: dict[str, Any]) -> Any:
         """Hook for writes that must share the events' transaction."""
@@ -148,6 +169,8 @@ class ApswApplicationRecorder(ApswAggregateRecorder, ApplicationRecorder):
         inclusive_of_start: bool = True,
     ) -> Sequence[Notification]:
         after = 0 if start is None else (start - 1 if inclusive_of_start else start)
+        with library_errors():
+            records = list(self.store.read(max(after, 0), upto=stop, limit=limit, topics=topics))
         return [
             Notification(
                 id=r.position,
@@ -156,11 +179,12 @@ class ApswApplicationRecorder(ApswAggregateRecorder, ApplicationRecorder):
                 topic=r.topic,
                 state=r.payload,
             )
-            for r in self.store.read(max(after, 0), upto=stop, limit=limit, topics=topics)
+            for r in records
         ]
 
     def max_notification_id(self) -> int | None:
-        return self.store.head()[0] or None
+        with library_errors():
+            return self.store.head()[0] or None
 
     def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> Subscription[ApplicationRecorder]:
         return ApswSubscription(recorder=self, gt=gt, topics=topics)
@@ -204,7 +228,7 @@ class ApswTrackingRecorder(ApswRecorder, TrackingRecorder):
 
     @contextmanager
     def transaction(self) -> Iterator[apsw.Connection]:
-        with self.store.transaction() as conn:
+        with library_errors(), self.store.transaction() as conn:
             yield conn
 
     def track(self, conn: apsw.Connection, *trackings: Tracking) -> None:
@@ -226,7 +250,10 @@ class ApswTrackingRecorder(ApswRecorder, TrackingRecorder):
             self.track(conn, *trackings)
 
     def max_tracking_id(self, application_name: str) -> int | None:
-        rows = self.store.query("SELECT notification_id FROM tracking WHERE application_name = ?", (application_name,))
+        with library_errors():
+            rows = self.store.query(
+                "SELECT notification_id FROM tracking WHERE application_name = ?", (application_name,)
+            )
         return rows[0][0] if rows else None
 
 
@@ -249,7 +276,7 @@ class ApswSnapshotRecorder(ApswRecorder, AggregateRecorder):
         if not table.isidentifier():
             raise ValueError(f"bad table name {table!r}")
         self.table = table
-        with store.transaction() as conn:
+        with library_errors(), store.transaction() as conn:
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {table} (stream TEXT, version INTEGER, topic TEXT, "
                 "payload BLOB, PRIMARY KEY (stream, version)) WITHOUT ROWID"
@@ -257,7 +284,7 @@ class ApswSnapshotRecorder(ApswRecorder, AggregateRecorder):
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         rows = [(str(s.originator_id), s.originator_version, s.topic, s.state) for s in stored_events]
-        with self.store.transaction() as conn:
+        with library_errors(), self.store.transaction() as conn:
             conn.executemany(f"INSERT INTO {self.table} VALUES (?, ?, ?, ?)", rows)
         return None
 
@@ -286,7 +313,8 @@ class ApswFactory(InfrastructureFactory[ApswTrackingRecorder]):
         if not path or path == ":memory:" or path.startswith("file:"):
             keys = ", ".join(self.env.create_keys(self.SQLITE_DBNAME) + self.env.create_keys(self.UOK_DB))
             raise OSError(f"uok event log path not found (or not a file path) in environment keys: {keys}")
-        self.store = SqliteEventStore(path, synchronous=self.env.get(self.UOK_SYNCHRONOUS) or "FULL")
+        with library_errors():
+            self.store = SqliteEventStore(path, synchronous=self.env.get(self.UOK_SYNCHRONOUS) or "FULL")
 
     def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
         if purpose == "events":

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
-from eventsourcing.persistence import IntegrityError
 from uok.adapters.artifacts import ArtifactWatch, observe_products
 from uok.adapters.eventlog import EventLog
 from uok.adapters.executor import ExecutionOutcome
@@ -39,6 +38,7 @@ from uok.domain.errors import InputError, RuntimeFailure
 from uok.domain.events import GateRequested
 from uok.domain.events.progress import MAX_MESSAGE as MAX_PROGRESS
 from uok.domain.kernel import Kernel
+from uok.domain.log.errors import IntegrityError
 from uok.domain.log.store import StreamMoved
 from uok.domain.plan import UnitGraph
 from uok.domain.plan.content import text_sha256

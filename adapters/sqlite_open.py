@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import cast
 
 import apsw
-from eventsourcing.persistence import (
+from uok.adapters import head_anchor
+from uok.domain.errors import IntegrityFailure, RuntimeFailure
+from uok.domain.log.errors import (
     DatabaseError,
     IntegrityError,
     InterfaceError,
@@ -24,8 +26,6 @@ from eventsourcing.persistence import (
     PersistenceError,
     ProgrammingError,
 )  # fmt: skip
-from uok.adapters import head_anchor
-from uok.domain.errors import IntegrityFailure, RuntimeFailure
 
 __all__ = [
     "APPLICATION_ID",
@@ -91,8 +91,9 @@ def rollback(conn: apsw.Connection) -> None:
 
 
 def translate(error: apsw.Error, path: Path) -> PersistenceError:
-    """Map an apsw exception to the eventsourcing (PEP 249) hierarchy, so
-    callers handle one family of errors whichever adapter they run on."""
+    """Map an apsw exception to the store's (PEP 249) hierarchy
+    (:mod:`uok.domain.log.errors`), so callers handle one family of errors
+    whichever adapter they run on."""
     if isinstance(error, apsw.FullError):
         return StoreFullError(f"database or disk is full: no event was written ({path})")
     if isinstance(error, (apsw.CorruptError, apsw.NotADBError)):

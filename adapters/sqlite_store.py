@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import apsw
-from eventsourcing.persistence import IntegrityError, OperationalError
 from uok.adapters import head_anchor
 from uok.adapters.head_anchor import HeadAnchor
 from uok.adapters.sqlite_open import (
@@ -37,6 +36,7 @@ from uok.adapters.sqlite_open import (
     translate,
 )  # fmt: skip
 from uok.domain.log.chain import GENESIS, ChainBroken, verify
+from uok.domain.log.errors import IntegrityError, OperationalError
 from uok.domain.log.store import NewRecord, StoredRecord, StreamMoved
 
 __all__ = [

@@ -23,10 +23,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError
 from uok.adapters.bus import MessageBus
 from uok.adapters.eventlog import EventLog
 from uok.domain.events import COMMANDS, STEER_TOPIC, MessageRead, SteeringReceived, kernel_inbox, parse_payload
+from uok.domain.log.errors import IntegrityError
 
 __all__ = ["COMMANDS", "SteeringPoller", "send_steering"]
 

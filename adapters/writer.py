@@ -29,10 +29,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import msgspec
-from eventsourcing.persistence import IntegrityError
 from uok.adapters.eventlog import EventLog
 from uok.domain.events import Event, WriterTokenAcquired, WriterTokenReleased
 from uok.domain.log import codec
+from uok.domain.log.errors import IntegrityError
 from uok.domain.policies.writer import (
     DEFAULT_TTL_SECONDS,
     WRITER_STREAM,

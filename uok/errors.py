@@ -31,8 +31,8 @@ kind                      exit  raised as (module)
                                 (adapters.secrets), ProjectionConflict (projections.port)
 ========================  ====  ==================================================
 
-The classes keep their older bases too (``ValueError``, the eventsourcing
-library's ``PersistenceError`` family), so existing ``except`` clauses still
+The classes keep their older bases too (``ValueError``, the event store's
+``PersistenceError`` family, :mod:`uok.domain.log.errors`), so existing ``except`` clauses still
 catch them. :func:`classify` is the one place that turns an exception into an
 exit code and a message; the CLI calls it and nothing else decides.
 """
@@ -68,8 +68,8 @@ def classify(exc: BaseException) -> tuple[int, str] | None:
     """(exit code, one-line message) for a failure uok knows, None for a bug.
 
     Besides uok's own classes this knows the few driver errors a command can
-    meet before uok wraps them (a file opened by SQLite directly, the
-    eventsourcing library's persistence errors): matched by class, never by
+    meet before uok wraps them (a file opened by SQLite directly, the event
+    store's persistence errors): matched by class, never by
     name.
     """
     if isinstance(exc, UokError):
@@ -77,7 +77,8 @@ def classify(exc: BaseException) -> tuple[int, str] | None:
     if isinstance(exc, KeyboardInterrupt):
         return EXIT_INTERRUPTED, "interrupted"
     import apsw  # only reached on an unexpected failure: no cost on the normal path
-    from eventsourcing.persistence import IntegrityError, OperationalError
+
+    from uok.domain.log.errors import IntegrityError, OperationalError
 
     if isinstance(exc, (apsw.CorruptError, apsw.NotADBError)):
         return EXIT_INTEGRITY, f"the event log is corrupt or not a SQLite database: {exc}"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 import apsw
-from eventsourcing.persistence import PersistenceError
+from uok.domain.log.errors import PersistenceError
 
 _READ = (  # streams and topics as their UTF-8 bytes: the loader joins them into Arrow buffers
     "SELECT position, CAST(stream AS BLOB), version, CAST(topic AS BLOB), payload, hash FROM events "

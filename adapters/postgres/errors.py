@@ -1,7 +1,7 @@
 """psycopg's errors as the persistence hierarchy every uok store raises.
 
-psycopg follows PEP 249, and so does ``eventsourcing.persistence``: a
-psycopg ``IntegrityError`` becomes the library's ``IntegrityError`` and so on,
+psycopg follows PEP 249, and so does :mod:`uok.domain.log.errors`: a
+psycopg ``IntegrityError`` becomes the store's ``IntegrityError`` and so on,
 so callers (the event log, the bus, the CLI's exit codes) handle one family
 of errors whichever store they run on. Every message is scrubbed of the
 password and names the log by its redacted URL.
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import psycopg
 import psycopg_pool
-from eventsourcing import persistence as p
 from uok.adapters.postgres.target import PgTarget
 from uok.domain.errors import InputError, IntegrityFailure
+from uok.domain.log import errors as p
 
 _BY_NAME: dict[str, type[p.PersistenceError]] = {
     "IntegrityError": p.IntegrityError,

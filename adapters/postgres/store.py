@@ -9,7 +9,7 @@ store (:mod:`uok.adapters.sqlite_store`), for logs shared by several hosts:
   :mod:`uok.adapters.postgres.schema` for why that is gapless and never
   exposes a later position before an earlier one commits);
 * ``UNIQUE(stream, version)`` makes a racing writer of the same stream fail
-  whole with ``eventsourcing.persistence.IntegrityError``;
+  whole with ``uok.domain.log.errors.IntegrityError``;
 * triggers refuse UPDATE, DELETE and TRUNCATE of ``events``;
 * each commit NOTIFYs the schema's channel: :meth:`PostgresEventStore.listen`
   wakes on it instead of polling (:mod:`uok.adapters.postgres.listen`).
@@ -29,13 +29,13 @@ from typing import Any
 
 import psycopg
 import psycopg_pool
-from eventsourcing.persistence import IntegrityError, OperationalError
 from psycopg import sql
 from uok.adapters.postgres.errors import translate
 from uok.adapters.postgres.opener import CONNECT_TIMEOUT_S, PgLogOpener
 from uok.adapters.postgres.target import PgTarget
 from uok.adapters.sqlite_store import CRASH_AFTER_ENV
 from uok.domain.log.chain import GENESIS, ChainBroken, verify
+from uok.domain.log.errors import IntegrityError, OperationalError
 from uok.domain.log.store import NewRecord, StoredRecord, StreamMoved
 
 __all__ = ["PostgresEventStore"]

@@ -67,7 +67,7 @@ class EventStorePort(Protocol):
         """Append all records in ONE transaction and return their positions.
 
         Positions are gapless and increasing. If any (stream, version) exists
-        already, raise ``eventsourcing.persistence.IntegrityError`` and write
+        already, raise :class:`uok.domain.log.errors.IntegrityError` and write
         nothing. ``expect``: stream -> the version it must be at (before
         these records) when the transaction commits, else :class:`StreamMoved`
         and nothing written (a run's lease, checked on every append).

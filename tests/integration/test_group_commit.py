@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from eventsourcing.persistence import IntegrityError
 from uok.adapters import head_anchor
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain import events as ev
+from uok.domain.log.errors import IntegrityError
 from uok.domain.log.store import NewRecord
 
 from uok import bootstrap

@@ -20,10 +20,11 @@ import pytest
 from eventsourcing.application import Application
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.domain import Aggregate, event
-from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent, Tracking
+from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 from eventsourcing.projection import Projection, ProjectionRunner
 from uok.adapters.es_apsw import ApswFactory, ApswTrackingRecorder
 from uok.adapters.sqlite_store import NotAnEventLogError, SqliteEventStore, StoreCorruptError, StoreFullError
+from uok.domain.log import errors as store_errors
 from uok.domain.log.store import NewRecord
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,11 +63,11 @@ def run_python(code: str, *args: str) -> subprocess.Popen[bytes]:
 # -- append / read -------------------------------------------------------------
 
 
-def test_conflict_raises_library_integrity_error_and_writes_nothing(store: SqliteEventStore) -> None:
+def test_conflict_raises_the_store_integrity_error_and_writes_nothing(store: SqliteEventStore) -> None:
     store.append([rec("a", 1), rec("a", 2)])
-    with pytest.raises(IntegrityError, match=r"'a'.* 2"):
+    with pytest.raises(store_errors.IntegrityError, match=r"'a'.* 2"):
         store.append([rec("b", 1), rec("a", 2), rec("c", 1)])
-    with pytest.raises(IntegrityError, match=r"'d'.*version 1"):
+    with pytest.raises(store_errors.IntegrityError, match=r"'d'.*version 1"):
         store.append([rec("d", 1), rec("d", 1)])
     assert store.count() == 2 and store.stream_version("b") == 0
     assert not store.connection.in_transaction
@@ -136,7 +137,7 @@ def test_foreign_database_missing_dir_and_bad_options(tmp_path: Path) -> None:
     SqliteEventStore(created).close()
     with SqliteEventStore(created, readonly=True) as ro:
         assert ro.count() == 0
-        with pytest.raises(OperationalError, match="readonly"):
+        with pytest.raises(store_errors.OperationalError, match="readonly"):
             ro.append([rec("a", 1)])
 
 

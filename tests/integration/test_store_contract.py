@@ -11,11 +11,12 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import msgspec
 import pytest
-from eventsourcing.persistence import IntegrityError
 from uok.domain.log.chain import GENESIS, ChainBroken, link
+from uok.domain.log.errors import IntegrityError
 from uok.domain.log.store import NewRecord
 
 from tests.conftest import ROOT
@@ -179,6 +180,7 @@ from uok.adapters.log_store import open_log_store
 from uok.domain.log.store import NewRecord
 target, name, n, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 store = open_log_store(target, create=True)
+pathlib.Path(go + "." + name).touch()  # opened: ready to append
 while not pathlib.Path(go).exists():
     time.sleep(0.001)
 for i in range(n):
@@ -197,6 +199,13 @@ def test_processes_append_concurrently_without_gaps_or_lost_events(logs, tmp_pat
         subprocess.Popen([sys.executable, "-c", APPENDER, str(target), f"p{k}", "60", str(go)], env=env, cwd=ROOT)
         for k in range(3)
     ]
+    # all three start appending together, once each has started and opened the log
+    # (started at once, one could finish before another has imported anything)
+    deadline = time.monotonic() + 120
+    while not all(Path(f"{go}.p{k}").exists() for k in range(3)):
+        assert all(p.poll() is None for p in procs), [p.poll() for p in procs]
+        assert time.monotonic() < deadline, "the appenders did not open the log within 120 s"
+        time.sleep(0.01)
     go.touch()
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
     with logs.open(target) as store:
