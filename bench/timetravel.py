@@ -5,20 +5,32 @@ histories, measured in the same run, queries interleaved.
 * **uok**: a log of about ``--steps`` turns written by the real kernel
   (bench/kernel_log.py: 40-unit plans, gates, priced usage, failures,
   crashes and recoveries), its read models built (snapshots every 10,000
-  events, as ``uok`` keeps them). One query = what ``uok state --at P``
-  computes in process: a NEW ``ProjectionRunner`` (nothing decoded
-  cached: cold) materialising every projection as of P, then
-  ``system_view`` (the printable picture: runs, every unit, turns, gates,
-  breakers, costs). P is drawn uniformly over the log.
+  events, deltas every 1,000, as ``uok`` keeps them). P is drawn uniformly
+  over the log.
 * **langgraph** (if installed, the ``bench`` extra): a one-node looping
   ``StateGraph`` run ``--steps`` steps with ``SqliteSaver``
-  (``durability="sync"``, one checkpoint per step). One query = a NEW
-  ``SqliteSaver`` on the open connection and the compiled graph's
+  (``durability="sync"``, one checkpoint per step). One query = the graph
+  compiled with a NEW ``SqliteSaver`` on the open connection and
   ``get_state`` at a checkpoint drawn uniformly among the thread's.
 
-What each side materialises differs: uok the whole system as of P (every
-run and unit of the log), LangGraph one thread's channel values (here a
-counter). The figures say what each costs, not that the work is equal.
+Like for like: a LangGraph thread is one run of a plan, and ``get_state``
+reads that thread's state at a checkpoint. The uok query that matches it
+is the state of ONE run as of P (what ``uok state --at P --run ID``
+computes: the run's record, its plan's units, its turns, its costs;
+``uok.replay.timetravel.run_states`` + ``system_view``), the run being the
+one live at P:
+
+* ``uok run, cold``: a NEW ``ProjectionRunner`` per query (nothing decoded
+  or read before), as a new saver per LangGraph query;
+* ``uok run, warm``: one runner answering every query, as a process that
+  time-travels repeatedly does (``uok ui``): parts it decoded and the
+  events of the windows it folded are kept (bounded, projections/asof.py);
+* ``uok whole system, cold``: every run and unit of the log as of P (what
+  ``uok state --at P --all`` computes), for reference: not LangGraph's work.
+
+uok hash-checks every event it folds (up to the 1,000 since the nearest
+snapshot); LangGraph checks nothing it reads. Each figure: wall time and
+the process's CPU time (steadier on a loaded machine).
 
     .venv/bin/python bench/timetravel.py        # = --steps 10000 --queries 100
 """
@@ -26,6 +38,8 @@ counter). The figures say what each costs, not that the work is equal.
 from __future__ import annotations
 
 import argparse
+import bisect
+import os
 import random
 import sqlite3
 import statistics
@@ -41,7 +55,7 @@ from uok.adapters.projection_store import SqliteProjectionStore
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.projections import registry
 from uok.projections.runner import ProjectionRunner
-from uok.replay.timetravel import system_view
+from uok.replay.timetravel import VIEW_PROJECTIONS, run_states, system_view
 
 from bench.kernel_log import generate
 
@@ -58,11 +72,28 @@ def uok_log(work: Path, steps: int) -> tuple[SqliteProjectionStore, int, int]:
     return ps, store.head()[0], turns
 
 
-def uok_query(ps: SqliteProjectionStore, position: int) -> float:
-    t = time.perf_counter()
+def runs_by_entry(ps: SqliteProjectionStore, head: int) -> tuple[list[int], list[str]]:
+    """Entry positions (sorted) and run ids, to find the run live at P."""
+    runs = ProjectionRunner(ps, ps, registry.ALL).state_at(head, ["runs"])["runs"]
+    entries = sorted((r.entered_position, rid) for rid, r in runs.items() if r.entered_position)
+    return [e[0] for e in entries], [e[1] for e in entries]
+
+
+def timed(fn) -> tuple[float, float]:
+    t, c = time.perf_counter(), time.process_time()
+    fn()
+    return (time.perf_counter() - t) * 1000, (time.process_time() - c) * 1000
+
+
+def uok_run_query(ps: SqliteProjectionStore, runner: ProjectionRunner | None, position: int, run: str) -> None:
+    runner = runner or ProjectionRunner(ps, ps, registry.ALL)
+    view = system_view(run_states(runner.state_at, position, run), position, run=run)
+    assert list(view["runs"]) == [run]
+
+
+def uok_whole_query(ps: SqliteProjectionStore, position: int) -> None:
     runner = ProjectionRunner(ps, ps, registry.ALL)
-    system_view(runner.state_at(position), position)
-    return (time.perf_counter() - t) * 1000
+    system_view(runner.state_at(position, VIEW_PROJECTIONS), position)
 
 
 def langgraph_history(work: Path, steps: int):
@@ -89,18 +120,12 @@ def langgraph_history(work: Path, steps: int):
     return g, conn, ids
 
 
-def langgraph_query(g, conn, checkpoint_id: str) -> float:
+def langgraph_query(g, conn, checkpoint_id: str) -> None:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    t = time.perf_counter()
     app = g.compile(checkpointer=SqliteSaver(conn))
     snap = app.get_state({"configurable": {"thread_id": "t", "checkpoint_id": checkpoint_id}})
     assert snap.values is not None
-    return (time.perf_counter() - t) * 1000
-
-
-def summary(ms: list[float]) -> str:
-    return f"median {statistics.median(ms):.2f} ms, p90 {sorted(ms)[int(len(ms) * 0.9)]:.2f}, max {max(ms):.2f}"
 
 
 def main() -> None:
@@ -110,11 +135,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=3)
     args = ap.parse_args()
     rng = random.Random(args.seed)
+    print(f"# {os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory(prefix="uok-tt-") as tmp:
         work = Path(tmp)
         t = time.perf_counter()
         ps, head, turns = uok_log(work, args.steps)
-        print(f"# uok: {head:,} events, {turns:,} turns, read models built ({time.perf_counter() - t:.1f} s)")
+        starts, run_ids = runs_by_entry(ps, head)
+        print(
+            f"# uok: {head:,} events, {turns:,} turns, {len(run_ids):,} runs, read models built ({time.perf_counter() - t:.1f} s)"
+        )
         lg = None
         try:
             t = time.perf_counter()
@@ -122,16 +151,35 @@ def main() -> None:
             print(f"# langgraph: {len(lg[2]):,} checkpoints ({time.perf_counter() - t:.1f} s)")
         except ImportError:
             print("# langgraph: not installed (pip install -e '.[bench]'), skipped")
-        uok_ms, lg_ms = [], []
+        rows: dict[str, list[tuple[float, float]]] = {
+            "uok run, cold (new runner)": [],
+            "uok run, warm (one runner)": [],
+            "uok whole system, cold": [],
+            "langgraph get_state (new saver)": [],
+        }
+        warm = ProjectionRunner(ps, ps, registry.ALL)
         for _ in range(args.queries):  # interleaved, one query of each per round
-            uok_ms.append(uok_query(ps, rng.randint(1, head)))
+            p = rng.randint(1, head)
+            run = run_ids[max(bisect.bisect_right(starts, p) - 1, 0)]
+            rows["uok run, cold (new runner)"].append(timed(lambda: uok_run_query(ps, None, p, run)))
+            rows["uok run, warm (one runner)"].append(timed(lambda: uok_run_query(ps, warm, p, run)))
+            rows["uok whole system, cold"].append(timed(lambda: uok_whole_query(ps, p)))
             if lg is not None:
-                lg_ms.append(langgraph_query(lg[0], lg[1], rng.choice(lg[2])))
-        print(f"uok state at P (new runner + system_view): {summary(uok_ms)}")
-        if lg_ms:
-            print(f"langgraph get_state at a checkpoint (new saver): {summary(lg_ms)}")
-            ratio = statistics.median(uok_ms) / statistics.median(lg_ms)
-            print(f"uok / langgraph, median: {ratio:.2f}x; max: {max(uok_ms) / max(lg_ms):.2f}x")
+                cid = rng.choice(lg[2])
+                rows["langgraph get_state (new saver)"].append(timed(lambda: langgraph_query(lg[0], lg[1], cid)))
+        print("\n| query | wall median (ms) | wall p90 | wall max | CPU median (ms) | CPU vs langgraph |")
+        print("|---|---:|---:|---:|---:|---:|")
+        base = rows["langgraph get_state (new saver)"]
+        base_cpu = statistics.median(c for _, c in base) if base else None
+        for name, vals in rows.items():
+            if not vals:
+                continue
+            walls, cpus = [w for w, _ in vals], [c for _, c in vals]
+            ratio = f"{statistics.median(cpus) / base_cpu:.2f}x" if base_cpu else "-"
+            print(
+                f"| {name} | {statistics.median(walls):.2f} | {sorted(walls)[int(len(walls) * 0.9)]:.2f} "
+                f"| {max(walls):.2f} | {statistics.median(cpus):.2f} | {ratio} |"
+            )
         ps.store.close()
         if lg is not None:
             lg[1].close()

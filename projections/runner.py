@@ -23,48 +23,23 @@ committed state, if that is closer), folded forward to P.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
 from uok.domain.log import codec
 from uok.projections import manifests
-from uok.projections.base import PartitionedProjection, Projection
-from uok.projections.lazyparts import Encoded, LazyParts
+from uok.projections.asof import DEFAULT_CACHE_BYTES, DEFAULT_PAGE, DEFAULT_WINDOW_EVENTS, AsOf, Scope, wanted_topics
+from uok.projections.asof import fold_from_zero as fold_from_zero  # re-exported: the reference of time travel
+from uok.projections.asof import topics_of as topics_of
+from uok.projections.base import Projection
 from uok.projections.live import Live
 from uok.projections.port import ProjectionConflict, ProjectionRepository, RecordSource, StoredHead
 
 DEFAULT_BATCH = 10_000
 DEFAULT_SNAPSHOT_EVERY = 10_000
-DEFAULT_PAGE = 10_000
-DEFAULT_CACHE_BYTES = 32 << 20  # encoded bytes of decoded parts kept for time travel
 
 Progress = Callable[[int, int], None]  # (position reached, target position)
-
-
-def topics_of(types: Iterable[str]) -> list[str]:
-    """Every stored topic spelling of these event types: today's version
-    and the older ones an upcaster turns into it."""
-    topics = []
-    for name in types:
-        try:
-            cls = codec.event_class(name)
-        except codec.UnknownEventError:
-            continue  # a projection may name events another module has not added yet
-        topics += [f"{name}/v{v}" for v in range(cls.VERSION + 1)]
-    return topics
-
-
-def wanted_topics(types: Iterable[frozenset[str] | None]) -> list[str] | None:
-    """The stored topics some of these projections fold; None when one of
-    them folds every event (nothing may be skipped)."""
-    names: set[str] = set()
-    for t in types:
-        if t is None:
-            return None
-        names |= t
-    return topics_of(names)
 
 
 class ProjectionStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -93,12 +68,15 @@ class ProjectionRunner:
         delta_every: int | None = None,
         page: int = DEFAULT_PAGE,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        window_events: int = DEFAULT_WINDOW_EVENTS,
         readonly: bool = False,
     ):
         """``delta_every``: the interval of delta snapshots between full ones
         (projections/manifests.py); it must divide ``snapshot_every``. None: a
         tenth of ``snapshot_every`` when that divides it (1,000 by default); 0:
-        none."""
+        none. ``cache_bytes``, ``window_events``: what time travel keeps for
+        later queries of this runner (decoded parts, decoded events of the
+        windows it folded; projections/asof.py)."""
         if batch <= 0 or snapshot_every <= 0 or page <= 0:
             raise ValueError("batch, snapshot_every and page must be positive")
         if delta_every is None:
@@ -113,10 +91,10 @@ class ProjectionRunner:
         self.projections = {p.name: p for p in projections}
         self.batch, self.snapshot_every, self.page = batch, snapshot_every, page
         self._live: dict[str, Live] = {}
-        self.cache_bytes = cache_bytes
         self.readonly = readonly  # a reading command: fold in memory, never write the read models back
-        self._cache: OrderedDict[tuple[str, bytes], tuple[Any, bytes]] = OrderedDict()  # (name, digest) -> part
-        self._cached_bytes = 0
+        self._asof = AsOf(
+            source, repo, self.projections, page=page, cache_bytes=cache_bytes, window_events=window_events
+        )
 
     # ------------------------------------------------------------------ status
     def status(self) -> list[ProjectionStatus]:
@@ -289,133 +267,22 @@ class ProjectionRunner:
         return {lv.name: lv.state() for lv in lives}
 
     # ------------------------------------------------------------------ time travel
-    def state_at(self, position: int, names: Iterable[str] | None = None) -> dict[str, Any]:
+    def state_at(
+        self, position: int, names: Iterable[str] | None = None, *, only: Scope | None = None
+    ) -> dict[str, Any]:
         """Each named projection's state as of ``position``: the nearest
         snapshot at or before it (or the committed state, if nearer), folded
         forward. Writes nothing; works on any log, caught up or not.
 
         The result is READ-ONLY. A partitioned read model comes back as a
         :class:`~uok.projections.lazyparts.LazyParts` mapping: the parts the
-        fold forward touched are decoded, every other part is decoded the
-        first time it is looked at, so a question about one run or a few
-        plans decodes those, not the whole system. Parts unchanged since
-        the snapshot are decoded once per runner and shared by later calls
-        (most parts of a large log, e.g. finished plans, are the same in
-        every snapshot)."""
-        names = list(names or self.projections)
-        heads = self.repo.heads()
-        temps: list[Live] = []
-        digests: dict[str, dict[str, bytes]] = {}
-        for name in names:
-            p = self.projections[name]
-            t = Live(p)
-            h = heads.get(name)
-            base = 0
-            if h is not None and h.version == p.version:
-                snap = self.repo.snapshot_manifest(name, p.version, position)
-                if h.position <= position and (snap is None or h.position > snap[0]):
-                    stored = self.repo.load_parts(name)
-                    digests[name] = {k: d for k, (d, _data) in stored.items()}
-                    self._borrow(t, digests[name], dict(stored.values()))
-                    base = h.position
-                elif snap is not None and isinstance(p, PartitionedProjection):
-                    # parts are read when the fold or the reader needs them (LazyParts)
-                    digests[name] = snap[1]
-                    self._borrow(t, snap[1], None)
-                    base = snap[0]
-                elif snap is not None:
-                    spos, manifest = snap
-                    missing = [d for d in set(manifest.values()) if (name, d) not in self._cache]
-                    blobs = self.repo.load_blobs(name, missing) if missing else {}
-                    if len(blobs) == len(missing):  # else a concurrent rebuild dropped them: fold from zero
-                        digests[name] = manifest
-                        self._borrow(t, manifest, blobs)
-                        base = spos
-            t.start = t.committed = base
-            temps.append(t)
-        fold_range(self.source, temps, position, self.page)
-        out: dict[str, Any] = {}
-        for t in temps:
-            if t.lazy:
-                out[t.name] = self._lazy_state(t, digests[t.name])
-            else:
-                out[t.name] = t.state()
-        return out
-
-    def _borrow(self, t: Live, manifest: dict[str, bytes], blobs: dict[bytes, bytes] | None) -> None:
-        """Hand ``t`` the parts of a stored state: the ones this runner has
-        decoded before, shared (copied before a fold changes them); the
-        others undecoded (``t.lazy``), for the fold or the reader to decode:
-        their encodings from ``blobs``, or (None) read when first needed."""
-        cache, name = self._cache, t.name
-        partitioned = isinstance(t.proj, PartitionedProjection)
-        name_ = t.name
-        t.fetch = lambda digests: self.repo.load_blobs(name_, digests)
-        for k, d in manifest.items():
-            hit = cache.get((name, d))
-            if hit is not None:
-                cache.move_to_end((name, d))
-                t.borrow(k, hit[0], hit[1])
-            elif blobs is None:
-                t.lazy[k] = Encoded(d)
-            elif partitioned:
-                t.lazy[k] = blobs[d]
-            else:
-                t.borrow(k, self._decoded(t, d, blobs[d]), blobs[d])
-
-    def _decoded(self, t: Live, digest: bytes, data: bytes) -> Any:
-        """The part encoded as ``data``, decoded once per runner (by digest)
-        and shared read-only; the least recently used go past ``cache_bytes``."""
-        cache, key = self._cache, (t.name, digest)
-        hit = cache.get(key)
-        if hit is not None:
-            cache.move_to_end(key)
-            return hit[0]
-        part = t.decode(data)
-        cache[key] = (part, data)
-        self._cached_bytes += len(data)
-        while self._cached_bytes > self.cache_bytes and len(cache) > 1:
-            _key, (_obj, old) = cache.popitem(last=False)
-            self._cached_bytes -= len(old)
-        return part
-
-    def _lazy_state(self, t: Live, digests: dict[str, bytes]) -> LazyParts:
-        parts: dict[str, Any] = {
-            k: data if data.__class__ is Encoded else Encoded(digests[k], data)  # type: ignore[arg-type]
-            for k, data in t.lazy.items()
-        }
-        parts.update(t.parts)
-        return LazyParts(parts, lambda digest, data: self._decoded(t, digest, data), t.fetch)
-
-
-def fold_from_zero(source: RecordSource, projections: Sequence[Projection], position: int) -> dict[str, Any]:
-    """Each projection folded from an empty state to ``position``, with no
-    snapshot and no stored state: the reference that time travel must match."""
-    temps = [Live(p) for p in projections]
-    fold_range(source, temps, position)
-    return {t.name: t.state() for t in temps}
-
-
-def fold_range(source: RecordSource, temps: list[Live], position: int, page: int = DEFAULT_PAGE) -> None:
-    """Fold rows after each live's ``start`` up to ``position`` (one scan)."""
-    pending = [t for t in temps if t.start < position]
-    if not pending:
-        return
-    start = min(t.start for t in pending)
-    topics = wanted_topics(t.proj.types for t in pending)
-    route: dict[str, list[Live]] = {}
-    decode = codec.decode
-    for _end, rows in source.scan(start, position, topics=topics, page=page):
-        for pos, topic, payload in rows:
-            targets = route.get(topic)
-            if targets is None:
-                targets = route[topic] = [t for t in pending if t.proj.wants(topic)]
-            if not targets:
-                continue
-            e = decode(topic, payload)
-            for t in targets:
-                if pos > t.start:
-                    t.fold(pos, e)
+        fold forward touched are decoded, every other part is read and
+        decoded the first time it is looked at. ``only`` (projection name ->
+        part keys): those read models hold just these parts, and events of
+        other parts are not folded (a question about one run). Parts,
+        and the events of the windows folded, are kept for later calls of
+        this runner (projections/asof.py)."""
+        return self._asof.state_at(position, list(names or self.projections), only)
 
 
 def snapshot_interval(env: Mapping[str, str] | None = None) -> int:

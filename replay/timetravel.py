@@ -13,7 +13,7 @@ histories up to p.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from uok.replay.fielddiff import builtins
@@ -25,6 +25,26 @@ def _iso(dt: Any) -> str | None:
 
 LATEST_RUNS = 5  # runs a summary lists besides the open ones
 VIEW_PROJECTIONS = ("runs", "units", "turns", "breakers", "gates", "costs")  # what a view is made of
+
+
+RUN_PROJECTIONS = ("runs", "units", "turns", "costs")  # what a view of one run is made of
+
+
+def run_states(
+    state_at: Callable[..., dict[str, Any]], position: int, run: str, also: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The read models of one run as of ``position``, as ``state_at`` (a
+    ``ProjectionRunner.state_at``) gives them, holding only that run's
+    record, turns and costs and its plan's units: no other part is read or
+    folded (``also``: whole read models to add, such as breakers and gates).
+    The events since the snapshot are read and hash-checked once (the
+    second query, for the plan's units, reuses them)."""
+    only = {"runs": {run}, "units": (), "turns": {run}, "costs": {run}}
+    states = state_at(position, [*RUN_PROJECTIONS, *also], only=only)
+    r = states["runs"].get(run)
+    plan = r.plan_id if r is not None else ""
+    states["units"] = state_at(position, ["units"], only={"units": {plan}})["units"]
+    return states
 
 
 def summary_scope(runs: Mapping[str, Any]) -> tuple[set[str], set[str], dict[str, Any]]:
@@ -277,12 +297,14 @@ def first_difference(
 
 __all__ = [
     "LATEST_RUNS",
+    "RUN_PROJECTIONS",
     "VIEW_PROJECTIONS",
     "builtins",
     "cost_summary",
     "diff_views",
     "first_difference",
     "is_empty",
+    "run_states",
     "summary_scope",
     "system_view",
 ]

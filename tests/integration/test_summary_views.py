@@ -2,7 +2,8 @@
 many runs, every run open at P and the last few entered, the units of the
 open runs' plans and of the latest run's plan, and counts of everything.
 A summary is exactly the full view restricted to those runs and plans, and
-only those plans' unit records are decoded (the rest stay encoded)."""
+only those plans' unit records are decoded (the rest stay encoded). The
+state of one run (`uok state --run`) reads and folds only that run's parts."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from pathlib import Path
 
 import orjson
 import pytest
+from uok.adapters.cli.commands.state import view_at
 from uok.adapters.log_store import open_log_store
 from uok.adapters.readmodels import ReadModels
 from uok.projections import registry
 from uok.projections.lazyparts import LazyParts
 from uok.projections.runner import ProjectionRunner, fold_from_zero
-from uok.replay.timetravel import LATEST_RUNS, VIEW_PROJECTIONS, system_view
+from uok.replay.timetravel import LATEST_RUNS, VIEW_PROJECTIONS, run_states, system_view
 
 from tests.conftest import uok
 from tests.tt_support import generated_db
@@ -105,3 +107,31 @@ def test_status_and_state_print_a_summary_and_all_on_demand(gen: Path, logs):
     assert a.returncode == 0 and "not shown" not in a.stdout and len(a.stdout) > 3 * len(s.stdout)
     view = orjson.loads(uok("state", "--at", str(at), "--json", "--db", str(db)).stdout)
     assert "summary" not in view and all(rid in a.stdout for rid in view["runs"])
+
+
+def test_the_state_of_one_run_reads_only_its_parts_and_equals_the_full_view(gen: Path, logs):
+    """`uok state --run ID` (and the in-process benchmark against LangGraph):
+    only that run's record, turns and costs and its plan's units are read
+    and folded, and the view is the one a whole-system fold from zero gives."""
+    db = logs.copy(gen)
+    store = open_log_store(db)
+    rm = ReadModels(store, snapshot_every=1000)
+    rm.catch_up()
+    head = rm.head()
+    runs = fold_from_zero(rm.pstore, VIEWED, head)["runs"]
+    entered = sorted((r.entered_position, rid) for rid, r in runs.items() if r.entered_position)
+    warm = ProjectionRunner(rm.pstore, rm.pstore, registry.ALL, snapshot_every=1000)  # one process, many queries
+    for p in sorted({entered[3][0], entered[3][0] + 1, 7000, 7001, head // 2, head}):
+        reference = fold_from_zero(rm.pstore, VIEWED, p)
+        for rid in [rid for at, rid in entered if at <= p][-2:]:  # the latest run and the one before it
+            expected = system_view(reference, p, run=rid)
+            for runner in (ProjectionRunner(rm.pstore, rm.pstore, registry.ALL), warm):
+                states = run_states(runner.state_at, p, rid, also=("breakers", "gates"))
+                assert system_view(states, p, run=rid) == expected, (p, rid)
+                assert {name: len(states[name]) for name in ("runs", "turns", "units")} == {
+                    "runs": 1,
+                    "turns": int(rid in reference["turns"]),
+                    "units": int(reference["runs"][rid].plan_id in reference["units"]),  # none before PlanCompiled
+                }, (p, rid)
+            assert view_at(rm, p, rid) == expected
+    store.close()

@@ -53,10 +53,12 @@ def view_at(rm, position: int, run: str | None = None, *, from_zero: bool = Fals
     """The system view at ``position``; ``summary``: see ``system_view``."""
     from uok.projections import registry
     from uok.projections.runner import fold_from_zero
-    from uok.replay.timetravel import VIEW_PROJECTIONS, system_view
+    from uok.replay.timetravel import VIEW_PROJECTIONS, run_states, system_view
 
     if from_zero:
         states = fold_from_zero(rm.pstore, [p for p in registry.ALL if p.name in VIEW_PROJECTIONS], position)
+    elif run is not None:  # that run's parts only, with the whole system's breakers and gates
+        states = run_states(rm.runner.state_at, position, run, also=("breakers", "gates"))
     else:
         states = rm.runner.state_at(position, VIEW_PROJECTIONS)
     view = system_view(states, position, run=run, summary=summary)
