@@ -72,8 +72,9 @@ def system_view(
     only that run, its plan's units, its turns and its costs. With
     ``summary`` (and no ``run``): the runs and plans of :func:`summary_scope`
     only, plus ``summary`` (how many runs by status, how many plans), so
-    only those plans' unit records are decoded; turns in flight, breakers,
-    gates and costs are still the whole system's."""
+    only those plans' unit records are decoded; turns in flight are those
+    of the runs shown (every open run is), breakers, gates and costs the
+    whole system's."""
     runs = states.get("runs", {})
     plan_filter: Collection[str] | None = None
     run_filter: Collection[str] | None = None
@@ -126,7 +127,8 @@ def system_view(
         plans[plan_id] = {"by_state": dict(sorted(by_state.items())), "units": units}
     view["plans"] = plans
     in_flight = []
-    for rid, part in _items(states.get("turns", {}), run):
+    turns = states.get("turns", {})
+    for rid, part in _items(turns, run) if run is not None or run_filter is None else _only(turns, run_filter):
         for turn_id, t in part.in_flight.items():
             in_flight.append(
                 {
@@ -170,6 +172,11 @@ def _items(parts: Mapping[str, Any], run: str | None) -> Any:
     if run is None:
         return parts.items()
     return [(run, parts[run])] if run in parts else []
+
+
+def _only(parts: Mapping[str, Any], keys: Collection[str]) -> list[tuple[str, Any]]:
+    """``(key, part)`` of these keys, in the read model's order, reading no other part."""
+    return [(k, parts[k]) for k in parts if k in keys]
 
 
 def cost_summary(ledger: Mapping[str, Any], run: str | None = None) -> dict[str, Any]:

@@ -15,7 +15,6 @@ builds (``uok status`` never imports the runner, the executor or rich).
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -173,6 +172,8 @@ def prepare_run(
 
 
 def new_run_id(clock: Clock = utc_now) -> str:
+    import uuid  # here: it imports platform, which a reading command does not need
+
     return f"r{clock():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 

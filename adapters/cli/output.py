@@ -7,8 +7,6 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-import orjson
-
 __all__ = ["CONVENTION", "dumps", "emit", "emit_lines", "err"]
 
 CONVENTION = """
@@ -39,6 +37,8 @@ def _default(value: Any) -> Any:
 
 def dumps(value: Any) -> bytes:
     """One value as one line of JSON (no trailing newline)."""
+    import orjson  # here, not at the top: a command printing text never loads it (~5 ms of imports)
+
     return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS)
 
 

@@ -102,7 +102,8 @@ one file still count as a conflict. Absolute paths and paths escaping the
 root with ``..`` are rejected unless ``[plan] allow_outside_root = true``.
 """
 
-from uok.domain.plan.compile import compile_plan
+from typing import TYPE_CHECKING, Any
+
 from uok.domain.plan.model import (
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
@@ -116,6 +117,21 @@ from uok.domain.plan.model import (
     complete_slice_id,
     index,
 )
+
+if TYPE_CHECKING:
+    from uok.domain.plan.compile import compile_plan
+
+
+def __getattr__(name: str) -> Any:
+    """``compile_plan`` on first use: reading a log needs the plan's types
+    (every event naming a unit imports ``UnitNode``), not its compiler and
+    TOML parser (~10 ms of imports for ``uok state`` or ``uok status``)."""
+    if name == "compile_plan":
+        from uok.domain.plan.compile import compile_plan
+
+        return compile_plan
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_RETRIES",

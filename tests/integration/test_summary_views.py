@@ -57,7 +57,8 @@ def test_a_summary_is_the_full_view_restricted_and_decodes_only_its_plans(gen: P
         summary = system_view(states, p, summary=True)
         assert summary["runs"] == {k: v for k, v in full["runs"].items() if k in runs}, p
         assert summary["plans"] == {k: v for k, v in full["plans"].items() if k in plans}, p
-        for key in ("turns_in_flight", "breakers", "gates", "costs"):
+        assert summary["turns_in_flight"] == [t for t in full["turns_in_flight"] if t["run_id"] in runs], p
+        for key in ("breakers", "gates", "costs"):
             assert summary[key] == full[key], (p, key)
         by_status = Counter(r["status"] for r in full["runs"].values())
         assert summary["summary"] == {
@@ -69,6 +70,7 @@ def test_a_summary_is_the_full_view_restricted_and_decodes_only_its_plans(gen: P
         if isinstance(units, LazyParts) and len(units) > 10:
             # the shown plans, plus at most the few the fold since the snapshot touched
             assert units.decoded() <= len(plans) + 3 < len(units), (p, units)
+            assert states["turns"].decoded() <= len(runs) + 3 < len(states["turns"]), (p, states["turns"])
             checked += 1
         assert states == reference, p  # and, read in full, the same state as a fold from zero
     assert checked >= 3
