@@ -7,15 +7,20 @@ which top-level packages were imported, with their self time summed; then
 ``--repeat`` plain processes give the child's CPU time (``RUSAGE_CHILDREN``,
 user + system; median), which moves less with the machine's load than wall
 time, and the wall time (median), meaningful on an otherwise idle machine only.
+``--instructions`` adds one more process per command under valgrind's
+callgrind: the instructions it executed (the uok process only, not its
+tasks), which do not move with the load at all (PYTHONHASHSEED=0).
 
     .venv/bin/python bench/cold_start.py                 # every command, --repeat 7
     .venv/bin/python bench/cold_start.py --top 8 status  # one command, its 8 most costly packages
+    .venv/bin/python bench/cold_start.py --instructions  # + instructions (needs valgrind; slow)
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -60,6 +65,24 @@ def process(args: list[str], cwd: Path, *, importtime: bool = False) -> tuple[fl
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), proc.stderr
 
 
+def instructions(args: list[str], cwd: Path) -> int:
+    """Instructions one ``python -m uok`` process executes (callgrind's Ir)."""
+    proc = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-m", "uok", *args],
+        cwd=cwd,
+        env={**ENV, "PYTHONHASHSEED": "0"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"uok {' '.join(args)} under valgrind failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    found = re.search(r"Collected : (\d+)", proc.stderr)
+    if found is None:
+        raise SystemExit(f"no instruction count from valgrind: {proc.stderr[-2000:]}")
+    return int(found.group(1))
+
+
 def imports(stderr: str) -> tuple[int, Counter[str]]:
     """(total µs of the top-level imports, self µs per top-level package)
     from ``-X importtime`` output."""
@@ -80,6 +103,7 @@ def main() -> None:
     ap.add_argument("commands", nargs="*", help=f"some of {', '.join(COMMANDS)} (default: all)")
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--top", type=int, default=5, help="how many packages to name per command")
+    ap.add_argument("--instructions", action="store_true", help="also count instructions with valgrind (slow)")
     args = ap.parse_args()
     names = args.commands or list(COMMANDS)
     if unknown := [n for n in names if n not in COMMANDS]:
@@ -94,10 +118,12 @@ def main() -> None:
         print(
             f"# {os.cpu_count()} CPUs, load {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {sys.version.split()[0]}"
         )
+        extra = (" instructions (M) |", "---:|") if args.instructions else ("", "")
         print(
-            "\n| command | imports (ms, -X importtime) | CPU median (s) | wall median (s) | costliest packages (self ms) |"
+            "\n| command | imports (ms, -X importtime) | CPU median (s) | wall median (s) |"
+            f"{extra[0]} costliest packages (self ms) |"
         )
-        print("|---|---:|---:|---:|---|")
+        print(f"|---|---:|---:|---:|{extra[1]}---|")
         for name in names:
             fresh = 0
 
@@ -111,9 +137,10 @@ def main() -> None:
             total, packages = imports(process(argv(), work, importtime=True)[2])
             runs = [process(argv(), work) for _ in range(args.repeat)]
             top = ", ".join(f"{p} {us / 1000:.0f}" for p, us in packages.most_common(args.top))
+            counted = f" {instructions(argv(), work) / 1e6:,.0f} |" if args.instructions else ""
             print(
                 f"| {name} | {total / 1000:.0f} | {statistics.median(c for _, c, _ in runs):.3f}"
-                f" | {statistics.median(w for w, _, _ in runs):.3f} | {top} |"
+                f" | {statistics.median(w for w, _, _ in runs):.3f} |{counted} {top} |"
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)
