@@ -60,6 +60,8 @@ __all__ = ["KernelRunner", "RunLoop", "RunResult", "UsageError", "fold_log", "lo
 Clock = Callable[[], datetime]
 ENTRY_ATTEMPTS = 20  # entries lost to another writer before a start gives up (each means the log moved)
 DRAIN = 256  # observations stepped together before their effects are carried out (one commit, one fsync)
+# what the turn hooks record and nothing acts on: held back to the next append (KernelRunner._step)
+_HELD = (ev.WriterTokenAcquired, ev.WriterTokenReleased, ev.TurnClosed)
 
 
 def utc_now() -> datetime:
@@ -444,10 +446,11 @@ class KernelRunner:
             for late in after:
                 decisions += self.kernel.handle(late)  # nothing: they decide nothing
             batch = [*prior, obs, *decisions, *after]
-            if not decisions and not after and expect is None and self.log.grouped():
-                # it decides nothing and nothing acts on it: it joins the next append, in order, in
-                # the open group (which holds the write lock: no other process can take its stream
-                # version meanwhile); every action and every commit flushes first (issue 15)
+            if isinstance(obs, _HELD) and not decisions and not prior and not after and self.log.grouped():
+                # the turn hooks' bookkeeping decides nothing and nothing acts on it: it joins the
+                # next append, in order, in the open group (which holds the write lock: no other
+                # process can take its stream version meanwhile); every action, every commit and every
+                # conditional append flushes it first (issue 15)
                 self._unflushed += batch
                 self._unflushed_seen.append(obs)
                 return
@@ -467,6 +470,8 @@ class KernelRunner:
         """Append what :meth:`_step` held back, then ``batch``, in one append
         under the plan's lease; ``seen`` (and what was held back) is what the
         run observer hears of next (:meth:`_hear`)."""
+        if expect and self._unflushed:  # a caller may catch this one's failure (a claim's race): not theirs
+            self._append([])
         held, self._unflushed = self._unflushed, []
         heard, self._unflushed_seen = self._unflushed_seen, []
         batch = [*held, *batch] if held else batch
