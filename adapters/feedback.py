@@ -48,7 +48,7 @@ file is written, the few events it needs are read back by position.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -71,6 +71,7 @@ _FOLDED = (
     ev.UnitRequeued,
 )
 TOPICS = tuple(f"{cls.__name__}/v{v}" for cls in _FOLDED for v in range(1, cls.VERSION + 1))
+_FOLDED_TYPES = frozenset(_FOLDED)
 
 
 class _Turn(msgspec.Struct, kw_only=True):
@@ -97,11 +98,38 @@ class FeedbackIndex:
         self._of_unit: dict[tuple[str, str], list[str]] = {}  # (plan, unit) -> its turn ids, in order
         self._notes: dict[str, list[int]] = {}  # plan id -> positions of its notes
         self._requeued: dict[tuple[str, str], int] = {}  # (plan, unit) -> position of its last UnitRequeued
+        self._mark: tuple[int, int] | None = None  # the store's appended_mark at the last catch_up
+        self._handed: list[tuple[int, ev.Event]] = []  # appended by this process since, with positions
 
     # ------------------------------------------------------------------ folding
 
+    def appended(self, positions: Sequence[int], events: Sequence[ev.Event]) -> None:
+        """Events this process has just appended, at ``positions`` (the runner
+        hands over each append): the next :meth:`catch_up` folds them without
+        reading them back, when nothing else of its topics can have been
+        appended since (issue 15)."""
+        for position, e in zip(positions, events, strict=True):
+            if type(e) in _FOLDED_TYPES:
+                self._handed.append((position, e))
+
     def catch_up(self) -> None:
-        """Fold what was appended since the last call (by any process)."""
+        """Fold what was appended since the last call (by any process).
+
+        On SQLite, when :meth:`SqliteEventStore.appended_mark` says that no
+        other connection committed and this one appended exactly the events
+        of these topics it was handed (:meth:`appended`), those are all there
+        is to fold: nothing is read. Otherwise the log is read after the
+        last position folded, as always."""
+        marker = getattr(self.log.store, "appended_mark", None)
+        mark = marker(TOPICS) if marker is not None else None
+        handed, self._handed = self._handed, []
+        last, self._mark = self._mark, mark
+        if mark is not None and last is not None and mark[0] == last[0] and mark[1] - last[1] == len(handed):
+            for position, e in handed:
+                if position > self.position:
+                    self._fold(position, e)
+                    self.position = position
+            return
         for r in self.log.store.read(self.position, topics=TOPICS):
             self.position = r.position
             self._fold(r.position, codec.decode(r.topic, r.payload))

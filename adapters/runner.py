@@ -476,7 +476,8 @@ class KernelRunner:
         heard, self._unflushed_seen = self._unflushed_seen, []
         batch = [*held, *batch] if held else batch
         fence = {**self._lease, **expect} if self._lease and expect else (expect or self._lease)
-        self.log.append(batch, versions=self._unit_versions(batch), expect=fence)
+        positions = self.log.append(batch, versions=self._unit_versions(batch), expect=fence)
+        self.feedback.appended(positions, batch)  # folded at the next feedback file without a read
         if self.observer is not None:
             self._to_hear += (*heard, *seen)
 
