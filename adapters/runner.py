@@ -344,9 +344,22 @@ class KernelRunner:
         self._hear()
 
     def _flush(self) -> None:
-        """Append the observations held back by :meth:`_step` (nothing when none is)."""
-        if self._unflushed:
-            self._append([])
+        """Append the turn hooks' bookkeeping held back by :meth:`_step`, on
+        its own (nothing when none is held). Its failure is the run's: it
+        may be triggered by a caller that expects to lose races of its own
+        (a writer token's, a steering message's read), so a conflict here is
+        never raised as one of those."""
+        if not self._unflushed:
+            return
+        held, heard = self._unflushed, self._unflushed_seen
+        self._unflushed, self._unflushed_seen = [], []
+        try:
+            positions = self.log.append(held, versions=self._unit_versions(held), expect=self._lease)
+        except (IntegrityError, StreamMoved) as exc:
+            raise RuntimeFailure(f"the run's turn bookkeeping could not be recorded: {exc}") from exc
+        self.feedback.appended(positions, held)
+        if self.observer is not None:
+            self._to_hear += heard
 
     def _received(self, obs: ev.Event, *, prior: Sequence[ev.Event] = (), expect: dict[str, int] | None = None) -> None:
         """Step what a worker (or a signal handler) reported."""
@@ -447,10 +460,10 @@ class KernelRunner:
                 decisions += self.kernel.handle(late)  # nothing: they decide nothing
             batch = [*prior, obs, *decisions, *after]
             if isinstance(obs, _HELD) and not decisions and not prior and not after and self.log.grouped():
-                # the turn hooks' bookkeeping decides nothing and nothing acts on it: it joins the
-                # next append, in order, in the open group (which holds the write lock: no other
-                # process can take its stream version meanwhile); every action, every commit and every
-                # conditional append flushes it first (issue 15)
+                # the turn hooks' bookkeeping decides nothing and nothing acts on it: held back, it is
+                # appended in one append for all of a batch, in order, in the open group (which holds the
+                # write lock: no other process can take its stream version meanwhile), before any other
+                # append, any commit and so any action (issue 15)
                 self._unflushed += batch
                 self._unflushed_seen.append(obs)
                 return
@@ -467,19 +480,15 @@ class KernelRunner:
     def _append(
         self, batch: list[ev.Event], *, seen: Sequence[ev.Event] = (), expect: dict[str, int] | None = None
     ) -> None:
-        """Append what :meth:`_step` held back, then ``batch``, in one append
-        under the plan's lease; ``seen`` (and what was held back) is what the
-        run observer hears of next (:meth:`_hear`)."""
-        if expect and self._unflushed:  # a caller may catch this one's failure (a claim's race): not theirs
-            self._append([])
-        held, self._unflushed = self._unflushed, []
-        heard, self._unflushed_seen = self._unflushed_seen, []
-        batch = [*held, *batch] if held else batch
+        """Append ``batch`` under the plan's lease (what :meth:`_step` held
+        back first, in its own append); ``seen`` is what the run observer
+        hears of next (:meth:`_hear`)."""
+        self._flush()  # first, on its own: a failure of this append stays this append's
         fence = {**self._lease, **expect} if self._lease and expect else (expect or self._lease)
         positions = self.log.append(batch, versions=self._unit_versions(batch), expect=fence)
         self.feedback.appended(positions, batch)  # folded at the next feedback file without a read
         if self.observer is not None:
-            self._to_hear += (*heard, *seen)
+            self._to_hear += seen
 
     def _hear(self) -> None:
         """Tell the run observer what was appended (in log order), once it is."""
