@@ -1,0 +1,121 @@
+"""CPU per task of a uok run, through the path bench/peers.py times (issue 15).
+
+A chain (or ``--chains`` parallel chains) of ``--tasks`` tasks running
+``true``, built by ``uok.bootstrap`` as ``uok run`` builds it (default
+flags, ``synchronous=FULL``, WAL), in this process. Prints per task:
+
+* CPU time of the process (every thread: ``time.process_time``; the
+  ``true`` children are not counted), of the main thread (the loop:
+  decisions, appends, bookkeeping) and of the workers' executions (spawn,
+  output, turn files), over ``runner.run()``;
+* SQL statements run on the log's connection (``exec_trace``), appends
+  (``SqliteEventStore.append`` calls), commits, events and bytes of payload.
+
+CPU-seconds are less sensitive to the machine's load than wall time (what
+other processes do is not counted), but a loaded machine still makes each
+CPU-second do less (cold caches after every wake-up): compare runs taken
+side by side. The statement, append and event counts do not depend on the
+load at all.
+
+Usage (from the repository root)::
+
+    .venv/bin/python bench/cpu_per_task.py                    # 300 tasks, one chain, 3 runs
+    .venv/bin/python bench/cpu_per_task.py --tasks 300 --chains 10 --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import peers  # noqa: E402  (the same plan as the peer benchmark)
+
+
+def one(tasks: int, chains: int) -> dict[str, float]:
+    from uok import bootstrap
+    from uok.adapters import runner as runner_module
+
+    work = Path(tempfile.mkdtemp(prefix="uok-cpu-"))
+    lengths = peers.chain_lengths(tasks, chains)
+    plan = work / "plan.toml"
+    plan.write_text(peers.uok_plan(lengths), encoding="utf-8")
+    prepared = bootstrap.prepare_run(plan, flags={"max_iterations": 10 * tasks + 100})
+    log = bootstrap.open_log(str(work / "events.db"), create=True, synchronous="FULL")
+    runner = bootstrap.assemble_runner(log, prepared, workers=min(chains, peers.UOK_MAX_WORKERS))
+    store = log.store
+    statements: collections.Counter[str] = collections.Counter()
+
+    def trace(_cursor, sql: str, _bindings) -> bool:
+        statements[sql.split(None, 1)[0].upper()] += 1
+        return True
+
+    store.connection.exec_trace = trace
+    appends = {"n": 0}
+    real_append = store.append
+
+    def append(*a, **kw):
+        appends["n"] += 1
+        return real_append(*a, **kw)
+
+    store.append = append  # type: ignore[method-assign]
+    workers = {"cpu": 0.0}
+    lock = threading.Lock()
+    real_execute = runner_module.KernelRunner._execute
+
+    def execute(self, *a, **kw):
+        c = time.thread_time()
+        try:
+            return real_execute(self, *a, **kw)
+        finally:
+            with lock:
+                workers["cpu"] += time.thread_time() - c
+
+    runner_module.KernelRunner._execute = execute  # type: ignore[method-assign]
+    try:
+        p0, t0 = time.process_time(), time.thread_time()
+        result = runner.run()
+        process, main = time.process_time() - p0, time.thread_time() - t0
+    finally:
+        runner_module.KernelRunner._execute = real_execute  # type: ignore[method-assign]
+    store.connection.exec_trace = None
+    events, payload = store.connection.execute("SELECT count(*), sum(length(payload)) FROM events").fetchall()[0]
+    store.close()
+    if result.exit_code != 0:
+        raise SystemExit(f"uok run failed: {result}")
+    return {
+        "process ms": process * 1000 / tasks,
+        "main thread ms": main * 1000 / tasks,
+        "executions ms": workers["cpu"] * 1000 / tasks,
+        "SQL statements": sum(statements.values()) / tasks,
+        "INSERTs": statements["INSERT"] / tasks,
+        "appends": appends["n"] / tasks,
+        "commits": statements["COMMIT"] / tasks,
+        "events": events / tasks,
+        "payload bytes": payload / tasks,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--tasks", type=int, default=300)
+    ap.add_argument("--chains", type=int, default=1)
+    ap.add_argument("--runs", type=int, default=3, help="runs, each in this process on a fresh log")
+    args = ap.parse_args()
+    rows = [one(args.tasks, args.chains) for _ in range(args.runs)]
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[0]
+    print(f"# {args.tasks} tasks in {args.chains} chain(s), {args.runs} runs, load {load}; per task:")
+    for key in rows[0]:
+        values = [r[key] for r in rows]
+        print(f"{key:16s} median {statistics.median(values):9.3f}  min {min(values):9.3f}  max {max(values):9.3f}")
+
+
+if __name__ == "__main__":
+    main()
