@@ -35,12 +35,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import peers  # noqa: E402  (the same plan as the peer benchmark)
+import peers  # the same plan as the peer benchmark
 
 
 def one(tasks: int, chains: int) -> dict[str, float]:
-    from uok import bootstrap
     from uok.adapters import runner as runner_module
+
+    from uok import bootstrap
 
     work = Path(tempfile.mkdtemp(prefix="uok-cpu-"))
     lengths = peers.chain_lengths(tasks, chains)
