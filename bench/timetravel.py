@@ -25,6 +25,9 @@ one live at P:
 * ``uok run, warm``: one runner answering every query, as a process that
   time-travels repeatedly does (``uok ui``): parts it decoded and the
   events of the windows it folded are kept (bounded, projections/asof.py);
+* ``uok run, warm, steady``: one runner that has answered the same queries
+  once already, keeping up to ``--window-events`` decoded events (what a
+  long-lived process reaches; the bench prints how many it kept);
 * ``uok whole system, cold``: every run and unit of the log as of P (what
   ``uok state --at P --all`` computes), for reference: not LangGraph's work.
 
@@ -133,6 +136,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10_000)
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--window-events", type=int, default=200_000, help="decoded events the steady runner keeps")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     print(f"# {os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -158,15 +162,34 @@ def main() -> None:
             "langgraph get_state (new saver)": [],
         }
         warm = ProjectionRunner(ps, ps, registry.ALL)
+        queries = []
         for _ in range(args.queries):  # interleaved, one query of each per round
             p = rng.randint(1, head)
             run = run_ids[max(bisect.bisect_right(starts, p) - 1, 0)]
+            queries.append((p, run))
             rows["uok run, cold (new runner)"].append(timed(lambda: uok_run_query(ps, None, p, run)))
             rows["uok run, warm (one runner)"].append(timed(lambda: uok_run_query(ps, warm, p, run)))
             rows["uok whole system, cold"].append(timed(lambda: uok_whole_query(ps, p)))
             if lg is not None:
                 cid = rng.choice(lg[2])
                 rows["langgraph get_state (new saver)"].append(timed(lambda: langgraph_query(lg[0], lg[1], cid)))
+        # steady state: a process that has read every window these queries need once (kept: --window-events)
+        steady = ProjectionRunner(ps, ps, registry.ALL, window_events=args.window_events)
+        for p, run in queries:
+            uok_run_query(ps, steady, p, run)
+        rows["uok run, warm, steady (windows read before)"] = []
+        rows["langgraph get_state, same pass as steady"] = []
+        for p, run in queries:  # interleaved again with LangGraph's queries
+            rows["uok run, warm, steady (windows read before)"].append(
+                timed(lambda p=p, run=run: uok_run_query(ps, steady, p, run))
+            )
+            if lg is not None:
+                cid = rng.choice(lg[2])
+                rows["langgraph get_state, same pass as steady"].append(
+                    timed(lambda cid=cid: langgraph_query(lg[0], lg[1], cid))
+                )
+        kept = steady._asof._window_total
+        print(f"# steady: {kept:,} decoded events kept (~{kept * 800 / 1e6:.0f} MB at ~800 bytes each)")
         print("\n| query | wall median (ms) | wall p90 | wall max | CPU median (ms) | CPU vs langgraph |")
         print("|---|---:|---:|---:|---:|---:|")
         base = rows["langgraph get_state (new saver)"]
