@@ -25,6 +25,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from uok.domain.log import codec
@@ -180,7 +181,7 @@ class AsOf:
         if hit is not None:
             cache.move_to_end(key)
             return hit[0]
-        part = t.decode(data)
+        part = t._dec(data)
         cache[key] = (part, data)
         self._cached_bytes += len(data)
         while self._cached_bytes > self.cache_bytes and len(cache) > 1:
@@ -196,7 +197,7 @@ class AsOf:
         parts.update(t.parts)
         if isinstance(t, ScopedLive):
             parts = {k: v for k, v in parts.items() if k in t.scope}
-        return LazyParts(parts, lambda digest, data: self._decoded(t, digest, data), t.fetch)
+        return LazyParts(parts, partial(self._decoded, t), t.fetch)
 
     # -- folding forward ---------------------------------------------------------
     def _fold(self, temps: list[Live], position: int) -> None:
