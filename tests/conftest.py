@@ -14,6 +14,24 @@ TIERS = ("unit", "integration", "e2e", "reliability")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Hypothesis without wall-clock limits; uok's sources byte-compiled."""
+    _hypothesis_without_wall_clock_limits()
+    _byte_compile_the_package(config)
+
+
+def _hypothesis_without_wall_clock_limits() -> None:
+    """A property holds or not whatever the machine's load: Hypothesis's
+    per-example deadline (200 ms) and its too-slow health check measure the
+    machine, and under a busy core they failed tests whose property held
+    (``test_to_toml_round_trips_through_tomllib``: 456 ms on a first call,
+    0.18 ms on the next, at load 9). A test's own ``@settings`` still win."""
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile("uok", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    settings.load_profile("uok")
+
+
+def _byte_compile_the_package(config: pytest.Config) -> None:
     """Byte-compile uok's sources once, before any test starts a process.
 
     The suite starts ``uok`` (and Python tasks importing it) thousands of
