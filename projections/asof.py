@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -206,38 +206,56 @@ class AsOf:
             return
         start = min(t.start for t in pending)
         topics = wanted_topics(t.proj.types for t in pending)
+        w, cut, asked, read = self._window(start, position, topics)
         route: dict[str, list[Live]] = {}
-        for pos, topic, e in self._events(start, position, topics):
-            targets = route.get(topic)
-            if targets is None:
-                targets = route[topic] = [t for t in pending if t.proj.wants(topic)]
-            for t in targets:
-                if pos > t.start:
-                    t.fold(pos, e)
+        # a window read by an earlier query: a scoped read model folds its parts' events only, by the
+        # window's index; read just now, one pass folds all (building an index would cost that pass again)
+        whole = pending if read else [t for t in pending if not isinstance(t, ScopedLive)]
+        if whole:
+            for pos, topic, e in w.events[:cut]:
+                targets = route.get(topic)
+                if targets is None:
+                    targets = route[topic] = [t for t in whole if t.proj.wants(topic)] if topic in asked else []
+                for t in targets:
+                    if pos > t.start:
+                        t.fold(pos, e)
+        for t in pending:
+            if not read and isinstance(t, ScopedLive):
+                index = w.index(t)
+                found = [x for k in t.scope for x in index.get(k, ())]
+                if len(t.scope) > 1:  # an event of several parts is indexed under each: fold it once
+                    found = sorted({pos: (pos, e) for pos, e in found}.values(), key=lambda x: x[0])
+                for pos, e in found:
+                    if t.start < pos <= position:
+                        t.fold(pos, e)
 
-    def _events(self, start: int, position: int, topics: list[str] | None) -> Iterator[tuple[int, str, Any]]:
-        """The decoded events of ``(start, position]`` of these topics: from
-        the window kept for ``start``, read (hash-checked) only beyond what it
-        holds."""
+    def _window(
+        self, start: int, position: int, topics: list[str] | None
+    ) -> tuple[_Window, int, Collection[str], bool]:
+        """The window of decoded events after ``start`` holding these topics up
+        to ``position`` (read and hash-checked beyond what it held), how many
+        of its events are at or before ``position``, the topics asked for (a
+        window kept for more topics serves too), and whether events were read
+        into it just now."""
         key = (start, None if topics is None else tuple(topics))
+        asked: Collection[str] = _ALL if topics is None else frozenset(topics)
         w = self._windows.get(key)
-        if w is None and topics is not None:  # a window of more topics, read far enough, serves too
-            asked = frozenset(topics)
+        if w is None and topics is not None:
+            these = frozenset(topics)
             for (wstart, wtopics), other in self._windows.items():
-                if wstart == start and other.end >= position and (wtopics is None or asked <= frozenset(wtopics)):
-                    cut = bisect_right(other.positions, position)
-                    return (x for x in other.events[:cut] if x[1] in asked)
+                if wstart == start and other.end >= position and (wtopics is None or these <= frozenset(wtopics)):
+                    return other, bisect_right(other.positions, position), asked, False
         if w is None:
             w = self._windows[key] = _Window(start)
         else:
             self._windows.move_to_end(key)
-        if position > w.end:
+        read = position > w.end
+        if read:
             before = len(w.events)
-            wanted = None if topics is None else frozenset(topics)
             decode = codec.decode
             for end, rows in self.source.scan(w.end, position, topics=topics, page=self.page):
                 for pos, topic, payload in rows:
-                    if wanted is None or topic in wanted:  # an unverified scan filters already; a verified one not
+                    if topic in asked:  # an unverified scan filters already; a verified one not
                         w.events.append((pos, topic, decode(topic, payload)))
                         w.positions.append(pos)
                 w.end = end
@@ -245,19 +263,45 @@ class AsOf:
             while self._window_total > self.window_events and len(self._windows) > 1:
                 _k, old = self._windows.popitem(last=False)
                 self._window_total -= len(old.events)
-        cut = bisect_right(w.positions, position)
-        return iter(w.events[:cut])
+        return w, bisect_right(w.positions, position), asked, read
+
+
+class _All:
+    def __contains__(self, _item: object) -> bool:
+        return True
+
+
+_ALL: Collection[str] = _All()  # type: ignore[assignment]
 
 
 class _Window:
-    """The decoded events after ``start`` read so far (up to ``end``)."""
+    """The decoded events after ``start`` read so far (up to ``end``), and per
+    read model an index ``part key -> [(position, event)]`` built on demand."""
 
-    __slots__ = ("end", "events", "positions", "start")
+    __slots__ = ("end", "events", "indexed", "positions", "start")
 
     def __init__(self, start: int):
         self.start = self.end = start
         self.events: list[tuple[int, str, Any]] = []
         self.positions: list[int] = []
+        self.indexed: dict[str, tuple[int, dict[str, list[tuple[int, Any]]]]] = {}
+
+    def index(self, t: Live) -> dict[str, list[tuple[int, Any]]]:
+        """``part key -> [(position, event)]`` of ``t``'s read model over this
+        window, extended to the events read since it was last built."""
+        done, index = self.indexed.get(t.name, (0, {}))
+        if done < len(self.events):
+            wants, key = t.proj.wants, t.key
+            for pos, topic, e in self.events[done:]:
+                if not wants(topic):
+                    continue
+                k = key(e)
+                if k is None:
+                    continue
+                for kk in (k,) if k.__class__ is str else k:
+                    index.setdefault(kk, []).append((pos, e))
+            self.indexed[t.name] = (len(self.events), index)
+        return index
 
 
 def topics_of(types: Iterable[str]) -> list[str]:
