@@ -225,9 +225,10 @@ class AsOf:
                 found = [x for k in t.scope for x in index.get(k, ())]
                 if len(t.scope) > 1:  # an event of several parts is indexed under each: fold it once
                     found = sorted({pos: (pos, e) for pos, e in found}.values(), key=lambda x: x[0])
+                fold, after = Live.fold, t.start  # the index found its parts' events: no scope check again
                 for pos, e in found:
-                    if t.start < pos <= position:
-                        t.fold(pos, e)
+                    if after < pos <= position:
+                        fold(t, pos, e)
 
     def _window(
         self, start: int, position: int, topics: list[str] | None
