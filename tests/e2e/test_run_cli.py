@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -64,10 +65,22 @@ def _file_digest(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
+@pytest.fixture(scope="module")
+def demo_log(tmp_path_factory) -> Path:
+    """A directory holding ``x.db``: one finished run of the demo plan, and
+    what a run leaves beside its log. Made once; each test gets a copy."""
+    root = tmp_path_factory.mktemp("demo-log")
+    shutil.copytree(FIXTURES / "plans", root / "plan", ignore=shutil.ignore_patterns("out", "bad"))
+    log = root / "log"
+    log.mkdir()
+    r = uok("run", str(root / "plan" / "demo.toml"), "--db", str(log / "x.db"), "--quiet")
+    assert r.returncode == 0, r.stderr
+    return log
+
+
 @pytest.mark.parametrize("bad", ["cycle.toml", "unknown_dep.toml", "malformed.toml", "duplicate_id.toml", "empty.toml"])
-def test_a_bad_plan_exits_2_naming_the_problem_and_writes_nothing(bad: str, demo_plan: Path, tmp_path: Path):
-    db = tmp_path / "x.db"
-    assert uok("run", str(demo_plan), "--db", str(db), "--quiet").returncode == 0
+def test_a_bad_plan_exits_2_naming_the_problem_and_writes_nothing(bad: str, demo_log: Path, tmp_path: Path):
+    db = shutil.copytree(demo_log, tmp_path / "log") / "x.db"
     digest = _file_digest(db)
     wal = db.with_name(db.name + "-wal")
     wal_digest = _file_digest(wal)
