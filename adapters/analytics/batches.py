@@ -61,10 +61,11 @@ class Batch:
     """One page of rows as an Arrow struct array, with what the main thread
     needs to know about it without reading the array back."""
 
-    __slots__ = ("array", "first", "last", "last_hash", "rows")
+    __slots__ = ("array", "first", "last", "last_hash", "rows", "verified")
 
     def __init__(self, array: na.CArray, rows: int, first: int, last: int, last_hash: bytes):
         self.array, self.rows, self.first, self.last, self.last_hash = array, rows, first, last, last_hash
+        self.verified = False  # every row's hash already checked
 
 
 def _fixed(size: int, n: int, data: bytes | array.array) -> na.CArray:

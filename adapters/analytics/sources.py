@@ -24,8 +24,7 @@ _READ = (  # streams and topics as their UTF-8 bytes: the loader joins them into
 )
 
 PACKED = """SELECT count(*), min(position), max(position),
-  sum(typeof(stream) <> 'text' OR typeof(topic) <> 'text' OR typeof(version) <> 'integer' OR version < 0
-      OR typeof(payload) <> 'blob' OR typeof(hash) <> 'blob' OR octet_length(hash) <> 32),
+  sum(typeof(version) <> 'integer' OR typeof(payload) <> 'blob' OR typeof(hash) <> 'blob' OR octet_length(hash) <> 32),
   group_concat(printf('%016x', version), ''),
   group_concat(printf('%08x%08x%08x', octet_length(stream), octet_length(topic), octet_length(payload)), ''),
   CAST(group_concat(stream, '') AS BLOB), CAST(group_concat(topic, '') AS BLOB),
@@ -33,7 +32,10 @@ PACKED = """SELECT count(*), min(position), max(position),
 FROM events WHERE position > ? AND position <= ?"""
 """A page of rows packed by SQLite into one row: each column's values joined
 into one buffer, the integers as big-endian hex, and a count of rows whose
-types are not the ones uok writes. SQLite does in C what a row-by-row read
+types are not the ones uok writes (streams and topics are taken as their
+bytes whatever their type, as the row-by-row read does with ``CAST(... AS
+BLOB)``; a payload or hash that is not a blob, or a version that is not an
+integer, is refused by the row-by-row read). SQLite does in C what a row-by-row read
 does in Python (a tuple and six objects per row); ``group_concat`` keeps
 a blob's bytes as they are in a UTF-8 database, NUL bytes included."""
 

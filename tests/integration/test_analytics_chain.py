@@ -11,7 +11,7 @@ import nanoarrow as na
 import pytest
 from uok.adapters.analytics import batches, loader, sources
 from uok.adapters.sqlite_store import SqliteEventStore
-from uok.domain.log.chain import GENESIS
+from uok.domain.log.chain import GENESIS, ChainBroken
 
 from bench.eventgen import fill
 from tests.conftest import uok
@@ -130,3 +130,21 @@ def test_a_row_of_other_types_is_refused(big_log: Path, tmp_path: Path, sql: str
     r = sql_exit(db, tmp_path)
     assert r.returncode == 3, r.stderr
     assert r.stdout == ""
+
+
+@pytest.mark.parametrize("backlog", [0, 10**9], ids=["every-page-in-python", "every-page-in-duckdb"])
+def test_either_checker_names_the_first_damaged_position(big_log: Path, tmp_path: Path, monkeypatch, backlog: int):
+    """The reader checks pages itself while DuckDB is behind (BACKLOG_GROUPS):
+    forced each way, a flipped bit is named at its position, and a whole log loads."""
+    monkeypatch.setattr(loader, "BACKLOG_GROUPS", backlog)
+    whole = loader.refresh(big_log, tmp_path / "whole.duckdb")
+    assert whole.loaded == EVENTS
+    p = payload_at(big_log, MIDDLE)
+    db = damaged(
+        big_log,
+        tmp_path,
+        ("UPDATE events SET payload = ? WHERE position = ?", (p[:40] + bytes([p[40] ^ 4]) + p[41:], MIDDLE)),
+    )
+    with pytest.raises(ChainBroken) as e:
+        loader.refresh(db, tmp_path / "copy.duckdb")
+    assert e.value.position == MIDDLE
