@@ -16,12 +16,14 @@ The hot path avoids Python objects per event wherever it can:
   costs ~1 µs per value; the buffers ~0.15). On SQLite the joining is done
   by SQLite itself (``group_concat`` over the page), so no Python object
   per row is made at all;
-* every row's hash is recomputed by DuckDB (``sha256`` over the preimage
-  pieces the batch carries) and compared with the stored hash before the
-  chunk is inserted: the chain check, in DuckDB's threads;
-* the main thread hands ~100k-row chunks of batches to DuckDB (which reads
-  them through the Arrow PyCapsule interface) and DuckDB copies them with
-  the GIL released, so reading and loading overlap on two cores;
+* every row's hash is recomputed and compared with the stored hash before
+  it is inserted: by DuckDB (``sha256`` over the preimage pieces the batch
+  carries, in DuckDB's threads) or, while DuckDB is behind, by the reader
+  thread itself (``hashlib``); see :func:`_read_pages`;
+* the main thread hands groups of batches to DuckDB (which reads them
+  through the Arrow PyCapsule interface): each group's hashes are checked
+  as it arrives, and every ~100k rows are inserted, with the GIL released,
+  so reading and loading overlap on two cores;
 * while loading, the GIL switch interval is 0.5 ms instead of 5: every
   DuckDB call releases the GIL and then waited up to 5 ms for the busy
   reader thread to yield it back (this alone halved the load time);
