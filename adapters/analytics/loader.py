@@ -19,7 +19,7 @@ The hot path avoids Python objects per event wherever it can:
 * every row's hash is recomputed and compared with the stored hash before
   it is inserted: by DuckDB (``sha256`` over the preimage pieces the batch
   carries, in DuckDB's threads) or, while DuckDB is behind, by the reader
-  thread itself (``hashlib``); see :func:`_read_pages`;
+  thread itself (``hashlib``); see :func:`uok.adapters.analytics.reader.read_pages`;
 * the main thread hands groups of batches to DuckDB (which reads them
   through the Arrow PyCapsule interface): each group's hashes are checked
   as it arrives, and every ~100k rows are inserted, with the GIL released,
@@ -49,7 +49,6 @@ import gc
 import hashlib
 import os
 import queue
-import struct
 import sys
 import threading
 import time
@@ -62,19 +61,17 @@ import duckdb
 import nanoarrow as na
 from nanoarrow.c_array_stream import CArrayStream
 from uok.adapters.analytics import schema, sources
-from uok.adapters.analytics.batches import C_SCHEMA, Batch, packed_to_batch, rows_to_batch
+from uok.adapters.analytics.batches import C_SCHEMA, Batch
+from uok.adapters.analytics.reader import PAGE_ROWS, log_head, read_pages
 from uok.domain.errors import InputError, IntegrityFailure, RuntimeFailure
 from uok.domain.log.chain import GENESIS, ChainBroken
 
-PAGE_ROWS = 4_096  # rows per statement of the log (and per Arrow batch)
-GROUP_PAGES = 8  # pages per hand-over from the reader thread: DuckDB checks each group as it arrives
 CHUNK_ROWS = 24 * PAGE_ROWS  # rows per INSERT (98,304)
 # Under one DuckDB row group (122,880 rows): INSERTs of a row group or more
 # have DuckDB compress and write row groups during the INSERT ("optimistic
 # writes"), which was measured to cost 0.8-1.0 more CPU-seconds per million
 # events (6.16 against 5.15-5.42, load ~3) for no wall-clock gain.
 COMMIT_ROWS = 2_000_000  # rows per DuckDB transaction (commits are costly: fewer is faster)
-BACKLOG_GROUPS = 2  # groups waiting for the main thread: the reader then checks pages itself (see _read_pages)
 _LOCK_WAIT_S = 30.0  # how long to wait for another process holding the copy
 
 _NAMES = ["position", "stream", "version", "topic", "payload", "hash"]
@@ -149,85 +146,6 @@ def connect(
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
-
-
-# --------------------------------------------------------------------- reading
-
-
-_SHA = hashlib.sha256
-_U64U32 = struct.Struct(">QI").pack
-_U32 = struct.Struct(">I").pack
-
-
-def _verify_rows(rows: list[tuple], prev: bytes) -> None:
-    """Check a page of rows against the chain in Python (hashlib: OpenSSL,
-    which uses the CPU's SHA instructions where it has them, ~6x faster per
-    byte than DuckDB's ``sha256``, but ~1.2 µs of Python per row)."""
-    pos, stream, ver, topic, payload, hashes = zip(*rows, strict=False)
-    prevs = (prev, *hashes[:-1])
-    digests = [
-        _SHA(b"".join((pv, _U64U32(p, len(s)), s, _U64U32(v, len(t)), t, _U32(len(pl)), pl))).digest()
-        for pv, p, s, v, t, pl in zip(prevs, pos, stream, ver, topic, payload, strict=False)
-    ]
-    if digests != list(hashes):
-        bad = next(p for p, d, h in zip(pos, digests, hashes, strict=False) if d != h)
-        raise ChainBroken(bad, "stored hash does not match the recomputed hash (the log was altered or damaged)")
-
-
-def _read_pages(db: Path | str, after: int, prev: bytes, upto: int, out: queue.Queue, stop: threading.Event) -> None:
-    """Reader thread: lists of Arrow batches (``GROUP_PAGES`` pages each) of
-    the rows ``after < position <= upto`` (``prev`` is the hash at
-    ``after``), then ``None``; an exception is passed on instead.
-
-    Each row's hash is checked either by DuckDB (the main thread's
-    :func:`_verify`, in DuckDB's threads) or here: while ``BACKLOG_GROUPS``
-    groups wait for the main thread, DuckDB is the bottleneck and this thread
-    has time to spare, so it reads the next page row by row and checks it in
-    Python (:func:`_verify_rows`, marked ``verified``). The split follows
-    the machine: measured on 2 cores (load ~3-4, CPU-seconds per million
-    events): 5.1-5.2 split this way, 5.6-5.8 all in DuckDB, 4.5-4.8 all in
-    Python, whose single thread then bounds the wall clock."""
-    try:
-        source = sources.open_rows(db)
-        try:
-            batches: list[Batch] = []
-            while after < upto and not stop.is_set():
-                in_python = out.qsize() >= BACKLOG_GROUPS
-                packed = None if in_python else source.packed(after, upto, PAGE_ROWS)
-                batch = packed_to_batch(packed, prev) if packed is not None else None
-                if batch is None:
-                    rows = source.page(after, upto, PAGE_ROWS)
-                    if not rows:
-                        raise ChainBroken(after + 1, f"the log ends at {after}, before its head {upto}")
-                    batch = rows_to_batch(rows, prev, after + 1)
-                    if in_python:
-                        try:
-                            _verify_rows(rows, prev)
-                        except ChainBroken:
-                            out.put(batches)  # earlier pages first: one of them may be broken earlier
-                            raise
-                        batch.verified = True
-                batches.append(batch)
-                after, prev = batch.last, batch.last_hash
-                if len(batches) >= GROUP_PAGES:
-                    out.put(batches)
-                    batches = []
-            if batches:
-                out.put(batches)
-        finally:
-            source.close()
-        out.put(None)
-    except BaseException as e:  # handed to the main thread, which re-raises  # noqa: BLE001
-        out.put(e)
-
-
-def _log_head(db: Path | str, position: int) -> tuple[int, bytes | None]:
-    """(head position of the log, hash of the event at ``position`` or None)."""
-    source = sources.open_rows(db)
-    try:
-        return source.head(position)
-    finally:
-        source.close()
 
 
 # --------------------------------------------------------------------- the copy
@@ -391,7 +309,7 @@ def refresh(
             else:
                 rebuilt, position, tracked_hash = "", tracked[1], tracked[2]
             try:
-                head, hash_at = _log_head(db, position)
+                head, hash_at = log_head(db, position)
             except sources.READ_ERRORS as e:
                 raise CopyError(f"could not read the event log {sources.label(db)}: {e}") from e
             if not rebuilt and position and (position > head or hash_at != tracked_hash):
@@ -417,7 +335,7 @@ def _load(duck: duckdb.DuckDBPyConnection, db: Path | str, after: int, prev: byt
     q: queue.Queue = queue.Queue(maxsize=4)
     stop = threading.Event()
     reader = threading.Thread(
-        target=_read_pages, args=(db, after, prev, upto, q, stop), name="uok-analytics-read", daemon=True
+        target=read_pages, args=(db, after, prev, upto, q, stop), name="uok-analytics-read", daemon=True
     )
     gc_was_enabled, switch = gc.isenabled(), sys.getswitchinterval()
     gc.disable()

@@ -9,7 +9,7 @@ from pathlib import Path
 import apsw
 import nanoarrow as na
 import pytest
-from uok.adapters.analytics import batches, loader, sources
+from uok.adapters.analytics import batches, loader, reader, sources
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain.log.chain import GENESIS, ChainBroken
 
@@ -136,7 +136,7 @@ def test_a_row_of_other_types_is_refused(big_log: Path, tmp_path: Path, sql: str
 def test_either_checker_names_the_first_damaged_position(big_log: Path, tmp_path: Path, monkeypatch, backlog: int):
     """The reader checks pages itself while DuckDB is behind (BACKLOG_GROUPS):
     forced each way, a flipped bit is named at its position, and a whole log loads."""
-    monkeypatch.setattr(loader, "BACKLOG_GROUPS", backlog)
+    monkeypatch.setattr(reader, "BACKLOG_GROUPS", backlog)
     whole = loader.refresh(big_log, tmp_path / "whole.duckdb")
     assert whole.loaded == EVENTS
     p = payload_at(big_log, MIDDLE)
