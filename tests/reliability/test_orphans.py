@@ -65,6 +65,16 @@ def wait_gone(pids: list[int], timeout: float = 10) -> None:
         time.sleep(0.01)
 
 
+def wait_environ(pid: int, timeout: float = 60) -> None:
+    """Until ``pid``'s environment can be read. Popen returns once the child's exec has
+    replaced its memory, and the kernel lays out the new environment a moment later:
+    in between, /proc/<pid>/environ reads empty (seen once under a busy core)."""
+    deadline = time.monotonic() + timeout
+    while not Path(f"/proc/{pid}/environ").read_bytes():
+        assert time.monotonic() < deadline, f"{pid} has no environment"
+        time.sleep(0.01)
+
+
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc (Linux)")
 def test_the_groups_of_a_dead_runs_processes_are_ended_and_no_other(tmp_path: Path):
     dead, alive = f"dead-{uuid.uuid4().hex}", f"alive-{uuid.uuid4().hex}"
@@ -83,6 +93,8 @@ def test_the_groups_of_a_dead_runs_processes_are_ended_and_no_other(tmp_path: Pa
     }
     try:
         grandchild = {run: int(p.stdout.readline()) for run, p in procs.items()}  # observed: both started
+        for pid in grandchild.values():
+            wait_environ(pid)  # its exec done: the environment it inherited is there to read
         assert set(leftovers([dead])) == {procs[dead].pid, grandchild[dead]}
         assert end_leftovers([dead]) == {dead: 2}
         procs[dead].wait(timeout=10)
