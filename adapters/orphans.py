@@ -13,10 +13,21 @@ the executor and the gates give every task and every gate command, and
 which their children inherit; the run id itself is in the log). How many
 processes were ended is recorded in the probe (``PidProbe.ended``).
 
-Linux only (it reads ``/proc/<pid>/environ``); elsewhere nothing is found.
-A process that cleared its environment or left for another user is not
-found: the same limits the death signal had for grandchildren, and fewer.
-Never ends the calling process nor its own process group.
+A process found is followed down: every process descended from one (by
+its parent pid, whatever its group or environment) is a leftover of the
+same run. That finds a child that cleared its environment (``env -i``)
+or started a session of its own (``setsid``), and a child caught between
+its ``exec`` and the kernel laying out its new environment, when
+``/proc/<pid>/environ`` reads empty for a moment (seen under a busy core).
+A process that reads empty and is neither a kernel thread nor a zombie is
+*unsettled*: the scan is repeated (up to ``ROUNDS``) while one is seen, so
+one mid-exec at the first scan is read at the next.
+
+Linux only (it reads ``/proc``); elsewhere nothing is found. A process
+that cleared its environment and whose parent died before the scan is not
+found (it was re-parented away from the run's tree): the same limit the
+death signal had, and narrower. Never ends the calling process nor its own
+process group.
 """
 
 from __future__ import annotations
@@ -33,31 +44,67 @@ PROC = Path("/proc")
 ROUNDS = 5  # rescans: a leftover may fork while its group is being ended
 
 
-def leftovers(run_ids: Iterable[str], proc: Path = PROC) -> dict[int, str]:
-    """Processes whose environment names one of ``run_ids``: pid -> run id."""
-    wanted = {f"UOK_RUN_ID={r}".encode(): r for r in run_ids if r}
-    found: dict[int, str] = {}
-    if not wanted:
-        return found
-    me = os.getpid()
-    try:
-        entries = list(os.scandir(proc))
-    except OSError:
-        return found  # no /proc here
-    for entry in entries:
-        if not entry.name.isdigit() or int(entry.name) == me:
-            continue
+PF_KTHREAD = 0x00200000  # /proc/<pid>/stat flags: a kernel thread (no environment, ever)
+
+
+class _Scan:
+    """One pass over ``/proc``: who names which run, who is whose child, who is unsettled."""
+
+    def __init__(self, wanted: dict[bytes, str], proc: Path) -> None:
+        self.found: dict[int, str] = {}
+        self.parent: dict[int, int] = {}
+        self.unsettled = 0
+        me = os.getpid()
         try:
-            with open(os.path.join(entry.path, "environ"), "rb") as f:
-                environ = f.read()
+            entries = list(os.scandir(proc))
         except OSError:
-            continue  # gone, or not ours to read
-        for var in environ.split(b"\0"):
-            run = wanted.get(var)
-            if run is not None:
-                found[int(entry.name)] = run
-                break
-    return found
+            return  # no /proc here
+        for entry in entries:
+            if not entry.name.isdigit() or int(entry.name) == me:
+                continue
+            pid = int(entry.name)
+            try:
+                with open(os.path.join(entry.path, "stat"), "rb") as f:
+                    stat = f.read()
+                with open(os.path.join(entry.path, "environ"), "rb") as f:
+                    environ = f.read()
+            except OSError:
+                continue  # gone, or not ours to read
+            fields = stat.rpartition(b")")[2].split()  # after "(comm)", which may hold spaces
+            state, ppid, flags = fields[0], int(fields[1]), int(fields[6])
+            self.parent[pid] = ppid
+            if not environ:
+                if state != b"Z" and not flags & PF_KTHREAD:
+                    self.unsettled += 1  # mid-exec, or an empty environment of its own
+                continue
+            for var in environ.split(b"\0"):
+                run = wanted.get(var)
+                if run is not None:
+                    self.found[pid] = run
+                    break
+
+    def with_descendants(self) -> dict[int, str]:
+        """``found``, and every process descended from one (the same run)."""
+        found = dict(self.found)
+        for pid in self.parent:
+            chain: list[int] = []
+            up = pid
+            while up not in found and up in self.parent and len(chain) < 4096:
+                chain.append(up)
+                up = self.parent[up]
+            if up in found:
+                for p in chain:
+                    found[p] = found[up]
+        return found
+
+
+def leftovers(run_ids: Iterable[str], proc: Path = PROC) -> dict[int, str]:
+    """Processes whose environment names one of ``run_ids``, and their
+    descendants: pid -> run id."""
+    wanted = {f"UOK_RUN_ID={r}".encode(): r for r in run_ids if r}
+    if not wanted:
+        return {}
+    return _Scan(wanted, proc).with_descendants()
 
 
 def end_leftovers(run_ids: Iterable[str], proc: Path = PROC) -> dict[str, int]:
@@ -66,10 +113,15 @@ def end_leftovers(run_ids: Iterable[str], proc: Path = PROC) -> dict[str, int]:
     runs = set(run_ids)
     seen: dict[int, str] = {}
     mine = os.getpgrp()
-    for _ in range(ROUNDS):
-        found = leftovers(runs, proc)
+    wanted = {f"UOK_RUN_ID={r}".encode(): r for r in runs if r}
+    for _ in range(ROUNDS if wanted else 0):
+        scan = _Scan(wanted, proc)
+        found = scan.with_descendants()
         if not found:
-            break
+            if not scan.unsettled:
+                break
+            os.sched_yield()  # let a process between exec and its environment settle
+            continue
         seen.update(found)
         for pid in found:
             with contextlib.suppress(ProcessLookupError, PermissionError):

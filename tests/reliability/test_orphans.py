@@ -108,6 +108,39 @@ def test_the_groups_of_a_dead_runs_processes_are_ended_and_no_other(tmp_path: Pa
 
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc (Linux)")
+def test_a_child_in_a_session_of_its_own_with_no_environment_is_ended_with_its_parent(tmp_path: Path):
+    """Found by descent, not by environment: ``setsid env -i sleep`` leaves the task's
+    group and names no run, as a child between exec and its environment does for a moment."""
+    dead = f"dead-{uuid.uuid4().hex}"
+    script = (
+        "import subprocess,sys,time; c = subprocess.Popen(['setsid', 'env', '-i', 'sleep', '300']);"
+        " print(c.pid, flush=True); time.sleep(300)"
+    )
+    task = subprocess.Popen(
+        [sys.executable, "-c", script],
+        env={**os.environ, "UOK_RUN_ID": dead},
+        stdout=subprocess.PIPE,
+        text=True,
+        process_group=0,
+    )
+    try:
+        loner = int(task.stdout.readline())  # observed: started
+        deadline = time.monotonic() + 60
+        while Path(f"/proc/{loner}/cmdline").read_bytes().split(b"\0")[0] != b"sleep":
+            assert time.monotonic() < deadline, "setsid env -i never became sleep"
+            time.sleep(0.01)
+        assert os.getpgid(loner) != task.pid and Path(f"/proc/{loner}/environ").read_bytes() == b""
+        assert leftovers([dead]) == {task.pid: dead, loner: dead}
+        assert end_leftovers([dead]) == {dead: 2}
+        task.wait(timeout=10)
+        wait_gone([loner])
+    finally:
+        if task.poll() is None:
+            os.killpg(task.pid, signal.SIGKILL)
+        task.wait()
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc (Linux)")
 def test_a_task_and_its_child_left_by_kill_9_are_ended_before_the_next_run_reruns_it(tmp_path: Path):
     (tmp_path / "task.py").write_text(TASK)
     plan = tmp_path / "plan.toml"
