@@ -30,17 +30,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from uok.adapters.redactscan import (
-    Probe,
-    Requirement,
-    WholeText,
-    anchor,
-    context_free,
-    plugin_secrets,
-    requirements,
-    sub_lines,
-    windows,
-)
+from uok.adapters.redactscan import Probe, WholeText, plugin_secrets, sub_lines, windows
+from uok.adapters.regexneeds import Requirement, anchor, context_free, requirements
 from uok.domain.errors import InputError, RuntimeFailure
 from uok.domain.events import Finding
 

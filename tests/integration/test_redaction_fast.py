@@ -1,4 +1,4 @@
-"""Redaction's shortcuts (uok.adapters.redactscan) change nothing: on the
+"""Redaction's shortcuts (uok.adapters.redactscan, uok.adapters.regexneeds) change nothing: on the
 secret corpus and on generated output mixing every detect-secrets plugin's
 shapes with token-like noise, odd line breaks, long lines and case-folding
 characters, ``redact`` returns exactly what the line-by-line reference
@@ -11,7 +11,7 @@ import re
 import string
 
 import pytest
-from uok.adapters import redactscan, secrets
+from uok.adapters import redactscan, regexneeds, secrets
 from uok.adapters.secrets import redact
 
 from tests import redaction_reference as reference
@@ -146,7 +146,7 @@ def test_plugin_secrets_match_the_reference_on_each_line_shape():
 def test_lines_are_cut_as_splitlines_cuts_them(seed: int):
     rnd = random.Random(seed)
     text = "".join(rnd.choice(["a", "bc", " ", *BREAKS]) for _ in range(400))
-    lines = redactscan.Lines(redactscan.Text(text))
+    lines = redactscan.Lines(regexneeds.Text(text))
     assert [lines.line(i) for i in range(len(lines))] == text.splitlines()
 
 
@@ -160,22 +160,22 @@ def test_a_requirement_is_found_wherever_the_engine_matches_it():
         ("pid", "p\u0131d"),
     ]:
         assert re.search(word, text, re.IGNORECASE)
-        (need,) = redactscan.requirements(re.compile(word, re.IGNORECASE))
-        t = redactscan.Text(text)
+        (need,) = regexneeds.requirements(re.compile(word, re.IGNORECASE))
+        t = regexneeds.Text(text)
         assert need.found_in(t) and list(need.positions(t)) == [0]
 
 
 def test_requirements_are_read_off_the_patterns():
     def strings(pattern: str, flags: int = 0) -> list[set[str]]:
-        return [{s for s, _ in r.strings} for r in redactscan.requirements(re.compile(pattern, flags))]
+        return [{s for s, _ in r.strings} for r in regexneeds.requirements(re.compile(pattern, flags))]
 
     assert strings(r"(?:AKIA|ASIA)[0-9A-Z]{16}") == [{"KIA", "SIA"}, {"A"}]
     assert strings(r"\bfoo(?:bar|baz)?x+") == [{"foo"}, {"x"}]
     assert strings(r"(?:ab|)cd") == [{"cd"}]
     assert strings(r"[a-z]+") == []
-    assert redactscan.context_free(re.compile(r"ab[0-9]+"))
-    assert not redactscan.context_free(re.compile(r"\bab"))
-    assert not redactscan.context_free(re.compile(r"(?<=x)ab"))
+    assert regexneeds.context_free(re.compile(r"ab[0-9]+"))
+    assert not regexneeds.context_free(re.compile(r"\bab"))
+    assert not regexneeds.context_free(re.compile(r"(?<=x)ab"))
 
 
 def test_anchored_matches_are_those_of_a_full_scan():
@@ -188,7 +188,7 @@ def test_anchored_matches_are_those_of_a_full_scan():
     assert len(anchored) > 25
     for seed in range(3):
         text = generated(100 + seed) + "\n".join(plugin_shapes(random.Random(seed)))
-        t = redactscan.Text(text)
+        t = regexneeds.Text(text)
         for regex, anchor in anchored:
             starts = anchor.starts(t, len(text))
             assert starts is not None
