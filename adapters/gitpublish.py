@@ -182,7 +182,8 @@ class GitPublisher:
 
     def _scan(self, ours: dict[str, tuple[str, str] | None]) -> int:
         """Scan the exact blobs about to be committed; a finding refuses the commit."""
-        from uok.adapters.secrets import ScannerUnavailable, scan_paths
+        from uok.adapters.secrets import ScannerUnavailable
+        from uok.adapters.secretscan import scan_paths
 
         blobs = {p: e[1] for p, e in ours.items() if e is not None and e[0] != "160000"}
         if not blobs:

@@ -2,7 +2,8 @@
 
 Two uses:
 
-* :func:`scan_files` is the security gate's scanner: it finds secrets in
+* :func:`uok.adapters.secretscan.scan_files` is the security gate's scanner
+  (its own module, on the detector set up here): it finds secrets in
   the files a unit wrote and reports each as a :class:`Finding` holding the
   file, line, secret type and a *fingerprint* (sha256 of the secret,
   truncated) — never the secret itself, so the event log stays clean.
@@ -22,21 +23,16 @@ redaction: on free text their eager mode flags ordinary words.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import threading
-from collections.abc import Iterable
 from functools import partial
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from uok.adapters.redactscan import Probe, WholeText, plugin_secrets, sub_lines, windows
 from uok.adapters.regexneeds import Requirement, anchor, context_free, requirements
 from uok.domain.errors import InputError, RuntimeFailure
-from uok.domain.events import Finding
 
-MAX_FILE_BYTES = 5 * 1024 * 1024
-_LOCK = threading.RLock()
+LOCK = threading.RLock()
 _configured = False
 _EXCLUDED_PLUGINS = {"IPPublicDetector"}
 _ENTROPY_TYPES = {"Base64 High Entropy String", "Hex High Entropy String"}
@@ -45,7 +41,7 @@ _MIN_SECRET = 6  # shorter matches (a 2-char "hex string") are noise, not secret
 PRIVATE_KEY_BLOCK = re.compile(
     r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY( BLOCK|)-----.*?(?:-----END \1PRIVATE KEY\2-----|\Z)", re.S
 )
-_PRIVATE_KEY_HEADER = re.compile(r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY( BLOCK|)-----")
+PRIVATE_KEY_HEADER = re.compile(r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY( BLOCK|)-----")
 AWS_ACCESS_KEY = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Z0-9])")
 JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 # the body of a private key whose BEGIN line was cut off: base64 lines up to its END line
@@ -118,7 +114,7 @@ def _valued() -> list[tuple[str, re.Pattern[str], list[Requirement]]]:
 
 def _probes() -> list[Probe]:
     """detect-secrets' line plugins as probes (uok.adapters.redactscan), in
-    plugin order: each regex of a regex plugin (matched as :func:`_candidates`
+    plugin order: each regex of a regex plugin (matched as :func:`candidates`
     does), each other plugin whole, needing what one of the patterns of its
     module needs (KeywordDetector: one of its secret-naming words; a plugin
     with a pattern that needs no literal text runs on every line)."""
@@ -129,7 +125,7 @@ def _probes() -> list[Probe]:
     from detect_secrets.plugins.base import RegexBasedDetector
 
     probes = []
-    for rank, plugin in enumerate(_line_plugins()):
+    for rank, plugin in enumerate(line_plugins()):
         kind = plugin.secret_type
         if isinstance(plugin, RegexBasedDetector):
             for regex in plugin.denylist:
@@ -180,7 +176,7 @@ def secret_fingerprint(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-def _setup():
+def detector():
     """Import and configure detect-secrets once; returns its scan module."""
     global _configured
     try:
@@ -200,13 +196,13 @@ def _setup():
     return scan
 
 
-def _line_plugins():
+def line_plugins():
     from detect_secrets.settings import get_plugins
 
     return [p for p in get_plugins() if p.secret_type not in _ENTROPY_TYPES]
 
 
-def _candidates(plugin, line: str):
+def candidates(plugin, line: str):
     """Secret values one plugin sees in a line.
 
     Regex plugins are run match by match: their ``analyze_string`` returns
@@ -244,131 +240,9 @@ def _line_arguments(plugin) -> dict[str, Any]:
 
 
 def _line_candidates(plugin, arguments: dict[str, Any], line: str):
-    """:func:`_candidates` of a plugin that is not regex-based, its arguments known."""
+    """:func:`candidates` of a plugin that is not regex-based, its arguments known."""
     for f in plugin.analyze_line(line=line, **arguments):
         yield f.secret_value
-
-
-class ScanReport(NamedTuple):
-    """What a scan found and what it could not read.
-
-    ``unscannable``: (path, why) for files that exist but were not scanned
-    (too large, unreadable, not a regular file): the gate never passes
-    them (``[uok.security_guard] unscannable``); ``missing``: paths that do
-    not exist (a declared write the task did not make)."""
-
-    findings: list[Finding]
-    scanned: list[str]
-    unscannable: list[tuple[str, str]]
-    missing: list[str]
-
-    @property
-    def notes(self) -> list[str]:
-        return [f"{rel}: not found" for rel in self.missing] + [f"{rel}: {why}" for rel, why in self.unscannable]
-
-
-def scan_files(root: Path, paths: Iterable[str]) -> tuple[list[Finding], list[str]]:
-    """Scan files (relative to ``root``) for secrets: (findings, notes), a
-    note for each path that was not scanned. See :func:`scan_paths`."""
-    report = scan_paths(root, paths)
-    return report.findings, report.notes
-
-
-def scan_paths(root: Path, paths: Iterable[str], *, max_bytes: int = MAX_FILE_BYTES) -> ScanReport:
-    """Scan files (relative to ``root``, or absolute) for secrets.
-
-    A text file is scanned line by line by detect-secrets and the strict
-    patterns; a binary file (a NUL byte in its first 8 KiB) through its
-    printable strings (runs of 8 or more), so a key inside an archive or an
-    object file is still found (reported at line 0). Raises
-    :class:`ScannerUnavailable` when detect-secrets cannot run at all."""
-    report = ScanReport([], [], [], [])
-    with _LOCK:
-        scan = _setup()
-        for rel in dict.fromkeys(paths):
-            path = (root / rel) if not Path(rel).is_absolute() else Path(rel)
-            try:
-                st = path.lstat()
-            except FileNotFoundError:
-                report.missing.append(rel)
-                continue
-            except OSError as exc:
-                report.unscannable.append((rel, f"cannot stat: {exc.strerror or exc}"))
-                continue
-            if path.is_symlink():
-                report.unscannable.append((rel, f"a symbolic link to {os.readlink(path)!r}, not followed"))
-                continue
-            if not path.is_file():
-                report.unscannable.append((rel, "not a regular file"))
-                continue
-            if st.st_size > max_bytes:
-                report.unscannable.append((rel, f"{st.st_size} bytes, larger than the scan limit of {max_bytes}"))
-                continue
-            try:
-                data = path.read_bytes()
-            except OSError as exc:
-                report.unscannable.append((rel, f"unreadable: {exc.strerror or exc}"))
-                continue
-            binary = b"\0" in data[:8192]
-            report.findings.extend(_scan_binary(data, rel) if binary else _scan_text_file(scan, path, rel, data))
-            report.scanned.append(rel)
-    report.findings.sort(key=lambda f: (f.file, f.line, f.kind))
-    return report
-
-
-def _finding(rel: str, line: int, kind: str, fp: str) -> Finding:
-    where = f"{rel}:{line}" if line else rel
-    return Finding(file=rel, line=line, kind=kind, fingerprint=fp, message=f"{kind} at {where}")
-
-
-def _scan_text_file(scan, path: Path, rel: str, data: bytes) -> list[Finding]:
-    out: list[Finding] = []
-    seen: set[tuple[int, str, str]] = set()
-    for s in scan.scan_file(str(path)):
-        key = (s.line_number, s.type, secret_fingerprint(s.secret_value or ""))
-        if key not in seen:
-            seen.add(key)
-            out.append(_finding(rel, s.line_number, s.type, key[2]))
-    text = data.decode("utf-8", errors="replace")
-    for lineno, line in enumerate(text.splitlines(), 1):
-        out.extend(_strict_line_findings(line, lineno, rel, seen))
-    return out
-
-
-_PRINTABLE = re.compile(rb"[\t\x20-\x7e]{8,}")
-
-
-def _scan_binary(data: bytes, rel: str) -> list[Finding]:
-    """A binary file's printable strings, each scanned as a line by the
-    pattern plugins (the entropy and keyword ones see noise in binaries)."""
-    from detect_secrets.plugins.base import RegexBasedDetector
-
-    plugins = [p for p in _line_plugins() if isinstance(p, RegexBasedDetector)]
-    out: list[Finding] = []
-    seen: set[tuple[int, str, str]] = set()
-    for m in _PRINTABLE.finditer(data):
-        line = m.group(0).decode("ascii")
-        for plugin in plugins:
-            for value in _candidates(plugin, line):
-                key = (0, plugin.secret_type, secret_fingerprint(value))
-                if key not in seen:
-                    seen.add(key)
-                    out.append(_finding(rel, 0, plugin.secret_type, key[2]))
-        out.extend(_strict_line_findings(line, 0, rel, seen))
-    return out
-
-
-def _strict_line_findings(line: str, lineno: int, rel: str, seen: set[tuple[int, str, str]]) -> list[Finding]:
-    """Keys detect-secrets' context rules might let through (AWS key ids, private keys)."""
-    out = []
-    for kind, pattern in (("AWS Access Key", AWS_ACCESS_KEY), ("Private Key", _PRIVATE_KEY_HEADER)):
-        for m in pattern.finditer(line):
-            fp = secret_fingerprint(m.group(0))
-            if any(k[0] == lineno and k[2] == fp for k in seen) or (lineno, kind, fp) in seen:
-                continue
-            seen.add((lineno, kind, fp))
-            out.append(_finding(rel, lineno, kind, fp))
-    return out
 
 
 def _mark(kind: str, secret: str) -> str:
@@ -413,8 +287,8 @@ def redact(text: str) -> str:
         # (most plans, most task output) never imports detect-secrets (~0.13 s CPU).
         return text
     try:
-        with _LOCK:
-            _setup()
+        with LOCK:
+            detector()
             secrets = plugin_secrets(
                 text, _probes(), candidate=_CANDIDATE.search, keep=_keep, window=_WINDOW, overlap=_OVERLAP
             )

@@ -30,7 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from uok.adapters.secrets import _STRICT, redact, scan_files
+from uok.adapters.secrets import _STRICT, redact
+from uok.adapters.secretscan import scan_files
 from uok.domain import events as ev
 from uok.domain.events import GateEvaluated, GateRequested
 from uok.domain.kernel import Kernel

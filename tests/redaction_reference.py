@@ -17,16 +17,16 @@ _NEEDS = {s.PRIVATE_KEY_BLOCK: "-----BEGIN ", s.PRIVATE_KEY_TAIL: "-----END "}  
 
 def plugin_secrets(text: str) -> dict[str, str]:
     """Secret value -> type: detect-secrets' line plugins on every candidate line, window by window."""
-    with s._LOCK:
-        s._setup()
-        plugins = s._line_plugins()
+    with s.LOCK:
+        s.detector()
+        plugins = s.line_plugins()
         found: dict[str, str] = {}
         for line in text.splitlines():
             if not s._CANDIDATE.search(line):
                 continue
             for part in s._windows(line):
                 for plugin in plugins:
-                    for value in s._candidates(plugin, part):
+                    for value in s.candidates(plugin, part):
                         if isinstance(value, str) and len(value) >= s._MIN_SECRET and "REDACTED:" not in value:
                             found.setdefault(value, plugin.secret_type)
     return found

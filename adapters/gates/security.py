@@ -30,7 +30,8 @@ from pathlib import Path
 
 from uok.adapters.changeset import ChangeSet, SnapshotError
 from uok.adapters.gates.deadline import call_with_deadline
-from uok.adapters.secrets import MAX_FILE_BYTES, ScannerUnavailable, ScanReport, scan_paths
+from uok.adapters.secrets import ScannerUnavailable
+from uok.adapters.secretscan import MAX_FILE_BYTES, ScanReport, scan_paths
 from uok.domain.events import Finding
 from uok.domain.policies.gates import GateContext, GateResult
 

@@ -129,7 +129,7 @@ def test_every_plugin_shape_is_caught():
 def test_plugin_secrets_match_the_reference_on_each_line_shape():
     rnd = random.Random(3)
     text = "\n".join(plugin_shapes(rnd) + [n(rnd) for n in NOISE])
-    with secrets._LOCK:
+    with secrets.LOCK:
         fast = redactscan.plugin_secrets(
             text,
             secrets._probes(),
@@ -181,8 +181,8 @@ def test_requirements_are_read_off_the_patterns():
 def test_anchored_matches_are_those_of_a_full_scan():
     """Where an anchor says matches can start, ``match`` there finds what
     ``finditer`` finds (every anchored pattern, on generated output)."""
-    with secrets._LOCK:
-        secrets._setup()
+    with secrets.LOCK:
+        secrets.detector()
         anchored = [(p.regex, p.anchor) for p in secrets._probes() if p.anchor is not None]
     anchored += [(w.pattern, w.anchor) for _, w in secrets._strict() if w.anchor is not None]
     assert len(anchored) > 25

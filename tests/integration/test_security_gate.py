@@ -10,7 +10,8 @@ import orjson
 import pytest
 from uok.adapters import secrets
 from uok.adapters.gates.security import SecurityGate
-from uok.adapters.secrets import redact, scan_files
+from uok.adapters.secrets import redact
+from uok.adapters.secretscan import scan_files
 from uok.domain.policies.gates import GateContext
 
 from tests.conftest import uok
@@ -155,7 +156,7 @@ def test_a_scanner_that_cannot_be_imported_fails_closed_or_skips_by_config_never
 
 def test_a_scanner_that_times_out_fails_closed(tmp_path: Path):
     (tmp_path / "x.txt").write_text("hello\n")
-    with secrets._LOCK:  # another scan holds the scanner: this one cannot finish in time
+    with secrets.LOCK:  # another scan holds the scanner: this one cannot finish in time
         r = SecurityGate(timeout_seconds=0.2).execute(ctx(tmp_path, writes=["x.txt"]), 1)
     assert r.outcome == "fail" and r.failure_class == "timeout"
     assert "did not finish within 0.2 s" in r.rationale and "NOT scanned" in r.rationale
