@@ -154,20 +154,28 @@ class AsOf:
     ) -> None:
         """Hand ``t`` the parts of a stored state (those in ``scope``): the ones
         decoded before, shared (copied before a fold changes them); the others
-        undecoded (``t.lazy``): their encodings from ``blobs``, or (None) read
-        when first needed."""
+        undecoded: their encodings from ``blobs`` (``t.lazy``), or (None) known
+        by digest only (``t.unread``, the manifest itself: nothing is made per
+        part) and read when first needed."""
         cache, name = self._cache, t.name
-        partitioned = isinstance(t.proj, PartitionedProjection)
         repo = self.repo
         t.fetch = lambda digests: repo.load_blobs(name, digests)
-        items = manifest.items() if scope is None else ((k, manifest[k]) for k in scope if k in manifest)
-        for k, d in items:
+        items = manifest if scope is None else {k: manifest[k] for k in scope if k in manifest}
+        if blobs is None:
+            t.unread = items
+            if cache:
+                for k, d in items.items():
+                    hit = cache.get((name, d))
+                    if hit is not None:
+                        cache.move_to_end((name, d))
+                        t.borrow(k, hit[0], hit[1])
+            return
+        partitioned = isinstance(t.proj, PartitionedProjection)
+        for k, d in items.items():
             hit = cache.get((name, d))
             if hit is not None:
                 cache.move_to_end((name, d))
                 t.borrow(k, hit[0], hit[1])
-            elif blobs is None:
-                t.lazy[k] = Encoded(d)
             elif partitioned:
                 t.lazy[k] = blobs[d]
             else:
@@ -197,7 +205,7 @@ class AsOf:
         parts.update(t.parts)
         if isinstance(t, ScopedLive):
             parts = {k: v for k, v in parts.items() if k in t.scope}
-        return LazyParts(parts, partial(self._decoded, t), t.fetch)
+        return LazyParts(parts, partial(self._decoded, t), t.fetch, t.unread)
 
     # -- folding forward ---------------------------------------------------------
     def _fold(self, temps: list[Live], position: int) -> None:

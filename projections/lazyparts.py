@@ -19,6 +19,7 @@ the property "snapshot + fold == fold from zero" is checked the same way).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, ItemsView, Iterator, Mapping, ValuesView
 from typing import Any
 
@@ -65,25 +66,42 @@ def read(fetch: Fetch, e: Encoded) -> bytes:
 
 
 class LazyParts(Mapping[str, Any]):
-    """``key -> part``; an :class:`Encoded` value is read (``fetch``) and
-    decoded (``decode(digest, data)``, which may share a cached object) the
-    first time it is looked at; ``items()`` and ``values()`` read every
-    encoding still unread in one go first. The parts are READ-ONLY, like
-    every result of ``ProjectionRunner.state_at``."""
+    """``key -> part``; an :class:`Encoded` value, or a key known only by its
+    digest in ``unread`` (a snapshot's manifest, shared as it is: nothing is
+    made per part until it is looked at), is read (``fetch``) and decoded
+    (``decode(digest, data)``, which may share a cached object) the first time
+    it is looked at; ``items()`` and ``values()`` read every encoding still
+    unread in one go first. A key of ``parts`` overrides its ``unread`` entry.
+    The parts are READ-ONLY, like every result of ``ProjectionRunner.state_at``."""
 
-    __slots__ = ("_decode", "_fetch", "_parts")
+    __slots__ = ("_decode", "_fetch", "_parts", "_unread")
 
-    def __init__(self, parts: dict[str, Any], decode: Callable[[bytes, bytes], Any], fetch: Fetch):
+    def __init__(
+        self,
+        parts: dict[str, Any],
+        decode: Callable[[bytes, bytes], Any],
+        fetch: Fetch,
+        unread: Mapping[str, bytes] | None = None,
+    ):
         self._parts, self._decode, self._fetch = parts, decode, fetch
+        self._unread: Mapping[str, bytes] = unread or {}
 
     def __getitem__(self, key: str) -> Any:
-        part = self._parts[key]
-        if part.__class__ is Encoded:
+        part = self._parts.get(key, _MISSING)
+        if part is _MISSING:
+            digest = self._unread[key]  # KeyError: no such part
+            part = self._parts[key] = self._decode(digest, read(self._fetch, Encoded(digest)))
+        elif part.__class__ is Encoded:
             part = self._parts[key] = self._decode(part.digest, read(self._fetch, part))
         return part
 
     def _decode_all(self) -> dict[str, Any]:
         parts, decode = self._parts, self._decode
+        if self._unread:  # every part in one dict, in the manifest's order, then the parts it lacks
+            merged: dict[str, Any] = {k: Encoded(d) for k, d in self._unread.items()}
+            merged.update(parts)
+            parts = self._parts = merged
+            self._unread = {}
         pending = [k for k, v in parts.items() if v.__class__ is Encoded]
         if pending:
             fetch_all(self._fetch, [parts[k] for k in pending])
@@ -99,17 +117,25 @@ class LazyParts(Mapping[str, Any]):
         return self._decode_all().values()
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._parts)
+        unread = self._unread
+        if not unread:
+            return iter(self._parts)
+        # the parts it lacks, listed now: looking a part up while iterating adds it to ``_parts``
+        return itertools.chain(unread, [k for k in self._parts if k not in unread])
 
     def __len__(self) -> int:
-        return len(self._parts)
+        unread = self._unread
+        return len(unread) + sum(1 for k in self._parts if k not in unread)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._parts
+        return key in self._parts or key in self._unread
 
     def decoded(self) -> int:
         """How many parts have been decoded so far (for tests and benchmarks)."""
         return sum(1 for p in self._parts.values() if p.__class__ is not Encoded)
 
     def __repr__(self) -> str:
-        return f"LazyParts({len(self._parts)} parts, {self.decoded()} decoded)"
+        return f"LazyParts({len(self)} parts, {self.decoded()} decoded)"
+
+
+_MISSING = object()

@@ -11,7 +11,8 @@ that is not partitioned is handled as one part (key ``""``).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -51,6 +52,7 @@ class Live:
         "snaps",
         "start",
         "touched",
+        "unread",
         "unsaved",
         "unsnapped",
         "version",
@@ -74,6 +76,9 @@ class Live:
         # stored parts not decoded yet: decoded when a fold touches them; an Encoded one (time travel)
         # is known by digest and read with ``fetch`` when needed
         self.lazy: dict[str, bytes | Encoded] = {}
+        # a stored snapshot's parts not read yet (time travel), ``key -> digest``, shared read-only
+        # with the manifest it came from: a part in ``parts`` or ``lazy`` overrides its entry here
+        self.unread: Mapping[str, bytes] = _NONE
         self.fetch: Fetch = _nothing
         # a partitioned projection's own parts, or the whole state as one part
         self.key: Callable[[Event], str | None]
@@ -83,9 +88,7 @@ class Live:
         self._dec: Callable[[bytes], Any]
         if isinstance(proj, PartitionedProjection):
             self.key, self.apply_part, self.new_part = proj.key, proj.apply_part, proj.new_part
-            enc = msgspec.msgpack.Encoder()
-            dec: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(proj.part_type)
-            self._enc, self._dec = enc.encode, dec.decode
+            self._enc, self._dec = msgspec.msgpack.Encoder().encode, _decoder(proj.part_type)
         else:
             self.key = _single_key
             self.apply_part = proj.apply
@@ -119,6 +122,8 @@ class Live:
         return data if data.__class__ is bytes else read(self.fetch, data)
 
     def state(self) -> Any:
+        if self.unread:
+            self._read_unread()
         if self.lazy:
             dec, parts = self._dec, self.parts
             unread = [d for d in self.lazy.values() if d.__class__ is Encoded]
@@ -132,6 +137,14 @@ class Live:
         part = self.parts.get(SINGLE)
         return self.proj.initial() if part is None else part
 
+    def _read_unread(self) -> None:
+        """Move the parts still known by digest only into ``lazy`` (read in one go)."""
+        parts, lazy = self.parts, self.lazy
+        pending = {k: Encoded(d) for k, d in self.unread.items() if k not in parts and k not in lazy}
+        fetch_all(self.fetch, list(pending.values()))
+        lazy.update(pending)
+        self.unread = _NONE
+
     # -- folding ------------------------------------------------------------
     def fold(self, position: int, event: Any) -> None:
         k = self.key(event)
@@ -143,6 +156,12 @@ class Live:
                 data = self.lazy.pop(kk, None)
                 if data is not None:
                     parts[kk] = self._dec(self._data(data))
+        if self.unread:
+            for kk in (k,) if k.__class__ is str else k:
+                if kk not in parts:
+                    d = self.unread.get(kk)
+                    if d is not None:
+                        parts[kk] = self._dec(read(self.fetch, Encoded(d)))
         if self.shared:
             for kk in (k,) if k.__class__ is str else k:
                 data = self.shared.pop(kk, None)
@@ -204,7 +223,7 @@ class Live:
             hash=hash_,
             rebuilding=self.rebuilding and not finished,
             parts={k: self.encoded[k] for k in self.unsaved},
-            part_count=len(self.parts.keys() | self.lazy.keys()),
+            part_count=len(self.parts.keys() | self.lazy.keys() | self.unread.keys()),
             snapshots=tuple(self.snaps),
         )
         return w
@@ -215,6 +234,19 @@ class Live:
         self.committed = self.start = position
         if finished:
             self.rebuilding = False
+
+
+_NONE: Mapping[str, bytes] = MappingProxyType({})
+_DECODERS: dict[Any, Callable[[bytes], Any]] = {}
+
+
+def _decoder(part_type: Any) -> Callable[[bytes], Any]:
+    """One msgpack decoder per part type, shared by every ``Live`` (making a
+    typed decoder costs more than decoding a small part; decoding is reentrant)."""
+    dec = _DECODERS.get(part_type)
+    if dec is None:
+        dec = _DECODERS[part_type] = msgspec.msgpack.Decoder(part_type).decode
+    return dec
 
 
 def _single_key(_event: Any) -> str:

@@ -109,7 +109,9 @@ class MetricsProjection(PartitionedProjection):
     version: ClassVar[int] = 2  # 2: bucketed turn/execution/gate durations (1: gate latencies only)
     part_type: ClassVar[type] = Durations
     types: ClassVar[frozenset[str]] = frozenset({"GateRun", "TurnFinished", "ExecutionFinished"})
-    delta_snapshots: ClassVar[bool] = False  # ~20 MB of deltas per 1M events; `uok metrics --at` folds from full ones
+    # deltas (~19 MB per 1M events, the gates' exact counts) keep a state query within 1,000 events of
+    # a snapshot: without them, every query of all read models folded up to 10,000 (issue 15)
+    delta_snapshots: ClassVar[bool] = True
 
     def key(self, event: Event) -> str | None:
         t = type(event)
