@@ -85,8 +85,11 @@ class CostLedger(msgspec.Struct, kw_only=True):
         return sum(1 for f in self.failures if f.model == model and f.at > since)
 
 
+UNIT_KEY_SEP = "\x1f"
+
+
 def unit_key(plan_id: str, unit_id: str) -> str:
-    return f"{plan_id}\x1f{unit_id}"
+    return f"{plan_id}{UNIT_KEY_SEP}{unit_id}"
 
 
 def price(
