@@ -16,6 +16,11 @@ synchronous=NORMAL; cached in ``bench/out/``), in one run:
   whole ``analytics.run`` call (statement check + connect + query);
 * export (jsonl, parquet) and ``verify --export``, events/s, and the log's
   own chain check (``SqliteEventStore.verify_chain``) for reference.
+
+``--threads-ab N`` then loads N more fresh copies with DuckDB's threads
+during the load as chosen (``loader.load_threads()``: every core but the
+reader's) alternating with N at DuckDB's default (a thread per core):
+wall and CPU seconds of each, A and B interleaved.
 """
 
 from __future__ import annotations
@@ -89,10 +94,42 @@ def median_ms(fn, repeat: int) -> float:
     return statistics.median(times) * 1000
 
 
+def timed_load(db: Path, copy: Path, threads: int) -> tuple[float, float]:
+    """(wall, CPU) seconds of one load into a fresh copy with ``threads``."""
+    loader.LOAD_THREADS = threads
+    try:
+        cpu = time.process_time()
+        r = loader.refresh(db, copy)
+        cpu = time.process_time() - cpu
+    finally:
+        loader.LOAD_THREADS = None
+        for p in copy.parent.glob(copy.name + "*"):
+            p.unlink()
+    return r.seconds, cpu
+
+
+def threads_ab(db: Path, tmp: Path, reps: int, n: int, base: float) -> list[tuple[str, str, str]]:
+    """``reps`` loads each way, alternating: DuckDB threads as the loader
+    chooses them against DuckDB's default (a thread per core)."""
+    cores = os.cpu_count() or 1
+    ways = {f"load_threads() = {loader.load_threads()}": loader.load_threads(), f"= all {cores} cores": cores}
+    runs: dict[str, list[tuple[float, float]]] = {w: [] for w in ways}
+    for i in range(reps):
+        for way, threads in ways.items():
+            runs[way].append(timed_load(db, tmp / f"ab{i}.duckdb", threads))
+    out = []
+    for way, times in runs.items():
+        walls = ", ".join(f"{w:.2f}/{c:.2f}" for w, c in times)
+        best = n / min(w for w, _ in times)
+        out.append((f"  load, DuckDB threads {way}: wall/CPU s", walls, f"{best / base:.2f}x best"))
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--events", type=int, default=1_000_000)
     p.add_argument("--repeat", type=int, default=7, help="query repetitions (median reported)")
+    p.add_argument("--threads-ab", type=int, default=0, metavar="N", help="N more loads each way, alternating")
     a = p.parse_args()
     db = log_of(a.events)
     n = a.events
@@ -177,6 +214,7 @@ def main() -> int:
             )
         )
         size = copy.stat().st_size
+        rows += threads_ab(db, Path(tmp), a.threads_ab, n, base)
     w = max(len(r[0]) for r in rows)
     print(
         f"\n{n:,} events, log {db.stat().st_size / 1e6:.0f} MB, DuckDB copy {size / 1e6:.0f} MB; "

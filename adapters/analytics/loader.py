@@ -72,6 +72,7 @@ CHUNK_ROWS = 24 * PAGE_ROWS  # rows per INSERT (98,304)
 # writes"), which was measured to cost 0.8-1.0 more CPU-seconds per million
 # events (6.16 against 5.15-5.42, load ~3) for no wall-clock gain.
 COMMIT_ROWS = 2_000_000  # rows per DuckDB transaction (commits are costly: fewer is faster)
+LOAD_THREADS: int | None = None  # DuckDB threads during a load; None: one core left to the reader thread
 _LOCK_WAIT_S = 30.0  # how long to wait for another process holding the copy
 
 _NAMES = ["position", "stream", "version", "topic", "payload", "hash"]
@@ -329,9 +330,35 @@ def refresh(
             duck.close()
 
 
+def load_threads() -> int:
+    """DuckDB's threads during a load: every core but one, which the reader
+    thread keeps busy. On 2 cores DuckDB then checks and inserts on one
+    thread: measured on the loaded 2-core machine (1M events, four pairs
+    alternating, load 3-6), 0.6-1.5 fewer CPU-seconds per load and a
+    faster wall clock in every pair than with DuckDB's default (a thread
+    per core), whose second thread only competed with the reader."""
+    if LOAD_THREADS is not None:
+        return LOAD_THREADS
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores - 1)
+
+
 def _load(duck: duckdb.DuckDBPyConnection, db: Path | str, after: int, prev: bytes, upto: int) -> int:
     if upto <= after:
         return 0
+    threads = duck.execute("SELECT current_setting('threads')").fetchall()[0][0]
+    duck.execute(f"SET threads = {int(min(threads, load_threads()))}")
+    try:
+        return _load_rows(duck, db, after, prev, upto)
+    finally:
+        with contextlib.suppress(duckdb.Error):  # never hide why the load failed
+            duck.execute(f"SET threads = {int(threads)}")
+
+
+def _load_rows(duck: duckdb.DuckDBPyConnection, db: Path | str, after: int, prev: bytes, upto: int) -> int:
     q: queue.Queue = queue.Queue(maxsize=4)
     stop = threading.Event()
     reader = threading.Thread(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import apsw
+import duckdb
 import nanoarrow as na
 import pytest
 from uok.adapters.analytics import batches, loader, reader, sources
@@ -144,6 +145,36 @@ def test_either_checker_names_the_first_damaged_position(big_log: Path, tmp_path
         big_log,
         tmp_path,
         ("UPDATE events SET payload = ? WHERE position = ?", (p[:40] + bytes([p[40] ^ 4]) + p[41:], MIDDLE)),
+    )
+    with pytest.raises(ChainBroken) as e:
+        loader.refresh(db, tmp_path / "copy.duckdb")
+    assert e.value.position == MIDDLE
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_the_load_on_any_duckdb_thread_count(big_log: Path, tmp_path: Path, monkeypatch, threads: int):
+    """The load runs DuckDB on ``load_threads()`` threads (every core but the
+    reader's): any count loads the whole log and names a flipped bit, and
+    the typed catch-up afterwards gets the connection's own count back."""
+    monkeypatch.setattr(loader, "LOAD_THREADS", threads)
+    seen: list[int] = []
+    materialize = loader.materialize
+
+    def recording(duck, tables="all"):
+        seen.append(duck.execute("SELECT current_setting('threads')").fetchall()[0][0])
+        return materialize(duck, tables)
+
+    monkeypatch.setattr(loader, "materialize", recording)
+    copy = tmp_path / "whole.duckdb"
+    whole = loader.refresh(big_log, copy, typed="all")
+    assert whole.loaded == EVENTS and sum(whole.materialized.values()) > 0
+    with duckdb.connect() as fresh:
+        assert seen == [fresh.execute("SELECT current_setting('threads')").fetchall()[0][0]]
+    p = payload_at(big_log, MIDDLE)
+    db = damaged(
+        big_log,
+        tmp_path,
+        ("UPDATE events SET payload = ? WHERE position = ?", (p[:40] + bytes([p[40] ^ 2]) + p[41:], MIDDLE)),
     )
     with pytest.raises(ChainBroken) as e:
         loader.refresh(db, tmp_path / "copy.duckdb")
