@@ -20,7 +20,8 @@ whole or not at all, exactly like an append.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from functools import partial
 
 from uok.adapters.record_source import ChainedRecordSource
 from uok.adapters.sqlite_store import SqliteEventStore
@@ -150,6 +151,39 @@ class SqliteProjectionStore(ChainedRecordSource):
         manifest = manifests.resolve(rows[0][1], lambda base: self._manifest_row(name, version, base))
         return None if manifest is None else (rows[0][0], manifest)
 
+    def snapshot_manifests(
+        self, wanted: Sequence[tuple[str, int]], position: int
+    ) -> dict[str, tuple[int, dict[str, bytes]]]:
+        """Two statements whatever the number of read models: the latest
+        snapshot of each at or before ``position``, then the full manifests
+        their deltas are taken against."""
+        if not wanted or not self._has_schema():
+            return {}
+        one = (
+            "SELECT * FROM (SELECT name, version, position, manifest FROM projection_snapshots "
+            "WHERE name = ? AND version = ? AND position <= ? ORDER BY position DESC LIMIT 1)"
+        )
+        rows = self.store.query(
+            " UNION ALL ".join([one] * len(wanted)), [x for n, v in wanted for x in (n, v, position)]
+        )
+        raws = {name: (version, pos, bytes(raw)) for name, version, pos, raw in rows}
+        bases = [(n, v, b) for n, (v, _p, raw) in raws.items() if (b := manifests.delta_base(raw))]
+        full: dict[tuple[str, int, int], bytes] = {}
+        if bases:
+            marks = ",".join(["(?,?,?)"] * len(bases))
+            found = self.store.query(
+                f"SELECT name, version, position, manifest FROM projection_snapshots "
+                f"WHERE (name, version, position) IN (VALUES {marks})",
+                [x for b in bases for x in b],
+            )
+            full = {(n, v, p): bytes(raw) for n, v, p, raw in found}
+        out = {}
+        for name, (version, pos, raw) in raws.items():
+            manifest = manifests.resolve(raw, partial(_full_of, full, name, version))
+            if manifest is not None:
+                out[name] = (pos, manifest)
+        return out
+
     def _manifest_row(self, name: str, version: int, position: int) -> bytes | None:
         rows = self.store.query(
             "SELECT manifest FROM projection_snapshots WHERE name = ? AND version = ? AND position = ?",
@@ -173,6 +207,21 @@ class SqliteProjectionStore(ChainedRecordSource):
                 f"SELECT digest, data FROM projection_blobs WHERE name = ? AND digest IN ({','.join('?' * len(chunk))})"
             )
             out.update((bytes(d), bytes(data)) for d, data in self.store.query(sql, (name, *chunk)))
+        return out
+
+    def load_blobs_of(self, wanted: Mapping[str, Sequence[bytes]]) -> dict[str, dict[bytes, bytes]]:
+        """One statement per chunk of (name, digest) pairs, whatever the read models."""
+        out: dict[str, dict[bytes, bytes]] = {name: {} for name in wanted}
+        if not self._has_schema():
+            return out
+        pairs = [(name, d) for name, ds in wanted.items() for d in ds]
+        step = _IN_CHUNK // 2
+        for i in range(0, len(pairs), step):
+            chunk = pairs[i : i + step]
+            marks = ",".join(["(?,?)"] * len(chunk))
+            sql = f"SELECT name, digest, data FROM projection_blobs WHERE (name, digest) IN (VALUES {marks})"
+            for name, d, data in self.store.query(sql, [x for pair in chunk for x in pair]):
+                out[name][bytes(d)] = bytes(data)
         return out
 
     def snapshot_at_or_before(self, name: str, version: int, position: int) -> tuple[int, dict[str, bytes]] | None:
@@ -202,3 +251,7 @@ class SqliteProjectionStore(ChainedRecordSource):
             "manifests": q("SELECT coalesce(sum(length(manifest)), 0) FROM projection_snapshots")[0][0],
             "blobs": q("SELECT coalesce(sum(length(data)), 0) FROM projection_blobs")[0][0],
         }
+
+
+def _full_of(full: dict[tuple[str, int, int], bytes], name: str, version: int, position: int) -> bytes | None:
+    return full.get((name, version, position))

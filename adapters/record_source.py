@@ -48,6 +48,9 @@ class ChainedRecordSource:
         if prev is None:
             raise ChainBroken(after, "the event before the first one read is missing")
         u64, u32, sha256 = _U64, _U32, hashlib.sha256
+        # a stream's or topic's length-prefixed UTF-8 bytes, made once per scan: they repeat
+        streams: dict[str, bytes] = {}
+        kinds: dict[str, bytes] = {}
         lo = after
         while lo < upto:
             hi = min(lo + page, upto)
@@ -56,12 +59,15 @@ class ChainedRecordSource:
             for pos, stream, version, topic, payload, stored in self.store.range_rows(lo, hi):
                 if pos != expected:
                     raise ChainBroken(expected, f"expected position {expected}, found {pos} (gap or reorder)")
-                st, tp = stream.encode(), topic.encode()
-                prev = sha256(
-                    b"".join(
-                        (prev, u64(pos), u32(len(st)), st, u64(version), u32(len(tp)), tp, u32(len(payload)), payload)
-                    )
-                ).digest()
+                st = streams.get(stream)
+                if st is None:
+                    b = stream.encode()
+                    st = streams[stream] = u32(len(b)) + b
+                tp = kinds.get(topic)
+                if tp is None:
+                    b = topic.encode()
+                    tp = kinds[topic] = u32(len(b)) + b
+                prev = sha256(b"".join((prev, u64(pos), st, u64(version), tp, u32(len(payload)), payload))).digest()
                 if prev != stored:
                     raise ChainBroken(
                         pos, "stored hash does not match the recomputed hash (the log was altered or damaged)"

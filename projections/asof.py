@@ -24,17 +24,17 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping
 from functools import partial
 from typing import Any
 
 from uok.domain.log import codec
 from uok.projections.base import PartitionedProjection, Projection
+from uok.projections.folding import DEFAULT_PAGE, wanted_topics
 from uok.projections.lazyparts import Encoded, LazyParts
 from uok.projections.live import Live
 from uok.projections.port import ProjectionRepository, RecordSource
 
-DEFAULT_PAGE = 10_000
 DEFAULT_CACHE_BYTES = 32 << 20  # encoded bytes of decoded parts kept for time travel
 DEFAULT_WINDOW_EVENTS = 20_000  # decoded events of folded windows kept for later queries (~800 bytes each)
 
@@ -77,13 +77,24 @@ class AsOf:
         self._cached_bytes = 0
         self._windows: OrderedDict[tuple[int, tuple[str, ...] | None], _Window] = OrderedDict()
         self._snapshots: dict[tuple[str, int], tuple[int, list[int]] | None] = {}
+        self._first: dict[tuple[str, int], tuple[int, int, tuple[int, dict[str, bytes]] | None]] = {}
         self._manifests: OrderedDict[tuple[str, int, int], tuple[int, dict[str, bytes]]] = OrderedDict()
         self._window_total = 0
 
     def state_at(self, position: int, names: Iterable[str], only: Scope | None = None) -> dict[str, Any]:
+        names = list(names)
         heads = self.repo.heads()
+        cold = [
+            (name, self.projections[name].version)
+            for name in names
+            if (h := heads.get(name)) is not None
+            and h.version == self.projections[name].version
+            and (name, h.version) not in self._snapshots
+        ]
+        found = self.repo.snapshot_manifests(cold, position) if cold else {}  # one read for all of them
         temps: list[Live] = []
         digests: dict[str, dict[str, bytes]] = {}
+        whole: list[tuple[Live, int, dict[str, bytes], Collection[str] | None]] = []  # non-partitioned snapshots
         for name in names:
             p = self.projections[name]
             scope = None if only is None else only.get(name)
@@ -91,7 +102,7 @@ class AsOf:
             h = heads.get(name)
             base = 0
             if h is not None and h.version == p.version:
-                snap = self._snapshot(name, p.version, position, h.position)
+                snap = self._snapshot(name, p.version, position, h.position, found)
                 if h.position <= position and (snap is None or h.position > snap[0]):
                     stored = self.repo.load_parts(name)
                     digests[name] = {k: d for k, (d, _data) in stored.items()}
@@ -102,15 +113,10 @@ class AsOf:
                     self._borrow(t, snap[1], None, scope)
                     base = snap[0]
                 elif snap is not None:
-                    spos, manifest = snap
-                    missing = [d for d in set(manifest.values()) if (name, d) not in self._cache]
-                    blobs = self.repo.load_blobs(name, missing) if missing else {}
-                    if len(blobs) == len(missing):  # else a concurrent rebuild dropped them: fold from zero
-                        digests[name] = manifest
-                        self._borrow(t, manifest, blobs, scope)
-                        base = spos
+                    whole.append((t, snap[0], snap[1], scope))
             t.start = t.committed = base
             temps.append(t)
+        self._read_now(temps, whole, digests)
         self._fold(temps, position)
         out: dict[str, Any] = {}
         for t in temps:
@@ -120,8 +126,41 @@ class AsOf:
                 out[t.name] = t.state()
         return out
 
+    def _read_now(
+        self,
+        temps: list[Live],
+        whole: list[tuple[Live, int, dict[str, bytes], Collection[str] | None]],
+        digests: dict[str, dict[str, bytes]],
+    ) -> None:
+        """Read, in one go, the parts a query will need for certain: those of
+        the read models kept whole (not partitioned), and the few parts a scoped
+        read model asked for (``only``); the other parts stay unread until
+        looked at."""
+        wanted: dict[str, set[bytes]] = {}
+        for t, _spos, manifest, _scope in whole:
+            wanted[t.name] = {d for d in manifest.values() if (t.name, d) not in self._cache}
+        for t in temps:
+            if isinstance(t, ScopedLive) and t.unread:
+                wanted[t.name] = {d for k, d in t.unread.items() if k not in t.parts}
+        wanted = {name: ds for name, ds in wanted.items() if ds}
+        blobs = self.repo.load_blobs_of({name: sorted(ds) for name, ds in wanted.items()}) if wanted else {}
+        for t, spos, manifest, scope in whole:
+            got = blobs.get(t.name, {})
+            if len(got) == len(wanted.get(t.name, ())):  # else a concurrent rebuild dropped them: fold from zero
+                digests[t.name] = manifest
+                self._borrow(t, manifest, got, scope)
+                t.start = t.committed = spos
+        for t in temps:
+            if isinstance(t, ScopedLive) and t.unread and t.name in blobs:
+                got = blobs[t.name]
+                for k, d in t.unread.items():
+                    if k not in t.parts and d in got:
+                        t.lazy[k] = got[d]
+
     # -- snapshots and parts ---------------------------------------------------
-    def _snapshot(self, name: str, version: int, position: int, head: int) -> tuple[int, dict[str, bytes]] | None:
+    def _snapshot(
+        self, name: str, version: int, position: int, head: int, found: Mapping[str, tuple[int, dict[str, bytes]]]
+    ) -> tuple[int, dict[str, bytes]] | None:
         """The latest snapshot at or before ``position`` (its position and
         resolved manifest). A one-off query asks the store; from its second
         query on, an AsOf keeps the snapshot positions of the read model (until
@@ -129,7 +168,12 @@ class AsOf:
         key = (name, version)
         if key not in self._snapshots:
             self._snapshots[key] = None
-            return self.repo.snapshot_manifest(name, version, position)
+            snap = found.get(name)  # read for every read model of the query at once (state_at)
+            self._first[key] = (head, position, snap)
+            return snap
+        first = self._first.get(key)
+        if first is not None and first[0] == head and first[1] == position:  # asked again (run_states)
+            return first[2]
         seen = self._snapshots[key]
         if seen is None or seen[0] != head:
             seen = self._snapshots[key] = (head, self.repo.snapshot_positions(name, version))
@@ -215,6 +259,9 @@ class AsOf:
         start = min(t.start for t in pending)
         topics = wanted_topics(t.proj.types for t in pending)
         w, cut, asked, read = self._window(start, position, topics)
+        # a read model scoped to no part (``only={"units": ()}``) has nothing to fold; its topics are
+        # read all the same, so that the window serves the query that follows for its parts (run_states)
+        pending = [t for t in pending if not (isinstance(t, ScopedLive) and not t.scope)]
         route: dict[str, list[Live]] = {}
         # a window read by an earlier query: a scoped read model folds its parts' events only, by the
         # window's index; read just now, one pass folds all (building an index would cost that pass again)
@@ -311,57 +358,3 @@ class _Window:
                     index.setdefault(kk, []).append((pos, e))
             self.indexed[t.name] = (len(self.events), index)
         return index
-
-
-def topics_of(types: Iterable[str]) -> list[str]:
-    """Every stored topic spelling of these event types: today's version
-    and the older ones an upcaster turns into it."""
-    topics = []
-    for name in types:
-        try:
-            cls = codec.event_class(name)
-        except codec.UnknownEventError:
-            continue  # a projection may name events another module has not added yet
-        topics += [f"{name}/v{v}" for v in range(cls.VERSION + 1)]
-    return topics
-
-
-def wanted_topics(types: Iterable[frozenset[str] | None]) -> list[str] | None:
-    """The stored topics some of these projections fold; None when one of
-    them folds every event (nothing may be skipped)."""
-    names: set[str] = set()
-    for t in types:
-        if t is None:
-            return None
-        names |= t
-    return sorted(topics_of(names))
-
-
-def fold_from_zero(source: RecordSource, projections: Sequence[Projection], position: int) -> dict[str, Any]:
-    """Each projection folded from an empty state to ``position``, with no
-    snapshot and no stored state: the reference that time travel must match."""
-    temps = [Live(p) for p in projections]
-    fold_range(source, temps, position)
-    return {t.name: t.state() for t in temps}
-
-
-def fold_range(source: RecordSource, temps: list[Live], position: int, page: int = DEFAULT_PAGE) -> None:
-    """Fold rows after each live's ``start`` up to ``position`` (one scan)."""
-    pending = [t for t in temps if t.start < position]
-    if not pending:
-        return
-    start = min(t.start for t in pending)
-    topics = wanted_topics(t.proj.types for t in pending)
-    route: dict[str, list[Live]] = {}
-    decode = codec.decode
-    for _end, rows in source.scan(start, position, topics=topics, page=page):
-        for pos, topic, payload in rows:
-            targets = route.get(topic)
-            if targets is None:
-                targets = route[topic] = [t for t in pending if t.proj.wants(topic)]
-            if not targets:
-                continue
-            e = decode(topic, payload)
-            for t in targets:
-                if pos > t.start:
-                    t.fold(pos, e)

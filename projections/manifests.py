@@ -50,6 +50,13 @@ def is_full(raw: bytes) -> bool:
     return isinstance(_DECODER.decode(raw), dict)
 
 
+def delta_base(raw: bytes) -> int:
+    """The position of the full manifest a stored delta is taken against (0:
+    none, or ``raw`` is a full manifest itself)."""
+    m = _DECODER.decode(raw)
+    return 0 if isinstance(m, dict) else m[1]
+
+
 def resolve(raw: bytes, fetch: Callable[[int], bytes | None]) -> Manifest | None:
     """The whole manifest a stored one stands for. ``fetch(position)``: the
     stored manifest at exactly that position (None if there is none). None

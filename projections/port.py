@@ -15,7 +15,7 @@ Two roles, both implemented on the event log file by
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Protocol
 
 import msgspec
@@ -89,10 +89,19 @@ class ProjectionRepository(Protocol):
         """(snapshot position, key -> digest) of the latest snapshot <= position,
         a delta resolved against its full base (None if that base is gone)."""
 
+    def snapshot_manifests(
+        self, wanted: Sequence[tuple[str, int]], position: int
+    ) -> dict[str, tuple[int, dict[str, bytes]]]:
+        """``snapshot_manifest`` of several read models ``(name, version)`` at
+        once (a time-travel query's first reads); absent: none."""
+
     def full_manifest(self, name: str, version: int, position: int) -> dict[str, bytes] | None:
         """The manifest of the snapshot at exactly ``position`` if it is a full one."""
 
     def load_blobs(self, name: str, digests: Sequence[bytes]) -> dict[bytes, bytes]:
         """digest -> encoding, for the digests that exist."""
+
+    def load_blobs_of(self, wanted: Mapping[str, Sequence[bytes]]) -> dict[str, dict[bytes, bytes]]:
+        """``load_blobs`` of several read models at once: name -> digest -> encoding."""
 
     def snapshot_positions(self, name: str, version: int) -> list[int]: ...

@@ -29,10 +29,11 @@ from typing import Any
 import msgspec
 from uok.domain.log import codec
 from uok.projections import manifests
-from uok.projections.asof import DEFAULT_CACHE_BYTES, DEFAULT_PAGE, DEFAULT_WINDOW_EVENTS, AsOf, Scope, wanted_topics
-from uok.projections.asof import fold_from_zero as fold_from_zero  # re-exported: the reference of time travel
-from uok.projections.asof import topics_of as topics_of
+from uok.projections.asof import DEFAULT_CACHE_BYTES, DEFAULT_WINDOW_EVENTS, AsOf, Scope
 from uok.projections.base import Projection
+from uok.projections.folding import DEFAULT_PAGE, wanted_topics
+from uok.projections.folding import fold_from_zero as fold_from_zero  # re-exported: the reference of time travel
+from uok.projections.folding import topics_of as topics_of
 from uok.projections.live import Live
 from uok.projections.port import ProjectionConflict, ProjectionRepository, RecordSource, StoredHead
 

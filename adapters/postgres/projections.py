@@ -12,7 +12,7 @@ guarantees on SQLite.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from psycopg import sql
 from uok.adapters.record_source import ChainedRecordSource
@@ -113,6 +113,16 @@ class PostgresProjectionStore(ChainedRecordSource):
         manifest = manifests.resolve(bytes(rows[0][1]), lambda base: self._manifest_row(name, version, base))
         return None if manifest is None else (rows[0][0], manifest)
 
+    def snapshot_manifests(
+        self, wanted: Sequence[tuple[str, int]], position: int
+    ) -> dict[str, tuple[int, dict[str, bytes]]]:
+        out = {}
+        for name, version in wanted:
+            snap = self.snapshot_manifest(name, version, position)
+            if snap is not None:
+                out[name] = snap
+        return out
+
     def _manifest_row(self, name: str, version: int, position: int) -> bytes | None:
         rows = self.store.query(
             self._q("SELECT manifest FROM {s}.projection_snapshots WHERE name = %s AND version = %s AND position = %s"),
@@ -133,6 +143,9 @@ class PostgresProjectionStore(ChainedRecordSource):
             (name, list(digests)),
         )
         return {bytes(d): bytes(data) for d, data in rows}
+
+    def load_blobs_of(self, wanted: Mapping[str, Sequence[bytes]]) -> dict[str, dict[bytes, bytes]]:
+        return {name: self.load_blobs(name, digests) for name, digests in wanted.items()}
 
     def snapshot_at_or_before(self, name: str, version: int, position: int) -> tuple[int, dict[str, bytes]] | None:
         """(snapshot position, key -> encoding) of the latest snapshot <= position."""
