@@ -18,7 +18,7 @@ synchronous=NORMAL; cached in ``bench/out/``), in one run:
   own chain check (``SqliteEventStore.verify_chain``) for reference.
 
 ``--threads-ab N`` then loads N more fresh copies with DuckDB's threads
-during the load as chosen (``loader.load_threads()``: every core but the
+during the load as chosen (``reader.load_threads()``: every core but the
 reader's) alternating with N at DuckDB's default (a thread per core):
 wall and CPU seconds of each, A and B interleaved.
 """
@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import apsw
 from uok.adapters import analytics
-from uok.adapters.analytics import loader, readonly
+from uok.adapters.analytics import loader, reader, readonly
 from uok.adapters.export import export
 from uok.adapters.export_verify import verify_export
 from uok.adapters.sqlite_store import SqliteEventStore
@@ -96,13 +96,13 @@ def median_ms(fn, repeat: int) -> float:
 
 def timed_load(db: Path, copy: Path, threads: int) -> tuple[float, float]:
     """(wall, CPU) seconds of one load into a fresh copy with ``threads``."""
-    loader.LOAD_THREADS = threads
+    reader.LOAD_THREADS = threads
     try:
         cpu = time.process_time()
         r = loader.refresh(db, copy)
         cpu = time.process_time() - cpu
     finally:
-        loader.LOAD_THREADS = None
+        reader.LOAD_THREADS = None
         for p in copy.parent.glob(copy.name + "*"):
             p.unlink()
     return r.seconds, cpu
@@ -112,7 +112,7 @@ def threads_ab(db: Path, tmp: Path, reps: int, n: int, base: float) -> list[tupl
     """``reps`` loads each way, alternating: DuckDB threads as the loader
     chooses them against DuckDB's default (a thread per core)."""
     cores = os.cpu_count() or 1
-    ways = {f"load_threads() = {loader.load_threads()}": loader.load_threads(), f"= all {cores} cores": cores}
+    ways = {f"load_threads() = {reader.load_threads()}": reader.load_threads(), f"= all {cores} cores": cores}
     runs: dict[str, list[tuple[float, float]]] = {w: [] for w in ways}
     for i in range(reps):
         for way, threads in ways.items():

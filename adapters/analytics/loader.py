@@ -24,6 +24,10 @@ The hot path avoids Python objects per event wherever it can:
   through the Arrow PyCapsule interface): each group's hashes are checked
   as it arrives, and every ~100k rows are inserted, with the GIL released,
   so reading and loading overlap on two cores;
+* DuckDB runs on every core but one
+  (:func:`uok.adapters.analytics.reader.load_threads`): the reader thread
+  keeps that one busy, and on 2 cores DuckDB's second thread only competed
+  with it;
 * while loading, the GIL switch interval is 0.5 ms instead of 5: every
   DuckDB call releases the GIL and then waited up to 5 ms for the busy
   reader thread to yield it back (this alone halved the load time);
@@ -62,7 +66,7 @@ import nanoarrow as na
 from nanoarrow.c_array_stream import CArrayStream
 from uok.adapters.analytics import schema, sources
 from uok.adapters.analytics.batches import C_SCHEMA, Batch
-from uok.adapters.analytics.reader import PAGE_ROWS, log_head, read_pages
+from uok.adapters.analytics.reader import PAGE_ROWS, load_threads, log_head, read_pages
 from uok.domain.errors import InputError, IntegrityFailure, RuntimeFailure
 from uok.domain.log.chain import GENESIS, ChainBroken
 
@@ -72,7 +76,6 @@ CHUNK_ROWS = 24 * PAGE_ROWS  # rows per INSERT (98,304)
 # writes"), which was measured to cost 0.8-1.0 more CPU-seconds per million
 # events (6.16 against 5.15-5.42, load ~3) for no wall-clock gain.
 COMMIT_ROWS = 2_000_000  # rows per DuckDB transaction (commits are costly: fewer is faster)
-LOAD_THREADS: int | None = None  # DuckDB threads during a load; None: one core left to the reader thread
 _LOCK_WAIT_S = 30.0  # how long to wait for another process holding the copy
 
 _NAMES = ["position", "stream", "version", "topic", "payload", "hash"]
@@ -328,22 +331,6 @@ def refresh(
             )
         finally:
             duck.close()
-
-
-def load_threads() -> int:
-    """DuckDB's threads during a load: every core but one, which the reader
-    thread keeps busy. On 2 cores DuckDB then checks and inserts on one
-    thread: measured on the loaded 2-core machine (1M events, four pairs
-    alternating, load 3-6), 0.6-1.5 fewer CPU-seconds per load and a
-    faster wall clock in every pair than with DuckDB's default (a thread
-    per core), whose second thread only competed with the reader."""
-    if LOAD_THREADS is not None:
-        return LOAD_THREADS
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores - 1)
 
 
 def _load(duck: duckdb.DuckDBPyConnection, db: Path | str, after: int, prev: bytes, upto: int) -> int:

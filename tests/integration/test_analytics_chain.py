@@ -156,7 +156,7 @@ def test_the_load_on_any_duckdb_thread_count(big_log: Path, tmp_path: Path, monk
     """The load runs DuckDB on ``load_threads()`` threads (every core but the
     reader's): any count loads the whole log and names a flipped bit, and
     the typed catch-up afterwards gets the connection's own count back."""
-    monkeypatch.setattr(loader, "LOAD_THREADS", threads)
+    monkeypatch.setattr(reader, "LOAD_THREADS", threads)
     seen: list[int] = []
     materialize = loader.materialize
 
