@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from uok.domain.events import Event
+from uok.domain.log import codec
 
 
 class FieldDiff(msgspec.Struct, frozen=True, kw_only=True):
@@ -19,7 +21,13 @@ class FieldDiff(msgspec.Struct, frozen=True, kw_only=True):
 
 def builtins(value: Any) -> Any:
     """A Struct (or anything msgspec can encode) as dicts, lists and scalars;
-    datetimes become ISO strings so the result prints and serialises."""
+    datetimes become ISO strings so the result prints and serialises.
+
+    Every field is there, defaults included: events encode compactly
+    (``omit_defaults``), and a diff must show ``failure_class: none ->
+    execution``, not a field missing on one side."""
+    if isinstance(value, Event):
+        return codec.to_builtins(value)
     return msgspec.to_builtins(value)
 
 

@@ -25,11 +25,13 @@ from the log on the next refresh.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 8  # 3: runs.status is failed when units did not complete; 4: agent_steps, tool_calls;
+SCHEMA_VERSION = 9  # 3: runs.status is failed when units did not complete; 4: agent_steps, tool_calls;
 # 5: eval_runs, eval_variants; 6: requeues; 7: plan_compiled.plan_id from PlanCompiled v2 (graph by reference);
-# 8: raw_events.payload VARCHAR (events.payload is still JSON)
+# 8: raw_events.payload VARCHAR (events.payload is still JSON);
+# 9: compact payloads (issue 15): a field the payload leaves out reads as its default
 
 # Terminal unit states (uok.domain.policies.lifecycle.TERMINAL), spelled out for SQL.
 _TERMINAL = "('completed','failed','blocked','cancelled','stale','runaway-recovered')"
@@ -309,6 +311,38 @@ def _structure(columns: tuple[Column, ...]) -> dict:
     return root
 
 
+@functools.cache
+def _default_sql(event: str, c: Column) -> str | None:
+    """The SQL literal of the event field a top-level column reads, when
+    that field has a default: compact payloads (``uok.domain.log.codec``)
+    leave a field at its default out, and decoding fills it in; so does the
+    typed view. None when the field has no default (or it is None)."""
+    import msgspec
+    from uok.domain.log.codec import event_class
+
+    if len(c.path) != 1:
+        return None  # a field of a nested Struct: nested Structs are encoded whole
+    try:
+        fields = {f.name: f for f in msgspec.structs.fields(event_class(event))}
+    except Exception:  # noqa: BLE001  (an event class this version does not define)
+        return None
+    f = fields.get(c.path[0])
+    if f is None or (f.default is msgspec.NODEFAULT and f.default_factory is msgspec.NODEFAULT):
+        return None
+    value = f.default if f.default is not msgspec.NODEFAULT else f.default_factory()
+    if value is None:
+        return None
+    if c.type == "JSON":
+        return "'" + msgspec.json.encode(value).decode().replace("'", "''") + "'"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return None
+
+
 def _field(path: tuple[str, ...]) -> str:
     """``struct_extract`` chain: unambiguous, where ``s.a.b`` may be read as
     schema ``s``, table ``a``, column ``b`` by DuckDB's binder."""
@@ -324,10 +358,15 @@ def typed_select(t: Typed, where: str) -> str:
     import json
 
     structure = json.dumps(_structure(t.columns)).replace("'", "''")
-    fields = ", ".join(
-        f"{f'coalesce({_field(c.path)}, {_field(c.fallback)})' if c.fallback else _field(c.path)} AS {_quote(c.name)}"
-        for c in t.columns
-    )
+
+    def expr(c: Column) -> str:
+        parts = [_field(c.path), *((_field(c.fallback),) if c.fallback else ())]
+        default = _default_sql(t.event, c)
+        if default is not None:
+            parts.append(f"CAST({default} AS {c.type})")
+        return f"coalesce({', '.join(parts)})" if len(parts) > 1 else parts[0]
+
+    fields = ", ".join(f"{expr(c)} AS {_quote(c.name)}" for c in t.columns)
     prefix = t.event.replace("'", "''") + "/"
     return (
         f"SELECT position, {fields} FROM "
@@ -363,7 +402,7 @@ VIEWS: dict[str, str] = {
         SELECT position, stream, version, topic,
                split_part(topic, '/v', 1) AS type,
                TRY_CAST(split_part(topic, '/v', 2) AS INTEGER) AS topic_version,
-               payload->>'$.run_id' AS run_id,
+               coalesce(payload->>'$.run_id', '') AS run_id,
                TRY_CAST(payload->>'$.at' AS TIMESTAMPTZ) AS ts,
                CAST(payload AS JSON) AS payload,
                lower(hex(hash)) AS hash

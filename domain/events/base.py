@@ -17,6 +17,16 @@ written outside a run, such as a bus message sent from the CLI) and carries
 Events are encoded with msgspec JSON; the stored topic is ``Name/vN``. When
 a Struct's shape changes, bump ``VERSION`` and register an upcaster from the
 old version (see :mod:`uok.domain.log.codec`).
+
+Compact encoding (``omit_defaults``, issue 15): a field holding its default
+is left out of the payload, and decoding fills it back in. So the defaults
+of ``Name/vN`` are part of that topic's schema: **changing a default is a
+new version** (bump ``VERSION``, and an upcaster that puts the old default
+into a payload that lacks the field), never an edit in place, or every
+event written before would silently read the new value. The defaults of
+every topic are pinned in ``tests/unit/event_defaults.json`` and checked by
+``tests/unit/test_event_encoding.py``. (Only the events themselves are
+compact; the Structs nested in them encode every field, as they did.)
 """
 
 from __future__ import annotations
@@ -27,8 +37,9 @@ from typing import ClassVar
 import msgspec
 
 
-class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=True):
-    """Base of every event. ``type`` (the tag) is the class name."""
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=True, omit_defaults=True):
+    """Base of every event. ``type`` (the tag) is the class name (the codec leaves
+    it out of the stored payload: the topic names the class)."""
 
     OBSERVED: ClassVar[bool] = False
     VERSION: ClassVar[int] = 1

@@ -9,11 +9,28 @@ When an event's shape changes: bump its ``VERSION`` and add an upcaster
 ``(name, old_version) -> fn(dict) -> dict`` to :mod:`uok.domain.log.upcasters`
 that turns the old payload into the next version's. Old logs then decode
 into today's Structs. (:func:`register_upcaster` adds one at run time.)
+
+Compact payloads (issue 15). Two things every payload used to repeat are
+left out of what :func:`encode` writes, both recovered exactly on decoding:
+
+* the ``"type"`` tag: the topic names the class already, and decoding picks
+  the class by topic (a payload that still holds its tag, as every one
+  written before did, decodes the same);
+* every field holding its default (``omit_defaults`` on
+  :class:`uok.domain.events.Event`): decoding fills in the defaults of the
+  topic's version. Changing a default is therefore a new ``VERSION`` with an
+  upcaster that fills in the old one (``tests/unit/event_defaults.json`` pins
+  them; ``tests/unit/test_event_encoding.py`` fails when one moves).
+
+The encoding is deterministic (fields in declaration order, nothing
+optional), as the hash chain over the stored bytes needs; old payloads are
+never re-encoded, they are hashed as they were written.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import msgspec
 from uok.domain import events as _events
@@ -69,9 +86,40 @@ def register_upcaster(name: str, from_version: int) -> Callable[[Upcaster], Upca
     return deco
 
 
+_TAGS: dict[type, tuple[str, bytes]] = {}  # class -> (topic, b'{"type":"Name"')
+
+
+def _tag_of(cls: type[Event]) -> tuple[str, bytes]:
+    found = _TAGS.get(cls)
+    if found is None:
+        tag = cls.__struct_config__.tag_field, cls.__struct_config__.tag
+        found = _TAGS[cls] = (topic_of(cls), b"{" + _ENCODER.encode(tag[0]) + b":" + _ENCODER.encode(tag[1]))
+    return found
+
+
 def encode(event: Event) -> tuple[str, bytes]:
-    """(topic, payload) for an event."""
-    return topic_of(type(event)), _ENCODER.encode(event)
+    """(topic, payload) for an event: compact JSON, without the type tag
+    (the topic names it) and without fields at their default."""
+    topic, tag = _tag_of(type(event))
+    raw = _ENCODER.encode(event)
+    # msgspec writes the tag first: '{"type":"Name",' + the fields + '}'
+    n = len(tag)
+    if raw.startswith(tag):
+        if raw[n : n + 1] == b",":
+            return topic, b"{" + raw[n + 1 :]
+        return topic, b"{" + raw[n:]  # no field follows: '{}'
+    return topic, raw  # pragma: no cover  (msgspec always writes the tag first)
+
+
+def to_builtins(event: Event) -> dict[str, Any]:
+    """The event as plain JSON values with EVERY field, defaults included,
+    and its ``type`` first: what ``uok events --json`` prints and a diff
+    compares, whatever the stored (compact) payload leaves out."""
+    config = event.__struct_config__
+    out: dict[str, Any] = {config.tag_field: config.tag} if config.tag_field is not None else {}
+    for name in event.__struct_fields__:
+        out[name] = msgspec.to_builtins(getattr(event, name))
+    return out
 
 
 def event_class(name: str) -> type[Event]:
@@ -146,5 +194,6 @@ __all__ = [
     "event_class",
     "is_observation",
     "register_upcaster",
+    "to_builtins",
     "topic_of",
 ]

@@ -313,8 +313,8 @@ def test_output_formats(gen_db: Path):
     assert table[0].split() == ["type", "n"] and table[-1].endswith("rows)")
     csv = uok("sql", q, "--db", str(gen_db), "--format", "csv").stdout.splitlines()
     assert csv[0] == "type,n" and re.fullmatch(r"KernelEntered,\d+", csv[1])
-    rows = sql_json(gen_db, "SELECT payload, ts FROM events WHERE position = 1")
-    assert rows[0]["payload"]["type"] == "KernelEntered"  # JSON columns are embedded as JSON
+    rows = sql_json(gen_db, "SELECT type, payload, ts FROM events WHERE position = 1")
+    assert rows[0]["type"] == "KernelEntered" and isinstance(rows[0]["payload"]["pid"], int)  # JSON embedded as JSON
     assert rows[0]["ts"].endswith("+00:00")
 
 

@@ -95,7 +95,7 @@ def test_changed_event_in_a_parquet_export_is_named(log: Path, tmp_path: Path):
     con = duckdb.connect()  # rewrite the file with one payload changed, as a tamperer would
     con.execute("CREATE TABLE t AS SELECT * FROM read_parquet(?)", [str(out)])
     assert con.execute("SELECT position FROM t LIMIT 1 OFFSET 41").fetchall() == [(42,)]
-    con.execute("UPDATE t SET payload = replace(payload, '\"type\"', '\"TYPE\"') WHERE position = 42")
+    con.execute("UPDATE t SET payload = replace(payload, '\"at\"', '\"AT\"') WHERE position = 42")
     out.unlink()
     con.execute(f"COPY (SELECT * FROM t ORDER BY position) TO '{out}' (FORMAT parquet)")
     con.close()

@@ -60,9 +60,10 @@ def _print(args: argparse.Namespace, records) -> None:
 
     out = sys.stdout.buffer
     for r in records:
-        if args.run is not None and codec.decode(r.topic, r.payload).run_id != args.run:
+        e = codec.decode(r.topic, r.payload)
+        if args.run is not None and e.run_id != args.run:
             continue
-        if args.json:
+        if args.json:  # the event as decoded, every field (the stored payload leaves defaults out)
             out.write(
                 orjson.dumps(
                     {
@@ -71,13 +72,12 @@ def _print(args: argparse.Namespace, records) -> None:
                         "version": r.version,
                         "topic": r.topic,
                         "hash": r.hash.hex(),
-                        "event": orjson.Fragment(r.payload),
+                        "event": codec.to_builtins(e),
                     }
                 )
                 + b"\n"
             )
         else:
-            e = codec.decode(r.topic, r.payload)
             out.write(
                 f"{r.position:>7} {e.at.isoformat(timespec='milliseconds')} {type(e).__name__:<20} {summary(e)}\n".encode()
             )
