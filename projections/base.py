@@ -36,6 +36,10 @@ class Projection(Generic[S]):
     # delta snapshots between full ones (projections/manifests.py); off for a read model that is large,
     # changes with nearly every event and that time travel rarely asks for (metrics)
     delta_snapshots: ClassVar[bool] = True
+    # how many delta snapshots per delta interval (when it divides the interval): the read models a
+    # one-run question needs (runs, units, turns, costs) take 10, so such a query folds at most a
+    # hundredth of a snapshot interval (docs/performance.md, "State at a position": the disk it costs)
+    delta_density: ClassVar[int] = 1
 
     def initial(self) -> S:
         return self.state_type()

@@ -35,6 +35,7 @@ class CostLedgerProjection(PartitionedProjection):
     version: ClassVar[int] = 1
     part_type: ClassVar[type] = RunCost
     types: ClassVar[frozenset[str]] = frozenset({"CostRecorded"})
+    delta_density: ClassVar[int] = 10  # a delta every 100 events by default (base.py)
 
     def key(self, event: Event) -> str:
         return event.run_id

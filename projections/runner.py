@@ -178,7 +178,7 @@ class ProjectionRunner:
         if not lives:
             return target
         start = min(lv.committed for lv in lives)
-        every = self.delta_every or self.snapshot_every  # full snapshots and the deltas between them
+        every = min(self._interval(lv.proj) for lv in lives)  # full snapshots and the deltas between them
         next_snap = (start // every + 1) * every
         next_commit = start + self.batch
         route: dict[str, list[Live]] = {}
@@ -218,10 +218,17 @@ class ProjectionRunner:
                 self._live.pop(lv.name, None)
         return target
 
+    def _interval(self, proj: Projection) -> int:
+        """Every how many events ``proj`` takes a snapshot (full or delta)."""
+        if not self.delta_every or not proj.delta_snapshots:
+            return self.snapshot_every
+        d = proj.delta_density
+        return self.delta_every // d if d > 1 and self.delta_every % d == 0 else self.delta_every
+
     def _snapshot(self, lives: list[Live], position: int) -> None:
         full = position % self.snapshot_every == 0
         for live in lives:
-            if live.committed < position and (full or live.proj.delta_snapshots):
+            if live.committed < position and (full or position % self._interval(live.proj) == 0):
                 live.snapshot(position, full=full)
 
     def _commit(self, lives: list[Live], position: int, *, finished: bool) -> None:

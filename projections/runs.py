@@ -56,6 +56,7 @@ class RunsProjection(PartitionedProjection):
     types: ClassVar[frozenset[str]] = frozenset(
         {"KernelEntered", "PlanCompiled", "KernelExited", "RunRecovered", "RunForked", "ModeChanged"}
     )
+    delta_density: ClassVar[int] = 10  # a delta every 100 events by default (base.py)
 
     def key(self, e):
         if type(e) is ev.RunRecovered:

@@ -57,6 +57,7 @@ class TurnsProjection(PartitionedProjection):
     types: ClassVar[frozenset[str]] = frozenset(
         {"TurnStarted", "TurnFinished", "RunRecovered", "RunForked", "AgentStep"}
     )
+    delta_density: ClassVar[int] = 10  # a delta every 100 events by default (base.py)
 
     def key(self, e):
         t = type(e)

@@ -27,6 +27,7 @@ class UnitRuntimeProjection(PartitionedProjection):
     version: ClassVar[int] = 3  # 2: stores uok.domain.policies.lifecycle.UnitRecord; 3: UnitHeld reasons
     part_type: ClassVar[type] = PlanUnits
     types: ClassVar[frozenset[str]] = frozenset({"UnitTransitioned", "UnitHeld"})
+    delta_density: ClassVar[int] = 10  # a delta every 100 events by default (base.py)
 
     def key(self, event: Event) -> str:
         return event.plan_id  # type: ignore[attr-defined]
