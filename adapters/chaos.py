@@ -78,6 +78,12 @@ def _identity(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def passes(wrapper: Wrapper | None) -> bool:
+    """Whether :meth:`ChaosMonkey.strike` left the work as it is (no stress
+    to apply first): the runner may then run it on its own thread."""
+    return wrapper is _identity
+
+
 class NoChaos:
     """Chaos off: every boundary passes untouched."""
 

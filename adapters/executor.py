@@ -52,10 +52,7 @@ attempt) and are removed once read.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import select
-import selectors
 import subprocess
 import tempfile
 import threading
@@ -71,6 +68,7 @@ from uok.adapters.agents.stream import AgentStream, BlobStore
 from uok.adapters.feedback import previous_attempt_env
 from uok.adapters.otel.ids import traceparent
 from uok.adapters.outputsink import TAIL_BYTES, OutputSink
+from uok.adapters.pump import Pump, UsageWatch
 from uok.adapters.spawnfile import mode_env, read_spawns
 from uok.adapters.taskprocess import TaskProcess
 from uok.adapters.turnlogs import LogsDir, TurnFiles
@@ -79,12 +77,9 @@ from uok.domain.events import AgentOutcome, ModelUsage, OutputLog, SpawnRequest,
 from uok.domain.plan import UnitNode
 from uok.domain.policies.modes import route_model
 
-__all__ = ["TAIL_BYTES", "CommandExecutor", "ExecutionOutcome", "Started", "read_usage"]
+__all__ = ["TAIL_BYTES", "CommandExecutor", "ExecutionOutcome", "RunningTurn", "Started", "read_usage"]
 
-_CHUNK = 64 * 1024
 CANNOT_START = "cannot start "  # the error of a command Popen could not start (ExecutionOutcome.cannot_start)
-_TICK = 0.25  # longest sleep of a turn's loop: how late a pending SIGKILL or a progress report may be
-_LEFTOVER_WAIT = 1.0  # after the leader exits, how long its group may keep the pipes open
 
 
 class ExecutionOutcome(msgspec.Struct, frozen=True):
@@ -197,6 +192,37 @@ class CommandExecutor:
         ``on_start`` hears of the process as soon as it exists; ``on_progress``
         receives each line the task appends to its progress file; ``on_step``
         each step of an agent task's stream as it arrives."""
+        turn = self.begin(
+            node,
+            run_id=run_id,
+            turn_id=turn_id,
+            attempt=attempt,
+            feedback=feedback,
+            on_start=on_start,
+            on_progress=on_progress,
+            on_step=on_step,
+            on_usage=on_usage,
+        )
+        turn.pump()
+        return turn.finish()
+
+    def begin(
+        self,
+        node: UnitNode,
+        *,
+        run_id: str,
+        turn_id: str,
+        attempt: int,
+        feedback: Mapping[str, Any] | None = None,
+        on_start: Callable[[Started], None] | None = None,
+        on_progress: Callable[[str], None] | None = None,
+        on_step: Callable[[dict[str, Any]], None] | None = None,
+        on_usage: Callable[[tuple[ModelUsage, ...]], None] | None = None,
+    ) -> RunningTurn:
+        """Start the unit's command (:meth:`execute` without the wait): the
+        turn's files written, its process started (or why not). The caller
+        pumps the returned turn (:meth:`RunningTurn.pump`, from any one
+        thread at a time) and then takes its outcome (:meth:`RunningTurn.finish`)."""
         assert node.command is not None or node.agent is not None
         started = time.monotonic()
         node, model = routed(node, self.models)
@@ -206,6 +232,7 @@ class CommandExecutor:
         stem = files.feedback.name.removesuffix(".feedback.json")
         usage_file = files.feedback.with_name(stem + ".usage.jsonl")  # beside the turn's files: no temporary
         spawn_file = files.feedback.with_name(stem + ".spawn.jsonl")  # directory per attempt (issue 15)
+        turn = RunningTurn(self, turn_id, started, model, usage_file, spawn_file)
         try:
             env = {
                 **self.base_env,
@@ -235,8 +262,8 @@ class CommandExecutor:
                 prompt.write_text(prompt_text, encoding="utf-8")
                 env["UOK_PROMPT_FILE"] = str(prompt)
             sink = OutputSink(files.stdout, self.redact)
-            out: OutputSink | AgentStream = sink
-            err = OutputSink(files.stderr, self.redact)
+            turn.out = sink
+            turn.err = OutputSink(files.stderr, self.redact)
             argv: str | list[str] = node.command[0] if node.shell and node.command else list(node.command or ())
             stdin: Path | None = None
             if node.agent is not None:
@@ -250,45 +277,27 @@ class CommandExecutor:
                 stdin = prompt  # the agent reads its prompt on stdin
                 env.update(UOK_AGENT=node.agent.name, UOK_MODEL=node.agent.model)
                 argv = argv if node.shell else adapter.argv(node)
-                out = AgentStream(sink, adapter, redact=self.redact, blobs=BlobStore(self.logs.blobs), on_step=on_step)
-            watch = UsageWatch(
+                turn.out = AgentStream(
+                    sink, adapter, redact=self.redact, blobs=BlobStore(self.logs.blobs), on_step=on_step
+                )
+            turn.watch = UsageWatch(
                 usage_file, on_usage, model
             )  # usage read while the task runs (the cost guard's live view)
-            try:
-                code, error, timed_out, stop = self._run(
-                    node, env, turn_id, out, err, on_start, on_progress, files, argv=argv, stdin=stdin, watch=watch
-                )
-            finally:
-                kept_out, kept_err = out.close(), err.close()
-            return ExecutionOutcome(
-                exit_code=code,
-                duration_ms=int((time.monotonic() - started) * 1000),
-                timed_out=timed_out,
-                error=error,
-                stdout_tail=kept_out.tail,
-                stderr_tail=kept_err.tail,
-                usage=watch.rest(),  # what was not reported while it ran
-                model=model,
-                spawns=read_spawns(spawn_file),
-                stdout_log=OutputLog(path=self.logs.record(kept_out.path), size=kept_out.size, sha256=kept_out.sha256),
-                stderr_log=OutputLog(path=self.logs.record(kept_err.path), size=kept_err.size, sha256=kept_err.sha256),
-                stop=stop,
-                agent=out.outcome(code) if isinstance(out, AgentStream) else None,
-                cannot_start=code is None and error.startswith(CANNOT_START),
-            )
-        finally:
-            usage_file.unlink(missing_ok=True)  # read into the outcome: nothing to keep
-            spawn_file.unlink(missing_ok=True)
+            self._start(turn, node, env, on_start, on_progress, files, argv=argv, stdin=stdin)
+        except BaseException:
+            turn.abandon()
+            raise
+        return turn
 
-    def _run(self, node, env, turn_id, out, err, on_start, on_progress, files, *, argv, stdin, watch=None):
-        """Start the task and pump its output until it has exited and its pipes closed.
-        Returns (exit code, error, timed out, stop record)."""
+    def _start(self, turn: RunningTurn, node, env, on_start, on_progress, files, *, argv, stdin) -> None:
+        """Start the task's process and set up its pump (or record why it did not start)."""
         cwd = self.root / node.cwd if node.cwd else self.root
         args = argv
         with self._lock:
-            stopped_before = self._stopped.pop(turn_id, None)
+            stopped_before = self._stopped.pop(turn.turn_id, None)
         if stopped_before is not None:
-            return None, f"not started: {stopped_before}", False, StopRecord(reason=stopped_before)
+            turn.result = None, f"not started: {stopped_before}", False, StopRecord(reason=stopped_before)
+            return
         stdin_file = None
         try:
             stdin_file = open(stdin, "rb") if stdin is not None else None  # noqa: SIM115 - closed below
@@ -304,7 +313,8 @@ class CommandExecutor:
             )
         except OSError as exc:
             shown = args if isinstance(args, str) else args[0]
-            return None, f"{CANNOT_START}{shown!r}: {exc.strerror or exc}", False, None
+            turn.result = None, f"{CANNOT_START}{shown!r}: {exc.strerror or exc}", False, None
+            return
         finally:
             if stdin_file is not None:
                 stdin_file.close()  # the child holds its own copy
@@ -312,18 +322,16 @@ class CommandExecutor:
         heartbeat = node.heartbeat if node.heartbeat is not None else self.tasks.heartbeat_seconds
         task = TaskProcess(proc, grace)
         with self._lock:
-            self._tasks[turn_id] = task
-            late_stop = self._stopped.pop(turn_id, None)
+            self._tasks[turn.turn_id] = task
+            late_stop = self._stopped.pop(turn.turn_id, None)
+        turn.task = task
         if late_stop is not None:
             task.stop(late_stop)
-        try:
-            if on_start is not None:
-                on_start(Started(turn_id, node.id, proc.pid, task.pgid, files))
-            timed_out = _pump(proc, task, out, err, node.timeout, heartbeat, files.progress, on_progress, watch)
-        finally:
-            with self._lock:
-                self._tasks.pop(turn_id, None)
-        return proc.returncode, "", timed_out, task.record()
+        if on_start is not None:
+            on_start(Started(turn.turn_id, node.id, proc.pid, task.pgid, files))
+        out, err = turn.out, turn.err
+        assert out is not None and err is not None
+        turn.pumped = Pump(proc, task, out, err, node.timeout, heartbeat, files.progress, on_progress, turn.watch)
 
     # ------------------------------------------------------------------ stopping
 
@@ -375,170 +383,88 @@ class CommandExecutor:
             return list(self._tasks)
 
 
-def _pump(
-    proc,
-    task: TaskProcess,
-    out: OutputSink,
-    err: OutputSink,
-    timeout: float,
-    heartbeat: float | None,
-    progress: Path,
-    on_progress,
-    watch: UsageWatch | None = None,
-) -> bool:
-    """Move the task's output into its sinks until the leader has exited and
-    both pipes are closed, enforcing the timeout, the heartbeat and any stop
-    asked for meanwhile. Returns whether it timed out (or fell silent)."""
-    started = last_activity = time.monotonic()
-    deadline = started + timeout
-    reader = _ProgressReader(progress, on_progress)
-    leader_exit: float | None = None
-    timed_out = False
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ, out)
-        sel.register(proc.stderr, selectors.EVENT_READ, err)
-        while True:
-            now = time.monotonic()
-            task.enforce(now)
-            if not task.stopping:
-                if now >= deadline:
-                    timed_out = True
-                    task.stop("timeout", now=now)
-                elif heartbeat and now - last_activity >= heartbeat:
-                    timed_out = True
-                    task.stop("heartbeat", now=now)
-            if proc.poll() is not None:
-                if not sel.get_map():
-                    break
-                leader_exit = leader_exit or now
-                if now - leader_exit >= _LEFTOVER_WAIT and not task.stopping:
-                    task.end_leftovers()  # background jobs still hold the pipes
-                if now - leader_exit >= _LEFTOVER_WAIT + task.grace + 2 * _TICK:
-                    break  # the pipes are held by a process outside the group: stop reading
-            wait = _TICK
-            if not task.stopping:
-                wait = min(wait, max(0.0, deadline - now))
-            if sel.get_map():
-                for key, _ in sel.select(wait):
-                    data = os.read(key.fd, _CHUNK)
-                    if data:
-                        key.data.write(data)
-                        last_activity = time.monotonic()
-                    else:
-                        sel.unregister(key.fileobj)
-            else:
-                _wait_exit(proc, wait)  # pipes closed, leader still running
-            if reader.poll():
-                last_activity = time.monotonic()
-            if watch is not None:
-                watch.poll()
-    reader.poll()
-    proc.stdout.close()
-    proc.stderr.close()
-    proc.wait()
-    return timed_out
+class RunningTurn:
+    """A turn's process from its start (:meth:`CommandExecutor.begin`) to
+    its outcome: pumped in one go or several (:meth:`pump`), from any one
+    thread at a time, then finished once (:meth:`finish`). Whatever goes wrong on
+    the way closes it (:meth:`abandon`): the output files, the process's
+    registration, the usage and spawn files."""
 
+    def __init__(self, executor: CommandExecutor, turn_id: str, started: float, model: str, usage: Path, spawn: Path):
+        self.executor, self.turn_id, self.started, self.model = executor, turn_id, started, model
+        self.usage_file, self.spawn_file = usage, spawn
+        self.out: OutputSink | AgentStream | None = None
+        self.err: OutputSink | None = None
+        self.watch: UsageWatch | None = None
+        self.task: TaskProcess | None = None
+        self.pumped: Pump | None = None
+        # (exit code, error, timed out, stop record) once the process is gone (or never started)
+        self.result: tuple[int | None, str, bool, StopRecord | None] | None = None
 
-class UsageWatch:
-    """The usage file read while the task runs: each poll hands complete new
-    lines, parsed and priced (:mod:`uok.adapters.usage`), to ``on_usage``;
-    :meth:`rest` returns what is left when it has exited (everything, with
-    no ``on_usage``: the file is then read once, at the end)."""
-
-    def __init__(self, path: Path, on_usage: Callable[[tuple[ModelUsage, ...]], None] | None, model: str = ""):
-        self.path, self.on_usage = path, on_usage
-        self.model = model  # the model the task was handed: a line naming none is its usage
-        self.offset, self.line = 0, 1
-        self._checked = 0.0
-
-    def _read(self, *, final: bool) -> tuple[ModelUsage, ...]:
-        from uok.adapters.usage import parse_lines, price_usage
-
+    def pump(self, until: float | None = None) -> bool:
+        """Pump the task's output until it is done (True) or the monotonic
+        time ``until`` has passed with it still running (False)."""
+        if self.result is not None:
+            return True
+        pumped, task = self.pumped, self.task
+        assert pumped is not None and task is not None
         try:
-            with open(self.path, "rb") as f:
-                f.seek(self.offset)
-                data = f.read()
-        except OSError:
-            return ()
-        end = len(data) if final else data.rfind(b"\n") + 1
-        if end <= 0:
-            return ()
-        lines = data[:end].splitlines()
-        self.offset += end
-        rows = parse_lines(lines, first=self.line, default_model=self.model)
-        self.line += len(lines)
-        return tuple(price_usage(u) for u in rows)
-
-    def poll(self) -> None:
-        if self.on_usage is None:
-            return
-        now = time.monotonic()
-        if now - self._checked < _TICK:
-            return
-        self._checked = now
-        rows = self._read(final=False)
-        if rows:
-            self.on_usage(rows)
-
-    def rest(self) -> tuple[ModelUsage, ...]:
-        return self._read(final=True)
-
-
-def _wait_exit(proc: subprocess.Popen, timeout: float) -> None:
-    """Wait up to ``timeout`` for the leader to exit: woken by its pidfd at
-    the exit (Linux), not by ``Popen.wait``'s sleep polling (which cost
-    about a millisecond a turn, issue 15); elsewhere that polling."""
-    pidfd_open = getattr(os, "pidfd_open", None)
-    fd = None
-    if pidfd_open is not None:
-        with contextlib.suppress(OSError):
-            fd = pidfd_open(proc.pid)  # not reaped yet (Popen reaps in poll/wait): still this process
-    if fd is None:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout)
-        return
-    try:
-        select.select([fd], [], [], timeout)
-    finally:
-        os.close(fd)
-
-
-class _ProgressReader:
-    """Complete lines appended to a task's progress file, handed over once each."""
-
-    MAX_LINE = 4096
-
-    def __init__(self, path: Path, on_line: Callable[[str], None] | None):
-        self.path, self.on_line = path, on_line
-        self.offset = 0
-        self._checked = 0.0
-
-    def poll(self) -> bool:
-        """True if the task reported something since the last call."""
-        if self.on_line is None:
-            return False
-        now = time.monotonic()
-        if now - self._checked < _TICK:
-            return False
-        self._checked = now
-        try:
-            size = self.path.stat().st_size
-        except OSError:
-            return False
-        if size <= self.offset:
-            return False
-        with open(self.path, "rb") as f:
-            f.seek(self.offset)
-            data = f.read(min(size - self.offset, 64 * 1024))
-        end = data.rfind(b"\n") + 1
-        if end == 0:
-            return False
-        self.offset += end
-        for line in data[:end].splitlines():
-            text = line.decode("utf-8", errors="replace").strip()[: self.MAX_LINE]
-            if text:
-                self.on_line(text)
+            if not pumped.run(until):
+                return False
+        except BaseException:
+            self.abandon()
+            raise
+        self._unregister()
+        self.result = pumped.proc.returncode, "", pumped.timed_out, task.record()
         return True
+
+    def finish(self) -> ExecutionOutcome:
+        """The outcome, once :meth:`pump` returned True; the turn is closed."""
+        assert self.result is not None and self.out is not None and self.err is not None
+        code, error, timed_out, stop = self.result
+        try:
+            kept_out, kept_err = self.out.close(), self.err.close()
+            logs, out = self.executor.logs, self.out
+            return ExecutionOutcome(
+                exit_code=code,
+                duration_ms=int((time.monotonic() - self.started) * 1000),
+                timed_out=timed_out,
+                error=error,
+                stdout_tail=kept_out.tail,
+                stderr_tail=kept_err.tail,
+                usage=self.watch.rest() if self.watch is not None else (),  # what was not reported while it ran
+                model=self.model,
+                spawns=read_spawns(self.spawn_file),
+                stdout_log=OutputLog(path=logs.record(kept_out.path), size=kept_out.size, sha256=kept_out.sha256),
+                stderr_log=OutputLog(path=logs.record(kept_err.path), size=kept_err.size, sha256=kept_err.sha256),
+                stop=stop,
+                agent=out.outcome(code) if isinstance(out, AgentStream) else None,
+                cannot_start=code is None and error.startswith(CANNOT_START),
+            )
+        finally:
+            self._remove_files()
+
+    def abandon(self) -> None:
+        """Close everything of a turn that will not finish (an exception on the way)."""
+        try:
+            if self.pumped is not None and not self.pumped.done:
+                self.pumped.close()
+            self._unregister()
+            for sink in (self.out, self.err):
+                if sink is not None:
+                    sink.close()
+        finally:
+            self._remove_files()
+
+    def _unregister(self) -> None:
+        ex = self.executor
+        with ex._lock:
+            if ex._tasks.get(self.turn_id) is self.task:
+                ex._tasks.pop(self.turn_id, None)
+
+    def _remove_files(self) -> None:
+        self.usage_file.unlink(missing_ok=True)  # read into the outcome: nothing to keep
+        self.spawn_file.unlink(missing_ok=True)
 
 
 def budget_env(feedback: Mapping[str, Any] | None) -> dict[str, str]:

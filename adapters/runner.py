@@ -20,23 +20,22 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 from uok.adapters.artifacts import ArtifactWatch, observe_products
+from uok.adapters.chaos import passes
 from uok.adapters.eventlog import EventLog
-from uok.adapters.executor import ExecutionOutcome
 from uok.adapters.orphans import end_leftovers
 from uok.adapters.probes import pid_alive
 from uok.adapters.secrets import redact
 from uok.adapters.stop_signals import on_stop_signals
+from uok.adapters.turnwork import TurnWork
 from uok.domain import events as ev
 from uok.domain.errors import InputError, RuntimeFailure
 from uok.domain.events import GateRequested
-from uok.domain.events.progress import MAX_MESSAGE as MAX_PROGRESS
 from uok.domain.kernel import Kernel
 from uok.domain.log.errors import IntegrityError
 from uok.domain.log.store import StreamMoved
@@ -194,7 +193,7 @@ class KernelRunner:
         self.steering = steering
         self.chaos = chaos  # --chaos / [uok.chaos]: faults at phase boundaries (uok.adapters.chaos)
         self._results: queue.Queue[ev.Event] = queue.Queue()
-        self._pool: ThreadPoolExecutor | None = None
+        self._work: TurnWork | None = None  # the worker pool, and executions on this thread (issue 15)
         self._exit: ev.KernelExited | None = None
         self._signal = ""  # the first signal received
         self._timers: list[threading.Timer] = []  # BreakerDue wake-ups (a unit held by a breaker)
@@ -220,7 +219,14 @@ class KernelRunner:
             self.kernel = self.checkpoints.restore()  # the snapshot, then only the events after it
         else:
             fold_log(self.log, self.kernel)
-        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="uok-worker")
+        self._work = TurnWork(
+            run_id=self.run_id,
+            clock=self.clock,
+            executor=self.executor,
+            results=self._results,
+            plan_dir=self.plan_path.parent,
+            workers=self.workers,
+        )
         restore = self._install_signal_handlers()
         self.log.defer_sync(True)  # group commits: durable at each action (_effects) and at the end
         self.log.group(True)  # and one transaction per batch, committed before any action or wait
@@ -236,6 +242,7 @@ class KernelRunner:
                     if self._exit is not None:
                         break
                 self._commit()  # nothing waits with the write lock held
+                self._start_held()
                 try:
                     obs = self._results.get(timeout=wait)
                 except queue.Empty:
@@ -257,7 +264,7 @@ class KernelRunner:
             self.gates.cancel_all()
             self.turn_hooks.release_all()
             try:
-                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._work.shutdown()
                 self._flush()
                 self._hear()
                 self.log.group(False)  # the last group committed
@@ -315,6 +322,7 @@ class KernelRunner:
             if isinstance(item, list):
                 for d in item:
                     self._act(d)
+        self._start_held()
 
     def _later(self, record: Callable[[], None]) -> None:
         """Record now, or with the batch being stepped."""
@@ -521,11 +529,26 @@ class KernelRunner:
                 out[stream] = (rec.transitions if rec is not None else 0) - moved[stream]
         return out
 
-    def _workers(self) -> ThreadPoolExecutor:
+    def _workers(self) -> TurnWork:
         """The pool ``run`` started: commands and gates run there, off the main loop."""
-        if self._pool is None:
+        if self._work is None:
             raise RuntimeError("the runner's worker pool is used before run() started it")
-        return self._pool
+        return self._work
+
+    def _start_held(self) -> None:
+        """Start the execution :meth:`_act` held for this thread (uok.adapters.turnwork),
+        if it is still all there is in flight and nothing waits to be stepped; else in the pool."""
+        work = self._work
+        if work is None or work.held is None:
+            return
+        held, work.held = work.held, None
+        if self._exit is not None:  # the run is over: never started, like a pool job cancelled at shutdown
+            return
+        if len(self._executing) == 1 and held[1] in self._executing and work.idle() and self._results.empty():
+            self._sync()  # nothing new since the action's sync, unless a later action recorded something
+            work.run_inline(*held)
+        else:
+            work.submit(work.execution, *held)
 
     def _effects(self, decisions: list[ev.Event]) -> None:
         """Carry out the decisions. Every action on the world (a process
@@ -579,7 +602,12 @@ class KernelRunner:
                 self._executing[d.turn_id] = (node.id, d.attempt)
                 feedback = self._feedback(node.id, d.turn_id, d.attempt)  # read on this thread: the log's reader
                 sync()
-                self._workers().submit(run(self._execute), node, d.turn_id, d.attempt, feedback)
+                work = self._workers()
+                alone = work.inline and len(self._executing) == 1 and work.held is None and work.idle()
+                if alone and passes(run) and node.agent is None and self.claims is None:
+                    work.hold(node, d.turn_id, d.attempt, feedback)  # the only thing in flight: on this thread
+                    return
+                work.submit(run(work.execution), node, d.turn_id, d.attempt, feedback)
         elif isinstance(d, ev.UnitTransitioned) and d.to_state == "cancelled" and d.turn_id:
             why = "shutdown" if self._signal else "cancel"
             sync()
@@ -647,79 +675,8 @@ class KernelRunner:
         timer.start()
         self._timers.append(timer)
 
-    def _gate(self, req: GateRequested, ctx) -> None:
-        self._results.put(self.gates.evaluate(req, ctx))  # never raises (uok.adapters.gates.host)
-
-    def _execute(self, node, turn_id: str, attempt: int, feedback: dict[str, Any]) -> None:
-        try:
-            out: ExecutionOutcome = self.executor.execute(
-                node,
-                run_id=self.run_id,
-                turn_id=turn_id,
-                attempt=attempt,
-                feedback=feedback,
-                on_step=self._agent_step(node.id, turn_id) if node.agent is not None else None,
-                on_progress=self._progress(node.id, turn_id),
-                on_usage=self._usage(node.id, turn_id),
-            )
-            # ExecutionOutcome's fields are exactly the measured part of the event
-            obs = ev.ExecutionFinished(
-                run_id=self.run_id,
-                at=self.clock(),
-                turn_id=turn_id,
-                unit_id=node.id,
-                **msgspec.structs.asdict(out),
-                products=observe_products(self.plan_path.parent, node.produces) if node.produces else {},
-            )
-        except BaseException as exc:  # the executor should not raise; if it does, the unit fails  # noqa: BLE001
-            obs = ev.ExecutionFinished(
-                run_id=self.run_id,
-                at=self.clock(),
-                turn_id=turn_id,
-                unit_id=node.id,
-                exit_code=None,
-                duration_ms=0,
-                error=redact(f"executor error: {exc}"),
-            )
-        self._results.put(obs)
-
-    def _progress(self, unit_id: str, turn_id: str) -> Callable[[str], None]:
-        """Each line a task appends to its progress file (``UOK_PROGRESS_FILE``,
-        ``uok progress``) becomes a ``ProgressReported`` observation, redacted
-        and cut to a headline (uok.domain.events.progress)."""
-
-        def report(line: str) -> None:
-            message = redact(line.strip())[:MAX_PROGRESS]
-            if message:
-                self._results.put(
-                    ev.ProgressReported(
-                        run_id=self.run_id, at=self.clock(), turn_id=turn_id, unit_id=unit_id, message=message
-                    )
-                )
-
-        return report
-
-    def _usage(self, unit_id: str, turn_id: str) -> Callable[[tuple[ev.ModelUsage, ...]], None]:
-        """Usage a task reports while it runs becomes a ``UsageReported``
-        observation: the cost guard judges it at once (uok.domain.kernel.rules.pricing)."""
-
-        def report(usage: tuple[ev.ModelUsage, ...]) -> None:
-            self._results.put(
-                ev.UsageReported(run_id=self.run_id, at=self.clock(), turn_id=turn_id, unit_id=unit_id, usage=usage)
-            )
-
-        return report
-
-    def _agent_step(self, unit_id: str, turn_id: str) -> Callable[[dict[str, Any]], None]:
-        """Each step of an agent's stream becomes an ``AgentStep`` observation,
-        stepped by the main loop while the agent still runs (docs/agents.md)."""
-
-        def record(step: dict[str, Any]) -> None:
-            self._results.put(
-                ev.AgentStep(run_id=self.run_id, at=self.clock(), turn_id=turn_id, unit_id=unit_id, **step)
-            )
-
-        return record
+    def _gate(self, req: GateRequested, ctx) -> ev.Event:
+        return self.gates.evaluate(req, ctx)  # never raises (uok.adapters.gates.host)
 
     def _feedback(self, unit_id: str, turn_id: str, attempt: int) -> dict[str, Any]:
         """What the task's feedback file holds (uok.adapters.feedback)."""

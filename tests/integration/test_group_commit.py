@@ -10,11 +10,12 @@ action. The real fsync runs; the tests only count the calls.
 from __future__ import annotations
 
 import os
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from uok.adapters import head_anchor
+from uok.adapters import head_anchor, turnwork
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain import events as ev
 from uok.domain.log.errors import IntegrityError
@@ -83,10 +84,15 @@ def test_a_normal_store_never_defers(tmp_path: Path):
         assert not store.unsynced
 
 
-def test_a_run_syncs_before_each_process_starts_and_about_once_per_task(tmp_path: Path, fdatasyncs):
+@pytest.mark.parametrize("inline", [True, False], ids=["on-the-loop-thread", "in-the-pool"])
+def test_a_run_syncs_before_each_process_starts_and_about_once_per_task(
+    tmp_path: Path, fdatasyncs, inline: bool, monkeypatch
+):
     """Every event recorded before a task's process starts (its TurnStarted,
     its writer token) is durable when it starts; a chain costs about one
-    fsync per task, not one per commit."""
+    fsync per task, not one per commit. Whether the loop starts a chain's
+    task on its own thread (uok.adapters.turnwork) or a worker does."""
+    monkeypatch.setattr(turnwork, "INLINE", inline)
     tasks = 6
     plan = tmp_path / "plan.toml"
     plan.write_text(
@@ -110,19 +116,22 @@ def test_a_run_syncs_before_each_process_starts_and_about_once_per_task(tmp_path
         return real_append(*a, **kw)
 
     at_spawn: dict[str, int] = {}
-    real_execute = runner.executor.execute
+    threads: set[str] = set()
+    real_begin = runner.executor.begin  # where every process starts (execute calls it too)
 
-    def execute(node, *, turn_id, **kw):
+    def begin(node, *, turn_id, **kw):
         at_spawn[turn_id] = synced["head"]
-        return real_execute(node, turn_id=turn_id, **kw)
+        threads.add(threading.current_thread().name)
+        return real_begin(node, turn_id=turn_id, **kw)
 
     store.sync, store.append = sync, append  # type: ignore[method-assign]
-    runner.executor.execute = execute  # type: ignore[method-assign]
+    runner.executor.begin = begin  # type: ignore[method-assign]
     started = datetime.now(UTC)
     assert runner.run().exit_code == 0
     assert not store.unsynced  # the run returned with everything durable
     events = list(log.events())
     assert len(at_spawn) == tasks
+    assert threads == ({threading.main_thread().name} if inline else {"uok-worker_0"}), threads
     for turn_id, durable_upto in at_spawn.items():
         recorded = [
             p
