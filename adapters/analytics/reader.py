@@ -99,9 +99,9 @@ def log_head(db: Path | str, position: int) -> tuple[int, bytes | None]:
 def load_threads() -> int:
     """DuckDB's threads during a load: every core but one, which the reader
     thread keeps busy. On 2 cores DuckDB then checks and inserts on one
-    thread: measured on the loaded 2-core machine (1M events, ten pairs
-    alternating, load 3-7.6), less CPU in 9 pairs (0.3-1.8 CPU-s) and a
-    faster wall clock in 9 than with DuckDB's default (a thread per core),
+    thread: measured on the loaded 2-core machine (1M events, 13 pairs
+    alternating, load 2-7.6), less CPU in 12 pairs (0.3-1.8 CPU-s) and a
+    faster wall clock in 12 than with DuckDB's default (a thread per core),
     whose second thread only competed with the reader."""
     if LOAD_THREADS is not None:
         return LOAD_THREADS
