@@ -31,8 +31,9 @@ one live at P:
 * ``uok whole system, cold``: every run and unit of the log as of P (what
   ``uok state --at P --all`` computes), for reference: not LangGraph's work.
 
-uok hash-checks every event it folds (up to the 1,000 since the nearest
-snapshot); LangGraph checks nothing it reads. Each figure: wall time and
+uok hash-checks every event since the nearest snapshot (a one-run query:
+up to 100, the read models it reads take a delta every 100 events);
+LangGraph checks nothing it reads. Each figure: wall time and
 the process's CPU time (steadier on a loaded machine).
 
     .venv/bin/python bench/timetravel.py        # = --steps 10000 --queries 100
