@@ -6,7 +6,15 @@ The kernel decides turns (``TurnStarted``, ``PhaseResult``s, exactly one
 
 * ``on_turn_start(turn)``: the ``TurnStarted`` decision;
 * ``on_phase_result(phase, action, data)``: each ``PhaseResult``; ``data``
-  is the decision's data plus ``turn_id``, ``unit_id`` and ``unit_type``;
+  is the decision's data plus ``turn_id``, ``unit_id`` and ``unit_type``.
+  The dispatch phase (``"dispatch", "dispatched", {"attempt": n}``) is
+  told right after ``on_turn_start``, from the ``TurnStarted`` itself:
+  runs with the ``dense_turns`` flag (issue 15) record no ``PhaseResult``
+  for it, older ones did, right after their ``TurnStarted``. Likewise a
+  ``TurnFinished`` ``completed``/``retry``/``failed`` whose turn recorded no
+  finalize phase (``dense_turns`` 2) is preceded by the finalize phase it
+  implies (``ev.implied_finalize``): every other run recorded one before
+  such an ending. Observers see the same calls either way;
 * ``on_turn_result(result)``: the ``TurnFinished`` decision.
 
 :class:`TurnHooks` is the runner's side: for each decision, in log order,
@@ -68,6 +76,7 @@ class TurnHooks:
         """Whether a finished turn's process is still running (a stopped task
         in its grace period): its closeout waits for :meth:`close_lingering`."""
         self._lingering: dict[str, ev.TurnFinished] = {}
+        self._finalized: set[str] = set()  # turns whose finalize phase was recorded (and told)
 
     def on_decision(self, d: ev.Event) -> None:
         if isinstance(d, ev.TurnStarted):
@@ -75,17 +84,34 @@ class TurnHooks:
             if self.writer is not None:
                 self.tokens[d.turn_id] = self.writer.acquire(d.turn_id, self.owner, ttl=self.ttl_for(d.unit_id))
             self._notify("on_turn_start", d)
+            phase, action, data = ev.implied_dispatch(d)
+            data.update(turn_id=d.turn_id, unit_id=d.unit_id, unit_type=d.unit_type)
+            self._notify("on_phase_result", phase, action, data)
         elif isinstance(d, ev.PhaseResult):
+            if d.phase == "dispatch":
+                return  # told at its TurnStarted (above)
+            if d.phase == "finalize":
+                self._finalized.add(d.turn_id)
             turn = self._turns.get(d.turn_id)
             data = {**d.data, "turn_id": d.turn_id}
             if turn is not None:
                 data.update(unit_id=turn.unit_id, unit_type=turn.unit_type)
             self._notify("on_phase_result", d.phase, d.action, data)
         elif isinstance(d, ev.TurnFinished):
+            if d.turn_id not in self._finalized and (action := ev.implied_finalize(d)):
+                self._phase_implied(d, action)  # a dense run's outcome: TurnFinished says the finalize phase
+            self._finalized.discard(d.turn_id)
             if self.linger(d.turn_id):  # its process still runs: the token stays held, the run waits
                 self._lingering[d.turn_id] = d
                 return
             self._close(d)
+
+    def _phase_implied(self, d: ev.TurnFinished, action: str) -> None:
+        turn = self._turns.get(d.turn_id)
+        data: dict[str, Any] = {"turn_id": d.turn_id}
+        if turn is not None:
+            data.update(unit_id=turn.unit_id, unit_type=turn.unit_type)
+        self._notify("on_phase_result", "finalize", action, data)
 
     def close_lingering(self, turn_id: str) -> None:
         """The process of a turn that finished while it still ran is gone: close the turn out."""

@@ -167,6 +167,7 @@ class RunTimeline(msgspec.Struct, kw_only=True):
     host: str = ""
     plan_path: str = ""
     workers: int = 0
+    dense_turns: int = 0  # the run's flag: its TurnStarted implies the dispatch phase (not recorded)
     graph: UnitGraph | None = None
     spawned: list[UnitNode] = []  # sub-agent units added while the run ran
     turns: dict[str, TurnDetail] = {}  # in start order
@@ -263,6 +264,7 @@ class TimelineFold:
         t = self.timeline
         t.entered_at, t.entered_position = e.at, p
         t.pid, t.host, t.plan_path, t.workers = e.pid, e.host, e.plan_path, e.workers
+        t.dense_turns = ev.dense_turns(e.flags)
 
     def _compiled(self, p: int, e: ev.PlanCompiled) -> None:
         self.timeline.graph = e.graph
@@ -321,6 +323,11 @@ class TimelineFold:
             started_at=e.at,
             started_position=p,
         )
+        if self.timeline.dense_turns >= 1:  # the dispatch phase the run did not record: TurnStarted says it
+            phase, action, data = ev.implied_dispatch(e)
+            self.timeline.turns[e.turn_id].phases.append(
+                PhaseView(phase=phase, action=action, at=e.at, position=p, data=data)
+            )
 
     def _phase(self, p: int, e: ev.PhaseResult) -> None:
         turn = self._turn(e.turn_id)
@@ -406,6 +413,9 @@ class TimelineFold:
     def _turn_finished(self, p: int, e: ev.TurnFinished) -> None:
         turn = self._turn(e.turn_id)
         if turn is not None:
+            implied = ev.implied_finalize(e) if self.timeline.dense_turns >= 2 else ""
+            if implied and not any(ph.phase == "finalize" for ph in turn.phases):  # said by TurnFinished
+                turn.phases.append(PhaseView(phase="finalize", action=implied, at=e.at, position=p))
             turn.status, turn.failure_class, turn.error = e.status, e.failure_class, e.error
             turn.finished_at, turn.finished_position = e.at, p
 

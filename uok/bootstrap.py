@@ -157,6 +157,7 @@ def prepare_run(
         "requeue": True,  # failed, blocked and amended units run again (uok.domain.kernel.rules.requeue)
         "turns_per_unit": TURNS_PER_UNIT,  # no global loop cap: the turn ceiling grows with the plan
         "cost_fail_closed": True,  # unreadable or unpriceable usage stops the unit (uok.domain.kernel.rules.pricing)
+        "dense_turns": 2,  # no PhaseResult "dispatch" nor an outcome's "finalize": implied (domain/kernel/rules/outcome.py)
         **(flags or {}),
     }
     host, run_flags = setup_gates(path, run_flags, config=Path(config) if config else None, registry=gates, clock=clock)

@@ -41,6 +41,7 @@ class RunFlags(msgspec.Struct, kw_only=True, frozen=True):
     max_iterations: int = MAX_ITERATIONS
     turns_per_unit: int = 0  # the run's turn ceiling is at least this many per unit (0: max_iterations only)
     failed_runs: bool = False  # a run whose units did not all complete exits ``failed``, not ``ok``
+    dense_turns: int = 0  # >= 1: TurnStarted implies the dispatch phase; >= 2: TurnFinished the outcome's finalize
     requeue: bool = False  # a run re-queues failed, blocked and amended units (uok.domain.kernel.rules.requeue)
     retry: RetryRequest | None = None  # what ``uok retry`` asked for
     permission_profile: Any = None  # the run's default profile for sub-agents (uok.domain.policies.modes)
@@ -67,6 +68,7 @@ def run_flags(recorded: Mapping[str, Any]) -> RunFlags:
         max_iterations=int(recorded.get("max_iterations", MAX_ITERATIONS)),
         turns_per_unit=int(recorded.get("turns_per_unit", 0)),
         failed_runs=recorded.get("failed_runs") is True,
+        dense_turns=_level(recorded.get("dense_turns")),
         requeue=recorded.get("requeue") is True,
         retry=_retry(recorded.get("retry")),
         permission_profile=recorded.get("permission_profile"),
@@ -75,6 +77,11 @@ def run_flags(recorded: Mapping[str, Any]) -> RunFlags:
         cost_fail_closed=recorded.get("cost_fail_closed") is True,
         breaker_scope=str(recorded.get("breaker_scope") or ""),
     )
+
+
+def _level(raw: Any) -> int:
+    """A recorded integer switch (absent, or not an integer: 0)."""
+    return raw if isinstance(raw, int) and not isinstance(raw, bool) else 0
 
 
 def _retry(raw: Any) -> RetryRequest | None:

@@ -100,6 +100,9 @@ from uok.domain.events.runs import (
     TurnStatus,
     UnitState,
     UnitTransitioned,
+    dense_turns,
+    implied_dispatch,
+    implied_finalize,
 )
 from uok.domain.events.writer import PlanLeased, WriterTokenAcquired, WriterTokenReleased, lease_stream
 
@@ -183,6 +186,9 @@ __all__ = [
     "WriterTokenAcquired",
     "WriterTokenReleased",
     "claim_stream",
+    "dense_turns",
+    "implied_dispatch",
+    "implied_finalize",
     "kernel_inbox",
     "lease_stream",
     "parse_payload",

@@ -287,6 +287,30 @@ class TurnFinished(Event, frozen=True, kw_only=True):
     started_at: datetime | None = None
 
 
+def dense_turns(flags: dict[str, Any]) -> int:
+    """The ``dense_turns`` level a run recorded in ``KernelEntered.flags``
+    (issue 15: fewer events per task; 0 for runs before it). From 1 on, a
+    turn's ``TurnStarted`` implies its dispatch phase (:func:`implied_dispatch`)
+    and no ``PhaseResult`` records it; from 2 on, a ``TurnFinished`` whose turn
+    recorded no finalize phase implies the outcome's (:func:`implied_finalize`)."""
+    level = flags.get("dense_turns")
+    return level if isinstance(level, int) and not isinstance(level, bool) else 0
+
+
+def implied_dispatch(turn: TurnStarted) -> tuple[TurnPhase, str, dict[str, Any]]:
+    """(phase, action, data) of the dispatch phase a dense run's ``TurnStarted`` implies."""
+    return "dispatch", "dispatched", {"attempt": turn.attempt}
+
+
+def implied_finalize(finished: TurnFinished) -> str:
+    """The action of the finalize phase a dense run's ``TurnFinished`` implies
+    when its turn recorded none (``""``: it implies none). A turn concluded
+    by the kernel's outcome rule ends ``completed`` (phase ``completed``) or
+    ``retry``/``failed`` (phase ``failed``); every other ending (``stopped``:
+    cancelled, held, shut down) records its own finalize phase or none."""
+    return {"completed": "completed", "retry": "failed", "failed": "failed"}.get(finished.status, "")
+
+
 class TurnClosed(Event, frozen=True, kw_only=True):
     """The shell finished its work for a turn (observers, gitops, token).
 

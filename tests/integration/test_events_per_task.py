@@ -1,7 +1,8 @@
 """Events and bytes per task (issue 15 item 6): a 50-task chain through
 ``uok.bootstrap`` (as ``uok run`` builds it) writes at most the measured
 number of events and payload bytes per task, every payload compact (no
-type tag, no field at its default), and ``uok verify`` passes on the log.
+type tag, no field at its default; ``dense_turns``: no dispatch phase and no
+outcome's finalize phase recorded), and ``uok verify`` passes on the log.
 
 The figures are the ones docs/performance.md quotes ("Per task today");
 ``bench/events_per_task.py`` prints them by event type. If a change adds
@@ -21,11 +22,11 @@ from uok import bootstrap
 
 TASKS = 50
 
-# Per task, measured on 2026-12-01 (see docs/performance.md): before the
-# compact encoding 14.36 events and 4,343 bytes of payload per task in a
-# 50-task chain; after, the same events and 3,554 bytes.
-EVENTS_PER_TASK = 14.36
-PAYLOAD_PER_TASK = 3_580  # measured 3,554; what varies is the digits of durations, pids and the temp path
+# Per task, measured on 2026-12-01 (see docs/performance.md): before, 14.36
+# events and 4,343 bytes of payload per task in a 50-task chain; with compact
+# payloads, the same events and 3,554 bytes; with dense_turns too, 12.32 and 3,230.
+EVENTS_PER_TASK = 12.32
+PAYLOAD_PER_TASK = 3_260  # measured 3,230; what varies is the digits of durations, pids and the temp path
 
 
 def _plan(tmp_path: Path) -> Path:
@@ -48,11 +49,13 @@ def test_a_chain_writes_the_measured_events_and_bytes_per_task(tmp_path: Path):
     log.store.close()
 
     topics = Counter(r.topic.partition("/v")[0] for r in rows)
-    # per task: 5 unit transitions, a turn's start, 3 phase results, its
-    # execution, its end, the writer token taken and given back, its closeout
+    # per task: 5 unit transitions, a turn's start, 1 phase result (the
+    # execution's: with dense_turns the dispatch and the outcome's finalize
+    # phases are implied by TurnStarted and TurnFinished), its execution,
+    # its end, the writer token taken and given back, its closeout
     per_task = {
         "UnitTransitioned": 5,
-        "PhaseResult": 3,
+        "PhaseResult": 1,
         "TurnStarted": 1,
         "ExecutionFinished": 1,
         "TurnFinished": 1,

@@ -225,7 +225,8 @@ def _start_turn(ctx: Context, node: UnitNode, rec: UnitRecord) -> None:
         )
     )
     ctx.transition(node.id, "running", turn_id=turn_id)
-    ctx.phase(turn_id, "dispatch", "dispatched", {"attempt": rec.attempt})
+    if st.flags.dense_turns < 1:  # dense runs: TurnStarted says it (readers imply the phase, issue 15)
+        ctx.phase(turn_id, "dispatch", "dispatched", {"attempt": rec.attempt})
     if node.command is None and node.agent is None:
         if node.produces:  # a complete-slice verifying its slice's products: the shell looks first (rules.execution)
             ctx.phase(turn_id, "unit", "check-products")

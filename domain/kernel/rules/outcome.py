@@ -2,7 +2,8 @@
 
 A turn ends with the unit's outcome (``completed → notified``, or
 ``failed`` and then a retry or ``notified``), a ``PhaseResult`` of phase
-``finalize`` and the turn's ``TurnFinished``. A successful turn first
+``finalize`` (implied by the ``TurnFinished`` in runs with ``dense_turns``
+>= 2: :func:`implied_finalize`) and the turn's ``TurnFinished``. A successful turn first
 turns the sub-agents its unit asked for into units (``rules.subagents``).
 Attempts are counted from the log (behaviour §13b), so a restart never resets
 a budget.
@@ -25,7 +26,8 @@ def conclude(
     """End a turn: the unit's outcome, its retry, the turn-finished record."""
     rec = ctx.state.unit(turn.unit_id)
     assert rec is not None
-    ctx.phase(turn.turn_id, "finalize", "completed" if success else "failed")
+    if not implied_finalize(ctx.state, turn, success):
+        ctx.phase(turn.turn_id, "finalize", "completed" if success else "failed")
     status: ev.TurnStatus
     if success:
         spawn_children(ctx, turn)  # sub-agents the unit asked for
@@ -37,6 +39,18 @@ def conclude(
         retried = retry_or_finish(ctx, rec, reason=reason, failure_class=failure_class)
         status = "retry" if retried else "failed"
     ctx.finish_turn(turn, status, failure_class=failure_class, error=reason)
+
+
+def implied_finalize(st: KernelState, turn: TurnInfo, success: bool) -> bool:
+    """Whether this conclusion's finalize phase goes unrecorded: in runs with
+    ``dense_turns`` >= 2 (issue 15) the ``TurnFinished`` says it (status
+    ``completed``: phase ``completed``; ``retry`` or ``failed``: ``failed``),
+    and readers imply it there, unless the unit's sub-agents and sidecar
+    requests are still to be added (they may record phases of their own
+    after it, so it stays recorded to keep the order)."""
+    if st.flags.dense_turns < 2:
+        return False
+    return not (success and st.subagents.pending.get(turn.turn_id))
 
 
 def retries_of(st: KernelState, rec: UnitRecord) -> int:
