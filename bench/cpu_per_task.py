@@ -5,9 +5,11 @@ A chain (or ``--chains`` parallel chains) of ``--tasks`` tasks running
 flags, ``synchronous=FULL``, WAL), in this process. Prints per task:
 
 * CPU time of the process (every thread: ``time.process_time``; the
-  ``true`` children are not counted), of the main thread (the loop:
-  decisions, appends, bookkeeping) and of the workers' executions (spawn,
-  output, turn files), over ``runner.run()``;
+  ``true`` children are not counted), of the main thread, of the loop
+  (the main thread less the executions it ran itself: decisions,
+  appends, bookkeeping) and of the executions (spawn, output, turn files;
+  in the pool, or on the loop's thread for a lone chain's step, issue 15:
+  "of which inline"), over ``runner.run()``;
 * SQL statements run on the log's connection (``exec_trace``), appends
   (``SqliteEventStore.append`` calls), commits, events and bytes of payload.
 
@@ -39,8 +41,6 @@ import peers  # the same plan as the peer benchmark
 
 
 def one(tasks: int, chains: int) -> dict[str, float]:
-    from uok.adapters import runner as runner_module
-
     from uok import bootstrap
 
     work = Path(tempfile.mkdtemp(prefix="uok-cpu-"))
@@ -66,25 +66,36 @@ def one(tasks: int, chains: int) -> dict[str, float]:
         return real_append(*a, **kw)
 
     store.append = append  # type: ignore[method-assign]
-    workers = {"cpu": 0.0}
+    from uok.adapters import turnwork
+
+    # executions: in the pool (execution, the rest of a handed-over one) or on the loop's thread (run_inline)
+    workers = {"cpu": 0.0, "inline": 0.0}
     lock = threading.Lock()
-    real_execute = runner_module.KernelRunner._execute
+    real = {name: getattr(turnwork.TurnWork, name) for name in ("execution", "_rest", "run_inline")}
 
-    def execute(self, *a, **kw):
-        c = time.thread_time()
-        try:
-            return real_execute(self, *a, **kw)
-        finally:
-            with lock:
-                workers["cpu"] += time.thread_time() - c
+    def timed(name: str):
+        def wrapper(self, *a, **kw):
+            c = time.thread_time()
+            try:
+                return real[name](self, *a, **kw)
+            finally:
+                spent = time.thread_time() - c
+                with lock:
+                    workers["cpu"] += spent
+                    if name == "run_inline":
+                        workers["inline"] += spent
 
-    runner_module.KernelRunner._execute = execute  # type: ignore[method-assign]
+        return wrapper
+
+    for name in real:
+        setattr(turnwork.TurnWork, name, timed(name))
     try:
         p0, t0 = time.process_time(), time.thread_time()
         result = runner.run()
         process, main = time.process_time() - p0, time.thread_time() - t0
     finally:
-        runner_module.KernelRunner._execute = real_execute  # type: ignore[method-assign]
+        for name, fn in real.items():
+            setattr(turnwork.TurnWork, name, fn)
     store.connection.exec_trace = None
     events, payload = store.connection.execute("SELECT count(*), sum(length(payload)) FROM events").fetchall()[0]
     store.close()
@@ -93,7 +104,9 @@ def one(tasks: int, chains: int) -> dict[str, float]:
     return {
         "process ms": process * 1000 / tasks,
         "main thread ms": main * 1000 / tasks,
+        "loop ms": (main - workers["inline"]) * 1000 / tasks,  # the main thread less the executions it ran
         "executions ms": workers["cpu"] * 1000 / tasks,
+        "of which inline": workers["inline"] * 1000 / tasks,
         "SQL statements": sum(statements.values()) / tasks,
         "INSERTs": statements["INSERT"] / tasks,
         "appends": appends["n"] / tasks,
