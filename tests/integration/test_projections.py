@@ -39,9 +39,10 @@ def test_catch_up_tracks_positions_and_equals_a_fold_from_zero(gen20k: Path, log
     status = {s.name: s for s in runner.status()}
     assert all(s.position == head and s.lag == 0 and not s.rebuilding for s in status.values())
     assert runner.delta_every == 250  # a delta snapshot every tenth of the interval, a full one every 2500
-    # ... and ten per delta interval for the read models a one-run question needs (units among them)
-    assert status["units"].snapshots == head // 25 and status["gates"].snapshots == head // 250
-    assert ps.snapshot_positions("units", UnitRuntimeProjection.version) == [25 * i for i in range(1, head // 25 + 1)]
+    # ... and ten per delta interval for the small per-run parts a one-run question needs (runs,
+    # turns, costs); units (a part per plan, rewritten whole by each delta) one per interval
+    assert status["runs"].snapshots == head // 25 and status["gates"].snapshots == head // 250
+    assert ps.snapshot_positions("units", UnitRuntimeProjection.version) == [250 * i for i in range(1, head // 250 + 1)]
     assert ps.full_manifest("units", UnitRuntimeProjection.version, 2500) is not None
     assert ps.full_manifest("units", UnitRuntimeProjection.version, 2750) is None  # a delta
     reference = fold_from_zero(ps, registry.ALL, head)
