@@ -35,6 +35,7 @@ from typing import Any, Protocol
 from uok.adapters.writer import Token, WriterTokens
 from uok.domain import events as ev
 from uok.domain.config import recorded_settings
+from uok.domain.errors import UokError
 from uok.domain.events import TurnClosed
 from uok.domain.policies.writer import DEFAULT_TTL_SECONDS
 
@@ -155,6 +156,11 @@ class TurnHooks:
             return False
         try:
             return self.writer.release(token)
+        except UokError as exc:  # the log refused it (a full disk, a lost lease): named, no traceback
+            log.warning(
+                "could not release writer token of turn %s (%s); it expires after %ss", turn_id, exc, token.ttl_seconds
+            )
+            return False
         except Exception:
             log.exception("could not release writer token of turn %s; it expires after %ss", turn_id, token.ttl_seconds)
             return False
