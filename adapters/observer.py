@@ -28,7 +28,7 @@ turn must not run without its token.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -85,34 +85,30 @@ class TurnHooks:
             if self.writer is not None:
                 self.tokens[d.turn_id] = self.writer.acquire(d.turn_id, self.owner, ttl=self.ttl_for(d.unit_id))
             self._notify("on_turn_start", d)
-            phase, action, data = ev.implied_dispatch(d)
-            data.update(turn_id=d.turn_id, unit_id=d.unit_id, unit_type=d.unit_type)
-            self._notify("on_phase_result", phase, action, data)
+            self._tell_phase(d.turn_id, *ev.implied_dispatch(d))
         elif isinstance(d, ev.PhaseResult):
             if d.phase == "dispatch":
                 return  # told at its TurnStarted (above)
             if d.phase == "finalize":
                 self._finalized.add(d.turn_id)
-            turn = self._turns.get(d.turn_id)
-            data = {**d.data, "turn_id": d.turn_id}
-            if turn is not None:
-                data.update(unit_id=turn.unit_id, unit_type=turn.unit_type)
-            self._notify("on_phase_result", d.phase, d.action, data)
+            self._tell_phase(d.turn_id, d.phase, d.action, d.data)
         elif isinstance(d, ev.TurnFinished):
             if d.turn_id not in self._finalized and (action := ev.implied_finalize(d)):
-                self._phase_implied(d, action)  # a dense run's outcome: TurnFinished says the finalize phase
+                self._tell_phase(d.turn_id, "finalize", action)  # a dense run's outcome: TurnFinished says it
             self._finalized.discard(d.turn_id)
             if self.linger(d.turn_id):  # its process still runs: the token stays held, the run waits
                 self._lingering[d.turn_id] = d
                 return
             self._close(d)
 
-    def _phase_implied(self, d: ev.TurnFinished, action: str) -> None:
-        turn = self._turns.get(d.turn_id)
-        data: dict[str, Any] = {"turn_id": d.turn_id}
+    def _tell_phase(self, turn_id: str, phase: str, action: str, data: Mapping[str, Any] | None = None) -> None:
+        """``on_phase_result`` with ``data`` plus the turn's id and, when its
+        start was seen, its unit's id and type."""
+        told: dict[str, Any] = {**(data or {}), "turn_id": turn_id}
+        turn = self._turns.get(turn_id)
         if turn is not None:
-            data.update(unit_id=turn.unit_id, unit_type=turn.unit_type)
-        self._notify("on_phase_result", "finalize", action, data)
+            told.update(unit_id=turn.unit_id, unit_type=turn.unit_type)
+        self._notify("on_phase_result", phase, action, told)
 
     def close_lingering(self, turn_id: str) -> None:
         """The process of a turn that finished while it still ran is gone: close the turn out."""

@@ -33,12 +33,12 @@ class Projection(Generic[S]):
     version: ClassVar[int] = 1
     state_type: ClassVar[type]
     types: ClassVar[frozenset[str] | None] = None
-    # delta snapshots between full ones (projections/manifests.py); off for a read model that is large,
-    # changes with nearly every event and that time travel rarely asks for (metrics)
+    # delta snapshots between full ones (projections/manifests.py); every read model takes them today
     delta_snapshots: ClassVar[bool] = True
-    # how many delta snapshots per delta interval (when it divides the interval): the read models a
-    # one-run question needs (runs, units, turns, costs) take 10, so such a query folds at most a
-    # hundredth of a snapshot interval (docs/performance.md, "State at a position": the disk it costs)
+    # how many delta snapshots per delta interval (when it divides the interval): runs, turns and costs,
+    # per-run parts a one-run question needs, take 10, so it folds at most a hundredth of a snapshot
+    # interval for them; units, a part per whole plan rewritten by every snapshot, takes 1
+    # (docs/performance.md, "Time travel in one process": the disk each costs)
     delta_density: ClassVar[int] = 1
 
     def initial(self) -> S:

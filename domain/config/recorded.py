@@ -24,6 +24,7 @@ import msgspec
 from uok.domain.config.parse import ConfigError
 from uok.domain.config.schema import ChaosSettings, Settings
 from uok.domain.events.requeue import RetryRequest
+from uok.domain.events.runs import dense_turns
 
 MAX_ITERATIONS = 500  # turns in one run before it is stopped as a possible runaway (behaviour §1)
 TURNS_PER_UNIT = 10  # what new runs record: the ceiling grows with the plan (uok.domain.kernel.rules.dispatch)
@@ -68,7 +69,7 @@ def run_flags(recorded: Mapping[str, Any]) -> RunFlags:
         max_iterations=int(recorded.get("max_iterations", MAX_ITERATIONS)),
         turns_per_unit=int(recorded.get("turns_per_unit", 0)),
         failed_runs=recorded.get("failed_runs") is True,
-        dense_turns=_level(recorded.get("dense_turns")),
+        dense_turns=dense_turns(recorded),
         requeue=recorded.get("requeue") is True,
         retry=_retry(recorded.get("retry")),
         permission_profile=recorded.get("permission_profile"),
@@ -77,11 +78,6 @@ def run_flags(recorded: Mapping[str, Any]) -> RunFlags:
         cost_fail_closed=recorded.get("cost_fail_closed") is True,
         breaker_scope=str(recorded.get("breaker_scope") or ""),
     )
-
-
-def _level(raw: Any) -> int:
-    """A recorded integer switch (absent, or not an integer: 0)."""
-    return raw if isinstance(raw, int) and not isinstance(raw, bool) else 0
 
 
 def _retry(raw: Any) -> RetryRequest | None:

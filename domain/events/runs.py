@@ -8,6 +8,7 @@ module in :mod:`uok.domain.events`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
@@ -287,7 +288,7 @@ class TurnFinished(Event, frozen=True, kw_only=True):
     started_at: datetime | None = None
 
 
-def dense_turns(flags: dict[str, Any]) -> int:
+def dense_turns(flags: Mapping[str, Any]) -> int:
     """The ``dense_turns`` level a run recorded in ``KernelEntered.flags``
     (issue 15: fewer events per task; 0 for runs before it). From 1 on, a
     turn's ``TurnStarted`` implies its dispatch phase (:func:`implied_dispatch`)
