@@ -41,15 +41,8 @@ import peers  # the same plan as the peer benchmark
 
 
 def one(tasks: int, chains: int) -> dict[str, float]:
-    from uok import bootstrap
-
     work = Path(tempfile.mkdtemp(prefix="uok-cpu-"))
-    lengths = peers.chain_lengths(tasks, chains)
-    plan = work / "plan.toml"
-    plan.write_text(peers.uok_plan(lengths), encoding="utf-8")
-    prepared = bootstrap.prepare_run(plan, flags={"max_iterations": 10 * tasks + 100})
-    log = bootstrap.open_log(str(work / "events.db"), create=True, synchronous="FULL")
-    runner = bootstrap.assemble_runner(log, prepared, workers=min(chains, peers.UOK_MAX_WORKERS))
+    log, runner = peers.uok_runner(work, peers.chain_lengths(tasks, chains))
     store = log.store
     statements: collections.Counter[str] = collections.Counter()
 

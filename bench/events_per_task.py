@@ -30,15 +30,8 @@ import peers  # the same plan as the peer benchmark
 
 def measure(tasks: int, chains: int = 1, work: Path | None = None) -> dict:
     """Run the plan on a fresh log and count what it wrote; the figures are per task."""
-    from uok import bootstrap
-
     work = work or Path(tempfile.mkdtemp(prefix="uok-events-"))
-    lengths = peers.chain_lengths(tasks, chains)
-    plan = work / "plan.toml"
-    plan.write_text(peers.uok_plan(lengths), encoding="utf-8")
-    prepared = bootstrap.prepare_run(plan, flags={"max_iterations": 10 * tasks + 100})
-    log = bootstrap.open_log(str(work / "events.db"), create=True, synchronous="FULL")
-    runner = bootstrap.assemble_runner(log, prepared, workers=min(chains, peers.UOK_MAX_WORKERS))
+    log, runner = peers.uok_runner(work, peers.chain_lengths(tasks, chains))
     result = runner.run()
     conn = log.store.connection
     rows = conn.execute(

@@ -151,16 +151,23 @@ def uok_plan(lengths: list[int]) -> str:
     return "\n".join(out)
 
 
-def child_uok(work: Path, lengths: list[int], timed) -> dict:
+def uok_runner(work: Path, lengths: list[int]):
+    """(log, runner) of the peers plan on a fresh ``work/events.db`` at
+    ``synchronous=FULL``, as ``uok run`` builds them (bench/cpu_per_task.py
+    and bench/events_per_task.py run the same)."""
     from uok import bootstrap
 
     plan = work / "plan.toml"
     plan.write_text(uok_plan(lengths), encoding="utf-8")
-    db = work / "events.db"
     # the runaway cap (500 turns per run, behaviour §5) would stop a 1,000-step chain
     prepared = bootstrap.prepare_run(plan, flags={"max_iterations": 10 * sum(lengths) + 100})
-    log = bootstrap.open_log(str(db), create=True, synchronous="FULL")
-    runner = bootstrap.assemble_runner(log, prepared, workers=min(len(lengths), UOK_MAX_WORKERS))
+    log = bootstrap.open_log(str(work / "events.db"), create=True, synchronous="FULL")
+    return log, bootstrap.assemble_runner(log, prepared, workers=min(len(lengths), UOK_MAX_WORKERS))
+
+
+def child_uok(work: Path, lengths: list[int], timed) -> dict:
+    db = work / "events.db"
+    log, runner = uok_runner(work, lengths)
     # measured through uok's own (apsw) connection: a stdlib sqlite3 connection to the same
     # file in this process, closed while apsw's is open, drops apsw's POSIX locks and deletes the WAL
     log.store.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
