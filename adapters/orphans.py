@@ -101,7 +101,7 @@ class _Scan:
 def leftovers(run_ids: Iterable[str], proc: Path = PROC) -> dict[int, str]:
     """Processes whose environment names one of ``run_ids``, and their
     descendants: pid -> run id."""
-    wanted = {f"UOK_RUN_ID={r}".encode(): r for r in run_ids if r}
+    wanted = _wanted(run_ids)
     if not wanted:
         return {}
     return _Scan(wanted, proc).with_descendants()
@@ -110,10 +110,9 @@ def leftovers(run_ids: Iterable[str], proc: Path = PROC) -> dict[int, str]:
 def end_leftovers(run_ids: Iterable[str], proc: Path = PROC) -> dict[str, int]:
     """``SIGKILL`` the process groups of the leftovers of ``run_ids`` (dead
     runs: nothing of theirs may keep writing); how many processes each run had."""
-    runs = set(run_ids)
     seen: dict[int, str] = {}
     mine = os.getpgrp()
-    wanted = {f"UOK_RUN_ID={r}".encode(): r for r in runs if r}
+    wanted = _wanted(run_ids)
     for _ in range(ROUNDS if wanted else 0):
         scan = _Scan(wanted, proc)
         found = scan.with_descendants()
@@ -135,6 +134,11 @@ def end_leftovers(run_ids: Iterable[str], proc: Path = PROC) -> dict[str, int]:
     for run in seen.values():
         ended[run] = ended.get(run, 0) + 1
     return ended
+
+
+def _wanted(run_ids: Iterable[str]) -> dict[bytes, str]:
+    """The environment entry naming each run -> that run."""
+    return {f"UOK_RUN_ID={r}".encode(): r for r in run_ids if r}
 
 
 def _reap(pids: Iterable[int]) -> None:
