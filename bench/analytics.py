@@ -214,7 +214,8 @@ def main() -> int:
             )
         )
         size = copy.stat().st_size
-        rows += threads_ab(db, Path(tmp), a.threads_ab, n, base)
+        if a.threads_ab:
+            rows += threads_ab(db, Path(tmp), a.threads_ab, n, base)
     w = max(len(r[0]) for r in rows)
     print(
         f"\n{n:,} events, log {db.stat().st_size / 1e6:.0f} MB, DuckDB copy {size / 1e6:.0f} MB; "
