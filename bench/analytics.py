@@ -17,6 +17,13 @@ synchronous=NORMAL; cached in ``bench/out/``), in one run:
 * export (jsonl, parquet) and ``verify --export``, events/s, and the log's
   own chain check (``SqliteEventStore.verify_chain``) for reference.
 
+The load checks every hash in C (``uok.adapters.analytics._chain``, OpenSSL
+SHA-256 over a whole page per call) where the extension was built; the
+table says which checker ran. ``--check-ab N`` loads N more fresh copies
+with the C check alternating with N with it switched off (the DuckDB and
+hashlib check that runs where the extension is not built): wall and CPU
+seconds of each, CPU-seconds per million events, A and B interleaved.
+
 ``--threads-ab N`` then loads N more fresh copies with DuckDB's threads
 during the load as chosen (``reader.load_threads()``: every core but the
 reader's) alternating with N at DuckDB's default (a thread per core):
@@ -37,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import apsw
 from uok.adapters import analytics
-from uok.adapters.analytics import loader, reader, readonly
+from uok.adapters.analytics import batches, loader, reader, readonly
 from uok.adapters.export import export
 from uok.adapters.export_verify import verify_export
 from uok.adapters.sqlite_store import SqliteEventStore
@@ -94,15 +101,24 @@ def median_ms(fn, repeat: int) -> float:
     return statistics.median(times) * 1000
 
 
-def timed_load(db: Path, copy: Path, threads: int) -> tuple[float, float]:
-    """(wall, CPU) seconds of one load into a fresh copy with ``threads``."""
+def checker() -> str:
+    return "C" if batches.FIRST_BROKEN is not None else "DuckDB+hashlib"
+
+
+def timed_load(db: Path, copy: Path, threads: int | None, native=True) -> tuple[float, float]:
+    """(wall, CPU) seconds of one load into a fresh copy with ``threads``
+    (None: as the loader chooses), with the C check or without (``native``)."""
     reader.LOAD_THREADS = threads
+    first_broken = batches.FIRST_BROKEN
+    if not native:
+        batches.FIRST_BROKEN = None
     try:
         cpu = time.process_time()
         r = loader.refresh(db, copy)
         cpu = time.process_time() - cpu
     finally:
         reader.LOAD_THREADS = None
+        batches.FIRST_BROKEN = first_broken
         for p in copy.parent.glob(copy.name + "*"):
             p.unlink()
     return r.seconds, cpu
@@ -125,11 +141,39 @@ def threads_ab(db: Path, tmp: Path, reps: int, n: int, base: float) -> list[tupl
     return out
 
 
+def check_ab(db: Path, tmp: Path, reps: int, n: int, base: float) -> list[tuple[str, str, str]]:
+    """``reps`` loads each way, alternating: the C check against the DuckDB
+    and hashlib check (the C extension switched off)."""
+    if batches.FIRST_BROKEN is None:
+        return [("  check A/B", "skipped: the C check is not built here", "")]
+    ways = {"C check": True, "DuckDB+hashlib check": False}
+    runs: dict[str, list[tuple[float, float]]] = {w: [] for w in ways}
+    for i in range(reps):
+        for way, native in ways.items():
+            runs[way].append(timed_load(db, tmp / f"check{i}.duckdb", None, native))
+    out = []
+    for way, times in runs.items():
+        walls = ", ".join(f"{w:.2f}/{c:.2f}" for w, c in times)
+        cpu = sorted(c * 1e6 / n for _, c in times)
+        best = n / min(w for w, _ in times)
+        out.append(
+            (
+                f"  load, {way}: wall/CPU s",
+                f"{walls} (CPU-s per million {cpu[0]:.2f}-{cpu[-1]:.2f})",
+                f"{best / base:.2f}x best",
+            )
+        )
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--events", type=int, default=1_000_000)
     p.add_argument("--repeat", type=int, default=7, help="query repetitions (median reported)")
     p.add_argument("--threads-ab", type=int, default=0, metavar="N", help="N more loads each way, alternating")
+    p.add_argument(
+        "--check-ab", type=int, default=0, metavar="N", help="N more loads with the C check and without, alternating"
+    )
     a = p.parse_args()
     db = log_of(a.events)
     n = a.events
@@ -149,8 +193,8 @@ def main() -> int:
         rate = n / r.seconds
         rows.append(
             (
-                "analytics load (apsw->Arrow->DuckDB, chain checked)",
-                f"{rate:,.0f} events/s ({r.seconds:.2f} s, {cpu:.2f} s CPU)",
+                f"ANALYTICS LOAD (apsw->Arrow->DuckDB, chain checked in {checker()})",
+                f"{rate:,.0f} events/s ({r.seconds:.2f} s, {cpu:.2f} s CPU, {cpu * 1e6 / n:.2f} CPU-s/M)",
                 f"{rate / base:.2f}x",
             )
         )
@@ -214,6 +258,8 @@ def main() -> int:
             )
         )
         size = copy.stat().st_size
+        if a.check_ab:
+            rows += check_ab(db, Path(tmp), a.check_ab, n, base)
         if a.threads_ab:
             rows += threads_ab(db, Path(tmp), a.threads_ab, n, base)
     w = max(len(r[0]) for r in rows)
@@ -224,6 +270,8 @@ def main() -> int:
     print(f"{'measure':<{w}}  {'result':<40} vs raw read")
     for label, result, ratio in rows:
         print(f"{label:<{w}}  {result:<40} {ratio}")
+    load = rows[1]
+    print(f"\nload: {load[1]}, {load[2]} the raw read; target 500,000 events/s")
     return 0
 
 

@@ -6,7 +6,9 @@ payload, hash) plus the pieces of each row's chain preimage
 (:mod:`uok.domain.log.chain`) that are not stored as such: the previous
 row's stored hash and the big-endian position, version and lengths. The
 loader has DuckDB compute ``sha256(prev || position_be || ...)`` for every
-row in its own threads and compare it with the stored hash.
+row in its own threads and compare it with the stored hash, unless the C
+check (:data:`FIRST_BROKEN`, ``_chain.c``) was built: each batch also keeps
+the page's joined buffers (``Batch.chain``), which it hashes a page per call.
 
 Checking each row against the *stored* hash of the row before it is the
 chain check: if every link holds, the chain from genesis holds, and the
@@ -30,7 +32,9 @@ from __future__ import annotations
 
 import array
 import itertools
+import os
 import sys
+from collections.abc import Callable
 from typing import cast
 
 import nanoarrow as na
@@ -57,15 +61,51 @@ _STRING, _INT64 = na.string(), na.int64()
 _LITTLE = sys.byteorder == "little"
 
 
+def _native() -> Callable[..., int] | None:
+    """The chain check in C (``_chain.first_broken``), or None when it was
+    not built (no C compiler or libcrypto at install time) or
+    ``UOK_ANALYTICS_NATIVE=0`` switches it off (tests, benchmarks)."""
+    if os.environ.get("UOK_ANALYTICS_NATIVE", "1") == "0":
+        return None
+    try:
+        from uok.adapters.analytics._chain import first_broken
+    except ImportError:
+        return None
+    return first_broken
+
+
+FIRST_BROKEN = _native()
+"""``first_broken(prev, first, versions_be, stream_len_be, topic_len_be,
+payload_len_be, streams, topics, payloads, hashes)``: the index of the first
+row of a page whose recomputed hash differs from its stored one, or -1
+(see ``_chain.c``); None: DuckDB and ``hashlib`` check instead."""
+
+
 class Batch:
     """One page of rows as an Arrow struct array, with what the main thread
-    needs to know about it without reading the array back."""
+    needs to know about it without reading the array back, and the page's
+    buffers for the C check (``chain``: :data:`FIRST_BROKEN`'s arguments)."""
 
-    __slots__ = ("array", "first", "last", "last_hash", "rows", "verified")
+    __slots__ = ("array", "chain", "first", "last", "last_hash", "rows", "verified")
 
-    def __init__(self, array: na.CArray, rows: int, first: int, last: int, last_hash: bytes):
+    def __init__(self, array: na.CArray, rows: int, first: int, last: int, last_hash: bytes, chain: tuple = ()):
         self.array, self.rows, self.first, self.last, self.last_hash = array, rows, first, last, last_hash
+        self.chain = chain
         self.verified = False  # every row's hash already checked
+
+
+def check_natively(batch: Batch) -> bool:
+    """Check every row of ``batch`` in C (GIL released) if the C check is
+    there; False if it is not (DuckDB or ``hashlib`` must check it)."""
+    if FIRST_BROKEN is None or not batch.chain:
+        return False
+    broken = FIRST_BROKEN(*batch.chain)
+    if broken >= 0:
+        raise ChainBroken(
+            batch.first + broken, "stored hash does not match the recomputed hash (the log was altered or damaged)"
+        )
+    batch.verified = True
+    return True
 
 
 def _fixed(size: int, n: int, data: bytes | array.array) -> na.CArray:
@@ -134,10 +174,11 @@ def packed_to_batch(page: tuple, prev: bytes) -> Batch | None:
         _fixed(4, n, topic_len),
         _fixed(4, n, payload_len),
     ]
-    return Batch(_struct(n, children), n, first, first + n - 1, hashes[-32:])
+    chain = (prev, first, versions_be, stream_len, topic_len, payload_len, streams, topics, payloads, hashes)
+    return Batch(_struct(n, children), n, first, first + n - 1, hashes[-32:], chain)
 
 
-def _string_array(values: tuple[bytes, ...]) -> tuple[na.CArray, array.array]:
+def _string_array(values: tuple[bytes, ...]) -> tuple[na.CArray, array.array, bytes]:
     """UTF-8 bytes -> (Arrow string array, byte lengths) via one joined
     buffer and offsets. Bytes that are not UTF-8 (a damaged row) are loaded
     mangled; the row's hash check then fails, naming it."""
@@ -148,7 +189,7 @@ def _string_array(values: tuple[bytes, ...]) -> tuple[na.CArray, array.array]:
         values = tuple(bytes(v).decode("utf-8", "replace").encode("utf-8") for v in values)
         data = b"".join(values)
     lengths = array.array("i", map(len, values))
-    return na.c_array_from_buffers(_STRING, len(values), [None, _offsets(lengths), data]), lengths
+    return na.c_array_from_buffers(_STRING, len(values), [None, _offsets(lengths), data]), lengths, data
 
 
 def _utf8(values: tuple[bytes | str, ...]) -> tuple[bytes, ...]:
@@ -175,10 +216,11 @@ def rows_to_batch(rows: list[tuple], prev: bytes, expected: int) -> Batch:
             if len(h) != 32:
                 raise ChainBroken(pos[i], f"stored hash is {len(h)} bytes, not 32")
     joined = b"".join(hashes)
-    stream_arr, stream_len = _string_array(_utf8(stream))
-    topic_arr, topic_len = _string_array(_utf8(topic))
-    payload_arr, payload_len = _string_array(payload)
+    stream_arr, stream_len, streams = _string_array(_utf8(stream))
+    topic_arr, topic_len, topics = _string_array(_utf8(topic))
+    payload_arr, payload_len, payloads = _string_array(payload)
     positions, versions = array.array("q", pos), array.array("q", ver)
+    versions_be, stream_be, topic_be, payload_be = map(_swapped, (versions, stream_len, topic_len, payload_len))
     children = [
         na.c_array_from_buffers(_INT64, n, [None, positions]),
         stream_arr,
@@ -188,9 +230,10 @@ def rows_to_batch(rows: list[tuple], prev: bytes, expected: int) -> Batch:
         _fixed(32, n, joined),
         _fixed(32, n, prev + joined[: 32 * (n - 1)]),
         _fixed(8, n, _swapped(positions)),
-        _fixed(4, n, _swapped(stream_len)),
-        _fixed(8, n, _swapped(versions)),
-        _fixed(4, n, _swapped(topic_len)),
-        _fixed(4, n, _swapped(payload_len)),
+        _fixed(4, n, stream_be),
+        _fixed(8, n, versions_be),
+        _fixed(4, n, topic_be),
+        _fixed(4, n, payload_be),
     ]
-    return Batch(_struct(n, children), n, pos[0], pos[-1], bytes(hashes[-1]))
+    chain = (prev, pos[0], versions_be, stream_be, topic_be, payload_be, streams, topics, payloads, joined)
+    return Batch(_struct(n, children), n, pos[0], pos[-1], bytes(hashes[-1]), chain)

@@ -1,6 +1,6 @@
 """The reader thread of the analytical copy's load: pages of the log as
 Arrow batches (:mod:`uok.adapters.analytics.batches`), each row's hash
-checked here or left to DuckDB (:func:`read_pages`)."""
+left to the C check or DuckDB, or checked here (:func:`read_pages`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import struct
 import threading
 from pathlib import Path
 
+from uok.adapters.analytics import batches as _batches
 from uok.adapters.analytics import sources
 from uok.adapters.analytics.batches import Batch, packed_to_batch, rows_to_batch
 from uok.domain.log.chain import ChainBroken
@@ -45,7 +46,10 @@ def read_pages(db: Path | str, after: int, prev: bytes, upto: int, out: queue.Qu
     the rows ``after < position <= upto`` (``prev`` is the hash at
     ``after``), then ``None``; an exception is passed on instead.
 
-    Each row's hash is checked either by DuckDB (the main thread's
+    Where the C check was built (:data:`uok.adapters.analytics.batches.FIRST_BROKEN`),
+    every page is read packed and the main thread checks it in C
+    (:func:`uok.adapters.analytics.loader._verify`). Without it, each row's
+    hash is checked either by DuckDB (the main thread's
     :func:`uok.adapters.analytics.loader._verify`, in DuckDB threads) or here: while ``BACKLOG_GROUPS``
     groups wait for the main thread, DuckDB is the bottleneck and this thread
     has time to spare, so it reads the next page row by row and checks it in
@@ -58,7 +62,7 @@ def read_pages(db: Path | str, after: int, prev: bytes, upto: int, out: queue.Qu
         try:
             batches: list[Batch] = []
             while after < upto and not stop.is_set():
-                in_python = out.qsize() >= BACKLOG_GROUPS
+                in_python = _batches.FIRST_BROKEN is None and out.qsize() >= BACKLOG_GROUPS
                 packed = None if in_python else source.packed(after, upto, PAGE_ROWS)
                 batch = packed_to_batch(packed, prev) if packed is not None else None
                 if batch is None:

@@ -1,9 +1,12 @@
 """The chain check of `uok sql`'s load on a log of many pages: SQLite packs
-each page (sources.PACKED), DuckDB hashes every row; any damage anywhere in
-a large log makes `uok sql` exit 3 naming the first damaged position."""
+each page (sources.PACKED), every row is hashed (in C where the extension
+was built, else by DuckDB and hashlib); any damage anywhere in a large log
+makes `uok sql` exit 3 naming the first damaged position. The damage cases
+run through both checkers (``checker``)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import apsw
@@ -52,12 +55,28 @@ def payload_at(db: Path, position: int) -> bytes:
         conn.close()
 
 
-def sql_exit(db: Path, tmp_path: Path):
-    return uok("sql", "SELECT count(*) FROM events", "--db", str(db), "--copy", str(tmp_path / "copy.duckdb"))
+@pytest.fixture(params=["c", "duckdb-hashlib"])
+def checker(request, monkeypatch) -> dict[str, str]:
+    """Each damage case through both checkers: the C check
+    (``batches.FIRST_BROKEN``) and, with it switched off, DuckDB and
+    hashlib. In process the switch is monkeypatched; for the CLI it is
+    ``UOK_ANALYTICS_NATIVE=0``. The C check must be built on CI."""
+    if request.param == "c":
+        if batches.FIRST_BROKEN is None:
+            if os.environ.get("CI"):
+                pytest.fail("the C chain check (uok.adapters.analytics._chain) was not built")
+            pytest.skip("the C chain check was not built here (no C compiler or libcrypto)")
+        return {"UOK_ANALYTICS_NATIVE": "1"}
+    monkeypatch.setattr(batches, "FIRST_BROKEN", None)
+    return {"UOK_ANALYTICS_NATIVE": "0"}
 
 
-def test_the_whole_large_log_loads_through_packed_pages(big_log: Path, tmp_path: Path):
-    r = sql_exit(big_log, tmp_path)
+def sql_exit(db: Path, tmp_path: Path, env: dict[str, str] | None = None):
+    return uok("sql", "SELECT count(*) FROM events", "--db", str(db), "--copy", str(tmp_path / "copy.duckdb"), env=env)
+
+
+def test_the_whole_large_log_loads_through_packed_pages(big_log: Path, tmp_path: Path, checker):
+    r = sql_exit(big_log, tmp_path, checker)
     assert r.returncode == 0, r.stderr
     assert str(EVENTS) in r.stdout.split()
 
@@ -77,6 +96,10 @@ def test_packed_pages_are_the_batches_a_row_by_row_read_builds(big_log: Path):
         source.close()
     assert a is not None and (a.rows, a.first, a.last, a.last_hash) == (b.rows, b.first, b.last, b.last_hash)
     assert list(na.Array(a.array).iter_tuples()) == list(na.Array(b.array).iter_tuples())
+    # and the same buffers for the C check
+    assert [x if isinstance(x, int) else bytes(x) for x in a.chain] == [
+        x if isinstance(x, int) else bytes(x) for x in b.chain
+    ]
     assert a.first == after + 1 and prev != GENESIS
 
 
@@ -88,15 +111,15 @@ def test_packed_pages_are_the_batches_a_row_by_row_read_builds(big_log: Path):
         pytest.param(lambda p: p[:40] + b"\x00" + p[41:], id="nul-byte"),
     ],
 )
-def test_a_flipped_byte_in_the_middle_of_a_large_log_is_named(big_log: Path, tmp_path: Path, flip):
+def test_a_flipped_byte_in_the_middle_of_a_large_log_is_named(big_log: Path, tmp_path: Path, flip, checker):
     p = payload_at(big_log, MIDDLE)
     db = damaged(big_log, tmp_path, ("UPDATE events SET payload = ? WHERE position = ?", (flip(p), MIDDLE)))
-    r = sql_exit(db, tmp_path)
+    r = sql_exit(db, tmp_path, checker)
     assert r.returncode == 3, r.stderr
     assert f"hash chain broken at position {MIDDLE}:" in r.stderr and r.stdout == ""
 
 
-def test_a_deleted_row_a_swap_and_a_wrong_link_are_named(big_log: Path, tmp_path: Path):
+def test_a_deleted_row_a_swap_and_a_wrong_link_are_named(big_log: Path, tmp_path: Path, checker):
     a, b = payload_at(big_log, MIDDLE), payload_at(big_log, MIDDLE + 1)
     damages = {
         # a deleted row: a gap in the positions of its page
@@ -111,7 +134,7 @@ def test_a_deleted_row_a_swap_and_a_wrong_link_are_named(big_log: Path, tmp_path
     }
     for name, statements in damages.items():
         (tmp_path / name).mkdir()
-        r = sql_exit(damaged(big_log, tmp_path / name, *statements), tmp_path / name)
+        r = sql_exit(damaged(big_log, tmp_path / name, *statements), tmp_path / name, checker)
         assert r.returncode == 3, (name, r.stderr)
         assert f"hash chain broken at position {MIDDLE}:" in r.stderr, (name, r.stderr)
 
@@ -124,19 +147,21 @@ def test_a_deleted_row_a_swap_and_a_wrong_link_are_named(big_log: Path, tmp_path
         pytest.param("UPDATE events SET version = 'v' || version WHERE position = ?", id="version-as-text"),
     ],
 )
-def test_a_row_of_other_types_is_refused(big_log: Path, tmp_path: Path, sql: str):
+def test_a_row_of_other_types_is_refused(big_log: Path, tmp_path: Path, sql: str, checker):
     """The packed read leaves such a page to the row-by-row read, which
     refuses it as before (exit 3)."""
     db = damaged(big_log, tmp_path, (sql, (MIDDLE,)))
-    r = sql_exit(db, tmp_path)
+    r = sql_exit(db, tmp_path, checker)
     assert r.returncode == 3, r.stderr
     assert r.stdout == ""
 
 
 @pytest.mark.parametrize("backlog", [0, 10**9], ids=["every-page-in-python", "every-page-in-duckdb"])
 def test_either_checker_names_the_first_damaged_position(big_log: Path, tmp_path: Path, monkeypatch, backlog: int):
-    """The reader checks pages itself while DuckDB is behind (BACKLOG_GROUPS):
-    forced each way, a flipped bit is named at its position, and a whole log loads."""
+    """Without the C check, the reader checks pages itself while DuckDB is
+    behind (BACKLOG_GROUPS): forced each way, a flipped bit is named at its
+    position, and a whole log loads."""
+    monkeypatch.setattr(batches, "FIRST_BROKEN", None)
     monkeypatch.setattr(reader, "BACKLOG_GROUPS", backlog)
     whole = loader.refresh(big_log, tmp_path / "whole.duckdb")
     assert whole.loaded == EVENTS
@@ -152,7 +177,7 @@ def test_either_checker_names_the_first_damaged_position(big_log: Path, tmp_path
 
 
 @pytest.mark.parametrize("threads", [1, 3])
-def test_the_load_on_any_duckdb_thread_count(big_log: Path, tmp_path: Path, monkeypatch, threads: int):
+def test_the_load_on_any_duckdb_thread_count(big_log: Path, tmp_path: Path, monkeypatch, threads: int, checker):
     """The load runs DuckDB on ``load_threads()`` threads (every core but the
     reader's): any count loads the whole log and names a flipped bit, and
     the typed catch-up afterwards gets the connection's own count back."""

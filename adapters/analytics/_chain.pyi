@@ -1,0 +1,15 @@
+from typing_extensions import Buffer
+
+def first_broken(
+    prev: Buffer,
+    first: int,
+    versions_be: Buffer,
+    stream_len_be: Buffer,
+    topic_len_be: Buffer,
+    payload_len_be: Buffer,
+    streams: Buffer,
+    topics: Buffer,
+    payloads: Buffer,
+    hashes: Buffer,
+    /,
+) -> int: ...
