@@ -109,16 +109,16 @@ def timed_load(db: Path, copy: Path, threads: int | None, native=True) -> tuple[
     """(wall, CPU) seconds of one load into a fresh copy with ``threads``
     (None: as the loader chooses), with the C check or without (``native``)."""
     reader.LOAD_THREADS = threads
-    first_broken = batches.FIRST_BROKEN
+    first_broken, offsets = batches.FIRST_BROKEN, batches.OFFSETS
     if not native:
-        batches.FIRST_BROKEN = None
+        batches.FIRST_BROKEN = batches.OFFSETS = None
     try:
         cpu = time.process_time()
         r = loader.refresh(db, copy)
         cpu = time.process_time() - cpu
     finally:
         reader.LOAD_THREADS = None
-        batches.FIRST_BROKEN = first_broken
+        batches.FIRST_BROKEN, batches.OFFSETS = first_broken, offsets
         for p in copy.parent.glob(copy.name + "*"):
             p.unlink()
     return r.seconds, cpu

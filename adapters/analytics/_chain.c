@@ -57,6 +57,7 @@ PyDoc_STRVAR(first_broken_doc,
 "buffers do not fit together.");
 
 static PyObject *first_broken(PyObject *self, PyObject *args) {
+    (void)self;
     Py_buffer b[NBUF];
     long long first;
     memset(b, 0, sizeof b);
@@ -143,8 +144,58 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(offsets_doc,
+"offsets(lengths_be, columns) -> tuple[bytes, ...]\n\n"
+"lengths_be: n rows of `columns` big-endian u32 each, interleaved (a packed\n"
+"page's stream, topic and payload lengths). For each column, its n + 1\n"
+"Arrow offsets (native int32, 0 first: the running sum of its lengths).\n"
+"OverflowError if a column's sum does not fit an int32.");
+
+static PyObject *offsets(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer lens;
+    int columns;
+    if (!PyArg_ParseTuple(args, "y*i", &lens, &columns)) return NULL;
+    PyObject *out = NULL, *cols[8] = {NULL};
+    if (columns < 1 || columns > 8 || lens.len % (4 * columns) != 0) {
+        PyErr_SetString(PyExc_ValueError, "lengths_be is not n rows of `columns` (1-8) u32 values");
+        goto done;
+    }
+    Py_ssize_t n = lens.len / (4 * columns);
+    int32_t *dst[8];
+    for (int c = 0; c < columns; c++) {
+        cols[c] = PyBytes_FromStringAndSize(NULL, (n + 1) * (Py_ssize_t)sizeof(int32_t));
+        if (!cols[c]) goto done;
+        dst[c] = (int32_t *)PyBytes_AS_STRING(cols[c]);
+        dst[c][0] = 0;
+    }
+    const unsigned char *src = lens.buf;
+    for (int c = 0; c < columns; c++) {
+        int64_t sum = 0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            sum += be32(src + 4 * (i * columns + c));
+            if (sum > INT32_MAX) {
+                PyErr_SetString(PyExc_OverflowError, "a column of the page is over 2 GiB");
+                goto done;
+            }
+            dst[c][i + 1] = (int32_t)sum;
+        }
+    }
+    out = PyTuple_New(columns);
+    if (!out) goto done;
+    for (int c = 0; c < columns; c++) {
+        PyTuple_SET_ITEM(out, c, cols[c]);
+        cols[c] = NULL;
+    }
+done:
+    for (int c = 0; c < 8; c++) Py_XDECREF(cols[c]);
+    PyBuffer_Release(&lens);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"first_broken", first_broken, METH_VARARGS, first_broken_doc},
+    {"offsets", offsets, METH_VARARGS, offsets_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -35,6 +35,7 @@ import itertools
 import os
 import sys
 from collections.abc import Callable
+from types import ModuleType
 from typing import cast
 
 import nanoarrow as na
@@ -61,24 +62,29 @@ _STRING, _INT64 = na.string(), na.int64()
 _LITTLE = sys.byteorder == "little"
 
 
-def _native() -> Callable[..., int] | None:
-    """The chain check in C (``_chain.first_broken``), or None when it was
-    not built (no C compiler or libcrypto at install time) or
-    ``UOK_ANALYTICS_NATIVE=0`` switches it off (tests, benchmarks)."""
+def _native() -> ModuleType | None:
+    """The C extension (``_chain``), or None when it was not built (no C
+    compiler or libcrypto at install time) or ``UOK_ANALYTICS_NATIVE=0``
+    switches it off (tests, benchmarks)."""
     if os.environ.get("UOK_ANALYTICS_NATIVE", "1") == "0":
         return None
     try:
-        from uok.adapters.analytics._chain import first_broken
+        from uok.adapters.analytics import _chain
     except ImportError:
         return None
-    return first_broken
+    return _chain
 
 
-FIRST_BROKEN = _native()
+_C = _native()
+FIRST_BROKEN: Callable[..., int] | None = _C.first_broken if _C else None
 """``first_broken(prev, first, versions_be, stream_len_be, topic_len_be,
 payload_len_be, streams, topics, payloads, hashes)``: the index of the first
 row of a page whose recomputed hash differs from its stored one, or -1
 (see ``_chain.c``); None: DuckDB and ``hashlib`` check instead."""
+OFFSETS: Callable[[bytes, int], tuple[bytes, ...]] | None = _C.offsets if _C else None
+"""``offsets(lengths_be, 3)``: a packed page's interleaved big-endian
+lengths as three columns of Arrow offsets, in C (``itertools.accumulate``
+in Python costs ~0.19 CPU-s per million events); None: in Python."""
 
 
 class Batch:
@@ -157,15 +163,22 @@ def packed_to_batch(page: tuple, prev: bytes) -> Batch | None:
     except UnicodeDecodeError:
         return None
     versions_be = array.array("q", bytes.fromhex(versions_hex))
-    lengths_be = array.array("i", bytes.fromhex(lengths_hex))  # stream, topic, payload lengths, interleaved
+    lengths = bytes.fromhex(lengths_hex)  # stream, topic, payload lengths, big-endian, interleaved
+    lengths_be = array.array("i", lengths)
     stream_len, topic_len, payload_len = lengths_be[0::3], lengths_be[1::3], lengths_be[2::3]
+    offsets: tuple[bytes | array.array, ...] = (
+        OFFSETS(lengths, 3)
+        if OFFSETS is not None
+        else tuple(_offsets(_swapped(c)) for c in (stream_len, topic_len, payload_len))
+    )
+    stream_off, topic_off, payload_off = offsets
     positions = array.array("q", range(first, first + n))
     children = [
         na.c_array_from_buffers(_INT64, n, [None, positions]),
-        na.c_array_from_buffers(_STRING, n, [None, _offsets(_swapped(stream_len)), streams]),
+        na.c_array_from_buffers(_STRING, n, [None, stream_off, streams]),
         na.c_array_from_buffers(_INT64, n, [None, _swapped(versions_be)]),
-        na.c_array_from_buffers(_STRING, n, [None, _offsets(_swapped(topic_len)), topics]),
-        na.c_array_from_buffers(_STRING, n, [None, _offsets(_swapped(payload_len)), payloads]),
+        na.c_array_from_buffers(_STRING, n, [None, topic_off, topics]),
+        na.c_array_from_buffers(_STRING, n, [None, payload_off, payloads]),
         _fixed(32, n, hashes),
         _fixed(32, n, prev + hashes[: 32 * (n - 1)]),
         _fixed(8, n, _swapped(positions)),

@@ -7,6 +7,8 @@ hashlib checks without it, is tests/integration/test_analytics_chain.py.)"""
 
 from __future__ import annotations
 
+import array
+import itertools
 import os
 import struct
 
@@ -118,3 +120,20 @@ def test_buffers_that_do_not_fit_together_are_refused(change):
     change(args)
     with pytest.raises((ValueError, OverflowError)):
         FIRST_BROKEN(*args)
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=st.lists(st.tuples(*[st.integers(0, 70_000)] * 3), max_size=50))
+def test_offsets_are_the_running_sums_of_each_column(rows):
+    """A packed page's interleaved big-endian lengths as three columns of
+    Arrow offsets (native int32, 0 first)."""
+    lengths = b"".join(struct.pack(">III", *r) for r in rows)
+    got = [list(array.array("i", column)) for column in batches.OFFSETS(lengths, 3)]
+    assert got == [list(itertools.accumulate((r[c] for r in rows), initial=0)) for c in range(3)]
+
+
+def test_offsets_refuse_a_partial_row_and_a_column_over_2_gib():
+    with pytest.raises(ValueError):
+        batches.OFFSETS(b"\0" * 13, 3)
+    with pytest.raises(OverflowError):
+        batches.OFFSETS(struct.pack(">III", 2**31 - 1, 0, 0) * 2, 3)
