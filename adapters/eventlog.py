@@ -89,6 +89,14 @@ class EventLog:
         group = getattr(self.store, "group", None)
         return bool(group(on)) if group is not None else False
 
+    def keep_appended(self, on: bool = True) -> None:
+        """Keep what this log appends for the read models' catch-up at the end
+        of a run (SQLite: :meth:`SqliteEventStore.keep_appended`); a store
+        that cannot does nothing."""
+        keep = getattr(self.store, "keep_appended", None)
+        if keep is not None:
+            keep(on)
+
     def grouped(self) -> bool:
         """Whether a group's transaction is open now: until it commits no
         other process can append (SQLite: it holds the write lock)."""

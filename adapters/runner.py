@@ -230,6 +230,7 @@ class KernelRunner:
         restore = self._install_signal_handlers()
         self.log.defer_sync(True)  # group commits: durable at each action (_effects) and at the end
         self.log.group(True)  # and one transaction per batch, committed before any action or wait
+        self.log.keep_appended(self.checkpoints is not None)  # the read models fold them at the end unread
         try:
             self._enter()
             wait = 0.2 if self.claims is None else 0.05
@@ -271,6 +272,7 @@ class KernelRunner:
                 if self.checkpoints is not None:
                     self.checkpoints.after_run()  # snapshot and read models current for the next command
             finally:
+                self.log.keep_appended(False)
                 try:
                     self.log.group(False)
                 finally:

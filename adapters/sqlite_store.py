@@ -55,6 +55,8 @@ _COLUMNS = "SELECT position, stream, version, topic, payload, hash FROM events"
 _STREAM_VERSION = "SELECT MAX(version) FROM events WHERE stream = ?"
 _SYNC_MODES = ("FULL", "NORMAL")
 _I64_MAX = 2**63 - 1
+_PREFIXED_MAX = 4096  # streams and topics whose preimage bytes are kept (a run has one stream per unit)
+KEEP_MAX = 200_000  # rows keep_appended() holds at most (~80 MB for a run's typical events); the oldest go first
 
 _U64 = struct.Struct(">Q").pack
 _U32 = struct.Struct(">I").pack
@@ -194,6 +196,7 @@ class _Transaction:
                     store._group_open = False
                     store._group_head = None
                     store._unsynced_head = None
+                    store._forget_kept()
         finally:
             store._lock.release()
         if exc is None:
@@ -248,6 +251,10 @@ class SqliteEventStore:
         self._group_checked: dict[str, int] = {}
         self._crash_pending = False  # UOK_CRASH_AFTER_APPENDS reached inside a group: die after its commit
         self._own_topics: dict[str, int] = {}  # topic -> records this connection tried to append (appended_mark)
+        self._prefixed: dict[str, bytes] = {}  # stream or topic -> its length-prefixed UTF-8 (chain preimages)
+        # keep_appended(): the rows this connection appended, in position order, and the hash before the first
+        self._kept: list[tuple[int, str, int, str, bytes, bytes]] | None = None
+        self._kept_prev = GENESIS
 
     # -- plumbing ---------------------------------------------------------
     @property
@@ -384,10 +391,12 @@ class SqliteEventStore:
             except apsw.Error as e:
                 rollback(conn)
                 self._unsynced_head = None
+                self._forget_kept()
                 raise translate(e, self.path) from e
             except BaseException:
                 rollback(conn)
                 self._unsynced_head = None
+                self._forget_kept()
                 raise
             self.unsynced = self.deferred
             if not self.deferred and self._unsynced_head is not None:
@@ -415,16 +424,29 @@ class SqliteEventStore:
         if not records and then is None:
             return []
         # Everything of each preimage but the previous hash and the position,
-        # built before taking the write lock to keep the lock window short.
+        # built before taking the write lock to keep the lock window short;
+        # a stream's and a topic's length-prefixed bytes are made once (they repeat)
         u32, u64, sha256 = _U32, _U64, _sha256
         tails = []
         own = self._own_topics  # counted before the attempt: a mark may move for nothing, never stay
+        prefixed = self._prefixed
+        if len(prefixed) > _PREFIXED_MAX:
+            prefixed.clear()
         for r in records:
-            own[r.topic] = own.get(r.topic, 0) + 1
-            s, t, p = r.stream.encode(), r.topic.encode(), r.payload
-            tails.append(b"".join((u32(len(s)), s, u64(r.version), u32(len(t)), t, u32(len(p)), p)))
+            topic, stream, p = r.topic, r.stream, r.payload
+            own[topic] = own.get(topic, 0) + 1
+            st = prefixed.get(stream)
+            if st is None:
+                b = stream.encode()
+                st = prefixed[stream] = u32(len(b)) + b
+            tp = prefixed.get(topic)
+            if tp is None:
+                b = topic.encode()
+                tp = prefixed[topic] = u32(len(b)) + b
+            tails.append((st, u64(r.version), tp, u32(len(p)), p))
         first = pos = 0
-        prev = GENESIS
+        prev = before = GENESIS
+        rows: list[tuple[int, str, int, str, bytes, bytes]] = []
         try:
             with self.transaction() as conn:
                 if expect:
@@ -443,11 +465,11 @@ class SqliteEventStore:
                     else:
                         head = conn.execute(_HEAD).fetchall()
                         pos, prev = cast(tuple[int, bytes], head[0]) if head else (0, GENESIS)
-                    first, rows = pos + 1, []
+                    first, before = pos + 1, prev
                     checked = self._group_checked
                     for r, tail in zip(records, tails, strict=False):
                         pos += 1
-                        prev = sha256(prev + u64(pos) + tail).digest()
+                        prev = sha256(b"".join((prev, u64(pos), *tail))).digest()
                         rows.append((pos, r.stream, r.version, r.topic, r.payload, prev))
                         if checked:
                             checked.pop(r.stream, None)  # it moves: the next expect of it is queried
@@ -461,6 +483,8 @@ class SqliteEventStore:
             self._group_checked = {}
             raise
         if records:
+            if self._kept is not None:
+                self._keep(rows, before)
             if self._group_open:
                 self._group_head = (pos, prev)
             if self.deferred or self._group_open:  # the anchor never runs ahead of what is durable
@@ -475,6 +499,41 @@ class SqliteEventStore:
                 else:
                     os.kill(os.getpid(), 9)  # UOK_CRASH_AFTER_APPENDS: die like kill -9, right after a commit
         return list(range(first, pos + 1)) if records else []
+
+    # -- what this connection appended (the end of a run's read-model catch-up, issue 15) --
+    def keep_appended(self, on: bool = True) -> None:
+        """While on, keep the rows this connection appends (the last
+        ``KEEP_MAX``, contiguous): :meth:`appended_rows` hands them to the
+        read models' catch-up at the end of a run, which folds them without
+        reading them back (:class:`uok.adapters.record_source.ChainedRecordSource`
+        checks them against the stored hash first). Off: forgotten."""
+        with self._lock:
+            self._kept = [] if on else None
+            self._kept_prev = GENESIS
+
+    def appended_rows(self) -> tuple[bytes, list[tuple[int, str, int, str, bytes, bytes]]] | None:
+        """(hash before the first, rows) of what :meth:`keep_appended` kept:
+        ``(position, stream, version, topic, payload, hash)`` with consecutive
+        positions, as this connection wrote and hashed them; None if nothing is kept."""
+        kept = self._kept
+        return (self._kept_prev, kept) if kept else None
+
+    def _keep(self, rows: list[tuple[int, str, int, str, bytes, bytes]], before: bytes) -> None:
+        kept = self._kept
+        assert kept is not None
+        if not kept or kept[-1][0] != rows[0][0] - 1:  # not right after the last kept: start again from here
+            kept.clear()
+            self._kept_prev = before
+        kept.extend(rows)
+        if len(kept) > KEEP_MAX:
+            drop = len(kept) - KEEP_MAX // 2
+            self._kept_prev = kept[drop - 1][5]
+            del kept[:drop]
+
+    def _forget_kept(self) -> None:
+        """A group was rolled back: what it appended is not in the log."""
+        if self._kept is not None:
+            self._kept.clear()
 
     def _conflict(self, records: Sequence[NewRecord]) -> IntegrityError | None:
         """Name the (stream, version) that made an append fail (error path only)."""
@@ -569,6 +628,14 @@ class SqliteEventStore:
         return cast(int, version), sum(own.get(t, 0) for t in topics)
 
     def stream_version(self, stream: str) -> int:
+        if self._group_open:  # no other connection can move it until the group commits: asked once per group
+            with self._lock:
+                if self._group_open:
+                    checked = self._group_checked
+                    version = checked.get(stream)
+                    if version is None:
+                        version = checked[stream] = self.query(_STREAM_VERSION, (stream,))[0][0] or 0
+                    return version
         return self.query(_STREAM_VERSION, (stream,))[0][0] or 0
 
     def count(self) -> int:
