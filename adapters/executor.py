@@ -38,7 +38,8 @@ redacted as they are written (:mod:`uok.adapters.outputsink`); the runner's
 memory does not grow with the output. Their size and SHA-256 ride on the
 ``ExecutionFinished`` observation, with the last 4 KiB of each.
 
-The child runs in its own process group (``Popen(process_group=0)``) so a
+The child runs in its own process group (``Popen(process_group=0)``,
+:mod:`uok.adapters.childproc`) so a
 timeout or a cancel reaches the whole tree, gracefully (``SIGTERM``, a
 grace period, ``SIGKILL``: see :mod:`uok.adapters.taskprocess`). The spawn
 is CPython's fast path (no ``preexec_fn``, which forced a full ``fork`` of
@@ -52,8 +53,8 @@ attempt) and are removed once read.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import subprocess
 import tempfile
 import threading
 import time
@@ -62,6 +63,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import msgspec
+from uok.adapters import childproc
 from uok.adapters.agents import adapter_for
 from uok.adapters.agents.base import last_session, remaining_budget
 from uok.adapters.agents.stream import AgentStream, BlobStore
@@ -71,7 +73,7 @@ from uok.adapters.outputsink import TAIL_BYTES, OutputSink
 from uok.adapters.pump import Pump, UsageWatch
 from uok.adapters.spawnfile import mode_env, read_spawns
 from uok.adapters.taskprocess import TaskProcess
-from uok.adapters.turnlogs import LogsDir, TurnFiles
+from uok.adapters.turnlogs import LogsDir, TurnFiles, files_at
 from uok.domain.config import TaskSettings
 from uok.domain.events import AgentOutcome, ModelUsage, OutputLog, SpawnRequest, StopRecord
 from uok.domain.plan import UnitNode
@@ -158,6 +160,7 @@ class CommandExecutor:
         models: Mapping[str, str] | None = None,
     ):
         self.root = Path(root)
+        self._root = str(self.root)  # what Popen's cwd is made of, once
         self.models = dict(models or {})
         self.redact = redact or (lambda s: s)
         self.base_env = dict(os.environ if env is None else env)
@@ -227,11 +230,11 @@ class CommandExecutor:
         started = time.monotonic()
         node, model = routed(node, self.models)
         self.logs.prepare(run_id)
-        files = self.files(run_id, node.id, turn_id)
-        _write_json(files.feedback, feedback or {}, atomic=False)  # no task reads it yet
-        stem = files.feedback.name.removesuffix(".feedback.json")
-        usage_file = files.feedback.with_name(stem + ".usage.jsonl")  # beside the turn's files: no temporary
-        spawn_file = files.feedback.with_name(stem + ".spawn.jsonl")  # directory per attempt (issue 15)
+        stem = self.logs.stem(run_id, node.id, turn_id)  # the turn's files as strings: no Path per task
+        feedback_file, progress_file = stem + ".feedback.json", stem + ".progress"
+        _write_json(feedback_file, feedback or {}, atomic=False)  # no task reads it yet
+        usage_file = stem + ".usage.jsonl"  # beside the turn's files: no temporary
+        spawn_file = stem + ".spawn.jsonl"  # directory per attempt (issue 15)
         turn = RunningTurn(self, turn_id, started, model, usage_file, spawn_file)
         try:
             env = {
@@ -242,11 +245,11 @@ class CommandExecutor:
                 "UOK_UNIT_ID": node.id,
                 "UOK_TURN_ID": turn_id,
                 "UOK_ATTEMPT": str(attempt),
-                "UOK_FEEDBACK_FILE": str(files.feedback),
-                "UOK_PROGRESS_FILE": str(files.progress),  # one line per report: the unit enters progress
-                "UOK_USAGE_FILE": str(usage_file),
+                "UOK_FEEDBACK_FILE": feedback_file,
+                "UOK_PROGRESS_FILE": progress_file,  # one line per report: the unit enters progress
+                "UOK_USAGE_FILE": usage_file,
                 **budget_env(feedback),  # what the cost guard still allows (uok.domain.policies.cost_guard)
-                "UOK_SPAWN_FILE": str(spawn_file),  # sub-agent requests (uok.adapters.spawnfile)
+                "UOK_SPAWN_FILE": spawn_file,  # sub-agent requests (uok.adapters.spawnfile)
                 "TRACEPARENT": traceparent(run_id, turn_id),  # the turn's execution span (uok.adapters.otel.ids)
                 **mode_env(node),
             }
@@ -256,16 +259,16 @@ class CommandExecutor:
                 env["UOK_DB"] = self.db
             env.update(previous_attempt_env(feedback or {}))  # the last attempt's failure, in brief
             prompt_text = (node.agent.prompt or node.body) if node.agent is not None else node.body
-            prompt: Path | None = None
+            prompt: str | None = None
             if prompt_text or node.agent is not None:  # a Markdown task's body, an agent's prompt
-                prompt = files.feedback.with_name(files.feedback.name.removesuffix(".feedback.json") + ".prompt.md")
-                prompt.write_text(prompt_text, encoding="utf-8")
-                env["UOK_PROMPT_FILE"] = str(prompt)
-            sink = OutputSink(files.stdout, self.redact)
+                prompt = stem + ".prompt.md"
+                Path(prompt).write_text(prompt_text, encoding="utf-8")
+                env["UOK_PROMPT_FILE"] = prompt
+            sink = OutputSink(stem + ".stdout", self.redact)
             turn.out = sink
-            turn.err = OutputSink(files.stderr, self.redact)
+            turn.err = OutputSink(stem + ".stderr", self.redact)
             argv: str | list[str] = node.command[0] if node.shell and node.command else list(node.command or ())
-            stdin: Path | None = None
+            stdin: str | None = None
             if node.agent is not None:
                 adapter = adapter_for(node.agent)
                 adapter.budget = remaining_budget(feedback)
@@ -283,41 +286,28 @@ class CommandExecutor:
             turn.watch = UsageWatch(
                 usage_file, on_usage, model
             )  # usage read while the task runs (the cost guard's live view)
-            self._start(turn, node, env, on_start, on_progress, files, argv=argv, stdin=stdin)
+            self._start(turn, node, env, on_start, on_progress, stem, argv=argv, stdin=stdin)
         except BaseException:
             turn.abandon()
             raise
         return turn
 
-    def _start(self, turn: RunningTurn, node, env, on_start, on_progress, files, *, argv, stdin) -> None:
-        """Start the task's process and set up its pump (or record why it did not start)."""
-        cwd = self.root / node.cwd if node.cwd else self.root
-        args = argv
+    def _start(self, turn: RunningTurn, node, env, on_start, on_progress, stem: str, *, argv, stdin) -> None:
+        """Start the task's process (:func:`uok.adapters.childproc.start`) and
+        set up its pump, which owns the pipes' read ends (or record why it
+        did not start)."""
+        cwd = os.path.join(self._root, node.cwd) if node.cwd else self._root
         with self._lock:
             stopped_before = self._stopped.pop(turn.turn_id, None)
         if stopped_before is not None:
             turn.result = None, f"not started: {stopped_before}", False, StopRecord(reason=stopped_before)
             return
-        stdin_file = None
         try:
-            stdin_file = open(stdin, "rb") if stdin is not None else None  # noqa: SIM115 - closed below
-            proc = subprocess.Popen(
-                args,
-                shell=node.shell,
-                cwd=cwd,
-                env=env,
-                stdin=stdin_file if stdin_file is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                process_group=0,  # its own group, the fast spawn path (no preexec_fn)
-            )
+            proc, out_r, err_r = childproc.start(argv, shell=node.shell, cwd=cwd, env=env, stdin=stdin)
         except OSError as exc:
-            shown = args if isinstance(args, str) else args[0]
+            shown = argv if isinstance(argv, str) else argv[0]
             turn.result = None, f"{CANNOT_START}{shown!r}: {exc.strerror or exc}", False, None
             return
-        finally:
-            if stdin_file is not None:
-                stdin_file.close()  # the child holds its own copy
         grace = node.grace if node.grace is not None else self.tasks.grace_seconds
         heartbeat = node.heartbeat if node.heartbeat is not None else self.tasks.heartbeat_seconds
         task = TaskProcess(proc, grace)
@@ -327,11 +317,13 @@ class CommandExecutor:
         turn.task = task
         if late_stop is not None:
             task.stop(late_stop)
-        if on_start is not None:
-            on_start(Started(turn.turn_id, node.id, proc.pid, task.pgid, files))
         out, err = turn.out, turn.err
         assert out is not None and err is not None
-        turn.pumped = Pump(proc, task, out, err, node.timeout, heartbeat, files.progress, on_progress, turn.watch)
+        turn.pumped = Pump(
+            proc, task, (out_r, out), (err_r, err), node.timeout, heartbeat, stem + ".progress", on_progress, turn.watch
+        )  # it owns the pipes' read ends from here
+        if on_start is not None:
+            on_start(Started(turn.turn_id, node.id, proc.pid, task.pgid, files_at(stem)))
 
     # ------------------------------------------------------------------ stopping
 
@@ -390,7 +382,7 @@ class RunningTurn:
     the way closes it (:meth:`abandon`): the output files, the process's
     registration, the usage and spawn files."""
 
-    def __init__(self, executor: CommandExecutor, turn_id: str, started: float, model: str, usage: Path, spawn: Path):
+    def __init__(self, executor: CommandExecutor, turn_id: str, started: float, model: str, usage: str, spawn: str):
         self.executor, self.turn_id, self.started, self.model = executor, turn_id, started, model
         self.usage_file, self.spawn_file = usage, spawn
         self.out: OutputSink | AgentStream | None = None
@@ -463,8 +455,10 @@ class RunningTurn:
                 ex._tasks.pop(self.turn_id, None)
 
     def _remove_files(self) -> None:
-        self.usage_file.unlink(missing_ok=True)  # read into the outcome: nothing to keep
-        self.spawn_file.unlink(missing_ok=True)
+        for path in (self.usage_file, self.spawn_file):  # read into the outcome: nothing to keep
+            if os.access(path, os.F_OK):  # most tasks write neither: no failed unlink to raise and catch
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
 
 
 def budget_env(feedback: Mapping[str, Any] | None) -> dict[str, str]:
@@ -478,15 +472,21 @@ def budget_env(feedback: Mapping[str, Any] | None) -> dict[str, str]:
     return out
 
 
-def _write_json(path: Path, data: Mapping[str, Any], *, atomic: bool = True) -> None:
+def _write_json(path: str | Path, data: Mapping[str, Any], *, atomic: bool = True) -> None:
     """Write atomically: a task polling the file never reads half of it.
     ``atomic=False``: the turn's first write, before its task starts (a
     fresh file no one reads yet: no temporary file and rename)."""
     text = msgspec.json.format(msgspec.json.encode(data), indent=2) + b"\n"
     if not atomic:
-        with open(path, "wb") as f:
-            f.write(text)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+        try:
+            view = memoryview(text)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
         return
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(text)
     os.replace(tmp, path)

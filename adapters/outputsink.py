@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +32,8 @@ HOLD_LIMIT = 256 * 1024
 """Characters held while waiting for a line end (one endless line) or a key
 block's end. Past it the held text is redacted and written as it is."""
 
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+
 _BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
 _END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
 
@@ -38,7 +41,7 @@ _END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
 class KeptOutput(NamedTuple):
     """What an output stream left: the file, its size and hash, its tail."""
 
-    path: Path
+    path: str | Path
     size: int
     sha256: str
     tail: str
@@ -47,11 +50,13 @@ class KeptOutput(NamedTuple):
 class OutputSink:
     """Decode, redact, write, hash: one stream (stdout or stderr) of one turn."""
 
-    def __init__(self, path: Path, redact: Callable[[str], str], *, tail_bytes: int = TAIL_BYTES):
-        self.path = Path(path)
+    def __init__(self, path: str | Path, redact: Callable[[str], str], *, tail_bytes: int = TAIL_BYTES):
+        self.path = path  # as given (the executor's are strings: no Path built per task)
         self.redact = redact
         self.tail_bytes = tail_bytes
-        self._file = open(self.path, "wb")  # noqa: SIM115 - closed by close(), which the executor always calls
+        # a bare descriptor: every write goes straight to the file (`uok logs --follow` reads it as it
+        # grows), so a buffered file object would only cost its making (issue 15); closed by close()
+        self._fd = os.open(path, _CREATE, 0o666)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._held = ""
         self._hash = hashlib.sha256()
@@ -68,8 +73,8 @@ class OutputSink:
         if not self._closed:
             self._held += self._decoder.decode(b"", final=True)
             self._drain(final=True)
-            self._file.close()
             self._closed = True
+            os.close(self._fd)
         tail = self._tail
         while tail and tail[0] & 0xC0 == 0x80:  # cut inside a character: start at the next one
             tail = tail[1:]
@@ -97,8 +102,9 @@ class OutputSink:
         data = self.redact(text).encode("utf-8", errors="replace")
         if not data:
             return
-        self._file.write(data)
-        self._file.flush()  # `uok logs --follow` reads the file as it grows
+        view = memoryview(data)
+        while view:  # a regular file takes it all at once; a short write goes on where it stopped
+            view = view[os.write(self._fd, view) :]
         self._hash.update(data)
         self._size += len(data)
         self._tail = (self._tail + data[-self.tail_bytes :])[-self.tail_bytes :]

@@ -49,6 +49,16 @@ class TurnFiles(NamedTuple):
     progress: Path
 
 
+def files_at(stem: str) -> TurnFiles:
+    """The files of the turn whose paths start with ``stem`` (:meth:`LogsDir.stem`)."""
+    return TurnFiles(
+        stdout=Path(stem + ".stdout"),
+        stderr=Path(stem + ".stderr"),
+        feedback=Path(stem + ".feedback.json"),
+        progress=Path(stem + ".progress"),
+    )
+
+
 def safe_name(unit_id: str) -> str:
     """A unit id as a file name: nothing outside ``[A-Za-z0-9_.-]``, never hidden."""
     name = _UNSAFE.sub("_", unit_id) or "_"
@@ -73,7 +83,7 @@ class LogsDir:
         # the same as strings: turn() and record() run once or twice per task (issue 15)
         self._root = str(self.root)
         self._base_prefix = str(self.base).rstrip("/") + "/" if self.base is not None else None
-        self._prepared: set[str] = set()  # run ids whose directory prepare() made
+        self._prepared: dict[str, str] = {}  # run id -> the directory prepare() made
 
     @classmethod
     def for_store(cls, store: Any, *, plan_dir: Path | None = None, environ: dict[str, str] | None = None) -> LogsDir:
@@ -94,21 +104,22 @@ class LogsDir:
         """Where agent steps' long texts are kept, by SHA-256 (uok.adapters.agents.stream)."""
         return self.root / "blobs"
 
-    def turn(self, run_id: str, unit_id: str, turn_id: str) -> TurnFiles:
-        stem = os.path.join(self._root, safe_name(run_id), f"{safe_name(unit_id)}.{iteration_of(turn_id)}")
-        return TurnFiles(
-            stdout=Path(stem + ".stdout"),
-            stderr=Path(stem + ".stderr"),
-            feedback=Path(stem + ".feedback.json"),
-            progress=Path(stem + ".progress"),
-        )
+    def stem(self, run_id: str, unit_id: str, turn_id: str) -> str:
+        """The turn's files' common path, as a string: ``stem + ".stdout"`` and
+        so on (the executor builds no ``Path`` per task, issue 15)."""
+        return os.path.join(self._root, safe_name(run_id), f"{safe_name(unit_id)}.{iteration_of(turn_id)}")
 
-    def record(self, path: Path) -> str:
+    def turn(self, run_id: str, unit_id: str, turn_id: str) -> TurnFiles:
+        return files_at(self.stem(run_id, unit_id, turn_id))
+
+    def record(self, path: str | Path) -> str:
         """How ``path`` is written into an event."""
         text = os.fspath(path)
         prefix = self._base_prefix
         if prefix is not None and os.sep == "/" and text.startswith(prefix) and not _ODD.search(text, len(prefix) - 1):
             return text[len(prefix) :]  # a turn's file under the log's directory (what turn() builds)
+        if self.base is None and text.startswith("/") and os.sep == "/" and not _ODD.search(text):
+            return text  # already absolute and plain (what turn() builds): what Path.absolute() would give
         path = Path(path).absolute()
         if self.base is not None:
             try:
@@ -124,16 +135,17 @@ class LogsDir:
             return path
         return self.base / path
 
-    def prepare(self, run_id: str) -> Path:
+    def prepare(self, run_id: str) -> str:
         """Create the run's directory (0700: output may hold what redaction
         missed); once per run id and instance, not before every task."""
+        made = self._prepared.get(run_id)
+        if made is not None and os.path.isdir(made):  # one stat, no Path built
+            return made
         directory = self.root / safe_name(run_id)
-        if run_id in self._prepared and directory.is_dir():
-            return directory
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         ignore = self.root / ".gitignore"
         if not ignore.exists():
             ignore.write_text("*\n")  # outputs are never committed, wherever the directory is
         directory.mkdir(exist_ok=True, mode=0o700)
-        self._prepared.add(run_id)
-        return directory
+        made = self._prepared[run_id] = str(directory)
+        return made

@@ -1,7 +1,9 @@
 """The cost of starting a task: uok's executor against a bare
 ``subprocess.run``, interleaved in one process (issue 15, a cheap spawn).
 
-Rows, each running ``true`` and waiting for it, round-robin, median:
+Rows, each running ``true`` and waiting for it, round-robin: wall time (median,
+p90) and the calling thread's CPU (mean of `time.thread_time`; the child's own CPU is
+not counted):
 
 * ``bare``: ``subprocess.run(["true"])``, the baseline;
 * ``fast Popen``: ``Popen(process_group=0)`` with stdout/stderr pipes, what
@@ -73,7 +75,7 @@ def old_spawn() -> None:
 
 
 def executor(root: Path) -> Callable[[], None]:
-    ex = CommandExecutor(root, logs=LogsDir(root / "logs"))
+    ex = CommandExecutor(root, logs=LogsDir(root / "logs", root))  # paths recorded relative, as in a run
     node = UnitNode(
         id="u", kind="task", unit_type="execute-task", milestone="M", slice="S", title="t", command=("true",)
     )
@@ -94,26 +96,47 @@ def main() -> None:
         rows: dict[str, Callable[[], None]] = {
             "bare `subprocess.run`": bare,
             "fast Popen (process_group=0, pipes)": fast_popen,
-            "old spawn (preexec_fn PDEATHSIG, new session, temp dir)": old_spawn,
             "uok executor, a whole turn's process": executor(Path(tmp)),
         }
-        times: dict[str, list[float]] = {name: [] for name in rows}
-        for fn in rows.values():
-            fn()  # warm-up
-        for r in range(args.rounds):
-            names = list(rows)
-            names = names[r % len(names) :] + names[: r % len(names)]  # rotated: no row always first
-            for name in names:
-                t = time.perf_counter()
-                rows[name]()
-                times[name].append(time.perf_counter() - t)
-    base = statistics.median(times["bare `subprocess.run`"])
-    print("| spawn of `true` | median ms | p90 ms | vs bare |")
-    print("|---|---:|---:|---:|")
-    for name, ts in times.items():
-        ts.sort()
-        m, p90 = statistics.median(ts), ts[int(len(ts) * 0.9)]
-        print(f"| {name} | {m * 1e3:.2f} | {p90 * 1e3:.2f} | {m / base:.2f}x |")
+        # the old spawn forks the whole process: every page this process writes afterwards is copied
+        # on its first write, which would land on the CPU of whatever row runs next. It is timed in a
+        # second pass, against the bare spawn of that pass.
+        times, cpu = _rounds(rows, args.rounds)
+        old_times, old_cpu = _rounds({"bare": bare, "old": old_spawn}, args.rounds)
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[0]
+    print(f"# {args.rounds} rounds, load {load}; CPU: this thread's (time.thread_time), the child's not counted")
+    print("| spawn of `true` | median ms | p90 ms | vs bare | CPU mean ms | CPU vs bare |")
+    print("|---|---:|---:|---:|---:|---:|")
+    base, base_cpu = times["bare `subprocess.run`"], cpu["bare `subprocess.run`"]
+    for name in rows:
+        print(_row(name, times[name], cpu[name], base, base_cpu))
+    name = "old spawn (preexec_fn PDEATHSIG, new session, temp dir; own pass)"
+    print(_row(name, old_times["old"], old_cpu["old"], old_times["bare"], old_cpu["bare"]))
+
+
+def _rounds(rows: dict[str, Callable[[], None]], rounds: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Each row once per round, the order rotated (no row always first): wall and CPU seconds."""
+    times: dict[str, list[float]] = {name: [] for name in rows}
+    cpu: dict[str, list[float]] = {name: [] for name in rows}  # this thread's CPU (the child's excluded)
+    for fn in rows.values():
+        fn()  # warm-up
+    for r in range(rounds):
+        names = list(rows)
+        names = names[r % len(names) :] + names[: r % len(names)]
+        for name in names:
+            t, c = time.perf_counter(), time.thread_time()
+            rows[name]()
+            cpu[name].append(time.thread_time() - c)
+            times[name].append(time.perf_counter() - t)
+    return times, cpu
+
+
+def _row(name: str, ts: list[float], cs: list[float], base: list[float], base_cpu: list[float]) -> str:
+    ts = sorted(ts)
+    m, p90, c = statistics.median(ts), ts[int(len(ts) * 0.9)], statistics.mean(cs)
+    b, bc = statistics.median(base), statistics.mean(base_cpu)
+    return f"| {name} | {m * 1e3:.2f} | {p90 * 1e3:.2f} | {m / b:.2f}x | {c * 1e3:.3f} | {c / bc:.2f}x |"
 
 
 if __name__ == "__main__":
