@@ -43,6 +43,8 @@ static void put_be64(unsigned char *p, uint64_t v) {
     }
 }
 
+#define SEPARATOR 0x1e /* what SQLite's group_concat puts between a packed page's values (char(30)) */
+
 enum { PREV, VERSIONS, STREAM_LEN, TOPIC_LEN, PAYLOAD_LEN, STREAMS, TOPICS, PAYLOADS, HASHES, NBUF };
 
 PyDoc_STRVAR(first_broken_doc,
@@ -193,7 +195,106 @@ done:
     return out;
 }
 
+/* One column of a page joined by SQLite with a separator byte: the values
+ * without the separators, their Arrow offsets (native int32, n + 1) and
+ * their big-endian u32 lengths. 0 if the column does not hold exactly n
+ * values (a value containing the separator, or a NULL that group_concat
+ * skipped), or is over 2 GiB. */
+static int split_column(const unsigned char *src, Py_ssize_t len, Py_ssize_t n, PyObject **data, PyObject **offsets,
+                        PyObject **lengths) {
+    if (n == 0 || len > INT32_MAX - 1 || len < n - 1) return 0;
+    *data = PyBytes_FromStringAndSize(NULL, len - (n - 1));
+    *offsets = PyBytes_FromStringAndSize(NULL, (n + 1) * 4);
+    *lengths = PyBytes_FromStringAndSize(NULL, n * 4);
+    if (!*data || !*offsets || !*lengths) return -1;
+    unsigned char *d = (unsigned char *)PyBytes_AS_STRING(*data), *l = (unsigned char *)PyBytes_AS_STRING(*lengths);
+    int32_t *o = (int32_t *)PyBytes_AS_STRING(*offsets);
+    const unsigned char *p = src, *end = src + len;
+    int32_t at = 0;
+    o[0] = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const unsigned char *sep = i + 1 < n ? memchr(p, SEPARATOR, (size_t)(end - p)) : NULL;
+        if (i + 1 < n && !sep) return 0;
+        const unsigned char *stop = sep ? sep : end;
+        if (i + 1 == n && memchr(p, SEPARATOR, (size_t)(end - p))) return 0;
+        uint32_t k = (uint32_t)(stop - p);
+        memcpy(d + at, p, k);
+        at += (int32_t)k;
+        o[i + 1] = at;
+        l[4 * i] = (unsigned char)(k >> 24);
+        l[4 * i + 1] = (unsigned char)(k >> 16);
+        l[4 * i + 2] = (unsigned char)(k >> 8);
+        l[4 * i + 3] = (unsigned char)k;
+        p = stop + 1;
+    }
+    return 1;
+}
+
+PyDoc_STRVAR(split_page_doc,
+"split_page(n, versions, streams, topics, payloads) -> tuple | None\n\n"
+"A page packed by SQLite with separators (uok.adapters.analytics.sources.PACKED_SPLIT):\n"
+"versions: n decimal integers joined by ','; streams, topics, payloads: n\n"
+"values each joined by the byte 0x1e. Returns (versions (native int64),\n"
+"versions_be, then for streams, topics and payloads in turn: the values\n"
+"joined without separators, their Arrow offsets (native int32) and their\n"
+"big-endian u32 lengths); None when a column does not hold exactly n values\n"
+"(a value holding the separator byte: the caller then reads the page row by row).");
+
+static PyObject *split_page(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_ssize_t n;
+    Py_buffer b[4];
+    memset(b, 0, sizeof b);
+    if (!PyArg_ParseTuple(args, "ny*y*y*y*", &n, &b[0], &b[1], &b[2], &b[3])) {
+        for (int i = 0; i < 4; i++)
+            if (b[i].obj) PyBuffer_Release(&b[i]);
+        return NULL;
+    }
+    PyObject *out = NULL, *parts[11] = {NULL};
+    int ok = n > 0;
+    if (ok) {
+        parts[0] = PyBytes_FromStringAndSize(NULL, n * 8);
+        parts[1] = PyBytes_FromStringAndSize(NULL, n * 8);
+        if (!parts[0] || !parts[1]) goto done;
+        int64_t *v = (int64_t *)PyBytes_AS_STRING(parts[0]);
+        unsigned char *vb = (unsigned char *)PyBytes_AS_STRING(parts[1]);
+        const unsigned char *p = b[0].buf, *end = p + b[0].len;
+        for (Py_ssize_t i = 0; ok && i < n; i++) {
+            int negative = p < end && *p == '-';
+            p += negative;
+            uint64_t x = 0;
+            const unsigned char *digits = p;
+            while (p < end && *p >= '0' && *p <= '9' && p - digits < 19) x = 10 * x + (uint64_t)(*p++ - '0');
+            if (p == digits || (p < end && *p != ',') || (i + 1 < n) != (p < end)) ok = 0;
+            p += p < end;
+            if (negative) x = (uint64_t)0 - x;
+            v[i] = (int64_t)x;
+            put_be64(vb + 8 * i, x);
+        }
+    }
+    for (int c = 0; ok && c < 3; c++) {
+        int r = split_column(b[c + 1].buf, b[c + 1].len, n, &parts[2 + 3 * c], &parts[3 + 3 * c], &parts[4 + 3 * c]);
+        if (r < 0) goto done;
+        ok = r;
+    }
+    if (!ok) {
+        out = Py_NewRef(Py_None);
+        goto done;
+    }
+    out = PyTuple_New(11);
+    if (!out) goto done;
+    for (int i = 0; i < 11; i++) {
+        PyTuple_SET_ITEM(out, i, parts[i]);
+        parts[i] = NULL;
+    }
+done:
+    for (int i = 0; i < 11; i++) Py_XDECREF(parts[i]);
+    for (int i = 0; i < 4; i++) PyBuffer_Release(&b[i]);
+    return out;
+}
+
 static PyMethodDef methods[] = {
+    {"split_page", split_page, METH_VARARGS, split_page_doc},
     {"first_broken", first_broken, METH_VARARGS, first_broken_doc},
     {"offsets", offsets, METH_VARARGS, offsets_doc},
     {NULL, NULL, 0, NULL},

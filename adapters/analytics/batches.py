@@ -81,6 +81,11 @@ FIRST_BROKEN: Callable[..., int] | None = _C.first_broken if _C else None
 payload_len_be, streams, topics, payloads, hashes)``: the index of the first
 row of a page whose recomputed hash differs from its stored one, or -1
 (see ``_chain.c``); None: DuckDB and ``hashlib`` check instead."""
+SPLIT_PAGE: Callable[..., tuple[bytes, ...] | None] | None = _C.split_page if _C else None
+"""``split_page(n, versions, streams, topics, payloads)``: a page packed
+with separators (:data:`uok.adapters.analytics.sources.PACKED_SPLIT`) as
+the buffers a batch needs (:func:`split_to_batch`); None: pages are packed
+with hex lengths (:func:`packed_to_batch`)."""
 OFFSETS: Callable[[bytes, int], tuple[bytes, ...]] | None = _C.offsets if _C else None
 """``offsets(lengths_be, 3)``: a packed page's interleaved big-endian
 lengths as three columns of Arrow offsets, in C (``itertools.accumulate``
@@ -177,6 +182,45 @@ def packed_to_batch(page: tuple, prev: bytes) -> Batch | None:
         na.c_array_from_buffers(_INT64, n, [None, positions]),
         na.c_array_from_buffers(_STRING, n, [None, stream_off, streams]),
         na.c_array_from_buffers(_INT64, n, [None, _swapped(versions_be)]),
+        na.c_array_from_buffers(_STRING, n, [None, topic_off, topics]),
+        na.c_array_from_buffers(_STRING, n, [None, payload_off, payloads]),
+        _fixed(32, n, hashes),
+        _fixed(32, n, prev + hashes[: 32 * (n - 1)]),
+        _fixed(8, n, _swapped(positions)),
+        _fixed(4, n, stream_len),
+        _fixed(8, n, versions_be),
+        _fixed(4, n, topic_len),
+        _fixed(4, n, payload_len),
+    ]
+    chain = (prev, first, versions_be, stream_len, topic_len, payload_len, streams, topics, payloads, hashes)
+    return Batch(_struct(n, children), n, first, first + n - 1, hashes[-32:], chain)
+
+
+def split_to_batch(page: tuple, prev: bytes) -> Batch | None:
+    """A page packed by SQLite with separators (see
+    :data:`uok.adapters.analytics.sources.PACKED_SPLIT`): ``(count, first,
+    versions, streams, topics, payloads, hashes)``, split in C
+    (:data:`SPLIT_PAGE`); the caller has checked the positions and types as
+    for :func:`packed_to_batch`. ``None`` if a column is not UTF-8 or does
+    not hold one value per row (a value holding the separator byte): the
+    row-by-row path then reads the page."""
+    n, first, versions, streams, topics, payloads, hashes = page
+    try:
+        for column in (streams, topics, payloads):
+            _checked_utf8(column)
+    except UnicodeDecodeError:
+        return None
+    assert SPLIT_PAGE is not None
+    parts = SPLIT_PAGE(n, versions.encode(), streams, topics, payloads)
+    if parts is None:
+        return None
+    versions_native, versions_be, streams, stream_off, stream_len, topics, topic_off, topic_len = parts[:8]
+    payloads, payload_off, payload_len = parts[8:]
+    positions = array.array("q", range(first, first + n))
+    children = [
+        na.c_array_from_buffers(_INT64, n, [None, positions]),
+        na.c_array_from_buffers(_STRING, n, [None, stream_off, streams]),
+        na.c_array_from_buffers(_INT64, n, [None, versions_native]),
         na.c_array_from_buffers(_STRING, n, [None, topic_off, topics]),
         na.c_array_from_buffers(_STRING, n, [None, payload_off, payloads]),
         _fixed(32, n, hashes),

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from uok.adapters.analytics import batches as _batches
 from uok.adapters.analytics import sources
-from uok.adapters.analytics.batches import Batch, packed_to_batch, rows_to_batch
+from uok.adapters.analytics.batches import Batch, packed_to_batch, rows_to_batch, split_to_batch
 from uok.domain.log.chain import ChainBroken
 
 PAGE_ROWS = 4_096  # rows per statement of the log (and per Arrow batch)
@@ -63,8 +63,10 @@ def read_pages(db: Path | str, after: int, prev: bytes, upto: int, out: queue.Qu
             batches: list[Batch] = []
             while after < upto and not stop.is_set():
                 in_python = _batches.FIRST_BROKEN is None and out.qsize() >= BACKLOG_GROUPS
-                packed = None if in_python else source.packed(after, upto, PAGE_ROWS)
-                batch = packed_to_batch(packed, prev) if packed is not None else None
+                split = _batches.SPLIT_PAGE is not None
+                packed = None if in_python else source.packed(after, upto, PAGE_ROWS, split)
+                to_batch = split_to_batch if split else packed_to_batch
+                batch = to_batch(packed, prev) if packed is not None else None
                 if batch is None:
                     rows = source.page(after, upto, PAGE_ROWS)
                     if not rows:

@@ -16,6 +16,7 @@ import pytest
 from uok.adapters.analytics import batches, loader, reader, sources
 from uok.adapters.sqlite_store import SqliteEventStore
 from uok.domain.log.chain import GENESIS, ChainBroken
+from uok.domain.log.store import NewRecord
 
 from bench.eventgen import fill
 from tests.conftest import uok
@@ -69,6 +70,7 @@ def checker(request, monkeypatch) -> dict[str, str]:
         return {"UOK_ANALYTICS_NATIVE": "1"}
     monkeypatch.setattr(batches, "FIRST_BROKEN", None)
     monkeypatch.setattr(batches, "OFFSETS", None)
+    monkeypatch.setattr(batches, "SPLIT_PAGE", None)
     return {"UOK_ANALYTICS_NATIVE": "0"}
 
 
@@ -92,16 +94,21 @@ def test_packed_pages_are_the_batches_a_row_by_row_read_builds(big_log: Path, ch
         prev = source.head(after)[1]
         packed = source.packed(after, EVENTS, loader.PAGE_ROWS)
         assert packed is not None
-        a = batches.packed_to_batch(packed, prev)
+        built = [batches.packed_to_batch(packed, prev)]
+        if batches.SPLIT_PAGE is not None:  # packed with separators, split in C
+            split = source.packed(after, EVENTS, loader.PAGE_ROWS, split=True)
+            assert split is not None
+            built.append(batches.split_to_batch(split, prev))
         b = batches.rows_to_batch(source.page(after, EVENTS, loader.PAGE_ROWS), prev, after + 1)
     finally:
         source.close()
-    assert a is not None and (a.rows, a.first, a.last, a.last_hash) == (b.rows, b.first, b.last, b.last_hash)
-    assert list(na.Array(a.array).iter_tuples()) == list(na.Array(b.array).iter_tuples())
-    # and the same buffers for the C check
-    assert [x if isinstance(x, int) else bytes(x) for x in a.chain] == [
-        x if isinstance(x, int) else bytes(x) for x in b.chain
-    ]
+    for a in built:
+        assert a is not None and (a.rows, a.first, a.last, a.last_hash) == (b.rows, b.first, b.last, b.last_hash)
+        assert list(na.Array(a.array).iter_tuples()) == list(na.Array(b.array).iter_tuples())
+        # and the same buffers for the C check
+        assert [x if isinstance(x, int) else bytes(x) for x in a.chain] == [
+            x if isinstance(x, int) else bytes(x) for x in b.chain
+        ]
     assert a.first == after + 1 and prev != GENESIS
 
 
@@ -206,3 +213,28 @@ def test_the_load_on_any_duckdb_thread_count(big_log: Path, tmp_path: Path, monk
     with pytest.raises(ChainBroken) as e:
         loader.refresh(db, tmp_path / "copy.duckdb")
     assert e.value.position == MIDDLE
+
+
+def test_a_value_holding_the_packed_separator_loads(tmp_path: Path, checker):
+    """A page packed with separators (sources.PACKED_SPLIT) whose stream,
+    topic or payload holds the separator byte 0x1e itself cannot be split:
+    that page is read row by row, and the whole log loads, every hash checked."""
+    db = tmp_path / "sep.db"
+    with SqliteEventStore(db, synchronous="NORMAL") as store:
+        fill(store, loader.PAGE_ROWS + 10, seed=3)
+        store.append(
+            [
+                NewRecord(stream="odd\x1estream", version=1, topic="Odd", payload=b'{"a":1}'),
+                NewRecord(stream="odd\x1estream", version=2, topic="Odd\x1etopic", payload=b'"\x1e"'),
+            ]
+        )
+        head = store.head()[0]
+    r = sql_exit(db, tmp_path, checker)
+    assert r.returncode == 0, r.stderr
+    assert str(head) in r.stdout.split()
+    result = loader.refresh(db, tmp_path / "in-process.duckdb")
+    assert result.loaded == head
+    with duckdb.connect(str(tmp_path / "in-process.duckdb"), read_only=True) as duck:
+        assert duck.execute(
+            "SELECT count(*) FROM raw_events WHERE stream = 'odd' || chr(30) || 'stream'"
+        ).fetchall() == [(2,)]

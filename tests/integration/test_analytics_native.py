@@ -137,3 +137,53 @@ def test_offsets_refuse_a_partial_row_and_a_column_over_2_gib():
         batches.OFFSETS(b"\0" * 13, 3)
     with pytest.raises(OverflowError):
         batches.OFFSETS(struct.pack(">III", 2**31 - 1, 0, 0) * 2, 3)
+
+
+SEP = b"\x1e"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(-(2**63), 2**63 - 1), st.binary(max_size=12), st.binary(max_size=12), st.binary(max_size=40)
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_split_page_takes_a_page_packed_with_separators_apart(rows):
+    """``split_page`` on what sources.PACKED_SPLIT makes of ``rows``: the
+    versions (native and big-endian) and each column's values joined, offsets
+    and big-endian lengths; None when a value holds the separator byte."""
+    versions = ",".join(str(r[0]) for r in rows).encode()
+    columns = [[r[c] for r in rows] for c in (1, 2, 3)]
+    got = batches.SPLIT_PAGE(len(rows), versions, *(SEP.join(values) for values in columns))
+    if any(SEP in v for values in columns for v in values):
+        assert got is None
+        return
+    assert got is not None
+    assert got[0] == b"".join(struct.pack("=q", r[0]) for r in rows)
+    assert got[1] == b"".join(struct.pack(">q", r[0]) for r in rows)
+    for c, values in enumerate(columns):
+        data, offsets, lengths = got[2 + 3 * c : 5 + 3 * c]
+        assert data == b"".join(values)
+        assert list(array.array("i", offsets)) == list(itertools.accumulate(map(len, values), initial=0))
+        assert lengths == b"".join(struct.pack(">I", len(v)) for v in values)
+
+
+@pytest.mark.parametrize(
+    ("n", "versions", "streams"),
+    [
+        pytest.param(2, b"1,2", b"a" + SEP + b"b" + SEP + b"c", id="a-value-holding-the-separator"),
+        pytest.param(3, b"1,2", b"a" + SEP + b"b", id="a-value-missing"),
+        pytest.param(2, b"1,2,3", b"a" + SEP + b"b", id="a-version-too-many"),
+        pytest.param(2, b"1,x", b"a" + SEP + b"b", id="a-version-not-a-number"),
+        pytest.param(2, b"1,", b"a" + SEP + b"b", id="a-version-empty"),
+        pytest.param(1, b"12345678901234567890", b"a", id="a-version-over-19-digits"),
+        pytest.param(0, b"", b"", id="no-rows"),
+    ],
+)
+def test_split_page_returns_none_for_a_page_it_cannot_split(n, versions, streams):
+    topics = payloads = SEP.join([b"t"] * n)
+    assert batches.SPLIT_PAGE(n, versions, streams, topics, payloads) is None
