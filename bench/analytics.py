@@ -109,16 +109,16 @@ def timed_load(db: Path, copy: Path, threads: int | None, native=True) -> tuple[
     """(wall, CPU) seconds of one load into a fresh copy with ``threads``
     (None: as the loader chooses), with the C check or without (``native``)."""
     reader.LOAD_THREADS = threads
-    first_broken, offsets = batches.FIRST_BROKEN, batches.OFFSETS
-    if not native:
-        batches.FIRST_BROKEN = batches.OFFSETS = None
+    natives = batches.FIRST_BROKEN, batches.OFFSETS, batches.SPLIT_PAGE
+    if not native:  # as where the extension is not built
+        batches.FIRST_BROKEN = batches.OFFSETS = batches.SPLIT_PAGE = None
     try:
         cpu = time.process_time()
         r = loader.refresh(db, copy)
         cpu = time.process_time() - cpu
     finally:
         reader.LOAD_THREADS = None
-        batches.FIRST_BROKEN, batches.OFFSETS = first_broken, offsets
+        batches.FIRST_BROKEN, batches.OFFSETS, batches.SPLIT_PAGE = natives
         for p in copy.parent.glob(copy.name + "*"):
             p.unlink()
     return r.seconds, cpu
@@ -142,11 +142,12 @@ def threads_ab(db: Path, tmp: Path, reps: int, n: int, base: float) -> list[tupl
 
 
 def check_ab(db: Path, tmp: Path, reps: int, n: int, base: float) -> list[tuple[str, str, str]]:
-    """``reps`` loads each way, alternating: the C check against the DuckDB
-    and hashlib check (the C extension switched off)."""
+    """``reps`` loads each way, alternating: the C extension (check, page
+    split, offsets) against the DuckDB and hashlib check with the page
+    built in Python (the extension switched off: the code before it)."""
     if batches.FIRST_BROKEN is None:
         return [("  check A/B", "skipped: the C check is not built here", "")]
-    ways = {"C check": True, "DuckDB+hashlib check": False}
+    ways = {"C extension": True, "without it (DuckDB+hashlib check)": False}
     runs: dict[str, list[tuple[float, float]]] = {w: [] for w in ways}
     for i in range(reps):
         for way, native in ways.items():
