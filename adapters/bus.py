@@ -185,6 +185,13 @@ class MessageBus:
 
     # ------------------------------------------------------------------ reading
 
+    def mark(self) -> tuple[int, int] | None:
+        """A value that changes whenever a message event may have been
+        appended since it was taken (:meth:`SqliteEventStore.appended_mark`);
+        None where the store cannot tell."""
+        marker = getattr(self.log.store, "appended_mark", None)
+        return marker(_TOPICS) if marker is not None else None
+
     def refresh(self) -> InboxState:
         """Fold the message events appended since the last call (any process).
         On SQLite, nothing is read while no message event can have been

@@ -80,6 +80,8 @@ class TurnHooks:
         self._finalized: set[str] = set()  # turns whose finalize phase was recorded (and told)
 
     def on_decision(self, d: ev.Event) -> None:
+        if type(d) is ev.UnitTransitioned:  # most decisions: nothing to do (issue 15, CPU per task)
+            return
         if isinstance(d, ev.TurnStarted):
             self._turns[d.turn_id] = d
             if self.writer is not None:
@@ -104,6 +106,8 @@ class TurnHooks:
     def _tell_phase(self, turn_id: str, phase: str, action: str, data: Mapping[str, Any] | None = None) -> None:
         """``on_phase_result`` with ``data`` plus the turn's id and, when its
         start was seen, its unit's id and type."""
+        if not self.observers:
+            return
         told: dict[str, Any] = {**(data or {}), "turn_id": turn_id}
         turn = self._turns.get(turn_id)
         if turn is not None:
@@ -163,6 +167,8 @@ class TurnHooks:
 
     def _notify(self, method: str, *args: Any) -> int:
         """Call ``method`` on every observer; returns how many raised."""
+        if not self.observers:
+            return 0
         errors = 0
         for observer in self.observers:
             fn = getattr(observer, method, None)

@@ -580,6 +580,9 @@ class KernelRunner:
 
     def _act(self, d: ev.Event) -> None:
         """The action a decision asks for, if any; durable first (``_sync``)."""
+        kind = type(d)
+        if kind is ev.PhaseResult or (kind is ev.UnitTransitioned and d.to_state != "cancelled"):  # type: ignore[attr-defined]
+            return  # most decisions ask for nothing (issue 15, CPU per task)
         sync = self._sync
         if isinstance(d, ev.TurnStarted):
             # the planned node (unredacted) with its effective modes (behaviour §5)

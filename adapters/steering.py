@@ -57,11 +57,18 @@ class SteeringPoller:
         self.kernel, self.run_id, self.step, self.clock = kernel, run_id, step, clock
         self.bus = MessageBus(log, clock=clock, run_id=run_id)
         self.inbox = kernel_inbox(run_id)
+        self._quiet: tuple[int, int] | None = None  # the bus's mark when a poll last found nothing unread
 
     def poll(self) -> int:
         """Apply every unread steering message; returns how many were stepped."""
         stepped = 0
-        for msg in self.bus.inbox(self.inbox, topic=STEER_TOPIC):
+        mark = self.bus.mark()
+        if mark is not None and mark == self._quiet:  # no message event since a poll found none unread
+            return 0
+        unread = self.bus.inbox(self.inbox, topic=STEER_TOPIC)
+        if not unread:
+            self._quiet = mark
+        for msg in unread:
             kernel = self.kernel()
             if kernel.exited:
                 break

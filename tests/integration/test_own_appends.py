@@ -134,3 +134,32 @@ def test_the_feedback_index_folds_what_it_was_handed_and_reads_what_it_was_not(t
         batch = [turn(5)]
         index.appended(log.append(batch), batch)
         assert earlier(6) == ["r:1", "r:2", "r:3", "r:4", "r:5"]
+
+
+def test_the_steering_poll_skips_the_inbox_while_no_message_event_was_appended_and_sees_the_next(tmp_path: Path):
+    from uok.adapters.steering import SteeringPoller, send_steering
+    from uok.domain.kernel import Kernel
+
+    db = tmp_path / "s.db"
+    with SqliteEventStore(db) as store, SqliteEventStore(db) as other:
+        log = EventLog(store)
+        stepped: list[ev.Event] = []
+        poller = SteeringPoller(
+            log, Kernel, run_id="r1", step=lambda obs, prior=(): stepped.append(obs), clock=StepClock(step=1)
+        )
+        inboxes = {"n": 0}
+        real_inbox = poller.bus.inbox
+
+        def counted(*a, **kw):
+            inboxes["n"] += 1
+            return real_inbox(*a, **kw)
+
+        poller.bus.inbox = counted  # type: ignore[method-assign]
+        assert poller.poll() == 0
+        log.append([ev.TurnClosed(run_id="r1", at=AT, turn_id="r1:1")])  # not a message event
+        assert poller.poll() == 0
+        assert inboxes["n"] == 1  # the second poll did not look: nothing of the bus moved
+        send_steering(MessageBus(EventLog(other)), "r1", "pause")  # another connection (any process)
+        assert poller.poll() == 1
+        assert [type(e) for e in stepped] == [ev.SteeringReceived]
+        assert inboxes["n"] == 2
