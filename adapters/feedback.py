@@ -17,7 +17,7 @@ Before each turn the runner writes a JSON file and names it in the task's
           "gates": [{"gate_id": "verification", "attempt": 1, "outcome": "fail",
                      "failure_class": "verification", "rationale": "2 tests failed: …"}],
           "stdout_tail": "…", "stderr_tail": "…",   # the last 4 KiB, redacted
-          "stdout_log": "/abs/.uok/logs/r…/build.3.stdout", "stderr_log": "…",  # the whole output
+          "stdout_log": "/abs/.uok/logs/r…/build.3.stdout", "stderr_log": "…",  # the whole output (no file: empty)
           "agent": null                 # an agent task: how it ended (docs/agents.md), e.g.
                                         # {"agent": "claude-code", "session_id": "…", "subtype": "error_max_turns", …}
         }

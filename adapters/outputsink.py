@@ -12,6 +12,9 @@ A task may print gigabytes; the runner must not hold them. An
   :data:`HOLD_LIMIT` characters;
 * writes them to its file, feeding the SHA-256 and the size with exactly
   the bytes written, and keeps the last :data:`TAIL_BYTES` for the event.
+  The file is made when the first bytes are written: a stream the task
+  never writes to (most tasks' stderr) leaves no file, and its record says
+  0 bytes (issue 15: a new file's inode is most of a silent stream's cost).
 
 What it holds at any time: one read chunk, at most :data:`HOLD_LIMIT`
 characters waiting for a line end or a key block's end, and the tail.
@@ -55,8 +58,9 @@ class OutputSink:
         self.redact = redact
         self.tail_bytes = tail_bytes
         # a bare descriptor: every write goes straight to the file (`uok logs --follow` reads it as it
-        # grows), so a buffered file object would only cost its making (issue 15); closed by close()
-        self._fd = os.open(path, _CREATE, 0o666)
+        # grows), so a buffered file object would only cost its making (issue 15); made at the first
+        # bytes to keep (a new file is most of a silent stream's cost: an inode), closed by close()
+        self._fd = -1
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._held = ""
         self._hash = hashlib.sha256()
@@ -74,7 +78,10 @@ class OutputSink:
             self._held += self._decoder.decode(b"", final=True)
             self._drain(final=True)
             self._closed = True
-            os.close(self._fd)
+            if self._fd >= 0:
+                os.close(self._fd)
+            elif os.access(self.path, os.F_OK):  # nothing kept, yet a file is there: make it what was kept
+                os.close(os.open(self.path, _CREATE, 0o666))
         tail = self._tail
         while tail and tail[0] & 0xC0 == 0x80:  # cut inside a character: start at the next one
             tail = tail[1:]
@@ -102,6 +109,8 @@ class OutputSink:
         data = self.redact(text).encode("utf-8", errors="replace")
         if not data:
             return
+        if self._fd < 0:
+            self._fd = os.open(self.path, _CREATE, 0o666)
         view = memoryview(data)
         while view:  # a regular file takes it all at once; a short write goes on where it stopped
             view = view[os.write(self._fd, view) :]

@@ -3,7 +3,7 @@
 Every turn that runs a command gets, under the *logs directory*::
 
     <logs>/<run id>/<unit>.<iteration>.stdout     the task's stdout, redacted as written
-    <logs>/<run id>/<unit>.<iteration>.stderr     its stderr, likewise
+    <logs>/<run id>/<unit>.<iteration>.stderr     its stderr, likewise (either: none if it stayed empty)
     <logs>/<run id>/<unit>.<iteration>.feedback.json   what earlier attempts left (uok.adapters.feedback)
     <logs>/<run id>/<unit>.<iteration>.progress   where the task reports progress (one line per report)
     <logs>/blobs/<sha[:2]>/<sha256>              long texts of agent steps, by content (uok.adapters.agents)

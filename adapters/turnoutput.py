@@ -1,7 +1,8 @@
 """Finding a turn's kept output from the log (what ``uok logs`` shows).
 
 Each turn that ran a command left two files (:mod:`uok.adapters.turnlogs`)
-whose size and SHA-256 its ``ExecutionFinished`` records. :func:`turns`
+whose size and SHA-256 its ``ExecutionFinished`` records; a stream the
+task never wrote to has no file (recorded as 0 bytes), shown as empty. :func:`turns`
 lists the turns of the log with their output; :func:`select` picks those a
 ``uok logs`` argument names: a run id (every turn of that run), a turn id,
 or a unit id (its latest attempt, or ``--attempt N``).
@@ -110,6 +111,10 @@ def verify(path: Path, recorded: ev.OutputLog) -> str:
     """'' if the file is exactly what the event recorded, else what is wrong."""
     try:
         size = path.stat().st_size
+    except FileNotFoundError as exc:
+        if recorded.size == 0:
+            return ""  # a stream the task never wrote to leaves no file (uok.adapters.outputsink)
+        return f"{path}: cannot read: {exc.strerror or exc}"
     except OSError as exc:
         return f"{path}: cannot read: {exc.strerror or exc}"
     if size != recorded.size:

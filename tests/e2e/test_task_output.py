@@ -86,6 +86,27 @@ def test_a_changed_output_file_is_an_integrity_failure(tmp_path: Path):
     assert r.returncode == 3 and "SHA-256" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_a_stream_the_task_never_wrote_to_leaves_no_file_and_shows_empty(tmp_path: Path):
+    """A silent stream (most tasks' stderr) is recorded as 0 bytes and gets
+    no file (issue 15: a new file's inode is most of its cost); `uok logs`
+    shows it empty and whole. A missing file of a stream that had bytes is
+    still an integrity failure."""
+    plan = task_plan(tmp_path / "plan.toml", [("t", "print('only stdout')")])
+    db = tmp_path / "x.db"
+    assert uok("run", str(plan), "--db", str(db), "--quiet").returncode == 0
+    [fin] = _finished(db)
+    empty = hashlib.sha256(b"").hexdigest()
+    assert (fin["stderr_log"]["size"], fin["stderr_log"]["sha256"], fin["stderr_tail"]) == (0, empty, "")
+    assert not _file(db, plan, fin["stderr_log"]["path"]).exists()
+    r = uok("logs", "t", "--stderr", "--db", str(db))
+    assert (r.returncode, r.stdout) == (0, ""), r.stderr
+    out = _file(db, plan, fin["stdout_log"]["path"])
+    assert out.read_bytes() == b"only stdout\n"
+    out.unlink()
+    r = uok("logs", "t", "--db", str(db))
+    assert r.returncode == 3 and "cannot read" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_invalid_utf8_and_an_endless_line_are_kept_as_text(tmp_path: Path):
     src = "import sys; sys.stdout.buffer.write(b'caf\\xc3\\xa9 \\xff ' + b'x' * 600000); sys.stdout.flush()"
     plan = task_plan(tmp_path / "plan.toml", [("t", src)])
