@@ -20,6 +20,7 @@ from uok.domain.log.store import NewRecord
 
 from bench.eventgen import fill
 from tests.conftest import uok
+from tests.stores import tamper
 
 EVENTS = 4 * loader.PAGE_ROWS + 1_234  # five pages, the last one partial
 MIDDLE = 2 * loader.PAGE_ROWS + 777  # inside the third page
@@ -238,3 +239,19 @@ def test_a_value_holding_the_packed_separator_loads(tmp_path: Path, checker):
         assert duck.execute(
             "SELECT count(*) FROM raw_events WHERE stream = 'odd' || chr(30) || 'stream'"
         ).fetchall() == [(2,)]
+
+
+def test_a_log_altered_on_either_store_is_refused_by_either_checker(logs, tmp_path: Path, checker):
+    """A PostgreSQL log is read row by row (sources.StoreRows), an SQLite
+    log packed: the same check refuses a payload changed behind the store's
+    back on either, naming the same position as `uok verify`."""
+    db = logs.fixture("failures")
+    fine = uok("sql", "SELECT count(*) FROM events", "--db", str(db), "--copy", str(tmp_path / "a.duckdb"), env=checker)
+    assert fine.returncode == 0, fine.stderr
+    tamper(db, b'"unit_id":"boom"', b'"unit_id":"bang"')
+    verify = uok("verify", "--db", str(db))
+    assert verify.returncode == 3 and "hash chain broken at position " in verify.stderr, verify.stderr
+    named = verify.stderr.split("hash chain broken at position ")[1].split(":")[0]
+    r = uok("sql", "SELECT count(*) FROM events", "--db", str(db), "--copy", str(tmp_path / "b.duckdb"), env=checker)
+    assert r.returncode == 3, r.stderr
+    assert f"hash chain broken at position {named}:" in r.stderr and r.stdout == ""
