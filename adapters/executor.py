@@ -163,13 +163,22 @@ class CommandExecutor:
         self._root = str(self.root)  # what Popen's cwd is made of, once
         self.models = dict(models or {})
         self.redact = redact or (lambda s: s)
-        self.base_env = dict(os.environ if env is None else env)
+        self.base_env = os.environ if env is None else env  # encoded once (childproc.Environment)
         self.logs = logs or LogsDir(Path(tempfile.mkdtemp(prefix="uok-logs-")))
         self.db, self.plan_id = db, plan_id
         self.tasks = tasks or TaskSettings()
         self._tasks: dict[str, TaskProcess] = {}
         self._stopped: dict[str, str] = {}  # turn id -> why, for a stop asked before the process started
         self._lock = threading.Lock()
+
+    @property
+    def base_env(self) -> Mapping[str, str]:
+        """The environment every task starts from (read-only; set it anew to change it)."""
+        return self._env.mapping
+
+    @base_env.setter
+    def base_env(self, env: Mapping[str, str]) -> None:
+        self._env = childproc.Environment(env)
 
     # ------------------------------------------------------------------ running
 
@@ -237,8 +246,7 @@ class CommandExecutor:
         spawn_file = stem + ".spawn.jsonl"  # directory per attempt (issue 15)
         turn = RunningTurn(self, turn_id, started, model, usage_file, spawn_file)
         try:
-            env = {
-                **self.base_env,
+            env = {  # over the base environment (self._env), encoded once
                 **node.env,
                 "UOK_RUN_ID": run_id,
                 "UOK_PLAN_ID": self.plan_id,
@@ -303,7 +311,7 @@ class CommandExecutor:
             turn.result = None, f"not started: {stopped_before}", False, StopRecord(reason=stopped_before)
             return
         try:
-            proc, out_r, err_r = childproc.start(argv, shell=node.shell, cwd=cwd, env=env, stdin=stdin)
+            proc, out_r, err_r = childproc.start(argv, shell=node.shell, cwd=cwd, env=self._env, extra=env, stdin=stdin)
         except OSError as exc:
             shown = argv if isinstance(argv, str) else argv[0]
             turn.result = None, f"{CANNOT_START}{shown!r}: {exc.strerror or exc}", False, None

@@ -21,10 +21,13 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from uok.adapters.taskprocess import TaskProcess
 from uok.domain.events import ModelUsage
+
+if TYPE_CHECKING:
+    from uok.adapters.childproc import Leader
 
 __all__ = ["TICK", "Pump", "UsageWatch"]
 
@@ -52,7 +55,7 @@ class Pump:
 
     def __init__(
         self,
-        proc: subprocess.Popen,
+        proc: Leader,
         task: TaskProcess,
         out: tuple[int, Sink],
         err: tuple[int, Sink],
@@ -195,7 +198,7 @@ class UsageWatch:
         return self._read(final=True)
 
 
-def _wait_exit(proc: subprocess.Popen, timeout: float) -> None:
+def _wait_exit(proc: Leader, timeout: float) -> None:
     """Wait up to ``timeout`` for the leader to exit: woken by its pidfd at
     the exit (Linux), not by ``Popen.wait``'s sleep polling (which cost
     about a millisecond a turn, issue 15); elsewhere that polling."""

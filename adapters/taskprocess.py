@@ -17,11 +17,14 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from uok.domain.events import StopRecord
+
+if TYPE_CHECKING:
+    from uok.adapters.childproc import Leader
 
 DEFAULT_GRACE = 10.0
 
@@ -42,7 +45,7 @@ class TaskProcess:
     which reads the task's output, calls :meth:`enforce` on every wake-up to
     deliver the ``SIGKILL`` when the grace period is over."""
 
-    def __init__(self, proc: subprocess.Popen, grace: float = DEFAULT_GRACE):
+    def __init__(self, proc: Leader, grace: float = DEFAULT_GRACE):
         self.proc = proc
         self.pgid = proc.pid  # start_new_session: the leader's pid is the group id
         self.grace = grace

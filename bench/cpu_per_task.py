@@ -114,14 +114,49 @@ def main() -> None:
     ap.add_argument("--tasks", type=int, default=300)
     ap.add_argument("--chains", type=int, default=1)
     ap.add_argument("--runs", type=int, default=3, help="runs, each in this process on a fresh log")
+    ap.add_argument(
+        "--spawn-ab",
+        action="store_true",
+        help="each run twice, in turn: tasks started by the direct fork_exec call and by subprocess.Popen "
+        "(uok.adapters.childproc.FAST), with the ratio",
+    )
     args = ap.parse_args()
-    rows = [one(args.tasks, args.chains) for _ in range(args.runs)]
     with open("/proc/loadavg") as f:
         load = f.read().split()[0]
+    if args.spawn_ab:
+        _spawn_ab(args, load)
+        return
+    rows = [one(args.tasks, args.chains) for _ in range(args.runs)]
     print(f"# {args.tasks} tasks in {args.chains} chain(s), {args.runs} runs, load {load}; per task:")
     for key in rows[0]:
         values = [r[key] for r in rows]
         print(f"{key:16s} median {statistics.median(values):9.3f}  min {min(values):9.3f}  max {max(values):9.3f}")
+
+
+def _spawn_ab(args: argparse.Namespace, load: str) -> None:
+    from uok.adapters import childproc
+
+    if not childproc.FAST:
+        raise SystemExit("no direct fork_exec call on this Python: nothing to compare")
+    rows: dict[bool, list[dict[str, float]]] = {True: [], False: []}
+    try:
+        for r in range(args.runs):
+            for fast in (True, False) if r % 2 else (False, True):  # alternating which goes first
+                childproc.FAST = fast
+                rows[fast].append(one(args.tasks, args.chains))
+    finally:
+        childproc.FAST = True
+    with open("/proc/loadavg") as f:
+        end = f.read().split()[0]
+    print(f"# {args.tasks} tasks in {args.chains} chain(s), {args.runs} runs each, load {load} -> {end}; per task,")
+    print("# medians [min-max]: tasks started by subprocess.Popen, by the direct fork_exec call, the ratio")
+    for key in ("process ms", "main thread ms", "loop ms", "executions ms"):
+        popen, fast = ([r[key] for r in rows[f]] for f in (False, True))
+        p, f = statistics.median(popen), statistics.median(fast)
+        print(
+            f"{key:16s} Popen {p:7.3f} [{min(popen):.3f}-{max(popen):.3f}]  "
+            f"fork_exec {f:7.3f} [{min(fast):.3f}-{max(fast):.3f}]  {f / p:.2f}x"
+        )
 
 
 if __name__ == "__main__":
