@@ -112,12 +112,19 @@ def test_kill_9_mid_run_then_rerun_recovers_and_completes(tmp_path: Path, logs):
     recovered, runs no completed unit again, and completes the plan."""
     plan_dir = tmp_path / "p"
     plan_dir.mkdir()
-    # each task appends its id to runs.log when it starts, then sleeps
-    task = "import os,sys,time; open('runs.log','a').write(sys.argv[1]+'\\\\n'); time.sleep(float(sys.argv[2]))"
+    # each task appends its id to runs.log when it starts, then sleeps: t2,
+    # on its first start, long enough to be killed in the middle (30 s, never
+    # waited for: the kill ends the run and the rerun ends the orphan); every
+    # other start 0.1 s (the rerun used to wait 5 s for t2 again and 5 for t3)
+    task = (
+        "import os,sys,time; seen=open('runs.log').read().split() if os.path.exists('runs.log') else [];"
+        " open('runs.log','a').write(sys.argv[1]+'\\\\n');"
+        " time.sleep(float(sys.argv[2]) if sys.argv[1] not in seen else 0.1)"
+    )
     (plan_dir / "plan.toml").write_text(
         '[plan]\nid = "k"\n[[milestones]]\nid = "M1"\n[[milestones.slices]]\nid = "S1"\n'
         + "".join(
-            f'[[milestones.slices.tasks]]\nid = "t{i}"\ncommand = ["{sys.executable}", "-c", "{task}", "t{i}", "{0.1 if i < 2 else 5}"]\n'
+            f'[[milestones.slices.tasks]]\nid = "t{i}"\ncommand = ["{sys.executable}", "-c", "{task}", "t{i}", "{30 if i == 2 else 0.1}"]\n'
             for i in range(4)
         )
     )
