@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from types import GenericAlias
-from typing import ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import msgspec
 from uok.domain.events import Event
@@ -35,10 +35,10 @@ class Projection(Generic[S]):
     types: ClassVar[frozenset[str] | None] = None
     # delta snapshots between full ones (projections/manifests.py); every read model takes them today
     delta_snapshots: ClassVar[bool] = True
-    # how many delta snapshots per delta interval (when it divides the interval): runs, turns and costs,
-    # per-run parts a one-run question needs, take 10, so it folds at most a hundredth of a snapshot
-    # interval for them; units, a part per whole plan rewritten by every snapshot, takes 1
-    # (docs/performance.md, "Time travel in one process": the disk each costs)
+    # how many delta snapshots per delta interval (when it divides the interval): runs, units, turns and
+    # costs, the parts a one-run question needs, take 10, so it folds at most a hundredth of a snapshot
+    # interval for them (docs/performance.md, "Time travel in one process": the disk each costs; units,
+    # a part per whole plan, can since its large parts are stored in snapshots as chunks: chunks.py)
     delta_density: ClassVar[int] = 1
 
     def initial(self) -> S:
@@ -85,6 +85,10 @@ class PartitionedProjection(Projection[dict]):
     """
 
     part_type: ClassVar[type]
+    # a part of more than ``chunk_over`` entries is stored in snapshots as chunks of ``chunk`` entries
+    # (``entries``, ``of_entries``, ``entry``; projections/chunks.py); chunk 0: never
+    chunk: int = 0
+    chunk_over: int = 0
 
     def initial(self) -> dict:
         return {}
@@ -108,6 +112,23 @@ class PartitionedProjection(Projection[dict]):
             part = self.new_part(k)
         state[k] = self.apply_part(part, position, event)
         return state
+
+    # -- chunks (``chunk``): a part is a dict of entries, only ever added at the end
+    def entries(self, part: Any) -> dict[str, Any]:
+        """The part's entries, in order (read-only)."""
+        raise NotImplementedError
+
+    def of_entries(self, entries: dict[str, Any]) -> Any:
+        """A part holding these entries."""
+        raise NotImplementedError
+
+    def entry(self, event: Event) -> str | None:
+        """Which entry of its part an event changes (or adds)."""
+        raise NotImplementedError
+
+    def count(self, data: bytes) -> int:
+        """How many entries the part encoded as ``data`` holds."""
+        return len(self.entries(msgspec.msgpack.decode(data, type=self.part_type)))
 
     def encode(self, state: dict) -> bytes:
         return msgspec.msgpack.encode(state)

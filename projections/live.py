@@ -4,8 +4,10 @@ bookkeeping of which parts are not yet encoded, committed or snapshotted.
 A part is re-encoded only when it was touched since its last encoding; a
 commit writes the parts changed since the last commit; a snapshot writes
 a manifest of every part's digest plus the encodings that are new since the
-previous snapshot (unchanged parts are shared by digest). A projection
-that is not partitioned is handled as one part (key ``""``).
+previous snapshot (unchanged parts are shared by digest); a large part of
+a projection that opts in is stored in snapshots as chunks and an index
+(projections/chunks.py). A projection that is not partitioned is handled
+as one part (key ``""``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 import msgspec
 from uok.domain.events import Event
+from uok.projections import chunks
 from uok.projections.base import PartitionedProjection, Projection
 from uok.projections.lazyparts import Encoded, Fetch, fetch_all, read
 from uok.projections.port import ProjectionWrite, SnapshotWrite
@@ -34,6 +37,7 @@ class Live:
 
     __slots__ = (
         "_dec",
+        "_dec_part",
         "_enc",
         "apply_part",
         "committed",
@@ -89,6 +93,8 @@ class Live:
         if isinstance(proj, PartitionedProjection):
             self.key, self.apply_part, self.new_part = proj.key, proj.apply_part, proj.new_part
             self._enc, self._dec = msgspec.msgpack.Encoder().encode, _decoder(proj.part_type)
+            if proj.chunk:  # a snapshot's part may be an index of chunks (chunks.py)
+                self._dec_part, self._dec = self._dec, self._dec_chunked
         else:
             self.key = _single_key
             self.apply_part = proj.apply
@@ -109,6 +115,9 @@ class Live:
 
     def decode(self, data: bytes) -> Any:
         return self._dec(data)
+
+    def _dec_chunked(self, data: bytes) -> Any:
+        return chunks.decode(data, self._dec_part, self.proj, self.fetch)
 
     def borrow(self, key: str, part: Any, data: bytes) -> None:
         """Use a shared, read-only decoded part; the first fold that touches
@@ -194,12 +203,15 @@ class Live:
         or resumed from a committed position), so a resumed rebuild writes the
         snapshots an uninterrupted one does."""
         self._encode_touched()
-        encoded = self.encoded
-        blobs = {encoded[k][0]: encoded[k][1] for k in self.unsnapped}
+        blobs: dict[bytes, bytes] = {}
+        stored = self._stored
+        for k in self.unsnapped:
+            d, data = stored(k, blobs)
+            blobs[d] = data
         self.since_full |= self.unsnapped
         self.unsnapped = set()
         if full:
-            manifest = {k: encoded[k][0] for k in sorted(encoded)}  # sorted: same bytes however it was reached
+            manifest = {k: stored(k, blobs)[0] for k in self._keys()}
             self.full, self.since_full = (position, manifest), set()
             self.snaps.append(SnapshotWrite(position=position, manifest=manifest, blobs=blobs))
             return
@@ -208,10 +220,19 @@ class Live:
         base, before = self.full
         delta = {}
         for k in sorted(self.since_full):
-            d = encoded[k][0]
+            d = stored(k, blobs)[0]
             if before.get(k) != d:
                 delta[k] = d
         self.snaps.append(SnapshotWrite(position=position, manifest=delta, blobs=blobs, base=base))
+
+    def _keys(self) -> list[str]:
+        """Every part's key, sorted (a full manifest: the same bytes however the state was reached)."""
+        return sorted(self.encoded)
+
+    def _stored(self, k: str, blobs: dict[bytes, bytes]) -> tuple[bytes, bytes]:
+        """``(digest, data)`` of part ``k`` as a snapshot stores it, adding to
+        ``blobs`` any other blob it needs (chunks: projections/chunkedlive.py)."""
+        return self.encoded[k]
 
     def write(self, position: int, hash_: bytes, *, finished: bool) -> ProjectionWrite:
         self._encode_touched()

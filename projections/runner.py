@@ -31,6 +31,7 @@ from uok.domain.log import codec
 from uok.projections import manifests
 from uok.projections.asof import DEFAULT_CACHE_BYTES, DEFAULT_WINDOW_EVENTS, AsOf, Scope
 from uok.projections.base import Projection
+from uok.projections.chunkedlive import live_of
 from uok.projections.folding import DEFAULT_PAGE, wanted_topics
 from uok.projections.folding import fold_from_zero as fold_from_zero  # re-exported: the reference of time travel
 from uok.projections.folding import topics_of as topics_of
@@ -134,9 +135,9 @@ class ProjectionRunner:
             live = self._live.get(name)
             if h is None or h.version != p.version or (h.position and self.source.hash_at(h.position) != h.hash):
                 self.repo.reset(name, p.version, rebuilding=False)
-                live = self._live[name] = Live(p)
+                live = self._live[name] = live_of(p)
             elif live is None or live.committed != h.position or live.touched or live.unsaved:
-                live = self._live[name] = Live(p, h.position, h.rebuilding)
+                live = self._live[name] = live_of(p, h.position, h.rebuilding)
                 live.load(self.repo.load_parts(name))
                 full_at = h.position // self.snapshot_every * self.snapshot_every
                 if full_at == 0:
@@ -153,7 +154,7 @@ class ProjectionRunner:
         for name in names or list(self.projections):
             p = self.projections[name]
             self.repo.reset(name, p.version, rebuilding=True)
-            self._live[name] = Live(p, 0, rebuilding=True)
+            self._live[name] = live_of(p, 0, rebuilding=True)
 
     # ------------------------------------------------------------------ catching up
     def catch_up(

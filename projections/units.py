@@ -5,7 +5,9 @@ lock file. Here the record is a fold of the unit's ``UnitTransitioned``
 events, so it can never disagree with the log, and it can be computed as
 of any past position (``uok state --at P``). One part per plan: a plan's
 units change together while it runs and then rest, so snapshots share the
-parts of finished plans.
+parts of finished plans. A large plan's part is stored in snapshots as
+chunks of ``CHUNK`` units (projections/chunks.py), so a snapshot taken while
+it runs rewrites the chunks of the units that moved, not the whole plan.
 """
 
 from __future__ import annotations
@@ -22,15 +24,49 @@ class PlanUnits(msgspec.Struct, kw_only=True, gc=False):
     units: dict[str, UnitRecord] = {}
 
 
+CHUNK = 32  # units per chunk of a large plan's part in snapshots
+CHUNK_OVER = 64  # a plan's part of more units than this is stored in snapshots as chunks (~6 KB)
+_PREFIX = b"\x81\xa5units"  # how a PlanUnits encoding begins: a map of one field, "units", then the units' map
+
+
 class UnitRuntimeProjection(PartitionedProjection):
     name: ClassVar[str] = "units"
-    version: ClassVar[int] = 3  # 2: stores uok.domain.policies.lifecycle.UnitRecord; 3: UnitHeld reasons
+    # 2: stores uok.domain.policies.lifecycle.UnitRecord; 3: UnitHeld reasons; 4: a large plan's part stored
+    # in snapshots as chunks (projections/chunks.py): snapshots of 3 are not read, the read model is refolded
+    version: ClassVar[int] = 4
     part_type: ClassVar[type] = PlanUnits
     types: ClassVar[frozenset[str]] = frozenset({"UnitTransitioned", "UnitHeld"})
-    # one delta per interval (base.py), not the ten of runs, turns and costs: a part is a whole
-    # plan's units, so every delta rewrites it; ten per interval made a 2,000-task chain's file
-    # 54.5 MB instead of ~14 (tests/integration/test_snapshot_disk.py)
-    delta_density: ClassVar[int] = 1
+    # ten deltas per interval like runs, turns and costs (base.py): a delta rewrites the chunks of the
+    # units that moved, not the plan (one per interval before chunks: ten made a 2,000-task chain's file
+    # 54.5 MB instead of ~14; tests/integration/test_snapshot_disk.py)
+    delta_density: ClassVar[int] = 10
+
+    def __init__(self, *, chunk: int = CHUNK, chunk_over: int = CHUNK_OVER):
+        """``chunk``, ``chunk_over``: the chunk layout of snapshots (tests use small
+        ones). Any layout is read back alike; a resumed catch-up writes the same
+        bytes as an uninterrupted one only with the same layout."""
+        self.chunk, self.chunk_over = chunk, chunk_over
+
+    def entries(self, part: PlanUnits) -> dict[str, UnitRecord]:
+        return part.units
+
+    def of_entries(self, entries: dict[str, UnitRecord]) -> PlanUnits:
+        return PlanUnits(units=entries)
+
+    def entry(self, event: Event) -> str:
+        return event.unit_id  # type: ignore[attr-defined]
+
+    def count(self, data: bytes) -> int:
+        """Read from the units' map header (msgpack fixmap, map 16 or map 32), not decoded."""
+        if data.startswith(_PREFIX) and len(data) > 7:
+            b = data[7]
+            if 0x80 <= b <= 0x8F:
+                return b & 0x0F
+            if b == 0xDE:
+                return int.from_bytes(data[8:10], "big")
+            if b == 0xDF:
+                return int.from_bytes(data[8:12], "big")
+        return super().count(data)
 
     def key(self, event: Event) -> str:
         return event.plan_id  # type: ignore[attr-defined]

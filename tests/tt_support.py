@@ -40,11 +40,12 @@ def copy_db(src: Path, dst: Path) -> Path:
     return dst
 
 
-def open_runner(db: Path | str, **kw):
-    """(store, projection store, runner over every projection) on a file or a postgresql:// log."""
+def open_runner(db: Path | str, projections=None, **kw):
+    """(store, projection store, runner over every projection, or over ``projections``)
+    on a file or a postgresql:// log."""
     store = open_log_store(db, synchronous="NORMAL")
     ps = projection_store(store)
-    return store, ps, ProjectionRunner(ps, ps, registry.ALL, **kw)
+    return store, ps, ProjectionRunner(ps, ps, registry.ALL if projections is None else projections, **kw)
 
 
 def log_of(db: Path | str) -> EventLog:

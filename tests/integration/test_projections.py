@@ -39,12 +39,12 @@ def test_catch_up_tracks_positions_and_equals_a_fold_from_zero(gen20k: Path, log
     status = {s.name: s for s in runner.status()}
     assert all(s.position == head and s.lag == 0 and not s.rebuilding for s in status.values())
     assert runner.delta_every == 250  # a delta snapshot every tenth of the interval, a full one every 2500
-    # ... and ten per delta interval for the small per-run parts a one-run question needs (runs,
-    # turns, costs); units (a part per plan, rewritten whole by each delta) one per interval
+    # ... and ten per delta interval for the parts a one-run question needs (runs, units, turns,
+    # costs; a large plan's units part is stored as chunks, so a delta does not rewrite the plan)
     assert status["runs"].snapshots == head // 25 and status["gates"].snapshots == head // 250
-    assert ps.snapshot_positions("units", UnitRuntimeProjection.version) == [250 * i for i in range(1, head // 250 + 1)]
+    assert ps.snapshot_positions("units", UnitRuntimeProjection.version) == [25 * i for i in range(1, head // 25 + 1)]
     assert ps.full_manifest("units", UnitRuntimeProjection.version, 2500) is not None
-    assert ps.full_manifest("units", UnitRuntimeProjection.version, 2750) is None  # a delta
+    assert ps.full_manifest("units", UnitRuntimeProjection.version, 2525) is None  # a delta
     reference = fold_from_zero(ps, registry.ALL, head)
     assert runner.states() == reference
     units = reference["units"]
@@ -120,21 +120,33 @@ def test_a_different_log_at_the_same_path_is_not_trusted(logs):
     delta=st.integers(1, 200),
     deltas=st.integers(1, 6),
     batch=st.integers(1, 700),
+    chunk=st.sampled_from([(1, 0), (2, 3), (3, 10), (7, 1), (32, 64)]),
     data=st.data(),
 )
-def test_snapshot_plus_fold_equals_fold_from_zero(seed, events, delta, deltas, batch, data):
+def test_snapshot_plus_fold_equals_fold_from_zero(seed, events, delta, deltas, batch, chunk, data):
     """Full snapshots every ``delta * deltas`` events and delta snapshots
     (projections/manifests.py) every ``delta`` between them (none if
     ``deltas`` is 1); the read models caught up in two steps by two runners
     (two processes: the second resumes from the first's committed state and
     stored full snapshot). The state at any position equals the fold from
     zero, and the snapshots written are byte for byte those of one catch-up
-    in a single step."""
+    in a single step. ``units`` parts of more than a drawn number of units are
+    stored in snapshots as chunks of a drawn number of units
+    (projections/chunks.py; the generated plans have 40 units, the default
+    layout chunks plans of more than 64)."""
     every = delta * deltas
+    size, over = chunk
+    projections = [UnitRuntimeProjection(chunk=size, chunk_over=over) if p.name == "units" else p for p in registry.ALL]
     with tempfile.TemporaryDirectory() as tmp:
         db = generated_db(Path(tmp), events, seed=seed)
         straight = copy_db(db, Path(tmp) / "straight.db")
-        kw = {"batch": batch, "snapshot_every": every, "delta_every": delta, "page": max(1, batch // 2 + 1)}
+        kw = {
+            "batch": batch,
+            "snapshot_every": every,
+            "delta_every": delta,
+            "page": max(1, batch // 2 + 1),
+            "projections": projections,
+        }
         store, ps, runner = open_runner(db, **kw)
         head = store.head()[0]
         stop = data.draw(st.integers(0, head), label="caught up to")
@@ -146,6 +158,12 @@ def test_snapshot_plus_fold_equals_fold_from_zero(seed, events, delta, deltas, b
         positions = data.draw(st.lists(st.integers(0, head), min_size=1, max_size=6), label="positions")
         for p in positions:
             assert runner.state_at(p) == fold_from_zero(ps, registry.ALL, p), p
+        fresh = ProjectionRunner(ps, ps, projections)  # another process: nothing read or decoded yet
+        for p in positions:  # one plan's units, as a one-run question reads them (a scoped query)
+            units = fold_from_zero(ps, [UnitRuntimeProjection()], p)["units"]
+            for plan in list(units)[-2:]:
+                got = fresh.state_at(p, ["units"], only={"units": {plan}})["units"]
+                assert dict(got.items()) == {plan: units[plan]}, (p, plan)
         store.close()
         s2, _p2, one_go = open_runner(straight, **kw)
         one_go.catch_up(upto=stop)

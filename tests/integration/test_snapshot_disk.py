@@ -52,6 +52,7 @@ def test_the_read_models_snapshots_of_a_long_chain_stay_a_small_share_of_the_log
     units = _bytes(db, "SELECT sum(length(data)) FROM projection_blobs WHERE name = 'units'")
     events = _bytes(db, "SELECT sum(length(payload)) FROM events")
     assert units > 0  # snapshots were taken: the bound below is not vacuous
-    # measured (600 tasks): snapshot blobs 0.22x the events' payload bytes with one units delta per interval; ten per
-    # interval made them 2.1x, and the run 10x slower (the share grows with the plan's size)
-    assert blobs < events, (blobs, units, events)
+    # measured (600 tasks): snapshot blobs 0.19x the events' payload bytes with ten units deltas per interval and
+    # chunks (0.22x with one delta per interval and whole parts); ten per interval with whole parts made them 2.1x,
+    # and the run 10x slower (the share grows with the plan's size)
+    assert blobs < 0.5 * events, (blobs, units, events)
