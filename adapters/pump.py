@@ -86,7 +86,7 @@ class Pump:
         try:
             if not self._loop(until):
                 return False
-            self.reader.poll()
+            self.reader.poll(final=True)  # what it reported since the last look, however recent that was
             self._close_pipes()
             self.proc.wait()
         except BaseException:
@@ -227,12 +227,14 @@ class _ProgressReader:
         self.offset = 0
         self._checked = 0.0
 
-    def poll(self) -> bool:
-        """True if the task reported something since the last call."""
+    def poll(self, *, final: bool = False) -> bool:
+        """True if the task reported something since the last call. At most
+        once a :data:`TICK`, except the ``final`` look once the task is done
+        (a report made within a tick of the one before was lost otherwise)."""
         if self.on_line is None:
             return False
         now = time.monotonic()
-        if now - self._checked < TICK:
+        if now - self._checked < TICK and not final:
             return False
         self._checked = now
         if not os.access(self.path, os.F_OK):  # most tasks report no progress: no failed stat to raise

@@ -43,3 +43,28 @@ def test_no_descriptor_is_left_open_whichever_way_a_task_ends(tmp_path: Path):
     stopped = ex.execute(_node("c", ("true",)), run_id="r", turn_id="r:92", attempt=1)
     assert stopped.error.startswith("not started")
     assert _open_descriptors() == before
+
+
+REPORTS_THEN_EXITS = """
+import os, time
+print("start", flush=True)
+out = os.environ["UOK_PROGRESS_FILE"].removesuffix(".progress") + ".stdout"
+deadline = time.monotonic() + 30
+while not (os.path.exists(out) and open(out).read()):  # the pump has read it (and looked for progress)
+    assert time.monotonic() < deadline
+    time.sleep(0.005)
+with open(os.environ["UOK_PROGRESS_FILE"], "a") as f:
+    f.write("half done\\n")
+"""
+
+
+def test_a_report_made_right_before_the_task_exits_is_not_lost(tmp_path: Path):
+    """The progress file is looked at once a tick while the task runs; the
+    last look, once it has exited, is made however recent the one before."""
+    ex = CommandExecutor(tmp_path, logs=LogsDir(tmp_path / "logs"))
+    lines: list[str] = []
+    out = ex.execute(
+        _node("t", (PY, "-c", REPORTS_THEN_EXITS)), run_id="r", turn_id="r:1", attempt=1, on_progress=lines.append
+    )
+    assert out.exit_code == 0, out.stderr_tail
+    assert lines == ["half done"]
