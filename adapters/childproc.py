@@ -53,6 +53,7 @@ except (ImportError, AttributeError):  # pragma: no cover - not CPython on a POS
 FAST = _FORK_EXEC is not None  # the direct call (the 23-argument fork_exec of 3.11-3.13, typeshed's too); False: Popen
 _SHELL = "/system/bin/sh" if hasattr(sys, "getandroidapilevel") else "/bin/sh"  # Popen's unix_shell
 
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()  # os.fsencode's
 _DEVNULL: list[int] = []  # the /dev/null descriptor every task's stdin is, made once
 _DEVNULL_LOCK = threading.Lock()
 
@@ -101,11 +102,15 @@ class Environment:
             encoded = {k: _entry(k, v) for k, v in self.mapping.items()}
             self._all = list(encoded.values())
             self._encoded = encoded
-        if any(k in encoded for k in extra):
-            base = [e for k, e in encoded.items() if k not in extra]
-        else:
+        if encoded.keys().isdisjoint(extra):
             base = self._all.copy()
-        base.extend([_entry(k, v) for k, v in extra.items()])
+        else:
+            base = [e for k, e in encoded.items() if k not in extra]
+        for k, v in extra.items():
+            if type(k) is str and type(v) is str and "=" not in k:  # os.fsencode's encoding, one call
+                base.append(f"{k}={v}".encode(_FS_ENCODING, _FS_ERRORS))
+            else:
+                base.append(_entry(k, v))  # bytes, a path, or an error to raise as Popen does
         return base
 
     def merged(self, extra: Mapping[str, str]) -> dict[str, str]:

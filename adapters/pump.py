@@ -161,7 +161,7 @@ class UsageWatch:
         self.path, self.on_usage = path, on_usage
         self.model = model  # the model the task was handed: a line naming none is its usage
         self.offset, self.line = 0, 1
-        self._checked = 0.0
+        self._checked = time.monotonic()  # first look a tick after the start (rest() reads what is left)
 
     def _read(self, *, final: bool) -> tuple[ModelUsage, ...]:
         if not os.access(self.path, os.F_OK):  # most tasks report none: no failed open to raise and catch
@@ -225,7 +225,7 @@ class _ProgressReader:
     def __init__(self, path: str | Path, on_line: Callable[[str], None] | None):
         self.path, self.on_line = path, on_line
         self.offset = 0
-        self._checked = 0.0
+        self._checked = time.monotonic()  # first look a tick after the start (the final look reads the rest)
 
     def poll(self, *, final: bool = False) -> bool:
         """True if the task reported something since the last call. At most
