@@ -103,6 +103,7 @@ def test_a_task_that_cannot_start_fails_as_popen_fails_and_leaves_nothing_open(f
         "bad-cwd-missing-too": (["uok-no-such-command"], tmp_path / "nope"),
     }[case]
     expected = _popen_error(args, str(cwd))
+    childproc.devnull()  # the one /dev/null descriptor kept for every task's stdin, opened at first use
     before = set(os.listdir("/proc/self/fd"))
     with pytest.raises(OSError) as info:
         childproc.start(
