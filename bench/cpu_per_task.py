@@ -117,8 +117,8 @@ def main() -> None:
     ap.add_argument(
         "--spawn-ab",
         action="store_true",
-        help="each run twice, in turn: tasks started by the direct fork_exec call and by subprocess.Popen "
-        "(uok.adapters.childproc.FAST), with the ratio",
+        help="the tasks of each run started by subprocess.Popen and by the direct fork_exec call in turn "
+        "(uok.adapters.childproc.FAST): each path's executions' CPU per task, and the ratio",
     )
     args = ap.parse_args()
     with open("/proc/loadavg") as f:
@@ -134,29 +134,51 @@ def main() -> None:
 
 
 def _spawn_ab(args: argparse.Namespace, load: str) -> None:
-    from uok.adapters import childproc
+    """The tasks of each run started alternately by ``subprocess.Popen`` and by
+    the direct ``fork_exec`` call (``childproc.FAST`` flipped before each
+    execution): the two share every moment of the run, so the machine's load
+    falls on both alike. Each execution's CPU (its thread's) goes to its path."""
+    from uok.adapters import childproc, turnwork
 
     if not childproc.FAST:
         raise SystemExit("no direct fork_exec call on this Python: nothing to compare")
-    rows: dict[bool, list[dict[str, float]]] = {True: [], False: []}
+    spent: dict[bool, list[float]] = {True: [], False: []}
+    real = turnwork.TurnWork.run_inline, turnwork.TurnWork.execution
+    turn = {"n": 0}
+    lock = threading.Lock()
+
+    def flip(fn):
+        def wrapper(self, *a, **kw):
+            with lock:
+                turn["n"] += 1
+                fast = childproc.FAST = bool(turn["n"] % 2)
+            c = time.thread_time()
+            try:
+                return fn(self, *a, **kw)
+            finally:
+                with lock:
+                    spent[fast].append(time.thread_time() - c)
+
+        return wrapper
+
+    turnwork.TurnWork.run_inline, turnwork.TurnWork.execution = flip(real[0]), flip(real[1])
     try:
-        for r in range(args.runs):
-            for fast in (True, False) if r % 2 else (False, True):  # alternating which goes first
-                childproc.FAST = fast
-                rows[fast].append(one(args.tasks, args.chains))
+        per_run = []
+        for _ in range(args.runs):
+            before = {k: len(v) for k, v in spent.items()}
+            one(args.tasks, args.chains)
+            per_run.append({k: statistics.mean(v[before[k] :]) * 1000 for k, v in spent.items()})
     finally:
+        turnwork.TurnWork.run_inline, turnwork.TurnWork.execution = real
         childproc.FAST = True
     with open("/proc/loadavg") as f:
         end = f.read().split()[0]
-    print(f"# {args.tasks} tasks in {args.chains} chain(s), {args.runs} runs each, load {load} -> {end}; per task,")
-    print("# medians [min-max]: tasks started by subprocess.Popen, by the direct fork_exec call, the ratio")
-    for key in ("process ms", "main thread ms", "loop ms", "executions ms"):
-        popen, fast = ([r[key] for r in rows[f]] for f in (False, True))
-        p, f = statistics.median(popen), statistics.median(fast)
-        print(
-            f"{key:16s} Popen {p:7.3f} [{min(popen):.3f}-{max(popen):.3f}]  "
-            f"fork_exec {f:7.3f} [{min(fast):.3f}-{max(fast):.3f}]  {f / p:.2f}x"
-        )
+    print(f"# {args.tasks} tasks in {args.chains} chain(s), {args.runs} runs, load {load} -> {end};")
+    print("# executions' CPU per task (ms, mean of each run's tasks), started by turns: Popen / direct fork_exec")
+    for r in per_run:
+        print(f"run  Popen {r[False]:.3f}  fork_exec {r[True]:.3f}  {r[True] / r[False]:.2f}x")
+    p, f = (statistics.median(r[k] for r in per_run) for k in (False, True))
+    print(f"median  Popen {p:.3f}  fork_exec {f:.3f}  {f / p:.2f}x  ({(p - f) * 1000:.0f} us less per task)")
 
 
 if __name__ == "__main__":
