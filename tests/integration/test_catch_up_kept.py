@@ -122,3 +122,20 @@ def test_rows_appended_by_another_connection_restart_what_is_kept(tmp_path: Path
         assert [p for p, _, _ in rows] == list(range(1, 8))
         store.keep_appended(False)
         assert store.appended_rows() is None
+
+
+def test_only_the_last_rows_are_kept_and_they_still_chain(tmp_path: Path, monkeypatch):
+    from uok.adapters import sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "KEEP_MAX", 6)
+    db = tmp_path / "c.db"
+    with SqliteEventStore(db) as store, SqliteEventStore(db) as reader:
+        store.keep_appended(True)
+        for n in (4, 3, 2):
+            EventLog(store).append(closes(n))
+        kept = store.appended_rows()
+        assert kept is not None
+        positions = [r[0] for r in kept[1]]
+        assert len(positions) <= 6 and positions == list(range(positions[0], 10))  # the last ones, contiguous
+        assert kept[0] == store.hash_at(positions[0] - 1)  # and the hash before them
+        assert scanned(ChainedRecordSource(store), 9) == scanned(ChainedRecordSource(reader), 9)
