@@ -56,7 +56,7 @@ _STREAM_VERSION = "SELECT MAX(version) FROM events WHERE stream = ?"
 _SYNC_MODES = ("FULL", "NORMAL")
 _I64_MAX = 2**63 - 1
 _PREFIXED_MAX = 4096  # streams and topics whose preimage bytes are kept (a run has one stream per unit)
-KEEP_MAX = 100_000  # rows keep_appended() holds at most (~550 bytes each with a run's events: ~55 MB); the oldest go first
+KEEP_MAX = 100_000  # rows keep_appended() holds at most (~550 bytes each: ~55 MB); the oldest go first
 
 _U64 = struct.Struct(">Q").pack
 _U32 = struct.Struct(">I").pack
