@@ -25,11 +25,20 @@ def events_json(db: Path | str) -> list[dict]:
     return [orjson.loads(line) for line in r.stdout.splitlines()]
 
 
-def test_demo_plan_runs_and_records_everything(demo_plan: Path, logs):
-    db = logs.new()
-    r = uok("run", str(demo_plan), "--db", str(db), "--quiet")
+@pytest.fixture(scope="module")
+def finished_demo(module_logs, tmp_path_factory) -> Path | str:
+    """One finished run of the demo plan per store, for the tests that only
+    read it (each used to run the plan itself: ~3 s a test, more on PostgreSQL)."""
+    plans = tmp_path_factory.mktemp("demo-plan")
+    shutil.copytree(FIXTURES / "plans", plans, dirs_exist_ok=True, ignore=shutil.ignore_patterns("out", "bad"))
+    db = module_logs.new()
+    r = uok("run", str(plans / "demo.toml"), "--db", str(db), "--quiet")
     assert r.returncode == 0, r.stdout + r.stderr
-    rows = events_json(db)
+    return db
+
+
+def test_demo_plan_runs_and_records_everything(finished_demo: Path | str):
+    rows = events_json(finished_demo)
     assert [row["position"] for row in rows] == list(range(1, len(rows) + 1))
     types = [row["event"]["type"] for row in rows]
     assert types[0] == "KernelEntered" and types[-1] == "KernelExited"
@@ -97,10 +106,8 @@ def test_a_bad_plan_does_not_create_a_database(tmp_path: Path):
     assert not db.exists()
 
 
-def test_status_shows_units_by_state(demo_plan: Path, logs):
-    db = logs.new()
-    uok("run", str(demo_plan), "--db", str(db), "--quiet")
-    r = uok("status", "--db", str(db), "--json")
+def test_status_shows_units_by_state(finished_demo: Path | str):
+    r = uok("status", "--db", str(finished_demo), "--json")
     snap = orjson.loads(r.stdout)
     (plan,) = snap["plans"].values()
     assert set(plan["by_state"]) == {"completed"}
