@@ -138,7 +138,7 @@ class SqliteProjectionStore(ChainedRecordSource):
                     (w.position, w.hash, int(w.rebuilding), w.part_count, w.name),
                 )
 
-    def snapshot_manifest(self, name: str, version: int, position: int) -> tuple[int, dict[str, bytes]] | None:
+    def snapshot_manifest(self, name: str, version: int, position: int) -> tuple[int, Mapping[str, bytes]] | None:
         if not self._has_schema():
             return None
         rows = self.store.query(
@@ -153,7 +153,7 @@ class SqliteProjectionStore(ChainedRecordSource):
 
     def snapshot_manifests(
         self, wanted: Sequence[tuple[str, int]], position: int
-    ) -> dict[str, tuple[int, dict[str, bytes]]]:
+    ) -> dict[str, tuple[int, Mapping[str, bytes]]]:
         """Two statements whatever the number of read models: the latest
         snapshot of each at or before ``position``, then the full manifests
         their deltas are taken against."""
@@ -193,7 +193,7 @@ class SqliteProjectionStore(ChainedRecordSource):
 
     def full_manifest(self, name: str, version: int, position: int) -> dict[str, bytes] | None:
         raw = self._manifest_row(name, version, position) if self._has_schema() else None
-        return manifests.resolve(raw, lambda _base: None) if raw is not None and manifests.is_full(raw) else None
+        return manifests.full(raw) if raw is not None and manifests.is_full(raw) else None
 
     def load_blobs(self, name: str, digests: Sequence[bytes]) -> dict[bytes, bytes]:
         """Blobs are immutable (content-addressed), so no transaction is needed."""

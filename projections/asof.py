@@ -77,8 +77,8 @@ class AsOf:
         self._cached_bytes = 0
         self._windows: OrderedDict[tuple[int, tuple[str, ...] | None], _Window] = OrderedDict()
         self._snapshots: dict[tuple[str, int], tuple[int, list[int]] | None] = {}
-        self._first: dict[tuple[str, int], tuple[int, int, tuple[int, dict[str, bytes]] | None]] = {}
-        self._manifests: OrderedDict[tuple[str, int, int], tuple[int, dict[str, bytes]]] = OrderedDict()
+        self._first: dict[tuple[str, int], tuple[int, int, tuple[int, Mapping[str, bytes]] | None]] = {}
+        self._manifests: OrderedDict[tuple[str, int, int], tuple[int, Mapping[str, bytes]]] = OrderedDict()
         self._window_total = 0
 
     def state_at(self, position: int, names: Iterable[str], only: Scope | None = None) -> dict[str, Any]:
@@ -93,8 +93,8 @@ class AsOf:
         ]
         found = self.repo.snapshot_manifests(cold, position) if cold else {}  # one read for all of them
         temps: list[Live] = []
-        digests: dict[str, dict[str, bytes]] = {}
-        whole: list[tuple[Live, int, dict[str, bytes], Collection[str] | None]] = []  # non-partitioned snapshots
+        digests: dict[str, Mapping[str, bytes]] = {}
+        whole: list[tuple[Live, int, Mapping[str, bytes], Collection[str] | None]] = []  # non-partitioned snapshots
         for name in names:
             p = self.projections[name]
             scope = None if only is None else only.get(name)
@@ -129,8 +129,8 @@ class AsOf:
     def _read_now(
         self,
         temps: list[Live],
-        whole: list[tuple[Live, int, dict[str, bytes], Collection[str] | None]],
-        digests: dict[str, dict[str, bytes]],
+        whole: list[tuple[Live, int, Mapping[str, bytes], Collection[str] | None]],
+        digests: dict[str, Mapping[str, bytes]],
     ) -> None:
         """Read, in one go, the parts a query will need for certain: those of
         the read models kept whole (not partitioned), and the few parts a scoped
@@ -159,8 +159,8 @@ class AsOf:
 
     # -- snapshots and parts ---------------------------------------------------
     def _snapshot(
-        self, name: str, version: int, position: int, head: int, found: Mapping[str, tuple[int, dict[str, bytes]]]
-    ) -> tuple[int, dict[str, bytes]] | None:
+        self, name: str, version: int, position: int, head: int, found: Mapping[str, tuple[int, Mapping[str, bytes]]]
+    ) -> tuple[int, Mapping[str, bytes]] | None:
         """The latest snapshot at or before ``position`` (its position and
         resolved manifest). A one-off query asks the store; from its second
         query on, an AsOf keeps the snapshot positions of the read model (until
@@ -194,7 +194,7 @@ class AsOf:
         return snap
 
     def _borrow(
-        self, t: Live, manifest: dict[str, bytes], blobs: dict[bytes, bytes] | None, scope: Collection[str] | None
+        self, t: Live, manifest: Mapping[str, bytes], blobs: dict[bytes, bytes] | None, scope: Collection[str] | None
     ) -> None:
         """Hand ``t`` the parts of a stored state (those in ``scope``): the ones
         decoded before, shared (copied before a fold changes them); the others
@@ -241,7 +241,7 @@ class AsOf:
             self._cached_bytes -= len(old)
         return part
 
-    def _lazy_state(self, t: Live, digests: dict[str, bytes]) -> LazyParts:
+    def _lazy_state(self, t: Live, digests: Mapping[str, bytes]) -> LazyParts:
         parts: dict[str, Any] = {
             k: data if data.__class__ is Encoded else Encoded(digests[k], data)  # type: ignore[arg-type]
             for k, data in t.lazy.items()

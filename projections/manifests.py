@@ -31,7 +31,7 @@ from zero" with deltas at random intervals.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 
 import msgspec
 
@@ -39,6 +39,53 @@ FULL, DELTA = 1, 2
 
 Manifest = dict[str, bytes]
 _DECODER = msgspec.msgpack.Decoder(dict[str, bytes] | tuple[int, int, dict[str, bytes]])
+_FULL = msgspec.msgpack.Decoder(dict[str, bytes])
+
+
+def _is_map(raw: bytes) -> bool:
+    """A full manifest is a msgpack map (fixmap, map 16, map 32); a delta an array."""
+    return bool(raw) and (0x80 <= raw[0] <= 0x8F or raw[0] in (0xDE, 0xDF))
+
+
+class Resolved(Mapping[str, bytes]):
+    """A delta resolved against its full manifest, ``{**full, **delta}``, the
+    full one decoded only when a key the delta lacks is looked up or the whole
+    is iterated: a question about one run looks up its few parts, which a
+    delta taken while the run goes on holds (on a long log a full manifest
+    lists every plan and run, and decoding it was most of reading one)."""
+
+    __slots__ = ("_delta", "_full", "_merged", "_raw")
+
+    def __init__(self, delta: dict[str, bytes], full_raw: bytes):
+        self._delta, self._raw = delta, full_raw
+        self._full: dict[str, bytes] | None = None
+        self._merged: dict[str, bytes] | None = None
+
+    def _whole(self) -> dict[str, bytes]:
+        if self._merged is None:
+            self._merged = {**self._full_dict(), **self._delta}
+        return self._merged
+
+    def _full_dict(self) -> dict[str, bytes]:
+        if self._full is None:
+            self._full = _FULL.decode(self._raw)
+        return self._full
+
+    def __getitem__(self, key: str) -> bytes:
+        d = self._delta.get(key)
+        return d if d is not None else self._full_dict()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._delta or key in self._full_dict()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._whole())
+
+    def __len__(self) -> int:
+        return len(self._whole())
+
+    def __repr__(self) -> str:
+        return f"Resolved({len(self._delta)} changed)"
 
 
 def encode(manifest: Manifest, base: int | None) -> bytes:
@@ -47,21 +94,29 @@ def encode(manifest: Manifest, base: int | None) -> bytes:
 
 
 def is_full(raw: bytes) -> bool:
-    return isinstance(_DECODER.decode(raw), dict)
+    return _is_map(raw)
+
+
+def full(raw: bytes) -> Manifest:
+    """A stored full manifest, decoded."""
+    return _FULL.decode(raw)
 
 
 def delta_base(raw: bytes) -> int:
     """The position of the full manifest a stored delta is taken against (0:
-    none, or ``raw`` is a full manifest itself)."""
+    none, or ``raw`` is a full manifest itself, not decoded)."""
+    if _is_map(raw):
+        return 0
     m = _DECODER.decode(raw)
     return 0 if isinstance(m, dict) else m[1]
 
 
-def resolve(raw: bytes, fetch: Callable[[int], bytes | None]) -> Manifest | None:
-    """The whole manifest a stored one stands for. ``fetch(position)``: the
-    stored manifest at exactly that position (None if there is none). None
-    when a delta's full base is missing or is not full (a rebuild under way
-    replaced it): the caller then treats the snapshot as absent."""
+def resolve(raw: bytes, fetch: Callable[[int], bytes | None]) -> Mapping[str, bytes] | None:
+    """The whole manifest a stored one stands for (a delta's: a :class:`Resolved`,
+    its full base decoded when needed). ``fetch(position)``: the stored
+    manifest at exactly that position (None if there is none). None when a
+    delta's full base is missing or is not full (a rebuild under way replaced
+    it): the caller then treats the snapshot as absent."""
     m = _DECODER.decode(raw)
     if isinstance(m, dict):
         return m
@@ -71,12 +126,9 @@ def resolve(raw: bytes, fetch: Callable[[int], bytes | None]) -> Manifest | None
     if base == 0:
         return delta
     full_raw = fetch(base)
-    if full_raw is None:
+    if full_raw is None or not _is_map(full_raw):
         return None
-    full = _DECODER.decode(full_raw)
-    if not isinstance(full, dict):
-        return None
-    return {**full, **delta}
+    return Resolved(delta, full_raw)
 
 
 def delta_interval(snapshot_every: int) -> int:

@@ -85,13 +85,13 @@ class ProjectionRepository(Protocol):
     def commit(self, writes: Sequence[ProjectionWrite]) -> None:
         """All writes in one transaction; ProjectionConflict if a position moved."""
 
-    def snapshot_manifest(self, name: str, version: int, position: int) -> tuple[int, dict[str, bytes]] | None:
+    def snapshot_manifest(self, name: str, version: int, position: int) -> tuple[int, Mapping[str, bytes]] | None:
         """(snapshot position, key -> digest) of the latest snapshot <= position,
         a delta resolved against its full base (None if that base is gone)."""
 
     def snapshot_manifests(
         self, wanted: Sequence[tuple[str, int]], position: int
-    ) -> dict[str, tuple[int, dict[str, bytes]]]:
+    ) -> dict[str, tuple[int, Mapping[str, bytes]]]:
         """``snapshot_manifest`` of several read models ``(name, version)`` at
         once (a time-travel query's first reads); absent: none."""
 

@@ -100,7 +100,7 @@ class PostgresProjectionStore(ChainedRecordSource):
                     (w.position, w.hash, w.rebuilding, w.part_count, w.name),
                 )
 
-    def snapshot_manifest(self, name: str, version: int, position: int) -> tuple[int, dict[str, bytes]] | None:
+    def snapshot_manifest(self, name: str, version: int, position: int) -> tuple[int, Mapping[str, bytes]] | None:
         rows = self.store.query(
             self._q(
                 "SELECT position, manifest FROM {s}.projection_snapshots WHERE name = %s AND version = %s "
@@ -115,7 +115,7 @@ class PostgresProjectionStore(ChainedRecordSource):
 
     def snapshot_manifests(
         self, wanted: Sequence[tuple[str, int]], position: int
-    ) -> dict[str, tuple[int, dict[str, bytes]]]:
+    ) -> dict[str, tuple[int, Mapping[str, bytes]]]:
         out = {}
         for name, version in wanted:
             snap = self.snapshot_manifest(name, version, position)
@@ -132,7 +132,7 @@ class PostgresProjectionStore(ChainedRecordSource):
 
     def full_manifest(self, name: str, version: int, position: int) -> dict[str, bytes] | None:
         raw = self._manifest_row(name, version, position)
-        return manifests.resolve(raw, lambda _base: None) if raw is not None and manifests.is_full(raw) else None
+        return manifests.full(raw) if raw is not None and manifests.is_full(raw) else None
 
     def load_blobs(self, name: str, digests: Sequence[bytes]) -> dict[bytes, bytes]:
         """Blobs are immutable (content-addressed): one statement, no transaction."""
