@@ -98,7 +98,9 @@ def test_status_watch_follows_a_live_run_until_it_ends(tmp_path: Path):
     db = tmp_path / "log.db"
     run = start_run(plan, db)
     env = {k: v for k, v in __import__("os").environ.items() if k != "UOK_DB"} | {"PYTHONPATH": str(ROOT)}
-    wait_for(db.exists, what="the log")
+    # --watch ends as soon as no run is open, so start it once the run has entered
+    # (a log that exists may not hold KernelEntered yet on a busy machine)
+    wait_for(lambda: db.exists() and _entered(db), what="the run to enter")
     watch = subprocess.Popen(
         [sys.executable, "-m", "uok", "status", "--watch", "0.1", "--json", "--db", str(db)],
         stdout=subprocess.PIPE,
@@ -116,3 +118,17 @@ def test_status_watch_follows_a_live_run_until_it_ends(tmp_path: Path):
     assert watch.wait(timeout=60) == 0 and run.wait(timeout=60) == 0
     assert [x["status"] for x in seen[-1]["runs"]] == ["ok"]  # it stopped once no run was open
     assert any(s["plans"].get("p", {}).get("units", {}).get("w", {}).get("reason") == "waiting for go" for s in seen)
+
+
+def _entered(db: Path) -> bool:
+    """Whether the log holds the run's KernelEntered, read-only (the run owns the file)."""
+    import sqlite3
+
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            return con.execute("SELECT 1 FROM events WHERE topic LIKE 'KernelEntered/%' LIMIT 1").fetchone() is not None
+        finally:
+            con.close()
+    except sqlite3.Error:  # the schema is still being made by the run's first transaction
+        return False
