@@ -177,23 +177,17 @@ def packed_to_batch(page: tuple, prev: bytes) -> Batch | None:
         else tuple(_offsets(_swapped(c)) for c in (stream_len, topic_len, payload_len))
     )
     stream_off, topic_off, payload_off = offsets
-    positions = array.array("q", range(first, first + n))
-    children = [
-        na.c_array_from_buffers(_INT64, n, [None, positions]),
-        na.c_array_from_buffers(_STRING, n, [None, stream_off, streams]),
-        na.c_array_from_buffers(_INT64, n, [None, _swapped(versions_be)]),
-        na.c_array_from_buffers(_STRING, n, [None, topic_off, topics]),
-        na.c_array_from_buffers(_STRING, n, [None, payload_off, payloads]),
-        _fixed(32, n, hashes),
-        _fixed(32, n, prev + hashes[: 32 * (n - 1)]),
-        _fixed(8, n, _swapped(positions)),
-        _fixed(4, n, stream_len),
-        _fixed(8, n, versions_be),
-        _fixed(4, n, topic_len),
-        _fixed(4, n, payload_len),
-    ]
-    chain = (prev, first, versions_be, stream_len, topic_len, payload_len, streams, topics, payloads, hashes)
-    return Batch(_struct(n, children), n, first, first + n - 1, hashes[-32:], chain)
+    return _batch(
+        n,
+        first,
+        prev,
+        hashes,
+        _swapped(versions_be),
+        versions_be,
+        (streams, stream_off, stream_len),
+        (topics, topic_off, topic_len),
+        (payloads, payload_off, payload_len),
+    )
 
 
 def split_to_batch(page: tuple, prev: bytes) -> Batch | None:
@@ -216,22 +210,51 @@ def split_to_batch(page: tuple, prev: bytes) -> Batch | None:
         return None
     versions_native, versions_be, streams, stream_off, stream_len, topics, topic_off, topic_len = parts[:8]
     payloads, payload_off, payload_len = parts[8:]
+    return _batch(
+        n,
+        first,
+        prev,
+        hashes,
+        versions_native,
+        versions_be,
+        (streams, stream_off, stream_len),
+        (topics, topic_off, topic_len),
+        (payloads, payload_off, payload_len),
+    )
+
+
+def _batch(
+    n: int,
+    first: int,
+    prev: bytes,
+    hashes: bytes,
+    versions_native: bytes | array.array,
+    versions_be: bytes | array.array,
+    streams: tuple,
+    topics: tuple,
+    payloads: tuple,
+) -> Batch:
+    """The Arrow struct of a page and its chain-check arguments, from its
+    columns' buffers: each of ``streams``, ``topics`` and ``payloads`` is
+    ``(joined bytes, Arrow offsets, big-endian u32 lengths)``; versions both
+    native (the ``version`` column) and big-endian (the preimage)."""
+    (sb, s_off, s_len), (tb, t_off, t_len), (pb, p_off, p_len) = streams, topics, payloads
     positions = array.array("q", range(first, first + n))
     children = [
         na.c_array_from_buffers(_INT64, n, [None, positions]),
-        na.c_array_from_buffers(_STRING, n, [None, stream_off, streams]),
+        na.c_array_from_buffers(_STRING, n, [None, s_off, sb]),
         na.c_array_from_buffers(_INT64, n, [None, versions_native]),
-        na.c_array_from_buffers(_STRING, n, [None, topic_off, topics]),
-        na.c_array_from_buffers(_STRING, n, [None, payload_off, payloads]),
+        na.c_array_from_buffers(_STRING, n, [None, t_off, tb]),
+        na.c_array_from_buffers(_STRING, n, [None, p_off, pb]),
         _fixed(32, n, hashes),
         _fixed(32, n, prev + hashes[: 32 * (n - 1)]),
         _fixed(8, n, _swapped(positions)),
-        _fixed(4, n, stream_len),
+        _fixed(4, n, s_len),
         _fixed(8, n, versions_be),
-        _fixed(4, n, topic_len),
-        _fixed(4, n, payload_len),
+        _fixed(4, n, t_len),
+        _fixed(4, n, p_len),
     ]
-    chain = (prev, first, versions_be, stream_len, topic_len, payload_len, streams, topics, payloads, hashes)
+    chain = (prev, first, versions_be, s_len, t_len, p_len, sb, tb, pb, hashes)
     return Batch(_struct(n, children), n, first, first + n - 1, hashes[-32:], chain)
 
 
