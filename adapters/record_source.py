@@ -26,7 +26,7 @@ import hashlib
 import struct
 from collections.abc import Collection, Iterator, Sequence
 
-from uok.domain.log.chain import GENESIS, ChainBroken
+from uok.domain.log.chain import GENESIS, ChainBroken, LengthPrefixed
 from uok.projections.port import Row
 
 _U64 = struct.Struct(">Q").pack
@@ -56,8 +56,7 @@ class ChainedRecordSource:
             raise ChainBroken(after, "the event before the first one read is missing")
         u64, u32, sha256 = _U64, _U32, hashlib.sha256
         # a stream's or topic's length-prefixed UTF-8 bytes, made once per scan: they repeat
-        streams: dict[str, bytes] = {}
-        kinds: dict[str, bytes] = {}
+        streams, kinds = LengthPrefixed(), LengthPrefixed()
         kept = getattr(self.store, "appended_rows", None)
         known = kept() if kept is not None else None  # what this process appended itself (a run's end)
         lo = after
@@ -80,15 +79,9 @@ class ChainedRecordSource:
             for pos, stream, version, topic, payload, stored in self.store.range_rows(lo, hi):
                 if pos != expected:
                     raise ChainBroken(expected, f"expected position {expected}, found {pos} (gap or reorder)")
-                st = streams.get(stream)
-                if st is None:
-                    b = stream.encode()
-                    st = streams[stream] = u32(len(b)) + b
-                tp = kinds.get(topic)
-                if tp is None:
-                    b = topic.encode()
-                    tp = kinds[topic] = u32(len(b)) + b
-                prev = sha256(b"".join((prev, u64(pos), st, u64(version), tp, u32(len(payload)), payload))).digest()
+                prev = sha256(
+                    b"".join((prev, u64(pos), streams[stream], u64(version), kinds[topic], u32(len(payload)), payload))
+                ).digest()
                 if prev != stored:
                     raise ChainBroken(
                         pos, "stored hash does not match the recomputed hash (the log was altered or damaged)"

@@ -35,7 +35,7 @@ from uok.adapters.sqlite_open import (
     rollback,
     translate,
 )  # fmt: skip
-from uok.domain.log.chain import GENESIS, ChainBroken, verify
+from uok.domain.log.chain import GENESIS, ChainBroken, LengthPrefixed, verify
 from uok.domain.log.errors import IntegrityError, OperationalError
 from uok.domain.log.store import NewRecord, StoredRecord, StreamMoved
 
@@ -251,7 +251,7 @@ class SqliteEventStore:
         self._group_checked: dict[str, int] = {}
         self._crash_pending = False  # UOK_CRASH_AFTER_APPENDS reached inside a group: die after its commit
         self._own_topics: dict[str, int] = {}  # topic -> records this connection tried to append (appended_mark)
-        self._prefixed: dict[str, bytes] = {}  # stream or topic -> its length-prefixed UTF-8 (chain preimages)
+        self._prefixed = LengthPrefixed()  # stream or topic -> its length-prefixed UTF-8 (chain preimages)
         # keep_appended(): the rows this connection appended, in position order, and the hash before the first
         self._kept: list[tuple[int, str, int, str, bytes, bytes]] | None = None
         self._kept_prev = GENESIS
@@ -435,15 +435,7 @@ class SqliteEventStore:
         for r in records:
             topic, stream, p = r.topic, r.stream, r.payload
             own[topic] = own.get(topic, 0) + 1
-            st = prefixed.get(stream)
-            if st is None:
-                b = stream.encode()
-                st = prefixed[stream] = u32(len(b)) + b
-            tp = prefixed.get(topic)
-            if tp is None:
-                b = topic.encode()
-                tp = prefixed[topic] = u32(len(b)) + b
-            tails.append((st, u64(r.version), tp, u32(len(p)), p))
+            tails.append((prefixed[stream], u64(r.version), prefixed[topic], u32(len(p)), p))
         first = pos = 0
         prev = before = GENESIS
         rows: list[tuple[int, str, int, str, bytes, bytes]] = []

@@ -50,6 +50,18 @@ def preimage(prev: bytes, position: int, stream: str, version: int, topic: str, 
     )
 
 
+class LengthPrefixed(dict[str, bytes]):
+    """Stream or topic name -> its ``u32 length || UTF-8`` as :func:`preimage`
+    lays it out, made on first use: names repeat row after row, so the
+    hot loops that hash many rows (the store's append, the catch-up's
+    verified read) look each one up instead of encoding it again."""
+
+    def __missing__(self, name: str) -> bytes:
+        b = name.encode()
+        v = self[name] = _U32.pack(len(b)) + b
+        return v
+
+
 def link(prev: bytes, position: int, stream: str, version: int, topic: str, payload: bytes) -> bytes:
     """The hash of one event given the hash of the event before it."""
     return hashlib.sha256(preimage(prev, position, stream, version, topic, payload)).digest()
