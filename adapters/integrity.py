@@ -18,7 +18,7 @@ import hashlib
 import struct
 from collections.abc import Iterator
 
-from uok.domain.log.chain import GENESIS, ChainBroken
+from uok.domain.log.chain import GENESIS, ChainBroken, LengthPrefixed
 from uok.domain.log.store import EventStorePort, StoredRecord
 
 _U64 = struct.Struct(">Q").pack
@@ -44,8 +44,7 @@ def verified(store: EventStorePort, records: Iterator[StoredRecord], after: int 
     prev: bytes | None = GENESIS if after == 0 else None
     expected = after + 1
     # length-prefixed stream and topic bytes repeat a lot: encode each once
-    streams: dict[str, bytes] = {}
-    topics: dict[str, bytes] = {}
+    streams, topics = LengthPrefixed(), LengthPrefixed()
     for r in records:
         if prev is None:
             prev = _hash_at(store, after)
@@ -53,17 +52,7 @@ def verified(store: EventStorePort, records: Iterator[StoredRecord], after: int 
                 raise ChainBroken(after, "the event before the first one read is missing")
         if r.position != expected:
             raise ChainBroken(expected, f"expected position {expected}, found {r.position} (gap or reorder)")
-        s = streams.get(r.stream)
-        if s is None:
-            if len(streams) > 4096:
-                streams.clear()
-            b = r.stream.encode()
-            s = streams[r.stream] = u32(len(b)) + b
-        t = topics.get(r.topic)
-        if t is None:
-            b = r.topic.encode()
-            t = topics[r.topic] = u32(len(b)) + b
-        p = r.payload
+        s, t, p = streams[r.stream], topics[r.topic], r.payload
         try:
             h = sha256(b"".join((prev, u64(r.position), s, u64(r.version), t, u32(len(p)), p))).digest()
         except (TypeError, struct.error):  # a row edited with other tools: payload as TEXT, version not an integer

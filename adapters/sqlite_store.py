@@ -55,7 +55,6 @@ _COLUMNS = "SELECT position, stream, version, topic, payload, hash FROM events"
 _STREAM_VERSION = "SELECT MAX(version) FROM events WHERE stream = ?"
 _SYNC_MODES = ("FULL", "NORMAL")
 _I64_MAX = 2**63 - 1
-_PREFIXED_MAX = 4096  # streams and topics whose preimage bytes are kept (a run has one stream per unit)
 KEEP_MAX = 100_000  # rows keep_appended() holds at most (~550 bytes each: ~55 MB); the oldest go first
 
 _U64 = struct.Struct(">Q").pack
@@ -429,9 +428,7 @@ class SqliteEventStore:
         u32, u64, sha256 = _U32, _U64, _sha256
         tails = []
         own = self._own_topics  # counted before the attempt: a mark may move for nothing, never stay
-        prefixed = self._prefixed
-        if len(prefixed) > _PREFIXED_MAX:
-            prefixed.clear()
+        prefixed = self._prefixed  # bounded: LengthPrefixed.MAX names
         for r in records:
             topic, stream, p = r.topic, r.stream, r.payload
             own[topic] = own.get(topic, 0) + 1

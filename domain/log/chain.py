@@ -54,9 +54,15 @@ class LengthPrefixed(dict[str, bytes]):
     """Stream or topic name -> its ``u32 length || UTF-8`` as :func:`preimage`
     lays it out, made on first use: names repeat row after row, so the
     hot loops that hash many rows (the store's append, the catch-up's
-    verified read) look each one up instead of encoding it again."""
+    verified read, the verified scan) look each one up instead of encoding
+    it again. At most ``MAX`` names are kept (a long log has one stream per
+    unit): past that it starts afresh."""
+
+    MAX = 4096
 
     def __missing__(self, name: str) -> bytes:
+        if len(self) >= self.MAX:
+            self.clear()
         b = name.encode()
         v = self[name] = _U32.pack(len(b)) + b
         return v
