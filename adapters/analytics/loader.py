@@ -47,19 +47,20 @@ matches the log (another log at the same path), is rebuilt.
 
 Typed tables (``mat_*``, see :mod:`uok.adapters.analytics.schema`) are caught
 up separately, inside DuckDB, only for the relations a query reads.
+
+Where the copy's file lives, how it is opened and when it is refused (a
+file uok did not make) is :mod:`uok.adapters.analytics.copyfile`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 import os
 import queue
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,8 +70,17 @@ import nanoarrow as na
 from nanoarrow.c_array_stream import CArrayStream
 from uok.adapters.analytics import schema, sources
 from uok.adapters.analytics.batches import C_SCHEMA, Batch, check_natively
+from uok.adapters.analytics.copyfile import (
+    _LOCK_WAIT_S,
+    CopyBusy,
+    ForeignCopy,
+    connect,
+    default_path,
+    private_files,
+    refuse_foreign,
+)
 from uok.adapters.analytics.reader import PAGE_ROWS, load_threads, log_head, read_pages
-from uok.domain.errors import InputError, IntegrityFailure, RuntimeFailure
+from uok.domain.errors import IntegrityFailure
 from uok.domain.log.chain import GENESIS, ChainBroken
 
 CHUNK_ROWS = 24 * PAGE_ROWS  # rows per INSERT (98,304)
@@ -79,7 +89,22 @@ CHUNK_ROWS = 24 * PAGE_ROWS  # rows per INSERT (98,304)
 # writes"), which was measured to cost 0.8-1.0 more CPU-seconds per million
 # events (6.16 against 5.15-5.42, load ~3) for no wall-clock gain.
 COMMIT_ROWS = 2_000_000  # rows per DuckDB transaction (commits are costly: fewer is faster)
-_LOCK_WAIT_S = 30.0  # how long to wait for another process holding the copy
+
+__all__ = [  # the copy's file (where, how opened, whose) is uok.adapters.analytics.copyfile's
+    "CHUNK_ROWS",
+    "COMMIT_ROWS",
+    "PAGE_ROWS",
+    "CopyBusy",
+    "CopyError",
+    "ForeignCopy",
+    "RefreshResult",
+    "connect",
+    "default_path",
+    "materialize",
+    "private_files",
+    "refresh",
+    "refuse_foreign",
+]
 
 _NAMES = ["position", "stream", "version", "topic", "payload", "hash"]
 
@@ -99,60 +124,6 @@ class RefreshResult:
     seconds: float  # opening the copy and loading the new events
     materialized: dict[str, int]  # typed rows extracted, per typed table caught up
     materialize_seconds: float
-
-
-def default_path(db: Path | str) -> Path:
-    """The copy lives beside a log file: ``<db>.duckdb`` (on read-only
-    storage: ``<cache>/uok/<name>-<digest of its path>.duckdb``). A PostgreSQL log's
-    copy is ``.uok/pg-<digest of its URL without the password>.duckdb`` in
-    the working directory (the tracked hash catches a different log there)."""
-    if isinstance(db, Path):
-        beside = db.with_name(db.name + ".duckdb")
-        if os.access(beside.parent, os.W_OK) or (beside.exists() and os.access(beside, os.W_OK)):
-            return beside
-        return _cache_dir() / f"{db.name}-{hashlib.sha256(str(db.resolve()).encode()).hexdigest()[:16]}.duckdb"
-    digest = hashlib.sha256(sources.label(db).encode()).hexdigest()[:16]
-    return Path(".uok") / f"pg-{digest}.duckdb"
-
-
-def _cache_dir() -> Path:
-    """Where the copy of a log on read-only storage lives: the user's cache
-    (``$XDG_CACHE_HOME/uok``, else ``~/.cache/uok``), created private."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    path = Path(base) / "uok"
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
-
-
-@contextlib.contextmanager
-def private_files() -> Iterator[None]:
-    """Files DuckDB creates meanwhile (the copy, its WAL) are 0600: the copy
-    holds everything the log holds."""
-    old = os.umask(0o077)
-    try:
-        yield
-    finally:
-        os.umask(old)
-
-
-class CopyBusy(RuntimeFailure, RuntimeError):
-    """Another process holds the copy (a long query reading it): it cannot be refreshed now."""
-
-
-def connect(
-    path: Path, *, read_only: bool, config: dict | None = None, wait: float = _LOCK_WAIT_S
-) -> duckdb.DuckDBPyConnection:
-    """Open the copy, waiting up to ``wait`` seconds while another process holds its lock."""
-    deadline = time.monotonic() + wait
-    delay = 0.02
-    while True:
-        try:
-            return duckdb.connect(str(path), read_only=read_only, config=config or {})
-        except duckdb.IOException as e:
-            if "lock" not in str(e).lower() or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
 
 
 # --------------------------------------------------------------------- the copy
@@ -243,38 +214,6 @@ def materialize(duck: duckdb.DuckDBPyConnection, tables: AbstractSet[str] | str 
             duck.execute("ROLLBACK")
         raise
     return added
-
-
-class ForeignCopy(InputError):
-    """The ``--copy`` file is a DuckDB database (or another file) uok did not
-    create: refreshing it would drop every table and view in it."""
-
-
-def refuse_foreign(copy: Path) -> None:
-    """Refuse, without changing a byte, a ``--copy`` that is not a copy uok
-    made (no ``_uok_copy`` table): its tables are someone's data."""
-    try:
-        if copy.stat().st_size == 0:
-            return
-    except FileNotFoundError:
-        return
-    try:
-        con = connect(copy, read_only=True)
-    except duckdb.Error as e:
-        raise ForeignCopy(
-            f"--copy {copy} exists and is not a DuckDB database uok can use ({str(e).strip().splitlines()[0]}); "
-            "choose another path"
-        ) from None
-    try:
-        ours = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_uok_copy'").fetchall()[0][0]
-        tables = con.execute("SELECT count(*) FROM duckdb_tables()").fetchall()[0][0]
-    finally:
-        con.close()
-    if not ours:
-        raise ForeignCopy(
-            f"--copy {copy} is a DuckDB database uok did not create ({tables} tables); refusing to change it "
-            "(choose another path)"
-        )
 
 
 def refresh(

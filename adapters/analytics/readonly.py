@@ -36,7 +36,7 @@ from typing import Any
 import duckdb
 import orjson
 from uok.adapters.analytics import schema
-from uok.adapters.analytics.loader import connect
+from uok.adapters.analytics.copyfile import connect
 from uok.domain.errors import InputError
 
 SAFE_CONFIG: dict[str, Any] = {
